@@ -1,0 +1,86 @@
+#include "larder/feature_store.h"
+
+#include "engine/store.h"
+
+namespace larder {
+
+Result<std::unique_ptr<FeatureStore>> FeatureStore::Open(const std::string& repo_dir) {
+  LARDER_ASSIGN_OR_RETURN(RepoConfig config, LoadRepoConfig(repo_dir));
+  return std::unique_ptr<FeatureStore>(new FeatureStore(std::move(config)));
+}
+
+FeatureStore::~FeatureStore() = default;
+
+Result<std::shared_ptr<Store>> FeatureStore::Attached() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!store_) {
+    LARDER_ASSIGN_OR_RETURN(store_, Store::Open(config_.online_store.path, /*writable=*/true));
+  }
+  return store_;
+}
+
+Result<ApplyReport> FeatureStore::Apply() {
+  LARDER_ASSIGN_OR_RETURN(ApplyReport report, Store::Apply(config_));
+  std::lock_guard<std::mutex> lock(mu_);
+  if (report.created) store_.reset();  // a new segment: re-attach on next use
+  return report;
+}
+
+Status FeatureStore::Teardown() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    store_.reset();
+  }
+  return Store::Teardown(config_.online_store.path);
+}
+
+Result<PushResult> FeatureStore::Push(const std::string& push_source, const Frame& df,
+                                      PushMode to) {
+  if (to != PushMode::kOnline) {
+    return Status(ErrorCode::kUnsupported,
+                  "pushing to the offline store is not supported yet (use to=online)");
+  }
+  LARDER_ASSIGN_OR_RETURN(auto store, Attached());
+  return store->Push(push_source, df);
+}
+
+Result<PushResult> FeatureStore::WriteToOnlineStore(const std::string& feature_view,
+                                                    const Frame& df) {
+  LARDER_ASSIGN_OR_RETURN(auto store, Attached());
+  return store->WriteToView(feature_view, df);
+}
+
+Result<OnlineResponse> FeatureStore::GetOnlineFeatures(const OnlineRequest& request) {
+  LARDER_ASSIGN_OR_RETURN(auto store, Attached());
+  return store->GetOnlineFeatures(request);
+}
+
+Result<StoreInfo> FeatureStore::Inspect() {
+  LARDER_ASSIGN_OR_RETURN(auto store, Attached());
+  return store->Inspect();
+}
+
+Result<CheckReport> FeatureStore::Check() {
+  LARDER_ASSIGN_OR_RETURN(auto store, Attached());
+  return store->Check();
+}
+
+Result<std::unique_ptr<OnlineReader>> OnlineReader::Attach(const std::string& segment_path) {
+  LARDER_ASSIGN_OR_RETURN(auto store, Store::Open(segment_path, /*writable=*/false));
+  return std::unique_ptr<OnlineReader>(new OnlineReader(std::move(store)));
+}
+
+OnlineReader::~OnlineReader() = default;
+
+Result<OnlineResponse> OnlineReader::GetOnlineFeatures(const OnlineRequest& request) const {
+  return store_->GetOnlineFeatures(request);
+}
+Result<StoreInfo> OnlineReader::Inspect() const { return store_->Inspect(); }
+Result<CheckReport> OnlineReader::Check() const { return store_->Check(); }
+
+Result<RepoConfig> OnlineReader::Registry() const {
+  LARDER_ASSIGN_OR_RETURN(auto cat, store_->CurrentCatalog());
+  return cat->config();
+}
+
+}  // namespace larder

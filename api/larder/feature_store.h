@@ -1,0 +1,90 @@
+// Larder's C++ API: a feature store on one host, served from shared memory.
+//
+//   auto store = larder::FeatureStore::Open("examples/driver_stats");   // reads the YAML
+//   store.value()->Apply();                                            // creates the segment
+//   store.value()->Push("driver_stats_push", frame);                   // fans out to views
+//   auto reader = larder::OnlineReader::Attach("/dev/shm/larder-driver_stats");
+//   auto resp = reader.value()->GetOnlineFeatures(request);            // ~ a microsecond
+//
+// No exception crosses this API: fallible calls return Status or Result<T>.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "larder/frame.h"
+#include "larder/online.h"
+#include "larder/repo_config.h"
+#include "larder/status.h"
+#include "larder/store_info.h"
+
+namespace larder {
+
+class Store;
+
+// A feature repo opened for writing and reading. Owns its YAML config; attaches to the segment
+// at online_store.path on first use (after Apply created it).
+// Thread-safety: all methods may be called concurrently. Writes (Push, WriteToOnlineStore,
+// Apply) serialize on the store's writer lock, which other processes share; reads never wait.
+class FeatureStore {
+ public:
+  // Parses <repo_dir>/feature_store.yaml. Errors: kConfigError naming file, line and column.
+  static Result<std::unique_ptr<FeatureStore>> Open(const std::string& repo_dir);
+  ~FeatureStore();
+
+  // Creates the segment, or updates its registry to match the repo (see ApplyReport).
+  Result<ApplyReport> Apply();
+  // Removes the segment and its side files. kStoreNotFound if there is none.
+  Status Teardown();
+
+  // Pushes `df` to every feature view reading `push_source`. The whole request is validated
+  // before anything is written. Errors: kPushSourceNotFound, kInvalidArgument (missing column,
+  // bad value: message names row and column), kStoreFull, kBusy (writer lock timeout).
+  // kOffline and kOnlineAndOffline return kUnsupported until the offline store exists.
+  Result<PushResult> Push(const std::string& push_source, const Frame& df,
+                          PushMode to = PushMode::kOnline);
+  // Writes `df` to one feature view. Errors as Push, and kFeatureViewNotFound.
+  Result<PushResult> WriteToOnlineStore(const std::string& feature_view, const Frame& df);
+
+  // Feast's get_online_features. Errors: kFeatureViewNotFound, kFeatureNotFound,
+  // kFeatureServiceNotFound, kMissingJoinKey, kInvalidArgument (bad reference, entity value of
+  // the wrong type, ambiguous short names).
+  Result<OnlineResponse> GetOnlineFeatures(const OnlineRequest& request);
+
+  Result<StoreInfo> Inspect();
+  Result<CheckReport> Check();
+
+  const RepoConfig& config() const { return config_; }
+
+ private:
+  explicit FeatureStore(RepoConfig config) : config_(std::move(config)) {}
+  Result<std::shared_ptr<Store>> Attached();
+
+  RepoConfig config_;
+  std::mutex mu_;
+  std::shared_ptr<Store> store_;  // GUARDED_BY(mu_)
+};
+
+// A read-only attachment to a segment: all a model server needs is the segment's path.
+// The data is mapped read-only; the process only writes its own slot in PATH.readers.
+// Thread-safety: share one per process; each thread that reads takes a reader slot of its own
+// on first use (1024 per store) and returns it when the thread exits.
+class OnlineReader {
+ public:
+  // Errors: kStoreNotFound, kIncompatibleStore (foreign file, other version), kCorruptStore.
+  static Result<std::unique_ptr<OnlineReader>> Attach(const std::string& segment_path);
+  ~OnlineReader();
+
+  Result<OnlineResponse> GetOnlineFeatures(const OnlineRequest& request) const;
+  Result<StoreInfo> Inspect() const;
+  Result<CheckReport> Check() const;
+  // The registry stored in the segment.
+  Result<RepoConfig> Registry() const;
+
+ private:
+  explicit OnlineReader(std::shared_ptr<Store> store) : store_(std::move(store)) {}
+  std::shared_ptr<Store> store_;
+};
+
+}  // namespace larder

@@ -1,0 +1,48 @@
+// Request and response types of online reads and writes (Feast's shapes).
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "larder/frame.h"
+#include "larder/status.h"
+#include "larder/types.h"
+
+namespace larder {
+
+// Where a push goes (Feast's PushMode).
+enum class PushMode { kOnline, kOffline, kOnlineAndOffline };
+// "online" | "offline" | "online_and_offline"; error names the bad text.
+Result<PushMode> ParsePushMode(std::string_view text);
+
+struct OnlineRequest {
+  std::vector<std::string> features;  // "view:feature" refs; or
+  std::string feature_service;        // a feature service name (exactly one of the two)
+  // Entity rows, column-major: one column per join key (Feast's `entities` object).
+  Frame entities;
+  bool full_feature_names = false;
+};
+
+// One output column: a join key or a feature, one entry per entity row.
+struct FeatureColumn {
+  std::vector<Value> values;
+  std::vector<FieldStatus> statuses;
+  std::vector<TimestampMicros> event_timestamps;  // 0 when unknown (join keys, NOT_FOUND)
+};
+
+// Feast's GetOnlineFeaturesResponse: metadata.feature_names[i] names results[i].
+struct OnlineResponse {
+  std::vector<std::string> feature_names;
+  std::vector<FeatureColumn> results;
+};
+
+struct PushResult {
+  uint64_t rows_in = 0;        // rows in the request
+  uint64_t views = 0;          // feature views the push fanned out to
+  uint64_t rows_written = 0;   // rows written across views
+  uint64_t rows_skipped = 0;   // rows older than the stored row of their entity (not written)
+};
+
+}  // namespace larder

@@ -1,0 +1,129 @@
+// The feature repo's model: what feature_store.yaml declares and what the segment's registry
+// stores. One struct serves both; the segment adds view ids and materialization intervals.
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "larder/status.h"
+#include "larder/types.h"
+
+namespace larder {
+
+using Tags = std::map<std::string, std::string>;
+
+struct EntityDef {
+  std::string name;
+  std::vector<std::string> join_keys;  // exactly as declared; default {name}
+  ScalarType value_type = ScalarType::kInt64;  // Int32 | Int64 | String | Bytes
+  std::string description;
+  Tags tags;
+  std::string owner;
+};
+
+enum class SourceKind : uint8_t { kFile = 1, kPush = 2 };
+
+struct SourceDef {
+  std::string name;
+  SourceKind kind = SourceKind::kFile;
+  // kFile: CSV path as written in the YAML, and resolved against the repo directory.
+  std::string path;
+  std::string resolved_path;
+  std::string timestamp_field;           // kFile: required
+  std::string created_timestamp_column;  // kFile: optional ("" = none)
+  // kPush: the batch source's name (required).
+  std::string batch_source;
+  std::string description;
+  Tags tags;
+  std::string owner;
+};
+
+struct FieldDef {
+  std::string name;
+  DType dtype;
+  friend bool operator==(const FieldDef&, const FieldDef&) = default;
+};
+
+// A join key column of a view, in the view's key order (entities in declared order, then each
+// entity's join keys in declared order).
+struct JoinKeyDef {
+  std::string name;
+  ScalarType type = ScalarType::kInt64;
+  friend bool operator==(const JoinKeyDef&, const JoinKeyDef&) = default;
+};
+
+struct FeatureViewDef {
+  std::string name;
+  std::vector<std::string> entities;
+  int64_t ttl_seconds = 0;  // 0 = features never expire
+  std::string source;       // a push source or a file source
+  bool online = true;
+  std::vector<FieldDef> features;  // schema fields that are not join keys, in declared order
+  std::vector<JoinKeyDef> join_keys;  // derived from entities (filled by the parser)
+  std::string description;
+  Tags tags;
+  std::string owner;
+  // Assigned by the store: unique for the life of a segment, never reused, so a re-created view
+  // can never see its predecessor's rows. 0 = not yet assigned.
+  uint32_t id = 0;
+};
+
+struct FeatureServiceDef {
+  struct Projection {
+    std::string view;
+    std::vector<std::string> features;  // empty = every feature of the view
+  };
+  std::string name;
+  std::vector<Projection> projections;
+  std::string description;
+  Tags tags;
+  std::string owner;
+};
+
+struct OnlineStoreConfig {
+  std::string path;                     // default /dev/shm/larder-<project>
+  uint64_t initial_capacity = 100000;   // entity rows the first index is sized for
+  uint64_t memory_limit = 1ull << 30;   // the segment's size ceiling in bytes
+};
+
+// A materialized interval of one view, [start, end] in micros (issue 4 fills these).
+struct MaterializedInterval {
+  std::string view;
+  TimestampMicros start = 0;
+  TimestampMicros end = 0;
+};
+
+struct RepoConfig {
+  std::string project;
+  OnlineStoreConfig online_store;
+  std::vector<EntityDef> entities;
+  std::vector<SourceDef> sources;
+  std::vector<FeatureViewDef> views;
+  std::vector<FeatureServiceDef> services;
+  std::vector<MaterializedInterval> intervals;  // segment only
+  std::string repo_dir;  // directory holding feature_store.yaml ("" for a registry read back)
+
+  const EntityDef* FindEntity(std::string_view name) const;
+  const SourceDef* FindSource(std::string_view name) const;
+  const FeatureViewDef* FindView(std::string_view name) const;
+  const FeatureServiceDef* FindService(std::string_view name) const;
+};
+
+// Parses <repo_dir>/feature_store.yaml. Every error is kConfigError and its message names the
+// file, line and column and what is wrong. Fills derived fields (join_keys, resolved_path,
+// default path). Ids stay 0.
+Result<RepoConfig> LoadRepoConfig(const std::string& repo_dir);
+// Same, from YAML text; `file_name` is used in messages and `repo_dir` to resolve paths.
+Result<RepoConfig> ParseRepoConfig(const std::string& yaml_text, const std::string& file_name,
+                                   const std::string& repo_dir);
+
+// Parses "1d", "90m", "3600s", "2h", "0" into seconds.
+Result<int64_t> ParseDuration(std::string_view text);
+// Parses "1GiB", "512MiB", "100MB", "1048576" into bytes.
+Result<uint64_t> ParseByteSize(std::string_view text);
+
+}  // namespace larder

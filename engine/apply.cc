@@ -1,0 +1,174 @@
+// `larder apply`: create the segment, or bring its registry up to date with the repo.
+//
+// Views keep their id (and rows) while their key columns and feature schema are unchanged.
+// A view whose schema changed gets a new id, so its old rows can never be read as the new
+// schema; the index is then rebuilt without the rows of dead ids, which are retired.
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <set>
+
+#include "engine/registry_codec.h"
+#include "engine/store_impl.h"
+
+namespace larder {
+
+namespace {
+
+std::string HumanBytes(uint64_t n) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  double v = static_cast<double>(n);
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.1f %s", v, units[u]);
+  return buf;
+}
+
+bool SameSchema(const FeatureViewDef& a, const FeatureViewDef& b) {
+  return a.join_keys == b.join_keys && a.features == b.features;
+}
+
+std::string DescribeSchemaChange(const FeatureViewDef& old_v, const FeatureViewDef& new_v) {
+  if (!(old_v.join_keys == new_v.join_keys)) return "its entity key columns changed";
+  return "its feature schema changed";
+}
+
+// Assigns ids to `next` from `prev` (nullptr for a new store); fills messages and dead ids.
+void AssignIds(const RepoConfig* prev, uint32_t* next_id, RepoConfig* next,
+               std::vector<std::string>* messages, std::set<uint32_t>* dead_ids) {
+  for (FeatureViewDef& v : next->views) {
+    const FeatureViewDef* old_v = prev ? prev->FindView(v.name) : nullptr;
+    if (old_v != nullptr && SameSchema(*old_v, v)) {
+      v.id = old_v->id;
+      continue;
+    }
+    v.id = (*next_id)++;
+    if (old_v == nullptr) {
+      messages->push_back("created feature view '" + v.name + "'");
+    } else {
+      dead_ids->insert(old_v->id);
+      messages->push_back("re-created feature view '" + v.name + "' empty: " +
+                          DescribeSchemaChange(*old_v, v) + "; its rows were dropped");
+    }
+  }
+  if (prev == nullptr) return;
+  for (const FeatureViewDef& old_v : prev->views) {
+    if (next->FindView(old_v.name) == nullptr) {
+      dead_ids->insert(old_v.id);
+      messages->push_back("dropped feature view '" + old_v.name + "' and its rows");
+    }
+  }
+  // Materialized intervals survive only for views that kept their id.
+  for (const MaterializedInterval& i : prev->intervals) {
+    const FeatureViewDef* v = next->FindView(i.view);
+    const FeatureViewDef* o = prev->FindView(i.view);
+    if (v != nullptr && o != nullptr && v->id == o->id) next->intervals.push_back(i);
+  }
+}
+
+Result<ApplyReport> CreateStore(const RepoConfig& config, const FileModes& modes) {
+  const std::string& path = config.online_store.path;
+  uint64_t size = config.online_store.memory_limit;
+  LARDER_ASSIGN_OR_RETURN(auto seg, SegmentMapping::CreateTemp(path, size, modes));
+  ApplyReport report;
+  report.created = report.changed = true;
+  RepoConfig reg = config;
+  uint32_t next_id = 1;
+  std::set<uint32_t> dead;
+  AssignIds(nullptr, &next_id, &reg, &report.messages, &dead);
+
+  Store::Impl impl;
+  impl.seg = std::move(seg);
+  Arena arena(impl.seg.get());
+  layout::SegmentHeader* h = impl.header();
+  // Index sized for initial_capacity entries.
+  uint32_t log2 = Log2BucketsFor(config.online_store.initial_capacity);
+  uint64_t index_bytes = layout::kIndexDataOffset + (uint64_t{layout::kCacheLine} << log2);
+  auto idx_off = arena.Allocate(index_bytes, layout::BlockKind::kIndex, true);
+  if (!idx_off.ok()) {
+    return idx_off.status().WithContext("initial_capacity " +
+                                        std::to_string(config.online_store.initial_capacity) +
+                                        " does not fit memory_limit " + HumanBytes(size));
+  }
+  h->index_desc.store(layout::MakeIndexDesc(*idx_off + layout::kIndexDataOffset, log2),
+                      std::memory_order_relaxed);
+  std::string encoded = EncodeRegistry(reg, next_id);
+  LARDER_ASSIGN_OR_RETURN(uint64_t reg_off,
+                          arena.Allocate(sizeof(layout::BlockHeader) + encoded.size(),
+                                         layout::BlockKind::kRegistry));
+  arena.Block(reg_off)->payload_len = static_cast<uint32_t>(encoded.size());
+  std::memcpy(impl.base() + reg_off + sizeof(layout::BlockHeader), encoded.data(), encoded.size());
+  h->registry_block.store(reg_off, std::memory_order_relaxed);
+  h->registry_generation.store(1, std::memory_order_relaxed);
+  LARDER_RETURN_IF_ERROR(ReaderTableMapping::Create(path, h->segment_uid, modes));
+  LARDER_RETURN_IF_ERROR(impl.seg->Publish());
+  report.messages.insert(report.messages.begin(),
+                         "created store '" + path + "' (memory_limit " + HumanBytes(size) +
+                             ", index for " +
+                             std::to_string(config.online_store.initial_capacity) + " rows)");
+  return report;
+}
+
+Result<ApplyReport> UpdateStore(const RepoConfig& config, WriterOptions options) {
+  LARDER_ASSIGN_OR_RETURN(auto store_ptr, Store::Open(config.online_store.path, true, options));
+  return Store::Impl::ApplyUpdate(*store_ptr, config);
+}
+
+}  // namespace
+
+Result<ApplyReport> Store::Impl::ApplyUpdate(Store& store, const RepoConfig& config) {
+  Impl& impl = *store.impl_;
+  LARDER_ASSIGN_OR_RETURN(auto ws, WriteSession::Begin(impl));
+  uint32_t next_id = 0;
+  uint64_t reg_off = impl.header()->registry_block.load(std::memory_order_acquire);
+  LARDER_ASSIGN_OR_RETURN(RepoConfig prev, ReadRegistryBlock(*impl.seg, reg_off, &next_id));
+  const uint32_t prev_next_id = next_id;
+  ApplyReport report;
+  RepoConfig next = config;
+  std::set<uint32_t> dead;
+  AssignIds(&prev, &next_id, &next, &report.messages, &dead);
+  const bool views_changed = !report.messages.empty();
+  if (config.online_store.memory_limit != impl.seg->size()) {
+    report.messages.push_back(
+        "note: memory_limit is fixed when a store is created; this store keeps " +
+        HumanBytes(impl.seg->size()) + " (run `larder teardown` then `larder apply` to resize)");
+  }
+  // Compare with the segment's own memory_limit so that a changed limit alone is no change.
+  next.online_store.memory_limit = prev.online_store.memory_limit;
+  std::string encoded = EncodeRegistry(next, next_id);
+  if (encoded == EncodeRegistry(prev, prev_next_id)) {
+    report.messages.push_back("no changes: the store already matches the repo");
+    return report;
+  }
+  report.changed = true;
+  LARDER_RETURN_IF_ERROR(ws->PublishRegistry(encoded));
+  if (!dead.empty()) {
+    IndexRef idx = impl.index();
+    LARDER_RETURN_IF_ERROR(ws->RebuildIndex(
+        idx.log2_buckets, [&dead](uint32_t id) { return dead.count(id) == 0; }));
+  }
+  if (!views_changed) {
+    report.messages.insert(report.messages.begin(),
+                           "updated the registry (descriptions, tags, ttl or services)");
+  }
+  return report;
+}
+
+Result<ApplyReport> Store::Apply(const RepoConfig& config, const FileModes& modes,
+                                 WriterOptions options) {
+  const std::string& path = config.online_store.path;
+  LARDER_ASSIGN_OR_RETURN(WriterLock lock,
+                          WriterLock::Acquire(path, options.lock_timeout_ms, modes.lock));
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return CreateStore(config, modes);
+  // UpdateStore takes the lock itself through a WriteSession; flock locks are per open file
+  // description, so release ours first.
+  { WriterLock released = std::move(lock); }
+  return UpdateStore(config, options);
+}
+
+}  // namespace larder

@@ -1,0 +1,154 @@
+#include "engine/arena.h"
+
+#include <algorithm>
+
+namespace larder {
+
+using layout::BlockHeader;
+using layout::BlockKind;
+using layout::kBlockAlign;
+using layout::kSmallClasses;
+
+namespace {
+constexpr uint32_t kMinUnits = 2;  // a 24-byte header needs two 16-byte units
+}
+
+void Arena::PushFree(uint64_t offset) {
+  BlockHeader* b = Block(offset);
+  b->kind = BlockKind::kFree;
+  uint64_t* head = b->units <= kSmallClasses ? &h_->alloc.free_heads[b->units]
+                                              : &h_->alloc.large_free_head;
+  b->link = *head;
+  *head = offset;
+  h_->free_bytes.fetch_add(uint64_t{b->units} * kBlockAlign, std::memory_order_relaxed);
+}
+
+uint64_t Arena::PopSmall(uint32_t units) {
+  uint64_t off = h_->alloc.free_heads[units];
+  if (off == 0) return 0;
+  h_->alloc.free_heads[units] = Block(off)->link;
+  h_->free_bytes.fetch_sub(uint64_t{units} * kBlockAlign, std::memory_order_relaxed);
+  return off;
+}
+
+uint64_t Arena::TakeLarge(uint32_t units) {
+  uint64_t* prev = &h_->alloc.large_free_head;
+  for (uint64_t off = *prev; off != 0; prev = &Block(off)->link, off = *prev) {
+    BlockHeader* b = Block(off);
+    if (b->units < units) continue;
+    *prev = b->link;
+    h_->free_bytes.fetch_sub(uint64_t{b->units} * kBlockAlign, std::memory_order_relaxed);
+    uint32_t rest = b->units - units;
+    if (rest >= kMinUnits) {
+      // Write the remainder's header before shrinking this block, so a walk after a crash
+      // between the two stores still tiles the arena (it skips over the remainder).
+      uint64_t rest_off = off + uint64_t{units} * kBlockAlign;
+      BlockHeader* r = Block(rest_off);
+      r->units = rest;
+      r->kind = BlockKind::kFree;
+      b->units = units;
+      PushFree(rest_off);
+    }
+    return off;
+  }
+  return 0;
+}
+
+Result<uint64_t> Arena::Bump(uint32_t units, bool align64) {
+  uint64_t top = h_->arena_top.load(std::memory_order_relaxed);
+  uint64_t pad = align64 ? (64 - top % 64) % 64 : 0;
+  uint64_t need = top + pad + uint64_t{units} * kBlockAlign;
+  LARDER_RETURN_IF_ERROR(seg_->ReserveUpTo(need));
+  if (pad != 0) {
+    // A filler block: only `units` and `kind` (its first 8 bytes) are ever read.
+    auto* p = Block(top);
+    p->units = static_cast<uint32_t>(pad / kBlockAlign);
+    p->kind = BlockKind::kPad;
+  }
+  uint64_t off = top + pad;
+  BlockHeader* b = Block(off);
+  b->units = units;
+  b->kind = BlockKind::kFree;
+  // release: the new block's header is written before arena_top covers it, so a recovery walk
+  // (and `larder check`, which acquires arena_top) always finds a well-formed block there.
+  h_->arena_top.store(need, std::memory_order_release);
+  return off;
+}
+
+Result<uint64_t> Arena::Allocate(uint64_t bytes, BlockKind kind, bool align64) {
+  uint64_t units64 = std::max<uint64_t>(kMinUnits, (bytes + kBlockAlign - 1) / kBlockAlign);
+  if (units64 > UINT32_MAX) return Status(ErrorCode::kStoreFull, "block too large");
+  auto units = static_cast<uint32_t>(units64);
+  uint64_t off = 0;
+  if (!align64) {
+    off = units <= kSmallClasses ? PopSmall(units) : TakeLarge(units);
+  }
+  if (off == 0) {
+    auto bumped = Bump(units, align64);
+    if (bumped.ok()) {
+      off = *bumped;
+    } else if (!align64 && units <= kSmallClasses) {
+      off = TakeLarge(units);  // last resort for a small block: split a large free one
+      if (off == 0) return bumped.status();
+    } else {
+      return bumped.status();
+    }
+  }
+  BlockHeader* b = Block(off);
+  b->kind = kind;
+  b->flags = 0;
+  b->link = 0;
+  return off;
+}
+
+void Arena::FreeUnpublished(uint64_t offset) { PushFree(offset); }
+
+bool Arena::CanRetireAt(uint64_t epoch) const {
+  uint32_t slot = epoch % layout::kLimboRing;
+  return h_->alloc.limbo_head[slot] == 0 || h_->alloc.limbo_epoch[slot] == epoch;
+}
+
+void Arena::Retire(uint64_t offset, uint64_t epoch) {
+  uint32_t slot = epoch % layout::kLimboRing;
+  BlockHeader* b = Block(offset);
+  // Only `link` changes: readers still holding this row read its other fields and payload.
+  b->link = h_->alloc.limbo_head[slot];
+  h_->alloc.limbo_head[slot] = offset;
+  h_->alloc.limbo_epoch[slot] = epoch;
+  uint64_t bytes = uint64_t{b->units} * kBlockAlign;
+  h_->alloc.limbo_bytes[slot] += bytes;
+  h_->limbo_bytes.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void Arena::Reclaim(uint64_t min_active_epoch) {
+  for (uint32_t slot = 0; slot < layout::kLimboRing; ++slot) {
+    uint64_t head = h_->alloc.limbo_head[slot];
+    if (head == 0 || h_->alloc.limbo_epoch[slot] >= min_active_epoch) continue;
+    while (head != 0) {
+      uint64_t next = Block(head)->link;
+      PushFree(head);
+      head = next;
+    }
+    h_->limbo_bytes.fetch_sub(h_->alloc.limbo_bytes[slot], std::memory_order_relaxed);
+    h_->alloc.limbo_head[slot] = 0;
+    h_->alloc.limbo_bytes[slot] = 0;
+  }
+}
+
+Status Arena::Recover(const std::vector<uint64_t>& live_sorted, uint64_t epoch) {
+  h_->alloc = layout::AllocatorState{};
+  h_->free_bytes.store(0, std::memory_order_relaxed);
+  h_->limbo_bytes.store(0, std::memory_order_relaxed);
+  std::vector<uint64_t> dead;
+  Status st = ForEachBlock(seg_->base(), *h_, [&](uint64_t off, const BlockHeader& b) {
+    if (b.kind == BlockKind::kPad) return;
+    if (!std::binary_search(live_sorted.begin(), live_sorted.end(), off)) dead.push_back(off);
+  });
+  LARDER_RETURN_IF_ERROR(st);
+  // Dead blocks may still be read by readers that were in their lookups when the writer died,
+  // so they wait in limbo like any retired block.
+  for (uint64_t off : dead) Retire(off, epoch);
+  return Status::Ok();
+}
+
+}  // namespace larder

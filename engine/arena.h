@@ -1,0 +1,81 @@
+// The segment's block allocator. Writer-only: every call requires the write lock.
+//
+// Blocks are bump-allocated from arena_top, or reused from exact-size free lists (1..256
+// units of 16 bytes) and a first-fit list of larger blocks (split on reuse). A block that was
+// published (a row, an index table, a registry) is never freed directly: Retire() puts it on
+// the limbo list of the current epoch, and Reclaim() moves a limbo list to the free lists once
+// every live reader has entered a later epoch (docs/design.md, "Reclamation").
+//
+// All allocator state lives in SegmentHeader::alloc and is trusted only while the previous
+// writer finished its batch; after a writer died mid-batch, Recover() rebuilds it from the
+// index and the registry (mark and sweep), which is bounded by the arena's block count.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "engine/segment_file.h"
+#include "larder/status.h"
+#include "layout/segment_layout.h"
+
+namespace larder {
+
+class Arena {
+ public:
+  explicit Arena(SegmentMapping* seg) : seg_(seg), h_(seg->header()) {}
+
+  // A block of at least `bytes` (header included) of `kind`; 64-byte aligned when `align64`.
+  // Only `units` and `kind` of the header are set. kStoreFull when nothing fits.
+  Result<uint64_t> Allocate(uint64_t bytes, layout::BlockKind kind, bool align64 = false);
+
+  // Returns a block that was never published straight to its free list.
+  void FreeUnpublished(uint64_t offset);
+
+  // Puts a block that readers may still be reading on the limbo list of `epoch`.
+  // REQUIRES: CanRetireAt(epoch).
+  void Retire(uint64_t offset, uint64_t epoch);
+  // True when the limbo ring slot of `epoch` is empty or already holds `epoch`.
+  bool CanRetireAt(uint64_t epoch) const;
+
+  // Frees every limbo list whose epoch is older than `min_active_epoch`.
+  void Reclaim(uint64_t min_active_epoch);
+
+  // Rebuilds free and limbo lists after a writer died mid-batch: every block not referenced by
+  // `live` (sorted block offsets) goes to limbo at `epoch`. CorruptStore if the blocks do not
+  // tile the arena.
+  Status Recover(const std::vector<uint64_t>& live_sorted, uint64_t epoch);
+
+  layout::BlockHeader* Block(uint64_t offset) const {
+    return reinterpret_cast<layout::BlockHeader*>(seg_->base() + offset);
+  }
+
+ private:
+  void PushFree(uint64_t offset);
+  uint64_t PopSmall(uint32_t units);
+  uint64_t TakeLarge(uint32_t units);
+  Result<uint64_t> Bump(uint32_t units, bool align64);
+
+  SegmentMapping* seg_;
+  layout::SegmentHeader* h_;
+};
+
+// Walks every block in [arena_begin, arena_top), calling fn(offset, header). Returns
+// CorruptStore if a block's size is 0 or runs past arena_top.
+template <typename Fn>
+Status ForEachBlock(const uint8_t* base, const layout::SegmentHeader& h, Fn&& fn) {
+  uint64_t top = h.arena_top.load(std::memory_order_acquire);
+  uint64_t off = h.arena_begin;
+  while (off < top) {
+    const auto* b = reinterpret_cast<const layout::BlockHeader*>(base + off);
+    uint64_t bytes = uint64_t{b->units} * layout::kBlockAlign;
+    if (b->units == 0 || bytes > top - off) {
+      return CorruptStore("block at offset " + std::to_string(off) + " has invalid size " +
+                          std::to_string(bytes));
+    }
+    fn(off, *b);
+    off += bytes;
+  }
+  return Status::Ok();
+}
+
+}  // namespace larder

@@ -1,0 +1,276 @@
+// The read path: get_online_features.
+//
+// A request is planned against the catalog of the current registry generation (a hash lookup
+// per feature reference, no registry parsing), then each feature view's entities are looked
+// up in groups of kGroup: prefetch every bucket of the group, pick each key's candidate word
+// by tag and prefetch its row, then verify keys and decode. A hit costs about two cache misses
+// (bucket, row) and a group overlaps them. The whole request runs inside one epoch, so every
+// row it reads stays valid until it returns; it never waits on the writer.
+#include <chrono>
+
+#include "engine/row_codec.h"
+#include "engine/store_impl.h"
+#include "layout/entity_key.h"
+
+namespace larder {
+
+using layout::BlockHeader;
+
+namespace {
+
+constexpr size_t kGroup = 16;
+
+struct PlannedFeature {
+  const ViewInfo* view;
+  const FeatureInfo* feature;
+  std::string output_name;
+};
+
+struct QueryPlan {
+  std::vector<PlannedFeature> features;
+  std::vector<const ViewInfo*> views;  // distinct, first-use order
+};
+
+Status AddViewFeatures(const Catalog& cat, const std::string& view_name,
+                       const std::vector<std::string>& names, bool full, QueryPlan* plan) {
+  const ViewInfo* v = cat.FindView(view_name);
+  if (v == nullptr) {
+    return Status(ErrorCode::kFeatureViewNotFound,
+                  "feature view '" + view_name + "' is not in the registry");
+  }
+  auto add = [&](const FeatureInfo* f) {
+    plan->features.push_back({v, f, full ? v->def.name + "__" + f->name : f->name});
+  };
+  if (names.empty()) {
+    for (const FeatureInfo& f : v->features) add(&f);
+  } else {
+    for (const std::string& n : names) {
+      const FeatureInfo* f = v->FindFeature(n);
+      if (f == nullptr) {
+        return Status(ErrorCode::kFeatureNotFound,
+                      "feature '" + n + "' is not in feature view '" + view_name + "'");
+      }
+      add(f);
+    }
+  }
+  return Status::Ok();
+}
+
+Result<QueryPlan> PlanQuery(const Catalog& cat, const OnlineRequest& req) {
+  QueryPlan plan;
+  if (req.features.empty() == req.feature_service.empty()) {
+    return InvalidArgument("give either a list of features or a feature service (not both)");
+  }
+  if (!req.feature_service.empty()) {
+    const FeatureServiceDef* s = cat.config().FindService(req.feature_service);
+    if (s == nullptr) {
+      return Status(ErrorCode::kFeatureServiceNotFound,
+                    "feature service '" + req.feature_service + "' is not in the registry");
+    }
+    for (const auto& p : s->projections) {
+      LARDER_RETURN_IF_ERROR(AddViewFeatures(cat, p.view, p.features, req.full_feature_names, &plan));
+    }
+  } else {
+    for (const std::string& ref : req.features) {
+      auto colon = ref.find(':');
+      if (colon == std::string::npos || colon == 0 || colon + 1 == ref.size()) {
+        return InvalidArgument("feature reference '" + ref +
+                               "' is not of the form 'feature_view:feature'");
+      }
+      LARDER_RETURN_IF_ERROR(AddViewFeatures(cat, ref.substr(0, colon), {ref.substr(colon + 1)},
+                                             req.full_feature_names, &plan));
+    }
+  }
+  std::unordered_map<std::string, const ViewInfo*> seen;
+  for (const PlannedFeature& f : plan.features) {
+    auto [it, inserted] = seen.emplace(f.output_name, f.view);
+    if (!inserted) {
+      return InvalidArgument(
+          "feature name '" + f.output_name + "' is requested more than once (from '" +
+          it->second->def.name + "' and '" + f.view->def.name +
+          "'); set full_feature_names to tell them apart");
+    }
+    bool have = false;
+    for (const ViewInfo* v : plan.views) have = have || v == f.view;
+    if (!have) plan.views.push_back(f.view);
+  }
+  return plan;
+}
+
+// Encodes every entity row's key for `view`; errors name the row and the join key.
+Status BuildKeys(const ViewInfo& view, const Frame& entities, std::string* buf,
+                 std::vector<uint32_t>* ends) {
+  std::vector<int> cols;
+  for (const JoinKeyDef& k : view.def.join_keys) {
+    int c = entities.FindColumn(k.name);
+    if (c < 0) {
+      std::string have;
+      for (const auto& n : entities.names) have += (have.empty() ? "" : ", ") + n;
+      return Status(ErrorCode::kMissingJoinKey,
+                    "entity rows lack join key '" + k.name + "' needed by feature view '" +
+                        view.def.name + "' (given: " + (have.empty() ? "none" : have) + ")");
+    }
+    cols.push_back(c);
+  }
+  buf->clear();
+  ends->clear();
+  for (size_t r = 0; r < entities.num_rows(); ++r) {
+    for (size_t k = 0; k < cols.size(); ++k) {
+      const JoinKeyDef& jk = view.def.join_keys[k];
+      const Cell& cell = entities.columns[cols[k]][r];
+      Status st;
+      auto v = CellToValue(cell, DType{jk.type, false});
+      st = v.ok() ? layout::AppendEntityKeyPart(*v, jk.type, buf) : v.status();
+      if (!st.ok()) {
+        return InvalidArgument("entity row " + std::to_string(r) + ", join key '" + jk.name +
+                               "': " + st.message());
+      }
+    }
+    ends->push_back(static_cast<uint32_t>(buf->size()));
+  }
+  return Status::Ok();
+}
+
+// The entity columns of the response: the request's values, typed as the join key when a
+// requested view uses that key.
+FeatureColumn EntityColumn(const QueryPlan& plan, const Frame& entities, size_t col) {
+  FeatureColumn out;
+  const std::string& name = entities.names[col];
+  const JoinKeyDef* key = nullptr;
+  for (const ViewInfo* v : plan.views) {
+    for (const JoinKeyDef& k : v->def.join_keys) {
+      if (k.name == name) key = &k;
+    }
+  }
+  size_t n = entities.num_rows();
+  out.statuses.assign(n, FieldStatus::kPresent);
+  out.event_timestamps.assign(n, 0);
+  for (size_t r = 0; r < n; ++r) {
+    const Cell& c = entities.columns[col][r];
+    Result<Value> v = Value{};
+    if (key != nullptr) {
+      v = CellToValue(c, DType{key->type, false});
+    } else if (c.kind == Cell::Kind::kInt) {
+      v = Value::Int64(c.i);
+    } else if (c.kind == Cell::Kind::kDouble) {
+      v = Value::Float64(c.d);
+    } else if (c.kind == Cell::Kind::kString) {
+      v = Value::String(c.s);
+    } else if (c.kind == Cell::Kind::kBool) {
+      v = Value::Bool(c.b);
+    }
+    out.values.push_back(v.ok() ? std::move(v).value() : Value{});
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<OnlineResponse> Store::GetOnlineFeatures(const OnlineRequest& req) const {
+  LARDER_RETURN_IF_ERROR(req.entities.CheckShape());
+  LARDER_ASSIGN_OR_RETURN(layout::ReaderSlot * slot, impl_->Slot());
+  const TimestampMicros now = std::chrono::duration_cast<std::chrono::microseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+  EpochGuard guard(slot, impl_->header()->global_epoch);
+  LARDER_ASSIGN_OR_RETURN(auto cat, impl_->CatalogNow());
+  LARDER_ASSIGN_OR_RETURN(QueryPlan plan, PlanQuery(*cat, req));
+
+  const size_t n = req.entities.num_rows();
+  OnlineResponse resp;
+  for (size_t c = 0; c < req.entities.names.size(); ++c) {
+    resp.feature_names.push_back(req.entities.names[c]);
+    resp.results.push_back(EntityColumn(plan, req.entities, c));
+  }
+  const size_t first_feature = resp.results.size();
+  for (const PlannedFeature& f : plan.features) {
+    resp.feature_names.push_back(f.output_name);
+    FeatureColumn col;
+    col.values.resize(n);
+    col.statuses.assign(n, FieldStatus::kNotFound);
+    col.event_timestamps.assign(n, 0);
+    for (Value& v : col.values) v.dtype = f.feature->dtype;
+    resp.results.push_back(std::move(col));
+  }
+
+  const uint8_t* base = impl_->base();
+  const uint64_t size = impl_->seg->size();
+  const IndexRef idx = impl_->index();
+  std::string keys;
+  std::vector<uint32_t> ends;
+  std::vector<uint64_t> hashes(n);
+  std::vector<size_t> cols;  // response columns of the current view's features
+  for (const ViewInfo* view : plan.views) {
+    LARDER_RETURN_IF_ERROR(BuildKeys(*view, req.entities, &keys, &ends));
+    cols.clear();
+    for (size_t i = 0; i < plan.features.size(); ++i) {
+      if (plan.features[i].view == view) cols.push_back(first_feature + i);
+    }
+    auto key_of = [&](size_t r) {
+      uint32_t begin = r == 0 ? 0 : ends[r - 1];
+      return std::string_view(keys.data() + begin, ends[r] - begin);
+    };
+    for (size_t r = 0; r < n; ++r) hashes[r] = HashEntityKey(view->id(), key_of(r));
+
+    for (size_t g = 0; g < n; g += kGroup) {
+      const size_t m = std::min(kGroup, n - g);
+      for (size_t j = 0; j < m; ++j) PrefetchBucket(idx, hashes[g + j]);
+      uint64_t candidate[kGroup];
+      for (size_t j = 0; j < m; ++j) {
+        // The first word in the home bucket with the key's tag; prefetch its row.
+        candidate[j] = 0;
+        const uint16_t tag = layout::TagOf(hashes[g + j]);
+        const std::atomic<uint64_t>* bucket = idx.bucket(hashes[g + j]);
+        for (uint32_t w = 0; w < layout::kBucketWords; ++w) {
+          uint64_t word = bucket[w].load(std::memory_order_acquire);  // pairs with publish
+          if (word == 0) break;
+          if (layout::WordTag(word) == tag) {
+            candidate[j] = word;
+            if (layout::WordOffset(word) < size) __builtin_prefetch(base + layout::WordOffset(word));
+            break;
+          }
+        }
+      }
+      for (size_t j = 0; j < m; ++j) {
+        const size_t r = g + j;
+        std::string_view key = key_of(r);
+        const BlockHeader* row = nullptr;
+        if (candidate[j] != 0) {
+          row = MatchRow(base, size, layout::WordOffset(candidate[j]), view->id(), key);
+        }
+        if (row == nullptr) {  // tag collision, or the key lives past its home bucket
+          ProbeResult p = ProbeIndex(base, size, idx, hashes[r], view->id(), key);
+          if (p.found) row = reinterpret_cast<const BlockHeader*>(base + layout::WordOffset(p.word));
+        }
+        if (row == nullptr) continue;  // NOT_FOUND
+        const uint8_t* payload = reinterpret_cast<const uint8_t*>(row) +
+                                 layout::RowPayloadOffset(row->key_len);
+        if (!VerifyRowBuffer(payload, row->payload_len)) {
+          for (size_t c : cols) resp.results[c].statuses[r] = FieldStatus::kInvalid;
+          continue;
+        }
+        const fb::Row* fr = RowFromBuffer(payload);
+        const TimestampMicros ts = fr->event_ts();
+        const bool expired = view->ttl_micros > 0 && now - ts > view->ttl_micros;
+        for (size_t c : cols) {
+          const FeatureInfo& fi = *plan.features[c - first_feature].feature;
+          FeatureColumn& out = resp.results[c];
+          out.event_timestamps[r] = ts;
+          if (IsNullFeature(fr, fi)) {
+            out.statuses[r] = FieldStatus::kNullValue;
+          } else if (!DecodeFeature(fr, fi, &out.values[r])) {
+            out.statuses[r] = FieldStatus::kInvalid;
+          } else {
+            out.statuses[r] = expired ? FieldStatus::kOutsideMaxAge : FieldStatus::kPresent;
+          }
+        }
+      }
+    }
+  }
+  // Only this thread writes its slot's counter: a plain load and store suffice.
+  slot->lookups.store(slot->lookups.load(std::memory_order_relaxed) + n * plan.views.size(),
+                      std::memory_order_relaxed);
+  return resp;
+}
+
+}  // namespace larder

@@ -1,0 +1,232 @@
+#include "engine/row_codec.h"
+
+namespace larder {
+
+namespace {
+
+using flatbuffers::Offset;
+
+constexpr size_t Idx(StorageClass c) { return static_cast<size_t>(c); }
+
+template <typename T, typename V>
+Offset<void> ListOf(flatbuffers::FlatBufferBuilder& b, const std::vector<V>& src) {
+  std::vector<T> tmp(src.begin(), src.end());
+  return b.CreateVector(tmp).Union();
+}
+
+}  // namespace
+
+std::string_view RowEncoder::Encode(const ViewInfo& view, TimestampMicros event_ts,
+                                    TimestampMicros created_ts, const Value* values) {
+  b_.Clear();
+  const auto& counts = view.class_counts;
+  i32_.assign(counts[Idx(StorageClass::kI32)], 0);
+  i64_.assign(counts[Idx(StorageClass::kI64)], 0);
+  f32_.assign(counts[Idx(StorageClass::kF32)], 0);
+  f64_.assign(counts[Idx(StorageClass::kF64)], 0);
+  bools_.assign(counts[Idx(StorageClass::kBool)], 0);
+  nulls_.clear();
+  for (size_t c = Idx(StorageClass::kStr); c < Idx(StorageClass::kCount); ++c) {
+    offsets_[c].assign(counts[c], Offset<void>());
+  }
+  bool any_null = false;
+  // Pass 1: scalars into scratch vectors; variable-length values into the builder (they must be
+  // created before the Row table starts).
+  for (const FeatureInfo& f : view.features) {
+    const Value& v = values[f.index];
+    if (v.is_null) {
+      if (!any_null) nulls_.assign((view.features.size() + 7) / 8, 0);
+      any_null = true;
+      nulls_[f.index / 8] |= static_cast<uint8_t>(1u << (f.index % 8));
+    }
+    switch (f.cls) {
+      case StorageClass::kI32: i32_[f.slot] = static_cast<int32_t>(v.i64); break;
+      case StorageClass::kI64: i64_[f.slot] = v.i64; break;
+      case StorageClass::kF32: f32_[f.slot] = static_cast<float>(v.f64); break;
+      case StorageClass::kF64: f64_[f.slot] = v.f64; break;
+      case StorageClass::kBool: bools_[f.slot] = v.i64 != 0; break;
+      case StorageClass::kStr:
+        offsets_[Idx(f.cls)][f.slot] = b_.CreateString(v.str).Union();
+        break;
+      case StorageClass::kBytes:
+        offsets_[Idx(f.cls)][f.slot] =
+            fb::CreateBytesValue(b_, b_.CreateVector(reinterpret_cast<const uint8_t*>(v.str.data()),
+                                                     v.str.size()))
+                .Union();
+        break;
+      case StorageClass::kI32List:
+        offsets_[Idx(f.cls)][f.slot] =
+            fb::CreateInt32List(b_, ListOf<int32_t>(b_, v.i64s).o).Union();
+        break;
+      case StorageClass::kI64List:
+        offsets_[Idx(f.cls)][f.slot] = fb::CreateInt64List(b_, b_.CreateVector(v.i64s)).Union();
+        break;
+      case StorageClass::kF32List:
+        offsets_[Idx(f.cls)][f.slot] =
+            fb::CreateFloatList(b_, ListOf<float>(b_, v.f64s).o).Union();
+        break;
+      case StorageClass::kF64List:
+        offsets_[Idx(f.cls)][f.slot] = fb::CreateDoubleList(b_, b_.CreateVector(v.f64s)).Union();
+        break;
+      case StorageClass::kBoolList: {
+        std::vector<uint8_t> tmp(v.i64s.begin(), v.i64s.end());
+        offsets_[Idx(f.cls)][f.slot] = fb::CreateBoolList(b_, b_.CreateVector(tmp)).Union();
+        break;
+      }
+      case StorageClass::kStrList:
+        offsets_[Idx(f.cls)][f.slot] =
+            fb::CreateStringList(b_, b_.CreateVectorOfStrings(v.strs)).Union();
+        break;
+      case StorageClass::kBytesList: {
+        std::vector<Offset<fb::BytesValue>> items;
+        for (const std::string& s : v.strs) {
+          items.push_back(fb::CreateBytesValue(
+              b_, b_.CreateVector(reinterpret_cast<const uint8_t*>(s.data()), s.size())));
+        }
+        offsets_[Idx(f.cls)][f.slot] = fb::CreateBytesList(b_, b_.CreateVector(items)).Union();
+        break;
+      }
+      case StorageClass::kCount: break;
+    }
+  }
+  auto vec_or_null = [&](StorageClass c) -> flatbuffers::uoffset_t {
+    const auto& offs = offsets_[Idx(c)];
+    if (offs.empty()) return 0;
+    return b_.CreateVector(offs).o;
+  };
+  // Vectors of offsets must also precede the table.
+  flatbuffers::uoffset_t o_str = vec_or_null(StorageClass::kStr);
+  flatbuffers::uoffset_t o_bytes = vec_or_null(StorageClass::kBytes);
+  flatbuffers::uoffset_t o_lists[7];
+  for (size_t k = 0; k < 7; ++k) {
+    o_lists[k] = vec_or_null(static_cast<StorageClass>(Idx(StorageClass::kI32List) + k));
+  }
+  auto o_i32 = i32_.empty() ? 0 : b_.CreateVector(i32_).o;
+  auto o_i64 = i64_.empty() ? 0 : b_.CreateVector(i64_).o;
+  auto o_f32 = f32_.empty() ? 0 : b_.CreateVector(f32_).o;
+  auto o_f64 = f64_.empty() ? 0 : b_.CreateVector(f64_).o;
+  auto o_bools = bools_.empty() ? 0 : b_.CreateVector(bools_).o;
+  auto o_nulls = any_null ? b_.CreateVector(nulls_).o : 0;
+
+  fb::RowBuilder rb(b_);
+  rb.add_event_ts(event_ts);
+  if (created_ts != 0) rb.add_created_ts(created_ts);
+  using flatbuffers::Offset;
+  using flatbuffers::Vector;
+  if (o_nulls) rb.add_nulls(Offset<Vector<uint8_t>>(o_nulls));
+  if (o_i32) rb.add_i32(Offset<Vector<int32_t>>(o_i32));
+  if (o_i64) rb.add_i64(Offset<Vector<int64_t>>(o_i64));
+  if (o_f32) rb.add_f32(Offset<Vector<float>>(o_f32));
+  if (o_f64) rb.add_f64(Offset<Vector<double>>(o_f64));
+  if (o_bools) rb.add_bools(Offset<Vector<uint8_t>>(o_bools));
+  if (o_str) rb.add_strs(Offset<Vector<Offset<flatbuffers::String>>>(o_str));
+  if (o_bytes) rb.add_bytes(Offset<Vector<Offset<fb::BytesValue>>>(o_bytes));
+  if (o_lists[0]) rb.add_i32_lists(Offset<Vector<Offset<fb::Int32List>>>(o_lists[0]));
+  if (o_lists[1]) rb.add_i64_lists(Offset<Vector<Offset<fb::Int64List>>>(o_lists[1]));
+  if (o_lists[2]) rb.add_f32_lists(Offset<Vector<Offset<fb::FloatList>>>(o_lists[2]));
+  if (o_lists[3]) rb.add_f64_lists(Offset<Vector<Offset<fb::DoubleList>>>(o_lists[3]));
+  if (o_lists[4]) rb.add_bool_lists(Offset<Vector<Offset<fb::BoolList>>>(o_lists[4]));
+  if (o_lists[5]) rb.add_str_lists(Offset<Vector<Offset<fb::StringList>>>(o_lists[5]));
+  if (o_lists[6]) rb.add_bytes_lists(Offset<Vector<Offset<fb::BytesList>>>(o_lists[6]));
+  b_.Finish(rb.Finish());
+  return {reinterpret_cast<const char*>(b_.GetBufferPointer()), b_.GetSize()};
+}
+
+bool VerifyRowBuffer(const uint8_t* data, size_t len) {
+  flatbuffers::Verifier v(data, len, /*max_depth=*/8, /*max_tables=*/1u << 20);
+  return fb::VerifyRowBuffer(v);
+}
+
+namespace {
+
+template <typename Vec>
+bool InRange(const Vec* v, uint32_t slot) {
+  return v != nullptr && slot < v->size();
+}
+
+template <typename ListVec, typename Fn>
+bool DecodeList(const ListVec* lists, uint32_t slot, Fn&& each) {
+  if (!InRange(lists, slot)) return false;
+  const auto* item = lists->Get(slot);
+  if (item == nullptr) return false;
+  if (const auto* v = item->v()) {
+    for (auto x : *v) each(x);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool DecodeFeature(const fb::Row* row, const FeatureInfo& f, Value* out) {
+  out->dtype = f.dtype;
+  out->is_null = false;
+  switch (f.cls) {
+    case StorageClass::kI32:
+      if (!InRange(row->i32(), f.slot)) return false;
+      out->i64 = row->i32()->Get(f.slot);
+      return true;
+    case StorageClass::kI64:
+      if (!InRange(row->i64(), f.slot)) return false;
+      out->i64 = row->i64()->Get(f.slot);
+      return true;
+    case StorageClass::kF32:
+      if (!InRange(row->f32(), f.slot)) return false;
+      out->f64 = row->f32()->Get(f.slot);
+      return true;
+    case StorageClass::kF64:
+      if (!InRange(row->f64(), f.slot)) return false;
+      out->f64 = row->f64()->Get(f.slot);
+      return true;
+    case StorageClass::kBool:
+      if (!InRange(row->bools(), f.slot)) return false;
+      out->i64 = row->bools()->Get(f.slot) ? 1 : 0;
+      return true;
+    case StorageClass::kStr: {
+      if (!InRange(row->strs(), f.slot)) return false;
+      const auto* s = row->strs()->Get(f.slot);
+      if (s == nullptr) return false;
+      out->str.assign(s->data(), s->size());
+      return true;
+    }
+    case StorageClass::kBytes: {
+      if (!InRange(row->bytes(), f.slot)) return false;
+      const auto* b = row->bytes()->Get(f.slot);
+      if (b == nullptr) return false;
+      out->str.clear();
+      if (b->v()) out->str.assign(reinterpret_cast<const char*>(b->v()->data()), b->v()->size());
+      return true;
+    }
+    case StorageClass::kI32List:
+      out->i64s.clear();
+      return DecodeList(row->i32_lists(), f.slot, [&](int32_t x) { out->i64s.push_back(x); });
+    case StorageClass::kI64List:
+      out->i64s.clear();
+      return DecodeList(row->i64_lists(), f.slot, [&](int64_t x) { out->i64s.push_back(x); });
+    case StorageClass::kF32List:
+      out->f64s.clear();
+      return DecodeList(row->f32_lists(), f.slot, [&](float x) { out->f64s.push_back(x); });
+    case StorageClass::kF64List:
+      out->f64s.clear();
+      return DecodeList(row->f64_lists(), f.slot, [&](double x) { out->f64s.push_back(x); });
+    case StorageClass::kBoolList:
+      out->i64s.clear();
+      return DecodeList(row->bool_lists(), f.slot, [&](uint8_t x) { out->i64s.push_back(x != 0); });
+    case StorageClass::kStrList:
+      out->strs.clear();
+      return DecodeList(row->str_lists(), f.slot, [&](const flatbuffers::String* s) {
+        out->strs.emplace_back(s ? s->str() : std::string());
+      });
+    case StorageClass::kBytesList:
+      out->strs.clear();
+      return DecodeList(row->bytes_lists(), f.slot, [&](const fb::BytesValue* b) {
+        std::string s;
+        if (b && b->v()) s.assign(reinterpret_cast<const char*>(b->v()->data()), b->v()->size());
+        out->strs.push_back(std::move(s));
+      });
+    case StorageClass::kCount:
+      return false;
+  }
+  return false;
+}
+
+}  // namespace larder

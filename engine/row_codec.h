@@ -1,0 +1,52 @@
+// Encodes a view's feature values into a FlatBuffer Row (layout/row.fbs) and decodes single
+// features back. Values are placed by the catalog's (class, slot) map.
+// Thread-safety: RowEncoder is single-threaded scratch; the decode functions are pure.
+#pragma once
+
+#include <flatbuffers/flatbuffers.h>
+
+#include <string_view>
+#include <vector>
+
+#include "engine/catalog.h"
+#include "larder/types.h"
+#include "layout/row_generated.h"
+
+namespace larder {
+
+class RowEncoder {
+ public:
+  // `values[i]` is feature i of `view` (schema order): null, or a value of the feature's dtype.
+  // The returned bytes stay valid until the next Encode.
+  std::string_view Encode(const ViewInfo& view, TimestampMicros event_ts,
+                          TimestampMicros created_ts, const Value* values);
+
+ private:
+  flatbuffers::FlatBufferBuilder b_{1024};
+  std::vector<int32_t> i32_;
+  std::vector<int64_t> i64_;
+  std::vector<float> f32_;
+  std::vector<double> f64_;
+  std::vector<uint8_t> bools_;
+  std::vector<uint8_t> nulls_;
+  std::vector<flatbuffers::Offset<void>> offsets_[static_cast<size_t>(StorageClass::kCount)];
+};
+
+// Verifies a row buffer (bounds of every table and vector). Readers call it before decoding.
+bool VerifyRowBuffer(const uint8_t* data, size_t len);
+
+inline const fb::Row* RowFromBuffer(const uint8_t* data) { return fb::GetRow(data); }
+
+// True when feature `f` is null in `row`.
+inline bool IsNullFeature(const fb::Row* row, const FeatureInfo& f) {
+  const auto* nulls = row->nulls();
+  if (nulls == nullptr) return false;
+  uint32_t byte = f.index / 8;
+  return byte < nulls->size() && ((nulls->Get(byte) >> (f.index % 8)) & 1) != 0;
+}
+
+// Decodes feature `f` into `out` (dtype set). Returns false when the row does not have the
+// feature's slot (a row that does not fit its schema: only possible on corruption).
+bool DecodeFeature(const fb::Row* row, const FeatureInfo& f, Value* out);
+
+}  // namespace larder

@@ -1,0 +1,70 @@
+// The engine's store: one segment, attached read-only (a reader) or read-write (a process that
+// may write). Everything the public API offers goes through here.
+//
+// Thread-safety: every method may be called from any number of threads at once. Reads never
+// block and never wait on a writer. Writes serialize on the store's writer lock (a flock on
+// PATH.lock, so across processes as well), one batch at a time.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/catalog.h"
+#include "larder/frame.h"
+#include "engine/reader_slots.h"
+#include "larder/repo_config.h"
+#include "engine/segment_file.h"
+#include "larder/online.h"
+#include "larder/status.h"
+#include "larder/store_info.h"
+
+namespace larder {
+
+struct WriterOptions {
+  int lock_timeout_ms = 10000;  // how long a write waits for another writer's batch
+};
+
+class Store {
+ public:
+  // Attaches to the segment at `path`. Writable stores may push; readers map read-only.
+  static Result<std::shared_ptr<Store>> Open(const std::string& path, bool writable,
+                                             WriterOptions options = {});
+
+  // Creates the segment described by `config`, or brings an existing one up to date.
+  static Result<ApplyReport> Apply(const RepoConfig& config, const FileModes& modes = {},
+                                   WriterOptions options = {});
+  // Removes the segment, its reader table and lock file. Attached readers keep their mappings.
+  static Status Teardown(const std::string& path);
+
+  ~Store();
+
+  // Pushes rows to every online view reading `push_source` (validated whole first).
+  Result<PushResult> Push(const std::string& push_source, const Frame& frame);
+  // Writes rows to one view (Feast's write_to_online_store).
+  Result<PushResult> WriteToView(const std::string& view, const Frame& frame);
+  // Replaces the materialized intervals of views (offline store issue).
+  Status RecordIntervals(const std::vector<MaterializedInterval>& intervals);
+
+  Result<OnlineResponse> GetOnlineFeatures(const OnlineRequest& request) const;
+
+  Result<StoreInfo> Inspect() const;
+  Result<CheckReport> Check() const;
+
+  // The registry as of now (a consistent snapshot).
+  Result<std::shared_ptr<const Catalog>> CurrentCatalog() const;
+
+  const std::string& path() const;
+  bool writable() const;
+
+  struct Impl;
+
+ private:
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace larder

@@ -1,0 +1,106 @@
+// Private state of engine/store.h's Store, shared by its implementation files.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+
+#include "engine/arena.h"
+#include "engine/catalog.h"
+#include "engine/hash_index.h"
+#include "engine/reader_slots.h"
+#include "engine/segment_file.h"
+#include "engine/store.h"
+
+namespace larder {
+
+// An exclusive flock on PATH.lock, held for one write batch; the kernel drops it if the
+// holder dies, so a crashed writer never blocks the next one.
+class WriterLock {
+ public:
+  static Result<WriterLock> Acquire(const std::string& segment_path, int timeout_ms,
+                                    uint32_t mode = 0640);
+  WriterLock(WriterLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  WriterLock& operator=(WriterLock&&) = delete;
+  ~WriterLock();
+
+ private:
+  explicit WriterLock(int fd) : fd_(fd) {}
+  int fd_ = -1;
+};
+
+struct Store::Impl {
+  std::unique_ptr<SegmentMapping> seg;
+  std::shared_ptr<ReaderSlotPool> pool;
+  WriterOptions options;
+  uint64_t instance_id = 0;  // unique per Impl in this process (keys thread-local caches)
+
+  // The newest catalog this process built, and the generation it is of.
+  mutable std::mutex catalog_mu;
+  mutable std::shared_ptr<const Catalog> catalog;  // GUARDED_BY(catalog_mu)
+
+  std::mutex write_mu;  // serializes this process's write batches before the flock
+
+  layout::SegmentHeader* header() const { return seg->header(); }
+  uint8_t* base() const { return seg->base(); }
+  IndexRef index() const {
+    return IndexFromDesc(seg->base(), header()->index_desc.load(std::memory_order_acquire));
+  }
+
+  // The catalog of the current registry generation. Readers call it inside an EpochGuard
+  // (the registry block may be retired once a newer generation is published).
+  Result<std::shared_ptr<const Catalog>> CatalogNow() const;
+  static Result<ApplyReport> ApplyUpdate(Store& store, const RepoConfig& config);
+  // The calling thread's reader slot.
+  Result<layout::ReaderSlot*> Slot() const { return pool->SlotForThisThread(); }
+};
+
+// Decodes the registry block at `offset` (bounds-checked against the mapping).
+Result<RepoConfig> ReadRegistryBlock(const SegmentMapping& seg, uint64_t offset,
+                                     uint32_t* next_view_id);
+
+// One write batch: holds the writer lock, repairs the store if the previous writer died
+// mid-batch, marks the store dirty, and on Finish advances the epoch and reclaims memory.
+class WriteSession {
+ public:
+  static Result<std::unique_ptr<WriteSession>> Begin(Store::Impl& store);
+  ~WriteSession();  // Finish()es if the caller did not
+
+  Arena& arena() { return arena_; }
+  uint64_t epoch() const;
+  // Retires a published block at the current epoch.
+  void Retire(uint64_t offset);
+  // Runs an epoch advance and a reclamation pass now (to make room before failing).
+  void ReclaimNow();
+  // Makes room for `extra` more index entries, rebuilding the index at a larger size if needed.
+  Status EnsureIndexCapacity(uint64_t extra);
+  // Rebuilds the index at 2^log2 buckets, keeping rows for which keep(view_id) is true and
+  // retiring the others.
+  template <typename Keep>
+  Status RebuildIndex(uint32_t log2_buckets, Keep&& keep);
+  // Publishes a new registry (encoded FlatBuffer) and retires the old one.
+  Status PublishRegistry(const std::string& encoded);
+  void Finish();
+
+ private:
+  WriteSession(Store::Impl& store, WriterLock lock);
+  Status RecoverIfDirty();
+
+  Store::Impl& store_;
+  WriterLock lock_;
+  std::unique_lock<std::mutex> process_lock_;
+  Arena arena_;
+  bool finished_ = false;
+};
+
+// Implemented in write_session.cc; the template forwards to it.
+Status RebuildIndexImpl(Store::Impl& store, WriteSession& ws, uint32_t log2_buckets,
+                        const std::function<bool(uint32_t)>& keep);
+
+template <typename Keep>
+Status WriteSession::RebuildIndex(uint32_t log2_buckets, Keep&& keep) {
+  return RebuildIndexImpl(store_, *this, log2_buckets, std::function<bool(uint32_t)>(keep));
+}
+
+}  // namespace larder

@@ -1,0 +1,120 @@
+// Attaching to a segment, the per-generation catalog cache, teardown.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "engine/registry_codec.h"
+#include "engine/store_impl.h"
+
+namespace larder {
+
+namespace {
+
+std::atomic<uint64_t> g_next_instance{1};
+
+// Per-thread copy of the newest catalog of each store this thread used, so the hot path takes
+// no lock and touches no shared reference count.
+struct ThreadCatalog {
+  uint64_t instance_id = 0;
+  uint64_t generation = 0;
+  std::shared_ptr<const Catalog> catalog;
+};
+thread_local std::vector<ThreadCatalog> t_catalogs;
+
+}  // namespace
+
+Result<RepoConfig> ReadRegistryBlock(const SegmentMapping& seg, uint64_t offset,
+                                     uint32_t* next_view_id) {
+  if (offset < layout::kHeaderSize || offset > seg.size() - sizeof(layout::BlockHeader)) {
+    return CorruptStore("registry block offset " + std::to_string(offset) + " out of bounds");
+  }
+  const auto* b = reinterpret_cast<const layout::BlockHeader*>(seg.base() + offset);
+  uint64_t block_bytes = uint64_t{b->units} * layout::kBlockAlign;
+  if (b->kind != layout::BlockKind::kRegistry || block_bytes > seg.size() - offset ||
+      sizeof(layout::BlockHeader) + b->payload_len > block_bytes) {
+    return CorruptStore("registry block at offset " + std::to_string(offset) + " is invalid");
+  }
+  std::string_view bytes(reinterpret_cast<const char*>(b) + sizeof(layout::BlockHeader),
+                         b->payload_len);
+  return DecodeRegistry(bytes, next_view_id);
+}
+
+Result<std::shared_ptr<const Catalog>> Store::Impl::CatalogNow() const {
+  // acquire: pairs with PublishRegistry's release increment; the block offset read next is at
+  // least as new as this generation.
+  uint64_t gen = header()->registry_generation.load(std::memory_order_acquire);
+  for (const ThreadCatalog& tc : t_catalogs) {
+    if (tc.instance_id == instance_id && tc.generation == gen) return tc.catalog;
+  }
+  std::shared_ptr<const Catalog> cat;
+  {
+    std::lock_guard<std::mutex> lock(catalog_mu);
+    if (catalog && catalog->generation() == gen) {
+      cat = catalog;
+    } else {
+      uint64_t off = header()->registry_block.load(std::memory_order_acquire);
+      LARDER_ASSIGN_OR_RETURN(RepoConfig config, ReadRegistryBlock(*seg, off, nullptr));
+      LARDER_ASSIGN_OR_RETURN(cat, Catalog::Build(std::move(config), gen));
+      catalog = cat;
+    }
+  }
+  for (ThreadCatalog& tc : t_catalogs) {
+    if (tc.instance_id == instance_id) {
+      tc.generation = gen;
+      tc.catalog = cat;
+      return cat;
+    }
+  }
+  t_catalogs.push_back({instance_id, gen, cat});
+  return cat;
+}
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Store::~Store() {
+  // Drop this thread's cached catalog of this store; other threads' entries expire by id.
+  std::erase_if(t_catalogs,
+                [&](const ThreadCatalog& tc) { return tc.instance_id == impl_->instance_id; });
+}
+
+Result<std::shared_ptr<Store>> Store::Open(const std::string& path, bool writable,
+                                           WriterOptions options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->instance_id = g_next_instance.fetch_add(1);
+  auto mode = writable ? SegmentMapping::Mode::kReadWrite : SegmentMapping::Mode::kReadOnly;
+  LARDER_ASSIGN_OR_RETURN(impl->seg, SegmentMapping::Open(path, mode));
+  LARDER_ASSIGN_OR_RETURN(auto table,
+                          ReaderTableMapping::Open(path, impl->seg->header()->segment_uid));
+  impl->pool = std::make_shared<ReaderSlotPool>(std::move(table));
+  // Validate the registry now, so a corrupt one is refused at attach rather than at first use.
+  uint64_t off = impl->seg->header()->registry_block.load(std::memory_order_acquire);
+  auto reg = ReadRegistryBlock(*impl->seg, off, nullptr);
+  if (!reg.ok()) return reg.status().WithContext("'" + path + "'");
+  return std::shared_ptr<Store>(new Store(std::move(impl)));
+}
+
+Status Store::Teardown(const std::string& path) {
+  bool any = false;
+  for (const std::string& p : {path, ReadersPath(path), LockPath(path), path + ".tmp"}) {
+    if (::unlink(p.c_str()) == 0) {
+      any = true;
+    } else if (errno != ENOENT) {
+      return IoError("cannot remove '" + p + "': " + std::strerror(errno));
+    }
+  }
+  if (!any) return Status(ErrorCode::kStoreNotFound, "no segment at '" + path + "'");
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<const Catalog>> Store::CurrentCatalog() const {
+  LARDER_ASSIGN_OR_RETURN(layout::ReaderSlot * slot, impl_->Slot());
+  EpochGuard guard(slot, impl_->header()->global_epoch);
+  return impl_->CatalogNow();
+}
+
+const std::string& Store::path() const { return impl_->seg->path(); }
+bool Store::writable() const { return impl_->seg->writable(); }
+
+}  // namespace larder

@@ -1,0 +1,197 @@
+// Write batches: the writer lock, crash recovery, epochs and index rebuilds.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <thread>
+
+#include "engine/fault.h"
+#include "engine/store_impl.h"
+
+namespace larder {
+
+using layout::BlockHeader;
+using layout::BlockKind;
+
+Result<WriterLock> WriterLock::Acquire(const std::string& segment_path, int timeout_ms,
+                                       uint32_t mode) {
+  std::string path = LockPath(segment_path);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, mode);
+  if (fd < 0 && errno == EACCES) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return IoError("cannot open writer lock '" + path + "': " + std::strerror(errno));
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto pause = std::chrono::microseconds(50);
+  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      int err = errno;
+      ::close(fd);
+      return IoError("cannot lock '" + path + "': " + std::strerror(err));
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      ::close(fd);
+      return Status(ErrorCode::kBusy, "another writer held '" + path + "' for more than " +
+                                          std::to_string(timeout_ms) + " ms");
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(5000));
+  }
+  return WriterLock(fd);
+}
+
+WriterLock::~WriterLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing the descriptor drops the flock
+}
+
+WriteSession::WriteSession(Store::Impl& store, WriterLock lock)
+    : store_(store), lock_(std::move(lock)), arena_(store.seg.get()) {}
+
+Result<std::unique_ptr<WriteSession>> WriteSession::Begin(Store::Impl& store) {
+  if (!store.seg->writable()) {
+    return InvalidArgument("this store was opened read-only; open it for writing to push");
+  }
+  std::unique_lock<std::mutex> process_lock(store.write_mu);
+  LARDER_ASSIGN_OR_RETURN(WriterLock lock,
+                          WriterLock::Acquire(store.seg->path(), store.options.lock_timeout_ms));
+  std::unique_ptr<WriteSession> ws(new WriteSession(store, std::move(lock)));
+  ws->process_lock_ = std::move(process_lock);
+  LARDER_RETURN_IF_ERROR(ws->RecoverIfDirty());
+  // seq_cst: every block this batch touches is written after the dirty mark is visible, so a
+  // writer killed anywhere in the batch leaves writer_pid set for the next one to see.
+  store.header()->writer_pid.store(static_cast<uint64_t>(::getpid()), std::memory_order_seq_cst);
+  return ws;
+}
+
+WriteSession::~WriteSession() { Finish(); }
+
+uint64_t WriteSession::epoch() const {
+  return store_.header()->global_epoch.load(std::memory_order_relaxed);
+}
+
+void WriteSession::Retire(uint64_t offset) { arena_.Retire(offset, epoch()); }
+
+void WriteSession::ReclaimNow() {
+  layout::SegmentHeader* h = store_.header();
+  uint64_t e = h->global_epoch.load(std::memory_order_relaxed);
+  if (arena_.CanRetireAt(e + 1)) {
+    // seq_cst: new readers take e+1 only after this batch's unlinks (all earlier stores).
+    h->global_epoch.store(e + 1, std::memory_order_seq_cst);
+  }
+  // seq_cst fence: pairs with each reader's fence after its epoch store (reader_slots.h).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  ReaderScan scan = ScanReaders(store_.pool->table());
+  arena_.Reclaim(scan.min_active_epoch);
+}
+
+void WriteSession::Finish() {
+  if (finished_) return;
+  finished_ = true;
+  LARDER_FAULT_POINT("before_finish");
+  ReclaimNow();
+  layout::SegmentHeader* h = store_.header();
+  h->write_batches.fetch_add(1, std::memory_order_relaxed);
+  // release: the batch's allocator state is complete before the store is marked clean.
+  h->writer_pid.store(0, std::memory_order_release);
+}
+
+Status WriteSession::RecoverIfDirty() {
+  layout::SegmentHeader* h = store_.header();
+  if (h->writer_pid.load(std::memory_order_acquire) == 0) return Status::Ok();
+  auto start = std::chrono::steady_clock::now();
+  // The previous writer died mid-batch. Published state (index words, registry and index
+  // descriptors) is always consistent; only allocator state may be torn. Rebuild it.
+  std::vector<uint64_t> live;
+  uint64_t reg = h->registry_block.load(std::memory_order_acquire);
+  live.push_back(reg);
+  IndexRef idx = store_.index();
+  live.push_back(idx.data_offset - layout::kIndexDataOffset);
+  uint64_t entries = 0;
+  for (uint64_t i = 0; i < idx.capacity_words(); ++i) {
+    uint64_t w = idx.words[i].load(std::memory_order_relaxed);
+    if (w == 0) continue;
+    live.push_back(layout::WordOffset(w));
+    ++entries;
+  }
+  std::sort(live.begin(), live.end());
+  LARDER_RETURN_IF_ERROR(arena_.Recover(live, epoch()).WithContext(
+      "cannot repair the store after a writer died"));
+  h->index_entries.store(entries, std::memory_order_relaxed);
+  h->recoveries.fetch_add(1, std::memory_order_relaxed);
+  auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+  h->last_recovery_micros.store(static_cast<uint64_t>(micros), std::memory_order_relaxed);
+  return Status::Ok();
+}
+
+Status RebuildIndexImpl(Store::Impl& store, WriteSession& ws, uint32_t log2_buckets,
+                        const std::function<bool(uint32_t)>& keep) {
+  layout::SegmentHeader* h = store.header();
+  IndexRef old_idx = store.index();
+  uint64_t bytes = layout::kIndexDataOffset + (uint64_t{layout::kCacheLine} << log2_buckets);
+  auto off = ws.arena().Allocate(bytes, BlockKind::kIndex, /*align64=*/true);
+  if (!off.ok()) {
+    ws.ReclaimNow();
+    off = ws.arena().Allocate(bytes, BlockKind::kIndex, true);
+    if (!off.ok()) return off.status().WithContext("cannot grow the index");
+  }
+  uint64_t data = *off + layout::kIndexDataOffset;
+  std::memset(store.base() + data, 0, bytes - layout::kIndexDataOffset);
+  IndexRef idx = IndexFromDesc(store.base(), layout::MakeIndexDesc(data, log2_buckets));
+  uint64_t kept = 0;
+  for (uint64_t i = 0; i < old_idx.capacity_words(); ++i) {
+    uint64_t w = old_idx.words[i].load(std::memory_order_relaxed);
+    if (w == 0) continue;
+    const auto* row = reinterpret_cast<const BlockHeader*>(store.base() + layout::WordOffset(w));
+    if (!keep(row->view_id)) {
+      ws.Retire(layout::WordOffset(w));
+      continue;
+    }
+    std::string_view key(reinterpret_cast<const char*>(row) + layout::kRowKeyOffset,
+                         row->key_len);
+    if (!InsertUnpublished(idx, HashEntityKey(row->view_id, key), w)) {
+      return InternalError("index rebuild overflowed its table");
+    }
+    ++kept;
+  }
+  LARDER_FAULT_POINT("before_index_publish");
+  // release: the new table's words are written before readers can find the table.
+  h->index_desc.store(layout::MakeIndexDesc(data, log2_buckets), std::memory_order_release);
+  h->index_entries.store(kept, std::memory_order_relaxed);
+  h->index_growths.fetch_add(1, std::memory_order_relaxed);
+  ws.Retire(old_idx.data_offset - layout::kIndexDataOffset);
+  return Status::Ok();
+}
+
+Status WriteSession::EnsureIndexCapacity(uint64_t extra) {
+  layout::SegmentHeader* h = store_.header();
+  IndexRef idx = store_.index();
+  uint64_t need = h->index_entries.load(std::memory_order_relaxed) + extra;
+  if (need <= MaxEntries(idx)) return Status::Ok();
+  uint32_t log2 = std::max(Log2BucketsFor(need), idx.log2_buckets + 1);
+  return RebuildIndex(log2, [](uint32_t) { return true; });
+}
+
+Status WriteSession::PublishRegistry(const std::string& encoded) {
+  layout::SegmentHeader* h = store_.header();
+  uint64_t bytes = sizeof(BlockHeader) + encoded.size();
+  LARDER_ASSIGN_OR_RETURN(uint64_t off, arena_.Allocate(bytes, BlockKind::kRegistry));
+  auto* b = arena_.Block(off);
+  b->payload_len = static_cast<uint32_t>(encoded.size());
+  std::memcpy(store_.base() + off + sizeof(BlockHeader), encoded.data(), encoded.size());
+  uint64_t old = h->registry_block.load(std::memory_order_relaxed);
+  // release (both): the registry bytes precede the block offset, which precedes the
+  // generation; readers acquire the generation, then the block.
+  h->registry_block.store(off, std::memory_order_release);
+  h->registry_generation.fetch_add(1, std::memory_order_release);
+  if (old != 0) Retire(old);
+  return Status::Ok();
+}
+
+}  // namespace larder

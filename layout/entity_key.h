@@ -1,0 +1,25 @@
+// Entity key bytes: the join-key values of one entity in a view's key order, concatenated.
+//   Int64: 8 bytes little-endian; Int32: 4 bytes little-endian;
+//   String / Bytes: u32 little-endian length, then the bytes.
+// Join-key names are not encoded: a view's key columns are fixed by its schema (Feast's v3
+// serialization spells the names out; Larder's keys are therefore shorter and are hashed with
+// the view id as the XXH3 seed). Changing this encoding is a layout change.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "larder/status.h"
+#include "larder/types.h"
+
+namespace larder::layout {
+
+// Appends `v` (non-null, of scalar `type`) to `out`. Errors: null value, wrong dtype.
+Status AppendEntityKeyPart(const Value& v, ScalarType type, std::string* out);
+
+// Splits key bytes back into values of `types`; CorruptStore when the bytes do not fit.
+Result<std::vector<Value>> DecodeEntityKey(std::string_view key,
+                                           const std::vector<ScalarType>& types);
+
+}  // namespace larder::layout

@@ -1,0 +1,208 @@
+// Every byte Larder keeps in shared memory: the segment header, arena blocks, index words and
+// the reader table. docs/design.md draws these; this file is the authority.
+//
+//   PATH (the segment, mapped read-write by the writer and read-only by readers)
+//   +--------------------+ 0
+//   | SegmentHeader 4096 |  magic, version, ABI fingerprint, publication words, allocator state
+//   +--------------------+ arena_begin (4096)
+//   | block | block | ...|  16-byte aligned blocks: rows, index tables, registry blobs, free
+//   +--------------------+ arena_top (bump pointer; grows toward file_size)
+//   | untouched (sparse) |
+//   +--------------------+ file_size (= memory_limit)
+//
+//   PATH.readers: ReaderTableHeader + kReaderSlots ReaderSlots (mapped read-write by everyone)
+//   PATH.lock:    empty file; the writer holds flock(LOCK_EX) on it for each write batch
+//
+// Rule for kLayoutVersion: bump it on any change to a struct here, to row.fbs or registry.fbs
+// that an older build would misread. Readers refuse any other version.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+namespace larder::layout {
+
+inline constexpr char kSegmentMagic[8] = {'L', 'A', 'R', 'D', 'E', 'R', 'S', 'G'};
+inline constexpr char kReadersMagic[8] = {'L', 'A', 'R', 'D', 'E', 'R', 'R', 'T'};
+inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint64_t kReadyValue = 0x5245414459000000ull | kLayoutVersion;  // "READY"+ver
+
+inline constexpr size_t kCacheLine = 64;
+inline constexpr size_t kHeaderSize = 4096;
+inline constexpr size_t kBlockAlign = 16;        // every block starts at a multiple of this
+inline constexpr uint32_t kSmallClasses = 256;   // exact-size free lists for 1..256 units
+inline constexpr uint32_t kLimboRing = 64;       // epochs that may await reclamation at once
+inline constexpr uint32_t kReaderSlots = 1024;   // reader threads per store on one host
+inline constexpr uint32_t kBucketWords = 8;      // index words per 64-byte bucket
+
+// Cross-process atomics are sound only when lock-free (no libatomic lock inside the mapping).
+static_assert(std::atomic<uint64_t>::is_always_lock_free, "64-bit atomics must be lock-free");
+static_assert(sizeof(std::atomic<uint64_t>) == 8, "atomic<uint64_t> must be a plain word");
+
+// ---- Blocks ---------------------------------------------------------------------------------
+
+enum class BlockKind : uint8_t {
+  kPad = 1,       // alignment filler of 1..3 units; only `units` and `kind` are meaningful
+  kFree = 2,      // on a free list; `link` = next free block of its class (0 = end)
+  kRow = 3,       // an entity's row: header, key bytes, padding to 8, FlatBuffer Row
+  kIndex = 4,     // an index table; its buckets start 64 bytes into the block
+  kRegistry = 5,  // a FlatBuffer Registry at offset 24
+};
+
+// The first 24 bytes of every block (only the first 8 for kPad). Rows are immutable once their
+// index word is published; a retired row keeps its bytes (readers may still read it) and only
+// `link` changes, which readers never read.
+struct BlockHeader {
+  uint32_t units;        // block size / kBlockAlign, header included; never 0
+  BlockKind kind;
+  uint8_t flags;
+  uint16_t key_len;      // kRow: entity key bytes that follow the header
+  uint32_t view_id;      // kRow: the feature view's id
+  uint32_t payload_len;  // kRow: FlatBuffer bytes; kRegistry: FlatBuffer bytes
+  uint64_t link;         // free list / limbo list link (block offset; 0 = end). Writer only.
+};
+static_assert(sizeof(BlockHeader) == 24);
+static_assert(std::is_trivially_copyable_v<BlockHeader>);
+static_assert(offsetof(BlockHeader, link) == 16);
+
+inline constexpr size_t kRowKeyOffset = sizeof(BlockHeader);
+inline constexpr size_t kIndexDataOffset = 64;  // index blocks are 64-aligned; buckets follow
+inline constexpr size_t kMaxKeyLen = 4096;
+
+// Offset of a row's FlatBuffer inside its block (8-aligned for FlatBuffers' 8-byte scalars).
+constexpr size_t RowPayloadOffset(size_t key_len) {
+  return (kRowKeyOffset + key_len + 7) & ~size_t{7};
+}
+constexpr size_t RowBlockBytes(size_t key_len, size_t payload_len) {
+  return (RowPayloadOffset(key_len) + payload_len + kBlockAlign - 1) & ~(kBlockAlign - 1);
+}
+
+// ---- Index words ----------------------------------------------------------------------------
+// A word is 0 (empty) or tag:16 | offset:48. The tag is the top 16 bits of the key's XXH3 hash,
+// so a probe rejects other keys without touching their rows. The offset is the row block's.
+// A slot only ever goes empty -> row, or row -> newer row of the same key (never back to
+// empty): a probe may stop at the first empty word.
+inline constexpr uint64_t kOffsetMask = (uint64_t{1} << 48) - 1;
+constexpr uint16_t TagOf(uint64_t hash) { return static_cast<uint16_t>(hash >> 48); }
+constexpr uint64_t MakeIndexWord(uint16_t tag, uint64_t offset) {
+  return (uint64_t{tag} << 48) | offset;
+}
+constexpr uint64_t WordOffset(uint64_t word) { return word & kOffsetMask; }
+constexpr uint16_t WordTag(uint64_t word) { return static_cast<uint16_t>(word >> 48); }
+
+// The published index: bucket data offset (64-aligned) | log2(bucket count) in the low 6 bits.
+constexpr uint64_t MakeIndexDesc(uint64_t data_offset, uint32_t log2_buckets) {
+  return data_offset | log2_buckets;
+}
+constexpr uint64_t DescDataOffset(uint64_t desc) { return desc & ~uint64_t{63}; }
+constexpr uint32_t DescLog2Buckets(uint64_t desc) { return static_cast<uint32_t>(desc & 63); }
+
+// ---- Segment header ---------------------------------------------------------------------------
+
+// Writer-only allocator state, repaired by recovery when a writer died mid-batch.
+struct AllocatorState {
+  uint64_t free_heads[kSmallClasses + 1];  // [u] = free blocks of exactly u units; [0] unused
+  uint64_t large_free_head;                // free blocks over kSmallClasses units, first fit
+  uint64_t limbo_head[kLimboRing];         // retired blocks awaiting readers, by epoch % ring
+  uint64_t limbo_epoch[kLimboRing];        // the epoch of each non-empty limbo list
+  uint64_t limbo_bytes[kLimboRing];
+};
+
+struct SegmentHeader {
+  // Line 0: immutable after creation; written before `ready`.
+  char magic[8];
+  uint32_t layout_version;
+  uint32_t header_size;
+  uint64_t abi_fingerprint;
+  uint64_t file_size;         // mapped bytes (= memory_limit at creation)
+  uint64_t arena_begin;       // first block
+  uint64_t segment_uid;       // random; the reader table carries the same value
+  uint64_t created_micros;
+  uint64_t reserved0;
+
+  // Line 1: publication words, read by every lookup.
+  // ready: kReadyValue, stored last at creation with release; readers acquire it first.
+  alignas(kCacheLine) std::atomic<uint64_t> ready;
+  // registry_block / registry_generation: the writer stores the block (release) then bumps
+  // the generation (release); readers acquire the generation, then the block.
+  std::atomic<uint64_t> registry_block;
+  std::atomic<uint64_t> registry_generation;
+  // index_desc: MakeIndexDesc(...), release-stored after the new table is complete.
+  std::atomic<uint64_t> index_desc;
+  // global_epoch: starts at 1; the writer advances it (seq_cst) after a batch; readers copy it
+  // into their slot before looking anything up.
+  std::atomic<uint64_t> global_epoch;
+
+  // Line 2: writer state and counters (written under the write lock; relaxed loads elsewhere).
+  alignas(kCacheLine) std::atomic<uint64_t> arena_top;      // end of the last block
+  std::atomic<uint64_t> reserved_top;   // bytes fallocate()d: arena_top <= reserved_top
+  std::atomic<uint64_t> writer_pid;     // non-zero while a batch is in progress ("dirty")
+  std::atomic<uint64_t> write_batches;
+  std::atomic<uint64_t> recoveries;
+  std::atomic<uint64_t> last_recovery_micros;
+  std::atomic<uint64_t> index_entries;  // used words in the current index
+  std::atomic<uint64_t> index_growths;
+
+  alignas(kCacheLine) std::atomic<uint64_t> rows_written;
+  std::atomic<uint64_t> rows_skipped_older;  // pushes not applied: older than the stored row
+  std::atomic<uint64_t> free_bytes;          // bytes on free lists
+  std::atomic<uint64_t> limbo_bytes;         // bytes retired, awaiting readers
+  std::atomic<uint64_t> stuck_reader_reports;
+
+  alignas(kCacheLine) AllocatorState alloc;
+};
+static_assert(sizeof(SegmentHeader) <= kHeaderSize, "header must fit its page");
+static_assert(std::is_standard_layout_v<SegmentHeader>);
+static_assert(offsetof(SegmentHeader, ready) == 64);
+static_assert(offsetof(SegmentHeader, arena_top) == 128);
+
+// ---- Reader table -----------------------------------------------------------------------------
+
+struct ReaderTableHeader {
+  char magic[8];
+  uint32_t layout_version;
+  uint32_t num_slots;
+  uint64_t abi_fingerprint;
+  uint64_t segment_uid;
+  uint8_t reserved[32];
+};
+static_assert(sizeof(ReaderTableHeader) == 64);
+
+// One reader thread. A slot is claimed by CAS of `owner` from 0 to the pid; `start_time`
+// (the process's start in clock ticks since boot, /proc/PID/stat field 22) tells a live owner
+// from a recycled pid. epoch is 0 outside a lookup.
+struct alignas(kCacheLine) ReaderSlot {
+  std::atomic<uint64_t> owner;       // pid, or 0 when free
+  std::atomic<uint64_t> start_time;  // owner's process start time
+  std::atomic<uint64_t> epoch;       // global_epoch seen at lookup start, or 0
+  std::atomic<uint64_t> tid;         // owner's thread id (diagnostics)
+  std::atomic<uint64_t> lookups;     // entity lookups made through this slot (diagnostics)
+  uint64_t reserved[3];
+};
+static_assert(sizeof(ReaderSlot) == kCacheLine);
+
+inline constexpr size_t ReaderTableBytes() {
+  return sizeof(ReaderTableHeader) + size_t{kReaderSlots} * sizeof(ReaderSlot);
+}
+
+// Changes whenever a struct above changes size or shape, or the platform differs.
+constexpr uint64_t AbiFingerprint() {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&h](uint64_t v) { h = (h ^ v) * 1099511628211ull; };
+  mix(sizeof(void*));
+  mix(kCacheLine);
+  mix(sizeof(SegmentHeader));
+  mix(sizeof(BlockHeader));
+  mix(sizeof(ReaderSlot));
+  mix(sizeof(AllocatorState));
+  mix(kSmallClasses);
+  mix(kLimboRing);
+  mix(kBucketWords);
+  mix(kLayoutVersion);
+  mix(__BYTE_ORDER__);
+  return h;
+}
+
+}  // namespace larder::layout

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every build, test and benchmark dependency of Larder from Debian's packages.
+# Idempotent; run as root (or through sudo). Nothing is downloaded from anywhere else.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake pkg-config git
+  # engine
+  libboost-dev libxxhash-dev libflatbuffers-dev flatbuffers-compiler libyaml-cpp-dev
+  libsimdjson-dev libcli11-dev
+  # tests and micro-benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev curl procps
+)
+
+if [ "${LARDER_EXTRA_PACKAGES:-}" != "" ]; then
+  # shellcheck disable=SC2206
+  packages+=(${LARDER_EXTRA_PACKAGES})
+fi
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "install-deps: all packages present" >&2
+fi
