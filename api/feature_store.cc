@@ -75,6 +75,9 @@ OnlineReader::~OnlineReader() = default;
 Result<OnlineResponse> OnlineReader::GetOnlineFeatures(const OnlineRequest& request) const {
   return store_->GetOnlineFeatures(request);
 }
+Status OnlineReader::GetOnlineFeatures(const OnlineRequest& request, OnlineResponse* out) const {
+  return store_->GetOnlineFeatures(request, out);
+}
 Result<StoreInfo> OnlineReader::Inspect() const { return store_->Inspect(); }
 Result<CheckReport> OnlineReader::Check() const { return store_->Check(); }
 

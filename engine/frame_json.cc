@@ -180,13 +180,9 @@ Result<Cell> ParseJsonCell(std::string_view text) {
 
 }  // namespace frame_internal
 
-Result<Frame> ReadJsonColumnsFrame(std::string_view json, const std::string& origin) {
-  json = StripBom(json);
-  simdjson::dom::parser parser;
-  element doc;
-  if (auto err = parser.parse(json.data(), json.size()).get(doc)) {
-    return InvalidArgument(origin + ": invalid JSON: " + simdjson::error_message(err));
-  }
+namespace frame_internal {
+
+Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string& origin) {
   simdjson::dom::object obj;
   if (doc.get_object().get(obj)) {
     return InvalidArgument(origin +
@@ -225,6 +221,18 @@ Result<Frame> ReadJsonColumnsFrame(std::string_view json, const std::string& ori
     frame.names.push_back(std::move(name));
   }
   return frame;
+}
+
+}  // namespace frame_internal
+
+Result<Frame> ReadJsonColumnsFrame(std::string_view json, const std::string& origin) {
+  json = StripBom(json);
+  simdjson::dom::parser parser;
+  element doc;
+  if (auto err = parser.parse(json.data(), json.size()).get(doc)) {
+    return InvalidArgument(origin + ": invalid JSON: " + simdjson::error_message(err));
+  }
+  return frame_internal::FrameFromJsonColumns(doc, origin);
 }
 
 Result<Frame> ReadJsonLinesFrame(std::string_view text, const std::string& origin) {

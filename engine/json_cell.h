@@ -1,6 +1,10 @@
-// Internal: one JSON value to a Cell (engine/frame_json.cc), shared with cell_convert.cc.
+// Internal JSON-to-cell conversions of engine/frame_json.cc, shared with cell_convert.cc and
+// engine/request_json.cc.
 #pragma once
 
+#include <simdjson.h>
+
+#include <string>
 #include <string_view>
 
 #include "larder/frame.h"
@@ -9,4 +13,7 @@ namespace larder::frame_internal {
 // Parses `text` as one JSON value and converts it to a cell (cell_convert.cc uses this for
 // array cells given as JSON text). Errors: malformed JSON, objects, integers beyond int64.
 Result<Cell> ParseJsonCell(std::string_view text);
+// Converts a parsed JSON object of columns ({"col": [values, ...], ...}) into a Frame; errors
+// name `origin`, the column and the element.
+Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string& origin);
 }  // namespace larder::frame_internal

@@ -131,10 +131,68 @@ Status BuildKeys(const ViewInfo& view, const Frame& entities, std::string* buf,
   return Status::Ok();
 }
 
+// Recently used plans of this thread: serving repeats a handful of request shapes, so a plan
+// (feature refs resolved to (view, class, slot)) is looked up by comparing the request's
+// feature list, not rebuilt. Entries hold their catalog, so their pointers stay valid.
+struct CachedPlan {
+  uint64_t instance_id = 0;
+  uint64_t generation = 0;
+  bool full_feature_names = false;
+  std::string feature_service;
+  std::vector<std::string> features;
+  std::shared_ptr<const Catalog> catalog;
+  QueryPlan plan;
+};
+constexpr size_t kPlanCacheSize = 8;
+thread_local std::vector<CachedPlan> t_plans;
+thread_local size_t t_plan_next = 0;
+
+Result<const QueryPlan*> CachedPlanFor(uint64_t instance_id,
+                                       const std::shared_ptr<const Catalog>& cat,
+                                       const OnlineRequest& req) {
+  for (const CachedPlan& c : t_plans) {
+    if (c.instance_id == instance_id && c.generation == cat->generation() &&
+        c.full_feature_names == req.full_feature_names &&
+        c.feature_service == req.feature_service && c.features == req.features) {
+      return &c.plan;
+    }
+  }
+  LARDER_ASSIGN_OR_RETURN(QueryPlan plan, PlanQuery(*cat, req));
+  CachedPlan entry{instance_id, cat->generation(), req.full_feature_names,
+                   req.feature_service, req.features, cat, std::move(plan)};
+  if (t_plans.size() < kPlanCacheSize) {
+    t_plans.push_back(std::move(entry));
+    return &t_plans.back().plan;
+  }
+  CachedPlan& slot = t_plans[t_plan_next++ % kPlanCacheSize];
+  slot = std::move(entry);
+  return &slot.plan;
+}
+
+// Empties a value for reuse, keeping its buffers' capacity.
+void ResetValue(Value* v, DType dtype) {
+  v->dtype = dtype;
+  v->is_null = true;
+  v->i64 = 0;
+  v->f64 = 0;
+  v->str.clear();
+  v->i64s.clear();
+  v->f64s.clear();
+  v->strs.clear();
+}
+
+// Sizes a column for n rows of `dtype`, all NOT_FOUND, reusing its buffers.
+void ResetColumn(FeatureColumn* col, size_t n, DType dtype, FieldStatus status) {
+  col->values.resize(n);
+  for (Value& v : col->values) ResetValue(&v, dtype);
+  col->statuses.assign(n, status);
+  col->event_timestamps.assign(n, 0);
+}
+
 // The entity columns of the response: the request's values, typed as the join key when a
 // requested view uses that key.
-FeatureColumn EntityColumn(const QueryPlan& plan, const Frame& entities, size_t col) {
-  FeatureColumn out;
+void FillEntityColumn(const QueryPlan& plan, const Frame& entities, size_t col,
+                      FeatureColumn* out) {
   const std::string& name = entities.names[col];
   const JoinKeyDef* key = nullptr;
   for (const ViewInfo* v : plan.views) {
@@ -143,13 +201,13 @@ FeatureColumn EntityColumn(const QueryPlan& plan, const Frame& entities, size_t 
     }
   }
   size_t n = entities.num_rows();
-  out.statuses.assign(n, FieldStatus::kPresent);
-  out.event_timestamps.assign(n, 0);
+  ResetColumn(out, n, DType{key ? key->type : ScalarType::kInt64, false}, FieldStatus::kPresent);
   for (size_t r = 0; r < n; ++r) {
     const Cell& c = entities.columns[col][r];
-    Result<Value> v = Value{};
+    Value& v = out->values[r];
     if (key != nullptr) {
-      v = CellToValue(c, DType{key->type, false});
+      auto typed = CellToValue(c, DType{key->type, false});
+      if (typed.ok()) v = std::move(typed).value();
     } else if (c.kind == Cell::Kind::kInt) {
       v = Value::Int64(c.i);
     } else if (c.kind == Cell::Kind::kDouble) {
@@ -159,14 +217,18 @@ FeatureColumn EntityColumn(const QueryPlan& plan, const Frame& entities, size_t 
     } else if (c.kind == Cell::Kind::kBool) {
       v = Value::Bool(c.b);
     }
-    out.values.push_back(v.ok() ? std::move(v).value() : Value{});
   }
-  return out;
 }
 
 }  // namespace
 
 Result<OnlineResponse> Store::GetOnlineFeatures(const OnlineRequest& req) const {
+  OnlineResponse resp;
+  LARDER_RETURN_IF_ERROR(GetOnlineFeatures(req, &resp));
+  return resp;
+}
+
+Status Store::GetOnlineFeatures(const OnlineRequest& req, OnlineResponse* out) const {
   LARDER_RETURN_IF_ERROR(req.entities.CheckShape());
   LARDER_ASSIGN_OR_RETURN(layout::ReaderSlot * slot, impl_->Slot());
   const TimestampMicros now = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -174,32 +236,32 @@ Result<OnlineResponse> Store::GetOnlineFeatures(const OnlineRequest& req) const 
                                   .count();
   EpochGuard guard(slot, impl_->header()->global_epoch);
   LARDER_ASSIGN_OR_RETURN(auto cat, impl_->CatalogNow());
-  LARDER_ASSIGN_OR_RETURN(QueryPlan plan, PlanQuery(*cat, req));
+  LARDER_ASSIGN_OR_RETURN(const QueryPlan* plan_ptr, CachedPlanFor(impl_->instance_id, cat, req));
+  const QueryPlan& plan = *plan_ptr;
 
   const size_t n = req.entities.num_rows();
-  OnlineResponse resp;
-  for (size_t c = 0; c < req.entities.names.size(); ++c) {
-    resp.feature_names.push_back(req.entities.names[c]);
-    resp.results.push_back(EntityColumn(plan, req.entities, c));
+  OnlineResponse& resp = *out;
+  const size_t first_feature = req.entities.names.size();
+  resp.feature_names.resize(first_feature + plan.features.size());
+  resp.results.resize(first_feature + plan.features.size());
+  for (size_t c = 0; c < first_feature; ++c) {
+    resp.feature_names[c] = req.entities.names[c];
+    FillEntityColumn(plan, req.entities, c, &resp.results[c]);
   }
-  const size_t first_feature = resp.results.size();
-  for (const PlannedFeature& f : plan.features) {
-    resp.feature_names.push_back(f.output_name);
-    FeatureColumn col;
-    col.values.resize(n);
-    col.statuses.assign(n, FieldStatus::kNotFound);
-    col.event_timestamps.assign(n, 0);
-    for (Value& v : col.values) v.dtype = f.feature->dtype;
-    resp.results.push_back(std::move(col));
+  for (size_t i = 0; i < plan.features.size(); ++i) {
+    resp.feature_names[first_feature + i] = plan.features[i].output_name;
+    ResetColumn(&resp.results[first_feature + i], n, plan.features[i].feature->dtype,
+                FieldStatus::kNotFound);
   }
 
   const uint8_t* base = impl_->base();
   const uint64_t size = impl_->seg->size();
   const IndexRef idx = impl_->index();
-  std::string keys;
-  std::vector<uint32_t> ends;
-  std::vector<uint64_t> hashes(n);
-  std::vector<size_t> cols;  // response columns of the current view's features
+  thread_local std::string keys;
+  thread_local std::vector<uint32_t> ends;
+  thread_local std::vector<uint64_t> hashes;
+  hashes.resize(n);
+  thread_local std::vector<size_t> cols;  // response columns of the current view's features
   for (const ViewInfo* view : plan.views) {
     LARDER_RETURN_IF_ERROR(BuildKeys(*view, req.entities, &keys, &ends));
     cols.clear();
@@ -270,7 +332,7 @@ Result<OnlineResponse> Store::GetOnlineFeatures(const OnlineRequest& req) const 
   // Only this thread writes its slot's counter: a plain load and store suffice.
   slot->lookups.store(slot->lookups.load(std::memory_order_relaxed) + n * plan.views.size(),
                       std::memory_order_relaxed);
-  return resp;
+  return Status::Ok();
 }
 
 }  // namespace larder

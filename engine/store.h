@@ -50,6 +50,9 @@ class Store {
   Status RecordIntervals(const std::vector<MaterializedInterval>& intervals);
 
   Result<OnlineResponse> GetOnlineFeatures(const OnlineRequest& request) const;
+  // Same, into `*out`, reusing its buffers: a caller that keeps one response per thread makes
+  // steady-state lookups without allocating.
+  Status GetOnlineFeatures(const OnlineRequest& request, OnlineResponse* out) const;
 
   Result<StoreInfo> Inspect() const;
   Result<CheckReport> Check() const;

@@ -77,6 +77,9 @@ class OnlineReader {
   ~OnlineReader();
 
   Result<OnlineResponse> GetOnlineFeatures(const OnlineRequest& request) const;
+  // Same, into `*out`, reusing its buffers (no allocation in steady state for fixed-width
+  // features): keep one response per thread on a hot path.
+  Status GetOnlineFeatures(const OnlineRequest& request, OnlineResponse* out) const;
   Result<StoreInfo> Inspect() const;
   Result<CheckReport> Check() const;
   // The registry stored in the segment.
