@@ -122,7 +122,7 @@ Status BuildKeys(const ViewInfo& view, const Frame& entities, std::string* buf,
       auto v = CellToValue(cell, DType{jk.type, false});
       st = v.ok() ? layout::AppendEntityKeyPart(*v, jk.type, buf) : v.status();
       if (!st.ok()) {
-        return InvalidArgument("entity row " + std::to_string(r) + ", join key '" + jk.name +
+        return InvalidArgument("entity row " + std::to_string(r + 1) + ", join key '" + jk.name +
                                "': " + st.message());
       }
     }

@@ -40,34 +40,37 @@ Status CellError(const Frame& f, size_t row, const std::string& column, const St
   return Status(st.code(), f.DescribeRow(row) + ", column '" + column + "': " + st.message());
 }
 
+// Finds a column the view needs; a missing one is added to `missing` ("'name' (role)").
 int RequireColumn(const Frame& f, const std::string& name, const std::string& role,
-                  const std::string& target, Status* err) {
+                  std::vector<std::string>* missing) {
   int c = f.FindColumn(name);
-  if (c < 0 && err->ok()) {
-    *err = InvalidArgument(f.origin + ": column '" + name + "' (" + role + " of " + target +
-                           ") is missing");
-  }
+  if (c < 0) missing->push_back("'" + name + "' (" + role + ")");
   return c;
 }
 
 // Phase 1 for one view.
 Status StageView(const ViewInfo& view, const Frame& f, RowEncoder& enc, Staging* out) {
-  Status err;
-  std::string target = "feature view '" + view.def.name + "'";
+  std::vector<std::string> missing;
   std::vector<int> key_cols, feat_cols;
   for (const JoinKeyDef& k : view.def.join_keys) {
-    key_cols.push_back(RequireColumn(f, k.name, "join key", target, &err));
+    key_cols.push_back(RequireColumn(f, k.name, "join key", &missing));
   }
   for (const FeatureInfo& fi : view.features) {
-    feat_cols.push_back(RequireColumn(f, fi.name, "feature", target, &err));
+    feat_cols.push_back(RequireColumn(f, fi.name, "feature", &missing));
   }
-  int ts_col = RequireColumn(f, view.timestamp_field, "timestamp field", target, &err);
-  int created_col = -1;
-  if (!view.created_timestamp_column.empty()) {
-    created_col = RequireColumn(f, view.created_timestamp_column, "created timestamp column",
-                                target, &err);
+  int ts_col = RequireColumn(f, view.timestamp_field, "timestamp field", &missing);
+  if (!missing.empty()) {
+    std::string list;
+    for (const std::string& m : missing) list += (list.empty() ? "" : ", ") + m;
+    return InvalidArgument(f.origin + ": feature view '" + view.def.name +
+                           "' needs column" + (missing.size() > 1 ? "s " : " ") + list +
+                           ", missing from the request (nothing was written)");
   }
-  LARDER_RETURN_IF_ERROR(err);
+  // The created-timestamp column only breaks ties between equal event times: when the request
+  // lacks it, every row's created timestamp is 0.
+  int created_col = view.created_timestamp_column.empty()
+                        ? -1
+                        : f.FindColumn(view.created_timestamp_column);
 
   std::vector<Value> values(view.features.size());
   std::string key;

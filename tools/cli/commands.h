@@ -1,0 +1,39 @@
+// The `larder` command's subcommands. main.cc parses the arguments (CLI11) and calls one Run*
+// function, whose return value is the process's exit code: 0 success, 1 an error (printed to
+// stderr as "larder <cmd>: <status>"). Usage errors (exit 2) are main.cc's.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "larder/status.h"
+
+namespace larder::cli {
+
+// Prints "larder <cmd>: <status>" to stderr and returns 1.
+int Fail(std::string_view cmd, const Status& status);
+
+int RunApply(const std::string& repo);
+int RunPush(const std::string& repo, const std::string& source, const std::string& file,
+            const std::string& to);
+int RunWriteToOnlineStore(const std::string& repo, const std::string& view,
+                          const std::string& file);
+
+struct GetOptions {
+  std::string repo = ".";
+  std::vector<std::string> features;  // "view:feature" refs (comma lists already split)
+  std::string feature_service;
+  std::vector<std::string> entities;  // one "k1=v1,k2=v2" entity row each
+  bool full_feature_names = false;
+  uint64_t repeat = 0;  // > 0: also time this many lookups (stats to stderr)
+};
+int RunGet(const GetOptions& options);
+
+int RunInspect(const std::string& repo, bool json);
+int RunCheck(const std::string& repo);
+int RunTeardown(const std::string& repo);
+int RunVersion();
+
+}  // namespace larder::cli
