@@ -145,12 +145,17 @@ Result<ApplyReport> Store::Impl::ApplyUpdate(Store& store, const RepoConfig& con
     return report;
   }
   report.changed = true;
-  LARDER_RETURN_IF_ERROR(ws->PublishRegistry(encoded));
+  // Drop the dead ids' rows first, then publish the registry. A writer killed between the two
+  // leaves the old registry over an index without those rows (the views being re-created or
+  // dropped just look empty early), and the next apply redoes the change. The reverse order
+  // left the new registry over rows of ids it no longer knows: the next apply saw "no changes",
+  // so those rows stayed in the index for good and Check() failed on every one of them.
   if (!dead.empty()) {
     IndexRef idx = impl.index();
     LARDER_RETURN_IF_ERROR(ws->RebuildIndex(
         idx.log2_buckets, [&dead](uint32_t id) { return dead.count(id) == 0; }));
   }
+  LARDER_RETURN_IF_ERROR(ws->PublishRegistry(encoded));
   if (!views_changed) {
     report.messages.insert(report.messages.begin(),
                            "updated the registry (descriptions, tags, ttl or services)");

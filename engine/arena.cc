@@ -1,6 +1,7 @@
 #include "engine/arena.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace larder {
 
@@ -46,6 +47,9 @@ uint64_t Arena::TakeLarge(uint32_t units) {
       BlockHeader* r = Block(rest_off);
       r->units = rest;
       r->kind = BlockKind::kFree;
+      // Plain stores may be reordered by the compiler; a crash only stops this process, so a
+      // compiler barrier is all the ordering the tiling needs.
+      std::atomic_signal_fence(std::memory_order_seq_cst);
       b->units = units;
       PushFree(rest_off);
     }

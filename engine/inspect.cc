@@ -111,6 +111,14 @@ class Checker {
         Fail(where + " points at a block that is not a row");
         continue;
       }
+      // Key and payload must lie inside the block before either is read: a corrupt key_len
+      // would otherwise send the key hash up to 64 KiB past the block, and past the mapping
+      // when the row is near the end of the file.
+      if (layout::RowPayloadOffset(b->key_len) + b->payload_len >
+          uint64_t{b->units} * layout::kBlockAlign) {
+        Fail(where + ": row's key and payload overrun its block");
+        continue;
+      }
       std::string_view key(reinterpret_cast<const char*>(b) + layout::kRowKeyOffset, b->key_len);
       const ViewInfo* v = cat_.FindViewById(b->view_id);
       if (v == nullptr) {
@@ -127,9 +135,7 @@ class Checker {
       }
       const uint8_t* payload = reinterpret_cast<const uint8_t*>(b) +
                                layout::RowPayloadOffset(b->key_len);
-      if (layout::RowPayloadOffset(b->key_len) + b->payload_len >
-              uint64_t{b->units} * layout::kBlockAlign ||
-          !VerifyRowBuffer(payload, b->payload_len)) {
+      if (!VerifyRowBuffer(payload, b->payload_len)) {
         Fail(where + ": row FlatBuffer fails verification");
         continue;
       }

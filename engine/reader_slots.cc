@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -14,20 +15,34 @@ namespace larder {
 
 using layout::ReaderSlot;
 
-uint64_t ProcessStartTime(pid_t pid) {
+namespace {
+
+// Reads /proc/PID/stat: the state letter (field 3) and the start time (field 22). False when
+// the process is gone (or /proc is unreadable).
+bool ReadProcStat(pid_t pid, char* state, uint64_t* start_time) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   std::string line;
-  if (!std::getline(in, line)) return 0;
+  if (!std::getline(in, line)) return false;
   // Field 2 (comm) may contain spaces; fields after the last ')' are space-separated.
   auto close = line.rfind(')');
-  if (close == std::string::npos) return 0;
+  if (close == std::string::npos || close + 2 >= line.size()) return false;
   const char* p = line.c_str() + close + 2;
+  *state = *p;
   // After ')' come fields 3..; start time is field 22, i.e. the 20th from here.
   for (int field = 3; field < 22 && *p; ++field) {
     while (*p && *p != ' ') ++p;
     while (*p == ' ') ++p;
   }
-  return std::strtoull(p, nullptr, 10);
+  *start_time = std::strtoull(p, nullptr, 10);
+  return true;
+}
+
+}  // namespace
+
+uint64_t ProcessStartTime(pid_t pid) {
+  char state = 0;
+  uint64_t start = 0;
+  return ReadProcStat(pid, &state, &start) ? start : 0;
 }
 
 namespace {
@@ -44,11 +59,53 @@ void RegisterAtFork() {
 }
 
 bool ProcessAlive(uint64_t pid, uint64_t start_time) {
-  if (pid == 0) return false;
+  if (pid == 0 || pid > static_cast<uint64_t>(INT32_MAX)) return false;
   if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return false;
-  if (start_time == 0) return true;  // claimed a moment ago; start time not yet written
-  uint64_t now = ProcessStartTime(static_cast<pid_t>(pid));
-  return now == start_time;
+  char state = 0;
+  uint64_t now = 0;
+  // start_time 0: claimed a moment ago, start time not yet written.
+  if (!ReadProcStat(static_cast<pid_t>(pid), &state, &now)) return start_time == 0;
+  // A zombie (killed or exited, not yet reaped by its parent) still answers kill(pid, 0) and
+  // keeps its /proc entry, but it runs no more code: it reads nothing and must not hold
+  // reclamation back until its parent gets round to waitpid().
+  if (state == 'Z' || state == 'X' || state == 'x') return false;
+  return start_time == 0 || now == start_time;
+}
+
+// The owner word of a slot that a reaper is resetting: the top bit | the reaper's pid. Nobody
+// claims it (claims CAS from 0) and scans skip it. If the reaper dies in the few stores that
+// follow, that one slot stays marked (a bounded leak, and far rarer than the deaths it repairs).
+constexpr uint64_t kReapingBit = uint64_t{1} << 63;
+
+bool IsReaping(uint64_t owner) { return (owner & kReapingBit) != 0; }
+
+// Releases the slot of `owner`, a process found dead. Reapers are the writer's scan and any
+// reader that finds the table full, so there may be several: only the one whose CAS moves
+// `owner` to its reaping mark writes the slot, and nobody else writes a marked slot. (Resetting
+// fields before a CAS of owner back to 0 would let a late reaper zero the epoch of the slot's
+// next owner in the middle of its lookup.)
+bool ReapSlot(ReaderSlot& s, uint64_t owner) {
+  uint64_t expected = owner;
+  const uint64_t mark = kReapingBit | static_cast<uint64_t>(::getpid());
+  if (!s.owner.compare_exchange_strong(expected, mark, std::memory_order_acq_rel)) return false;
+  s.epoch.store(0, std::memory_order_relaxed);
+  s.start_time.store(0, std::memory_order_relaxed);
+  s.tid.store(0, std::memory_order_relaxed);
+  s.lookups.store(0, std::memory_order_relaxed);
+  // release: the slot's fields are reset before another thread can claim it.
+  s.owner.store(0, std::memory_order_release);
+  return true;
+}
+
+// Resets and frees a slot this process owns. Only if it still owns it: after fork() the child
+// inherits its parent's pool and thread caches, and its exit must not free the parent's slots
+// (the parent goes on using them, and a slot shared by two readers protects neither).
+void ReleaseOwnSlot(ReaderSlot* slot) {
+  if (slot->owner.load(std::memory_order_relaxed) != static_cast<uint64_t>(::getpid())) return;
+  slot->epoch.store(0, std::memory_order_relaxed);
+  slot->start_time.store(0, std::memory_order_relaxed);
+  // release: the slot's fields are reset before another thread can claim it.
+  slot->owner.store(0, std::memory_order_release);
 }
 
 }  // namespace
@@ -79,11 +136,7 @@ ReaderSlotPool::ReaderSlotPool(std::shared_ptr<ReaderTableMapping> table)
 }
 
 ReaderSlotPool::~ReaderSlotPool() {
-  for (ReaderSlot* s : claimed_) {
-    s->epoch.store(0, std::memory_order_relaxed);
-    s->start_time.store(0, std::memory_order_relaxed);
-    s->owner.store(0, std::memory_order_release);
-  }
+  for (ReaderSlot* s : claimed_) ReleaseOwnSlot(s);
 }
 
 void ReaderSlotPool::Release(ReaderSlot* slot) {
@@ -92,10 +145,7 @@ void ReaderSlotPool::Release(ReaderSlot* slot) {
     if (claimed_[i] == slot) {
       claimed_[i] = claimed_.back();
       claimed_.pop_back();
-      slot->epoch.store(0, std::memory_order_relaxed);
-      slot->start_time.store(0, std::memory_order_relaxed);
-      // release: the slot's fields are reset before another thread can claim it.
-      slot->owner.store(0, std::memory_order_release);
+      ReleaseOwnSlot(slot);
       return;
     }
   }
@@ -114,24 +164,41 @@ Result<ReaderSlot*> ReaderSlotPool::SlotForThisThread() {
   uint64_t tid = static_cast<uint64_t>(::syscall(SYS_gettid));
   uint32_t n = table_->num_slots();
   ReaderSlot* slots = table_->slots();
-  for (uint32_t k = 0; k < n; ++k) {
-    ReaderSlot& s = slots[(tid + k) % n];
-    uint64_t expected = 0;
-    // acq_rel: claiming the slot orders our writes to it after the previous owner's release.
-    if (s.owner.load(std::memory_order_relaxed) != 0 ||
-        !s.owner.compare_exchange_strong(expected, pid, std::memory_order_acq_rel)) {
-      continue;
+  // Pass 0 claims a free slot. When every slot is taken, the owners of some may be dead (killed
+  // outside a lookup: the writer's scan only reaps slots that hold reclamation back), so
+  // release those and try once more.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (uint32_t k = 0; k < n; ++k) {
+      ReaderSlot& s = slots[(tid + k) % n];
+      uint64_t expected = 0;
+      // acq_rel: claiming the slot orders our writes to it after the previous owner's release.
+      if (s.owner.load(std::memory_order_relaxed) != 0 ||
+          !s.owner.compare_exchange_strong(expected, pid, std::memory_order_acq_rel)) {
+        continue;
+      }
+      s.start_time.store(ProcessStartTime(static_cast<pid_t>(pid)), std::memory_order_relaxed);
+      s.tid.store(tid, std::memory_order_relaxed);
+      s.epoch.store(0, std::memory_order_relaxed);
+      s.lookups.store(0, std::memory_order_relaxed);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        claimed_.push_back(&s);
+      }
+      t_cache.entries.push_back({weak_from_this(), this, &s, gen});
+      return &s;
     }
-    s.start_time.store(ProcessStartTime(static_cast<pid_t>(pid)), std::memory_order_relaxed);
-    s.tid.store(tid, std::memory_order_relaxed);
-    s.epoch.store(0, std::memory_order_relaxed);
-    s.lookups.store(0, std::memory_order_relaxed);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      claimed_.push_back(&s);
+    if (pass == 1) break;
+    uint32_t reaped = 0;
+    for (uint32_t k = 0; k < n; ++k) {
+      ReaderSlot& s = slots[k];
+      uint64_t owner = s.owner.load(std::memory_order_acquire);
+      if (owner == 0 || IsReaping(owner) || owner == pid) continue;
+      if (!ProcessAlive(owner, s.start_time.load(std::memory_order_relaxed)) &&
+          ReapSlot(s, owner)) {
+        ++reaped;
+      }
     }
-    t_cache.entries.push_back({weak_from_this(), this, &s, gen});
-    return &s;
+    if (reaped == 0) break;
   }
   return Status(ErrorCode::kBusy, "all " + std::to_string(n) +
                                       " reader slots of this store are in use by live threads");
@@ -143,18 +210,18 @@ ReaderScan ScanReaders(ReaderTableMapping& table) {
   for (uint32_t i = 0; i < table.num_slots(); ++i) {
     ReaderSlot& s = slots[i];
     uint64_t owner = s.owner.load(std::memory_order_acquire);
-    if (owner == 0) continue;
+    if (owner == 0 || IsReaping(owner)) continue;
     uint64_t epoch = s.epoch.load(std::memory_order_acquire);
     if (epoch == 0) {
       ++scan.claimed;
       continue;
     }
-    // Only a slot that holds reclamation back is worth the liveness check.
-    if (!ProcessAlive(owner, s.start_time.load(std::memory_order_relaxed))) {
-      s.epoch.store(0, std::memory_order_relaxed);
-      s.start_time.store(0, std::memory_order_relaxed);
-      uint64_t expected = owner;
-      if (s.owner.compare_exchange_strong(expected, 0, std::memory_order_acq_rel)) ++scan.reaped;
+    // Only a slot that holds reclamation back is worth the liveness check. If the reap fails,
+    // the slot changed hands meanwhile (another reaper, then a new owner): count the epoch read
+    // above as active, which is only conservative.
+    if (!ProcessAlive(owner, s.start_time.load(std::memory_order_relaxed)) &&
+        ReapSlot(s, owner)) {
+      ++scan.reaped;
       continue;
     }
     ++scan.claimed;
@@ -170,7 +237,7 @@ std::vector<ReaderInfo> ListReaders(ReaderTableMapping& table) {
   for (uint32_t i = 0; i < table.num_slots(); ++i) {
     ReaderSlot& s = slots[i];
     uint64_t owner = s.owner.load(std::memory_order_acquire);
-    if (owner == 0) continue;
+    if (owner == 0 || IsReaping(owner)) continue;
     ReaderInfo r;
     r.slot = i;
     r.pid = owner;

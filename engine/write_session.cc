@@ -9,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <thread>
+#include <vector>
 
 #include "engine/fault.h"
 #include "engine/store_impl.h"
@@ -145,17 +146,21 @@ Status RebuildIndexImpl(Store::Impl& store, WriteSession& ws, uint32_t log2_buck
   std::memset(store.base() + data, 0, bytes - layout::kIndexDataOffset);
   IndexRef idx = IndexFromDesc(store.base(), layout::MakeIndexDesc(data, log2_buckets));
   uint64_t kept = 0;
+  // Rows left out are retired only once the new table is published: until then the old table
+  // still serves them, and an error below must leave them where they are.
+  std::vector<uint64_t> dropped;
   for (uint64_t i = 0; i < old_idx.capacity_words(); ++i) {
     uint64_t w = old_idx.words[i].load(std::memory_order_relaxed);
     if (w == 0) continue;
     const auto* row = reinterpret_cast<const BlockHeader*>(store.base() + layout::WordOffset(w));
     if (!keep(row->view_id)) {
-      ws.Retire(layout::WordOffset(w));
+      dropped.push_back(layout::WordOffset(w));
       continue;
     }
     std::string_view key(reinterpret_cast<const char*>(row) + layout::kRowKeyOffset,
                          row->key_len);
     if (!InsertUnpublished(idx, HashEntityKey(row->view_id, key), w)) {
+      ws.arena().FreeUnpublished(*off);
       return InternalError("index rebuild overflowed its table");
     }
     ++kept;
@@ -165,6 +170,7 @@ Status RebuildIndexImpl(Store::Impl& store, WriteSession& ws, uint32_t log2_buck
   h->index_desc.store(layout::MakeIndexDesc(data, log2_buckets), std::memory_order_release);
   h->index_entries.store(kept, std::memory_order_relaxed);
   h->index_growths.fetch_add(1, std::memory_order_relaxed);
+  for (uint64_t row : dropped) ws.Retire(row);
   ws.Retire(old_idx.data_offset - layout::kIndexDataOffset);
   return Status::Ok();
 }

@@ -1,0 +1,695 @@
+// One writer process and several reader processes on one segment (fork, no exec).
+//
+//  - Concurrent: a writer pushes rows whose features ALL encode one counter value while readers
+//    do millions of lookups; every row a reader sees must be whole (all features one counter,
+//    its own entity), counters per entity never go backwards for a reader, and a row once seen
+//    never disappears (also while the index grows).
+//  - Dead readers: a reader killed with SIGKILL inside a lookup does not hold reclamation back
+//    for good (the writer reaps its slot), also while it is an unreaped zombie; readers killed
+//    outside a lookup do not use up the reader table; a forked child's exit does not release its
+//    parent's slots.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "larder/feature_store.h"
+#include "layout/segment_layout.h"
+#include "tests/store_fixture.h"
+
+namespace larder {
+namespace {
+
+using testing::DescribeWait;
+using testing::Features;
+using testing::I;
+using testing::Ints;
+using testing::kMicros;
+using testing::MakeFrame;
+using testing::Repeat;
+using testing::StoreOptions;
+using testing::WaitChild;
+
+constexpr char kCounterRepo[] = R"(feature_views:
+  - name: counters
+    entities: [driver]
+    source: stats_push
+    schema:
+      - {name: c_id, dtype: Int64}
+      - {name: c_i64, dtype: Int64}
+      - {name: c_f64, dtype: Float64}
+      - {name: c_str, dtype: String}
+      - {name: c_i32, dtype: Int32}
+      - {name: c_f32, dtype: Float32}
+      - {name: c_ts, dtype: UnixTimestamp}
+      - {name: c_arr, dtype: Array(Int64)}
+      - {name: c_pad, dtype: String}
+)";
+constexpr int kFeatures = 9;
+constexpr int64_t kEntities = 1000;
+
+std::string CounterRepo() { return std::string(testing::kDriverPreamble) + kCounterRepo; }
+
+// c_pad: a string whose length varies with the counter, so rows change size and blocks of many
+// size classes are freed and reused under the readers.
+std::string Pad(int64_t k) {
+  return std::string(static_cast<size_t>(k % 61), 'p') + std::to_string(k);
+}
+std::string Str(int64_t k) { return "v" + std::to_string(k); }
+
+// Entities [0, n) all at counter k (event time k seconds).
+Frame CounterRows(int64_t n, int64_t k) {
+  std::vector<int64_t> ids(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) ids[static_cast<size_t>(i)] = i;
+  std::vector<Cell> strs, pads, arrs, ts;
+  for (int64_t i = 0; i < n; ++i) {
+    strs.push_back(Cell::String(Str(k)));
+    pads.push_back(Cell::String(Pad(k)));
+    arrs.push_back(Cell::Array({I(k), I(i), I(k)}));
+  }
+  return MakeFrame({{"driver_id", Ints(ids)},
+                    {"c_id", Ints(ids)},
+                    {"c_i64", Repeat(I(k), n)},
+                    {"c_f64", Repeat(Cell::Double(static_cast<double>(k)), n)},
+                    {"c_str", std::move(strs)},
+                    {"c_i32", Repeat(I(k), n)},
+                    {"c_f32", Repeat(I(k), n)},
+                    {"c_ts", Repeat(I(k), n)},
+                    {"c_arr", std::move(arrs)},
+                    {"c_pad", std::move(pads)},
+                    {"event_timestamp", Repeat(I(k), n)},
+                    {"created", Repeat(Cell::Null(), n)}});
+}
+
+OnlineRequest CounterRequest(const std::vector<int64_t>& ids) {
+  std::vector<std::string> refs;
+  for (const char* f :
+       {"c_id", "c_i64", "c_f64", "c_str", "c_i32", "c_f32", "c_ts", "c_arr", "c_pad"}) {
+    refs.push_back(std::string("counters:") + f);
+  }
+  return Features(refs, MakeFrame({{"driver_id", Ints(ids)}}));
+}
+
+// Checks one entity row of a response; returns "" or what is wrong. `k` receives the counter.
+std::string CheckRow(const OnlineResponse& r, size_t row, int64_t id, int64_t* k) {
+  *k = -1;
+  if (r.results.size() != kFeatures + 1)
+    return "response has " + std::to_string(r.results.size()) + " columns";
+  FieldStatus st = r.results[1].statuses[row];
+  for (int c = 1; c <= kFeatures; ++c) {
+    if (r.results[c].statuses[row] != st) return "statuses differ within one row";
+  }
+  if (st == FieldStatus::kNotFound) return "";
+  if (st != FieldStatus::kPresent) {
+    return std::string("status ") + FieldStatusName(st);
+  }
+  const int64_t v = r.results[2].values[row].i64;
+  *k = v;
+  for (int c = 1; c <= kFeatures; ++c) {
+    if (r.results[c].event_timestamps[row] != v * kMicros) return "event timestamp differs";
+  }
+  auto at = [&](int c) -> const Value& { return r.results[c].values[row]; };
+  if (at(1).i64 != id)
+    return "row of entity " + std::to_string(at(1).i64) + " returned for " + std::to_string(id);
+  if (at(3).f64 != static_cast<double>(v)) return "c_f64 differs";
+  if (at(4).str != Str(v))
+    return "c_str '" + at(4).str + "' differs from counter " + std::to_string(v);
+  if (at(5).i64 != v) return "c_i32 differs";
+  if (at(6).f64 != static_cast<double>(static_cast<float>(v))) return "c_f32 differs";
+  if (at(7).i64 != v * kMicros) return "c_ts differs";
+  const std::vector<int64_t>& arr = at(8).i64s;
+  if (arr.size() != 3 || arr[0] != v || arr[1] != id || arr[2] != v) return "c_arr differs";
+  if (at(9).str != Pad(v)) return "c_pad differs";
+  return "";
+}
+
+struct ReaderReport {
+  uint64_t lookups = 0;
+  uint64_t present = 0;
+  uint64_t violations = 0;
+  uint64_t backwards = 0;
+  uint64_t max_counter = 0;
+  double seconds = 0;
+  char first[240] = {};
+};
+
+struct WriterReport {
+  uint64_t batches = 0;
+  uint64_t rows = 0;
+  uint64_t growths = 0;
+  int64_t last_counter = 0;
+  char error[240] = {};
+};
+
+// A reader process: lookups of random entities in requests of `batch`, at least `lookups` of
+// them and for at least `seconds` (at most 40 s).
+[[noreturn]] void RunReader(const std::string& segment, uint64_t lookups, double seconds,
+                            size_t batch, uint32_t seed, int report_fd) {
+  ReaderReport rep;
+  auto fail = [&](const std::string& what) {
+    if (rep.violations++ == 0) std::snprintf(rep.first, sizeof(rep.first), "%s", what.c_str());
+  };
+  auto start = std::chrono::steady_clock::now();
+  auto reader = OnlineReader::Attach(segment);
+  if (!reader.ok()) {
+    fail("attach: " + reader.status().ToString());
+  } else {
+    std::mt19937 rng(seed);
+    std::vector<int64_t> last(kEntities, -1);
+    std::vector<int64_t> ids(batch);
+    OnlineRequest req = CounterRequest(ids);
+    OnlineResponse resp;
+    auto deadline = start + std::chrono::seconds(40);
+    auto min_end = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               std::chrono::duration<double>(seconds));
+    for (;;) {
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline || (rep.lookups >= lookups && now >= min_end)) break;
+      for (size_t i = 0; i < batch; ++i) {
+        ids[i] = static_cast<int64_t>(rng() % kEntities);
+        req.entities.columns[0][i].i = ids[i];
+      }
+      Status st = (*reader)->GetOnlineFeatures(req, &resp);
+      if (!st.ok()) {
+        fail("lookup: " + st.ToString());
+        break;
+      }
+      for (size_t i = 0; i < batch; ++i) {
+        int64_t k = -1;
+        std::string why = CheckRow(resp, i, ids[i], &k);
+        int64_t& prev = last[static_cast<size_t>(ids[i])];
+        if (!why.empty()) {
+          fail("entity " + std::to_string(ids[i]) + ": " + why);
+        } else if (k < 0 && prev >= 0) {
+          fail("entity " + std::to_string(ids[i]) + " vanished after counter " +
+               std::to_string(prev));
+        } else if (k >= 0) {
+          ++rep.present;
+          if (k < prev) {
+            ++rep.backwards;
+            fail("entity " + std::to_string(ids[i]) + " went back from " + std::to_string(prev) +
+                 " to " + std::to_string(k));
+          }
+          prev = std::max(prev, k);
+          rep.max_counter = std::max<uint64_t>(rep.max_counter, static_cast<uint64_t>(k));
+        }
+      }
+      rep.lookups += batch;
+    }
+  }
+  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  testing::WriteAll(report_fd, &rep, sizeof(rep));
+  ::_exit(0);
+}
+
+bool StopRequested(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0;  // readable = closed by the parent (EOF)
+}
+
+// The writer process: entities grow from 50 to kEntities (the index grows from its initial 16
+// buckets under the readers), then every batch rewrites all of them at the next counter.
+[[noreturn]] void RunWriter(const std::string& repo_dir, int ready_fd, int stop_fd, int report_fd) {
+  WriterReport rep;
+  auto fs = FeatureStore::Open(repo_dir);
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  if (!fs.ok()) {
+    std::snprintf(rep.error, sizeof(rep.error), "%s", fs.status().ToString().c_str());
+  } else {
+    for (int64_t k = 1; std::chrono::steady_clock::now() < deadline; ++k) {
+      int64_t n = std::min<int64_t>(kEntities, 50 * k);
+      auto r = (*fs)->Push("stats_push", CounterRows(n, k));
+      if (!r.ok() || r->rows_written != static_cast<uint64_t>(n)) {
+        std::snprintf(rep.error, sizeof(rep.error), "batch %ld: %s", static_cast<long>(k),
+                      r.ok() ? "rows skipped" : r.status().ToString().c_str());
+        break;
+      }
+      ++rep.batches;
+      rep.rows += r->rows_written;
+      rep.last_counter = k;
+      if (k == 1) {
+        char one = 1;
+        testing::WriteAll(ready_fd, &one, 1);
+      }
+      if (n == kEntities && StopRequested(stop_fd)) break;
+    }
+    auto info = (*fs)->Inspect();
+    if (info.ok()) rep.growths = info->index_growths;
+  }
+  testing::WriteAll(report_fd, &rep, sizeof(rep));
+  ::_exit(0);
+}
+
+class MultiProcess : public testing::StoreFixture {};
+
+// The issue's required test.
+TEST_F(MultiProcess, ReadersNeverSeeTornRows) {
+  repo_.Write(CounterRepo(), StoreOptions{16, "256MiB"});
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
+  int ready[2], stop[2], wrep[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  ASSERT_EQ(::pipe(stop), 0);
+  ASSERT_EQ(::pipe(wrep), 0);
+  std::fflush(nullptr);
+  pid_t writer = ::fork();
+  ASSERT_GE(writer, 0);
+  if (writer == 0) {
+    ::close(stop[1]);
+    RunWriter(repo_.dir(), ready[1], stop[0], wrep[1]);
+  }
+  ::close(ready[1]);
+  ::close(stop[0]);
+  ::close(wrep[1]);
+  char one = 0;
+  ASSERT_EQ(testing::ReadAll(ready[0], &one, 1), 1u) << "the writer never pushed";
+
+  // Three readers for at least 3 seconds, with requests of 100, 16 and 1 entities (the last
+  // enters and leaves an epoch per lookup). The first two make at least a million lookups each.
+  constexpr int kReaders = 3;
+  constexpr size_t kBatch[kReaders] = {100, 16, 1};
+  constexpr uint64_t kMinLookups[kReaders] = {1'100'000, 1'000'000, 0};
+  std::vector<pid_t> readers;
+  std::vector<int> report_fds;
+  for (int i = 0; i < kReaders; ++i) {
+    int p[2];
+    ASSERT_EQ(::pipe(p), 0);
+    std::fflush(nullptr);
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::close(p[0]);
+      RunReader(repo_.segment(), kMinLookups[i], 3.0, kBatch[i], 1000 + static_cast<uint32_t>(i),
+                p[1]);
+    }
+    ::close(p[1]);
+    readers.push_back(pid);
+    report_fds.push_back(p[0]);
+  }
+  uint64_t total = 0, present = 0;
+  for (int i = 0; i < kReaders; ++i) {
+    ReaderReport rep;
+    size_t got = testing::ReadAll(report_fds[i], &rep, sizeof(rep));
+    int status = WaitChild(readers[i]);
+    ::close(report_fds[i]);
+    ASSERT_EQ(got, sizeof(rep)) << "reader " << i << " ended with " << DescribeWait(status);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << DescribeWait(status);
+    EXPECT_EQ(rep.violations, 0u) << "reader " << i << ": " << rep.first;
+    EXPECT_EQ(rep.backwards, 0u);
+    EXPECT_GT(rep.present, 0u) << "reader " << i << " never saw a row";
+    EXPECT_GT(rep.max_counter, 1u) << "reader " << i << " never saw an update";
+    total += rep.lookups;
+    present += rep.present;
+    std::printf(
+        "[   INFO   ] reader %d (%zu per request): %lu lookups (%lu present) in %.2f s, "
+        "max counter %lu\n",
+        i, kBatch[i], static_cast<unsigned long>(rep.lookups),
+        static_cast<unsigned long>(rep.present), rep.seconds,
+        static_cast<unsigned long>(rep.max_counter));
+  }
+  ::close(stop[1]);  // tells the writer to stop
+  WriterReport wr;
+  size_t got = testing::ReadAll(wrep[0], &wr, sizeof(wr));
+  int status = WaitChild(writer);
+  ::close(wrep[0]);
+  ::close(ready[0]);
+  ASSERT_EQ(got, sizeof(wr)) << "writer ended with " << DescribeWait(status);
+  EXPECT_STREQ(wr.error, "");
+  std::printf("[   INFO   ] writer: %lu batches, %lu rows, %lu index growths\n",
+              static_cast<unsigned long>(wr.batches), static_cast<unsigned long>(wr.rows),
+              static_cast<unsigned long>(wr.growths));
+  EXPECT_GE(total, 2'000'000u);
+  EXPECT_GT(present, 0u);
+  EXPECT_GT(wr.batches, 20u);  // past the growing phase, rewriting rows under the readers
+  EXPECT_GT(wr.growths, 0u);
+
+  // Everything the writer acknowledged is there, and the store is sound.
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < kEntities; ++i) ids.push_back(i);
+  LARDER_ASSERT_OK_AND_ASSIGN(OnlineResponse r, fs->GetOnlineFeatures(CounterRequest(ids)));
+  for (int64_t i = 0; i < kEntities; ++i) {
+    int64_t k = -1;
+    ASSERT_EQ(CheckRow(r, static_cast<size_t>(i), i, &k), "") << i;
+    ASSERT_EQ(k, wr.last_counter) << i;
+  }
+  LARDER_ASSERT_OK_AND_ASSIGN(CheckReport check, fs->Check());
+  EXPECT_TRUE(check.ok()) << (check.violations.empty() ? "" : check.violations[0]);
+  LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo info, fs->Inspect());
+  EXPECT_EQ(info.index_entries, static_cast<uint64_t>(kEntities));
+  EXPECT_EQ(info.writer_pid, 0u);
+}
+
+// Registry changes under readers: a writer process alternates pushes with applies that add and
+// drop another view and change the counters view's ttl and description; readers keep reading
+// whole rows and never get an error (the registry block they decode stays valid for their
+// request, and a changed generation is picked up by the next one).
+TEST_F(MultiProcess, ReadersSurviveRegistryChanges) {
+  const StoreOptions opts{2000, "256MiB"};
+  repo_.Write(CounterRepo(), opts);
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
+  LARDER_ASSERT_OK(fs->Push("stats_push", CounterRows(kEntities, 1)));
+  testing::Repo other;  // the same store, declared with an extra view and another ttl
+  std::string alt = CounterRepo();
+  alt.replace(alt.find("    source: stats_push\n"), 0, "    ttl: 36500d\n    description: alt\n");
+  alt += R"(  - name: extra
+    entities: [driver]
+    source: stats_push
+    schema:
+      - {name: c_i64, dtype: Int64}
+)";
+  other.Write(alt, StoreOptions{opts.initial_capacity, opts.memory_limit, repo_.segment()});
+
+  int wrep[2];
+  ASSERT_EQ(::pipe(wrep), 0);
+  std::fflush(nullptr);
+  pid_t writer = ::fork();
+  ASSERT_GE(writer, 0);
+  if (writer == 0) {
+    ::close(wrep[0]);
+    WriterReport rep;
+    auto a = FeatureStore::Open(repo_.dir());
+    auto b = FeatureStore::Open(other.dir());
+    auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+    for (int64_t k = 2; a.ok() && b.ok() && std::chrono::steady_clock::now() < end; ++k) {
+      auto r = (*a)->Push("stats_push", CounterRows(kEntities, k));
+      if (!r.ok()) {
+        std::snprintf(rep.error, sizeof(rep.error), "push: %s", r.status().ToString().c_str());
+        break;
+      }
+      rep.last_counter = k;
+      ++rep.batches;
+      auto ap = (k % 2 ? *a : *b)->Apply();
+      if (!ap.ok() || !ap->changed) {
+        std::snprintf(rep.error, sizeof(rep.error), "apply: %s",
+                      ap.ok() ? "no change" : ap.status().ToString().c_str());
+        break;
+      }
+      ++rep.growths;  // applies
+    }
+    testing::WriteAll(wrep[1], &rep, sizeof(rep));
+    ::_exit(0);
+  }
+  ::close(wrep[1]);
+  std::vector<pid_t> readers;
+  std::vector<int> fds;
+  for (int i = 0; i < 2; ++i) {
+    int p[2];
+    ASSERT_EQ(::pipe(p), 0);
+    std::fflush(nullptr);
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::close(p[0]);
+      RunReader(repo_.segment(), 0, 1.4, i == 0 ? 50 : 1, 77 + static_cast<uint32_t>(i), p[1]);
+    }
+    ::close(p[1]);
+    readers.push_back(pid);
+    fds.push_back(p[0]);
+  }
+  for (size_t i = 0; i < readers.size(); ++i) {
+    ReaderReport rep;
+    size_t got = testing::ReadAll(fds[i], &rep, sizeof(rep));
+    int status = WaitChild(readers[i]);
+    ::close(fds[i]);
+    ASSERT_EQ(got, sizeof(rep)) << "reader " << i << " ended with " << DescribeWait(status);
+    EXPECT_EQ(rep.violations, 0u) << "reader " << i << ": " << rep.first;
+    EXPECT_GT(rep.present, 0u);
+  }
+  WriterReport wr;
+  size_t got = testing::ReadAll(wrep[0], &wr, sizeof(wr));
+  int status = WaitChild(writer);
+  ::close(wrep[0]);
+  ASSERT_EQ(got, sizeof(wr)) << "writer ended with " << DescribeWait(status);
+  EXPECT_STREQ(wr.error, "");
+  EXPECT_GT(wr.growths, 10u) << "too few applies";
+  std::printf("[   INFO   ] writer: %lu batches, %lu applies\n",
+              static_cast<unsigned long>(wr.batches), static_cast<unsigned long>(wr.growths));
+  LARDER_ASSERT_OK_AND_ASSIGN(CheckReport check, fs->Check());
+  EXPECT_TRUE(check.ok()) << (check.violations.empty() ? "" : check.violations[0]);
+  LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo info, fs->Inspect());
+  EXPECT_GT(info.registry_generation, 10u);
+}
+
+// ---- Dead readers ---------------------------------------------------------------------------
+
+// The reader slot of `pid`, if it holds one.
+std::optional<ReaderInfo> SlotOf(FeatureStore& fs, pid_t pid) {
+  auto info = fs.Inspect();
+  if (!info.ok()) return std::nullopt;
+  for (const ReaderInfo& r : info->readers) {
+    if (r.pid == static_cast<uint64_t>(pid)) return r;
+  }
+  return std::nullopt;
+}
+
+// Forks a reader that loops on 1000-entity lookups until killed; returns its pid once it has
+// done one lookup.
+pid_t StartLoopingReader(const std::string& segment) {
+  int p[2];
+  if (::pipe(p) != 0) return -1;
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(p[0]);
+    auto reader = OnlineReader::Attach(segment);
+    if (!reader.ok()) ::_exit(2);
+    std::vector<int64_t> ids;
+    for (int64_t i = 0; i < kEntities; ++i) ids.push_back(i);
+    OnlineRequest req = CounterRequest(ids);
+    OnlineResponse resp;
+    for (uint64_t n = 0;; ++n) {
+      if (!(*reader)->GetOnlineFeatures(req, &resp).ok()) ::_exit(3);
+      if (n == 0) {
+        char one = 1;
+        testing::WriteAll(p[1], &one, 1);
+      }
+    }
+  }
+  ::close(p[1]);
+  char one = 0;
+  bool ok = testing::ReadAll(p[0], &one, 1) == 1;
+  ::close(p[0]);
+  if (!ok && pid > 0) {
+    ::kill(pid, SIGKILL);
+    WaitChild(pid);
+    return -1;
+  }
+  return pid;
+}
+
+// SIGKILLs looping readers until one dies inside a lookup (its slot keeps a non-zero epoch).
+// Reaps the child only when `reap`. Returns its pid, or -1.
+pid_t KillReaderInsideLookup(FeatureStore& fs, const std::string& segment, bool reap) {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    pid_t pid = StartLoopingReader(segment);
+    if (pid < 0) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2 + attempt % 5));
+    ::kill(pid, SIGKILL);
+    if (reap) {
+      WaitChild(pid);
+    } else {
+      // Wait until it is a zombie (it no longer runs) without reaping it.
+      siginfo_t si;
+      ::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOWAIT);
+    }
+    auto slot = SlotOf(fs, pid);
+    if (slot && slot->epoch != 0) return pid;
+    if (!reap) WaitChild(pid);
+  }
+  return -1;
+}
+
+// Overwrites all entities `rounds` times; returns arena_used after each round.
+std::vector<uint64_t> Overwrite(FeatureStore& fs, int64_t first_counter, int rounds) {
+  std::vector<uint64_t> used;
+  for (int i = 0; i < rounds; ++i) {
+    auto r = fs.Push("stats_push", CounterRows(kEntities, first_counter + i));
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    auto info = fs.Inspect();
+    used.push_back(info.ok() ? info->arena_used : 0);
+  }
+  return used;
+}
+
+class MultiProcessDeadReaders : public testing::StoreFixture {
+ protected:
+  void SetUp() override {
+    repo_.Write(CounterRepo(), StoreOptions{2000, "256MiB"});
+    auto fs = repo_.OpenApplied();
+    ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+    fs_ = std::move(fs).value();
+    ASSERT_TRUE(fs_->Push("stats_push", CounterRows(kEntities, 1)).ok());
+  }
+  // A dead reader that held an epoch: after the next batches its slot is gone and memory is
+  // reused again (the arena stops growing).
+  void ExpectReclamationResumes(pid_t dead) {
+    // Row sizes cycle with the counter (c_pad) over 61 rounds; after one cycle every size
+    // class has its blocks and the arena must stop growing.
+    std::vector<uint64_t> used = Overwrite(*fs_, 100, 70);
+    EXPECT_FALSE(SlotOf(*fs_, dead).has_value()) << "the dead reader's slot was not released";
+    EXPECT_EQ(used[69], used[61]) << "arena grew from " << used[61] << " to " << used[69];
+    LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo info, fs_->Inspect());
+    EXPECT_EQ(info.limbo_bytes, 0u);
+    // Without reclamation 70 rounds of 1000 rows would need far more than this.
+    EXPECT_LT(info.arena_used, 4u * 1024 * 1024);
+    LARDER_ASSERT_OK_AND_ASSIGN(CheckReport check, fs_->Check());
+    EXPECT_TRUE(check.ok()) << (check.violations.empty() ? "" : check.violations[0]);
+  }
+  std::unique_ptr<FeatureStore> fs_;
+};
+
+TEST_F(MultiProcessDeadReaders, KilledInsideALookupDoesNotBlockReclamation) {
+  pid_t dead = KillReaderInsideLookup(*fs_, repo_.segment(), /*reap=*/true);
+  ASSERT_GT(dead, 0) << "no reader was killed inside a lookup";
+  ExpectReclamationResumes(dead);
+}
+
+TEST_F(MultiProcessDeadReaders, KilledZombieDoesNotBlockReclamation) {
+  // Until its parent reaps it, a killed process is a zombie: kill(pid, 0) still succeeds and
+  // /proc/PID/stat still shows its start time. It runs no more code, so it must not count.
+  pid_t dead = KillReaderInsideLookup(*fs_, repo_.segment(), /*reap=*/false);
+  ASSERT_GT(dead, 0) << "no reader was killed inside a lookup";
+  ExpectReclamationResumes(dead);
+  WaitChild(dead);
+}
+
+TEST_F(MultiProcessDeadReaders, StoppedReaderHoldsMemoryBackOnlyUntilItResumes) {
+  // A reader stopped (SIGSTOP) inside a lookup is alive: the writer must keep its rows, keep
+  // writing (the limbo ring stops the epoch from wrapping past it), and reclaim once it runs.
+  pid_t pid = -1;
+  for (int attempt = 0; attempt < 50 && pid < 0; ++attempt) {
+    pid_t p = StartLoopingReader(repo_.segment());
+    ASSERT_GT(p, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2 + attempt % 5));
+    ::kill(p, SIGSTOP);
+    siginfo_t si;
+    ::waitid(P_PID, static_cast<id_t>(p), &si, WSTOPPED);
+    auto slot = SlotOf(*fs_, p);
+    if (slot && slot->epoch != 0) {
+      pid = p;
+    } else {
+      ::kill(p, SIGKILL);
+      WaitChild(p);
+    }
+  }
+  ASSERT_GT(pid, 0) << "no reader was stopped inside a lookup";
+  const uint64_t held = SlotOf(*fs_, pid)->epoch;
+  std::vector<uint64_t> used = Overwrite(*fs_, 100, 100);  // more batches than the limbo ring
+  LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo stalled, fs_->Inspect());
+  EXPECT_GT(stalled.limbo_bytes, 50u * 100000) << "rows were freed under a live reader";
+  EXPECT_LT(stalled.global_epoch, held + layout::kLimboRing) << "the epoch wrapped the ring";
+  ASSERT_TRUE(SlotOf(*fs_, pid).has_value());
+  EXPECT_EQ(SlotOf(*fs_, pid)->epoch, held);
+  // Every row is the newest one meanwhile.
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < kEntities; ++i) ids.push_back(i);
+  LARDER_ASSERT_OK_AND_ASSIGN(OnlineResponse r, fs_->GetOnlineFeatures(CounterRequest(ids)));
+  for (int64_t i = 0; i < kEntities; ++i) {
+    int64_t k = -1;
+    ASSERT_EQ(CheckRow(r, static_cast<size_t>(i), i, &k), "");
+    ASSERT_EQ(k, 199);
+  }
+  // Resumed, the reader finishes its lookup and goes on reading; reclamation catches up.
+  // (A few batches: the reader's next lookups must see the epoch advance past the stalled one;
+  // on a loaded machine it may take a while to be scheduled.)
+  ::kill(pid, SIGCONT);
+  uint64_t limbo = stalled.limbo_bytes;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (int64_t k = 200;
+       limbo >= stalled.limbo_bytes / 10 && std::chrono::steady_clock::now() < deadline; ++k) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    Overwrite(*fs_, k, 1);
+    LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo resumed, fs_->Inspect());
+    limbo = resumed.limbo_bytes;
+  }
+  EXPECT_LT(limbo, stalled.limbo_bytes / 10) << "reclamation did not resume";
+  ::kill(pid, SIGKILL);
+  WaitChild(pid);
+  Overwrite(*fs_, 100000, 2);
+  LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo done, fs_->Inspect());
+  EXPECT_EQ(done.limbo_bytes, 0u);
+  LARDER_ASSERT_OK_AND_ASSIGN(CheckReport check, fs_->Check());
+  EXPECT_TRUE(check.ok()) << (check.violations.empty() ? "" : check.violations[0]);
+}
+
+TEST_F(MultiProcessDeadReaders, ReadersKilledOutsideLookupsDoNotExhaustTheTable) {
+  // More readers than the table has slots die holding a slot (outside a lookup): new readers
+  // must still find a slot.
+  constexpr int kDead = 1100;
+  constexpr int kParallel = 50;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < kDead; ++i) {
+    std::fflush(nullptr);
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto reader = OnlineReader::Attach(repo_.segment());
+      if (!reader.ok()) ::_exit(2);
+      auto r = (*reader)->GetOnlineFeatures(CounterRequest({1}));
+      ::_exit(r.ok() ? 0 : (r.status().code() == ErrorCode::kBusy ? 4 : 3));  // no clean-up
+    }
+    pids.push_back(pid);
+    if (pids.size() == kParallel || i + 1 == kDead) {
+      for (pid_t p : pids) {
+        int status = WaitChild(p);
+        ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+            << "reader " << i << ": " << DescribeWait(status);
+      }
+      pids.clear();
+    }
+  }
+  // This process's threads still get slots.
+  LARDER_ASSERT_OK_AND_ASSIGN(auto reader, OnlineReader::Attach(repo_.segment()));
+  std::thread t([&] { EXPECT_TRUE(reader->GetOnlineFeatures(CounterRequest({1})).ok()); });
+  t.join();
+  LARDER_ASSERT_OK(fs_->Push("stats_push", CounterRows(kEntities, 2)));
+  LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo info, fs_->Inspect());
+  EXPECT_LT(info.readers.size(), 1024u);
+}
+
+TEST_F(MultiProcessDeadReaders, ForkedChildExitKeepsParentSlots) {
+  // This process reads (and so holds a slot), then forks a child that exits normally. The
+  // child's exit runs thread-local and static destructors over the state it inherited; it must
+  // not release the parent's slot (the parent still uses it).
+  LARDER_ASSERT_OK_AND_ASSIGN(auto reader, OnlineReader::Attach(repo_.segment()));
+  LARDER_ASSERT_OK(reader->GetOnlineFeatures(CounterRequest({1})));
+  LARDER_ASSERT_OK(fs_->GetOnlineFeatures(CounterRequest({1})));
+  ASSERT_TRUE(SlotOf(*fs_, ::getpid()).has_value());
+  auto parent_slots = [&] {
+    size_t n = 0;
+    auto info = fs_->Inspect();
+    for (const ReaderInfo& r : info->readers) n += r.pid == static_cast<uint64_t>(::getpid());
+    return n;
+  };
+  const size_t before = parent_slots();
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // The child reads through the inherited objects (claiming slots of its own), then destroys
+    // them and exits through exit(), running every destructor.
+    bool ok = reader->GetOnlineFeatures(CounterRequest({1})).ok();
+    reader.reset();
+    fs_.reset();
+    std::exit(ok ? 0 : 3);
+  }
+  int status = WaitChild(pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << DescribeWait(status);
+  EXPECT_EQ(parent_slots(), before) << "the child released slots of its parent";
+  EXPECT_FALSE(SlotOf(*fs_, pid).has_value()) << "the child did not release its own slot";
+}
+
+}  // namespace
+}  // namespace larder
