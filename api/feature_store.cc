@@ -55,6 +55,22 @@ Result<OnlineResponse> FeatureStore::GetOnlineFeatures(const OnlineRequest& requ
   return store->GetOnlineFeatures(request);
 }
 
+Status FeatureStore::GetOnlineFeaturesColumnar(const OnlineRequest& request,
+                                               ColumnarResponse* out) {
+  LARDER_ASSIGN_OR_RETURN(auto store, Attached());
+  return store->GetOnlineFeaturesColumnar(request, out);
+}
+
+Result<MaterializeResult> FeatureStore::Materialize(TimestampMicros, TimestampMicros,
+                                                    const std::vector<std::string>&) {
+  return Status(ErrorCode::kUnsupported, "materialize needs the offline store (not built yet)");
+}
+
+Result<MaterializeResult> FeatureStore::MaterializeIncremental(TimestampMicros,
+                                                               const std::vector<std::string>&) {
+  return Status(ErrorCode::kUnsupported, "materialize needs the offline store (not built yet)");
+}
+
 Result<StoreInfo> FeatureStore::Inspect() {
   LARDER_ASSIGN_OR_RETURN(auto store, Attached());
   return store->Inspect();
@@ -77,6 +93,10 @@ Result<OnlineResponse> OnlineReader::GetOnlineFeatures(const OnlineRequest& requ
 }
 Status OnlineReader::GetOnlineFeatures(const OnlineRequest& request, OnlineResponse* out) const {
   return store_->GetOnlineFeatures(request, out);
+}
+Status OnlineReader::GetOnlineFeaturesColumnar(const OnlineRequest& request,
+                                               ColumnarResponse* out) const {
+  return store_->GetOnlineFeaturesColumnar(request, out);
 }
 Result<StoreInfo> OnlineReader::Inspect() const { return store_->Inspect(); }
 Result<CheckReport> OnlineReader::Check() const { return store_->Check(); }

@@ -220,53 +220,152 @@ void FillEntityColumn(const QueryPlan& plan, const Frame& entities, size_t col,
   }
 }
 
-}  // namespace
 
-Result<OnlineResponse> Store::GetOnlineFeatures(const OnlineRequest& req) const {
-  OnlineResponse resp;
-  LARDER_RETURN_IF_ERROR(GetOnlineFeatures(req, &resp));
-  return resp;
+// Writes each looked-up feature into Feast's row-of-Values response.
+class ValueSink {
+ public:
+  explicit ValueSink(OnlineResponse* out) : out_(out) {}
+
+  void Begin(const QueryPlan& plan, const Frame& entities) {
+    const size_t n = entities.num_rows();
+    first_ = entities.names.size();
+    out_->feature_names.resize(first_ + plan.features.size());
+    out_->results.resize(first_ + plan.features.size());
+    for (size_t c = 0; c < first_; ++c) {
+      out_->feature_names[c] = entities.names[c];
+      FillEntityColumn(plan, entities, c, &out_->results[c]);
+    }
+    for (size_t i = 0; i < plan.features.size(); ++i) {
+      out_->feature_names[first_ + i] = plan.features[i].output_name;
+      ResetColumn(&out_->results[first_ + i], n, plan.features[i].feature->dtype,
+                  FieldStatus::kNotFound);
+    }
+  }
+  void Invalid(size_t feature, size_t row) {
+    out_->results[first_ + feature].statuses[row] = FieldStatus::kInvalid;
+  }
+  void Put(size_t feature, size_t row, const fb::Row* fr, const FeatureInfo& fi,
+           TimestampMicros ts, FieldStatus present) {
+    FeatureColumn& col = out_->results[first_ + feature];
+    col.event_timestamps[row] = ts;
+    if (IsNullFeature(fr, fi)) {
+      col.statuses[row] = FieldStatus::kNullValue;
+    } else if (!DecodeFeature(fr, fi, &col.values[row])) {
+      col.statuses[row] = FieldStatus::kInvalid;
+    } else {
+      col.statuses[row] = present;
+    }
+  }
+
+ private:
+  OnlineResponse* out_;
+  size_t first_ = 0;
+};
+
+template <typename T, typename Vec>
+bool ReadSlot(const Vec* v, uint32_t slot, T* out) {
+  if (v == nullptr || slot >= v->size()) return false;
+  *out = static_cast<T>(v->Get(slot));
+  return true;
 }
 
-Status Store::GetOnlineFeatures(const OnlineRequest& req, OnlineResponse* out) const {
+// Writes each looked-up feature into one typed array per feature.
+class ColumnarSink {
+ public:
+  explicit ColumnarSink(ColumnarResponse* out) : out_(out) {}
+
+  void Begin(const QueryPlan& plan, const Frame& entities) {
+    const size_t n = entities.num_rows();
+    out_->features.resize(plan.features.size());
+    for (size_t i = 0; i < plan.features.size(); ++i) {
+      ColumnarFeature& c = out_->features[i];
+      const FeatureInfo& fi = *plan.features[i].feature;
+      c.name = plan.features[i].output_name;
+      c.dtype = fi.dtype;
+      c.statuses.assign(n, FieldStatus::kNotFound);
+      c.event_timestamps.assign(n, 0);
+      c.ints.clear();
+      c.floats.clear();
+      c.doubles.clear();
+      c.strings.clear();
+      c.arrays.clear();
+      switch (fi.cls) {
+        case StorageClass::kI32:
+        case StorageClass::kI64:
+        case StorageClass::kBool: c.ints.assign(n, 0); break;
+        case StorageClass::kF32: c.floats.assign(n, 0.0f); break;
+        case StorageClass::kF64: c.doubles.assign(n, 0.0); break;
+        case StorageClass::kStr:
+        case StorageClass::kBytes: c.strings.resize(n); break;
+        default:
+          c.arrays.resize(n);
+          for (Value& v : c.arrays) ResetValue(&v, fi.dtype);
+      }
+    }
+  }
+  void Invalid(size_t feature, size_t row) {
+    out_->features[feature].statuses[row] = FieldStatus::kInvalid;
+  }
+  void Put(size_t feature, size_t row, const fb::Row* fr, const FeatureInfo& fi,
+           TimestampMicros ts, FieldStatus present) {
+    ColumnarFeature& c = out_->features[feature];
+    c.event_timestamps[row] = ts;
+    if (IsNullFeature(fr, fi)) {
+      c.statuses[row] = FieldStatus::kNullValue;
+      return;
+    }
+    bool ok = false;
+    switch (fi.cls) {
+      case StorageClass::kI32: ok = ReadSlot(fr->i32(), fi.slot, &c.ints[row]); break;
+      case StorageClass::kI64: ok = ReadSlot(fr->i64(), fi.slot, &c.ints[row]); break;
+      case StorageClass::kBool: ok = ReadSlot(fr->bools(), fi.slot, &c.ints[row]); break;
+      case StorageClass::kF32: ok = ReadSlot(fr->f32(), fi.slot, &c.floats[row]); break;
+      case StorageClass::kF64: ok = ReadSlot(fr->f64(), fi.slot, &c.doubles[row]); break;
+      case StorageClass::kStr:
+      case StorageClass::kBytes: {
+        Value& scratch = scratch_;
+        ok = DecodeFeature(fr, fi, &scratch);
+        if (ok) c.strings[row].swap(scratch.str);
+        break;
+      }
+      default: ok = DecodeFeature(fr, fi, &c.arrays[row]);
+    }
+    c.statuses[row] = ok ? present : FieldStatus::kInvalid;
+  }
+
+ private:
+  ColumnarResponse* out_;
+  Value scratch_;
+};
+
+// The lookup proper, shared by both response shapes.
+template <typename Sink>
+Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
   LARDER_RETURN_IF_ERROR(req.entities.CheckShape());
-  LARDER_ASSIGN_OR_RETURN(layout::ReaderSlot * slot, impl_->Slot());
+  LARDER_ASSIGN_OR_RETURN(layout::ReaderSlot * slot, impl.Slot());
   const TimestampMicros now = std::chrono::duration_cast<std::chrono::microseconds>(
                                   std::chrono::system_clock::now().time_since_epoch())
                                   .count();
-  EpochGuard guard(slot, impl_->header()->global_epoch);
-  LARDER_ASSIGN_OR_RETURN(auto cat, impl_->CatalogNow());
-  LARDER_ASSIGN_OR_RETURN(const QueryPlan* plan_ptr, CachedPlanFor(impl_->instance_id, cat, req));
+  EpochGuard guard(slot, impl.header()->global_epoch);
+  LARDER_ASSIGN_OR_RETURN(auto cat, impl.CatalogNow());
+  LARDER_ASSIGN_OR_RETURN(const QueryPlan* plan_ptr, CachedPlanFor(impl.instance_id, cat, req));
   const QueryPlan& plan = *plan_ptr;
-
   const size_t n = req.entities.num_rows();
-  OnlineResponse& resp = *out;
-  const size_t first_feature = req.entities.names.size();
-  resp.feature_names.resize(first_feature + plan.features.size());
-  resp.results.resize(first_feature + plan.features.size());
-  for (size_t c = 0; c < first_feature; ++c) {
-    resp.feature_names[c] = req.entities.names[c];
-    FillEntityColumn(plan, req.entities, c, &resp.results[c]);
-  }
-  for (size_t i = 0; i < plan.features.size(); ++i) {
-    resp.feature_names[first_feature + i] = plan.features[i].output_name;
-    ResetColumn(&resp.results[first_feature + i], n, plan.features[i].feature->dtype,
-                FieldStatus::kNotFound);
-  }
+  sink.Begin(plan, req.entities);
 
-  const uint8_t* base = impl_->base();
-  const uint64_t size = impl_->seg->size();
-  const IndexRef idx = impl_->index();
+  const uint8_t* base = impl.base();
+  const uint64_t size = impl.seg->size();
+  const IndexRef idx = impl.index();
   thread_local std::string keys;
   thread_local std::vector<uint32_t> ends;
   thread_local std::vector<uint64_t> hashes;
   hashes.resize(n);
-  thread_local std::vector<size_t> cols;  // response columns of the current view's features
+  thread_local std::vector<size_t> feats;  // plan positions of the current view's features
   for (const ViewInfo* view : plan.views) {
     LARDER_RETURN_IF_ERROR(BuildKeys(*view, req.entities, &keys, &ends));
-    cols.clear();
+    feats.clear();
     for (size_t i = 0; i < plan.features.size(); ++i) {
-      if (plan.features[i].view == view) cols.push_back(first_feature + i);
+      if (plan.features[i].view == view) feats.push_back(i);
     }
     auto key_of = [&](size_t r) {
       uint32_t begin = r == 0 ? 0 : ends[r - 1];
@@ -308,24 +407,15 @@ Status Store::GetOnlineFeatures(const OnlineRequest& req, OnlineResponse* out) c
         const uint8_t* payload = reinterpret_cast<const uint8_t*>(row) +
                                  layout::RowPayloadOffset(row->key_len);
         if (!VerifyRowBuffer(payload, row->payload_len)) {
-          for (size_t c : cols) resp.results[c].statuses[r] = FieldStatus::kInvalid;
+          for (size_t f : feats) sink.Invalid(f, r);
           continue;
         }
         const fb::Row* fr = RowFromBuffer(payload);
         const TimestampMicros ts = fr->event_ts();
-        const bool expired = view->ttl_micros > 0 && now - ts > view->ttl_micros;
-        for (size_t c : cols) {
-          const FeatureInfo& fi = *plan.features[c - first_feature].feature;
-          FeatureColumn& out = resp.results[c];
-          out.event_timestamps[r] = ts;
-          if (IsNullFeature(fr, fi)) {
-            out.statuses[r] = FieldStatus::kNullValue;
-          } else if (!DecodeFeature(fr, fi, &out.values[r])) {
-            out.statuses[r] = FieldStatus::kInvalid;
-          } else {
-            out.statuses[r] = expired ? FieldStatus::kOutsideMaxAge : FieldStatus::kPresent;
-          }
-        }
+        const FieldStatus present = view->ttl_micros > 0 && now - ts > view->ttl_micros
+                                        ? FieldStatus::kOutsideMaxAge
+                                        : FieldStatus::kPresent;
+        for (size_t f : feats) sink.Put(f, r, fr, *plan.features[f].feature, ts, present);
       }
     }
   }
@@ -333,6 +423,24 @@ Status Store::GetOnlineFeatures(const OnlineRequest& req, OnlineResponse* out) c
   slot->lookups.store(slot->lookups.load(std::memory_order_relaxed) + n * plan.views.size(),
                       std::memory_order_relaxed);
   return Status::Ok();
+}
+
+}  // namespace
+
+Result<OnlineResponse> Store::GetOnlineFeatures(const OnlineRequest& req) const {
+  OnlineResponse resp;
+  LARDER_RETURN_IF_ERROR(GetOnlineFeatures(req, &resp));
+  return resp;
+}
+
+Status Store::GetOnlineFeatures(const OnlineRequest& req, OnlineResponse* out) const {
+  ValueSink sink(out);
+  return Lookup(*impl_, req, sink);
+}
+
+Status Store::GetOnlineFeaturesColumnar(const OnlineRequest& req, ColumnarResponse* out) const {
+  ColumnarSink sink(out);
+  return Lookup(*impl_, req, sink);
 }
 
 }  // namespace larder

@@ -53,6 +53,7 @@ class Store {
   // Same, into `*out`, reusing its buffers: a caller that keeps one response per thread makes
   // steady-state lookups without allocating.
   Status GetOnlineFeatures(const OnlineRequest& request, OnlineResponse* out) const;
+  Status GetOnlineFeaturesColumnar(const OnlineRequest& request, ColumnarResponse* out) const;
 
   Result<StoreInfo> Inspect() const;
   Result<CheckReport> Check() const;

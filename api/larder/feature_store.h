@@ -23,6 +23,19 @@ namespace larder {
 
 class Store;
 
+// What one materialization run did, per feature view.
+struct MaterializeResult {
+  struct View {
+    std::string name;
+    TimestampMicros start = 0;  // the interval materialized, [start, end]
+    TimestampMicros end = 0;
+    uint64_t rows_read = 0;     // batch-source rows in the interval
+    uint64_t rows_written = 0;  // rows written online (latest per entity, ordered write rule)
+    uint64_t rows_skipped = 0;  // older than the stored row of their entity
+  };
+  std::vector<View> views;
+};
+
 // A feature repo opened for writing and reading. Owns its YAML config; attaches to the segment
 // at online_store.path on first use (after Apply created it).
 // Thread-safety: all methods may be called concurrently. Writes (Push, WriteToOnlineStore,
@@ -52,6 +65,19 @@ class FeatureStore {
   // the wrong type, ambiguous short names).
   Result<OnlineResponse> GetOnlineFeatures(const OnlineRequest& request);
 
+  // Same, as one typed array per feature (see ColumnarResponse).
+  Status GetOnlineFeaturesColumnar(const OnlineRequest& request, ColumnarResponse* out);
+
+  // Feast's materialize: for each view (all with a batch source when `views` is empty), the
+  // rows of its batch source with start <= ts <= end, the latest per entity, written through
+  // the ordered write path; records the interval. kInvalidArgument when start > end.
+  Result<MaterializeResult> Materialize(TimestampMicros start, TimestampMicros end,
+                                        const std::vector<std::string>& views = {});
+  // From the end of each view's last materialized interval (or now - ttl; a year when ttl is
+  // 0) to `end`.
+  Result<MaterializeResult> MaterializeIncremental(TimestampMicros end,
+                                                   const std::vector<std::string>& views = {});
+
   Result<StoreInfo> Inspect();
   Result<CheckReport> Check();
 
@@ -80,6 +106,8 @@ class OnlineReader {
   // Same, into `*out`, reusing its buffers (no allocation in steady state for fixed-width
   // features): keep one response per thread on a hot path.
   Status GetOnlineFeatures(const OnlineRequest& request, OnlineResponse* out) const;
+  // Same, as one typed array per feature (see ColumnarResponse): for large batches.
+  Status GetOnlineFeaturesColumnar(const OnlineRequest& request, ColumnarResponse* out) const;
   Result<StoreInfo> Inspect() const;
   Result<CheckReport> Check() const;
   // The registry stored in the segment.

@@ -38,6 +38,26 @@ struct OnlineResponse {
   std::vector<FeatureColumn> results;
 };
 
+// A columnar response for large batches and bindings: one typed array per requested feature,
+// no per-value objects. Fixed-width scalars land in contiguous buffers.
+struct ColumnarFeature {
+  std::string name;            // output name (view__feature with full_feature_names)
+  DType dtype;
+  std::vector<FieldStatus> statuses;          // one per entity row
+  std::vector<TimestampMicros> event_timestamps;
+  // Exactly one of these is filled, by dtype (null / not-found rows hold 0, "" or an empty
+  // Value):
+  std::vector<int64_t> ints;      // Int32, Int64, Bool (0/1), UnixTimestamp (micros)
+  std::vector<float> floats;      // Float32
+  std::vector<double> doubles;    // Float64
+  std::vector<std::string> strings;  // String, Bytes
+  std::vector<Value> arrays;      // Array(T)
+};
+
+struct ColumnarResponse {
+  std::vector<ColumnarFeature> features;  // in request order (join-key columns not repeated)
+};
+
 struct PushResult {
   uint64_t rows_in = 0;        // rows in the request
   uint64_t views = 0;          // feature views the push fanned out to
