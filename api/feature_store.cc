@@ -81,8 +81,10 @@ Result<CheckReport> FeatureStore::Check() {
   return store->Check();
 }
 
-Result<std::unique_ptr<OnlineReader>> OnlineReader::Attach(const std::string& segment_path) {
-  LARDER_ASSIGN_OR_RETURN(auto store, Store::Open(segment_path, /*writable=*/false));
+Result<std::unique_ptr<OnlineReader>> OnlineReader::Attach(const std::string& segment_path,
+                                                           ReaderOptions options) {
+  LARDER_ASSIGN_OR_RETURN(auto store,
+                          Store::Open(segment_path, /*writable=*/false, WriterOptions{}, options));
   return std::unique_ptr<OnlineReader>(new OnlineReader(std::move(store)));
 }
 

@@ -7,6 +7,7 @@
 // (bucket, row) and a group overlaps them. The whole request runs inside one epoch, so every
 // row it reads stays valid until it returns; it never waits on the writer.
 #include <chrono>
+#include <cstring>
 
 #include "engine/row_codec.h"
 #include "engine/store_impl.h"
@@ -118,6 +119,13 @@ Status BuildKeys(const ViewInfo& view, const Frame& entities, std::string* buf,
     for (size_t k = 0; k < cols.size(); ++k) {
       const JoinKeyDef& jk = view.def.join_keys[k];
       const Cell& cell = entities.columns[cols[k]][r];
+      if (cell.kind == Cell::Kind::kInt && jk.type == ScalarType::kInt64) {
+        // The common case, without building a Value: 8 bytes little-endian (entity_key.h).
+        char le[8];
+        std::memcpy(le, &cell.i, sizeof(le));
+        buf->append(le, sizeof(le));
+        continue;
+      }
       Status st;
       auto v = CellToValue(cell, DType{jk.type, false});
       st = v.ok() ? layout::AppendEntityKeyPart(*v, jk.type, buf) : v.status();
@@ -244,11 +252,11 @@ class ValueSink {
   void Invalid(size_t feature, size_t row) {
     out_->results[first_ + feature].statuses[row] = FieldStatus::kInvalid;
   }
-  void Put(size_t feature, size_t row, const fb::Row* fr, const FeatureInfo& fi,
-           TimestampMicros ts, FieldStatus present) {
+  void Put(size_t feature, size_t row, const fb::Row* fr, const flatbuffers::Vector<uint8_t>* nulls,
+           const FeatureInfo& fi, TimestampMicros ts, FieldStatus present) {
     FeatureColumn& col = out_->results[first_ + feature];
     col.event_timestamps[row] = ts;
-    if (IsNullFeature(fr, fi)) {
+    if (IsNullIn(nulls, fi)) {
       col.statuses[row] = FieldStatus::kNullValue;
     } else if (!DecodeFeature(fr, fi, &col.values[row])) {
       col.statuses[row] = FieldStatus::kInvalid;
@@ -306,11 +314,11 @@ class ColumnarSink {
   void Invalid(size_t feature, size_t row) {
     out_->features[feature].statuses[row] = FieldStatus::kInvalid;
   }
-  void Put(size_t feature, size_t row, const fb::Row* fr, const FeatureInfo& fi,
-           TimestampMicros ts, FieldStatus present) {
+  void Put(size_t feature, size_t row, const fb::Row* fr, const flatbuffers::Vector<uint8_t>* nulls,
+           const FeatureInfo& fi, TimestampMicros ts, FieldStatus present) {
     ColumnarFeature& c = out_->features[feature];
     c.event_timestamps[row] = ts;
-    if (IsNullFeature(fr, fi)) {
+    if (IsNullIn(nulls, fi)) {
       c.statuses[row] = FieldStatus::kNullValue;
       return;
     }
@@ -406,7 +414,7 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
         if (row == nullptr) continue;  // NOT_FOUND
         const uint8_t* payload = reinterpret_cast<const uint8_t*>(row) +
                                  layout::RowPayloadOffset(row->key_len);
-        if (!VerifyRowBuffer(payload, row->payload_len)) {
+        if (impl.read_options.verify_rows && !VerifyRowBuffer(payload, row->payload_len)) {
           for (size_t f : feats) sink.Invalid(f, r);
           continue;
         }
@@ -415,7 +423,8 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
         const FieldStatus present = view->ttl_micros > 0 && now - ts > view->ttl_micros
                                         ? FieldStatus::kOutsideMaxAge
                                         : FieldStatus::kPresent;
-        for (size_t f : feats) sink.Put(f, r, fr, *plan.features[f].feature, ts, present);
+        const auto* nulls = fr->nulls();
+        for (size_t f : feats) sink.Put(f, r, fr, nulls, *plan.features[f].feature, ts, present);
       }
     }
   }

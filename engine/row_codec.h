@@ -37,12 +37,16 @@ bool VerifyRowBuffer(const uint8_t* data, size_t len);
 
 inline const fb::Row* RowFromBuffer(const uint8_t* data) { return fb::GetRow(data); }
 
-// True when feature `f` is null in `row`.
-inline bool IsNullFeature(const fb::Row* row, const FeatureInfo& f) {
-  const auto* nulls = row->nulls();
+// True when feature `f` is null according to a row's null bitmap (row->nulls(), may be null).
+inline bool IsNullIn(const flatbuffers::Vector<uint8_t>* nulls, const FeatureInfo& f) {
   if (nulls == nullptr) return false;
   uint32_t byte = f.index / 8;
   return byte < nulls->size() && ((nulls->Get(byte) >> (f.index % 8)) & 1) != 0;
+}
+
+// True when feature `f` is null in `row`.
+inline bool IsNullFeature(const fb::Row* row, const FeatureInfo& f) {
+  return IsNullIn(row->nulls(), f);
 }
 
 // Decodes feature `f` into `out` (dtype set). Returns false when the row does not have the

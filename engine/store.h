@@ -32,7 +32,8 @@ class Store {
  public:
   // Attaches to the segment at `path`. Writable stores may push; readers map read-only.
   static Result<std::shared_ptr<Store>> Open(const std::string& path, bool writable,
-                                             WriterOptions options = {});
+                                             WriterOptions options = {},
+                                             ReaderOptions read_options = {});
 
   // Creates the segment described by `config`, or brings an existing one up to date.
   static Result<ApplyReport> Apply(const RepoConfig& config, const FileModes& modes = {},

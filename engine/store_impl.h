@@ -34,6 +34,7 @@ struct Store::Impl {
   std::unique_ptr<SegmentMapping> seg;
   std::shared_ptr<ReaderSlotPool> pool;
   WriterOptions options;
+  ReaderOptions read_options;
   uint64_t instance_id = 0;  // unique per Impl in this process (keys thread-local caches)
 
   // The newest catalog this process built, and the generation it is of.

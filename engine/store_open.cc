@@ -79,9 +79,10 @@ Store::~Store() {
 }
 
 Result<std::shared_ptr<Store>> Store::Open(const std::string& path, bool writable,
-                                           WriterOptions options) {
+                                           WriterOptions options, ReaderOptions read_options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  impl->read_options = read_options;
   impl->instance_id = g_next_instance.fetch_add(1);
   auto mode = writable ? SegmentMapping::Mode::kReadWrite : SegmentMapping::Mode::kReadOnly;
   LARDER_ASSIGN_OR_RETURN(impl->seg, SegmentMapping::Open(path, mode));

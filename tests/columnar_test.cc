@@ -111,3 +111,37 @@ TEST_F(ColumnarTest, AgreesWithValuePathForEveryDtypeAndStatus) {
 
 }  // namespace
 }  // namespace larder::testing
+
+namespace larder::testing {
+namespace {
+
+// Skipping row verification changes nothing on a healthy store.
+TEST_F(ColumnarTest, UnverifiedReaderReadsTheSameRows) {
+  repo_.Write(std::string(kDriverPreamble) + kColumnarRepo);
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
+  std::vector<Column> cols = {
+      {"driver_id", Ints({1, 2})},        {"event_timestamp", {I(NowSeconds()), I(NowSeconds())}},
+      {"i32", {I(1), I(2)}},              {"i64", {I(3), Null()}},
+      {"f32", {F(0.5), F(1.5)}},          {"f64", {F(2.5), F(3.5)}},
+      {"str", {S("a"), S("b")}},          {"byt", {B("c"), B("d")}},
+      {"boo", {Bool(true), Bool(false)}}, {"ts", {I(5), I(6)}},
+      {"arr", {Arr({F(1)}), Arr({})}},
+  };
+  ASSERT_TRUE(fs->Push("stats_push", MakeFrame(std::move(cols))).ok());
+  LARDER_ASSERT_OK_AND_ASSIGN(auto checked, OnlineReader::Attach(repo_.segment()));
+  LARDER_ASSERT_OK_AND_ASSIGN(auto trusted,
+                              OnlineReader::Attach(repo_.segment(), ReaderOptions{false}));
+  OnlineRequest req = Features(kRefs, DriverIds({1, 2, 3}));
+  LARDER_ASSERT_OK_AND_ASSIGN(OnlineResponse a, checked->GetOnlineFeatures(req));
+  LARDER_ASSERT_OK_AND_ASSIGN(OnlineResponse b, trusted->GetOnlineFeatures(req));
+  ASSERT_EQ(a.results.size(), b.results.size());
+  for (size_t c = 0; c < a.results.size(); ++c) {
+    EXPECT_EQ(a.results[c].statuses, b.results[c].statuses) << a.feature_names[c];
+    for (size_t r = 0; r < 3; ++r) {
+      EXPECT_TRUE(SameValue(a.results[c].values[r], b.results[c].values[r])) << a.feature_names[c];
+    }
+  }
+}
+
+}  // namespace
+}  // namespace larder::testing

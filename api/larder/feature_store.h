@@ -99,7 +99,8 @@ class FeatureStore {
 class OnlineReader {
  public:
   // Errors: kStoreNotFound, kIncompatibleStore (foreign file, other version), kCorruptStore.
-  static Result<std::unique_ptr<OnlineReader>> Attach(const std::string& segment_path);
+  static Result<std::unique_ptr<OnlineReader>> Attach(const std::string& segment_path,
+                                                      ReaderOptions options = {});
   ~OnlineReader();
 
   Result<OnlineResponse> GetOnlineFeatures(const OnlineRequest& request) const;
