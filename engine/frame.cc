@@ -179,12 +179,19 @@ Status Frame::CheckShape() const {
     return InternalError(origin + ": frame has " + std::to_string(names.size()) +
                          " column names but " + std::to_string(columns.size()) + " columns");
   }
+  // Requests usually carry a handful of columns: compare pairwise without allocating, and
+  // hash only wide frames.
+  constexpr size_t kPairwiseLimit = 16;
   std::unordered_set<std::string_view> seen;
-  seen.reserve(names.size());
+  if (names.size() > kPairwiseLimit) seen.reserve(names.size());
   for (size_t i = 0; i < names.size(); ++i) {
-    if (!seen.insert(names[i]).second) {
-      return InvalidArgument(origin + ": duplicate column '" + names[i] + "'");
+    bool duplicate = false;
+    if (names.size() > kPairwiseLimit) {
+      duplicate = !seen.insert(names[i]).second;
+    } else {
+      for (size_t j = 0; j < i && !duplicate; ++j) duplicate = names[j] == names[i];
     }
+    if (duplicate) return InvalidArgument(origin + ": duplicate column '" + names[i] + "'");
     if (columns[i].size() != columns[0].size()) {
       return InvalidArgument(origin + ": column '" + names[i] + "' has " +
                              std::to_string(columns[i].size()) + " values but column '" + names[0] +

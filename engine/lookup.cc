@@ -20,6 +20,7 @@ using layout::BlockHeader;
 namespace {
 
 constexpr size_t kGroup = 16;
+constexpr uint64_t kRowPrefetchBytes = 192;  // lines of a row prefetched before it is read
 
 struct PlannedFeature {
   const ViewInfo* view;
@@ -381,9 +382,13 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
     };
     for (size_t r = 0; r < n; ++r) hashes[r] = HashEntityKey(view->id(), key_of(r));
 
+    for (size_t j = 0; j < std::min(kGroup, n); ++j) PrefetchBucket(idx, hashes[j]);
     for (size_t g = 0; g < n; g += kGroup) {
       const size_t m = std::min(kGroup, n - g);
-      for (size_t j = 0; j < m; ++j) PrefetchBucket(idx, hashes[g + j]);
+      // One group ahead: the next group's buckets load while this group's rows are read.
+      for (size_t j = g + kGroup; j < std::min(g + 2 * kGroup, n); ++j) {
+        PrefetchBucket(idx, hashes[j]);
+      }
       uint64_t candidate[kGroup];
       for (size_t j = 0; j < m; ++j) {
         // The first word in the home bucket with the key's tag; prefetch its row.
@@ -395,7 +400,11 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
           if (word == 0) break;
           if (layout::WordTag(word) == tag) {
             candidate[j] = word;
-            if (layout::WordOffset(word) < size) __builtin_prefetch(base + layout::WordOffset(word));
+            // A typical row spans three cache lines (header and key, then the FlatBuffer).
+            const uint64_t off = layout::WordOffset(word);
+            for (uint64_t line = 0; line < kRowPrefetchBytes; line += layout::kCacheLine) {
+              if (off + line < size) __builtin_prefetch(base + off + line);
+            }
             break;
           }
         }
