@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 
+#include "engine/offline_json.h"
 #include "engine/request_json.h"
 #include "engine/response_json.h"
 #include "larder/feature_store.h"
@@ -95,6 +96,44 @@ larder_code larder_store_get_online_features_json(larder_store* store, const cha
   return Guard(error, [&] {
     return GetJson({body, body_len}, response, error,
                    [&](const larder::OnlineRequest& r) { return store->impl->GetOnlineFeatures(r); });
+  });
+}
+
+larder_code larder_store_materialize_json(larder_store* store, const char* body, size_t body_len,
+                                          char** report, char** error) {
+  return Guard(error, [&] {
+    auto req = larder::ParseMaterializeRequestJson({body, body_len}, /*incremental=*/false);
+    if (!req.ok()) return Fail(req.status(), error);
+    auto r = store->impl->Materialize(*req->start, req->end, req->feature_views);
+    if (!r.ok()) return Fail(r.status(), error);
+    if (report != nullptr) *report = CopyString(larder::MaterializeResultToJson(*r));
+    return LARDER_OK;
+  });
+}
+
+larder_code larder_store_materialize_incremental_json(larder_store* store, const char* body,
+                                                      size_t body_len, char** report,
+                                                      char** error) {
+  return Guard(error, [&] {
+    auto req = larder::ParseMaterializeRequestJson({body, body_len}, /*incremental=*/true);
+    if (!req.ok()) return Fail(req.status(), error);
+    auto r = store->impl->MaterializeIncremental(req->end, req->feature_views);
+    if (!r.ok()) return Fail(r.status(), error);
+    if (report != nullptr) *report = CopyString(larder::MaterializeResultToJson(*r));
+    return LARDER_OK;
+  });
+}
+
+larder_code larder_store_get_historical_features_json(larder_store* store, const char* body,
+                                                      size_t body_len, char** response,
+                                                      char** error) {
+  return Guard(error, [&] {
+    auto req = larder::ParseHistoricalRequestJson({body, body_len});
+    if (!req.ok()) return Fail(req.status(), error);
+    auto r = store->impl->GetHistoricalFeatures(*req);
+    if (!r.ok()) return Fail(r.status(), error);
+    if (response != nullptr) *response = CopyString(larder::FrameToJsonColumns(*r));
+    return LARDER_OK;
   });
 }
 

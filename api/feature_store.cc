@@ -1,5 +1,8 @@
 #include "larder/feature_store.h"
 
+#include "engine/historical.h"
+#include "engine/materialize.h"
+#include "engine/offline_push.h"
 #include "engine/store.h"
 
 namespace larder {
@@ -36,12 +39,14 @@ Status FeatureStore::Teardown() {
 
 Result<PushResult> FeatureStore::Push(const std::string& push_source, const Frame& df,
                                       PushMode to) {
-  if (to != PushMode::kOnline) {
-    return Status(ErrorCode::kUnsupported,
-                  "pushing to the offline store is not supported yet (use to=online)");
+  if (to == PushMode::kOffline) {
+    LARDER_ASSIGN_OR_RETURN(auto repo, Catalog::Build(config_, 0));
+    return PushToOffline(*repo, push_source, df);
   }
   LARDER_ASSIGN_OR_RETURN(auto store, Attached());
-  return store->Push(push_source, df);
+  if (to == PushMode::kOnline) return store->Push(push_source, df);
+  LARDER_ASSIGN_OR_RETURN(auto repo, Catalog::Build(config_, 0));
+  return PushOnlineAndOffline(*store, *repo, push_source, df);
 }
 
 Result<PushResult> FeatureStore::WriteToOnlineStore(const std::string& feature_view,
@@ -61,14 +66,27 @@ Status FeatureStore::GetOnlineFeaturesColumnar(const OnlineRequest& request,
   return store->GetOnlineFeaturesColumnar(request, out);
 }
 
-Result<MaterializeResult> FeatureStore::Materialize(TimestampMicros, TimestampMicros,
-                                                    const std::vector<std::string>&) {
-  return Status(ErrorCode::kUnsupported, "materialize needs the offline store (not built yet)");
+Result<MaterializeResult> FeatureStore::Materialize(TimestampMicros start, TimestampMicros end,
+                                                    const std::vector<std::string>& views,
+                                                    const MaterializeProgressFn& progress) {
+  if (start > end) {
+    return InvalidArgument("start " + FormatTimestamp(start) + " is after end " +
+                           FormatTimestamp(end));
+  }
+  LARDER_ASSIGN_OR_RETURN(auto store, Attached());
+  return MaterializeRepo(*store, config_, start, end, views, progress);
 }
 
-Result<MaterializeResult> FeatureStore::MaterializeIncremental(TimestampMicros,
-                                                               const std::vector<std::string>&) {
-  return Status(ErrorCode::kUnsupported, "materialize needs the offline store (not built yet)");
+Result<MaterializeResult> FeatureStore::MaterializeIncremental(
+    TimestampMicros end, const std::vector<std::string>& views,
+    const MaterializeProgressFn& progress) {
+  LARDER_ASSIGN_OR_RETURN(auto store, Attached());
+  return MaterializeRepo(*store, config_, std::nullopt, end, views, progress);
+}
+
+Result<Frame> FeatureStore::GetHistoricalFeatures(const HistoricalRequest& request) {
+  LARDER_ASSIGN_OR_RETURN(auto repo, Catalog::Build(config_, 0));
+  return larder::GetHistoricalFeatures(*repo, request);
 }
 
 Result<StoreInfo> FeatureStore::Inspect() {

@@ -6,7 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <set>
+#include <utility>
 
 #include "engine/registry_codec.h"
 #include "engine/store_impl.h"
@@ -163,17 +167,58 @@ Result<ApplyReport> Store::Impl::ApplyUpdate(Store& store, const RepoConfig& con
   return report;
 }
 
-Result<ApplyReport> Store::Apply(const RepoConfig& config, const FileModes& modes,
+namespace {
+
+// The modes apply uses: the caller's when they are not the defaults, else the repo's
+// (online_store.file_mode and readers_mode).
+FileModes EffectiveModes(const RepoConfig& config, const FileModes& modes) {
+  const FileModes d;
+  if (modes.segment != d.segment || modes.readers != d.readers || modes.lock != d.lock) {
+    return modes;
+  }
+  return {config.online_store.file_mode, config.online_store.readers_mode,
+          config.online_store.file_mode};
+}
+
+// Gives the files of an existing store the configured modes (a changed file_mode or
+// readers_mode takes effect on the next apply); a file this process may not chmod is reported.
+void SetModes(const std::string& path, const FileModes& modes, ApplyReport* report) {
+  const std::pair<std::string, uint32_t> files[] = {
+      {path, modes.segment}, {ReadersPath(path), modes.readers}, {LockPath(path), modes.lock}};
+  for (const auto& [file, mode] : files) {
+    struct stat st;
+    if (::stat(file.c_str(), &st) != 0 || (st.st_mode & 07777) == mode) continue;
+    char octal[8];
+    std::snprintf(octal, sizeof(octal), "%04o", mode);
+    if (::chmod(file.c_str(), mode) == 0) {
+      report->messages.push_back("set the mode of '" + file + "' to " + octal);
+    } else {
+      report->messages.push_back("warning: cannot set the mode of '" + file + "' to " + octal +
+                                 ": " + std::strerror(errno));
+    }
+  }
+}
+
+}  // namespace
+
+Result<ApplyReport> Store::Apply(const RepoConfig& config, const FileModes& requested,
                                  WriterOptions options) {
   const std::string& path = config.online_store.path;
+  const FileModes modes = EffectiveModes(config, requested);
   LARDER_ASSIGN_OR_RETURN(WriterLock lock,
                           WriterLock::Acquire(path, options.lock_timeout_ms, modes.lock));
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return CreateStore(config, modes);
+  if (::stat(path.c_str(), &st) != 0) {
+    LARDER_ASSIGN_OR_RETURN(ApplyReport report, CreateStore(config, modes));
+    SetModes(path, modes, &report);  // the lock file was created under the umask
+    return report;
+  }
   // UpdateStore takes the lock itself through a WriteSession; flock locks are per open file
   // description, so release ours first.
   { WriterLock released = std::move(lock); }
-  return UpdateStore(config, options);
+  LARDER_ASSIGN_OR_RETURN(ApplyReport report, UpdateStore(config, options));
+  SetModes(path, modes, &report);
+  return report;
 }
 
 }  // namespace larder

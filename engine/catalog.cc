@@ -1,5 +1,7 @@
 #include "engine/catalog.h"
 
+#include <limits>
+
 namespace larder {
 
 StorageClass StorageClassOf(DType t) {
@@ -35,7 +37,12 @@ Result<std::shared_ptr<const Catalog>> Catalog::Build(RepoConfig config, uint64_
   for (const FeatureViewDef& def : c->config_.views) {
     ViewInfo v;
     v.def = def;
-    v.ttl_micros = def.ttl_seconds * 1000000;
+    // Saturated: a ttl beyond ~292,000 years (or a negative one from a damaged registry) must
+    // not overflow; either way it never expires anything.
+    constexpr int64_t kMaxTtlSeconds = std::numeric_limits<int64_t>::max() / 1000000;
+    v.ttl_micros = def.ttl_seconds <= 0              ? 0
+                   : def.ttl_seconds > kMaxTtlSeconds ? 0
+                                                      : def.ttl_seconds * 1000000;
     for (const JoinKeyDef& k : def.join_keys) v.key_types.push_back(k.type);
     for (uint32_t i = 0; i < def.features.size(); ++i) {
       FeatureInfo f;

@@ -3,6 +3,7 @@
 
 #include <cfloat>
 #include <charconv>
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -19,6 +20,8 @@ constexpr int64_t kMicrosPerSecond = 1'000'000;
 constexpr int64_t kSecondsPerDay = 86'400;
 // 2^63 as a double: the first value past the int64 range.
 constexpr double kTwoPow63 = 9223372036854775808.0;
+constexpr int64_t kMinEpochSeconds = -62135596800;  // 0001-01-01T00:00:00Z
+constexpr int64_t kMaxEpochSeconds = 253402300799;  // 9999-12-31T23:59:59Z
 
 // ---- Civil calendar (proleptic Gregorian; H. Hinnant's days_from_civil / civil_from_days) ----
 
@@ -183,20 +186,39 @@ std::string Clip(std::string_view text) {
 }
 
 // Converts a timestamp cell into *out. Returns "" on success, else why not.
+std::from_chars_result ParseInt(std::string_view s, int64_t* out);
+std::from_chars_result ParseFloat(std::string_view s, double* out);
+
 std::string TimestampWhy(const Cell& c, TimestampMicros* out) {
   switch (c.kind) {
-    case Cell::Kind::kString:
+    case Cell::Kind::kString: {
+      // Text that is a plain number is epoch seconds, as a number cell is (CSV cells are text).
+      int64_t i = 0;
+      double d = 0;
+      const bool numeric = !c.s.empty() && (std::isdigit(static_cast<unsigned char>(c.s[0])) ||
+                                            c.s[0] == '-' || c.s[0] == '+' || c.s[0] == '.');
+      if (numeric && ParseInt(c.s, &i).ec == std::errc()) return TimestampWhy(Cell::Int(i), out);
+      if (numeric && ParseFloat(c.s, &d).ec == std::errc()) {
+        return TimestampWhy(Cell::Double(d), out);
+      }
       return ParseTimestampWhy(c.s, out);
+    }
+    // Epoch seconds are limited to the years the text form spells (1..9999): every stored
+    // timestamp then formats as RFC 3339 and reads back, and `now - ts` cannot overflow.
     case Cell::Kind::kInt: {
-      constexpr int64_t kMax = std::numeric_limits<int64_t>::max() / kMicrosPerSecond;
-      if (c.i > kMax || c.i < -kMax) return "epoch seconds out of range";
+      if (c.i > kMaxEpochSeconds || c.i < kMinEpochSeconds) {
+        return "epoch seconds out of range (years 1..9999)";
+      }
       *out = c.i * kMicrosPerSecond;
       return "";
     }
     case Cell::Kind::kDouble: {
       if (!std::isfinite(c.d)) return "not a finite number of epoch seconds";
+      if (!(c.d >= static_cast<double>(kMinEpochSeconds) &&
+            c.d < static_cast<double>(kMaxEpochSeconds + 1))) {
+        return "epoch seconds out of range (years 1..9999)";
+      }
       double us = std::round(c.d * static_cast<double>(kMicrosPerSecond));
-      if (!(us > -kTwoPow63 && us < kTwoPow63)) return "epoch seconds out of range";
       *out = static_cast<int64_t>(us);
       return "";
     }

@@ -45,8 +45,13 @@ Result<StoreInfo> Store::Inspect() const {
   const uint8_t* base = impl_->base();
   for (uint64_t i = 0; i < idx.capacity_words(); ++i) {
     uint64_t w = idx.words[i].load(std::memory_order_acquire);
-    if (w == 0 || layout::WordOffset(w) + sizeof(BlockHeader) > impl_->seg->size()) continue;
-    const auto* b = reinterpret_cast<const BlockHeader*>(base + layout::WordOffset(w));
+    const uint64_t off = layout::WordOffset(w);
+    // A corrupt word may point anywhere: count only aligned, in-bounds blocks.
+    if (w == 0 || off < layout::kHeaderSize || off % layout::kBlockAlign != 0 ||
+        off + sizeof(BlockHeader) > impl_->seg->size()) {
+      continue;
+    }
+    const auto* b = reinterpret_cast<const BlockHeader*>(base + off);
     auto it = by_id.find(b->view_id);
     if (it == by_id.end()) continue;
     info.views[it->second].rows++;

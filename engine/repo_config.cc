@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <limits>
 #include <map>
 #include <span>
+#include <sstream>
 #include <utility>
 
 namespace larder {
@@ -142,7 +144,8 @@ constexpr uint64_t kMinMemoryLimit = 1ull << 20;
 
 constexpr std::string_view kTopKeys[] = {"project", "online_store",  "entities",
                                          "sources", "feature_views", "feature_services"};
-constexpr std::string_view kOnlineStoreKeys[] = {"path", "initial_capacity", "memory_limit"};
+constexpr std::string_view kOnlineStoreKeys[] = {"path", "initial_capacity", "memory_limit",
+                                                 "file_mode", "readers_mode"};
 constexpr std::string_view kEntityKeys[] = {"name",        "join_keys", "value_type",
                                             "description", "tags",      "owner"};
 constexpr std::string_view kSourceKeys[] = {
@@ -272,6 +275,7 @@ class Parser {
   Status ParseOnlineStore(const Fields& top);
   Result<uint64_t> ReadCapacity(const Entry& entry) const;
   Result<uint64_t> ReadMemoryLimit(const Entry& entry) const;
+  Result<uint32_t> ReadFileMode(const Entry& entry) const;
 
   Status ParseEntities(const Fields& top);
   Result<EntityDef> ParseEntity(const YAML::Node& node, size_t index) const;
@@ -510,6 +514,23 @@ Result<uint64_t> Parser::ReadMemoryLimit(const Entry& entry) const {
   return *bytes;
 }
 
+// An octal file mode ("0640" or 640) that leaves the owner read-write.
+Result<uint32_t> Parser::ReadFileMode(const Entry& entry) const {
+  LARDER_ASSIGN_OR_RETURN(std::string text, ReadString(entry, "online_store"));
+  uint32_t mode = 0;
+  bool ok = !text.empty() && text.size() <= 4;
+  for (char c : text) {
+    ok = ok && c >= '0' && c <= '7';
+    mode = mode * 8 + static_cast<uint32_t>(c - '0');
+  }
+  if (!ok || (mode & 0600) != 0600) {
+    return Error(entry.value, "online_store: invalid " + entry.key + " " + Quote(text) +
+                                  " (expected octal permission bits such as \"0640\", with owner "
+                                  "read and write)");
+  }
+  return mode;
+}
+
 Status Parser::ParseOnlineStore(const Fields& top) {
   OnlineStoreConfig& store = config_.online_store;
   store.path = "/dev/shm/larder-" + config_.project;
@@ -527,6 +548,12 @@ Status Parser::ParseOnlineStore(const Fields& top) {
   }
   if (const Entry* e = fields.Find("memory_limit")) {
     LARDER_ASSIGN_OR_RETURN(store.memory_limit, ReadMemoryLimit(*e));
+  }
+  if (const Entry* e = fields.Find("file_mode")) {
+    LARDER_ASSIGN_OR_RETURN(store.file_mode, ReadFileMode(*e));
+  }
+  if (const Entry* e = fields.Find("readers_mode")) {
+    LARDER_ASSIGN_OR_RETURN(store.readers_mode, ReadFileMode(*e));
   }
   return Status::Ok();
 }
@@ -911,11 +938,62 @@ Status Parser::ParseServices(const Fields& top) {
 
 // --- the document ----------------------------------------------------------------------------
 
+// Where the documents of a YAML stream start (the mark of each document's first node, or of the
+// document itself when it has none), at most `max` of them. yaml-cpp 0.7's LoadAll() never
+// returns on some malformed input (a stray ',' at the top level yields empty documents forever
+// without consuming it), so documents are counted with a bounded event parse.
+struct DocStart {
+  YAML::Mark doc;
+  YAML::Mark node;
+};
+std::vector<DocStart> DocumentStarts(const std::string& text, size_t max) {
+  struct Starts : YAML::EventHandler {
+    std::vector<DocStart> docs;
+    bool want_node = false;
+    void Node(const YAML::Mark& m) {
+      if (want_node) docs.back().node = m;
+      want_node = false;
+    }
+    void OnDocumentStart(const YAML::Mark& m) override {
+      docs.push_back({m, m});
+      want_node = true;
+    }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& m, YAML::anchor_t) override { Node(m); }
+    void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { Node(m); }
+    void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                  const std::string&) override {
+      Node(m);
+    }
+    void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {
+      Node(m);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {
+      Node(m);
+    }
+    void OnMapEnd() override {}
+  } starts;
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  while (starts.docs.size() < max && parser.HandleNextDocument(starts)) {
+  }
+  return starts.docs;
+}
+
 Result<RepoConfig> Parser::Parse(const std::string& text) {
-  std::vector<YAML::Node> docs = YAML::LoadAll(text);
-  if (docs.empty()) return ErrorAt(YAML::Mark::null_mark(), "the file is empty");
-  if (docs.size() > 1) return Error(docs[1], "expected one YAML document, found more");
-  LARDER_ASSIGN_OR_RETURN(Fields top, ReadMap(docs[0], "the top level"));
+  std::vector<DocStart> starts = DocumentStarts(text, 2);
+  if (starts.empty()) return ErrorAt(YAML::Mark::null_mark(), "the file is empty");
+  if (starts.size() > 1) {
+    if (starts[1].doc.pos == starts[0].doc.pos) {
+      return ErrorAt(starts[1].doc, "YAML syntax error: unexpected text at the start of a document");
+    }
+    return ErrorAt(starts[1].node, "expected one YAML document, found more");
+  }
+  YAML::Node doc = YAML::Load(text);
+  LARDER_ASSIGN_OR_RETURN(Fields top, ReadMap(doc, "the top level"));
   LARDER_RETURN_IF_ERROR(CheckKeys(top, kTopKeys, "the top level"));
   LARDER_RETURN_IF_ERROR(ParseProject(top));
   LARDER_RETURN_IF_ERROR(ParseOnlineStore(top));

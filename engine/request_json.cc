@@ -50,7 +50,9 @@ Result<std::string> RequiredString(const object& obj, std::string_view key) {
 }  // namespace
 
 Result<OnlineRequest> ParseOnlineRequestJson(std::string_view body) {
-  simdjson::dom::parser parser;
+  // One parser per thread: it keeps its buffers between requests. The frame built below copies
+  // everything it needs, so the parsed document may be overwritten by the next call.
+  thread_local simdjson::dom::parser parser;
   LARDER_ASSIGN_OR_RETURN(object obj, ParseObject(parser, body));
   LARDER_RETURN_IF_ERROR(
       CheckKeys(obj, {"features", "feature_service", "entities", "full_feature_names"}));
@@ -87,7 +89,9 @@ Result<OnlineRequest> ParseOnlineRequestJson(std::string_view body) {
 }
 
 Result<PushRequest> ParsePushRequestJson(std::string_view body) {
-  simdjson::dom::parser parser;
+  // One parser per thread: it keeps its buffers between requests. The frame built below copies
+  // everything it needs, so the parsed document may be overwritten by the next call.
+  thread_local simdjson::dom::parser parser;
   LARDER_ASSIGN_OR_RETURN(object obj, ParseObject(parser, body));
   LARDER_RETURN_IF_ERROR(CheckKeys(obj, {"push_source_name", "df", "to", "allow_registry_cache"}));
   PushRequest req;
@@ -104,7 +108,9 @@ Result<PushRequest> ParsePushRequestJson(std::string_view body) {
 }
 
 Result<WriteToOnlineStoreRequest> ParseWriteToOnlineStoreJson(std::string_view body) {
-  simdjson::dom::parser parser;
+  // One parser per thread: it keeps its buffers between requests. The frame built below copies
+  // everything it needs, so the parsed document may be overwritten by the next call.
+  thread_local simdjson::dom::parser parser;
   LARDER_ASSIGN_OR_RETURN(object obj, ParseObject(parser, body));
   LARDER_RETURN_IF_ERROR(CheckKeys(obj, {"feature_view_name", "df", "allow_registry_cache"}));
   WriteToOnlineStoreRequest req;

@@ -86,8 +86,15 @@ void AppendTimestamp(TimestampMicros ts, std::string* out) {
     out->append(kEpochText);
     return;
   }
+  // Rows of one response mostly share a few timestamps: remember the last one formatted.
+  thread_local TimestampMicros last_ts = 0;
+  thread_local std::string last_text;
+  if (ts != last_ts || last_text.empty()) {
+    last_ts = ts;
+    last_text = FormatTimestamp(ts);
+  }
   out->push_back('"');
-  out->append(FormatTimestamp(ts));
+  out->append(last_text);
   out->push_back('"');
 }
 

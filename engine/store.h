@@ -47,7 +47,9 @@ class Store {
   Result<PushResult> Push(const std::string& push_source, const Frame& frame);
   // Writes rows to one view (Feast's write_to_online_store).
   Result<PushResult> WriteToView(const std::string& view, const Frame& frame);
-  // Replaces the materialized intervals of views (offline store issue).
+  // Adds materialized intervals to the registry (engine/intervals.cc): each view's intervals
+  // are merged with the new ones (overlapping or touching intervals coalesce). Errors:
+  // kFeatureViewNotFound, kInvalidArgument (start > end).
   Status RecordIntervals(const std::vector<MaterializedInterval>& intervals);
 
   Result<OnlineResponse> GetOnlineFeatures(const OnlineRequest& request) const;

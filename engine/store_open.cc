@@ -20,13 +20,20 @@ struct ThreadCatalog {
   uint64_t generation = 0;
   std::shared_ptr<const Catalog> catalog;
 };
-thread_local std::vector<ThreadCatalog> t_catalogs;
+// Set when this thread's t_catalogs has been destroyed: a Store destroyed after that (e.g. one
+// held in a static, destroyed at exit after the main thread's thread_locals) must not touch it.
+thread_local bool t_catalogs_gone = false;
+struct ThreadCatalogs : std::vector<ThreadCatalog> {
+  ~ThreadCatalogs() { t_catalogs_gone = true; }
+};
+thread_local ThreadCatalogs t_catalogs;
 
 }  // namespace
 
 Result<RepoConfig> ReadRegistryBlock(const SegmentMapping& seg, uint64_t offset,
                                      uint32_t* next_view_id) {
-  if (offset < layout::kHeaderSize || offset > seg.size() - sizeof(layout::BlockHeader)) {
+  if (offset < layout::kHeaderSize || offset % layout::kBlockAlign != 0 ||
+      offset > seg.size() - sizeof(layout::BlockHeader)) {
     return CorruptStore("registry block offset " + std::to_string(offset) + " out of bounds");
   }
   const auto* b = reinterpret_cast<const layout::BlockHeader*>(seg.base() + offset);
@@ -74,6 +81,7 @@ Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Store::~Store() {
   // Drop this thread's cached catalog of this store; other threads' entries expire by id.
+  if (t_catalogs_gone) return;
   std::erase_if(t_catalogs,
                 [&](const ThreadCatalog& tc) { return tc.instance_id == impl_->instance_id; });
 }

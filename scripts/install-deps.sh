@@ -11,6 +11,15 @@ packages=(
   libsimdjson-dev libcli11-dev
   # tests and micro-benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl procps
+  # HTTP feature server (larder serve): curl drives tests/server_test.cc; wrk, redis-server
+  # and redis-benchmark (redis-tools) run bench/http/run_wrk.sh
+  wrk redis-tools redis-server
+  # fuzzing (scripts/fuzz.sh: clang with libFuzzer, ASan and UBSan runtimes)
+  clang libclang-rt-14-dev
+  # load harness (bench/loadtest: Redis and LMDB comparisons) and its latency plot
+  libhiredis-dev liblmdb-dev redis-server gnuplot-nox
+  # Python binding (python/): pybind11 extension, its tests and the examples
+  pybind11-dev python3-dev python3-pytest python3-numpy python3-pandas
 )
 
 if [ "${LARDER_EXTRA_PACKAGES:-}" != "" ]; then

@@ -339,10 +339,13 @@ TEST_F(CliTest, PushErrorsWriteNothing) {
   EXPECT_EQ(nofile.code, 1);
   EXPECT_NE(nofile.err.find("absent.csv"), std::string::npos) << nofile.err;
 
-  CmdResult offline =
-      Larder({"push", "driver_stats_push", repo_.path() + "/push_rows.csv", "--to", "offline"});
+  // With the offline store as a target too, nothing is written anywhere.
+  const std::string batch = ReadFile(repo_.path() + "/data/driver_stats.csv");
+  CmdResult offline = Larder({"push", "driver_stats_push", repo_.path() + "/bad_value.csv",
+                              "--to", "online_and_offline"});
   EXPECT_EQ(offline.code, 1);
-  EXPECT_EQ(offline.err.rfind("larder push: Unsupported: ", 0), 0u) << offline.err;
+  EXPECT_EQ(offline.err.rfind("larder push: InvalidArgument: ", 0), 0u) << offline.err;
+  EXPECT_EQ(ReadFile(repo_.path() + "/data/driver_stats.csv"), batch);
 
   CmdResult json = Larder({"inspect", "--json"});
   ASSERT_EQ(json.code, 0) << json.err;

@@ -884,11 +884,11 @@ TEST_F(StoreTest, PushErrorsWriteNothing) {
   dup_col.columns.push_back({I(1)});
   EXPECT_TRUE(IsError(fs->Push("stats_push", dup_col), ErrorCode::kInvalidArgument,
                       {"duplicate column 'trips'"}));
-  // The offline store does not exist yet.
-  EXPECT_TRUE(IsError(fs->Push("stats_push", good, PushMode::kOffline), ErrorCode::kUnsupported,
-                      {"offline"}));
-  EXPECT_TRUE(IsError(fs->Push("stats_push", good, PushMode::kOnlineAndOffline),
-                      ErrorCode::kUnsupported, {"offline"}));
+  // Offline targets refuse bad requests too (tests/offline_test.cc covers them).
+  for (PushMode mode : {PushMode::kOffline, PushMode::kOnlineAndOffline}) {
+    EXPECT_TRUE(IsError(fs->Push("stats_push", bad_value, mode), ErrorCode::kInvalidArgument,
+                        {"request body row 3, column 'trips'"}));
+  }
   EXPECT_TRUE(IsError(fs->WriteToOnlineStore("no_view", good), ErrorCode::kFeatureViewNotFound,
                       {"feature view 'no_view' is not in the registry"}));
   untouched();

@@ -9,9 +9,11 @@
 // No exception crosses this API: fallible calls return Status or Result<T>.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "larder/frame.h"
 #include "larder/online.h"
@@ -36,6 +38,24 @@ struct MaterializeResult {
   std::vector<View> views;
 };
 
+// Progress of a materialization, reported about every 64k rows read (see docs/offline.md).
+struct MaterializeProgress {
+  uint64_t rows_scanned = 0;  // batch-source rows read so far
+  uint64_t bytes_done = 0;    // of bytes_total, the batch-source bytes of this run
+  uint64_t bytes_total = 0;
+  double seconds = 0;         // since the run started
+};
+using MaterializeProgressFn = std::function<void(const MaterializeProgress&)>;
+
+// Feast's get_historical_features: for each entity row (its join keys and `event_timestamp`)
+// the feature values as of that time (a point-in-time join against the batch sources).
+struct HistoricalRequest {
+  std::vector<std::string> features;  // "view:feature" refs; or
+  std::string feature_service;        // a feature service name (exactly one of the two)
+  Frame entity_df;                    // join-key columns + event_timestamp (+ any others, kept)
+  bool full_feature_names = false;
+};
+
 // A feature repo opened for writing and reading. Owns its YAML config; attaches to the segment
 // at online_store.path on first use (after Apply created it).
 // Thread-safety: all methods may be called concurrently. Writes (Push, WriteToOnlineStore,
@@ -54,7 +74,10 @@ class FeatureStore {
   // Pushes `df` to every feature view reading `push_source`. The whole request is validated
   // before anything is written. Errors: kPushSourceNotFound, kInvalidArgument (missing column,
   // bad value: message names row and column), kStoreFull, kBusy (writer lock timeout).
-  // kOffline and kOnlineAndOffline return kUnsupported until the offline store exists.
+  // kOffline appends the rows to the push source's batch source (docs/offline.md); with
+  // kOnlineAndOffline the request is validated for both stores first, then appended offline,
+  // then written online. Offline errors: kDataSourceError (the file's header lacks columns),
+  // kIoError.
   Result<PushResult> Push(const std::string& push_source, const Frame& df,
                           PushMode to = PushMode::kOnline);
   // Writes `df` to one feature view. Errors as Push, and kFeatureViewNotFound.
@@ -70,13 +93,24 @@ class FeatureStore {
 
   // Feast's materialize: for each view (all with a batch source when `views` is empty), the
   // rows of its batch source with start <= ts <= end, the latest per entity, written through
-  // the ordered write path; records the interval. kInvalidArgument when start > end.
+  // the ordered write path; records the interval. Errors: kInvalidArgument (start > end, an
+  // offline view), kFeatureViewNotFound, kDataSourceNotFound (no file), kDataSourceError (a
+  // malformed file: file, line and column named), kIoError.
   Result<MaterializeResult> Materialize(TimestampMicros start, TimestampMicros end,
-                                        const std::vector<std::string>& views = {});
+                                        const std::vector<std::string>& views = {},
+                                        const MaterializeProgressFn& progress = nullptr);
   // From the end of each view's last materialized interval (or now - ttl; a year when ttl is
-  // 0) to `end`.
+  // 0) to `end`. kInvalidArgument when a view is already materialized past `end`.
   Result<MaterializeResult> MaterializeIncremental(TimestampMicros end,
-                                                   const std::vector<std::string>& views = {});
+                                                   const std::vector<std::string>& views = {},
+                                                   const MaterializeProgressFn& progress = nullptr);
+
+  // Point-in-time join (reads the batch sources; needs no online store). The result holds the
+  // entity_df's columns, then one column per feature (view__feature with full_feature_names);
+  // values as cells (see ValueToCell in docs/offline.md), null where no row qualifies.
+  // Errors: as GetOnlineFeatures, kInvalidArgument (no event_timestamp column, bad
+  // timestamps), kDataSourceNotFound, kDataSourceError.
+  Result<Frame> GetHistoricalFeatures(const HistoricalRequest& request);
 
   Result<StoreInfo> Inspect();
   Result<CheckReport> Check();

@@ -59,6 +59,22 @@ larder_code larder_store_push_json(larder_store* store, const char* body, size_t
 larder_code larder_store_get_online_features_json(larder_store* store, const char* body,
                                                   size_t body_len, char** response,
                                                   char** error);
+/* Feast's materialize body: {"start_ts": "2021-01-01T00:00:00Z", "end_ts": "...",
+ * "feature_views": ["a", "b"] | null}. *report (optional) receives {"views":[{"name": ..,
+ * "start": .., "end": .., "rows_read": .., "rows_written": .., "rows_skipped": ..}]}. */
+larder_code larder_store_materialize_json(larder_store* store, const char* body, size_t body_len,
+                                          char** report, char** error);
+/* Feast's materialize-incremental body: {"end_ts": "...", "feature_views": [...] | null}. */
+larder_code larder_store_materialize_incremental_json(larder_store* store, const char* body,
+                                                      size_t body_len, char** report,
+                                                      char** error);
+/* Historical retrieval (point-in-time join): {"features": [...] | "feature_service": "name",
+ * "entity_df": {"driver_id": [...], "event_timestamp": [...]}, "full_feature_names": false}.
+ * *response receives the result as an object of columns, {"driver_id": [...], ...,
+ * "conv_rate": [...]}: the entity_df's columns, then the features (null where none). */
+larder_code larder_store_get_historical_features_json(larder_store* store, const char* body,
+                                                      size_t body_len, char** response,
+                                                      char** error);
 void larder_store_close(larder_store* store);
 
 /* Attaches read-only to the segment at `segment_path`. */

@@ -88,6 +88,11 @@ struct OnlineStoreConfig {
   std::string path;                     // default /dev/shm/larder-<project>
   uint64_t initial_capacity = 100000;   // entity rows the first index is sized for
   uint64_t memory_limit = 1ull << 30;   // the segment's size ceiling in bytes
+  // Modes of the files apply creates (and sets on existing ones), octal in the YAML
+  // (file_mode: "0640"): the segment and its lock file, and the reader table, which readers
+  // write (they claim slots in it). Readers need only group read on the segment.
+  uint32_t file_mode = 0640;
+  uint32_t readers_mode = 0660;
 };
 
 // A materialized interval of one view, [start, end] in micros (issue 4 fills these).

@@ -9,6 +9,7 @@
 #include "engine/response_json.h"
 #include "larder/feature_store.h"
 #include "layout/segment_layout.h"
+#include "tools/cli/cmd_offline.h"
 #include "tools/cli/commands.h"
 
 namespace larder::cli {
@@ -189,10 +190,17 @@ int RunInspect(const std::string& repo, bool json) {
 }
 
 int RunCheck(const std::string& repo) {
+  const int offline_violations = CheckOfflineStore(repo);  // the batch-source files
   auto reader = AttachRepo(repo);
   if (!reader.ok()) return Fail("check", reader.status());
   auto report = (*reader)->Check();
   if (!report.ok()) return Fail("check", report.status());
+  if (report->ok() && offline_violations > 0) {
+    std::cout << "check failed: " << offline_violations << " violation"
+              << (offline_violations == 1 ? "" : "s") << " in batch-source files (online store: "
+              << report->blocks << " blocks, " << report->rows << " rows, no violation)\n";
+    return 1;
+  }
   if (report->ok()) {
     std::cout << "ok: " << report->blocks << " blocks, " << report->rows
               << " rows, every invariant holds\n";

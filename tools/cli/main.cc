@@ -5,7 +5,9 @@
 #include <exception>
 #include <iostream>
 
+#include "tools/cli/cmd_offline.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/cmd_serve.h"
 
 namespace larder::cli {
 namespace {
@@ -78,6 +80,12 @@ int Main(int argc, char** argv) {
       app.add_subcommand("teardown", "Remove the online store's segment and its side files");
   add_repo(teardown);
 
+  ServeOptions serve_opts;
+  CLI::App* serve = AddServeCommand(app, &serve_opts);
+
+  OfflineOptions offline_opts;
+  OfflineCommands offline = AddOfflineCommands(app, &offline_opts);
+
   CLI::App* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -99,6 +107,8 @@ int Main(int argc, char** argv) {
   if (check->parsed()) return RunCheck(repo);
   if (teardown->parsed()) return RunTeardown(repo);
   if (version->parsed()) return RunVersion();
+  if (int rc = RunOfflineCommand(offline, offline_opts); rc >= 0) return rc;
+  if (serve->parsed()) return RunServe(serve_opts);
   return kUsageError;
 }
 

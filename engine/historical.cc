@@ -1,0 +1,314 @@
+// Point-in-time join of an entity dataframe against batch-source files.
+#include "engine/historical.h"
+
+#include <algorithm>
+#include <limits>
+#include <unordered_map>
+
+#include "engine/batch_source.h"
+#include "engine/csv_stream.h"
+#include "engine/offline_log.h"
+#include "engine/value_text.h"
+
+namespace larder {
+
+namespace {
+
+constexpr char kEntityTimestamp[] = "event_timestamp";
+constexpr uint32_t kNoEntity = std::numeric_limits<uint32_t>::max();
+constexpr uint32_t kNoRow = std::numeric_limits<uint32_t>::max();
+
+struct Planned {
+  const ViewInfo* view;
+  const FeatureInfo* feature;
+  std::string output;
+};
+
+Status AddView(const Catalog& cat, const std::string& view_name,
+               const std::vector<std::string>& names, bool full, std::vector<Planned>* plan) {
+  const ViewInfo* v = cat.FindView(view_name);
+  if (v == nullptr) {
+    return Status(ErrorCode::kFeatureViewNotFound,
+                  "feature view '" + view_name + "' is not in the feature repo");
+  }
+  auto add = [&](const FeatureInfo* f) {
+    plan->push_back({v, f, full ? v->def.name + "__" + f->name : f->name});
+  };
+  if (names.empty()) {
+    for (const FeatureInfo& f : v->features) add(&f);
+    return Status::Ok();
+  }
+  for (const std::string& n : names) {
+    const FeatureInfo* f = v->FindFeature(n);
+    if (f == nullptr) {
+      return Status(ErrorCode::kFeatureNotFound,
+                    "feature '" + n + "' is not in feature view '" + view_name + "'");
+    }
+    add(f);
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<Planned>> Plan(const Catalog& cat, const HistoricalRequest& req) {
+  if (req.features.empty() == req.feature_service.empty()) {
+    return InvalidArgument("give either a list of features or a feature service (not both)");
+  }
+  std::vector<Planned> plan;
+  if (!req.feature_service.empty()) {
+    const FeatureServiceDef* s = cat.config().FindService(req.feature_service);
+    if (s == nullptr) {
+      return Status(ErrorCode::kFeatureServiceNotFound,
+                    "feature service '" + req.feature_service + "' is not in the feature repo");
+    }
+    for (const auto& p : s->projections) {
+      LARDER_RETURN_IF_ERROR(AddView(cat, p.view, p.features, req.full_feature_names, &plan));
+    }
+  } else {
+    for (const std::string& ref : req.features) {
+      auto colon = ref.find(':');
+      if (colon == std::string::npos || colon == 0 || colon + 1 == ref.size()) {
+        return InvalidArgument("feature reference '" + ref +
+                               "' is not of the form 'feature_view:feature'");
+      }
+      LARDER_RETURN_IF_ERROR(AddView(cat, ref.substr(0, colon), {ref.substr(colon + 1)},
+                                     req.full_feature_names, &plan));
+    }
+  }
+  for (size_t i = 0; i < plan.size(); ++i) {
+    if (req.entity_df.FindColumn(plan[i].output) >= 0) {
+      return InvalidArgument("feature name '" + plan[i].output +
+                             "' is also a column of the entity dataframe" +
+                             (req.full_feature_names ? "" : "; set full_feature_names"));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (plan[j].output == plan[i].output) {
+        return InvalidArgument("feature name '" + plan[i].output +
+                               "' is requested more than once (from '" + plan[j].view->def.name +
+                               "' and '" + plan[i].view->def.name +
+                               "'); set full_feature_names to tell them apart");
+      }
+    }
+  }
+  return plan;
+}
+
+Status DataError(const std::string& path, uint64_t line, const std::string& column,
+                 const Status& st) {
+  return Status(ErrorCode::kDataSourceError, path + " line " + std::to_string(line) + ", column '" +
+                                                 column + "': " + st.message());
+}
+
+// A batch-source row that may answer some entity row.
+struct Candidate {
+  uint32_t entity;
+  TimestampMicros ts;
+  TimestampMicros created;
+  uint32_t record;  // index into the kept records (file order)
+};
+
+// The entities of the entity dataframe, for one view's join keys.
+struct Entities {
+  std::unordered_map<std::string, uint32_t> slot_of;
+  std::vector<uint32_t> row_slot;      // per entity row; kNoEntity for a null key
+  std::vector<TimestampMicros> max_t;  // per slot
+  std::vector<TimestampMicros> min_t;
+};
+
+Result<Entities> IndexEntities(const ViewInfo& view, const Frame& edf,
+                               const std::vector<TimestampMicros>& t) {
+  std::vector<int> cols;
+  for (const JoinKeyDef& k : view.def.join_keys) {
+    int c = edf.FindColumn(k.name);
+    if (c < 0) {
+      return Status(ErrorCode::kMissingJoinKey, "the entity dataframe lacks join key '" + k.name +
+                                                    "' needed by feature view '" + view.def.name +
+                                                    "'");
+    }
+    cols.push_back(c);
+  }
+  Entities e;
+  e.row_slot.assign(edf.num_rows(), kNoEntity);
+  std::string key;
+  for (size_t r = 0; r < edf.num_rows(); ++r) {
+    key.clear();
+    bool null_key = false;
+    for (size_t k = 0; k < cols.size(); ++k) {
+      const Cell& cell = edf.columns[cols[k]][r];
+      if (cell.kind == Cell::Kind::kNull) {
+        null_key = true;
+        break;
+      }
+      Status st = AppendKeyPartFromCell(cell, view.def.join_keys[k].type, &key);
+      if (!st.ok()) {
+        return InvalidArgument(edf.DescribeRow(r) + ", join key '" + view.def.join_keys[k].name +
+                               "': " + st.message());
+      }
+    }
+    if (null_key) continue;  // never matches: its features are null
+    auto [it, inserted] = e.slot_of.emplace(key, static_cast<uint32_t>(e.max_t.size()));
+    if (inserted) {
+      e.max_t.push_back(t[r]);
+      e.min_t.push_back(t[r]);
+    } else {
+      e.max_t[it->second] = std::max(e.max_t[it->second], t[r]);
+      e.min_t[it->second] = std::min(e.min_t[it->second], t[r]);
+    }
+    e.row_slot[r] = it->second;
+  }
+  return e;
+}
+
+// Joins one view's features into `out` (one column per planned feature of the view).
+Status JoinView(const Catalog& repo, const ViewInfo& view, const std::vector<const Planned*>& feats,
+                const Frame& edf, const std::vector<TimestampMicros>& t,
+                std::vector<std::vector<Cell>*> out) {
+  LARDER_ASSIGN_OR_RETURN(Entities ent, IndexEntities(view, edf, t));
+  LARDER_ASSIGN_OR_RETURN(BatchSource bs, ResolveBatchSource(repo, view.def.source));
+  const std::string& path = bs.file->resolved_path;
+  LARDER_ASSIGN_OR_RETURN(auto snap, OfflineSnapshot::Open(path));
+  CsvStream cs(snap->fd(), snap->limit(), path);
+  LARDER_ASSIGN_OR_RETURN(bool has_header, cs.Next());
+  std::vector<std::string> header;
+  for (size_t i = 0; has_header && i < cs.num_fields(); ++i) header.emplace_back(cs.field(i));
+  cs.set_expected_fields(header.size());
+  ViewColumns vc;
+  if (has_header) {
+    LARDER_ASSIGN_OR_RETURN(vc, LocateViewColumns(view, header, path));
+  }
+  const int64_t ttl = view.ttl_micros;
+
+  std::vector<Candidate> cands;
+  std::vector<std::string> records;
+  std::vector<uint64_t> record_lines;
+  std::string key;
+  while (has_header) {
+    LARDER_ASSIGN_OR_RETURN(bool more, cs.Next());
+    if (!more) break;
+    key.clear();
+    for (size_t k = 0; k < vc.keys.size(); ++k) {
+      int c = vc.keys[k];
+      Status st = AppendKeyPartFromText(cs.field(c), cs.is_null(c), view.key_types[k], &key);
+      if (!st.ok()) return DataError(path, cs.line(), header[c], st);
+    }
+    auto it = ent.slot_of.find(key);
+    if (it == ent.slot_of.end()) continue;
+    const uint32_t slot = it->second;
+    auto ts = ParseTimestampField(cs.field(vc.timestamp), cs.is_null(vc.timestamp));
+    if (!ts.ok()) return DataError(path, cs.line(), header[vc.timestamp], ts.status());
+    if (*ts > ent.max_t[slot]) continue;
+    if (ttl > 0 && *ts <= ent.min_t[slot] - ttl) continue;
+    TimestampMicros created = 0;
+    if (vc.created >= 0 && !cs.is_null(vc.created)) {
+      auto c = ParseTimestamp(cs.field(vc.created));
+      if (!c.ok()) return DataError(path, cs.line(), header[vc.created], c.status());
+      created = *c;
+    }
+    cands.push_back({slot, *ts, created, static_cast<uint32_t>(records.size())});
+    records.emplace_back(cs.record_text());
+    record_lines.push_back(cs.line());
+  }
+  // Per entity, ascending (ts, created, file order): the answer for T is the last with ts <= T.
+  std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
+    if (a.entity != b.entity) return a.entity < b.entity;
+    if (a.ts != b.ts) return a.ts < b.ts;
+    if (a.created != b.created) return a.created < b.created;
+    return a.record < b.record;
+  });
+  std::vector<size_t> begin(ent.max_t.size() + 1, cands.size());
+  for (size_t i = cands.size(); i-- > 0;) begin[cands[i].entity] = i;
+  for (size_t s = ent.max_t.size(); s-- > 0;) begin[s] = std::min(begin[s], begin[s + 1]);
+
+  std::vector<uint32_t> chosen(edf.num_rows(), kNoRow);  // record index per entity row
+  for (size_t r = 0; r < edf.num_rows(); ++r) {
+    uint32_t s = ent.row_slot[r];
+    if (s == kNoEntity) continue;
+    auto first = cands.begin() + static_cast<ptrdiff_t>(begin[s]);
+    auto last = cands.begin() + static_cast<ptrdiff_t>(begin[s + 1]);
+    auto it = std::upper_bound(first, last, t[r],
+                               [](TimestampMicros v, const Candidate& c) { return v < c.ts; });
+    if (it == first) continue;
+    const Candidate& c = *(it - 1);
+    if (ttl > 0 && c.ts <= t[r] - ttl) continue;
+    chosen[r] = c.record;
+  }
+
+  // Parse the chosen records once each, then convert the requested features.
+  std::vector<uint32_t> pos(records.size(), kNoRow);
+  std::string text;
+  std::vector<uint64_t> lines;
+  for (size_t i = 0; i < header.size(); ++i) {
+    if (i > 0) text.push_back(',');
+    AppendCsvField(header[i], &text);
+  }
+  text.push_back('\n');
+  for (uint32_t rec : chosen) {
+    if (rec == kNoRow || pos[rec] != kNoRow) continue;
+    pos[rec] = static_cast<uint32_t>(lines.size());
+    text.append(records[rec]).push_back('\n');
+    lines.push_back(record_lines[rec]);
+  }
+  Frame rows;
+  if (!lines.empty()) {
+    LARDER_ASSIGN_OR_RETURN(rows, ReadCsvFrame(text, path));
+  }
+  for (size_t k = 0; k < feats.size(); ++k) {
+    const FeatureInfo& f = *feats[k]->feature;
+    std::vector<Cell> converted(lines.size());
+    int col = rows.FindColumn(f.name);
+    for (size_t i = 0; i < lines.size() && col >= 0; ++i) {
+      auto v = CellToValue(rows.columns[col][i], f.dtype);
+      if (!v.ok()) return DataError(path, lines[i], f.name, v.status());
+      converted[i] = ValueToCell(*v);
+    }
+    std::vector<Cell>& dst = *out[k];
+    dst.assign(edf.num_rows(), Cell::Null());
+    for (size_t r = 0; r < edf.num_rows(); ++r) {
+      if (chosen[r] != kNoRow) dst[r] = converted[pos[chosen[r]]];
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Frame> GetHistoricalFeatures(const Catalog& repo, const HistoricalRequest& request) {
+  Frame edf = request.entity_df;
+  if (edf.origin.empty()) edf.origin = "entity_df";
+  LARDER_RETURN_IF_ERROR(edf.CheckShape());
+  LARDER_ASSIGN_OR_RETURN(std::vector<Planned> plan, Plan(repo, request));
+  int ts_col = edf.FindColumn(kEntityTimestamp);
+  if (ts_col < 0) {
+    return InvalidArgument(edf.origin + ": the entity dataframe needs an '" +
+                           std::string(kEntityTimestamp) + "' column");
+  }
+  std::vector<TimestampMicros> t(edf.num_rows());
+  for (size_t r = 0; r < edf.num_rows(); ++r) {
+    auto ts = CellToTimestamp(edf.columns[ts_col][r]);
+    if (!ts.ok()) {
+      return InvalidArgument(edf.DescribeRow(r) + ", column '" + kEntityTimestamp +
+                             "': " + ts.status().message());
+    }
+    t[r] = *ts;
+  }
+  Frame out = edf;
+  const size_t first = out.columns.size();
+  for (const Planned& p : plan) out.names.push_back(p.output);
+  out.columns.resize(first + plan.size());
+  std::vector<const ViewInfo*> views;
+  for (const Planned& p : plan) {
+    if (std::find(views.begin(), views.end(), p.view) == views.end()) views.push_back(p.view);
+  }
+  for (const ViewInfo* v : views) {
+    std::vector<const Planned*> feats;
+    std::vector<std::vector<Cell>*> cols;
+    for (size_t i = 0; i < plan.size(); ++i) {
+      if (plan[i].view != v) continue;
+      feats.push_back(&plan[i]);
+      cols.push_back(&out.columns[first + i]);
+    }
+    LARDER_RETURN_IF_ERROR(JoinView(repo, *v, feats, edf, t, cols));
+  }
+  return out;
+}
+
+}  // namespace larder

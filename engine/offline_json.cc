@@ -1,0 +1,203 @@
+#include "engine/offline_json.h"
+
+#include <simdjson.h>
+
+#include "engine/csv_stream.h"
+#include "engine/json_cell.h"
+#include "engine/response_json.h"
+#include "engine/value_text.h"
+
+namespace larder {
+
+namespace {
+
+using simdjson::dom::array;
+using simdjson::dom::element;
+using simdjson::dom::object;
+
+Result<object> ParseObject(simdjson::dom::parser& parser, std::string_view body) {
+  element doc;
+  if (auto err = parser.parse(body.data(), body.size()).get(doc)) {
+    return InvalidArgument(std::string("request body is not valid JSON: ") +
+                           simdjson::error_message(err));
+  }
+  object obj;
+  if (doc.get_object().get(obj)) return InvalidArgument("request body must be a JSON object");
+  return obj;
+}
+
+Status CheckKeys(const object& obj, std::initializer_list<std::string_view> allowed) {
+  for (auto field : obj) {
+    bool ok = false;
+    for (std::string_view a : allowed) ok = ok || field.key == a;
+    if (!ok) {
+      std::string list;
+      for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      return InvalidArgument("unknown field '" + std::string(field.key) + "' (expected " + list +
+                             ")");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<TimestampMicros> RequiredTimestamp(const object& obj, std::string_view key) {
+  element el;
+  if (obj[key].get(el)) return InvalidArgument("field '" + std::string(key) + "' is missing");
+  Cell c;
+  std::string_view s;
+  int64_t i = 0;
+  double d = 0;
+  if (!el.get_string().get(s)) {
+    c = Cell::String(std::string(s));
+  } else if (!el.get_int64().get(i)) {
+    c = Cell::Int(i);
+  } else if (!el.get_double().get(d)) {
+    c = Cell::Double(d);
+  } else {
+    return InvalidArgument("field '" + std::string(key) +
+                           "' must be an RFC 3339 string or epoch seconds");
+  }
+  auto ts = CellToTimestamp(c);
+  if (!ts.ok())
+    return InvalidArgument("field '" + std::string(key) + "': " + ts.status().message());
+  return *ts;
+}
+
+Result<std::vector<std::string>> StringList(const element& el, std::string_view key) {
+  std::vector<std::string> out;
+  if (el.is_null()) return out;
+  array arr;
+  if (el.get_array().get(arr)) {
+    return InvalidArgument("field '" + std::string(key) + "' must be an array of strings");
+  }
+  for (element e : arr) {
+    std::string_view s;
+    if (e.get_string().get(s)) {
+      return InvalidArgument("field '" + std::string(key) + "' must be an array of strings");
+    }
+    out.emplace_back(s);
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<MaterializeRequest> ParseMaterializeRequestJson(std::string_view body, bool incremental) {
+  simdjson::dom::parser parser;
+  LARDER_ASSIGN_OR_RETURN(object obj, ParseObject(parser, body));
+  if (incremental) {
+    LARDER_RETURN_IF_ERROR(CheckKeys(obj, {"end_ts", "feature_views", "disable_event_timestamp"}));
+  } else {
+    LARDER_RETURN_IF_ERROR(
+        CheckKeys(obj, {"start_ts", "end_ts", "feature_views", "disable_event_timestamp"}));
+  }
+  MaterializeRequest req;
+  if (!incremental) {
+    LARDER_ASSIGN_OR_RETURN(TimestampMicros start, RequiredTimestamp(obj, "start_ts"));
+    req.start = start;
+  }
+  LARDER_ASSIGN_OR_RETURN(req.end, RequiredTimestamp(obj, "end_ts"));
+  element el;
+  if (!obj["feature_views"].get(el)) {
+    LARDER_ASSIGN_OR_RETURN(req.feature_views, StringList(el, "feature_views"));
+  }
+  if (!obj["disable_event_timestamp"].get(el)) {
+    bool b = false;
+    if (el.get_bool().get(b)) {
+      return InvalidArgument("field 'disable_event_timestamp' must be a boolean");
+    }
+    if (b) {
+      return Status(ErrorCode::kUnsupported,
+                    "materializing without event timestamps is not supported");
+    }
+  }
+  return req;
+}
+
+Result<HistoricalRequest> ParseHistoricalRequestJson(std::string_view body) {
+  simdjson::dom::parser parser;
+  LARDER_ASSIGN_OR_RETURN(object obj, ParseObject(parser, body));
+  LARDER_RETURN_IF_ERROR(
+      CheckKeys(obj, {"features", "feature_service", "entity_df", "full_feature_names"}));
+  HistoricalRequest req;
+  element el;
+  if (!obj["features"].get(el)) {
+    LARDER_ASSIGN_OR_RETURN(req.features, StringList(el, "features"));
+    if (req.features.empty()) return InvalidArgument("field 'features' is empty");
+  }
+  if (!obj["feature_service"].get(el)) {
+    std::string_view s;
+    if (el.get_string().get(s)) return InvalidArgument("field 'feature_service' must be a string");
+    req.feature_service = std::string(s);
+  }
+  if (req.features.empty() == req.feature_service.empty()) {
+    return InvalidArgument("give exactly one of 'features' and 'feature_service'");
+  }
+  if (obj["entity_df"].get(el)) return InvalidArgument("field 'entity_df' is missing");
+  LARDER_ASSIGN_OR_RETURN(req.entity_df, frame_internal::FrameFromJsonColumns(el, "entity_df"));
+  if (!obj["full_feature_names"].get(el)) {
+    bool b = false;
+    if (el.get_bool().get(b)) {
+      return InvalidArgument("field 'full_feature_names' must be a boolean");
+    }
+    req.full_feature_names = b;
+  }
+  return req;
+}
+
+std::string MaterializeResultToJson(const MaterializeResult& result) {
+  JsonWriter w;
+  w.BeginObject().Key("views").BeginArray();
+  for (const MaterializeResult::View& v : result.views) {
+    w.BeginObject();
+    w.Key("name").String(v.name);
+    w.Key("start").String(FormatTimestamp(v.start));
+    w.Key("end").String(FormatTimestamp(v.end));
+    w.Key("rows_read").UInt(v.rows_read);
+    w.Key("rows_written").UInt(v.rows_written);
+    w.Key("rows_skipped").UInt(v.rows_skipped);
+    w.EndObject();
+  }
+  w.EndArray().EndObject();
+  return w.Take();
+}
+
+std::string FrameToJsonColumns(const Frame& frame) {
+  std::string out = "{";
+  for (size_t c = 0; c < frame.names.size(); ++c) {
+    if (c > 0) out.push_back(',');
+    AppendJsonString(frame.names[c], &out);
+    out.append(":[");
+    for (size_t r = 0; r < frame.columns[c].size(); ++r) {
+      if (r > 0) out.push_back(',');
+      AppendCellJson(frame.columns[c][r], &out);
+    }
+    out.push_back(']');
+  }
+  out.push_back('}');
+  return out;
+}
+
+std::string FrameToCsv(const Frame& frame) {
+  std::string out;
+  for (size_t c = 0; c < frame.names.size(); ++c) {
+    if (c > 0) out.push_back(',');
+    AppendCsvField(frame.names[c], &out);
+  }
+  out.push_back('\n');
+  std::string text;
+  for (size_t r = 0; r < frame.num_rows(); ++r) {
+    for (size_t c = 0; c < frame.columns.size(); ++c) {
+      if (c > 0) out.push_back(',');
+      const Cell& cell = frame.columns[c][r];
+      if (cell.kind == Cell::Kind::kNull) continue;
+      text.clear();
+      AppendCellText(cell, &text);
+      AppendCsvField(text, &out);
+    }
+    out.push_back('\n');
+  }
+  return out;
+}
+
+}  // namespace larder

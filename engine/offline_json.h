@@ -1,0 +1,44 @@
+// JSON bodies of the offline endpoints (Feast's feature server shapes, the C API):
+// materialize, materialize-incremental and get-historical-features.
+// Every parse error is kInvalidArgument naming the field at fault.
+// Thread-safety: pure functions.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "larder/feature_store.h"
+#include "larder/frame.h"
+#include "larder/status.h"
+
+namespace larder {
+
+struct MaterializeRequest {
+  std::optional<TimestampMicros> start;  // empty for materialize-incremental
+  TimestampMicros end = 0;
+  std::vector<std::string> feature_views;  // empty = every online view
+};
+// {"start_ts": "2021-01-01T00:00:00", "end_ts": "...", "feature_views": ["a"] | null};
+// without "start_ts" when `incremental`. Timestamps: RFC 3339 strings or epoch seconds.
+// "disable_event_timestamp": true is kUnsupported (false is accepted).
+Result<MaterializeRequest> ParseMaterializeRequestJson(std::string_view body, bool incremental);
+
+// {"features": [...] | "feature_service": "name", "entity_df": {"col": [...], ...},
+//  "full_feature_names": false}
+Result<HistoricalRequest> ParseHistoricalRequestJson(std::string_view body);
+
+// {"views":[{"name":"v","start":"...","end":"...","rows_read":1,"rows_written":1,
+//   "rows_skipped":0}]}
+std::string MaterializeResultToJson(const MaterializeResult& result);
+
+// A frame as a JSON object of columns, {"col": [v, ...], ...} (pandas' orient="list"): nulls
+// are null, bytes base64, non-finite doubles "NaN", "Infinity", "-Infinity".
+std::string FrameToJsonColumns(const Frame& frame);
+
+// A frame as CSV: a header row, then one record per row (null = empty field; see
+// AppendCellText).
+std::string FrameToCsv(const Frame& frame);
+
+}  // namespace larder

@@ -1,0 +1,38 @@
+// Pushes to the offline store: a push source's rows appended to its batch source's CSV file.
+// Thread-safety: free functions; appends serialize on the file's lock (engine/offline_log.h).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/catalog.h"
+#include "engine/store.h"
+#include "larder/frame.h"
+#include "larder/online.h"
+#include "larder/status.h"
+
+namespace larder {
+
+// Validates `frame` for `views` exactly as an online push would (columns present, every key,
+// timestamp and feature cell converts, keys within the size limit) without writing anything.
+Status ValidatePushFrame(const std::vector<const ViewInfo*>& views, const Frame& frame);
+
+// Appends `frame` to the batch source of `push_source` (repo = the feature repo's catalog).
+// The frame must hold the batch source's columns (the timestamp field, every join key and
+// feature of the views reading it; the created-timestamp column may be left out); extra
+// columns are ignored. Every cell is converted to its dtype before anything is written and the
+// rows are written in canonical text (timestamps RFC 3339). Errors: kPushSourceNotFound,
+// kInvalidArgument (missing columns, bad values: row and column named), kDataSourceError (the
+// file's header lacks columns), kIoError, kBusy.
+Result<PushResult> PushToOffline(const Catalog& repo, const std::string& push_source,
+                                 const Frame& frame, int timeout_ms = 10000);
+
+// push(to=online_and_offline): validates the request for the online views of `store`'s
+// registry and for the batch source, appends it offline, then writes it online, so the online
+// store never holds a row the offline log lacks. An online failure after the append (kStoreFull,
+// kBusy) is returned; the rows then stay in the log (materialize brings them online).
+Result<PushResult> PushOnlineAndOffline(Store& store, const Catalog& repo,
+                                        const std::string& push_source, const Frame& frame,
+                                        int timeout_ms = 10000);
+
+}  // namespace larder

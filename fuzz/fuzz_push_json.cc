@@ -1,0 +1,9 @@
+// libFuzzer entry point of target fuzz_push_json (body: larder::fuzz::FuzzPushJson in fuzz/fuzz_targets.h).
+#include <cstddef>
+#include <cstdint>
+
+#include "fuzz/fuzz_targets.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return larder::fuzz::FuzzPushJson(data, size);
+}

@@ -1,0 +1,9 @@
+// libFuzzer entry point of target fuzz_repo_config (body: larder::fuzz::FuzzRepoConfig in fuzz/fuzz_targets.h).
+#include <cstddef>
+#include <cstdint>
+
+#include "fuzz/fuzz_targets.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  return larder::fuzz::FuzzRepoConfig(data, size);
+}

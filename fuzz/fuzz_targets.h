@@ -1,0 +1,542 @@
+// The fuzz targets' bodies, shared by the libFuzzer binaries (fuzz/fuzz_*.cc, clang build with
+// -DLARDER_FUZZ=ON) and by tests/fuzz_regression_test.cc (every build), which replays the seed
+// corpora (fuzz/corpus/<target>/) and every input that once crashed (fuzz/regressions/<target>/).
+//
+// Each target must never crash, hang or trip a sanitizer, whatever the bytes; errors are fine.
+// Beyond that, targets check invariants and abort() when one fails (Fail below):
+//  - a push that fails leaves the store exactly as it was (rows_written, index_entries), and
+//    the store passes Check() after any sequence of pushes;
+//  - a YAML that parses encodes to a registry that decodes back to the same bytes and builds a
+//    catalog;
+//  - a timestamp that parses formats back to text that parses to the same instant.
+//
+// Header-only (inline) so that tests/CMakeLists.txt's glob needs no change.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/catalog.h"
+#include "engine/registry_codec.h"
+#include "engine/request_json.h"
+#include "engine/response_json.h"
+#include "engine/segment_file.h"
+#include "engine/store.h"
+#include "larder/feature_store.h"
+#include "larder/frame.h"
+#include "larder/repo_config.h"
+#include "layout/segment_layout.h"
+
+namespace larder::fuzz {
+
+[[noreturn]] inline void Fail(const std::string& what) {
+  std::fprintf(stderr, "FUZZ INVARIANT VIOLATED: %s\n", what.c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
+inline std::string_view AsText(const uint8_t* data, size_t size) {
+  return {reinterpret_cast<const char*>(data), size};
+}
+
+inline bool WriteFileBytes(const std::string& path, std::string_view bytes) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  const char* p = bytes.data();
+  size_t left = bytes.size();
+  while (left > 0) {
+    ssize_t n = ::write(fd, p, left);
+    if (n <= 0) {
+      ::close(fd);
+      return false;
+    }
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+  ::close(fd);
+  return true;
+}
+
+// A repo with an entity of every join-key type and a view of every dtype, one push source per
+// view (so a push names which views it must satisfy), and a feature service.
+inline constexpr char kFuzzRepoBody[] = R"(entities:
+  - {name: driver, join_keys: [driver_id], value_type: Int64}
+  - {name: city, join_keys: [city], value_type: String}
+  - {name: shard, join_keys: [shard_id], value_type: Int32}
+  - {name: blob, join_keys: [blob_key], value_type: Bytes}
+sources:
+  - {name: stats_file, type: file, path: data/stats.csv, timestamp_field: event_timestamp,
+     created_timestamp_column: created}
+  - {name: scalars_push, type: push, batch_source: stats_file}
+  - {name: arrays_push, type: push, batch_source: stats_file}
+  - {name: shard_push, type: push, batch_source: stats_file}
+feature_views:
+  - name: scalars
+    entities: [driver]
+    ttl: 1d
+    source: scalars_push
+    schema:
+      - {name: i32, dtype: Int32}
+      - {name: i64, dtype: Int64}
+      - {name: f32, dtype: Float32}
+      - {name: f64, dtype: Float64}
+      - {name: s, dtype: String}
+      - {name: b, dtype: Bytes}
+      - {name: flag, dtype: Bool}
+      - {name: ts, dtype: UnixTimestamp}
+  - name: arrays
+    entities: [driver, city]
+    source: arrays_push
+    schema:
+      - {name: a_i32, dtype: Array(Int32)}
+      - {name: a_i64, dtype: Array(Int64)}
+      - {name: a_f32, dtype: Array(Float32)}
+      - {name: a_f64, dtype: Array(Float64)}
+      - {name: a_s, dtype: Array(String)}
+      - {name: a_b, dtype: Array(Bytes)}
+      - {name: a_flag, dtype: Array(Bool)}
+      - {name: a_ts, dtype: Array(UnixTimestamp)}
+  - name: by_shard
+    entities: [shard, blob]
+    source: shard_push
+    schema:
+      - {name: n, dtype: Int64}
+feature_services:
+  - name: everything
+    features: [scalars, arrays, {by_shard: [n]}]
+)";
+
+inline const char* const kFuzzPushSources[] = {"scalars_push", "arrays_push", "shard_push"};
+
+// A feature repo in a scratch directory with its segment in /dev/shm; removed at exit.
+class ScratchRepo {
+ public:
+  ScratchRepo(const std::string& tag, const std::string& memory_limit, int initial_capacity) {
+    char tmpl[] = "/tmp/larder-fuzz-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) Fail("mkdtemp");
+    dir_ = tmpl;
+    segment_ = "/dev/shm/larder-fuzz-" + std::to_string(::getpid()) + "-" + tag;
+    std::string yaml = "project: larder_fuzz\nonline_store:\n  path: " + segment_ +
+                       "\n  initial_capacity: " + std::to_string(initial_capacity) +
+                       "\n  memory_limit: " + memory_limit + "\n" + kFuzzRepoBody;
+    if (!WriteFileBytes(dir_ + "/feature_store.yaml", yaml)) Fail("cannot write the fuzz repo");
+  }
+  ~ScratchRepo() {
+    if (::getpid() != owner_) return;  // a fork()ed child exiting: the files are its parent's
+    fs_.reset();
+    (void)Store::Teardown(segment_);
+    ::unlink((dir_ + "/feature_store.yaml").c_str());
+    ::rmdir(dir_.c_str());
+  }
+  ScratchRepo(const ScratchRepo&) = delete;
+  ScratchRepo& operator=(const ScratchRepo&) = delete;
+
+  // Tears down any old segment and applies the repo afresh.
+  FeatureStore& Reset() {
+    fs_.reset();
+    (void)Store::Teardown(segment_);
+    auto fs = FeatureStore::Open(dir_);
+    if (!fs.ok()) Fail("fuzz repo: " + fs.status().ToString());
+    auto applied = (*fs)->Apply();
+    if (!applied.ok()) Fail("fuzz repo apply: " + applied.status().ToString());
+    fs_ = std::move(fs).value();
+    pushes_ = 0;
+    return *fs_;
+  }
+  FeatureStore& fs() { return fs_ ? *fs_ : Reset(); }
+  const std::string& segment() const { return segment_; }
+  uint64_t& pushes() { return pushes_; }
+
+ private:
+  pid_t owner_ = ::getpid();
+  std::string dir_;
+  std::string segment_;
+  std::unique_ptr<FeatureStore> fs_;
+  uint64_t pushes_ = 0;
+};
+
+// The store every push and lookup target uses (one per process).
+inline ScratchRepo& SharedRepo() {
+  static ScratchRepo repo("shared", "32MiB", 64);
+  return repo;
+}
+
+inline void ExpectCheckOk(FeatureStore& fs, const std::string& when) {
+  auto check = fs.Check();
+  if (!check.ok()) Fail("Check() failed " + when + ": " + check.status().ToString());
+  if (!check->ok()) Fail("Check() " + when + ": " + check->violations[0]);
+}
+
+// Pushes `frame` to `source`: a push either succeeds whole or changes nothing. Every 64 pushes
+// (and always when `check_every`) the store must pass Check(). A full store is started afresh.
+inline void PushAndVerify(const std::string& source, const Frame& frame, bool check_every) {
+  ScratchRepo& repo = SharedRepo();
+  FeatureStore& fs = repo.fs();
+  auto before = fs.Inspect();
+  if (!before.ok()) Fail("Inspect: " + before.status().ToString());
+  auto r = fs.Push(source, frame);
+  auto after = fs.Inspect();
+  if (!after.ok()) Fail("Inspect: " + after.status().ToString());
+  if (!r.ok()) {
+    if (after->rows_written != before->rows_written ||
+        after->index_entries != before->index_entries) {
+      Fail("a failed push (" + r.status().ToString() + ") wrote rows");
+    }
+    if (r.status().code() == ErrorCode::kInternal) Fail("push: " + r.status().ToString());
+    if (r.status().code() == ErrorCode::kStoreFull) repo.Reset();
+    return;
+  }
+  if (after->rows_written != before->rows_written + r->rows_written) {
+    Fail("rows_written moved by " + std::to_string(after->rows_written - before->rows_written) +
+         ", push said " + std::to_string(r->rows_written));
+  }
+  if (check_every || ++repo.pushes() % 64 == 0) ExpectCheckOk(fs, "after a push");
+}
+
+// ---- Read path over any segment ------------------------------------------------------------
+
+// A few entity rows for `view`'s join keys.
+inline Frame EntitiesFor(const FeatureViewDef& view) {
+  Frame f;
+  f.origin = "fuzz";
+  for (const JoinKeyDef& k : view.join_keys) {
+    f.names.push_back(k.name);
+    std::vector<Cell> cells;
+    for (int64_t i = 0; i < 4; ++i) {
+      switch (k.type) {
+        case ScalarType::kString: cells.push_back(Cell::String("k" + std::to_string(i))); break;
+        case ScalarType::kBytes: cells.push_back(Cell::Bytes(std::string(1, char('a' + i)))); break;
+        default: cells.push_back(Cell::Int(i * 1000 + 1)); break;
+      }
+    }
+    f.columns.push_back(std::move(cells));
+  }
+  return f;
+}
+
+// Attaches read-only to the segment at `path` and uses everything a reader can: inspect,
+// check, the registry, a lookup of every feature of every view and of every service. Errors
+// are fine; crashes are not.
+inline void ExerciseReader(const std::string& path) {
+  auto reader = OnlineReader::Attach(path);
+  if (!reader.ok()) return;
+  (void)(*reader)->Inspect();
+  (void)(*reader)->Check();
+  auto reg = (*reader)->Registry();
+  if (!reg.ok()) return;
+  OnlineResponse resp;
+  for (const FeatureViewDef& v : reg->views) {
+    OnlineRequest req;
+    for (const FieldDef& f : v.features) req.features.push_back(v.name + ":" + f.name);
+    if (req.features.empty()) continue;
+    req.entities = EntitiesFor(v);
+    req.full_feature_names = true;
+    if ((*reader)->GetOnlineFeatures(req, &resp).ok()) (void)OnlineResponseToJson(resp);
+    ColumnarResponse col;
+    (void)(*reader)->GetOnlineFeaturesColumnar(req, &col);
+  }
+  for (const FeatureServiceDef& s : reg->services) {
+    OnlineRequest req;
+    req.feature_service = s.name;
+    req.full_feature_names = true;
+    for (const FeatureViewDef& v : reg->views) {
+      Frame e = EntitiesFor(v);
+      for (size_t i = 0; i < e.names.size(); ++i) {
+        if (req.entities.FindColumn(e.names[i]) >= 0) continue;
+        req.entities.names.push_back(e.names[i]);
+        req.entities.columns.push_back(e.columns[i]);
+      }
+    }
+    if ((*reader)->GetOnlineFeatures(req, &resp).ok()) (void)OnlineResponseToJson(resp);
+  }
+}
+
+// Target fuzz_segment: the input is a segment file (arbitrary bytes: truncated, flipped,
+// foreign). A file whose header asks for more bytes than the input holds (up to 4 MiB) is
+// padded with zeros, as a sparse segment is; the reader table is made to match its uid.
+inline int FuzzSegment(const uint8_t* data, size_t size) {
+  static const std::string path =
+      "/dev/shm/larder-fuzz-" + std::to_string(::getpid()) + "-segment";
+  std::string bytes(AsText(data, size));
+  uint64_t uid = 0;
+  if (size >= sizeof(layout::SegmentHeader)) {
+    uint64_t file_size = 0;
+    std::memcpy(&file_size, data + offsetof(layout::SegmentHeader, file_size), 8);
+    std::memcpy(&uid, data + offsetof(layout::SegmentHeader, segment_uid), 8);
+    if (file_size > size && file_size <= (4u << 20)) bytes.resize(file_size, '\0');
+  }
+  if (!WriteFileBytes(path, bytes)) Fail("cannot write " + path);
+  if (!ReaderTableMapping::Create(path, uid, FileModes{}).ok()) Fail("cannot create readers");
+  ExerciseReader(path);
+  (void)Store::Teardown(path);
+  return 0;
+}
+
+// ---- Target fuzz_segment_mutate: a valid segment, damaged as the input says ------------------
+
+// A small (1 MiB) segment holding rows of every view, replaced rows in limbo and on free
+// lists, and a grown index; its bytes are the base every input damages.
+struct BaseSegment {
+  std::string bytes;
+  uint64_t used = 0;  // arena_top: the bytes that matter
+  uint64_t uid = 0;
+};
+
+inline Frame BaseRows(int64_t first, int64_t n, int64_t k) {
+  auto ints = [&](int64_t mul) {
+    std::vector<Cell> v;
+    for (int64_t i = 0; i < n; ++i) v.push_back(Cell::Int((first + i) * mul + k));
+    return v;
+  };
+  auto same = [&](const Cell& c) { return std::vector<Cell>(static_cast<size_t>(n), c); };
+  Frame f;
+  f.origin = "base";
+  auto col = [&](const char* name, std::vector<Cell> cells) {
+    f.names.push_back(name);
+    f.columns.push_back(std::move(cells));
+  };
+  std::vector<Cell> ids, cities, shards, blobs;
+  for (int64_t i = 0; i < n; ++i) {
+    ids.push_back(Cell::Int((first + i) * 1000 + 1));
+    cities.push_back(Cell::String("k" + std::to_string((first + i) % 4)));
+    shards.push_back(Cell::Int((first + i) * 1000 + 1));
+    blobs.push_back(Cell::Bytes(std::string(1, char('a' + (first + i) % 4))));
+  }
+  col("driver_id", ids);
+  col("city", cities);
+  col("shard_id", shards);
+  col("blob_key", blobs);
+  col("i32", ints(1));
+  col("i64", ints(7));
+  col("f32", same(Cell::Double(1.5 + static_cast<double>(k))));
+  col("f64", same(Cell::Double(-2.25 * static_cast<double>(k))));
+  col("s", same(Cell::String(std::string(static_cast<size_t>(k % 40), 's'))));
+  col("b", same(Cell::Bytes("\x00\x01\xff")));
+  col("flag", same(Cell::Bool(k % 2 == 0)));
+  col("ts", same(Cell::Int(1700000000 + k)));
+  col("a_i32", same(Cell::Array({Cell::Int(1), Cell::Int(k)})));
+  col("a_i64", same(Cell::Array({Cell::Int(k)})));
+  col("a_f32", same(Cell::Array({Cell::Double(0.5)})));
+  col("a_f64", same(Cell::Array({Cell::Double(0.25), Cell::Double(-0.0)})));
+  col("a_s", same(Cell::Array({Cell::String("x"), Cell::String(std::string(k % 9, 'y'))})));
+  col("a_b", same(Cell::Array({Cell::Bytes("z")})));
+  col("a_flag", same(Cell::Array({Cell::Bool(true)})));
+  col("a_ts", same(Cell::Array({Cell::Int(1700000000)})));
+  col("n", ints(3));
+  col("event_timestamp", same(Cell::Int(1700000000 + k)));
+  col("created", same(Cell::Null()));
+  return f;
+}
+
+inline const BaseSegment& Base() {
+  static const BaseSegment base = [] {
+    ScratchRepo repo("base", "1MiB", 8);
+    FeatureStore& fs = repo.Reset();
+    for (int64_t k = 1; k <= 6; ++k) {
+      for (const char* src : kFuzzPushSources) {
+        auto r = fs.Push(src, BaseRows(0, 12 * k, k));
+        if (!r.ok()) Fail("base segment: " + r.status().ToString());
+      }
+    }
+    BaseSegment b;
+    int fd = ::open(repo.segment().c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || ::fstat(fd, &st) != 0) Fail("base segment: cannot open");
+    b.bytes.resize(static_cast<size_t>(st.st_size));
+    if (::pread(fd, b.bytes.data(), b.bytes.size(), 0) != static_cast<ssize_t>(b.bytes.size())) {
+      Fail("base segment: short read");
+    }
+    ::close(fd);
+    const auto* h = reinterpret_cast<const layout::SegmentHeader*>(b.bytes.data());
+    b.used = h->arena_top.load(std::memory_order_relaxed);
+    b.uid = h->segment_uid;
+    return b;
+  }();
+  return base;
+}
+
+// Each 5-byte record of the input damages the base: offset (3 bytes, folded into the used part
+// of the file, or the header for ops 4-5), op, value. Ops: 0 set byte, 1 xor byte, 2/3 set a
+// 64-bit word to an interesting value, 4/5 the same inside the header, 6 truncate the file
+// there, 7 grow it by value pages.
+inline int FuzzSegmentMutate(const uint8_t* data, size_t size) {
+  static const std::string path =
+      "/dev/shm/larder-fuzz-" + std::to_string(::getpid()) + "-mutated";
+  const BaseSegment& base = Base();
+  std::string bytes = base.bytes;
+  size_t file_len = bytes.size();
+  for (size_t i = 0; i + 5 <= size; i += 5) {
+    uint64_t off = (uint64_t{data[i]} << 16) | (uint64_t{data[i + 1]} << 8) | data[i + 2];
+    uint8_t op = data[i + 3] % 8;
+    uint8_t val = data[i + 4];
+    const uint64_t interesting[] = {0, 1, 0xff, 4096, base.used, base.used - 16, bytes.size(),
+                                    bytes.size() + 4096, UINT32_MAX, UINT64_MAX,
+                                    uint64_t{1} << 47, 0xffffffffffffull, 63, 64};
+    uint64_t word = interesting[val % (sizeof(interesting) / sizeof(interesting[0]))];
+    switch (op) {
+      case 0: bytes[off % base.used] = static_cast<char>(val); break;
+      case 1: bytes[off % base.used] ^= static_cast<char>(val == 0 ? 1 : val); break;
+      case 2:
+      case 3: {
+        uint64_t at = (off % (base.used - 8)) & ~uint64_t{7};
+        std::memcpy(bytes.data() + at, &word, 8);
+        break;
+      }
+      case 4:
+      case 5: {
+        uint64_t at = (off % (layout::kHeaderSize - 8)) & ~uint64_t{7};
+        std::memcpy(bytes.data() + at, &word, 8);
+        break;
+      }
+      case 6: file_len = std::min<size_t>(file_len, off % bytes.size()); break;
+      case 7: file_len += size_t{val} * 4096; break;
+    }
+  }
+  bytes.resize(file_len, '\0');
+  if (!WriteFileBytes(path, bytes)) Fail("cannot write " + path);
+  if (!ReaderTableMapping::Create(path, base.uid, FileModes{}).ok()) Fail("cannot create readers");
+  ExerciseReader(path);
+  (void)Store::Teardown(path);
+  return 0;
+}
+
+// ---- Text inputs ------------------------------------------------------------------------------
+
+// Target fuzz_repo_config: feature_store.yaml.
+inline int FuzzRepoConfig(const uint8_t* data, size_t size) {
+  auto config = ParseRepoConfig(std::string(AsText(data, size)), "feature_store.yaml",
+                                "/nonexistent-fuzz-repo");
+  if (!config.ok()) {
+    if (config.status().code() != ErrorCode::kConfigError) {
+      Fail("YAML error of code " + std::string(ErrorCodeName(config.status().code())));
+    }
+    return 0;
+  }
+  RepoConfig c = std::move(config).value();
+  uint32_t id = 1;
+  for (FeatureViewDef& v : c.views) v.id = id++;
+  std::string encoded = EncodeRegistry(c, id);
+  uint32_t next_id = 0;
+  auto decoded = DecodeRegistry(encoded, &next_id);
+  if (!decoded.ok()) Fail("a parsed repo's registry does not decode: " + decoded.status().ToString());
+  if (next_id != id || EncodeRegistry(*decoded, next_id) != encoded) {
+    Fail("registry round trip changed the repo");
+  }
+  auto cat = Catalog::Build(std::move(decoded).value(), 1);
+  if (!cat.ok()) Fail("a parsed repo builds no catalog: " + cat.status().ToString());
+  return 0;
+}
+
+// Target fuzz_push_json: a push body ({"push_source_name", "df", "to"}), pushed for real; the
+// same bytes as a write-to-online-store body and as a bare `df` / JSON-lines file.
+inline int FuzzPushJson(const uint8_t* data, size_t size, bool check_every = false) {
+  std::string_view text = AsText(data, size);
+  (void)ReadJsonColumnsFrame(text, "fuzz.json");
+  (void)ReadJsonLinesFrame(text, "fuzz.jsonl");
+  auto w = ParseWriteToOnlineStoreJson(text);
+  if (w.ok()) {
+    // A view name is not a push source: write through the view's own push source instead.
+    for (const char* src : kFuzzPushSources) {
+      if (w->feature_view_name + "_push" == src) PushAndVerify(src, w->df, check_every);
+    }
+  }
+  auto p = ParsePushRequestJson(text);
+  if (!p.ok()) return 0;
+  PushAndVerify(p->push_source_name, p->df, check_every);
+  return 0;
+}
+
+// Target fuzz_online_request: a get-online-features body, looked up in the shared store (which
+// holds a few rows) and serialized.
+inline int FuzzOnlineRequest(const uint8_t* data, size_t size) {
+  static bool seeded = [] {
+    for (const char* src : kFuzzPushSources) {
+      auto r = SharedRepo().fs().Push(src, BaseRows(0, 4, 1));
+      if (!r.ok()) Fail("seeding the shared store: " + r.status().ToString());
+    }
+    return true;
+  }();
+  (void)seeded;
+  auto req = ParseOnlineRequestJson(AsText(data, size));
+  if (!req.ok()) return 0;
+  auto resp = SharedRepo().fs().GetOnlineFeatures(*req);
+  if (resp.ok()) {
+    (void)OnlineResponseToJson(*resp);
+  } else if (resp.status().code() == ErrorCode::kInternal) {
+    Fail("lookup: " + resp.status().ToString());
+  } else {
+    (void)ErrorToJson(resp.status());
+  }
+  return 0;
+}
+
+// Target fuzz_csv: a CSV push file, pushed to every push source.
+inline int FuzzCsv(const uint8_t* data, size_t size, bool check_every = false) {
+  auto frame = ReadCsvFrame(AsText(data, size), "fuzz.csv");
+  if (!frame.ok()) return 0;
+  for (const char* src : kFuzzPushSources) PushAndVerify(src, *frame, check_every);
+  return 0;
+}
+
+// Target fuzz_timestamp: timestamps as text and as numbers, durations and byte sizes.
+inline int FuzzTimestamp(const uint8_t* data, size_t size) {
+  std::string_view text = AsText(data, size);
+  auto ts = ParseTimestamp(text);
+  if (ts.ok()) {
+    std::string formatted = FormatTimestamp(*ts);
+    auto again = ParseTimestamp(formatted);
+    if (!again.ok() || *again != *ts) {
+      Fail("timestamp '" + std::string(text) + "' formats as '" + formatted +
+           "', which does not parse back to the same instant");
+    }
+  }
+  (void)CellToTimestamp(Cell::String(std::string(text)));
+  if (size >= 8) {
+    double d;
+    int64_t i;
+    std::memcpy(&d, data, 8);
+    std::memcpy(&i, data, 8);
+    auto td = CellToTimestamp(Cell::Double(d));
+    auto ti = CellToTimestamp(Cell::Int(i));
+    if (ti.ok()) (void)FormatTimestamp(*ti);
+    if (td.ok()) (void)FormatTimestamp(*td);
+    for (DType t : {DType{ScalarType::kInt32, false}, DType{ScalarType::kInt64, false},
+                    DType{ScalarType::kFloat32, false}, DType{ScalarType::kUnixTimestamp, false},
+                    DType{ScalarType::kBool, false}}) {
+      (void)CellToValue(Cell::Double(d), t);
+      (void)CellToValue(Cell::Int(i), t);
+    }
+  }
+  (void)FormatTimestamp(size >= 8 ? static_cast<TimestampMicros>(
+                                        (uint64_t{data[0]} << 56) | (uint64_t{data[1]} << 48) |
+                                        (uint64_t{data[2]} << 40) | (uint64_t{data[3]} << 32) |
+                                        (uint64_t{data[4]} << 24) | (uint64_t{data[5]} << 16) |
+                                        (uint64_t{data[6]} << 8) | data[7])
+                                  : 0);
+  (void)ParseDuration(text);
+  (void)ParseByteSize(text);
+  (void)ParseDType(text);
+  (void)Base64Decode(text);
+  for (DType t : {DType{ScalarType::kInt32, false}, DType{ScalarType::kInt64, false},
+                  DType{ScalarType::kFloat32, false}, DType{ScalarType::kFloat64, false},
+                  DType{ScalarType::kBool, false}, DType{ScalarType::kUnixTimestamp, false},
+                  DType{ScalarType::kBytes, false}, DType{ScalarType::kInt64, true},
+                  DType{ScalarType::kString, true}, DType{ScalarType::kFloat32, true}}) {
+    (void)CellToValue(Cell::String(std::string(text)), t);
+  }
+  return 0;
+}
+
+}  // namespace larder::fuzz

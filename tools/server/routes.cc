@@ -1,0 +1,314 @@
+#include "tools/server/routes.h"
+
+#include <simdjson.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "engine/request_json.h"
+#include "engine/response_json.h"
+#include "larder/frame.h"
+
+namespace larder::server {
+
+namespace {
+
+// Each network thread keeps one response and reuses its buffers across requests
+// (OnlineReader::GetOnlineFeatures(request, OnlineResponse*)): steady-state reads of
+// fixed-width features allocate nothing in the engine.
+thread_local OnlineResponse t_response;
+
+std::string PushResultJson(const PushResult& r) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("rows").UInt(r.rows_in);
+  w.Key("views").UInt(r.views);
+  w.Key("rows_written").UInt(r.rows_written);
+  w.Key("rows_skipped").UInt(r.rows_skipped);
+  w.EndObject();
+  return w.Take();
+}
+
+struct MaterializeRequest {
+  TimestampMicros start = 0;
+  TimestampMicros end = 0;
+  std::vector<std::string> views;
+};
+
+Result<TimestampMicros> TimestampField(const simdjson::dom::object& obj, std::string_view key) {
+  simdjson::dom::element el;
+  if (obj[key].get(el)) return InvalidArgument("field '" + std::string(key) + "' is missing");
+  Cell cell;
+  std::string_view s;
+  int64_t i = 0;
+  double d = 0;
+  if (!el.get_string().get(s)) {
+    cell = Cell::String(std::string(s));
+  } else if (!el.get_int64().get(i)) {
+    cell = Cell::Int(i);
+  } else if (!el.get_double().get(d)) {
+    cell = Cell::Double(d);
+  } else {
+    return InvalidArgument("field '" + std::string(key) +
+                           "' must be an RFC 3339 timestamp string (or epoch seconds)");
+  }
+  auto ts = CellToTimestamp(cell);
+  if (!ts.ok()) return ts.status().WithContext("field '" + std::string(key) + "'");
+  return ts;
+}
+
+// {"start_ts": "...", "end_ts": "...", "feature_views": [...] | null}; start_ts only when
+// !incremental.
+Result<MaterializeRequest> ParseMaterializeJson(std::string_view body, bool incremental) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (auto err = parser.parse(body.data(), body.size()).get(doc)) {
+    return InvalidArgument(std::string("request body is not valid JSON: ") +
+                           simdjson::error_message(err));
+  }
+  simdjson::dom::object obj;
+  if (doc.get_object().get(obj)) return InvalidArgument("request body must be a JSON object");
+  for (auto field : obj) {
+    const std::string_view k = field.key;
+    const bool known = k == "end_ts" || k == "feature_views" || (!incremental && k == "start_ts") ||
+                       k == "disable_event_timestamp";
+    if (!known) {
+      return InvalidArgument("unknown field '" + std::string(k) + "' (expected " +
+                             (incremental ? "" : "start_ts, ") + "end_ts, feature_views)");
+    }
+  }
+  MaterializeRequest req;
+  if (!incremental) {
+    LARDER_ASSIGN_OR_RETURN(req.start, TimestampField(obj, "start_ts"));
+  }
+  LARDER_ASSIGN_OR_RETURN(req.end, TimestampField(obj, "end_ts"));
+  simdjson::dom::element el;
+  if (!obj["feature_views"].get(el) && !el.is_null()) {
+    simdjson::dom::array arr;
+    if (el.get_array().get(arr)) {
+      return InvalidArgument("field 'feature_views' must be an array of view names or null");
+    }
+    for (simdjson::dom::element v : arr) {
+      std::string_view s;
+      if (v.get_string().get(s)) {
+        return InvalidArgument("field 'feature_views' must hold view names (strings)");
+      }
+      req.views.emplace_back(s);
+    }
+  }
+  if (!obj["disable_event_timestamp"].get(el)) {
+    bool b = false;
+    if (el.get_bool().get(b)) {
+      return InvalidArgument("field 'disable_event_timestamp' must be a boolean");
+    }
+    if (b) {
+      return Status(ErrorCode::kUnsupported,
+                    "field 'disable_event_timestamp': materializing without event timestamps "
+                    "is not supported");
+    }
+  }
+  return req;
+}
+
+std::string MaterializeResultJson(const MaterializeResult& r) {
+  JsonWriter w;
+  w.BeginObject().Key("views").BeginArray();
+  for (const MaterializeResult::View& v : r.views) {
+    w.BeginObject();
+    w.Key("name").String(v.name);
+    w.Key("start").String(FormatTimestamp(v.start));
+    w.Key("end").String(FormatTimestamp(v.end));
+    w.Key("rows_read").UInt(v.rows_read);
+    w.Key("rows_written").UInt(v.rows_written);
+    w.Key("rows_skipped").UInt(v.rows_skipped);
+    w.EndObject();
+  }
+  w.EndArray().EndObject();
+  return w.Take();
+}
+
+const char* AllowedMethods(Endpoint e) {
+  return (e == Endpoint::kHealth || e == Endpoint::kMetrics) ? "GET" : "POST";
+}
+
+}  // namespace
+
+int HttpStatusFor(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kFeatureViewNotFound:
+    case ErrorCode::kFeatureNotFound:
+    case ErrorCode::kFeatureServiceNotFound:
+      return 404;
+    case ErrorCode::kPushSourceNotFound:
+      return 422;
+    case ErrorCode::kInvalidArgument:
+    case ErrorCode::kMissingJoinKey:
+      return 400;
+    case ErrorCode::kUnsupported:
+      return 501;
+    case ErrorCode::kStoreFull:
+      return 507;
+    case ErrorCode::kBusy:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+Reply ErrorReply(const Status& status) {
+  Reply r;
+  r.status = HttpStatusFor(status.code());
+  r.body = ErrorToJson(status);
+  return r;
+}
+
+Reply HttpErrorReply(int http_status, std::string_view code, std::string_view message) {
+  JsonWriter w;
+  w.BeginObject().Key("error").BeginObject();
+  w.Key("code").String(code);
+  w.Key("message").String(message);
+  w.EndObject().EndObject();
+  Reply r;
+  r.status = http_status;
+  r.body = w.Take();
+  return r;
+}
+
+Router::Router(FeatureStore* store, const OnlineReader* reader, Metrics* metrics)
+    : store_(store),
+      reader_(reader),
+      metrics_(metrics),
+      info_([reader] { return reader->Inspect(); }) {
+  struct stat st;
+  if (::stat(store_->config().online_store.path.c_str(), &st) == 0) {
+    segment_dev_ = st.st_dev;
+    segment_ino_ = st.st_ino;
+  }
+}
+
+bool Router::IsWrite(Endpoint e) {
+  return e == Endpoint::kPush || e == Endpoint::kWriteToOnlineStore ||
+         e == Endpoint::kMaterialize || e == Endpoint::kMaterializeIncremental;
+}
+
+Reply Router::Handle(Endpoint endpoint, Method method, std::string_view body) {
+  if (endpoint == Endpoint::kOther) {
+    return HttpErrorReply(404, "RouteNotFound",
+                          "no such endpoint (POST /get-online-features, /push, "
+                          "/write-to-online-store, /materialize, /materialize-incremental; "
+                          "GET /health, /metrics)");
+  }
+  const bool wants_get = endpoint == Endpoint::kHealth || endpoint == Endpoint::kMetrics;
+  if (wants_get ? method != Method::kGet : method != Method::kPost) {
+    Reply r = HttpErrorReply(
+        405, "MethodNotAllowed",
+        std::string(EndpointLabel(endpoint)) + " takes " + AllowedMethods(endpoint) + " only");
+    r.allow = AllowedMethods(endpoint);
+    return r;
+  }
+  switch (endpoint) {
+    case Endpoint::kGetOnlineFeatures:
+      return GetOnlineFeatures(body);
+    case Endpoint::kPush:
+      return Push(body);
+    case Endpoint::kWriteToOnlineStore:
+      return WriteToOnlineStore(body);
+    case Endpoint::kMaterialize:
+      return Materialize(body, /*incremental=*/false);
+    case Endpoint::kMaterializeIncremental:
+      return Materialize(body, /*incremental=*/true);
+    case Endpoint::kHealth:
+      return Health();
+    case Endpoint::kMetrics:
+      return RenderMetrics();
+    case Endpoint::kOther:
+      break;
+  }
+  return HttpErrorReply(500, "Internal", "unhandled endpoint");
+}
+
+Reply Router::GetOnlineFeatures(std::string_view body) {
+  // Feature references are resolved by the engine against a per-thread plan cache keyed by the
+  // registry generation and the feature list: no registry work per request in steady state.
+  auto request = ParseOnlineRequestJson(body);
+  if (!request.ok()) return ErrorReply(request.status());
+  Status st = reader_->GetOnlineFeatures(*request, &t_response);
+  if (!st.ok()) return ErrorReply(st);
+  Reply r;
+  r.body = OnlineResponseToJson(t_response);
+  return r;
+}
+
+Reply Router::Push(std::string_view body) {
+  auto request = ParsePushRequestJson(body);
+  if (!request.ok()) return ErrorReply(request.status());
+  auto result = store_->Push(request->push_source_name, request->df, request->to);
+  if (!result.ok()) return ErrorReply(result.status());
+  metrics_->AddRowsPushed(Endpoint::kPush, *result);
+  Reply r;
+  r.body = PushResultJson(*result);
+  return r;
+}
+
+Reply Router::WriteToOnlineStore(std::string_view body) {
+  auto request = ParseWriteToOnlineStoreJson(body);
+  if (!request.ok()) return ErrorReply(request.status());
+  auto result = store_->WriteToOnlineStore(request->feature_view_name, request->df);
+  if (!result.ok()) return ErrorReply(result.status());
+  metrics_->AddRowsPushed(Endpoint::kWriteToOnlineStore, *result);
+  Reply r;
+  r.body = PushResultJson(*result);
+  return r;
+}
+
+Reply Router::Materialize(std::string_view body, bool incremental) {
+  auto request = ParseMaterializeJson(body, incremental);
+  if (!request.ok()) return ErrorReply(request.status());
+  auto result = incremental ? store_->MaterializeIncremental(request->end, request->views)
+                            : store_->Materialize(request->start, request->end, request->views);
+  if (!result.ok()) return ErrorReply(result.status());
+  Reply r;
+  r.body = MaterializeResultJson(*result);
+  return r;
+}
+
+Reply Router::Health() {
+  const std::string& path = store_->config().online_store.path;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return HttpErrorReply(503, "StoreUnavailable",
+                          "the segment " + path + " is gone (" + std::strerror(errno) +
+                              "): was it torn down? run `larder apply` and restart the server");
+  }
+  if (st.st_dev != segment_dev_ || st.st_ino != segment_ino_) {
+    return HttpErrorReply(
+        503, "StoreUnavailable",
+        "the segment " + path + " was replaced after the server attached: restart the server");
+  }
+  auto info = info_.Get();
+  if (!info.ok()) {
+    return HttpErrorReply(503, "StoreUnavailable", info.status().ToString());
+  }
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("status").String("ok");
+  w.Key("store").String(path);
+  w.Key("registry_generation").UInt((*info)->registry_generation);
+  w.Key("views").UInt((*info)->views.size());
+  w.EndObject();
+  Reply r;
+  r.body = w.Take();
+  return r;
+}
+
+Reply Router::RenderMetrics() {
+  Reply r;
+  r.body = metrics_->Render(info_.Get());
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  return r;
+}
+
+}  // namespace larder::server

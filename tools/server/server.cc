@@ -1,0 +1,605 @@
+#include "tools/server/server.h"
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "tools/server/metrics.h"
+#include "tools/server/routes.h"
+
+namespace larder::server {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// One line to stderr, written with one call so that threads' lines do not interleave.
+void Log(const std::string& line) {
+  std::string out = "larder serve: " + line + "\n";
+  std::fwrite(out.data(), 1, out.size(), stderr);
+  std::fflush(stderr);
+}
+
+Method MethodOf(http::verb v) {
+  switch (v) {
+    case http::verb::get:
+      return Method::kGet;
+    case http::verb::head:
+      return Method::kHead;
+    case http::verb::post:
+      return Method::kPost;
+    default:
+      return Method::kOther;
+  }
+}
+
+// Errors that end a connection without anything to answer.
+bool IsDisconnect(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == net::error::eof ||
+         ec == net::error::operation_aborted || ec == beast::error::timeout ||
+         ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+         ec == net::error::bad_descriptor;
+}
+
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+// How long a connection closed with an unread request body is drained, so that the client
+// reads our error response instead of a reset.
+constexpr std::chrono::seconds kLingerTime{2};
+constexpr size_t kDrainBytes = 16384;
+
+}  // namespace
+
+class Session;
+
+class Server::Impl {
+ public:
+  Impl(FeatureStore* store, std::unique_ptr<OnlineReader> reader, const ServerOptions& options,
+       std::vector<std::string> views)
+      : options_(options),
+        threads_count_(options.threads > 0
+                           ? options.threads
+                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
+        store_(store),
+        reader_(std::move(reader)),
+        router_(store_, reader_.get(), &metrics_),
+        views_(std::move(views)),
+        pool_(static_cast<size_t>(std::max(1, options.write_threads))),
+        iocs_(MakeContexts(threads_count_)),
+        acceptor_(*iocs_[0]),
+        signals_(*iocs_[0]),
+        drain_timer_(*iocs_[0]) {}
+
+  ~Impl() {
+    Shutdown();
+    Wait();
+  }
+
+  Status Listen();
+  void Run();
+  void Shutdown();
+  int Wait();
+
+  uint16_t port() const { return port_; }
+  std::string url() const {
+    const bool v6 = options_.host.find(':') != std::string::npos;
+    return "http://" + (v6 ? "[" + options_.host + "]" : options_.host) + ":" +
+           std::to_string(port_);
+  }
+  const std::vector<std::string>& views() const { return views_; }
+
+  // For sessions.
+  const ServerOptions& options() const { return options_; }
+  Router& router() { return router_; }
+  Metrics& metrics() { return metrics_; }
+  net::thread_pool& pool() { return pool_; }
+  void SessionGone(Session* s);
+
+ private:
+  static std::vector<std::unique_ptr<net::io_context>> MakeContexts(int n) {
+    std::vector<std::unique_ptr<net::io_context>> iocs;
+    for (int i = 0; i < n; ++i) iocs.push_back(std::make_unique<net::io_context>(1));
+    return iocs;
+  }
+  void StopAll() {
+    for (auto& ioc : iocs_) ioc->stop();
+  }
+  void DoAccept();
+  void OnAccept(beast::error_code ec, tcp::socket socket);
+  void WaitSignal();
+  void BeginDrain();
+  void PollDrain();
+
+  const ServerOptions options_;
+  const int threads_count_;
+  FeatureStore* const store_;
+  const std::unique_ptr<OnlineReader> reader_;
+  Metrics metrics_;
+  Router router_;
+  const std::vector<std::string> views_;
+  uint16_t port_ = 0;
+
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> forced_{false};
+  std::atomic<int> live_{0};  // sessions alive
+  std::mutex sessions_mu_;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;  // GUARDED_BY(sessions_mu_)
+
+  std::mutex wait_mu_;
+  bool waited_ = false;  // GUARDED_BY(wait_mu_)
+  std::vector<std::thread> threads_;
+  net::thread_pool pool_;
+
+  // One io_context per network thread: a connection lives on one thread from accept to
+  // close, so its handlers never hop threads or need a strand. Declared last: destroyed
+  // first, while what sessions touch on destruction still exists.
+  std::vector<std::unique_ptr<net::io_context>> iocs_;
+  // Keep every context running while there is no connection on it; released at the drain.
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards_;
+  size_t next_ioc_ = 0;  // round-robin; on iocs_[0]'s thread
+  // On iocs_[0]'s thread:
+  tcp::acceptor acceptor_;
+  net::signal_set signals_;
+  net::steady_timer drain_timer_;
+  Clock::time_point drain_deadline_;
+};
+
+// One connection: reads requests one after another (keep-alive), answers each, and closes on
+// `Connection: close`, an error, the idle timeout, or shutdown. All of its handlers run on its
+// network thread; the writer pool touches it only while no operation of its own is pending.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, net::io_context* ioc, Server::Impl* server)
+      : socket_(std::move(socket)), timer_(*ioc), ioc_(ioc), server_(server) {}
+  ~Session() { server_->SessionGone(this); }
+
+  // Starts reading requests; with `reject`, answers 503 and closes instead.
+  void Start(bool reject) {
+    net::dispatch(socket_.get_executor(),
+                  beast::bind_front_handler(&Session::Begin, shared_from_this(), reject));
+  }
+
+  // Graceful shutdown: an idle connection closes now; a busy one after its current response.
+  // A connection whose next request has started to arrive (bytes wait in the socket) is busy.
+  void Stop() {
+    net::dispatch(socket_.get_executor(), [self = shared_from_this()] {
+      self->stopping_ = true;
+      beast::error_code ec;
+      if (self->idle_ && self->socket_.available(ec) == 0) self->socket_.cancel(ec);
+    });
+  }
+
+ private:
+  void Begin(bool reject) {
+    beast::error_code ec;
+    socket_.non_blocking(true, ec);  // see Respond
+    if (reject) {
+      start_ = Clock::now();
+      server_->metrics().ConnectionRejected();
+      Respond(
+          HttpErrorReply(503, "TooManyConnections",
+                         "the server has " + std::to_string(server_->options().max_connections) +
+                             " connections open (--max-connections)"),
+          /*close=*/true);
+      return;
+    }
+    ReadHeader();
+  }
+
+  // Timeouts: one timer per connection. An operation moves the deadline; the timer is re-armed
+  // only when the new deadline is earlier than its expiry, or when it fires before the current
+  // deadline, so a keep-alive request costs no timer system call (Beast's tcp_stream re-arms on
+  // every operation: two timerfd_settime calls per request). At the deadline the socket is
+  // closed, which aborts the pending read or write.
+  void SetDeadline(std::chrono::milliseconds timeout) {
+    deadline_ = Clock::now() + timeout;
+    if (!timer_armed_ || deadline_ < timer_.expiry()) ArmTimer();
+  }
+  void ClearDeadline() { deadline_ = Clock::time_point::max(); }
+  void ArmTimer() {
+    timer_armed_ = true;
+    const uint64_t generation = ++timer_generation_;
+    timer_.expires_at(deadline_);  // cancels a wait already pending (now superseded)
+    timer_.async_wait([weak = weak_from_this(), generation](beast::error_code ec) {
+      auto self = weak.lock();
+      if (!self || generation != self->timer_generation_) return;
+      self->timer_armed_ = false;
+      if (ec || self->deadline_ == Clock::time_point::max()) return;
+      if (Clock::now() < self->deadline_) return self->ArmTimer();
+      self->Close();
+    });
+  }
+
+  void ReadHeader() {
+    if (stopping_) return Close();
+    endpoint_ = Endpoint::kOther;
+    parser_.emplace();
+    parser_->header_limit(server_->options().max_header_bytes);
+    parser_->body_limit(server_->options().max_body_bytes);
+    idle_ = buffer_.size() == 0;
+    SetDeadline(idle_ ? server_->options().idle_timeout : server_->options().request_timeout);
+    http::async_read_header(socket_, buffer_, *parser_,
+                            beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
+  }
+
+  void OnHeader(beast::error_code ec, size_t) {
+    idle_ = false;
+    if (ec) return OnReadError(ec);
+    endpoint_ = EndpointForTarget(
+        std::string_view(parser_->get().target().data(), parser_->get().target().size()));
+    auto expect = parser_->get()[http::field::expect];
+    if (!parser_->is_done() && beast::iequals(expect, "100-continue")) {
+      // curl sends bodies over 1 MiB this way: say go on, or it waits a second first.
+      net::async_write(socket_, net::buffer(kContinue.data(), kContinue.size()),
+                       [self = shared_from_this()](beast::error_code e, size_t) {
+                         if (e) return self->Close();
+                         self->ReadBody();
+                       });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    // The body often arrived with the head: parse what is buffered now, without another trip
+    // through the event loop.
+    while (!parser_->is_done() && buffer_.size() > 0) {
+      beast::error_code ec;
+      const size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) break;
+      if (ec) return OnReadError(ec);
+      if (used == 0) break;
+    }
+    if (parser_->is_done()) return Dispatch();
+    SetDeadline(server_->options().request_timeout);
+    http::async_read(socket_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnBody, shared_from_this()));
+  }
+
+  void OnBody(beast::error_code ec, size_t) {
+    if (ec) return OnReadError(ec);
+    Dispatch();
+  }
+
+  // A request could not be read whole: answer what can be answered, then close. (A timeout
+  // has already closed the socket.)
+  void OnReadError(beast::error_code ec) {
+    start_ = Clock::now();
+    if (ec == http::error::body_limit) {
+      endpoint_ = EndpointForTarget(
+          std::string_view(parser_->get().target().data(), parser_->get().target().size()));
+      unread_body_ = true;
+      return Respond(HttpErrorReply(413, "PayloadTooLarge",
+                                    "the request body is larger than the limit of " +
+                                        std::to_string(server_->options().max_body_bytes) +
+                                        " bytes (--max-body)"),
+                     true);
+    }
+    if (ec == http::error::header_limit) {
+      unread_body_ = true;
+      return Respond(
+          HttpErrorReply(431, "HeadersTooLarge",
+                         "the request head is larger than the limit of " +
+                             std::to_string(server_->options().max_header_bytes) + " bytes"),
+          true);
+    }
+    if (IsDisconnect(ec)) return Close();
+    unread_body_ = true;
+    Respond(HttpErrorReply(400, "BadRequest", "malformed HTTP request: " + ec.message()), true);
+  }
+
+  void Dispatch() {
+    ClearDeadline();  // handling may take long (a push waiting for the writer lock)
+    start_ = Clock::now();
+    const Method method = MethodOf(parser_->get().method());
+    if (Router::IsWrite(endpoint_) && method == Method::kPost) {
+      // Off the network threads: a push may wait for the store's writer lock. The work guard
+      // keeps the io_context running until the answer is posted back.
+      net::post(server_->pool(), [self = shared_from_this(),
+                                  work = net::make_work_guard(*ioc_)]() mutable {
+        Reply reply = self->Handle(Method::kPost);
+        net::post(self->socket_.get_executor(), [self, reply = std::move(reply)]() mutable {
+          self->Respond(std::move(reply), false);
+        });
+      });
+      return;
+    }
+    Respond(Handle(method), false);
+  }
+
+  Reply Handle(Method method) {
+    try {
+      return server_->router().Handle(endpoint_, method, parser_->get().body());
+    } catch (const std::exception& e) {
+      return HttpErrorReply(500, "Internal", std::string("internal error: ") + e.what());
+    }
+  }
+
+  void Respond(Reply reply, bool close) {
+    if (reply.status >= 500) {
+      std::string_view msg = reply.body;
+      Log(std::string(EndpointLabel(endpoint_)) + " -> " + std::to_string(reply.status) + " " +
+          std::string(msg.substr(0, 400)));
+    }
+    unsigned version = 11;
+    bool client_keep_alive = false;
+    if (parser_ && parser_->is_header_done()) {
+      version = parser_->get().version() == 10 ? 10 : 11;
+      client_keep_alive = parser_->get().keep_alive();
+    }
+    const bool keep = !close && !stopping_ && client_keep_alive && !unread_body_;
+    res_ = {};
+    res_.version(version);
+    res_.result(static_cast<unsigned>(reply.status));
+    res_.set(http::field::server, "larder");
+    res_.set(http::field::content_type, reply.content_type);
+    if (reply.allow != nullptr) res_.set(http::field::allow, reply.allow);
+    res_.body() = std::move(reply.body);
+    res_.keep_alive(keep);
+    res_.prepare_payload();
+    status_ = reply.status;
+    // The socket is non-blocking: a response that fits the socket buffer (nearly all) is sent
+    // now, and the rest, if any, asynchronously from where the serializer stopped.
+    serializer_.emplace(res_);
+    beast::error_code ec;
+    http::write(socket_, *serializer_, ec);
+    if (ec != net::error::would_block && ec != net::error::try_again) return OnWrite(!keep, ec, 0);
+    SetDeadline(server_->options().request_timeout);
+    http::async_write(socket_, *serializer_,
+                      beast::bind_front_handler(&Session::OnWrite, shared_from_this(), !keep));
+  }
+
+  void OnWrite(bool close, beast::error_code ec, size_t) {
+    ClearDeadline();
+    server_->metrics().Record(endpoint_, status_, Clock::now() - start_);
+    if (ec) return Close();
+    if (close) return unread_body_ ? Linger() : Close();
+    ReadHeader();
+  }
+
+  // Closes after an error response to a request whose body was not read: stop sending, then
+  // read and discard for a while, so that the client sees the response rather than a reset.
+  void Linger() {
+    beast::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    SetDeadline(std::chrono::duration_cast<std::chrono::milliseconds>(kLingerTime));
+    drain_ = std::make_unique<char[]>(kDrainBytes);
+    DrainSome();
+  }
+  void DrainSome() {
+    socket_.async_read_some(net::buffer(drain_.get(), kDrainBytes),
+                            [self = shared_from_this()](beast::error_code ec, size_t) {
+                              if (ec) return self->Close();
+                              self->DrainSome();
+                            });
+  }
+
+  void Close() {
+    beast::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    timer_.cancel();
+  }
+
+  tcp::socket socket_;
+  net::steady_timer timer_;
+  Clock::time_point deadline_ = Clock::time_point::max();
+  bool timer_armed_ = false;
+  uint64_t timer_generation_ = 0;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> res_;
+  std::optional<http::response_serializer<http::string_body>> serializer_;
+  net::io_context* const ioc_;  // the one thread this connection runs on
+  Server::Impl* const server_;
+  Endpoint endpoint_ = Endpoint::kOther;
+  int status_ = 0;
+  Clock::time_point start_;
+  bool idle_ = false;              // waiting for the first byte of a request
+  bool stopping_ = false;          // shutdown: close after the current response
+  bool unread_body_ = false;       // the request was not read to its end: close after answering
+  std::unique_ptr<char[]> drain_;  // Linger's scratch, allocated only then
+};
+
+Status Server::Impl::Listen() {
+  beast::error_code ec;
+  tcp::resolver resolver(*iocs_[0]);
+  auto results = resolver.resolve(options_.host, std::to_string(options_.port),
+                                  tcp::resolver::numeric_service | tcp::resolver::passive, ec);
+  if (ec || results.empty()) {
+    return InvalidArgument("--host '" + options_.host + "': cannot resolve (" + ec.message() + ")");
+  }
+  const tcp::endpoint endpoint = results.begin()->endpoint();
+  const std::string where = options_.host + ":" + std::to_string(options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec && options_.reuse_port) {
+    acceptor_.set_option(net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true), ec);
+  }
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) {
+    return IoError("cannot listen on " + where + ": " + ec.message() +
+                   (ec == net::error::address_in_use
+                        ? " (another server? give --port, or --reuse-port on every server)"
+                        : ""));
+  }
+  port_ = acceptor_.local_endpoint().port();
+  return Status::Ok();
+}
+
+void Server::Impl::Run() {
+  for (auto& ioc : iocs_) guards_.push_back(net::make_work_guard(*ioc));
+  net::post(*iocs_[0], [this] { DoAccept(); });
+  if (options_.handle_signals) {
+    signals_.add(SIGINT);
+    signals_.add(SIGTERM);
+    WaitSignal();
+  }
+  threads_.reserve(static_cast<size_t>(threads_count_));
+  for (int i = 0; i < threads_count_; ++i) {
+    threads_.emplace_back([this, ioc = iocs_[static_cast<size_t>(i)].get()] {
+      for (;;) {
+        try {
+          ioc->run();
+          return;
+        } catch (const std::exception& e) {
+          Log(std::string("internal error on a network thread: ") + e.what());
+        }
+      }
+    });
+  }
+}
+
+void Server::Impl::WaitSignal() {
+  signals_.async_wait([this](beast::error_code ec, int signo) {
+    if (ec) return;  // cancelled: the drain finished
+    if (!stopping_) {
+      Log(std::string(signo == SIGINT ? "SIGINT" : "SIGTERM") +
+          ": finishing in-flight requests, then exiting (a second signal exits at once)");
+      Shutdown();
+      WaitSignal();
+    } else {
+      Log("second signal: exiting now");
+      forced_ = true;
+      StopAll();
+    }
+  });
+}
+
+void Server::Impl::DoAccept() {
+  next_ioc_ = (next_ioc_ + 1) % iocs_.size();
+  acceptor_.async_accept(*iocs_[next_ioc_], beast::bind_front_handler(&Impl::OnAccept, this));
+}
+
+void Server::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
+  if (stopping_ || !acceptor_.is_open()) return;  // the socket (if any) closes here
+  if (ec) {
+    if (ec == net::error::operation_aborted) return;
+    Log("accept failed: " + ec.message());
+    // Out of descriptors or memory: retry shortly rather than spin.
+    drain_timer_.expires_after(std::chrono::milliseconds(50));
+    drain_timer_.async_wait([this](beast::error_code e) {
+      if (!e && !stopping_) DoAccept();
+    });
+    return;
+  }
+  socket.set_option(tcp::no_delay(true), ec);
+  const bool reject = live_.load(std::memory_order_relaxed) >= options_.max_connections;
+  metrics_.ConnectionOpened();
+  auto session = std::make_shared<Session>(std::move(socket), iocs_[next_ioc_].get(), this);
+  live_.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard<std::mutex> lock(sessions_mu_);
+    sessions_.emplace(session.get(), session);
+  }
+  session->Start(reject);
+  DoAccept();
+}
+
+void Server::Impl::SessionGone(Session* s) {
+  {
+    std::lock_guard<std::mutex> lock(sessions_mu_);
+    sessions_.erase(s);
+  }
+  live_.fetch_sub(1, std::memory_order_relaxed);
+  metrics_.ConnectionClosed();
+}
+
+void Server::Impl::Shutdown() {
+  if (stopping_.exchange(true)) return;
+  net::post(*iocs_[0], [this] { BeginDrain(); });
+}
+
+void Server::Impl::BeginDrain() {
+  beast::error_code ec;
+  acceptor_.close(ec);
+  drain_timer_.cancel();
+  drain_deadline_ = Clock::now() + options_.shutdown_timeout;
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard<std::mutex> lock(sessions_mu_);
+    for (auto& [ptr, weak] : sessions_) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+  }
+  for (auto& s : live) s->Stop();
+  live.clear();
+  PollDrain();
+}
+
+void Server::Impl::PollDrain() {
+  if (live_.load() == 0) {
+    // Nothing is left: with the acceptor closed, the signals cancelled and the guards gone,
+    // every io_context runs out of work and its thread returns.
+    beast::error_code ec;
+    signals_.cancel(ec);
+    guards_.clear();
+    return;
+  }
+  if (Clock::now() >= drain_deadline_) {
+    Log("shutdown timeout: cutting " + std::to_string(live_.load()) + " connection(s)");
+    forced_ = true;
+    StopAll();
+    return;
+  }
+  drain_timer_.expires_after(std::chrono::milliseconds(10));
+  drain_timer_.async_wait([this](beast::error_code) { PollDrain(); });
+}
+
+int Server::Impl::Wait() {
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  if (!waited_) {
+    for (std::thread& t : threads_) t.join();
+    pool_.join();
+    waited_ = true;
+  }
+  return forced_ ? 1 : 0;
+}
+
+Result<std::unique_ptr<Server>> Server::Start(FeatureStore* store, const ServerOptions& options) {
+  if (options.max_body_bytes == 0) return InvalidArgument("--max-body must be positive");
+  if (options.max_connections <= 0) return InvalidArgument("--max-connections must be positive");
+  const std::string& path = store->config().online_store.path;
+  auto reader = OnlineReader::Attach(path);
+  if (!reader.ok()) {
+    return reader.status().WithContext("cannot attach to the online store " + path +
+                                       " (run `larder apply` first?)");
+  }
+  auto registry = (*reader)->Registry();
+  if (!registry.ok()) return registry.status();
+  std::vector<std::string> views;
+  for (const FeatureViewDef& v : registry->views) views.push_back(v.name);
+  auto impl = std::make_unique<Impl>(store, std::move(reader).value(), options, std::move(views));
+  LARDER_RETURN_IF_ERROR(impl->Listen());
+  impl->Run();
+  return std::unique_ptr<Server>(new Server(std::move(impl)));
+}
+
+Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Server::~Server() = default;
+uint16_t Server::port() const { return impl_->port(); }
+std::string Server::url() const { return impl_->url(); }
+const std::vector<std::string>& Server::view_names() const { return impl_->views(); }
+void Server::Shutdown() { impl_->Shutdown(); }
+int Server::Wait() { return impl_->Wait(); }
+
+}  // namespace larder::server
