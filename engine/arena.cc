@@ -32,28 +32,41 @@ uint64_t Arena::PopSmall(uint32_t units) {
   return off;
 }
 
-uint64_t Arena::TakeLarge(uint32_t units) {
+uint64_t Arena::TakeLarge(uint32_t units, bool align64) {
   uint64_t* prev = &h_->alloc.large_free_head;
   for (uint64_t off = *prev; off != 0; prev = &Block(off)->link, off = *prev) {
     BlockHeader* b = Block(off);
-    if (b->units < units) continue;
+    // An index table must start 64-aligned: a filler of 1..3 units goes before it. (Without
+    // this, a freed table was never reused for the next one: every index rebuild moved
+    // arena_top up by a table until apply failed with StoreFull and the arena nearly all free.)
+    const auto pad = align64 ? static_cast<uint32_t>((64 - off % 64) % 64 / kBlockAlign) : 0;
+    if (b->units < units + pad) continue;
     *prev = b->link;
     h_->free_bytes.fetch_sub(uint64_t{b->units} * kBlockAlign, std::memory_order_relaxed);
-    uint32_t rest = b->units - units;
+    uint32_t rest = b->units - units - pad;
     if (rest >= kMinUnits) {
       // Write the remainder's header before shrinking this block, so a walk after a crash
       // between the two stores still tiles the arena (it skips over the remainder).
-      uint64_t rest_off = off + uint64_t{units} * kBlockAlign;
+      uint64_t rest_off = off + uint64_t{pad + units} * kBlockAlign;
       BlockHeader* r = Block(rest_off);
       r->units = rest;
       r->kind = BlockKind::kFree;
       // Plain stores may be reordered by the compiler; a crash only stops this process, so a
       // compiler barrier is all the ordering the tiling needs.
       std::atomic_signal_fence(std::memory_order_seq_cst);
-      b->units = units;
+      b->units = pad + units;
       PushFree(rest_off);
     }
-    return off;
+    if (pad == 0) return off;
+    // Likewise: the aligned block's header first, then the front shrinks into the filler.
+    uint64_t aligned_off = off + uint64_t{pad} * kBlockAlign;
+    BlockHeader* aligned = Block(aligned_off);
+    aligned->units = b->units - pad;
+    aligned->kind = BlockKind::kFree;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    b->units = pad;
+    b->kind = BlockKind::kPad;
+    return aligned_off;
   }
   return 0;
 }
@@ -86,6 +99,8 @@ Result<uint64_t> Arena::Allocate(uint64_t bytes, BlockKind kind, bool align64) {
   uint64_t off = 0;
   if (!align64) {
     off = units <= kSmallClasses ? PopSmall(units) : TakeLarge(units);
+  } else {
+    off = TakeLarge(units, /*align64=*/true);
   }
   if (off == 0) {
     auto bumped = Bump(units, align64);

@@ -52,7 +52,8 @@ class Arena {
  private:
   void PushFree(uint64_t offset);
   uint64_t PopSmall(uint32_t units);
-  uint64_t TakeLarge(uint32_t units);
+  // First fit from the large free list (split; with align64 the block starts 64-aligned).
+  uint64_t TakeLarge(uint32_t units, bool align64 = false);
   Result<uint64_t> Bump(uint32_t units, bool align64);
 
   SegmentMapping* seg_;

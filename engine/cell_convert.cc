@@ -174,6 +174,11 @@ std::string ParseTimestampWhy(std::string_view text, TimestampMicros* out) {
     if (!in.AtEnd()) return "unexpected trailing text '" + std::string(in.Rest()) + "'";
   }
   int64_t seconds = DaysFromCivil(year, month, day) * kSecondsPerDay + seconds_of_day - offset;
+  // An offset can carry the edge days past the range: the instant must be in years 1..9999 UTC,
+  // like every stored timestamp (FormatTimestamp spells those, and reads them back).
+  if (seconds < kMinEpochSeconds || seconds > kMaxEpochSeconds) {
+    return "the instant is outside years 1..9999 in UTC";
+  }
   *out = seconds * kMicrosPerSecond + micros;
   return "";
 }

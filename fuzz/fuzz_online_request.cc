@@ -1,4 +1,5 @@
-// libFuzzer entry point of target fuzz_online_request (body: larder::fuzz::FuzzOnlineRequest in fuzz/fuzz_targets.h).
+// libFuzzer entry point of target fuzz_online_request (body: larder::fuzz::FuzzOnlineRequest in
+// fuzz/fuzz_targets.h).
 #include <cstddef>
 #include <cstdint>
 

@@ -1,4 +1,5 @@
-// libFuzzer entry point of target fuzz_push_json (body: larder::fuzz::FuzzPushJson in fuzz/fuzz_targets.h).
+// libFuzzer entry point of target fuzz_push_json (body: larder::fuzz::FuzzPushJson in
+// fuzz/fuzz_targets.h).
 #include <cstddef>
 #include <cstdint>
 

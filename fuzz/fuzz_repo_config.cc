@@ -1,4 +1,5 @@
-// libFuzzer entry point of target fuzz_repo_config (body: larder::fuzz::FuzzRepoConfig in fuzz/fuzz_targets.h).
+// libFuzzer entry point of target fuzz_repo_config (body: larder::fuzz::FuzzRepoConfig in
+// fuzz/fuzz_targets.h).
 #include <cstddef>
 #include <cstdint>
 

@@ -216,9 +216,15 @@ inline Frame EntitiesFor(const FeatureViewDef& view) {
     std::vector<Cell> cells;
     for (int64_t i = 0; i < 4; ++i) {
       switch (k.type) {
-        case ScalarType::kString: cells.push_back(Cell::String("k" + std::to_string(i))); break;
-        case ScalarType::kBytes: cells.push_back(Cell::Bytes(std::string(1, char('a' + i)))); break;
-        default: cells.push_back(Cell::Int(i * 1000 + 1)); break;
+        case ScalarType::kString:
+          cells.push_back(Cell::String("k" + std::to_string(i)));
+          break;
+        case ScalarType::kBytes:
+          cells.push_back(Cell::Bytes(std::string(1, char('a' + i))));
+          break;
+        default:
+          cells.push_back(Cell::Int(i * 1000 + 1));
+          break;
       }
     }
     f.columns.push_back(std::move(cells));
@@ -267,8 +273,7 @@ inline void ExerciseReader(const std::string& path) {
 // foreign). A file whose header asks for more bytes than the input holds (up to 4 MiB) is
 // padded with zeros, as a sparse segment is; the reader table is made to match its uid.
 inline int FuzzSegment(const uint8_t* data, size_t size) {
-  static const std::string path =
-      "/dev/shm/larder-fuzz-" + std::to_string(::getpid()) + "-segment";
+  static const std::string path = "/dev/shm/larder-fuzz-" + std::to_string(::getpid()) + "-segment";
   std::string bytes(AsText(data, size));
   uint64_t uid = 0;
   if (size >= sizeof(layout::SegmentHeader)) {
@@ -372,8 +377,7 @@ inline const BaseSegment& Base() {
 // 64-bit word to an interesting value, 4/5 the same inside the header, 6 truncate the file
 // there, 7 grow it by value pages.
 inline int FuzzSegmentMutate(const uint8_t* data, size_t size) {
-  static const std::string path =
-      "/dev/shm/larder-fuzz-" + std::to_string(::getpid()) + "-mutated";
+  static const std::string path = "/dev/shm/larder-fuzz-" + std::to_string(::getpid()) + "-mutated";
   const BaseSegment& base = Base();
   std::string bytes = base.bytes;
   size_t file_len = bytes.size();
@@ -381,13 +385,28 @@ inline int FuzzSegmentMutate(const uint8_t* data, size_t size) {
     uint64_t off = (uint64_t{data[i]} << 16) | (uint64_t{data[i + 1]} << 8) | data[i + 2];
     uint8_t op = data[i + 3] % 8;
     uint8_t val = data[i + 4];
-    const uint64_t interesting[] = {0, 1, 0xff, 4096, base.used, base.used - 16, bytes.size(),
-                                    bytes.size() + 4096, UINT32_MAX, UINT64_MAX,
-                                    uint64_t{1} << 47, 0xffffffffffffull, 63, 64};
+    const uint64_t interesting[] = {0,
+                                    1,
+                                    0xff,
+                                    4096,
+                                    base.used,
+                                    base.used - 16,
+                                    bytes.size(),
+                                    bytes.size() + 4096,
+                                    UINT32_MAX,
+                                    UINT64_MAX,
+                                    uint64_t{1} << 47,
+                                    0xffffffffffffull,
+                                    63,
+                                    64};
     uint64_t word = interesting[val % (sizeof(interesting) / sizeof(interesting[0]))];
     switch (op) {
-      case 0: bytes[off % base.used] = static_cast<char>(val); break;
-      case 1: bytes[off % base.used] ^= static_cast<char>(val == 0 ? 1 : val); break;
+      case 0:
+        bytes[off % base.used] = static_cast<char>(val);
+        break;
+      case 1:
+        bytes[off % base.used] ^= static_cast<char>(val == 0 ? 1 : val);
+        break;
       case 2:
       case 3: {
         uint64_t at = (off % (base.used - 8)) & ~uint64_t{7};
@@ -400,8 +419,12 @@ inline int FuzzSegmentMutate(const uint8_t* data, size_t size) {
         std::memcpy(bytes.data() + at, &word, 8);
         break;
       }
-      case 6: file_len = std::min<size_t>(file_len, off % bytes.size()); break;
-      case 7: file_len += size_t{val} * 4096; break;
+      case 6:
+        file_len = std::min<size_t>(file_len, off % bytes.size());
+        break;
+      case 7:
+        file_len += size_t{val} * 4096;
+        break;
     }
   }
   bytes.resize(file_len, '\0');
@@ -430,7 +453,8 @@ inline int FuzzRepoConfig(const uint8_t* data, size_t size) {
   std::string encoded = EncodeRegistry(c, id);
   uint32_t next_id = 0;
   auto decoded = DecodeRegistry(encoded, &next_id);
-  if (!decoded.ok()) Fail("a parsed repo's registry does not decode: " + decoded.status().ToString());
+  if (!decoded.ok())
+    Fail("a parsed repo's registry does not decode: " + decoded.status().ToString());
   if (next_id != id || EncodeRegistry(*decoded, next_id) != encoded) {
     Fail("registry round trip changed the repo");
   }

@@ -2,11 +2,11 @@
 // bad input"). Every refused write is checked to have written nothing (rows_written,
 // index_entries and every stored row unchanged), and the store to pass Check() afterwards.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/wait.h>
-#include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -148,16 +148,16 @@ TEST(HostileYaml, MalformedYaml) {
     std::string where;
   };
   const Case cases[] = {
-      {"project: p\nentities: [\n", ":3:1:"},                  // unclosed flow sequence
-      {"project: p\n\tentities: []\n", ":2:"},                  // a tab in indentation
-      {"project: p\n  x: 1\n y: 2\n", ":"},                     // inconsistent indentation
-      {",\n $psrprojebt", ":"},                                  // hung yaml-cpp's LoadAll
-      {"project: [p\n", ":"},                                   // unterminated
-      {"project: p\nproject: q\n", ":2:1:"},                    // duplicate key
-      {"project: p\n---\nproject: q\n", ":3:1:"},               // two documents
-      {"", ":"},                                                 // empty
-      {std::string("project: p\n\xff\xfe: 1\n"), ":"},          // invalid UTF-8
-      {"project: &a p\nentities: *a\n", ":"},                   // alias of the wrong shape
+      {"project: p\nentities: [\n", ":3:1:"},           // unclosed flow sequence
+      {"project: p\n\tentities: []\n", ":2:"},          // a tab in indentation
+      {"project: p\n  x: 1\n y: 2\n", ":"},             // inconsistent indentation
+      {",\n $psrprojebt", ":"},                         // hung yaml-cpp's LoadAll
+      {"project: [p\n", ":"},                           // unterminated
+      {"project: p\nproject: q\n", ":2:1:"},            // duplicate key
+      {"project: p\n---\nproject: q\n", ":3:1:"},       // two documents
+      {"", ":"},                                        // empty
+      {std::string("project: p\n\xff\xfe: 1\n"), ":"},  // invalid UTF-8
+      {"project: &a p\nentities: *a\n", ":"},           // alias of the wrong shape
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.yaml);
@@ -183,18 +183,18 @@ TEST(HostileYaml, UnknownNamesInYaml) {
 
 TEST_F(HostileInput, UnknownNames) {
   ExpectRefused(Rows({9}, 2), ErrorCode::kPushSourceNotFound, {"nope"}, "nope");
-  EXPECT_TRUE(IsError(fs_->GetOnlineFeatures(Features({"nope:x"}, MakeFrame({{"driver_id",
-                                                                               Ints({1})}}))),
-                      ErrorCode::kFeatureViewNotFound, {"nope"}));
-  EXPECT_TRUE(IsError(fs_->GetOnlineFeatures(Features({"hv:nope"}, MakeFrame({{"driver_id",
-                                                                                Ints({1})}}))),
-                      ErrorCode::kFeatureNotFound, {"nope", "hv"}));
-  EXPECT_TRUE(IsError(fs_->GetOnlineFeatures(testing::Service("nope", MakeFrame({{"driver_id",
-                                                                                   Ints({1})}}))),
-                      ErrorCode::kFeatureServiceNotFound, {"nope"}));
-  EXPECT_TRUE(IsError(fs_->GetOnlineFeatures(Features({"hv:i32"}, MakeFrame({{"rider_id",
-                                                                               Ints({1})}}))),
-                      ErrorCode::kMissingJoinKey, {"driver_id", "rider_id"}));
+  EXPECT_TRUE(
+      IsError(fs_->GetOnlineFeatures(Features({"nope:x"}, MakeFrame({{"driver_id", Ints({1})}}))),
+              ErrorCode::kFeatureViewNotFound, {"nope"}));
+  EXPECT_TRUE(
+      IsError(fs_->GetOnlineFeatures(Features({"hv:nope"}, MakeFrame({{"driver_id", Ints({1})}}))),
+              ErrorCode::kFeatureNotFound, {"nope", "hv"}));
+  EXPECT_TRUE(IsError(
+      fs_->GetOnlineFeatures(testing::Service("nope", MakeFrame({{"driver_id", Ints({1})}}))),
+      ErrorCode::kFeatureServiceNotFound, {"nope"}));
+  EXPECT_TRUE(
+      IsError(fs_->GetOnlineFeatures(Features({"hv:i32"}, MakeFrame({{"rider_id", Ints({1})}}))),
+              ErrorCode::kMissingJoinKey, {"driver_id", "rider_id"}));
   Snapshot before = Take();
   EXPECT_TRUE(IsError(fs_->WriteToOnlineStore("nope", Rows({9}, 2)),
                       ErrorCode::kFeatureViewNotFound, {"nope"}));
@@ -223,8 +223,8 @@ TEST_F(HostileInput, WrongTypes) {
   // A join-key value of the wrong type in a lookup.
   OnlineRequest bad = AllOf({1});
   bad.entities.columns[0][0] = S("one");
-  EXPECT_TRUE(IsError(fs_->GetOnlineFeatures(bad), ErrorCode::kInvalidArgument,
-                      {"join key 'driver_id'"}));
+  EXPECT_TRUE(
+      IsError(fs_->GetOnlineFeatures(bad), ErrorCode::kInvalidArgument, {"join key 'driver_id'"}));
   // The same through Feast's JSON body.
   auto req = ParseOnlineRequestJson(R"({"features":["hv:i32"],"entities":{"driver_id":[{}]}})");
   EXPECT_FALSE(req.ok() && fs_->GetOnlineFeatures(*req).ok());
@@ -244,8 +244,8 @@ TEST_F(HostileInput, OverflowingIntegers) {
                 {"'i64'", "out of range"});
   ExpectRefused(With(good, "ts", 1, I(std::numeric_limits<int64_t>::max())),
                 ErrorCode::kInvalidArgument, {"'ts'", "out of range"});
-  ExpectRefused(With(good, "event_timestamp", 1, I(-9223372036854)),
-                ErrorCode::kInvalidArgument, {"'event_timestamp'", "out of range"});
+  ExpectRefused(With(good, "event_timestamp", 1, I(-9223372036854)), ErrorCode::kInvalidArgument,
+                {"'event_timestamp'", "out of range"});
   // A JSON integer beyond int64 in a push body.
   auto body = ParsePushRequestJson(
       R"({"push_source_name":"stats_push","df":{"driver_id":[18446744073709551616],"i32":[1],)"
@@ -276,8 +276,8 @@ TEST_F(HostileInput, NaN) {
   Frame good = Rows({1, 7}, 3);
   ExpectRefused(With(good, "i64", 1, Cell::Double(nan)), ErrorCode::kInvalidArgument,
                 {"'i64'", "not an integer"});
-  ExpectRefused(With(good, "event_timestamp", 1, Cell::Double(nan)),
-                ErrorCode::kInvalidArgument, {"'event_timestamp'", "finite"});
+  ExpectRefused(With(good, "event_timestamp", 1, Cell::Double(nan)), ErrorCode::kInvalidArgument,
+                {"'event_timestamp'", "finite"});
   ExpectRefused(With(good, "driver_id", 1, Cell::Double(nan)), ErrorCode::kInvalidArgument,
                 {"'driver_id'"});
   ExpectRefused(With(good, "ts", 1, S("NaN")), ErrorCode::kInvalidArgument, {"'ts'"});
@@ -291,8 +291,8 @@ TEST_F(HostileInput, InvalidUtf8) {
                 {"'s'", "invalid UTF-8"});
   ExpectRefused(With(good, "s", 1, S("\xc0\xaf")), ErrorCode::kInvalidArgument,
                 {"invalid UTF-8"});  // an overlong '/'
-  auto body = ParsePushRequestJson(
-      "{\"push_source_name\":\"stats_push\",\"df\":{\"s\":[\"\xff\"]}}");
+  auto body =
+      ParsePushRequestJson("{\"push_source_name\":\"stats_push\",\"df\":{\"s\":[\"\xff\"]}}");
   EXPECT_FALSE(body.ok());
   auto req = ParseOnlineRequestJson("{\"features\":[\"hv:\xff\"],\"entities\":{}}");
   EXPECT_FALSE(req.ok());
@@ -321,12 +321,12 @@ sources:
   - {name: p, type: push, batch_source: f}
 feature_views:
   - {name: docs, entities: [doc], source: p, schema: [{name: n, dtype: Int64}]}
-)", StoreOptions{100, "64MiB"});
+)",
+              StoreOptions{100, "64MiB"});
   auto kfs = keyed.OpenApplied();
   ASSERT_TRUE(kfs.ok()) << kfs.status().ToString();
   Frame kf = MakeFrame({{"doc_id", {S(big)}}, {"n", {I(1)}}, {"event_timestamp", {I(1)}}});
-  EXPECT_TRUE(IsError((*kfs)->Push("p", kf), ErrorCode::kInvalidArgument,
-                      {"entity key", "4096"}));
+  EXPECT_TRUE(IsError((*kfs)->Push("p", kf), ErrorCode::kInvalidArgument, {"entity key", "4096"}));
   OnlineRequest req = Features({"docs:n"}, MakeFrame({{"doc_id", {S(big)}}}));
   auto lr = (*kfs)->GetOnlineFeatures(req);  // a key no row can have: NOT_FOUND or refused
   if (lr.ok()) {
@@ -365,10 +365,10 @@ TEST_F(HostileInput, AMillionColumns) {
   ExpectRefused(f, ErrorCode::kInvalidArgument, {"duplicate column 'x0'"});
   f = Frame();
   // A million feature references (the same one): refused, nothing looked up.
-  OnlineRequest req = Features(std::vector<std::string>(kColumns, "hv:i32"),
-                               MakeFrame({{"driver_id", Ints({1})}}));
-  EXPECT_TRUE(IsError(fs_->GetOnlineFeatures(req), ErrorCode::kInvalidArgument,
-                      {"more than once"}));
+  OnlineRequest req =
+      Features(std::vector<std::string>(kColumns, "hv:i32"), MakeFrame({{"driver_id", Ints({1})}}));
+  EXPECT_TRUE(
+      IsError(fs_->GetOnlineFeatures(req), ErrorCode::kInvalidArgument, {"more than once"}));
 }
 
 // Empty frames: no rows is a successful push of nothing; no columns is refused (missing
@@ -423,13 +423,14 @@ TEST_F(HostileInput, DuplicateEntityRowsInOnePush) {
 TEST_F(HostileInput, TimestampsOutOfRange) {
   Frame good = Rows({1, 7}, 3);
   for (const char* text : {"10000-01-01T00:00:00Z", "0000-12-31", "2024-13-01", "2024-02-30",
-                           "2024-01-01T24:00:01Z", "2024-01-01T00:00:00+25:00", "-2024-01-01"}) {
+                           "2024-01-01T24:00:01Z", "2024-01-01T00:00:00+25:00", "-2024-01-01",
+                           "9999-12-31T23:00:00-02:00", "0001-01-01T00:30:00+01:00"}) {
     SCOPED_TRACE(text);
     ExpectRefused(With(good, "event_timestamp", 1, S(text)), ErrorCode::kInvalidArgument,
                   {"'event_timestamp'", std::string(text).substr(0, 8)});
   }
-  ExpectRefused(With(good, "event_timestamp", 1, Cell::Double(1e300)),
-                ErrorCode::kInvalidArgument, {"out of range"});
+  ExpectRefused(With(good, "event_timestamp", 1, Cell::Double(1e300)), ErrorCode::kInvalidArgument,
+                {"out of range"});
   ExpectRefused(With(good, "ts", 1, I(253402300800)), ErrorCode::kInvalidArgument,
                 {"'ts'", "out of range"});  // 10000-01-01
   // The extremes of the range are accepted and read back exactly.
@@ -516,6 +517,41 @@ TEST_F(HostileInput, FullSegment) {
   ExpectSound();
   fs_.reset();
   (void)Store::Teardown(seg);
+}
+
+// A full segment, from index rebuilds: every apply that re-creates a view rebuilds the index
+// (a new 64-aligned table). Freed tables must be reused, so that 100 rebuilds of a 128 KiB table
+// fit a 4 MiB segment whose live data is a few KiB (they used to move arena_top up by a table
+// each, until apply failed with StoreFull and the arena nearly all free).
+TEST(HostileFull, RepeatedIndexRebuildsReuseFreedSpace) {
+  testing::Repo a, b;
+  auto repo_with = [](const char* dtype) {
+    return std::string(testing::kDriverPreamble) + "feature_views:\n  - name: flip\n" +
+           "    entities: [driver]\n    source: stats_push\n    schema:\n" +
+           "      - {name: x, dtype: " + dtype + "}\n";
+  };
+  a.Write(repo_with("Int64"), StoreOptions{10000, "4MiB"});
+  b.Write(repo_with("Float64"), StoreOptions{10000, "4MiB", a.segment()});
+  auto fa = a.OpenApplied();
+  ASSERT_TRUE(fa.ok()) << fa.status().ToString();
+  auto fb = b.Open();
+  ASSERT_TRUE(fb.ok());
+  uint64_t first_arena = 0;
+  for (int i = 0; i < 100; ++i) {
+    SCOPED_TRACE("apply " + std::to_string(i));
+    auto r = (i % 2 == 0 ? *fb : *fa)->Apply();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_TRUE(r->changed);
+    auto info = (*fa)->Inspect();
+    ASSERT_TRUE(info.ok());
+    if (i == 1) first_arena = info->arena_used;
+    if (i > 1) {
+      EXPECT_LE(info->arena_used, first_arena + info->index_bytes + 4096);
+    }
+  }
+  auto check = (*fa)->Check();
+  ASSERT_TRUE(check.ok());
+  EXPECT_TRUE(check->ok()) << check->violations[0];
 }
 
 // ---- Offline log ------------------------------------------------------------------------------

@@ -104,8 +104,7 @@ TEST_F(Permissions, ModesAreConfigurable) {
   }
   for (const char* bad : {"0400", "abc", "8", "01777", ""}) {
     SCOPED_TRACE(bad);
-    EXPECT_TRUE(testing::IsError(with_modes(bad, "0660"), ErrorCode::kConfigError,
-                                 {"file_mode"}));
+    EXPECT_TRUE(testing::IsError(with_modes(bad, "0660"), ErrorCode::kConfigError, {"file_mode"}));
   }
 }
 
@@ -127,8 +126,7 @@ TEST_F(Permissions, AWriteThroughAReadersMappingFaults) {
     ::close(p[0]);
     auto reader = OnlineReader::Attach(repo_.segment());
     if (!reader.ok()) ::_exit(2);
-    auto r = (*reader)->GetOnlineFeatures(Features({"v:x"}, MakeFrame({{"driver_id",
-                                                                         Ints({1})}})));
+    auto r = (*reader)->GetOnlineFeatures(Features({"v:x"}, MakeFrame({{"driver_id", Ints({1})}})));
     if (!r.ok() || r->results[1].values[0].i64 != 42) ::_exit(3);
     std::ifstream maps("/proc/self/maps");
     std::string line, seg_perms, readers_perms;
@@ -193,8 +191,7 @@ TEST_F(Permissions, AGroupMemberReadsButCannotWrite) {
     if (::setgroups(0, nullptr) != 0 || ::setgid(group) != 0 || ::setuid(user) != 0) ::_exit(2);
     auto reader = OnlineReader::Attach(repo_.segment());
     if (!reader.ok()) ::_exit(3);
-    auto r = (*reader)->GetOnlineFeatures(Features({"v:x"}, MakeFrame({{"driver_id",
-                                                                         Ints({1})}})));
+    auto r = (*reader)->GetOnlineFeatures(Features({"v:x"}, MakeFrame({{"driver_id", Ints({1})}})));
     if (!r.ok() || r->results[1].values[0].i64 != 42) ::_exit(4);
     auto writer = Store::Open(repo_.segment(), /*writable=*/true);
     if (writer.ok()) ::_exit(5);
