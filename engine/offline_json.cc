@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include "engine/csv_stream.h"
+#include "engine/json_body.h"
 #include "engine/json_cell.h"
 #include "engine/response_json.h"
 #include "engine/value_text.h"
@@ -14,31 +15,8 @@ namespace {
 using simdjson::dom::array;
 using simdjson::dom::element;
 using simdjson::dom::object;
-
-Result<object> ParseObject(simdjson::dom::parser& parser, std::string_view body) {
-  element doc;
-  if (auto err = parser.parse(body.data(), body.size()).get(doc)) {
-    return InvalidArgument(std::string("request body is not valid JSON: ") +
-                           simdjson::error_message(err));
-  }
-  object obj;
-  if (doc.get_object().get(obj)) return InvalidArgument("request body must be a JSON object");
-  return obj;
-}
-
-Status CheckKeys(const object& obj, std::initializer_list<std::string_view> allowed) {
-  for (auto field : obj) {
-    bool ok = false;
-    for (std::string_view a : allowed) ok = ok || field.key == a;
-    if (!ok) {
-      std::string list;
-      for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      return InvalidArgument("unknown field '" + std::string(field.key) + "' (expected " + list +
-                             ")");
-    }
-  }
-  return Status::Ok();
-}
+using json_body::CheckKeys;
+using json_body::ParseObject;
 
 Result<TimestampMicros> RequiredTimestamp(const object& obj, std::string_view key) {
   element el;

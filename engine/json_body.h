@@ -1,0 +1,21 @@
+// Internal: helpers shared by the JSON request-body parsers (engine/request_json.cc,
+// engine/offline_json.cc). Errors are kInvalidArgument naming the field.
+#pragma once
+
+#include <simdjson.h>
+
+#include <initializer_list>
+#include <string_view>
+
+#include "larder/status.h"
+
+namespace larder::json_body {
+
+// Parses `body` with `parser` and returns its top-level object.
+Result<simdjson::dom::object> ParseObject(simdjson::dom::parser& parser, std::string_view body);
+
+// Refuses fields the endpoint does not know, so a typo is reported instead of ignored.
+Status CheckKeys(const simdjson::dom::object& obj,
+                 std::initializer_list<std::string_view> allowed);
+
+}  // namespace larder::json_body
