@@ -429,7 +429,10 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
         }
         const fb::Row* fr = RowFromBuffer(payload);
         const TimestampMicros ts = fr->event_ts();
-        const FieldStatus present = view->ttl_micros > 0 && now - ts > view->ttl_micros
+        // Unsigned difference: a damaged row's timestamp near INT64_MIN must not overflow.
+        const FieldStatus present = view->ttl_micros > 0 && ts < now &&
+                                            static_cast<uint64_t>(now) - static_cast<uint64_t>(ts) >
+                                                static_cast<uint64_t>(view->ttl_micros)
                                         ? FieldStatus::kOutsideMaxAge
                                         : FieldStatus::kPresent;
         const auto* nulls = fr->nulls();

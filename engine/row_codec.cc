@@ -1,5 +1,7 @@
 #include "engine/row_codec.h"
 
+#include <cstdint>
+
 namespace larder {
 
 namespace {
@@ -134,7 +136,27 @@ std::string_view RowEncoder::Encode(const ViewInfo& view, TimestampMicros event_
 
 bool VerifyRowBuffer(const uint8_t* data, size_t len) {
   flatbuffers::Verifier v(data, len, /*max_depth=*/8, /*max_tables=*/1u << 20);
-  return fb::VerifyRowBuffer(v);
+  if (!fb::VerifyRowBuffer(v)) return false;
+  // The verifier checks only that a vector's length prefix is 4-aligned: in a damaged row a
+  // vector of 8-byte elements may sit 4 bytes off, and reading it is a misaligned load (UB).
+  // Empty vectors are exempt: the builder does not align them (nothing is read from them).
+  auto aligned = [](const auto* vec) {
+    return vec == nullptr || vec->size() == 0 ||
+           reinterpret_cast<uintptr_t>(vec->Data()) % 8 == 0;
+  };
+  const fb::Row* row = fb::GetRow(data);
+  if (!aligned(row->i64()) || !aligned(row->f64())) return false;
+  if (const auto* lists = row->i64_lists()) {
+    for (const auto* item : *lists) {
+      if (item != nullptr && !aligned(item->v())) return false;
+    }
+  }
+  if (const auto* lists = row->f64_lists()) {
+    for (const auto* item : *lists) {
+      if (item != nullptr && !aligned(item->v())) return false;
+    }
+  }
+  return true;
 }
 
 namespace {

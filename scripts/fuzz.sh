@@ -45,7 +45,9 @@ for t in "${targets[@]}"; do
     tail -40 "$log" >&2
     failed+=("$t")
   fi
-  rm -f /dev/shm/larder-fuzz-* 2>/dev/null || true
+  # The targets' scratch repos and segments (left behind when libFuzzer exits without
+  # running static destructors).
+  rm -rf /dev/shm/larder-fuzz-* /tmp/larder-fuzz-* 2>/dev/null || true
 done
 if [ "${#failed[@]}" -gt 0 ]; then
   echo "fuzz: crashes in: ${failed[*]} (inputs in build-fuzz/artifacts/)" >&2
