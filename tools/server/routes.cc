@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/offline_json.h"
 #include "engine/request_json.h"
 #include "engine/response_json.h"
 #include "larder/frame.h"
@@ -111,23 +112,6 @@ Result<MaterializeRequest> ParseMaterializeJson(std::string_view body, bool incr
     }
   }
   return req;
-}
-
-std::string MaterializeResultJson(const MaterializeResult& r) {
-  JsonWriter w;
-  w.BeginObject().Key("views").BeginArray();
-  for (const MaterializeResult::View& v : r.views) {
-    w.BeginObject();
-    w.Key("name").String(v.name);
-    w.Key("start").String(FormatTimestamp(v.start));
-    w.Key("end").String(FormatTimestamp(v.end));
-    w.Key("rows_read").UInt(v.rows_read);
-    w.Key("rows_written").UInt(v.rows_written);
-    w.Key("rows_skipped").UInt(v.rows_skipped);
-    w.EndObject();
-  }
-  w.EndArray().EndObject();
-  return w.Take();
 }
 
 const char* AllowedMethods(Endpoint e) {
@@ -271,7 +255,7 @@ Reply Router::Materialize(std::string_view body, bool incremental) {
                             : store_->Materialize(request->start, request->end, request->views);
   if (!result.ok()) return ErrorReply(result.status());
   Reply r;
-  r.body = MaterializeResultJson(*result);
+  r.body = MaterializeResultToJson(*result);
   return r;
 }
 
