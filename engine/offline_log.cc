@@ -47,11 +47,27 @@ class Fd {
   int fd_;
 };
 
+// Creates `path` with exactly `mode` (O_EXCL, then fchmod past the umask), or opens it when it
+// already exists (its mode is left alone). -1 with errno set on failure.
+int CreateOrOpen(const std::string& path, int flags, uint32_t mode) {
+  int fd = ::open(path.c_str(), flags | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd >= 0) {
+    if (::fchmod(fd, mode) != 0) {
+      int err = errno;
+      ::close(fd);
+      errno = err;
+      return -1;
+    }
+    return fd;
+  }
+  if (errno != EEXIST) return -1;
+  return ::open(path.c_str(), flags | O_CLOEXEC);
+}
+
 // Opens `path` and takes flock(`op`) within `timeout_ms`. Without `create`, a missing file is
 // no error: the result holds -1.
-Result<Fd> LockFile(const std::string& path, int op, bool create, int timeout_ms) {
-  Fd fd(create ? ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644)
-               : ::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+Result<Fd> LockFile(const std::string& path, int op, bool create, uint32_t mode, int timeout_ms) {
+  Fd fd(create ? CreateOrOpen(path, O_RDWR, mode) : ::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) {
     if (!create && errno == ENOENT) return Fd();
     return IoError("cannot open lock file '" + path + "': " + Errno());
@@ -150,8 +166,8 @@ Result<std::vector<std::string>> ReadHeader(int fd, uint64_t boundary, const std
 }
 
 // Keeps a removed torn tail in PATH.torn (best effort).
-void SaveTorn(const std::string& path, int fd, uint64_t from, uint64_t to) {
-  Fd out(::open(OfflineTornPath(path).c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+void SaveTorn(const std::string& path, int fd, uint64_t from, uint64_t to, uint32_t mode) {
+  Fd out(CreateOrOpen(OfflineTornPath(path), O_WRONLY | O_APPEND, mode));
   if (out.get() < 0) return;
   std::string bytes(static_cast<size_t>(std::min<uint64_t>(to - from, 64 << 20)), '\0');
   if (!PreadExact(fd, bytes.data(), bytes.size(), from)) return;
@@ -175,13 +191,14 @@ std::string OfflineTornPath(const std::string& path) { return path + ".torn"; }
 
 Result<AppendOutcome> AppendRecords(const std::string& path,
                                     const std::vector<std::string>& new_header,
-                                    const RenderRecords& render, int timeout_ms) {
+                                    const RenderRecords& render, uint32_t file_mode,
+                                    int timeout_ms) {
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);  // a failure shows at open below
   }
-  LARDER_ASSIGN_OR_RETURN(Fd lock, LockFile(OfflineLockPath(path), LOCK_EX, true, timeout_ms));
+  LARDER_ASSIGN_OR_RETURN(Fd lock, LockFile(OfflineLockPath(path), LOCK_EX, true, file_mode, timeout_ms));
   // The file is created only once the records rendered: a refused request leaves no file.
   Fd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
   const bool existed = fd.get() >= 0;
@@ -207,7 +224,7 @@ Result<AppendOutcome> AppendRecords(const std::string& path,
   }
   LARDER_ASSIGN_OR_RETURN(std::string records, render(header));
   if (!existed) {
-    fd = Fd(::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+    fd = Fd(CreateOrOpen(path, O_RDWR | O_APPEND, file_mode));
     if (fd.get() < 0) {
       return IoError("cannot create batch source file '" + path + "': " + Errno());
     }
@@ -223,7 +240,7 @@ Result<AppendOutcome> AppendRecords(const std::string& path,
   data += records;
 
   if (size > boundary) {
-    SaveTorn(path, fd.get(), boundary, size);
+    SaveTorn(path, fd.get(), boundary, size, file_mode);
     if (::ftruncate(fd.get(), static_cast<off_t>(boundary)) != 0) {
       return IoError("cannot remove the torn tail of '" + path + "': " + Errno());
     }
@@ -255,7 +272,7 @@ Result<std::unique_ptr<OfflineSnapshot>> OfflineSnapshot::Open(const std::string
     }
     return IoError("cannot read batch source file '" + path + "': " + Errno());
   }
-  LARDER_ASSIGN_OR_RETURN(Fd lock, LockFile(OfflineLockPath(path), LOCK_SH, false, timeout_ms));
+  LARDER_ASSIGN_OR_RETURN(Fd lock, LockFile(OfflineLockPath(path), LOCK_SH, false, 0, timeout_ms));
   struct stat st {};
   if (::fstat(snap->fd_, &st) != 0) return IoError("cannot stat '" + path + "': " + Errno());
   snap->size_ = snap->limit_ = static_cast<uint64_t>(st.st_size);

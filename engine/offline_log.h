@@ -34,10 +34,13 @@ using RenderRecords = std::function<Result<std::string>(const std::vector<std::s
 
 // Appends to the CSV at `path` under the exclusive lock (kBusy after `timeout_ms`). A missing
 // file (or one without a complete header) is created with `new_header`, creating its directory
-// if needed. The data is fsync'd (and the directory, for a new file) before this returns.
+// if needed. Files this creates (PATH, PATH.lock, PATH.torn) get exactly `file_mode`, whatever
+// the umask; existing files keep theirs. The data is fsync'd (and the directory, for a new
+// file) before this returns.
 Result<AppendOutcome> AppendRecords(const std::string& path,
                                     const std::vector<std::string>& new_header,
-                                    const RenderRecords& render, int timeout_ms = 10000);
+                                    const RenderRecords& render, uint32_t file_mode = 0640,
+                                    int timeout_ms = 10000);
 
 // A consistent read of a batch-source file: bytes [0, limit()) hold complete records only
 // (plus, when the boundary could not be located cheaply, a final incomplete record that the

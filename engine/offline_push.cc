@@ -168,7 +168,8 @@ Result<PushResult> PushToOffline(const Catalog& repo, const std::string& push_so
     return RenderRows(bs, frame, header, path);
   };
   LARDER_ASSIGN_OR_RETURN(AppendOutcome out,
-                          AppendRecords(path, bs.ColumnNames(), render, timeout_ms));
+                          AppendRecords(path, bs.ColumnNames(), render,
+                                                repo.config().online_store.file_mode, timeout_ms));
   (void)out;
   res.rows_written = frame.num_rows();
   return res;

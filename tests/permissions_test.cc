@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -106,6 +107,40 @@ TEST_F(Permissions, ModesAreConfigurable) {
     SCOPED_TRACE(bad);
     EXPECT_TRUE(testing::IsError(with_modes(bad, "0660"), ErrorCode::kConfigError, {"file_mode"}));
   }
+}
+
+// The batch source's files an offline push creates (the CSV, its .lock and, once a torn tail is
+// removed, its .torn) take online_store.file_mode exactly, whatever the umask; a file that
+// already existed keeps its own mode.
+TEST_F(Permissions, OfflineFilesTakeTheConfiguredMode) {
+  const std::string csv = repo_.dir() + "/data/stats.csv";
+  for (const char* mode_text : {"0640", "0600"}) {
+    SCOPED_TRACE(mode_text);
+    const uint32_t mode = static_cast<uint32_t>(std::stoul(mode_text, nullptr, 8));
+    Umask u(077);  // the mode must hold past the umask (0640 would come out 0600)
+    std::filesystem::remove_all(repo_.dir() + "/data");
+    StoreOptions opts;
+    opts.file_mode = mode_text;
+    repo_.Write(Body(), opts);
+    auto fs = repo_.OpenApplied();
+    ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+    ASSERT_TRUE((*fs)->Push("stats_push", Row(1, 42), PushMode::kOffline).ok());
+    EXPECT_EQ(ModeOf(csv), mode);
+    EXPECT_EQ(ModeOf(csv + ".lock"), mode);
+    {
+      std::ofstream torn(csv, std::ios::app);
+      torn << "2026-01-01T00:00:00Z,,2,\"unfinished";  // a record without its line feed
+    }
+    ASSERT_TRUE((*fs)->Push("stats_push", Row(2, 43), PushMode::kOffline).ok());
+    EXPECT_EQ(ModeOf(csv + ".torn"), mode);
+    ASSERT_TRUE(Store::Teardown(repo_.segment()).ok());
+  }
+  // An existing file keeps its mode.
+  ASSERT_EQ(::chmod(csv.c_str(), 0644), 0);
+  auto fs = repo_.OpenApplied();
+  ASSERT_TRUE(fs.ok());
+  ASSERT_TRUE((*fs)->Push("stats_push", Row(3, 44), PushMode::kOffline).ok());
+  EXPECT_EQ(ModeOf(csv), 0644u);
 }
 
 // A reader maps the segment read-only: /proc/self/maps shows it "r--s", and a store through

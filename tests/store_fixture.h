@@ -179,6 +179,7 @@ struct StoreOptions {
   uint64_t initial_capacity = 1000;
   std::string memory_limit = "16MiB";
   std::string path;  // the online store's path; "" = the Repo's own unique segment path
+  std::string file_mode;  // online_store.file_mode; "" = the default
 };
 
 // The common entity/source preamble: entity `driver` (driver_id Int64), file source
@@ -215,7 +216,9 @@ class Repo {
     const std::string& path = opts.path.empty() ? seg_.path() : opts.path;
     std::string yaml = "project: larder_test\nonline_store:\n  path: " + path +
                        "\n  initial_capacity: " + std::to_string(opts.initial_capacity) +
-                       "\n  memory_limit: " + opts.memory_limit + "\n" + body;
+                       "\n  memory_limit: " + opts.memory_limit + "\n" +
+                       (opts.file_mode.empty() ? "" : "  file_mode: \"" + opts.file_mode + "\"\n") +
+                       body;
     dir_.Write("feature_store.yaml", yaml);
   }
 
