@@ -671,6 +671,58 @@ TEST_F(ServerTest, KeepAliveReusesOneConnection) {
   EXPECT_TRUE(closing.ClosedByServer());
 }
 
+// A HEAD request is answered with the head only: the status, the headers (Content-Length of
+// the body a GET would carry) and no body bytes.
+TEST_F(ServerTest, HeadIsAnsweredWithoutABody) {
+  Start();
+  const std::string out = RawExchange(
+      port_, "HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(RawStatus(out), 405) << out;
+  EXPECT_NE(out.find("\r\nAllow: GET\r\n"), std::string::npos) << out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex("Content-Length: (\\d+)\r\n"))) << out;
+  EXPECT_GT(std::stoi(m[1]), 0);
+  EXPECT_EQ(out.substr(out.size() - 4), "\r\n\r\n") << "a body followed the head: " << out;
+}
+
+// --busy-poll: network threads poll instead of sleeping; every request is answered as
+// without it, responses larger than the socket buffer too (the write finishes
+// asynchronously), and shutdown drains and exits 0 (TearDown).
+TEST_F(ServerTest, BusyPollAnswersLikeTheDefault) {
+  ServerOptions o = DefaultOptions();
+  o.busy_poll = std::chrono::microseconds(200);
+  Start(o);
+  std::vector<int64_t> ids;
+  for (int64_t i = 1; i <= 20000; ++i) ids.push_back(i);
+  Client c(port_);
+  ASSERT_EQ(c.Post("/push", PushBody(ids, 9)).status, 200);
+  const std::string features =
+      R"("driver_hourly_stats:avg_daily_trips","driver_hourly_stats:top_cities",)"
+      R"("driver_hourly_stats:payload","driver_hourly_stats:last_seen")";
+  HttpResult big = c.Post("/get-online-features", GetBody(ids, features));
+  ASSERT_EQ(big.status, 200);
+  EXPECT_GT(big.body.size(), 4u << 20) << "the response should exceed the socket buffer";
+  EXPECT_EQ(IntAt(big.body, 1, 0), 9);
+  EXPECT_EQ(IntAt(big.body, 1, 19999), 9);
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      try {
+        Client k(port_);
+        for (int i = 0; i < 200; ++i) {
+          HttpResult r = k.Post("/get-online-features", GetBody({1 + t * 100 + i % 100}));
+          if (r.status != 200 || IntAt(r.body, 1, 0) != 9) failures.fetch_add(1);
+        }
+      } catch (const std::exception&) {
+        failures.fetch_add(1);
+      }
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
 TEST_F(ServerTest, MetricsAndHealth) {
   Start();
   Client c(port_);

@@ -18,6 +18,7 @@ struct ServeOptions {
   double idle_timeout_s = 60;
   double request_timeout_s = 30;
   double shutdown_timeout_s = 30;
+  int busy_poll_us = 0;
 };
 
 // Adds `larder serve` and its options to `app`, bound to *options.

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
@@ -57,6 +58,47 @@ bool IsDisconnect(const beast::error_code& ec) {
          ec == net::error::operation_aborted || ec == beast::error::timeout ||
          ec == net::error::connection_reset || ec == net::error::broken_pipe ||
          ec == net::error::bad_descriptor;
+}
+
+// Runs `ioc` until it stops or runs out of work, like io_context::run(), but after the last
+// handler keeps polling (non-blocking epoll_wait) for `spin` before it blocks for the next one.
+void RunPolling(net::io_context& ioc, std::chrono::microseconds spin) {
+  auto last_work = Clock::now();
+  while (!ioc.stopped()) {
+    if (ioc.poll() > 0) {
+      last_work = Clock::now();
+    } else if (ioc.stopped()) {
+      return;  // out of work (poll() stopped it) or stop() was called
+    } else if (Clock::now() - last_work >= spin) {
+      ioc.run_one();  // sleeps until the next handler
+      last_work = Clock::now();
+    }
+  }
+}
+
+// Appends the status line and headers of `reply` (HTTP/1.`version % 10`): Server,
+// Content-Type, Content-Length of its body, Allow for a 405, and the Connection header that
+// `keep` needs (close for HTTP/1.1, keep-alive for HTTP/1.0). Beast parses requests; a
+// response is written as these few lines and the body in one system call.
+void AppendResponseHead(unsigned version, const Reply& reply, bool keep, std::string* out) {
+  const auto status = static_cast<http::status>(reply.status);
+  char number[24];
+  out->append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  out->append(number, std::to_chars(number, number + sizeof(number), reply.status).ptr);
+  out->push_back(' ');
+  const beast::string_view reason = http::obsolete_reason(status);
+  out->append(reason.data(), reason.size());
+  out->append("\r\nServer: larder\r\nContent-Type: ");
+  out->append(reply.content_type);
+  out->append("\r\nContent-Length: ");
+  out->append(number, std::to_chars(number, number + sizeof(number), reply.body.size()).ptr);
+  if (reply.allow != nullptr) {
+    out->append("\r\nAllow: ");
+    out->append(reply.allow);
+  }
+  if (version == 10 && keep) out->append("\r\nConnection: keep-alive");
+  if (version != 10 && !keep) out->append("\r\nConnection: close");
+  out->append("\r\n\r\n");
 }
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -346,25 +388,28 @@ class Session : public std::enable_shared_from_this<Session> {
       client_keep_alive = parser_->get().keep_alive();
     }
     const bool keep = !close && !stopping_ && client_keep_alive && !unread_body_;
-    res_ = {};
-    res_.version(version);
-    res_.result(static_cast<unsigned>(reply.status));
-    res_.set(http::field::server, "larder");
-    res_.set(http::field::content_type, reply.content_type);
-    if (reply.allow != nullptr) res_.set(http::field::allow, reply.allow);
-    res_.body() = std::move(reply.body);
-    res_.keep_alive(keep);
-    res_.prepare_payload();
+    const bool head_request = parser_ && parser_->is_header_done() &&
+                              parser_->get().method() == http::verb::head;
     status_ = reply.status;
-    // The socket is non-blocking: a response that fits the socket buffer (nearly all) is sent
-    // now, and the rest, if any, asynchronously from where the serializer stopped.
-    serializer_.emplace(res_);
+    head_.clear();
+    AppendResponseHead(version, reply, keep, &head_);
+    body_ = std::move(reply.body);
+    if (head_request) body_.clear();  // Content-Length says what a GET would carry
+    // The socket is non-blocking: a response that fits the socket buffer (nearly all) goes out
+    // now in one sendmsg of two buffers, and the rest, if any, asynchronously.
+    const std::array<net::const_buffer, 2> parts{net::buffer(head_), net::buffer(body_)};
     beast::error_code ec;
-    http::write(socket_, *serializer_, ec);
-    if (ec != net::error::would_block && ec != net::error::try_again) return OnWrite(!keep, ec, 0);
+    const size_t sent = socket_.write_some(parts, ec);
+    if (ec == net::error::would_block || ec == net::error::try_again) {
+      ec = {};
+    } else if (ec || sent == head_.size() + body_.size()) {
+      return OnWrite(!keep, ec, sent);
+    }
+    beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(parts);
+    rest.consume(ec ? 0 : sent);
     SetDeadline(server_->options().request_timeout);
-    http::async_write(socket_, *serializer_,
-                      beast::bind_front_handler(&Session::OnWrite, shared_from_this(), !keep));
+    net::async_write(socket_, rest,
+                     beast::bind_front_handler(&Session::OnWrite, shared_from_this(), !keep));
   }
 
   void OnWrite(bool close, beast::error_code ec, size_t) {
@@ -406,8 +451,8 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t timer_generation_ = 0;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  http::response<http::string_body> res_;
-  std::optional<http::response_serializer<http::string_body>> serializer_;
+  std::string head_;  // the response being written: status line and headers,
+  std::string body_;  // then the body
   net::io_context* const ioc_;  // the one thread this connection runs on
   Server::Impl* const server_;
   Endpoint endpoint_ = Endpoint::kOther;
@@ -459,7 +504,11 @@ void Server::Impl::Run() {
     threads_.emplace_back([this, ioc = iocs_[static_cast<size_t>(i)].get()] {
       for (;;) {
         try {
-          ioc->run();
+          if (options_.busy_poll.count() > 0) {
+            RunPolling(*ioc, options_.busy_poll);
+          } else {
+            ioc->run();
+          }
           return;
         } catch (const std::exception& e) {
           Log(std::string("internal error on a network thread: ") + e.what());
