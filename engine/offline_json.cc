@@ -86,7 +86,8 @@ Result<MaterializeRequest> ParseMaterializeRequestJson(std::string_view body, bo
     }
     if (b) {
       return Status(ErrorCode::kUnsupported,
-                    "materializing without event timestamps is not supported");
+                    "field 'disable_event_timestamp': materializing without event "
+                    "timestamps is not supported");
     }
   }
   return req;

@@ -1,6 +1,5 @@
 #include "tools/server/routes.h"
 
-#include <simdjson.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -31,87 +30,6 @@ std::string PushResultJson(const PushResult& r) {
   w.Key("rows_skipped").UInt(r.rows_skipped);
   w.EndObject();
   return w.Take();
-}
-
-struct MaterializeRequest {
-  TimestampMicros start = 0;
-  TimestampMicros end = 0;
-  std::vector<std::string> views;
-};
-
-Result<TimestampMicros> TimestampField(const simdjson::dom::object& obj, std::string_view key) {
-  simdjson::dom::element el;
-  if (obj[key].get(el)) return InvalidArgument("field '" + std::string(key) + "' is missing");
-  Cell cell;
-  std::string_view s;
-  int64_t i = 0;
-  double d = 0;
-  if (!el.get_string().get(s)) {
-    cell = Cell::String(std::string(s));
-  } else if (!el.get_int64().get(i)) {
-    cell = Cell::Int(i);
-  } else if (!el.get_double().get(d)) {
-    cell = Cell::Double(d);
-  } else {
-    return InvalidArgument("field '" + std::string(key) +
-                           "' must be an RFC 3339 timestamp string (or epoch seconds)");
-  }
-  auto ts = CellToTimestamp(cell);
-  if (!ts.ok()) return ts.status().WithContext("field '" + std::string(key) + "'");
-  return ts;
-}
-
-// {"start_ts": "...", "end_ts": "...", "feature_views": [...] | null}; start_ts only when
-// !incremental.
-Result<MaterializeRequest> ParseMaterializeJson(std::string_view body, bool incremental) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element doc;
-  if (auto err = parser.parse(body.data(), body.size()).get(doc)) {
-    return InvalidArgument(std::string("request body is not valid JSON: ") +
-                           simdjson::error_message(err));
-  }
-  simdjson::dom::object obj;
-  if (doc.get_object().get(obj)) return InvalidArgument("request body must be a JSON object");
-  for (auto field : obj) {
-    const std::string_view k = field.key;
-    const bool known = k == "end_ts" || k == "feature_views" || (!incremental && k == "start_ts") ||
-                       k == "disable_event_timestamp";
-    if (!known) {
-      return InvalidArgument("unknown field '" + std::string(k) + "' (expected " +
-                             (incremental ? "" : "start_ts, ") + "end_ts, feature_views)");
-    }
-  }
-  MaterializeRequest req;
-  if (!incremental) {
-    LARDER_ASSIGN_OR_RETURN(req.start, TimestampField(obj, "start_ts"));
-  }
-  LARDER_ASSIGN_OR_RETURN(req.end, TimestampField(obj, "end_ts"));
-  simdjson::dom::element el;
-  if (!obj["feature_views"].get(el) && !el.is_null()) {
-    simdjson::dom::array arr;
-    if (el.get_array().get(arr)) {
-      return InvalidArgument("field 'feature_views' must be an array of view names or null");
-    }
-    for (simdjson::dom::element v : arr) {
-      std::string_view s;
-      if (v.get_string().get(s)) {
-        return InvalidArgument("field 'feature_views' must hold view names (strings)");
-      }
-      req.views.emplace_back(s);
-    }
-  }
-  if (!obj["disable_event_timestamp"].get(el)) {
-    bool b = false;
-    if (el.get_bool().get(b)) {
-      return InvalidArgument("field 'disable_event_timestamp' must be a boolean");
-    }
-    if (b) {
-      return Status(ErrorCode::kUnsupported,
-                    "field 'disable_event_timestamp': materializing without event timestamps "
-                    "is not supported");
-    }
-  }
-  return req;
 }
 
 const char* AllowedMethods(Endpoint e) {
@@ -249,10 +167,11 @@ Reply Router::WriteToOnlineStore(std::string_view body) {
 }
 
 Reply Router::Materialize(std::string_view body, bool incremental) {
-  auto request = ParseMaterializeJson(body, incremental);
+  auto request = ParseMaterializeRequestJson(body, incremental);
   if (!request.ok()) return ErrorReply(request.status());
-  auto result = incremental ? store_->MaterializeIncremental(request->end, request->views)
-                            : store_->Materialize(request->start, request->end, request->views);
+  auto result =
+      incremental ? store_->MaterializeIncremental(request->end, request->feature_views)
+                  : store_->Materialize(*request->start, request->end, request->feature_views);
   if (!result.ok()) return ErrorReply(result.status());
   Reply r;
   r.body = MaterializeResultToJson(*result);
