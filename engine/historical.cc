@@ -7,6 +7,7 @@
 
 #include "engine/batch_source.h"
 #include "engine/csv_stream.h"
+#include "engine/feature_refs.h"
 #include "engine/offline_log.h"
 #include "engine/value_text.h"
 
@@ -18,75 +19,17 @@ constexpr char kEntityTimestamp[] = "event_timestamp";
 constexpr uint32_t kNoEntity = std::numeric_limits<uint32_t>::max();
 constexpr uint32_t kNoRow = std::numeric_limits<uint32_t>::max();
 
-struct Planned {
-  const ViewInfo* view;
-  const FeatureInfo* feature;
-  std::string output;
-};
-
-Status AddView(const Catalog& cat, const std::string& view_name,
-               const std::vector<std::string>& names, bool full, std::vector<Planned>* plan) {
-  const ViewInfo* v = cat.FindView(view_name);
-  if (v == nullptr) {
-    return Status(ErrorCode::kFeatureViewNotFound,
-                  "feature view '" + view_name + "' is not in the feature repo");
-  }
-  auto add = [&](const FeatureInfo* f) {
-    plan->push_back({v, f, full ? v->def.name + "__" + f->name : f->name});
-  };
-  if (names.empty()) {
-    for (const FeatureInfo& f : v->features) add(&f);
-    return Status::Ok();
-  }
-  for (const std::string& n : names) {
-    const FeatureInfo* f = v->FindFeature(n);
-    if (f == nullptr) {
-      return Status(ErrorCode::kFeatureNotFound,
-                    "feature '" + n + "' is not in feature view '" + view_name + "'");
-    }
-    add(f);
-  }
-  return Status::Ok();
-}
+using Planned = ResolvedFeature;
 
 Result<std::vector<Planned>> Plan(const Catalog& cat, const HistoricalRequest& req) {
-  if (req.features.empty() == req.feature_service.empty()) {
-    return InvalidArgument("give either a list of features or a feature service (not both)");
-  }
-  std::vector<Planned> plan;
-  if (!req.feature_service.empty()) {
-    const FeatureServiceDef* s = cat.config().FindService(req.feature_service);
-    if (s == nullptr) {
-      return Status(ErrorCode::kFeatureServiceNotFound,
-                    "feature service '" + req.feature_service + "' is not in the feature repo");
-    }
-    for (const auto& p : s->projections) {
-      LARDER_RETURN_IF_ERROR(AddView(cat, p.view, p.features, req.full_feature_names, &plan));
-    }
-  } else {
-    for (const std::string& ref : req.features) {
-      auto colon = ref.find(':');
-      if (colon == std::string::npos || colon == 0 || colon + 1 == ref.size()) {
-        return InvalidArgument("feature reference '" + ref +
-                               "' is not of the form 'feature_view:feature'");
-      }
-      LARDER_RETURN_IF_ERROR(AddView(cat, ref.substr(0, colon), {ref.substr(colon + 1)},
-                                     req.full_feature_names, &plan));
-    }
-  }
-  for (size_t i = 0; i < plan.size(); ++i) {
-    if (req.entity_df.FindColumn(plan[i].output) >= 0) {
-      return InvalidArgument("feature name '" + plan[i].output +
+  LARDER_ASSIGN_OR_RETURN(std::vector<Planned> plan,
+                          ResolveFeatureRefs(cat, req.features, req.feature_service,
+                                             req.full_feature_names, "feature repo"));
+  for (const Planned& p : plan) {
+    if (req.entity_df.FindColumn(p.output_name) >= 0) {
+      return InvalidArgument("feature name '" + p.output_name +
                              "' is also a column of the entity dataframe" +
                              (req.full_feature_names ? "" : "; set full_feature_names"));
-    }
-    for (size_t j = 0; j < i; ++j) {
-      if (plan[j].output == plan[i].output) {
-        return InvalidArgument("feature name '" + plan[i].output +
-                               "' is requested more than once (from '" + plan[j].view->def.name +
-                               "' and '" + plan[i].view->def.name +
-                               "'); set full_feature_names to tell them apart");
-      }
     }
   }
   return plan;
@@ -292,7 +235,7 @@ Result<Frame> GetHistoricalFeatures(const Catalog& repo, const HistoricalRequest
   }
   Frame out = edf;
   const size_t first = out.columns.size();
-  for (const Planned& p : plan) out.names.push_back(p.output);
+  for (const Planned& p : plan) out.names.push_back(p.output_name);
   out.columns.resize(first + plan.size());
   std::vector<const ViewInfo*> views;
   for (const Planned& p : plan) {

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "engine/feature_refs.h"
 #include "engine/row_codec.h"
 #include "engine/store_impl.h"
 #include "layout/entity_key.h"
@@ -22,76 +23,17 @@ namespace {
 constexpr size_t kGroup = 16;
 constexpr uint64_t kRowPrefetchBytes = 192;  // lines of a row prefetched before it is read
 
-struct PlannedFeature {
-  const ViewInfo* view;
-  const FeatureInfo* feature;
-  std::string output_name;
-};
-
 struct QueryPlan {
-  std::vector<PlannedFeature> features;
+  std::vector<ResolvedFeature> features;
   std::vector<const ViewInfo*> views;  // distinct, first-use order
 };
 
-Status AddViewFeatures(const Catalog& cat, const std::string& view_name,
-                       const std::vector<std::string>& names, bool full, QueryPlan* plan) {
-  const ViewInfo* v = cat.FindView(view_name);
-  if (v == nullptr) {
-    return Status(ErrorCode::kFeatureViewNotFound,
-                  "feature view '" + view_name + "' is not in the registry");
-  }
-  auto add = [&](const FeatureInfo* f) {
-    plan->features.push_back({v, f, full ? v->def.name + "__" + f->name : f->name});
-  };
-  if (names.empty()) {
-    for (const FeatureInfo& f : v->features) add(&f);
-  } else {
-    for (const std::string& n : names) {
-      const FeatureInfo* f = v->FindFeature(n);
-      if (f == nullptr) {
-        return Status(ErrorCode::kFeatureNotFound,
-                      "feature '" + n + "' is not in feature view '" + view_name + "'");
-      }
-      add(f);
-    }
-  }
-  return Status::Ok();
-}
-
 Result<QueryPlan> PlanQuery(const Catalog& cat, const OnlineRequest& req) {
   QueryPlan plan;
-  if (req.features.empty() == req.feature_service.empty()) {
-    return InvalidArgument("give either a list of features or a feature service (not both)");
-  }
-  if (!req.feature_service.empty()) {
-    const FeatureServiceDef* s = cat.config().FindService(req.feature_service);
-    if (s == nullptr) {
-      return Status(ErrorCode::kFeatureServiceNotFound,
-                    "feature service '" + req.feature_service + "' is not in the registry");
-    }
-    for (const auto& p : s->projections) {
-      LARDER_RETURN_IF_ERROR(AddViewFeatures(cat, p.view, p.features, req.full_feature_names, &plan));
-    }
-  } else {
-    for (const std::string& ref : req.features) {
-      auto colon = ref.find(':');
-      if (colon == std::string::npos || colon == 0 || colon + 1 == ref.size()) {
-        return InvalidArgument("feature reference '" + ref +
-                               "' is not of the form 'feature_view:feature'");
-      }
-      LARDER_RETURN_IF_ERROR(AddViewFeatures(cat, ref.substr(0, colon), {ref.substr(colon + 1)},
-                                             req.full_feature_names, &plan));
-    }
-  }
-  std::unordered_map<std::string, const ViewInfo*> seen;
-  for (const PlannedFeature& f : plan.features) {
-    auto [it, inserted] = seen.emplace(f.output_name, f.view);
-    if (!inserted) {
-      return InvalidArgument(
-          "feature name '" + f.output_name + "' is requested more than once (from '" +
-          it->second->def.name + "' and '" + f.view->def.name +
-          "'); set full_feature_names to tell them apart");
-    }
+  LARDER_ASSIGN_OR_RETURN(plan.features,
+                          ResolveFeatureRefs(cat, req.features, req.feature_service,
+                                             req.full_feature_names, "registry"));
+  for (const ResolvedFeature& f : plan.features) {
     bool have = false;
     for (const ViewInfo* v : plan.views) have = have || v == f.view;
     if (!have) plan.views.push_back(f.view);
