@@ -5,10 +5,13 @@
 # markdown table (the raw wrk and redis-benchmark output goes to stderr).
 #
 #   bash bench/http/run_wrk.sh              # 100k entities, 10 s per run, 1 and 16 conns, 3 rounds
-#   ENTITIES=1000000 DURATION=30 CONNS="1 4 16" SERVER_THREADS=1 bash bench/http/run_wrk.sh
+#   ENTITIES=1000000 DURATION=30 CONNS="1 4 16" bash bench/http/run_wrk.sh
+#   SERVERS="--threads 2;--threads 1 --busy-poll 50" bash bench/http/run_wrk.sh   # (the default)
 #   NICE=-10 bash bench/http/run_wrk.sh             # on a shared machine: servers and clients
 #                                                   # ahead of other work (root)
 #
+# SERVERS: `larder serve` configurations separated by ';', each started once on its own port
+# (all attached to the same store) and measured in turn; the table labels rows with them.
 # The store: a generated repo, one feature view of 10 Float32 features and 1 String (all 11
 # requested), ENTITIES entity rows pushed through `larder push`. Every request asks for random
 # entities. The Redis values are as long as the 1-entity response body, the keys as many as the
@@ -20,7 +23,7 @@ root=$(pwd)
 ENTITIES=${ENTITIES:-100000}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-"1 16"}
-SERVER_THREADS=${SERVER_THREADS:-$(nproc)}
+SERVERS=${SERVERS:-"--threads $(nproc);--threads 1 --busy-poll 50"}
 WRK_THREADS=${WRK_THREADS:-1}
 ROUNDS=${ROUNDS:-3}
 NICE=${NICE:-0}
@@ -32,10 +35,10 @@ if [ ! -x "$larder" ]; then bash scripts/build.sh; fi
 
 work=$(mktemp -d /tmp/larder-httpbench-XXXXXX)
 segment="/dev/shm/larder-httpbench-$$"
-server_pid=""
+server_pids=()
 redis_pid=""
 cleanup() {
-  if [ -n "$server_pid" ]; then kill -TERM "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  for pid in "${server_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   if [ -n "$redis_pid" ]; then kill -TERM "$redis_pid" 2>/dev/null || true; wait "$redis_pid" 2>/dev/null || true; fi
   rm -f "$segment" "$segment.readers" "$segment.lock"
   rm -rf "$work"
@@ -106,17 +109,24 @@ awk -v n="$ENTITIES" -v h="$header" 'BEGIN {
 "$larder" apply --repo "$work/repo" >&2
 "$larder" push bench_push "$work/rows.csv" --repo "$work/repo" >&2
 
-"${run[@]}" "$larder" serve --repo "$work/repo" --port 0 --threads "$SERVER_THREADS" 2> "$work/serve.err" &
-server_pid=$!
-port=""
-for _ in $(seq 1 500); do
-  port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/serve.err" | grep -o '[0-9]*$' || true)
-  [ -n "$port" ] && break
-  sleep 0.02
+# One server per configuration, each on a port of its own.
+IFS=';' read -r -a server_args <<< "$SERVERS"
+urls=()
+for i in "${!server_args[@]}"; do
+  # shellcheck disable=SC2086
+  "${run[@]}" "$larder" serve --repo "$work/repo" --port 0 ${server_args[$i]} 2> "$work/serve$i.err" &
+  server_pids+=($!)
+  port=""
+  for _ in $(seq 1 500); do
+    port=$(grep -o 'listening on http://127.0.0.1:[0-9]*' "$work/serve$i.err" | grep -o '[0-9]*$' || true)
+    [ -n "$port" ] && break
+    sleep 0.02
+  done
+  [ -n "$port" ] || { cat "$work/serve$i.err" >&2; exit 1; }
+  cat "$work/serve$i.err" >&2
+  urls+=("http://127.0.0.1:$port/get-online-features")
 done
-[ -n "$port" ] || { cat "$work/serve.err" >&2; exit 1; }
-cat "$work/serve.err" >&2
-url="http://127.0.0.1:$port/get-online-features"
+url=${urls[0]}
 
 features='"bench:f0","bench:f1","bench:f2","bench:f3","bench:f4","bench:f5","bench:f6","bench:f7","bench:f8","bench:f9","bench:s"'
 one_body="{\"features\":[$features],\"entities\":{\"entity_id\":[4242]}}"
@@ -145,17 +155,21 @@ for _ in $(seq 1 100); do mget_args+=("key:__rand_int__"); done
 
 results=()   # "label|conns|rps|p50|p99", one per run
 last_rps=0
-run_wrk() {  # per_request conns
+run_wrk() {  # per_request conns server_index
   local out rps p50 p99 t=$WRK_THREADS
   if [ "$2" -lt "$t" ]; then t=$2; fi
   out=$("${run[@]}" wrk -t"$t" -c"$2" -d"${DURATION}s" --latency \
-        -s "$root/bench/http/get_online_features.lua" "$url" -- "$1" "$ENTITIES" "$features" entity_id)
+        -s "$root/bench/http/get_online_features.lua" "${urls[$3]}" -- "$1" "$ENTITIES" "$features" entity_id)
   echo "$out" >&2
+  if echo "$out" | grep -q "Non-2xx"; then
+    echo "wrk saw error responses (above); stopping" >&2
+    exit 1
+  fi
   rps=$(echo "$out" | awk '/^Requests\/sec/ {printf "%.0f", $2}')
   p50=$(to_us "$(echo "$out" | awk '$1 == "50%" {print $2}')")
   p99=$(to_us "$(echo "$out" | awk '$1 == "99%" {print $2}')")
   last_rps=$rps
-  results+=("larder serve: get-online-features, $1 entit$([ "$1" = 1 ] && echo y || echo ies)|$2|$rps|$p50|$p99")
+  results+=("larder serve ${server_args[$3]}: $1 entit$([ "$1" = 1 ] && echo y || echo ies)|$2|$rps|$p50|$p99")
 }
 run_redis() {  # label conns requests args...
   local label=$1 c=$2 n=$3 line rps p50 p99
@@ -173,16 +187,16 @@ redis_requests() { local n=$((last_rps * DURATION)); [ "$n" -lt 10000 ] && n=100
 for round in $(seq 1 "$ROUNDS"); do
   echo "== round $round of $ROUNDS" >&2
   for c in $CONNS; do
-    run_wrk 1 "$c"
+    for i in "${!server_args[@]}"; do run_wrk 1 "$c" "$i"; done
     run_redis "redis-benchmark GET (1 key)" "$c" "$(redis_requests)" -t get -d "$response_bytes"
-    run_wrk 100 "$c"
+    for i in "${!server_args[@]}"; do run_wrk 100 "$c" "$i"; done
     run_redis "redis-benchmark MGET (100 keys)" "$c" "$(redis_requests)" MGET "${mget_args[@]}"
   done
 done
 
 echo
 echo "Machine: $(nproc) cores, $(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}'), Linux $(uname -r); load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "larder serve --threads $SERVER_THREADS; nice $NICE; wrk -t$WRK_THREADS -d${DURATION}s --latency; $ENTITIES entities, 11 features (1-entity response $response_bytes bytes); redis-server $(redis-server --version | grep -o 'v=[0-9.]*'), values of $response_bytes bytes"
+echo "larder serve configurations: $SERVERS; nice $NICE; wrk -t$WRK_THREADS -d${DURATION}s --latency; $ENTITIES entities, 11 features (1-entity response $response_bytes bytes); redis-server $(redis-server --version | grep -o 'v=[0-9.]*'), values of $response_bytes bytes"
 echo "Median of $ROUNDS rounds (each figure on its own), the servers' runs interleaved with Redis's:"
 echo
 echo "| workload | connections | requests/s | p50 (µs) | p99 (µs) |"
