@@ -50,6 +50,7 @@ Result<std::shared_ptr<const Catalog>> Catalog::Build(RepoConfig config, uint64_
       f.dtype = def.features[i].dtype;
       f.cls = StorageClassOf(f.dtype);
       f.slot = v.class_counts[static_cast<size_t>(f.cls)]++;
+      v.class_mask |= 1u << static_cast<uint32_t>(f.cls);
       f.index = i;
       v.feature_by_name.emplace(f.name, i);
       v.features.push_back(std::move(f));

@@ -40,6 +40,7 @@ struct ViewInfo {
   std::vector<FeatureInfo> features;
   std::unordered_map<std::string, uint32_t> feature_by_name;
   std::array<uint32_t, static_cast<size_t>(StorageClass::kCount)> class_counts{};
+  uint32_t class_mask = 0;  // bit c set: class_counts[c] > 0 (the row vectors a read touches)
   std::vector<ScalarType> key_types;
   // The source rows come from: for a push source, its batch source's timestamp columns.
   std::string timestamp_field;

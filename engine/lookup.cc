@@ -365,7 +365,7 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
         if (row == nullptr) continue;  // NOT_FOUND
         const uint8_t* payload = reinterpret_cast<const uint8_t*>(row) +
                                  layout::RowPayloadOffset(row->key_len);
-        if (impl.read_options.verify_rows && !VerifyRowBuffer(payload, row->payload_len)) {
+        if (impl.read_options.verify_rows && !VerifyRowForView(payload, row->payload_len, *view)) {
           for (size_t f : feats) sink.Invalid(f, r);
           continue;
         }

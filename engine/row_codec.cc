@@ -134,29 +134,109 @@ std::string_view RowEncoder::Encode(const ViewInfo& view, TimestampMicros event_
   return {reinterpret_cast<const char*>(b_.GetBufferPointer()), b_.GetSize()};
 }
 
-bool VerifyRowBuffer(const uint8_t* data, size_t len) {
-  flatbuffers::Verifier v(data, len, /*max_depth=*/8, /*max_tables=*/1u << 20);
-  if (!fb::VerifyRowBuffer(v)) return false;
-  // The verifier checks only that a vector's length prefix is 4-aligned: in a damaged row a
-  // vector of 8-byte elements may sit 4 bytes off, and reading it is a misaligned load (UB).
-  // Empty vectors are exempt: the builder does not align them (nothing is read from them).
-  auto aligned = [](const auto* vec) {
-    return vec == nullptr || vec->size() == 0 ||
-           reinterpret_cast<uintptr_t>(vec->Data()) % 8 == 0;
-  };
-  const fb::Row* row = fb::GetRow(data);
-  if (!aligned(row->i64()) || !aligned(row->f64())) return false;
-  if (const auto* lists = row->i64_lists()) {
-    for (const auto* item : *lists) {
-      if (item != nullptr && !aligned(item->v())) return false;
-    }
-  }
-  if (const auto* lists = row->f64_lists()) {
-    for (const auto* item : *lists) {
-      if (item != nullptr && !aligned(item->v())) return false;
-    }
+namespace {
+
+constexpr size_t kMaxDepth = 8;
+constexpr size_t kMaxTables = 1u << 20;
+
+// The verifier checks only that a vector's length prefix is 4-aligned: in a damaged row a
+// vector of 8-byte elements may sit 4 bytes off, and reading it is a misaligned load (UB).
+// Empty vectors are exempt: the builder does not align them (nothing is read from them).
+template <typename Vec>
+bool Aligned8(const Vec* vec) {
+  return vec == nullptr || vec->size() == 0 || reinterpret_cast<uintptr_t>(vec->Data()) % 8 == 0;
+}
+
+template <typename Lists>
+bool ListsAligned8(const Lists* lists) {
+  if (lists == nullptr) return true;
+  for (const auto* item : *lists) {
+    if (item != nullptr && !Aligned8(item->v())) return false;
   }
   return true;
+}
+
+// One storage class's vector of a row whose table start was verified.
+bool VerifyClass(flatbuffers::Verifier& v, const flatbuffers::Table& t, const fb::Row& row,
+                 StorageClass c) {
+  using R = fb::Row;
+  switch (c) {
+    case StorageClass::kI32:
+      return t.VerifyOffset(v, R::VT_I32) && v.VerifyVector(row.i32());
+    case StorageClass::kI64:
+      return t.VerifyOffset(v, R::VT_I64) && v.VerifyVector(row.i64()) && Aligned8(row.i64());
+    case StorageClass::kF32:
+      return t.VerifyOffset(v, R::VT_F32) && v.VerifyVector(row.f32());
+    case StorageClass::kF64:
+      return t.VerifyOffset(v, R::VT_F64) && v.VerifyVector(row.f64()) && Aligned8(row.f64());
+    case StorageClass::kBool:
+      return t.VerifyOffset(v, R::VT_BOOLS) && v.VerifyVector(row.bools());
+    case StorageClass::kStr:
+      return t.VerifyOffset(v, R::VT_STRS) && v.VerifyVector(row.strs()) &&
+             v.VerifyVectorOfStrings(row.strs());
+    case StorageClass::kBytes:
+      return t.VerifyOffset(v, R::VT_BYTES) && v.VerifyVector(row.bytes()) &&
+             v.VerifyVectorOfTables(row.bytes());
+    case StorageClass::kI32List:
+      return t.VerifyOffset(v, R::VT_I32_LISTS) && v.VerifyVector(row.i32_lists()) &&
+             v.VerifyVectorOfTables(row.i32_lists());
+    case StorageClass::kI64List:
+      return t.VerifyOffset(v, R::VT_I64_LISTS) && v.VerifyVector(row.i64_lists()) &&
+             v.VerifyVectorOfTables(row.i64_lists()) && ListsAligned8(row.i64_lists());
+    case StorageClass::kF32List:
+      return t.VerifyOffset(v, R::VT_F32_LISTS) && v.VerifyVector(row.f32_lists()) &&
+             v.VerifyVectorOfTables(row.f32_lists());
+    case StorageClass::kF64List:
+      return t.VerifyOffset(v, R::VT_F64_LISTS) && v.VerifyVector(row.f64_lists()) &&
+             v.VerifyVectorOfTables(row.f64_lists()) && ListsAligned8(row.f64_lists());
+    case StorageClass::kBoolList:
+      return t.VerifyOffset(v, R::VT_BOOL_LISTS) && v.VerifyVector(row.bool_lists()) &&
+             v.VerifyVectorOfTables(row.bool_lists());
+    case StorageClass::kStrList:
+      return t.VerifyOffset(v, R::VT_STR_LISTS) && v.VerifyVector(row.str_lists()) &&
+             v.VerifyVectorOfTables(row.str_lists());
+    case StorageClass::kBytesList:
+      return t.VerifyOffset(v, R::VT_BYTES_LISTS) && v.VerifyVector(row.bytes_lists()) &&
+             v.VerifyVectorOfTables(row.bytes_lists());
+    case StorageClass::kCount:
+      break;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool VerifyRowBuffer(const uint8_t* data, size_t len) {
+  flatbuffers::Verifier v(data, len, kMaxDepth, kMaxTables);
+  if (!fb::VerifyRowBuffer(v)) return false;
+  const fb::Row* row = fb::GetRow(data);
+  return Aligned8(row->i64()) && Aligned8(row->f64()) && ListsAligned8(row->i64_lists()) &&
+         ListsAligned8(row->f64_lists());
+}
+
+bool VerifyRowForView(const uint8_t* data, size_t len, const ViewInfo& view) {
+  // What Verifier::VerifyBuffer does before Row::Verify: a minimum size and a root offset
+  // that stays inside the buffer.
+  using flatbuffers::soffset_t;  // named by FLATBUFFERS_MIN_BUFFER_SIZE
+  using flatbuffers::uoffset_t;
+  if (len < FLATBUFFERS_MIN_BUFFER_SIZE) return false;
+  flatbuffers::Verifier v(data, len, kMaxDepth, kMaxTables);
+  const flatbuffers::uoffset_t root = v.VerifyOffset(0);
+  if (root == 0) return false;
+  // fb::Row is a flatbuffers::Table (privately derived, no members of its own): the generated
+  // Row::Verify runs these same calls on itself, for every class.
+  const auto& t = *reinterpret_cast<const flatbuffers::Table*>(data + root);
+  const auto& row = *reinterpret_cast<const fb::Row*>(data + root);
+  if (!t.VerifyTableStart(v) || !t.VerifyField<int64_t>(v, fb::Row::VT_EVENT_TS, 8) ||
+      !t.VerifyField<int64_t>(v, fb::Row::VT_CREATED_TS, 8) ||
+      !t.VerifyOffset(v, fb::Row::VT_NULLS) || !v.VerifyVector(row.nulls())) {
+    return false;
+  }
+  for (uint32_t mask = view.class_mask; mask != 0; mask &= mask - 1) {
+    const auto c = static_cast<StorageClass>(__builtin_ctz(mask));
+    if (!VerifyClass(v, t, row, c)) return false;
+  }
+  return v.EndTable();
 }
 
 namespace {

@@ -32,8 +32,16 @@ class RowEncoder {
   std::vector<flatbuffers::Offset<void>> offsets_[static_cast<size_t>(StorageClass::kCount)];
 };
 
-// Verifies a row buffer (bounds of every table and vector). Readers call it before decoding.
+// Verifies a row buffer (bounds of every table and vector, and the alignment of 8-byte
+// vectors). `larder check` and Inspect call it on every row.
 bool VerifyRowBuffer(const uint8_t* data, size_t len);
+
+// Verifies what reading `view`'s features from a row touches: the root table, event_ts,
+// created_ts, the null bitmap and the vectors of the storage classes in view.class_mask, with
+// FlatBuffers' own verifier primitives; vectors of other classes are never read through this
+// view, so they are not checked. Readers call it before decoding (about half the cost of
+// VerifyRowBuffer for a view of one or two classes).
+bool VerifyRowForView(const uint8_t* data, size_t len, const ViewInfo& view);
 
 inline const fb::Row* RowFromBuffer(const uint8_t* data) { return fb::GetRow(data); }
 

@@ -19,10 +19,11 @@ Result<PushMode> ParsePushMode(std::string_view text);
 
 // How a reader treats the rows it reads.
 struct ReaderOptions {
-  // Verify every row's FlatBuffer (bounds of every table, vector and string) before decoding
-  // it. On by default: a corrupt or hostile segment file then yields INVALID statuses, never a
-  // crash. Turning it off saves about 28 ns per row read (docs/benchmarks.md) and is only safe
-  // when nothing but Larder's writer can write the segment file.
+  // Verify the parts of every row's FlatBuffer a read touches (bounds of the table, and of the
+  // vectors and strings of the view's storage classes) before decoding it. On by default: a
+  // corrupt or hostile segment file then yields INVALID statuses, never a crash. Turning it off
+  // saves about 9 ns per row read (docs/design.md) and is only safe when nothing but Larder's
+  // writer can write the segment file.
   bool verify_rows = true;
 };
 

@@ -76,11 +76,12 @@ void BM_RowEncode(benchmark::State& state) {
       static_cast<double>(bytes) / static_cast<double>(std::max<int64_t>(1, state.iterations()));
 }
 
-// Decoding one row into 11 Values as the read path does: verify the FlatBuffer (arg 1) or not
-// (arg 0), then null check + decode per feature. Rows are copied to 8-aligned buffers, as in
-// the segment.
+// Decoding one row into 11 Values as the read path does: verify the FlatBuffer as readers do
+// (arg 2: VerifyRowForView), the whole row as `larder check` does (arg 1: VerifyRowBuffer), or
+// not at all (arg 0), then null check + decode per feature. Rows are copied to 8-aligned
+// buffers, as in the segment.
 void BM_RowDecode(benchmark::State& state) {
-  const bool verify = state.range(0) != 0;
+  const int64_t verify = state.range(0);
   const ViewInfo& view = BenchView();
   RowEncoder enc;
   std::vector<std::vector<uint64_t>> bufs;  // 8-aligned copies
@@ -98,7 +99,8 @@ void BM_RowDecode(benchmark::State& state) {
   for (auto _ : state) {
     const size_t k = i++ & 255;
     const auto* data = reinterpret_cast<const uint8_t*>(bufs[k].data());
-    if (verify && !VerifyRowBuffer(data, lens[k])) ++bad;
+    if (verify == 1 && !VerifyRowBuffer(data, lens[k])) ++bad;
+    if (verify == 2 && !VerifyRowForView(data, lens[k], view)) ++bad;
     const fb::Row* row = RowFromBuffer(data);
     benchmark::DoNotOptimize(row->event_ts());
     for (const FeatureInfo& f : view.features) {
@@ -113,7 +115,7 @@ void BM_RowDecode(benchmark::State& state) {
 BENCHMARK(BM_KeyEncodeHash);
 BENCHMARK(BM_Xxh3)->Arg(8)->Arg(24);
 BENCHMARK(BM_RowEncode);
-BENCHMARK(BM_RowDecode)->ArgName("verify")->Arg(1)->Arg(0);
+BENCHMARK(BM_RowDecode)->ArgName("verify")->Arg(2)->Arg(1)->Arg(0);
 
 }  // namespace
 }  // namespace larder::bench
