@@ -11,6 +11,9 @@
 # docs/img/latency.svg (with --quick: to the results directory; override with
 # LARDER_BENCH_PLOT=FILE).
 # LARDER_BENCH_10M=1 adds the 10^7-entity micro-benchmarks (~2 GiB of /dev/shm, a few minutes).
+# LARDER_BENCH_HUGE=1 (root only) repeats both load-harness runs with the Larder segment and the
+# LMDB file on a tmpfs mounted huge=within_size (2 MiB pages, docs/benchmarks.md), into
+# loadtest-{single,batch}-huge.{json,md}; the mount is removed at exit.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,6 +41,19 @@ echo "== load harness: batches of 100 entities ==" >&2
 "$bin/larder_loadtest" --compare redis,lmdb --batch 100 \
   --rounds "$rounds" --duration "$duration" -o "$out/loadtest-batch.json" \
   | tee "$out/loadtest-batch.md"
+
+if [ "${LARDER_BENCH_HUGE:-0}" != 0 ]; then
+  huge=$(mktemp -d /tmp/larder-huge-XXXXXX)
+  mount -t tmpfs -o huge=within_size,size=8G,mode=0700 larder-huge "$huge"
+  trap 'umount "$huge" 2>/dev/null; rmdir "$huge" 2>/dev/null' EXIT
+  echo "== load harness on huge pages ($huge: tmpfs huge=within_size) ==" >&2
+  "$bin/larder_loadtest" --compare redis,lmdb --readers 1,2 --writer --dir "$huge" \
+    --rounds "$rounds" --duration "$duration" -o "$out/loadtest-single-huge.json" \
+    | tee "$out/loadtest-single-huge.md"
+  "$bin/larder_loadtest" --compare redis,lmdb --batch 100 --dir "$huge" \
+    --rounds "$rounds" --duration "$duration" -o "$out/loadtest-batch-huge.json" \
+    | tee "$out/loadtest-batch-huge.md"
+fi
 
 python3 "$root/bench/plot_latency.py" "$out/loadtest-single.json" "$out/loadtest-batch.json" \
   --names "single lookups,batches of 100" -o "$plot"
