@@ -18,7 +18,6 @@
 // Default counts give >= 200 writer kills and >= 200 reader kills in well under two minutes on
 // two cores. LARDER_CAMPAIGN_SCALE=<factor> multiplies them for longer runs.
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,6 +28,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -38,18 +38,23 @@
 
 #include "engine/offline_log.h"
 #include "larder/feature_store.h"
+#include "tests/reader_check.h"
 #include "tests/store_fixture.h"
 
 namespace larder {
 namespace {
 
+using testing::Child;
+using testing::CounterRowChecker;
 using testing::DescribeWait;
 using testing::Features;
 using testing::I;
 using testing::Ints;
 using testing::kMicros;
 using testing::MakeFrame;
+using testing::Readable;
 using testing::Repeat;
+using testing::SlotOf;
 using testing::StoreOptions;
 using testing::WaitChild;
 using Clock = std::chrono::steady_clock;
@@ -83,13 +88,12 @@ std::vector<int>& ParentFds() {
   static std::vector<int> fds;
   return fds;
 }
-pid_t ForkChild() {
-  std::fflush(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
+// testing::ForkChild, closing ParentFds() in the child before `body` runs.
+Child ForkChild(const std::function<void(int report_fd)>& body) {
+  return testing::ForkChild([&](int report_fd) {
     for (int fd : ParentFds()) ::close(fd);
-  }
-  return pid;
+    body(report_fd);
+  });
 }
 void KeepParentFd(int fd) { ParentFds().push_back(fd); }
 void CloseParentFd(int fd) {
@@ -208,11 +212,6 @@ struct ReaderReport {
   }
 };
 
-bool Readable(int fd) {
-  pollfd p{fd, POLLIN, 0};
-  return ::poll(&p, 1, 0) > 0;
-}
-
 // Loops lookups of `batch` random entities in [0, max_id) until `stop_fd` becomes readable
 // (closed by the parent), checking every row; writes a ReaderReport to `report_fd`.
 [[noreturn]] void RunCheckingReader(const std::string& segment, int64_t max_id, size_t batch,
@@ -226,7 +225,7 @@ bool Readable(int fd) {
     fail("attach: " + reader.status().ToString());
   } else {
     std::mt19937 rng(seed);
-    std::vector<int64_t> last(static_cast<size_t>(max_id), -1);
+    CounterRowChecker rows(max_id, CheckRow);
     std::vector<int64_t> ids(batch);
     OnlineRequest req = CounterRequest(ids);
     OnlineResponse resp;
@@ -249,26 +248,10 @@ bool Readable(int fd) {
         fail("lookup: " + st.ToString());
         break;
       }
-      for (size_t i = 0; i < batch; ++i) {
-        int64_t k = -1;
-        std::string why = CheckRow(resp, i, ids[i], &k);
-        int64_t& prev = last[static_cast<size_t>(ids[i])];
-        if (!why.empty()) {
-          fail("entity " + std::to_string(ids[i]) + ": " + why);
-        } else if (k < 0 && prev >= 0) {
-          fail("entity " + std::to_string(ids[i]) + " vanished after counter " +
-               std::to_string(prev));
-        } else if (k >= 0) {
-          ++rep.present;
-          if (k < prev) {
-            fail("entity " + std::to_string(ids[i]) + " went back from " + std::to_string(prev) +
-                 " to " + std::to_string(k));
-          }
-          prev = std::max(prev, k);
-        }
-      }
+      rows.Check(resp, ids, fail);
       rep.lookups += batch;
     }
+    rep.present = rows.present();
   }
   testing::WriteAll(report_fd, &rep, sizeof(rep));
   ::_exit(0);
@@ -282,19 +265,20 @@ struct ReaderProc {
 
 ReaderProc StartCheckingReader(const std::string& segment, int64_t max_id, size_t batch,
                                uint32_t seed, int pause_us) {
-  int stop[2], rep[2];
-  if (::pipe(stop) != 0 || ::pipe(rep) != 0) return {};
-  pid_t pid = ForkChild();
-  if (pid == 0) {
+  int stop[2];
+  if (::pipe(stop) != 0) return {};
+  Child c = ForkChild([&](int report_fd) {
     ::close(stop[1]);
-    ::close(rep[0]);
-    RunCheckingReader(segment, max_id, batch, seed, pause_us, stop[0], rep[1]);
-  }
+    RunCheckingReader(segment, max_id, batch, seed, pause_us, stop[0], report_fd);
+  });
   ::close(stop[0]);
-  ::close(rep[1]);
+  if (c.pid < 0) {
+    ::close(stop[1]);
+    return {};
+  }
   KeepParentFd(stop[1]);
-  KeepParentFd(rep[0]);
-  return {pid, stop[1], rep[0]};
+  KeepParentFd(c.report_fd);
+  return {c.pid, stop[1], c.report_fd};
 }
 
 // Stops a reader and returns its report (nullopt if it died without one).
@@ -358,8 +342,6 @@ class CrashCampaign : public testing::StoreFixture {
   // them). Each acknowledged push goes back through a pipe. With `kill_after_us` > 0 the parent
   // SIGKILLs it after that long. Returns the wait status.
   int RunWriter(const std::string& crash_at, Mode mode, int kill_after_us) {
-    int p[2];
-    if (::pipe(p) != 0) return -1;
     // The child takes counters and ids from ranges reserved here, whatever happens to it.
     constexpr int kMaxBatches = 100000;
     const int64_t first_k = next_k_;
@@ -377,16 +359,14 @@ class CrashCampaign : public testing::StoreFixture {
       if (!info.ok()) return -1;
       grow_need = static_cast<int64_t>(info->index_capacity - info->index_entries) + 1;
     }
-    pid_t pid = ForkChild();
-    if (pid == 0) {
-      ::close(p[0]);
+    Child c = ForkChild([&](int report_fd) {
       if (!crash_at.empty()) ::setenv("LARDER_CRASH_AT", crash_at.c_str(), 1);
       auto fs = FeatureStore::Open(repo_.dir());
       auto alt = FeatureStore::Open(alt_.dir());
       if (!fs.ok() || !alt.ok()) ::_exit(2);
       // Tell the parent the writing starts now (k = -1), so a random kill lands in it.
       Ack started{-1, 0, 0};
-      if (!testing::WriteAll(p[1], &started, sizeof(started))) ::_exit(7);
+      if (!testing::WriteAll(report_fd, &started, sizeof(started))) ::_exit(7);
       int64_t id = first_id;
       for (int b = 0; b < kMaxBatches; ++b) {
         if (mode == Mode::kApply) {
@@ -406,33 +386,29 @@ class CrashCampaign : public testing::StoreFixture {
         auto r = (*fs)->Push("stats_push", CounterRows(BatchIds(a), a.k));
         if (!r.ok()) ::_exit(6);
         id += n_new;
-        if (!testing::WriteAll(p[1], &a, sizeof(a))) ::_exit(7);
+        if (!testing::WriteAll(report_fd, &a, sizeof(a))) ::_exit(7);
       }
       ::_exit(8);
-    }
-    ::close(p[1]);
-    if (pid < 0) {
-      ::close(p[0]);
-      return -1;
-    }
+    });
+    if (c.pid < 0) return -1;
     Ack a;
-    bool started = testing::ReadAll(p[0], &a, sizeof(a)) == sizeof(a) && a.k == -1;
+    bool started = testing::ReadAll(c.report_fd, &a, sizeof(a)) == sizeof(a) && a.k == -1;
     if (started && kill_after_us > 0) {
       std::this_thread::sleep_for(std::chrono::microseconds(kill_after_us));
-      ::kill(pid, SIGKILL);
+      ::kill(c.pid, SIGKILL);
     }
     int64_t max_id = first_id;
-    while (started && testing::ReadAll(p[0], &a, sizeof(a)) == sizeof(a)) {
+    while (started && testing::ReadAll(c.report_fd, &a, sizeof(a)) == sizeof(a)) {
       Acknowledge(a);
       max_id = std::max(max_id, a.first_new + a.n_new);
     }
-    ::close(p[0]);
+    ::close(c.report_fd);
     // Ids the child may have used in a batch that was not acknowledged are burnt.
     next_id_ = std::min(kMaxEntities, std::max(max_id + kNewPerBatch, next_id_));
     if (mode == Mode::kGrow)
       next_id_ = std::min(kMaxEntities, std::max(next_id_, first_id + grow_need));
     if (mode == Mode::kApply) scratch_alt_ = !scratch_alt_;
-    return WaitChild(pid);
+    return WaitChild(c.pid);
   }
 
   // After a kill: every acknowledged row is there (a newer value only from the batch in
@@ -665,20 +641,16 @@ TEST_F(CrashCampaign, ReaderKills) {
   for (int64_t i = 0; i < kReaderEntities; ++i) all.push_back(i);
   LARDER_ASSERT_OK(fs->Push("stats_push", CounterRows(all, 1)));
 
-  int stop[2], rep[2];
+  int stop[2];
   ASSERT_EQ(::pipe(stop), 0);
-  ASSERT_EQ(::pipe(rep), 0);
-  pid_t writer = ForkChild();
-  ASSERT_GE(writer, 0);
-  if (writer == 0) {
+  Child writer = ForkChild([&](int report_fd) {
     ::close(stop[1]);
-    ::close(rep[0]);
-    RunRewriter(repo_.dir(), stop[0], rep[1]);
-  }
+    RunRewriter(repo_.dir(), stop[0], report_fd);
+  });
+  ASSERT_GE(writer.pid, 0);
   ::close(stop[0]);
-  ::close(rep[1]);
   KeepParentFd(stop[1]);
-  KeepParentFd(rep[0]);
+  KeepParentFd(writer.report_fd);
 
   // One checking reader runs throughout (it must never see a torn row either).
   ReaderProc checker = StartCheckingReader(repo_.segment(), kReaderEntities, 8, 99, 20);
@@ -692,30 +664,16 @@ TEST_F(CrashCampaign, ReaderKills) {
   uint64_t max_limbo = 0;
   for (int i = 0; i < target; ++i) {
     // A reader that loops on lookups of 100 entities until it is killed.
-    int ready[2];
-    ASSERT_EQ(::pipe(ready), 0);
-    pid_t pid = ForkChild();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::close(ready[0]);
-      auto reader = OnlineReader::Attach(repo_.segment());
-      if (!reader.ok()) ::_exit(2);
-      std::vector<int64_t> ids;
-      for (int64_t e = 0; e < 100; ++e) ids.push_back((e * 37 + i) % kReaderEntities);
-      OnlineRequest req = CounterRequest(ids);
-      OnlineResponse resp;
-      for (uint64_t n = 0;; ++n) {
-        if (!(*reader)->GetOnlineFeatures(req, &resp).ok()) ::_exit(3);
-        if (n == 0) {
-          char one = 1;
-          testing::WriteAll(ready[1], &one, 1);
-        }
-      }
-    }
-    ::close(ready[1]);
+    std::vector<int64_t> ids;
+    for (int64_t e = 0; e < 100; ++e) ids.push_back((e * 37 + i) % kReaderEntities);
+    const OnlineRequest req = CounterRequest(ids);
+    Child c =
+        ForkChild([&](int ready_fd) { testing::RunLoopingReader(repo_.segment(), req, ready_fd); });
+    ASSERT_GE(c.pid, 0);
+    const pid_t pid = c.pid;
     char one = 0;
-    bool started = testing::ReadAll(ready[0], &one, 1) == 1;
-    ::close(ready[0]);
+    bool started = testing::ReadAll(c.report_fd, &one, 1) == 1;
+    ::close(c.report_fd);
     ASSERT_TRUE(started) << "reader " << i << " did not start";
     std::this_thread::sleep_for(std::chrono::microseconds(200 + rng() % 3000));
     ::kill(pid, SIGKILL);
@@ -730,20 +688,12 @@ TEST_F(CrashCampaign, ReaderKills) {
     }
     ++kills;
     // Died inside a lookup: its slot holds an epoch. The writer's next batches must release it.
-    auto slot_of = [&]() -> std::optional<ReaderInfo> {
-      auto info = fs->Inspect();
-      if (!info.ok()) return std::nullopt;
-      for (const ReaderInfo& r : info->readers) {
-        if (r.pid == static_cast<uint64_t>(pid)) return r;
-      }
-      return std::nullopt;
-    };
-    auto s = slot_of();
+    auto s = SlotOf(*fs, pid);
     if (s && s->epoch != 0) {
       ++inside;
       while (s && s->epoch != 0 && MsSince(killed_at) < 5000) {
         std::this_thread::sleep_for(std::chrono::microseconds(200));
-        s = slot_of();
+        s = SlotOf(*fs, pid);
       }
       ASSERT_FALSE(s && s->epoch != 0) << "a dead reader held reclamation back for 5 s";
       ++released;
@@ -760,9 +710,9 @@ TEST_F(CrashCampaign, ReaderKills) {
     uint64_t batches = 0;
     char error[200] = {};
   } wrep;
-  size_t got = testing::ReadAll(rep[0], &wrep, sizeof(wrep));
-  CloseParentFd(rep[0]);
-  int wstatus = WaitChild(writer);
+  size_t got = testing::ReadAll(writer.report_fd, &wrep, sizeof(wrep));
+  CloseParentFd(writer.report_fd);
+  int wstatus = WaitChild(writer.pid);
   ASSERT_EQ(got, sizeof(wrep)) << "writer ended with " << DescribeWait(wstatus);
   EXPECT_STREQ(wrep.error, "");
   std::string how;
@@ -838,14 +788,9 @@ TEST(CrashCampaignOffline, OfflineLogKills) {
   int kills = 0, torn = 0;
   const int rounds = Scaled(60);
   for (int round = 0; round < rounds; ++round) {
-    int p[2];
-    ASSERT_EQ(::pipe(p), 0);
     const int64_t first = next;
     next += 1'000'000;
-    pid_t pid = ForkChild();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::close(p[0]);
+    Child c = ForkChild([&](int report_fd) {
       for (int64_t id = first;; id += 500) {
         auto r = AppendRecords(path, {"id", "pad"},
                                [&](const std::vector<std::string>&) -> Result<std::string> {
@@ -853,18 +798,18 @@ TEST(CrashCampaignOffline, OfflineLogKills) {
                                });
         if (!r.ok()) ::_exit(3);
         LogAck a{id, 500};
-        if (!testing::WriteAll(p[1], &a, sizeof(a))) ::_exit(4);
+        if (!testing::WriteAll(report_fd, &a, sizeof(a))) ::_exit(4);
       }
-    }
-    ::close(p[1]);
+    });
+    ASSERT_GE(c.pid, 0);
     std::this_thread::sleep_for(std::chrono::microseconds(500 + rng() % 20000));
-    ::kill(pid, SIGKILL);
+    ::kill(c.pid, SIGKILL);
     LogAck a;
-    while (testing::ReadAll(p[0], &a, sizeof(a)) == sizeof(a)) {
+    while (testing::ReadAll(c.report_fd, &a, sizeof(a)) == sizeof(a)) {
       for (int64_t i = a.first; i < a.first + a.n; ++i) acked[i] = true;
     }
-    ::close(p[0]);
-    int status = WaitChild(pid);
+    ::close(c.report_fd);
+    int status = WaitChild(c.pid);
     ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << DescribeWait(status);
     ++kills;
     // The next append sets any torn tail aside, then appends whole.

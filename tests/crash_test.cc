@@ -103,18 +103,13 @@ class CrashTest : public testing::StoreFixture {
   // the parent SIGKILLs it after that many microseconds. Returns the child's wait status and
   // applies its acknowledgements to the model.
   int RunChild(const std::string& crash_at, int max_batches, bool grow, int kill_after_us) {
-    int p[2];
-    if (::pipe(p) != 0) return -1;
     const int64_t first_k = model_.next_k;
     const int64_t first_id = model_.next_id;
     // The child takes counters and ids from these ranges; reserve them whatever happens.
     constexpr int64_t kIdsPerChild = 1'000'000;
     model_.next_k += max_batches + 1;
     model_.next_id += kIdsPerChild;
-    std::fflush(nullptr);
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      ::close(p[0]);
+    testing::Child child = testing::ForkChild([&](int report_fd) {
       if (!crash_at.empty()) ::setenv("LARDER_CRASH_AT", crash_at.c_str(), 1);
       auto fs = FeatureStore::Open(repo_.dir());
       if (!fs.ok()) ::_exit(2);
@@ -131,26 +126,22 @@ class CrashTest : public testing::StoreFixture {
         auto r = (*fs)->Push("stats_push", Batch(a.k, a.first_new, a.n_new));
         if (!r.ok()) ::_exit(5);
         id += n_new;
-        if (!testing::WriteAll(p[1], &a, sizeof(a))) ::_exit(6);
+        if (!testing::WriteAll(report_fd, &a, sizeof(a))) ::_exit(6);
       }
       ::_exit(7);  // never crashed
-    }
-    ::close(p[1]);
-    if (pid < 0) {
-      ::close(p[0]);
-      return -1;
-    }
+    });
+    if (child.pid < 0) return -1;
     if (kill_after_us > 0) {
       std::this_thread::sleep_for(std::chrono::microseconds(kill_after_us));
-      ::kill(pid, SIGKILL);
+      ::kill(child.pid, SIGKILL);
     }
     // Read acknowledgements until the child's end of the pipe closes (it died or exited).
     Ack a;
-    while (testing::ReadAll(p[0], &a, sizeof(a)) == sizeof(a)) model_.Apply(a);
-    ::close(p[0]);
+    while (testing::ReadAll(child.report_fd, &a, sizeof(a)) == sizeof(a)) model_.Apply(a);
+    ::close(child.report_fd);
     last_child_first_k_ = first_k;
     last_child_last_k_ = first_k + max_batches - 1;
-    return WaitChild(pid);
+    return WaitChild(child.pid);
   }
 
   // After a kill: a fresh FeatureStore finds every acknowledged row (rows of the batch in

@@ -10,7 +10,6 @@
 //    parent's slots.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,18 +27,23 @@
 
 #include "larder/feature_store.h"
 #include "layout/segment_layout.h"
+#include "tests/reader_check.h"
 #include "tests/store_fixture.h"
 
 namespace larder {
 namespace {
 
+using testing::Child;
+using testing::CounterRowChecker;
 using testing::DescribeWait;
 using testing::Features;
+using testing::ForkChild;
 using testing::I;
 using testing::Ints;
 using testing::kMicros;
 using testing::MakeFrame;
 using testing::Repeat;
+using testing::SlotOf;
 using testing::StoreOptions;
 using testing::WaitChild;
 
@@ -168,7 +172,7 @@ struct WriterReport {
     fail("attach: " + reader.status().ToString());
   } else {
     std::mt19937 rng(seed);
-    std::vector<int64_t> last(kEntities, -1);
+    CounterRowChecker rows(kEntities, CheckRow);
     std::vector<int64_t> ids(batch);
     OnlineRequest req = CounterRequest(ids);
     OnlineResponse resp;
@@ -187,37 +191,16 @@ struct WriterReport {
         fail("lookup: " + st.ToString());
         break;
       }
-      for (size_t i = 0; i < batch; ++i) {
-        int64_t k = -1;
-        std::string why = CheckRow(resp, i, ids[i], &k);
-        int64_t& prev = last[static_cast<size_t>(ids[i])];
-        if (!why.empty()) {
-          fail("entity " + std::to_string(ids[i]) + ": " + why);
-        } else if (k < 0 && prev >= 0) {
-          fail("entity " + std::to_string(ids[i]) + " vanished after counter " +
-               std::to_string(prev));
-        } else if (k >= 0) {
-          ++rep.present;
-          if (k < prev) {
-            ++rep.backwards;
-            fail("entity " + std::to_string(ids[i]) + " went back from " + std::to_string(prev) +
-                 " to " + std::to_string(k));
-          }
-          prev = std::max(prev, k);
-          rep.max_counter = std::max<uint64_t>(rep.max_counter, static_cast<uint64_t>(k));
-        }
-      }
+      rows.Check(resp, ids, fail);
       rep.lookups += batch;
     }
+    rep.present = rows.present();
+    rep.backwards = rows.backwards();
+    rep.max_counter = rows.max_counter();
   }
   rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   testing::WriteAll(report_fd, &rep, sizeof(rep));
   ::_exit(0);
-}
-
-bool StopRequested(int fd) {
-  pollfd p{fd, POLLIN, 0};
-  return ::poll(&p, 1, 0) > 0;  // readable = closed by the parent (EOF)
 }
 
 // The writer process: entities grow from 50 to kEntities (the index grows from its initial 16
@@ -244,7 +227,7 @@ bool StopRequested(int fd) {
         char one = 1;
         testing::WriteAll(ready_fd, &one, 1);
       }
-      if (n == kEntities && StopRequested(stop_fd)) break;
+      if (n == kEntities && testing::Readable(stop_fd)) break;  // closed by the parent
     }
     auto info = (*fs)->Inspect();
     if (info.ok()) rep.growths = info->index_growths;
@@ -259,20 +242,16 @@ class MultiProcess : public testing::StoreFixture {};
 TEST_F(MultiProcess, ReadersNeverSeeTornRows) {
   repo_.Write(CounterRepo(), StoreOptions{16, "256MiB"});
   LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
-  int ready[2], stop[2], wrep[2];
+  int ready[2], stop[2];
   ASSERT_EQ(::pipe(ready), 0);
   ASSERT_EQ(::pipe(stop), 0);
-  ASSERT_EQ(::pipe(wrep), 0);
-  std::fflush(nullptr);
-  pid_t writer = ::fork();
-  ASSERT_GE(writer, 0);
-  if (writer == 0) {
+  Child writer = ForkChild([&](int report_fd) {
     ::close(stop[1]);
-    RunWriter(repo_.dir(), ready[1], stop[0], wrep[1]);
-  }
+    RunWriter(repo_.dir(), ready[1], stop[0], report_fd);
+  });
+  ASSERT_GE(writer.pid, 0);
   ::close(ready[1]);
   ::close(stop[0]);
-  ::close(wrep[1]);
   char one = 0;
   ASSERT_EQ(testing::ReadAll(ready[0], &one, 1), 1u) << "the writer never pushed";
 
@@ -281,29 +260,20 @@ TEST_F(MultiProcess, ReadersNeverSeeTornRows) {
   constexpr int kReaders = 3;
   constexpr size_t kBatch[kReaders] = {100, 16, 1};
   constexpr uint64_t kMinLookups[kReaders] = {1'100'000, 1'000'000, 0};
-  std::vector<pid_t> readers;
-  std::vector<int> report_fds;
+  std::vector<Child> readers;
   for (int i = 0; i < kReaders; ++i) {
-    int p[2];
-    ASSERT_EQ(::pipe(p), 0);
-    std::fflush(nullptr);
-    pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::close(p[0]);
+    readers.push_back(ForkChild([&](int report_fd) {
       RunReader(repo_.segment(), kMinLookups[i], 3.0, kBatch[i], 1000 + static_cast<uint32_t>(i),
-                p[1]);
-    }
-    ::close(p[1]);
-    readers.push_back(pid);
-    report_fds.push_back(p[0]);
+                report_fd);
+    }));
+    ASSERT_GE(readers.back().pid, 0);
   }
   uint64_t total = 0, present = 0;
   for (int i = 0; i < kReaders; ++i) {
     ReaderReport rep;
-    size_t got = testing::ReadAll(report_fds[i], &rep, sizeof(rep));
-    int status = WaitChild(readers[i]);
-    ::close(report_fds[i]);
+    size_t got = testing::ReadAll(readers[i].report_fd, &rep, sizeof(rep));
+    int status = WaitChild(readers[i].pid);
+    ::close(readers[i].report_fd);
     ASSERT_EQ(got, sizeof(rep)) << "reader " << i << " ended with " << DescribeWait(status);
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << DescribeWait(status);
     EXPECT_EQ(rep.violations, 0u) << "reader " << i << ": " << rep.first;
@@ -321,9 +291,9 @@ TEST_F(MultiProcess, ReadersNeverSeeTornRows) {
   }
   ::close(stop[1]);  // tells the writer to stop
   WriterReport wr;
-  size_t got = testing::ReadAll(wrep[0], &wr, sizeof(wr));
-  int status = WaitChild(writer);
-  ::close(wrep[0]);
+  size_t got = testing::ReadAll(writer.report_fd, &wr, sizeof(wr));
+  int status = WaitChild(writer.pid);
+  ::close(writer.report_fd);
   ::close(ready[0]);
   ASSERT_EQ(got, sizeof(wr)) << "writer ended with " << DescribeWait(status);
   EXPECT_STREQ(wr.error, "");
@@ -371,13 +341,7 @@ TEST_F(MultiProcess, ReadersSurviveRegistryChanges) {
 )";
   other.Write(alt, StoreOptions{opts.initial_capacity, opts.memory_limit, repo_.segment()});
 
-  int wrep[2];
-  ASSERT_EQ(::pipe(wrep), 0);
-  std::fflush(nullptr);
-  pid_t writer = ::fork();
-  ASSERT_GE(writer, 0);
-  if (writer == 0) {
-    ::close(wrep[0]);
+  Child writer = ForkChild([&](int report_fd) {
     WriterReport rep;
     auto a = FeatureStore::Open(repo_.dir());
     auto b = FeatureStore::Open(other.dir());
@@ -398,39 +362,29 @@ TEST_F(MultiProcess, ReadersSurviveRegistryChanges) {
       }
       ++rep.growths;  // applies
     }
-    testing::WriteAll(wrep[1], &rep, sizeof(rep));
-    ::_exit(0);
-  }
-  ::close(wrep[1]);
-  std::vector<pid_t> readers;
-  std::vector<int> fds;
+    testing::WriteAll(report_fd, &rep, sizeof(rep));
+  });
+  ASSERT_GE(writer.pid, 0);
+  std::vector<Child> readers;
   for (int i = 0; i < 2; ++i) {
-    int p[2];
-    ASSERT_EQ(::pipe(p), 0);
-    std::fflush(nullptr);
-    pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::close(p[0]);
-      RunReader(repo_.segment(), 0, 1.4, i == 0 ? 50 : 1, 77 + static_cast<uint32_t>(i), p[1]);
-    }
-    ::close(p[1]);
-    readers.push_back(pid);
-    fds.push_back(p[0]);
+    readers.push_back(ForkChild([&](int report_fd) {
+      RunReader(repo_.segment(), 0, 1.4, i == 0 ? 50 : 1, 77 + static_cast<uint32_t>(i), report_fd);
+    }));
+    ASSERT_GE(readers.back().pid, 0);
   }
   for (size_t i = 0; i < readers.size(); ++i) {
     ReaderReport rep;
-    size_t got = testing::ReadAll(fds[i], &rep, sizeof(rep));
-    int status = WaitChild(readers[i]);
-    ::close(fds[i]);
+    size_t got = testing::ReadAll(readers[i].report_fd, &rep, sizeof(rep));
+    int status = WaitChild(readers[i].pid);
+    ::close(readers[i].report_fd);
     ASSERT_EQ(got, sizeof(rep)) << "reader " << i << " ended with " << DescribeWait(status);
     EXPECT_EQ(rep.violations, 0u) << "reader " << i << ": " << rep.first;
     EXPECT_GT(rep.present, 0u);
   }
   WriterReport wr;
-  size_t got = testing::ReadAll(wrep[0], &wr, sizeof(wr));
-  int status = WaitChild(writer);
-  ::close(wrep[0]);
+  size_t got = testing::ReadAll(writer.report_fd, &wr, sizeof(wr));
+  int status = WaitChild(writer.pid);
+  ::close(writer.report_fd);
   ASSERT_EQ(got, sizeof(wr)) << "writer ended with " << DescribeWait(status);
   EXPECT_STREQ(wr.error, "");
   EXPECT_GT(wr.growths, 10u) << "too few applies";
@@ -444,49 +398,23 @@ TEST_F(MultiProcess, ReadersSurviveRegistryChanges) {
 
 // ---- Dead readers ---------------------------------------------------------------------------
 
-// The reader slot of `pid`, if it holds one.
-std::optional<ReaderInfo> SlotOf(FeatureStore& fs, pid_t pid) {
-  auto info = fs.Inspect();
-  if (!info.ok()) return std::nullopt;
-  for (const ReaderInfo& r : info->readers) {
-    if (r.pid == static_cast<uint64_t>(pid)) return r;
-  }
-  return std::nullopt;
-}
-
 // Forks a reader that loops on 1000-entity lookups until killed; returns its pid once it has
 // done one lookup.
 pid_t StartLoopingReader(const std::string& segment) {
-  int p[2];
-  if (::pipe(p) != 0) return -1;
-  std::fflush(nullptr);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(p[0]);
-    auto reader = OnlineReader::Attach(segment);
-    if (!reader.ok()) ::_exit(2);
-    std::vector<int64_t> ids;
-    for (int64_t i = 0; i < kEntities; ++i) ids.push_back(i);
-    OnlineRequest req = CounterRequest(ids);
-    OnlineResponse resp;
-    for (uint64_t n = 0;; ++n) {
-      if (!(*reader)->GetOnlineFeatures(req, &resp).ok()) ::_exit(3);
-      if (n == 0) {
-        char one = 1;
-        testing::WriteAll(p[1], &one, 1);
-      }
-    }
-  }
-  ::close(p[1]);
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < kEntities; ++i) ids.push_back(i);
+  const OnlineRequest req = CounterRequest(ids);
+  Child c = ForkChild([&](int ready_fd) { testing::RunLoopingReader(segment, req, ready_fd); });
+  if (c.pid < 0) return -1;
   char one = 0;
-  bool ok = testing::ReadAll(p[0], &one, 1) == 1;
-  ::close(p[0]);
-  if (!ok && pid > 0) {
-    ::kill(pid, SIGKILL);
-    WaitChild(pid);
+  bool ok = testing::ReadAll(c.report_fd, &one, 1) == 1;
+  ::close(c.report_fd);
+  if (!ok) {
+    ::kill(c.pid, SIGKILL);
+    WaitChild(c.pid);
     return -1;
   }
-  return pid;
+  return c.pid;
 }
 
 // SIGKILLs looping readers until one dies inside a lookup (its slot keeps a non-zero epoch).

@@ -152,13 +152,7 @@ TEST_F(Permissions, AWriteThroughAReadersMappingFaults) {
   ASSERT_TRUE(fs.ok());
   ASSERT_TRUE((*fs)->Push("stats_push", Row(1, 42)).ok());
   const std::string before = testing::ReadFile(repo_.segment());
-  int p[2];
-  ASSERT_EQ(::pipe(p), 0);
-  std::fflush(nullptr);
-  pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    ::close(p[0]);
+  testing::Child child = testing::ForkChild([&](int report_fd) {
     auto reader = OnlineReader::Attach(repo_.segment());
     if (!reader.ok()) ::_exit(2);
     auto r = (*reader)->GetOnlineFeatures(Features({"v:x"}, MakeFrame({{"driver_id", Ints({1})}})));
@@ -178,8 +172,8 @@ TEST_F(Permissions, AWriteThroughAReadersMappingFaults) {
       if (path == ReadersPath(repo_.segment())) readers_perms = perms;
     }
     std::string report = seg_perms + " " + readers_perms;
-    testing::WriteAll(p[1], report.data(), report.size());
-    ::close(p[1]);
+    testing::WriteAll(report_fd, report.data(), report.size());
+    ::close(report_fd);
     if (seg_perms != "r--s" || seg_start == 0) ::_exit(4);
     // A fault exits 77 (a handler of our own: sanitizers turn a plain SIGSEGV into an abort).
     struct sigaction sa {};
@@ -189,12 +183,12 @@ TEST_F(Permissions, AWriteThroughAReadersMappingFaults) {
     // The first bytes of the header: the magic. This store must fault.
     *reinterpret_cast<volatile char*>(seg_start) = 'X';
     ::_exit(5);  // the write went through
-  }
-  ::close(p[1]);
+  });
+  ASSERT_GE(child.pid, 0);
   char buf[64] = {};
-  testing::ReadAll(p[0], buf, sizeof(buf) - 1);
-  ::close(p[0]);
-  int status = WaitChild(pid);
+  testing::ReadAll(child.report_fd, buf, sizeof(buf) - 1);
+  ::close(child.report_fd);
+  int status = WaitChild(child.pid);
   EXPECT_EQ(std::string(buf), "r--s rw-s") << "mapping permissions (segment, reader table)";
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 77)
       << "the reader ended with " << DescribeWait(status) << " (exit 77: the write faulted)";

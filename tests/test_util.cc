@@ -1,8 +1,10 @@
 #include "tests/test_util.h"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -51,6 +53,29 @@ std::string ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+Child ForkChild(const std::function<void(int report_fd)>& body) {
+  int p[2];
+  if (::pipe(p) != 0) return {};
+  std::fflush(nullptr);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::close(p[0]);
+    body(p[1]);
+    ::_exit(0);
+  }
+  ::close(p[1]);
+  if (pid < 0) {
+    ::close(p[0]);
+    return {};
+  }
+  return {pid, p[0]};
+}
+
+bool Readable(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) > 0;
 }
 
 }  // namespace larder::testing
