@@ -7,6 +7,7 @@
 #include <pybind11/stl.h>
 
 #include <optional>
+#include <type_traits>
 
 #include "binding.h"
 
@@ -26,10 +27,47 @@ void Check(const Status& st) {
   if (!st.ok()) ThrowStatus(st);
 }
 
+// Runs `call` (an engine call returning a Status or a Result<T>) with the GIL released, then
+// raises its error or returns the T.
+template <typename Fn>
+auto WithoutGil(Fn&& call) {
+  using R = std::invoke_result_t<Fn&>;
+  std::optional<R> r;
+  {
+    py::gil_scoped_release nogil;
+    r.emplace(call());
+  }
+  if constexpr (std::is_same_v<R, Status>) {
+    Check(*r);
+  } else {
+    return Unwrap(std::move(*r));
+  }
+}
+
 py::dict TagsDict(const Tags& tags) {
   py::dict d;
   for (const auto& [k, v] : tags) d[py::str(k)] = v;
   return d;
+}
+
+// A list of one dict per item, each filled by fill(item, dict).
+template <typename T, typename Fill>
+py::list DictList(const std::vector<T>& items, Fill&& fill) {
+  py::list out;
+  for (const T& item : items) {
+    py::dict d;
+    fill(item, d);
+    out.append(d);
+  }
+  return out;
+}
+
+// The description, tags and owner that every definition of a repo carries.
+template <typename Def>
+void SetMetadata(const Def& def, py::dict& d) {
+  d["description"] = def.description;
+  d["tags"] = TagsDict(def.tags);
+  d["owner"] = def.owner;
 }
 
 py::dict ConfigDict(const RepoConfig& c) {
@@ -41,71 +79,46 @@ py::dict ConfigDict(const RepoConfig& c) {
   os["initial_capacity"] = c.online_store.initial_capacity;
   os["memory_limit"] = c.online_store.memory_limit;
   out["online_store"] = os;
-  py::list entities;
-  for (const EntityDef& e : c.entities) {
-    py::dict d;
+  out["entities"] = DictList(c.entities, [](const EntityDef& e, py::dict& d) {
     d["name"] = e.name;
     d["join_keys"] = e.join_keys;
     d["value_type"] = ScalarTypeName(e.value_type);
-    d["description"] = e.description;
-    d["tags"] = TagsDict(e.tags);
-    d["owner"] = e.owner;
-    entities.append(d);
-  }
-  out["entities"] = entities;
-  py::list sources;
-  for (const SourceDef& s : c.sources) {
-    py::dict d;
+    SetMetadata(e, d);
+  });
+  out["sources"] = DictList(c.sources, [](const SourceDef& s, py::dict& d) {
     d["name"] = s.name;
     d["type"] = s.kind == SourceKind::kPush ? "push" : "file";
     d["path"] = s.resolved_path.empty() ? s.path : s.resolved_path;
     d["timestamp_field"] = s.timestamp_field;
     d["created_timestamp_column"] = s.created_timestamp_column;
     d["batch_source"] = s.batch_source;
-    d["description"] = s.description;
-    d["tags"] = TagsDict(s.tags);
-    d["owner"] = s.owner;
-    sources.append(d);
-  }
-  out["sources"] = sources;
-  py::list views;
-  for (const FeatureViewDef& v : c.views) {
-    py::dict d;
+    SetMetadata(s, d);
+  });
+  out["feature_views"] = DictList(c.views, [](const FeatureViewDef& v, py::dict& d) {
     d["name"] = v.name;
     d["entities"] = v.entities;
     d["ttl_seconds"] = v.ttl_seconds;
     d["source"] = v.source;
     d["online"] = v.online;
     py::list features;
-    for (const FieldDef& f : v.features) features.append(py::make_tuple(f.name, DTypeName(f.dtype)));
+    for (const FieldDef& f : v.features)
+      features.append(py::make_tuple(f.name, DTypeName(f.dtype)));
     d["features"] = features;
     py::list keys;
-    for (const JoinKeyDef& k : v.join_keys) keys.append(py::make_tuple(k.name, ScalarTypeName(k.type)));
+    for (const JoinKeyDef& k : v.join_keys)
+      keys.append(py::make_tuple(k.name, ScalarTypeName(k.type)));
     d["join_keys"] = keys;
-    d["description"] = v.description;
-    d["tags"] = TagsDict(v.tags);
-    d["owner"] = v.owner;
-    views.append(d);
-  }
-  out["feature_views"] = views;
-  py::list services;
-  for (const FeatureServiceDef& s : c.services) {
-    py::dict d;
+    SetMetadata(v, d);
+  });
+  out["feature_services"] = DictList(c.services, [](const FeatureServiceDef& s, py::dict& d) {
     d["name"] = s.name;
-    py::list projections;
-    for (const auto& p : s.projections) {
-      py::dict pd;
-      pd["view"] = p.view;
-      pd["features"] = p.features;
-      projections.append(pd);
-    }
-    d["projections"] = projections;
-    d["description"] = s.description;
-    d["tags"] = TagsDict(s.tags);
-    d["owner"] = s.owner;
-    services.append(d);
-  }
-  out["feature_services"] = services;
+    d["projections"] =
+        DictList(s.projections, [](const FeatureServiceDef::Projection& p, py::dict& pd) {
+          pd["view"] = p.view;
+          pd["features"] = p.features;
+        });
+    SetMetadata(s, d);
+  });
   py::list intervals;
   for (const MaterializedInterval& i : c.intervals) {
     intervals.append(py::make_tuple(i.view, i.start, i.end));
@@ -135,30 +148,22 @@ py::dict StoreInfoDict(const StoreInfo& s) {
   d["recoveries"] = s.recoveries;
   d["last_recovery_micros"] = s.last_recovery_micros;
   d["writer_pid"] = s.writer_pid;
-  py::list views;
-  for (const ViewStats& v : s.views) {
-    py::dict vd;
+  d["views"] = DictList(s.views, [](const ViewStats& v, py::dict& vd) {
     vd["name"] = v.name;
     vd["id"] = v.id;
     vd["rows"] = v.rows;
     vd["row_bytes"] = v.row_bytes;
     vd["ttl_seconds"] = v.ttl_seconds;
     vd["source"] = v.source;
-    views.append(vd);
-  }
-  d["views"] = views;
-  py::list readers;
-  for (const ReaderInfo& r : s.readers) {
-    py::dict rd;
+  });
+  d["readers"] = DictList(s.readers, [](const ReaderInfo& r, py::dict& rd) {
     rd["slot"] = r.slot;
     rd["pid"] = r.pid;
     rd["tid"] = r.tid;
     rd["epoch"] = r.epoch;
     rd["lookups"] = r.lookups;
     rd["alive"] = r.alive;
-    readers.append(rd);
-  }
-  d["readers"] = readers;
+  });
   return d;
 }
 
@@ -243,12 +248,7 @@ std::unique_ptr<Response> GetOnline(Engine& engine, py::handle features, py::han
   SetFeatures(features, feature_service, &req.features, &req.feature_service);
   BuildEntities(entity_rows, entities, &req.entities, &resp->entity_columns);
   req.full_feature_names = full_feature_names;
-  Status st;
-  {
-    py::gil_scoped_release nogil;
-    st = engine.GetOnlineFeaturesColumnar(req, &resp->data);
-  }
-  Check(st);
+  WithoutGil([&] { return engine.GetOnlineFeaturesColumnar(req, &resp->data); });
   resp->entity_names = req.entities.names;
   resp->rows = req.entities.num_rows();
   return resp;
@@ -271,13 +271,11 @@ Frame FrameFromColumns(py::handle columns, const std::string& origin) {
 template <typename Fn>
 PushResult PushFrame(py::handle columns, const std::string& origin, Fn&& push) {
   Frame df = FrameFromColumns(columns, origin);
-  Result<PushResult> r = Status(ErrorCode::kInternal, "not run");
-  {
-    py::gil_scoped_release nogil;
-    r = push(df);
+  return WithoutGil([&] {
+    Result<PushResult> r = push(df);
     Frame gone = std::move(df);  // free the cells without the GIL
-  }
-  return Unwrap(std::move(r));
+    return r;
+  });
 }
 
 std::vector<std::string> ViewList(py::handle views) {
@@ -434,39 +432,16 @@ PYBIND11_MODULE(_larder, m) {
 
   py::class_<StoreHandle>(m, "_Store")
       .def(py::init([](const std::string& repo_path) {
-             std::unique_ptr<FeatureStore> fs;
-             {
-               Result<std::unique_ptr<FeatureStore>> r = Status(ErrorCode::kInternal, "");
-               {
-                 py::gil_scoped_release nogil;
-                 r = FeatureStore::Open(repo_path);
-               }
-               fs = Unwrap(std::move(r));
-             }
-             return StoreHandle{std::move(fs)};
+             return StoreHandle{WithoutGil([&] { return FeatureStore::Open(repo_path); })};
            }),
            py::arg("repo_path"))
-      .def("apply",
-           [](StoreHandle& s) {
-             Result<ApplyReport> r = Status(ErrorCode::kInternal, "");
-             {
-               py::gil_scoped_release nogil;
-               r = s.fs->Apply();
-             }
-             return Unwrap(std::move(r));
-           },
-           "Creates the online store's segment, or updates its registry to match "
-           "feature_store.yaml (`larder apply`).")
-      .def("teardown",
-           [](StoreHandle& s) {
-             Status st;
-             {
-               py::gil_scoped_release nogil;
-               st = s.fs->Teardown();
-             }
-             Check(st);
-           },
-           "Removes the segment and its side files (`larder teardown`).")
+      .def(
+          "apply", [](StoreHandle& s) { return WithoutGil([&] { return s.fs->Apply(); }); },
+          "Creates the online store's segment, or updates its registry to match "
+          "feature_store.yaml (`larder apply`).")
+      .def(
+          "teardown", [](StoreHandle& s) { WithoutGil([&] { return s.fs->Teardown(); }); },
+          "Removes the segment and its side files (`larder teardown`).")
       .def("_push",
            [](StoreHandle& s, const std::string& source, py::handle columns, const std::string& to) {
              PushMode mode = Unwrap(ParsePushMode(to));
@@ -496,12 +471,7 @@ PYBIND11_MODULE(_larder, m) {
              req.entity_df = FrameFromColumns(entity_columns, "entity_df");
              req.full_feature_names = full;
              const size_t first = req.entity_df.names.size();
-             Result<Frame> r = Status(ErrorCode::kInternal, "");
-             {
-               py::gil_scoped_release nogil;
-               r = s.fs->GetHistoricalFeatures(req);
-             }
-             Frame out = Unwrap(std::move(r));
+             Frame out = WithoutGil([&] { return s.fs->GetHistoricalFeatures(req); });
              py::list columns;  // the feature columns: (name, [value per entity row])
              for (size_t c = first; c < out.names.size(); ++c) {
                py::list values(out.columns[c].size());
@@ -516,53 +486,25 @@ PYBIND11_MODULE(_larder, m) {
       .def("_materialize",
            [](StoreHandle& s, int64_t start, int64_t end, py::handle views) {
              std::vector<std::string> names = ViewList(views);
-             Result<MaterializeResult> r = Status(ErrorCode::kInternal, "");
-             {
-               py::gil_scoped_release nogil;
-               r = s.fs->Materialize(start, end, names);
-             }
-             return Unwrap(std::move(r));
+             return WithoutGil([&] { return s.fs->Materialize(start, end, names); });
            })
       .def("_materialize_incremental",
            [](StoreHandle& s, int64_t end, py::handle views) {
              std::vector<std::string> names = ViewList(views);
-             Result<MaterializeResult> r = Status(ErrorCode::kInternal, "");
-             {
-               py::gil_scoped_release nogil;
-               r = s.fs->MaterializeIncremental(end, names);
-             }
-             return Unwrap(std::move(r));
+             return WithoutGil([&] { return s.fs->MaterializeIncremental(end, names); });
            })
-      .def("inspect",
-           [](StoreHandle& s) {
-             Result<StoreInfo> r = Status(ErrorCode::kInternal, "");
-             {
-               py::gil_scoped_release nogil;
-               r = s.fs->Inspect();
-             }
-             return StoreInfoDict(Unwrap(std::move(r)));
-           },
-           "The segment's statistics (`larder inspect --json`), as a dict.")
-      .def("check",
-           [](StoreHandle& s) {
-             Result<CheckReport> r = Status(ErrorCode::kInternal, "");
-             {
-               py::gil_scoped_release nogil;
-               r = s.fs->Check();
-             }
-             return Unwrap(std::move(r));
-           },
-           "Verifies every invariant of the segment (`larder check`).")
+      .def(
+          "inspect",
+          [](StoreHandle& s) { return StoreInfoDict(WithoutGil([&] { return s.fs->Inspect(); })); },
+          "The segment's statistics (`larder inspect --json`), as a dict.")
+      .def(
+          "check", [](StoreHandle& s) { return WithoutGil([&] { return s.fs->Check(); }); },
+          "Verifies every invariant of the segment (`larder check`).")
       .def("_config", [](StoreHandle& s) { return ConfigDict(s.fs->config()); });
 
   py::class_<ReaderHandle>(m, "_Reader")
       .def(py::init([](const std::string& segment_path) {
-             Result<std::unique_ptr<OnlineReader>> r = Status(ErrorCode::kInternal, "");
-             {
-               py::gil_scoped_release nogil;
-               r = OnlineReader::Attach(segment_path);
-             }
-             return ReaderHandle{Unwrap(std::move(r))};
+             return ReaderHandle{WithoutGil([&] { return OnlineReader::Attach(segment_path); })};
            }),
            py::arg("segment_path"))
       .def("get_online_features",
@@ -576,21 +518,9 @@ PYBIND11_MODULE(_larder, m) {
            kGetOnlineDoc)
       .def("inspect",
            [](const ReaderHandle& h) {
-             Result<StoreInfo> r = Status(ErrorCode::kInternal, "");
-             {
-               py::gil_scoped_release nogil;
-               r = h.reader->Inspect();
-             }
-             return StoreInfoDict(Unwrap(std::move(r)));
+             return StoreInfoDict(WithoutGil([&] { return h.reader->Inspect(); }));
            })
       .def("check",
-           [](const ReaderHandle& h) {
-             Result<CheckReport> r = Status(ErrorCode::kInternal, "");
-             {
-               py::gil_scoped_release nogil;
-               r = h.reader->Check();
-             }
-             return Unwrap(std::move(r));
-           })
+           [](const ReaderHandle& h) { return WithoutGil([&] { return h.reader->Check(); }); })
       .def("_config", [](const ReaderHandle& h) { return ConfigDict(Unwrap(h.reader->Registry())); });
 }
