@@ -120,24 +120,30 @@ Result<const QueryPlan*> CachedPlanFor(uint64_t instance_id,
   return &slot.plan;
 }
 
-// Empties a value for reuse, keeping its buffers' capacity.
+// Empties a value for reuse, keeping its buffers' capacity. The buffers are touched only
+// when they hold something: the columns of a repeated request shape are mostly scalars.
 void ResetValue(Value* v, DType dtype) {
   v->dtype = dtype;
   v->is_null = true;
   v->i64 = 0;
   v->f64 = 0;
-  v->str.clear();
-  v->i64s.clear();
-  v->f64s.clear();
-  v->strs.clear();
+  if (!v->str.empty()) v->str.clear();
+  if (!v->i64s.empty()) v->i64s.clear();
+  if (!v->f64s.empty()) v->f64s.clear();
+  if (!v->strs.empty()) v->strs.clear();
 }
 
-// Sizes a column for n rows of `dtype`, all NOT_FOUND, reusing its buffers.
+// Sizes a column for n rows of `dtype`, all `status`, reusing its buffers. (Plain loops: for
+// the few rows of a typical request, assign()'s out-of-line memset costs more than the stores.)
 void ResetColumn(FeatureColumn* col, size_t n, DType dtype, FieldStatus status) {
-  col->values.resize(n);
-  for (Value& v : col->values) ResetValue(&v, dtype);
-  col->statuses.assign(n, status);
-  col->event_timestamps.assign(n, 0);
+  if (col->values.size() != n) col->values.resize(n);
+  if (col->statuses.size() != n) col->statuses.resize(n);
+  if (col->event_timestamps.size() != n) col->event_timestamps.resize(n);
+  for (size_t r = 0; r < n; ++r) {
+    ResetValue(&col->values[r], dtype);
+    col->statuses[r] = status;
+    col->event_timestamps[r] = 0;
+  }
 }
 
 // The entity columns of the response: the request's values, typed as the join key when a
@@ -156,7 +162,10 @@ void FillEntityColumn(const QueryPlan& plan, const Frame& entities, size_t col,
   for (size_t r = 0; r < n; ++r) {
     const Cell& c = entities.columns[col][r];
     Value& v = out->values[r];
-    if (key != nullptr) {
+    if (key != nullptr && key->type == ScalarType::kInt64 && c.kind == Cell::Kind::kInt) {
+      v.is_null = false;  // the common key, without CellToValue's Result<Value>
+      v.i64 = c.i;
+    } else if (key != nullptr) {
       auto typed = CellToValue(c, DType{key->type, false});
       if (typed.ok()) v = std::move(typed).value();
     } else if (c.kind == Cell::Kind::kInt) {
