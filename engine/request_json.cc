@@ -38,6 +38,7 @@ Result<OnlineRequest> ParseOnlineRequestJson(std::string_view body) {
   if (!obj["features"].get(el)) {
     simdjson::dom::array arr;
     if (el.get_array().get(arr)) return InvalidArgument("field 'features' must be an array");
+    req.features.reserve(arr.size());
     for (element f : arr) {
       std::string_view s;
       if (f.get_string().get(s)) {

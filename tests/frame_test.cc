@@ -365,6 +365,22 @@ TEST(JsonColumnsTest, Malformed) {
 
 TEST(JsonColumnsTest, DuplicateColumn) {
   ExpectInvalid(ReadJsonColumnsFrame(R"({"a": [1], "a": [2]})", "body"), {"duplicate column 'a'"});
+  // Past the first 16 columns duplicates are found through an index: every position.
+  for (int dup_at = 15; dup_at <= 40; ++dup_at) {
+    for (int first : {0, 7, 14}) {
+      std::string json = "{";
+      for (int c = 0; c < dup_at; ++c) json += "\"c" + std::to_string(c) + "\": [1],";
+      json += "\"c" + std::to_string(first) + "\": [2]}";
+      ExpectInvalid(ReadJsonColumnsFrame(json, "body"),
+                    {"duplicate column 'c" + std::to_string(first) + "'"});
+    }
+  }
+  auto ok = ReadJsonColumnsFrame(R"({"a":[1],"b":[2],"c":[3],"d":[4],"e":[5],"f":[6],"g":[7],)"
+                                 R"("h":[8],"i":[9],"j":[10],"k":[11],"l":[12],"m":[13],"n":[14],)"
+                                 R"("o":[15],"p":[16],"q":[17],"r":[18]})",
+                                 "body");
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->names.size(), 18u);
 }
 
 // ---------------------------------------------------------------------------------------------
