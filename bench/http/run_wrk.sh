@@ -9,6 +9,9 @@
 #   SERVERS="--threads 2;--threads 1 --busy-poll 50" bash bench/http/run_wrk.sh   # (the default)
 #   NICE=-10 bash bench/http/run_wrk.sh             # on a shared machine: servers and clients
 #                                                   # ahead of other work (root)
+#   PIN=1 SERVERS="--threads 1;--threads 1 --busy-poll 50" bash bench/http/run_wrk.sh
+#       # servers (larder serve and redis-server) on the last core, clients (wrk and
+#       # redis-benchmark) on the others: less scheduler noise on a small machine
 #
 # SERVERS: `larder serve` configurations separated by ';', each started once on its own port
 # (all attached to the same store) and measured in turn; the table labels rows with them.
@@ -27,7 +30,16 @@ SERVERS=${SERVERS:-"--threads $(nproc);--threads 1 --busy-poll 50"}
 WRK_THREADS=${WRK_THREADS:-1}
 ROUNDS=${ROUNDS:-3}
 NICE=${NICE:-0}
+PIN=${PIN:-0}
 run=(nice -n "$NICE")
+server_run=("${run[@]}")
+client_run=("${run[@]}")
+if [ "$PIN" != 0 ]; then
+  last_cpu=$(($(nproc) - 1))
+  [ "$last_cpu" -ge 1 ] || { echo "PIN=1 needs at least 2 cores" >&2; exit 1; }
+  server_run+=(taskset -c "$last_cpu")
+  client_run+=(taskset -c "0-$((last_cpu - 1))")
+fi
 larder="$root/build/bin/larder"
 
 if [ "${SKIP_DEPS:-}" != "1" ]; then bash scripts/install-deps.sh; fi
@@ -114,7 +126,7 @@ IFS=';' read -r -a server_args <<< "$SERVERS"
 urls=()
 for i in "${!server_args[@]}"; do
   # shellcheck disable=SC2086
-  "${run[@]}" "$larder" serve --repo "$work/repo" --port 0 ${server_args[$i]} 2> "$work/serve$i.err" &
+  "${server_run[@]}" "$larder" serve --repo "$work/repo" --port 0 ${server_args[$i]} 2> "$work/serve$i.err" &
   server_pids+=($!)
   port=""
   for _ in $(seq 1 500); do
@@ -137,7 +149,7 @@ echo "== 1-entity response: $response_bytes bytes" >&2
 # machine shared with other work).
 echo "== starting redis-server" >&2
 rport=$(free_port)
-"${run[@]}" redis-server --bind 127.0.0.1 --port "$rport" --save "" --appendonly no --daemonize no \
+"${server_run[@]}" redis-server --bind 127.0.0.1 --port "$rport" --save "" --appendonly no --daemonize no \
   --logfile "$work/redis.log" &
 redis_pid=$!
 for _ in $(seq 1 200); do redis-cli -p "$rport" ping >/dev/null 2>&1 && break; sleep 0.02; done
@@ -158,7 +170,7 @@ last_rps=0
 run_wrk() {  # per_request conns server_index
   local out rps p50 p99 t=$WRK_THREADS
   if [ "$2" -lt "$t" ]; then t=$2; fi
-  out=$("${run[@]}" wrk -t"$t" -c"$2" -d"${DURATION}s" --latency \
+  out=$("${client_run[@]}" wrk -t"$t" -c"$2" -d"${DURATION}s" --latency \
         -s "$root/bench/http/get_online_features.lua" "${urls[$3]}" -- "$1" "$ENTITIES" "$features" entity_id)
   echo "$out" >&2
   if echo "$out" | grep -q "Non-2xx"; then
@@ -174,7 +186,7 @@ run_wrk() {  # per_request conns server_index
 run_redis() {  # label conns requests args...
   local label=$1 c=$2 n=$3 line rps p50 p99
   shift 3
-  line=$("${run[@]}" redis-benchmark -p "$rport" -c "$c" -n "$n" -r "$ENTITIES" --csv "$@" | tail -n 1)
+  line=$("${client_run[@]}" redis-benchmark -p "$rport" -c "$c" -n "$n" -r "$ENTITIES" --csv "$@" | tail -n 1)
   echo "$line" >&2
   rps=$(echo "$line" | awk -F'"' '{printf "%.0f", $4}')
   p50=$(echo "$line" | awk -F'"' '{printf "%.0f", $10 * 1000}')
@@ -196,7 +208,7 @@ done
 
 echo
 echo "Machine: $(nproc) cores, $(lscpu | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}'), Linux $(uname -r); load average before: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "larder serve configurations: $SERVERS; nice $NICE; wrk -t$WRK_THREADS -d${DURATION}s --latency; $ENTITIES entities, 11 features (1-entity response $response_bytes bytes); redis-server $(redis-server --version | grep -o 'v=[0-9.]*'), values of $response_bytes bytes"
+echo "larder serve configurations: $SERVERS; nice $NICE; pinned: $([ "$PIN" != 0 ] && echo "servers on CPU $last_cpu, clients on the others" || echo no); wrk -t$WRK_THREADS -d${DURATION}s --latency; $ENTITIES entities, 11 features (1-entity response $response_bytes bytes); redis-server $(redis-server --version | grep -o 'v=[0-9.]*'), values of $response_bytes bytes"
 echo "Median of $ROUNDS rounds (each figure on its own), the servers' runs interleaved with Redis's:"
 echo
 echo "| workload | connections | requests/s | p50 (µs) | p99 (µs) |"
