@@ -204,6 +204,15 @@ class ValueSink {
   void Invalid(size_t feature, size_t row) {
     out_->results[first_ + feature].statuses[row] = FieldStatus::kInvalid;
   }
+  // Row `row`'s values of the features at plan positions `feats` (all of `view`).
+  void PutRow(const QueryPlan& plan, const std::vector<size_t>& feats, const ViewInfo& view,
+              size_t row, const fb::Row* fr, TimestampMicros ts, FieldStatus present) {
+    (void)view;
+    const auto* nulls = fr->nulls();
+    for (size_t f : feats) Put(f, row, fr, nulls, *plan.features[f].feature, ts, present);
+  }
+
+ private:
   void Put(size_t feature, size_t row, const fb::Row* fr, const flatbuffers::Vector<uint8_t>* nulls,
            const FeatureInfo& fi, TimestampMicros ts, FieldStatus present) {
     FeatureColumn& col = out_->results[first_ + feature];
@@ -217,7 +226,6 @@ class ValueSink {
     }
   }
 
- private:
   OnlineResponse* out_;
   size_t first_ = 0;
 };
@@ -266,31 +274,46 @@ class ColumnarSink {
   void Invalid(size_t feature, size_t row) {
     out_->features[feature].statuses[row] = FieldStatus::kInvalid;
   }
-  void Put(size_t feature, size_t row, const fb::Row* fr, const flatbuffers::Vector<uint8_t>* nulls,
-           const FeatureInfo& fi, TimestampMicros ts, FieldStatus present) {
-    ColumnarFeature& c = out_->features[feature];
-    c.event_timestamps[row] = ts;
-    if (IsNullIn(nulls, fi)) {
-      c.statuses[row] = FieldStatus::kNullValue;
-      return;
-    }
-    bool ok = false;
-    switch (fi.cls) {
-      case StorageClass::kI32: ok = ReadSlot(fr->i32(), fi.slot, &c.ints[row]); break;
-      case StorageClass::kI64: ok = ReadSlot(fr->i64(), fi.slot, &c.ints[row]); break;
-      case StorageClass::kBool: ok = ReadSlot(fr->bools(), fi.slot, &c.ints[row]); break;
-      case StorageClass::kF32: ok = ReadSlot(fr->f32(), fi.slot, &c.floats[row]); break;
-      case StorageClass::kF64: ok = ReadSlot(fr->f64(), fi.slot, &c.doubles[row]); break;
-      case StorageClass::kStr:
-      case StorageClass::kBytes: {
-        Value& scratch = scratch_;
-        ok = DecodeFeature(fr, fi, &scratch);
-        if (ok) c.strings[row].swap(scratch.str);
-        break;
+  // Row `row`'s values of the features at plan positions `feats` (all of `view`). The
+  // vectors of the fixed-width classes the view has are read from the row once, not once per
+  // feature (each read goes through the row's vtable).
+  void PutRow(const QueryPlan& plan, const std::vector<size_t>& feats, const ViewInfo& view,
+              size_t row, const fb::Row* fr, TimestampMicros ts, FieldStatus present) {
+    auto has = [&view](StorageClass c) {
+      return (view.class_mask & (1u << static_cast<uint32_t>(c))) != 0;
+    };
+    const auto* i32 = has(StorageClass::kI32) ? fr->i32() : nullptr;
+    const auto* i64 = has(StorageClass::kI64) ? fr->i64() : nullptr;
+    const auto* bools = has(StorageClass::kBool) ? fr->bools() : nullptr;
+    const auto* f32 = has(StorageClass::kF32) ? fr->f32() : nullptr;
+    const auto* f64 = has(StorageClass::kF64) ? fr->f64() : nullptr;
+    const auto* nulls = fr->nulls();
+    for (size_t f : feats) {
+      const FeatureInfo& fi = *plan.features[f].feature;
+      ColumnarFeature& c = out_->features[f];
+      c.event_timestamps[row] = ts;
+      if (IsNullIn(nulls, fi)) {
+        c.statuses[row] = FieldStatus::kNullValue;
+        continue;
       }
-      default: ok = DecodeFeature(fr, fi, &c.arrays[row]);
+      bool ok = false;
+      switch (fi.cls) {
+        case StorageClass::kI32: ok = ReadSlot(i32, fi.slot, &c.ints[row]); break;
+        case StorageClass::kI64: ok = ReadSlot(i64, fi.slot, &c.ints[row]); break;
+        case StorageClass::kBool: ok = ReadSlot(bools, fi.slot, &c.ints[row]); break;
+        case StorageClass::kF32: ok = ReadSlot(f32, fi.slot, &c.floats[row]); break;
+        case StorageClass::kF64: ok = ReadSlot(f64, fi.slot, &c.doubles[row]); break;
+        case StorageClass::kStr:
+        case StorageClass::kBytes: {
+          Value& scratch = scratch_;
+          ok = DecodeFeature(fr, fi, &scratch);
+          if (ok) c.strings[row].swap(scratch.str);
+          break;
+        }
+        default: ok = DecodeFeature(fr, fi, &c.arrays[row]);
+      }
+      c.statuses[row] = ok ? present : FieldStatus::kInvalid;
     }
-    c.statuses[row] = ok ? present : FieldStatus::kInvalid;
   }
 
  private:
@@ -386,8 +409,7 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
                                                 static_cast<uint64_t>(view->ttl_micros)
                                         ? FieldStatus::kOutsideMaxAge
                                         : FieldStatus::kPresent;
-        const auto* nulls = fr->nulls();
-        for (size_t f : feats) sink.Put(f, r, fr, nulls, *plan.features[f].feature, ts, present);
+        sink.PutRow(plan, feats, *view, r, fr, ts, present);
       }
     }
   }
