@@ -68,10 +68,10 @@ Result<std::vector<ResolvedFeature>> ResolveFeatureRefs(const Catalog& cat,
   for (const ResolvedFeature& f : out) {
     auto [it, inserted] = seen.emplace(f.output_name, f.view);
     if (!inserted) {
-      return InvalidArgument(
-          "feature name '" + f.output_name + "' is requested more than once (from '" +
-          it->second->def.name + "' and '" + f.view->def.name +
-          "'); set full_feature_names to tell them apart");
+      return InvalidArgument("feature name '" + f.output_name +
+                             "' is requested more than once (from '" + it->second->def.name +
+                             "' and '" + f.view->def.name +
+                             "'); set full_feature_names to tell them apart");
     }
   }
   return out;

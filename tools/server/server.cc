@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -388,8 +388,8 @@ class Session : public std::enable_shared_from_this<Session> {
       client_keep_alive = parser_->get().keep_alive();
     }
     const bool keep = !close && !stopping_ && client_keep_alive && !unread_body_;
-    const bool head_request = parser_ && parser_->is_header_done() &&
-                              parser_->get().method() == http::verb::head;
+    const bool head_request =
+        parser_ && parser_->is_header_done() && parser_->get().method() == http::verb::head;
     status_ = reply.status;
     head_.clear();
     AppendResponseHead(version, reply, keep, &head_);
@@ -451,8 +451,8 @@ class Session : public std::enable_shared_from_this<Session> {
   uint64_t timer_generation_ = 0;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::string head_;  // the response being written: status line and headers,
-  std::string body_;  // then the body
+  std::string head_;            // the response being written: status line and headers,
+  std::string body_;            // then the body
   net::io_context* const ioc_;  // the one thread this connection runs on
   Server::Impl* const server_;
   Endpoint endpoint_ = Endpoint::kOther;
