@@ -2,7 +2,7 @@
 # Builds the test suite with sanitizers and runs it (docs/reliability.md, "Sanitizers").
 #
 #   bash scripts/sanitize.sh address   # ASan + UBSan (GCC) in build-asan/: every test
-#   bash scripts/sanitize.sh thread    # TSan (GCC) in build-tsan/: every test but one (below)
+#   bash scripts/sanitize.sh thread    # TSan (GCC) in build-tsan/: every test
 #
 # Extra arguments go to ctest (e.g. -R CrashCampaign). Only what ctest runs is built (the tests,
 # the C API smoke test and the `larder` command the CLI tests call): no benchmarks, no binding.
@@ -23,18 +23,12 @@ cmake --build "$dir" -j"$(nproc)" --target larder_tests c_api_smoke larder
 # handle_segv=0: tests check that a store through a reader's read-only mapping dies with
 # SIGSEGV (StoreTest.ReaderMappingIsReadOnly); the sanitizers' own SEGV handler would turn that
 # into an abort. Any other segfault still fails its test, without the sanitizer's stack.
-exclude=()
 if [ "$kind" = address ]; then
   # Leaks are checked too; abort (not just report) on the first error of either sanitizer.
   export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:strict_string_checks=1:handle_segv=0}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 else
   export TSAN_OPTIONS="${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1:handle_segv=0}"
-  # Left out under TSan (it runs, and passes, in the plain and ASan builds):
-  #  - OfflinePushTest.AppendersKilledMidWriteLeaveOnlyCompleteOrTornRecords kills appenders a
-  #    fixed 60-150 ms after they start; under TSan's slowdown none has finished an append by
-  #    then, so its "some appends were acknowledged" check cannot hold.
-  exclude=(-E 'OfflinePushTest.AppendersKilledMidWriteLeaveOnlyCompleteOrTornRecords')
 fi
 # Sanitized binaries are several times slower: run one test at a time per core, with room.
-ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" --timeout 1800 "${exclude[@]}" "$@"
+ctest --test-dir "$dir" --output-on-failure -j"$(nproc)" --timeout 1800 "$@"
