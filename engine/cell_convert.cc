@@ -9,6 +9,7 @@
 #include <limits>
 #include <string>
 
+#include "engine/civil_time.h"
 #include "engine/json_cell.h"
 #include "larder/frame.h"
 
@@ -16,8 +17,6 @@ namespace larder {
 
 namespace {
 
-constexpr int64_t kMicrosPerSecond = 1'000'000;
-constexpr int64_t kSecondsPerDay = 86'400;
 // 2^63 as a double: the first value past the int64 range.
 constexpr double kTwoPow63 = 9223372036854775808.0;
 constexpr int64_t kMinEpochSeconds = -62135596800;  // 0001-01-01T00:00:00Z
@@ -30,34 +29,6 @@ bool IsLeapYear(int64_t y) { return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
 int DaysInMonth(int64_t y, int m) {
   static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   return m == 2 && IsLeapYear(y) ? 29 : kDays[m - 1];
-}
-
-// Days since 1970-01-01 of y-m-d (m in 1..12, d in 1..31).
-int64_t DaysFromCivil(int64_t y, int m, int d) {
-  y -= m <= 2 ? 1 : 0;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;                                    // [0, 399]
-  const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;  // [0, 365]
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;            // [0, 146096]
-  return era * 146097 + doe - 719468;
-}
-
-struct CivilDate {
-  int64_t year;
-  int month;
-  int day;
-};
-
-CivilDate CivilFromDays(int64_t z) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;                                       // [0, 146096]
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;  // [0, 399]
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                // [0, 365]
-  const int64_t mp = (5 * doy + 2) / 153;                                     // [0, 11]
-  const int day = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
-  const int month = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
-  return {yoe + era * 400 + (month <= 2 ? 1 : 0), month, day};
 }
 
 // ---- Timestamp parsing ----
@@ -483,20 +454,8 @@ Result<TimestampMicros> ParseTimestamp(std::string_view text) {
 }
 
 std::string FormatTimestamp(TimestampMicros ts) {
-  // Floor division, so times before 1970 get a non-negative time of day.
-  int64_t secs = ts / kMicrosPerSecond;
-  int64_t micros = ts % kMicrosPerSecond;
-  if (micros < 0) {
-    micros += kMicrosPerSecond;
-    --secs;
-  }
-  int64_t days = secs / kSecondsPerDay;
-  int64_t sod = secs % kSecondsPerDay;
-  if (sod < 0) {
-    sod += kSecondsPerDay;
-    --days;
-  }
-  CivilDate date = CivilFromDays(days);
+  const auto [days, sod, micros] = SplitTimestamp(ts);
+  const CivilDate date = CivilFromDays(days);
   std::string out;
   out.reserve(32);
   auto put = [&out](int64_t v, int width) {

@@ -205,9 +205,8 @@ class ValueSink {
     out_->results[first_ + feature].statuses[row] = FieldStatus::kInvalid;
   }
   // Row `row`'s values of the features at plan positions `feats` (all of `view`).
-  void PutRow(const QueryPlan& plan, const std::vector<size_t>& feats, const ViewInfo& view,
+  void PutRow(const QueryPlan& plan, const std::vector<size_t>& feats, const ViewInfo& /*view*/,
               size_t row, const fb::Row* fr, TimestampMicros ts, FieldStatus present) {
-    (void)view;
     const auto* nulls = fr->nulls();
     for (size_t f : feats) Put(f, row, fr, nulls, *plan.features[f].feature, ts, present);
   }

@@ -16,6 +16,7 @@ using simdjson::dom::array;
 using simdjson::dom::element;
 using simdjson::dom::object;
 using json_body::CheckKeys;
+using json_body::ParseFeatureSelection;
 using json_body::ParseObject;
 
 Result<TimestampMicros> RequiredTimestamp(const object& obj, std::string_view key) {
@@ -99,28 +100,11 @@ Result<HistoricalRequest> ParseHistoricalRequestJson(std::string_view body) {
   LARDER_RETURN_IF_ERROR(
       CheckKeys(obj, {"features", "feature_service", "entity_df", "full_feature_names"}));
   HistoricalRequest req;
+  LARDER_RETURN_IF_ERROR(ParseFeatureSelection(obj, &req.features, &req.feature_service,
+                                               &req.full_feature_names));
   element el;
-  if (!obj["features"].get(el)) {
-    LARDER_ASSIGN_OR_RETURN(req.features, StringList(el, "features"));
-    if (req.features.empty()) return InvalidArgument("field 'features' is empty");
-  }
-  if (!obj["feature_service"].get(el)) {
-    std::string_view s;
-    if (el.get_string().get(s)) return InvalidArgument("field 'feature_service' must be a string");
-    req.feature_service = std::string(s);
-  }
-  if (req.features.empty() == req.feature_service.empty()) {
-    return InvalidArgument("give exactly one of 'features' and 'feature_service'");
-  }
   if (obj["entity_df"].get(el)) return InvalidArgument("field 'entity_df' is missing");
   LARDER_ASSIGN_OR_RETURN(req.entity_df, frame_internal::FrameFromJsonColumns(el, "entity_df"));
-  if (!obj["full_feature_names"].get(el)) {
-    bool b = false;
-    if (el.get_bool().get(b)) {
-      return InvalidArgument("field 'full_feature_names' must be a boolean");
-    }
-    req.full_feature_names = b;
-  }
   return req;
 }
 

@@ -12,6 +12,7 @@ namespace {
 using simdjson::dom::element;
 using simdjson::dom::object;
 using json_body::CheckKeys;
+using json_body::ParseFeatureSelection;
 using json_body::ParseObject;
 
 Result<std::string> RequiredString(const object& obj, std::string_view key) {
@@ -34,35 +35,11 @@ Result<OnlineRequest> ParseOnlineRequestJson(std::string_view body) {
   LARDER_RETURN_IF_ERROR(
       CheckKeys(obj, {"features", "feature_service", "entities", "full_feature_names"}));
   OnlineRequest req;
+  LARDER_RETURN_IF_ERROR(ParseFeatureSelection(obj, &req.features, &req.feature_service,
+                                               &req.full_feature_names));
   element el;
-  if (!obj["features"].get(el)) {
-    simdjson::dom::array arr;
-    if (el.get_array().get(arr)) return InvalidArgument("field 'features' must be an array");
-    req.features.reserve(arr.size());
-    for (element f : arr) {
-      std::string_view s;
-      if (f.get_string().get(s)) {
-        return InvalidArgument("field 'features' must hold strings of the form 'view:feature'");
-      }
-      req.features.emplace_back(s);
-    }
-    if (req.features.empty()) return InvalidArgument("field 'features' is empty");
-  }
-  if (!obj["feature_service"].get(el)) {
-    std::string_view s;
-    if (el.get_string().get(s)) return InvalidArgument("field 'feature_service' must be a string");
-    req.feature_service = std::string(s);
-  }
-  if (req.features.empty() == req.feature_service.empty()) {
-    return InvalidArgument("give exactly one of 'features' and 'feature_service'");
-  }
   if (obj["entities"].get(el)) return InvalidArgument("field 'entities' is missing");
   LARDER_ASSIGN_OR_RETURN(req.entities, frame_internal::FrameFromJsonColumns(el, "entities"));
-  if (!obj["full_feature_names"].get(el)) {
-    bool b;
-    if (el.get_bool().get(b)) return InvalidArgument("field 'full_feature_names' must be a boolean");
-    req.full_feature_names = b;
-  }
   return req;
 }
 
@@ -122,6 +99,38 @@ Status CheckKeys(const object& obj, std::initializer_list<std::string_view> allo
       return InvalidArgument("unknown field '" + std::string(field.key) + "' (expected " + list +
                              ")");
     }
+  }
+  return Status::Ok();
+}
+
+Status ParseFeatureSelection(const object& obj, std::vector<std::string>* features,
+                             std::string* feature_service, bool* full_feature_names) {
+  element el;
+  if (!obj["features"].get(el)) {
+    simdjson::dom::array arr;
+    if (el.get_array().get(arr)) return InvalidArgument("field 'features' must be an array");
+    features->reserve(arr.size());
+    for (element f : arr) {
+      std::string_view s;
+      if (f.get_string().get(s)) {
+        return InvalidArgument("field 'features' must hold strings of the form 'view:feature'");
+      }
+      features->emplace_back(s);
+    }
+    if (features->empty()) return InvalidArgument("field 'features' is empty");
+  }
+  if (!obj["feature_service"].get(el)) {
+    std::string_view s;
+    if (el.get_string().get(s)) return InvalidArgument("field 'feature_service' must be a string");
+    *feature_service = std::string(s);
+  }
+  if (features->empty() == feature_service->empty()) {
+    return InvalidArgument("give exactly one of 'features' and 'feature_service'");
+  }
+  if (!obj["full_feature_names"].get(el)) {
+    bool b = false;
+    if (el.get_bool().get(b)) return InvalidArgument("field 'full_feature_names' must be a boolean");
+    *full_feature_names = b;
   }
   return Status::Ok();
 }

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/civil_time.h"
 #include "larder/feature_store.h"
 #include "larder/frame.h"
 #include "larder/online.h"
@@ -31,9 +32,7 @@ void RegisterErrorClasses(py::handle base, const py::dict& classes);
 
 // ---- Time (convert.cc) ----
 
-// Days since 1970-01-01 of a proleptic Gregorian date, and back.
-int64_t DaysFromCivil(int64_t y, int m, int d);
-void CivilFromDays(int64_t days, int64_t* y, int* m, int* d);
+// The calendar arithmetic is engine/civil_time.h (DaysFromCivil, CivilFromDays, SplitTimestamp).
 // A Cell that CellToTimestamp reads back as exactly `ts`: Int seconds when whole, else Double
 // seconds when the double round-trips to the same microsecond, else an RFC 3339 string.
 Cell TimestampCell(TimestampMicros ts);

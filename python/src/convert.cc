@@ -15,8 +15,6 @@ namespace larder::python {
 
 namespace {
 
-constexpr int64_t kMicrosPerSecond = 1'000'000;
-constexpr int64_t kSecondsPerDay = 86'400;
 
 void EnsureDatetimeApi() {
   if (PyDateTimeAPI == nullptr) {
@@ -298,27 +296,6 @@ void InitConvert() {
   Numpy();
 }
 
-int64_t DaysFromCivil(int64_t y, int m, int d) {
-  y -= m <= 2 ? 1 : 0;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const int64_t yoe = y - era * 400;
-  const int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-void CivilFromDays(int64_t z, int64_t* y, int* m, int* d) {
-  z += 719468;
-  const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-  const int64_t doe = z - era * 146097;
-  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const int64_t mp = (5 * doy + 2) / 153;
-  *d = static_cast<int>(doy - (153 * mp + 2) / 5 + 1);
-  *m = static_cast<int>(mp < 10 ? mp + 3 : mp - 9);
-  *y = yoe + era * 400 + (*m <= 2 ? 1 : 0);
-}
-
 Cell TimestampCell(TimestampMicros ts) {
   Cell c;
   SetTimestamp(ts, &c);
@@ -327,22 +304,8 @@ Cell TimestampCell(TimestampMicros ts) {
 
 py::object MicrosToDatetime(TimestampMicros ts) {
   EnsureDatetimeApi();
-  int64_t secs = ts / kMicrosPerSecond;
-  int64_t us = ts % kMicrosPerSecond;
-  if (us < 0) {
-    us += kMicrosPerSecond;
-    --secs;
-  }
-  int64_t days = secs / kSecondsPerDay;
-  int64_t sod = secs % kSecondsPerDay;
-  if (sod < 0) {
-    sod += kSecondsPerDay;
-    --days;
-  }
-  int64_t y = 0;
-  int m = 0;
-  int d = 0;
-  CivilFromDays(days, &y, &m, &d);
+  const auto [days, sod, us] = SplitTimestamp(ts);
+  const auto [y, m, d] = CivilFromDays(days);
   if (y < 1 || y > 9999) {
     ThrowStatus(InvalidArgument("timestamp " + std::to_string(ts) +
                                 " us is outside datetime's range (years 1..9999)"));
