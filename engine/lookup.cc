@@ -6,6 +6,7 @@
 // by tag and prefetch its row, then verify keys and decode. A hit costs about two cache misses
 // (bucket, row) and a group overlaps them. The whole request runs inside one epoch, so every
 // row it reads stays valid until it returns; it never waits on the writer.
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -23,9 +24,14 @@ namespace {
 constexpr size_t kGroup = 16;
 constexpr uint64_t kRowPrefetchBytes = 192;  // lines of a row prefetched before it is read
 
+struct PlannedView {
+  const ViewInfo* view;
+  std::vector<size_t> feats;  // positions in QueryPlan::features of this view's features
+};
+
 struct QueryPlan {
   std::vector<ResolvedFeature> features;
-  std::vector<const ViewInfo*> views;  // distinct, first-use order
+  std::vector<PlannedView> views;  // distinct, first-use order
 };
 
 Result<QueryPlan> PlanQuery(const Catalog& cat, const OnlineRequest& req) {
@@ -33,10 +39,12 @@ Result<QueryPlan> PlanQuery(const Catalog& cat, const OnlineRequest& req) {
   LARDER_ASSIGN_OR_RETURN(plan.features,
                           ResolveFeatureRefs(cat, req.features, req.feature_service,
                                              req.full_feature_names, "registry"));
-  for (const ResolvedFeature& f : plan.features) {
-    bool have = false;
-    for (const ViewInfo* v : plan.views) have = have || v == f.view;
-    if (!have) plan.views.push_back(f.view);
+  for (size_t i = 0; i < plan.features.size(); ++i) {
+    const ViewInfo* v = plan.features[i].view;
+    auto it = std::find_if(plan.views.begin(), plan.views.end(),
+                           [v](const PlannedView& p) { return p.view == v; });
+    if (it == plan.views.end()) it = plan.views.insert(plan.views.end(), PlannedView{v, {}});
+    it->feats.push_back(i);
   }
   return plan;
 }
@@ -152,8 +160,8 @@ void FillEntityColumn(const QueryPlan& plan, const Frame& entities, size_t col,
                       FeatureColumn* out) {
   const std::string& name = entities.names[col];
   const JoinKeyDef* key = nullptr;
-  for (const ViewInfo* v : plan.views) {
-    for (const JoinKeyDef& k : v->def.join_keys) {
+  for (const PlannedView& p : plan.views) {
+    for (const JoinKeyDef& k : p.view->def.join_keys) {
       if (k.name == name) key = &k;
     }
   }
@@ -342,13 +350,10 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
   thread_local std::vector<uint32_t> ends;
   thread_local std::vector<uint64_t> hashes;
   hashes.resize(n);
-  thread_local std::vector<size_t> feats;  // plan positions of the current view's features
-  for (const ViewInfo* view : plan.views) {
+  for (const PlannedView& planned : plan.views) {
+    const ViewInfo* view = planned.view;
+    const std::vector<size_t>& feats = planned.feats;
     LARDER_RETURN_IF_ERROR(BuildKeys(*view, req.entities, &keys, &ends));
-    feats.clear();
-    for (size_t i = 0; i < plan.features.size(); ++i) {
-      if (plan.features[i].view == view) feats.push_back(i);
-    }
     auto key_of = [&](size_t r) {
       uint32_t begin = r == 0 ? 0 : ends[r - 1];
       return std::string_view(keys.data() + begin, ends[r] - begin);
