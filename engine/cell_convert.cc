@@ -501,24 +501,39 @@ Result<TimestampMicros> CellToTimestamp(const Cell& c) {
 }
 
 Result<Value> CellToValue(const Cell& c, DType dtype) {
-  if (c.kind == Cell::Kind::kNull) return Value::Null(dtype);
-  if (dtype.is_array) return ToArrayValue(c, dtype);
+  Value v;
+  LARDER_RETURN_IF_ERROR(CellToValueInto(c, dtype, &v));
+  return v;
+}
+
+Status CellToValueInto(const Cell& c, DType dtype, Value* out) {
+  if (dtype.is_array && c.kind != Cell::Kind::kNull) {
+    LARDER_ASSIGN_OR_RETURN(*out, ToArrayValue(c, dtype));
+    return Status::Ok();
+  }
   Scalar scalar;
-  LARDER_RETURN_IF_ERROR(ToScalar(c, dtype.scalar, &scalar));
-  Value v = Value::Null(dtype);
-  v.is_null = false;
+  if (c.kind != Cell::Kind::kNull) LARDER_RETURN_IF_ERROR(ToScalar(c, dtype.scalar, &scalar));
+  out->dtype = dtype;
+  out->is_null = c.kind == Cell::Kind::kNull;
+  out->i64 = 0;
+  out->f64 = 0;
+  out->str.clear();
+  out->i64s.clear();
+  out->f64s.clear();
+  out->strs.clear();
+  if (out->is_null) return Status::Ok();
   switch (StorageOf(dtype.scalar)) {
     case Storage::kInt:
-      v.i64 = scalar.i;
+      out->i64 = scalar.i;
       break;
     case Storage::kFloat:
-      v.f64 = scalar.f;
+      out->f64 = scalar.f;
       break;
     case Storage::kText:
-      v.str = std::move(scalar.s);
+      out->str = std::move(scalar.s);
       break;
   }
-  return v;
+  return Status::Ok();
 }
 
 std::string Base64Encode(std::string_view bytes) {

@@ -52,7 +52,9 @@ Result<QueryPlan> PlanQuery(const Catalog& cat, const OnlineRequest& req) {
 // Encodes every entity row's key for `view`; errors name the row and the join key.
 Status BuildKeys(const ViewInfo& view, const Frame& entities, std::string* buf,
                  std::vector<uint32_t>* ends) {
-  std::vector<int> cols;
+  thread_local std::vector<int> cols;  // the entity column of each join key
+  thread_local Value part;             // one key value, converted to the join key's type
+  cols.clear();
   for (const JoinKeyDef& k : view.def.join_keys) {
     int c = entities.FindColumn(k.name);
     if (c < 0) {
@@ -71,15 +73,13 @@ Status BuildKeys(const ViewInfo& view, const Frame& entities, std::string* buf,
       const JoinKeyDef& jk = view.def.join_keys[k];
       const Cell& cell = entities.columns[cols[k]][r];
       if (cell.kind == Cell::Kind::kInt && jk.type == ScalarType::kInt64) {
-        // The common case, without building a Value: 8 bytes little-endian (entity_key.h).
-        char le[8];
-        std::memcpy(le, &cell.i, sizeof(le));
-        buf->append(le, sizeof(le));
+        // The common key without a Value: converting through one costs ~12 ns per entity
+        // (BM_LookupHitColumnar/10000/batch:100: 68 -> 80 ns).
+        layout::AppendInt64EntityKeyPart(cell.i, buf);
         continue;
       }
-      Status st;
-      auto v = CellToValue(cell, DType{jk.type, false});
-      st = v.ok() ? layout::AppendEntityKeyPart(*v, jk.type, buf) : v.status();
+      Status st = CellToValueInto(cell, DType{jk.type, false}, &part);
+      if (st.ok()) st = layout::AppendEntityKeyPart(part, jk.type, buf);
       if (!st.ok()) {
         return InvalidArgument("entity row " + std::to_string(r + 1) + ", join key '" + jk.name +
                                "': " + st.message());
@@ -170,12 +170,9 @@ void FillEntityColumn(const QueryPlan& plan, const Frame& entities, size_t col,
   for (size_t r = 0; r < n; ++r) {
     const Cell& c = entities.columns[col][r];
     Value& v = out->values[r];
-    if (key != nullptr && key->type == ScalarType::kInt64 && c.kind == Cell::Kind::kInt) {
-      v.is_null = false;  // the common key, without CellToValue's Result<Value>
-      v.i64 = c.i;
-    } else if (key != nullptr) {
-      auto typed = CellToValue(c, DType{key->type, false});
-      if (typed.ok()) v = std::move(typed).value();
+    if (key != nullptr) {
+      // On a key of the wrong type the value stays null; BuildKeys then fails the request.
+      (void)CellToValueInto(c, DType{key->type, false}, &v);
     } else if (c.kind == Cell::Kind::kInt) {
       v = Value::Int64(c.i);
     } else if (c.kind == Cell::Kind::kDouble) {

@@ -24,6 +24,8 @@ bool ReadLittleEndian(std::string_view* in, T* v) {
 
 }  // namespace
 
+void AppendInt64EntityKeyPart(int64_t v, std::string* out) { AppendLittleEndian<int64_t>(v, out); }
+
 Status AppendEntityKeyPart(const Value& v, ScalarType type, std::string* out) {
   if (v.is_null) return InvalidArgument("a join key value is null");
   if (v.dtype.is_array || v.dtype.scalar != type) {
@@ -32,7 +34,7 @@ Status AppendEntityKeyPart(const Value& v, ScalarType type, std::string* out) {
   }
   switch (type) {
     case ScalarType::kInt64:
-      AppendLittleEndian<int64_t>(v.i64, out);
+      AppendInt64EntityKeyPart(v.i64, out);
       return Status::Ok();
     case ScalarType::kInt32:
       AppendLittleEndian<int32_t>(static_cast<int32_t>(v.i64), out);

@@ -17,6 +17,9 @@ namespace larder::layout {
 
 // Appends `v` (non-null, of scalar `type`) to `out`. Errors: null value, wrong dtype.
 Status AppendEntityKeyPart(const Value& v, ScalarType type, std::string* out);
+// The Int64 part alone (8 bytes, little-endian), for callers that hold the integer already:
+// the read path encodes every entity row's key without building a Value.
+void AppendInt64EntityKeyPart(int64_t v, std::string* out);
 
 // Splits key bytes back into values of `types`; CorruptStore when the bytes do not fit.
 Result<std::vector<Value>> DecodeEntityKey(std::string_view key,

@@ -662,6 +662,25 @@ TEST(CellToValueTest, NullGivesNullValue) {
   }
 }
 
+// CellToValueInto reuses a Value: whatever it held before is gone after a conversion, and a
+// refused conversion leaves it as it was.
+TEST(CellToValueTest, IntoReusesAValueAndLeavesItOnError) {
+  Value v = MustConvert(Cell::Array({Cell::String("a"), Cell::String("b")}),
+                        ArrayOf(ScalarType::kString));
+  ASSERT_TRUE(CellToValueInto(Cell::Int(7), kInt64, &v).ok());
+  EXPECT_EQ(v, Value::Int64(7));
+  EXPECT_TRUE(v.strs.empty());
+  ASSERT_TRUE(CellToValueInto(Cell::String("x"), kString, &v).ok());
+  EXPECT_EQ(v, Value::String("x"));
+  Status st = CellToValueInto(Cell::String("not a number"), kInt64, &v);
+  EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(v, Value::String("x"));
+  ASSERT_TRUE(CellToValueInto(Cell::Null(), kFloat64, &v).ok());
+  EXPECT_TRUE(v.is_null);
+  EXPECT_EQ(v.dtype, kFloat64);
+  EXPECT_TRUE(v.str.empty());
+}
+
 TEST(CellToValueTest, Int64) {
   EXPECT_EQ(MustConvert(Cell::Int(INT64_MIN), kInt64), Value::Int64(INT64_MIN));
   EXPECT_EQ(MustConvert(Cell::Double(3.0), kInt64), Value::Int64(3));

@@ -87,6 +87,9 @@ Result<TimestampMicros> CellToTimestamp(const Cell& c);
 // numbers out of an integer dtype's range, fractions for integers, and wrong kinds are errors
 // whose message names the value and the dtype (the caller adds row and column).
 Result<Value> CellToValue(const Cell& c, DType dtype);
+// The same conversion into `*out`, reusing its buffers (no Value built and moved per call: the
+// read path converts every entity row's join keys). On error `*out` is unchanged.
+Status CellToValueInto(const Cell& c, DType dtype, Value* out);
 
 // Standard base64 (RFC 4648) with padding.
 std::string Base64Encode(std::string_view bytes);
