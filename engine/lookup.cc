@@ -2,11 +2,13 @@
 //
 // A request is planned against the catalog of the current registry generation (a hash lookup
 // per feature reference, no registry parsing), then each feature view's entities are looked
-// up in groups of kGroup: prefetch every bucket of the group, pick each key's candidate word
-// by tag and prefetch its row, then verify keys and decode. A hit costs about two cache misses
-// (bucket, row) and a group overlaps them. The whole request runs inside one epoch, so every
-// row it reads stays valid until it returns; it never waits on the writer.
+// up in a pipeline of groups of kGroup: while one group's rows are verified and decoded, the
+// next group's candidate words are picked by tag (their rows prefetched) and the buckets of
+// the group after that are prefetched. A hit costs about two cache misses (bucket, row) and
+// the pipeline overlaps them across entities. The whole request runs inside one epoch, so
+// every row it reads stays valid until it returns; it never waits on the writer.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstring>
 
@@ -24,9 +26,23 @@ namespace {
 constexpr size_t kGroup = 16;
 constexpr uint64_t kRowPrefetchBytes = 192;  // lines of a row prefetched before it is read
 
+// The fixed-width storage classes (kI32, kI64, kF32, kF64, kBool: StorageClass 0-4), whose
+// values a columnar response copies straight out of the row's class vectors.
+constexpr size_t kFixedClasses = 5;
+
+struct SlotFeature {
+  size_t pos;     // position in QueryPlan::features
+  uint32_t slot;  // position in its class's row vector
+};
+
 struct PlannedView {
   const ViewInfo* view;
   std::vector<size_t> feats;  // positions in QueryPlan::features of this view's features
+  // The same features split for the columnar copy: fixed-width ones by class, with the row
+  // vector length their slots need (0: none requested); the others (strings, bytes, lists).
+  std::array<std::vector<SlotFeature>, kFixedClasses> fixed;
+  std::array<uint32_t, kFixedClasses> fixed_need{};
+  std::vector<size_t> variable;
 };
 
 struct QueryPlan {
@@ -43,8 +59,16 @@ Result<QueryPlan> PlanQuery(const Catalog& cat, const OnlineRequest& req) {
     const ViewInfo* v = plan.features[i].view;
     auto it = std::find_if(plan.views.begin(), plan.views.end(),
                            [v](const PlannedView& p) { return p.view == v; });
-    if (it == plan.views.end()) it = plan.views.insert(plan.views.end(), PlannedView{v, {}});
+    if (it == plan.views.end()) it = plan.views.insert(plan.views.end(), PlannedView{v});
     it->feats.push_back(i);
+    const FeatureInfo& fi = *plan.features[i].feature;
+    const auto c = static_cast<size_t>(fi.cls);
+    if (c < kFixedClasses) {
+      it->fixed[c].push_back(SlotFeature{i, fi.slot});
+      it->fixed_need[c] = std::max(it->fixed_need[c], fi.slot + 1);
+    } else {
+      it->variable.push_back(i);
+    }
   }
   return plan;
 }
@@ -209,11 +233,11 @@ class ValueSink {
   void Invalid(size_t feature, size_t row) {
     out_->results[first_ + feature].statuses[row] = FieldStatus::kInvalid;
   }
-  // Row `row`'s values of the features at plan positions `feats` (all of `view`).
-  void PutRow(const QueryPlan& plan, const std::vector<size_t>& feats, const ViewInfo& /*view*/,
-              size_t row, const fb::Row* fr, TimestampMicros ts, FieldStatus present) {
+  // Row `row`'s values of the requested features of planned view `pv`.
+  void PutRow(const QueryPlan& plan, const PlannedView& pv, size_t row, const fb::Row* fr,
+              TimestampMicros ts, FieldStatus present) {
     const auto* nulls = fr->nulls();
-    for (size_t f : feats) Put(f, row, fr, nulls, *plan.features[f].feature, ts, present);
+    for (size_t f : pv.feats) Put(f, row, fr, nulls, *plan.features[f].feature, ts, present);
   }
 
  private:
@@ -239,6 +263,56 @@ bool ReadSlot(const Vec* v, uint32_t slot, T* out) {
   if (v == nullptr || slot >= v->size()) return false;
   *out = static_cast<T>(v->Get(slot));
   return true;
+}
+
+// True when row vector `v` holds every slot below `need` (need 0: nothing is read from it).
+template <typename Vec>
+bool Covers(const Vec* v, uint32_t need) {
+  return need == 0 || (v != nullptr && v->size() >= need);
+}
+
+// The class vectors of a row a planned view's fixed-width features read (null when the
+// request reads none of that class: a vtable lookup saved).
+struct RowVectors {
+  const flatbuffers::Vector<int32_t>* i32;
+  const flatbuffers::Vector<int64_t>* i64;
+  const flatbuffers::Vector<float>* f32;
+  const flatbuffers::Vector<double>* f64;
+  const flatbuffers::Vector<uint8_t>* bools;
+
+  RowVectors(const fb::Row* fr, const PlannedView& pv)
+      : i32(pv.fixed_need[0] ? fr->i32() : nullptr),
+        i64(pv.fixed_need[1] ? fr->i64() : nullptr),
+        f32(pv.fixed_need[2] ? fr->f32() : nullptr),
+        f64(pv.fixed_need[3] ? fr->f64() : nullptr),
+        bools(pv.fixed_need[4] ? fr->bools() : nullptr) {}
+
+  bool CoverAll(const PlannedView& pv) const {
+    return Covers(i32, pv.fixed_need[0]) && Covers(i64, pv.fixed_need[1]) &&
+           Covers(f32, pv.fixed_need[2]) && Covers(f64, pv.fixed_need[3]) &&
+           Covers(bools, pv.fixed_need[4]);
+  }
+};
+static_assert(static_cast<size_t>(StorageClass::kI32) == 0 &&
+              static_cast<size_t>(StorageClass::kI64) == 1 &&
+              static_cast<size_t>(StorageClass::kF32) == 2 &&
+              static_cast<size_t>(StorageClass::kF64) == 3 &&
+              static_cast<size_t>(StorageClass::kBool) == 4 &&
+              static_cast<size_t>(StorageClass::kStr) == kFixedClasses,
+              "PlannedView::fixed is indexed by the fixed-width StorageClass values");
+
+// Copies one class's requested slots of a row into their columns. The caller checked that
+// the row vector covers every slot (Covers) and that the row has no null.
+template <typename Out, typename Vec>
+void CopySlots(const Vec* v, const std::vector<SlotFeature>& feats,
+               std::vector<Out> ColumnarFeature::*values, ColumnarFeature* cols, size_t row,
+               TimestampMicros ts, FieldStatus present) {
+  for (const SlotFeature& s : feats) {
+    ColumnarFeature& c = cols[s.pos];
+    (c.*values)[row] = static_cast<Out>(v->Get(s.slot));
+    c.statuses[row] = present;
+    c.event_timestamps[row] = ts;
+  }
 }
 
 // Writes each looked-up feature into one typed array per feature.
@@ -278,46 +352,64 @@ class ColumnarSink {
   void Invalid(size_t feature, size_t row) {
     out_->features[feature].statuses[row] = FieldStatus::kInvalid;
   }
-  // Row `row`'s values of the features at plan positions `feats` (all of `view`). The
-  // vectors of the fixed-width classes the view has are read from the row once, not once per
-  // feature (each read goes through the row's vtable).
-  void PutRow(const QueryPlan& plan, const std::vector<size_t>& feats, const ViewInfo& view,
-              size_t row, const fb::Row* fr, TimestampMicros ts, FieldStatus present) {
-    auto has = [&view](StorageClass c) {
-      return (view.class_mask & (1u << static_cast<uint32_t>(c))) != 0;
-    };
-    const auto* i32 = has(StorageClass::kI32) ? fr->i32() : nullptr;
-    const auto* i64 = has(StorageClass::kI64) ? fr->i64() : nullptr;
-    const auto* bools = has(StorageClass::kBool) ? fr->bools() : nullptr;
-    const auto* f32 = has(StorageClass::kF32) ? fr->f32() : nullptr;
-    const auto* f64 = has(StorageClass::kF64) ? fr->f64() : nullptr;
+  // Row `row`'s values of the requested features of planned view `pv`. A row without nulls
+  // whose class vectors cover every requested slot (every row the writer wrote) is copied
+  // class by class, each class vector read from the row once; any other row goes feature by
+  // feature, each checked.
+  void PutRow(const QueryPlan& plan, const PlannedView& pv, size_t row, const fb::Row* fr,
+              TimestampMicros ts, FieldStatus present) {
+    const RowVectors vecs(fr, pv);
     const auto* nulls = fr->nulls();
-    for (size_t f : feats) {
-      const FeatureInfo& fi = *plan.features[f].feature;
-      ColumnarFeature& c = out_->features[f];
-      c.event_timestamps[row] = ts;
-      if (IsNullIn(nulls, fi)) {
-        c.statuses[row] = FieldStatus::kNullValue;
-        continue;
-      }
-      bool ok = false;
-      switch (fi.cls) {
-        case StorageClass::kI32: ok = ReadSlot(i32, fi.slot, &c.ints[row]); break;
-        case StorageClass::kI64: ok = ReadSlot(i64, fi.slot, &c.ints[row]); break;
-        case StorageClass::kBool: ok = ReadSlot(bools, fi.slot, &c.ints[row]); break;
-        case StorageClass::kF32: ok = ReadSlot(f32, fi.slot, &c.floats[row]); break;
-        case StorageClass::kF64: ok = ReadSlot(f64, fi.slot, &c.doubles[row]); break;
-        case StorageClass::kStr:
-        case StorageClass::kBytes: {
-          Value& scratch = scratch_;
-          ok = DecodeFeature(fr, fi, &scratch);
-          if (ok) c.strings[row].swap(scratch.str);
-          break;
-        }
-        default: ok = DecodeFeature(fr, fi, &c.arrays[row]);
-      }
-      c.statuses[row] = ok ? present : FieldStatus::kInvalid;
+    const bool has_nulls = nulls != nullptr && nulls->size() != 0;
+    if (has_nulls || !vecs.CoverAll(pv)) {
+      for (size_t f : pv.feats) PutChecked(plan, f, row, fr, vecs, nulls, ts, present);
+      return;
     }
+    ColumnarFeature* cols = out_->features.data();
+    CopySlots(vecs.i32, pv.fixed[0], &ColumnarFeature::ints, cols, row, ts, present);
+    CopySlots(vecs.i64, pv.fixed[1], &ColumnarFeature::ints, cols, row, ts, present);
+    CopySlots(vecs.f32, pv.fixed[2], &ColumnarFeature::floats, cols, row, ts, present);
+    CopySlots(vecs.f64, pv.fixed[3], &ColumnarFeature::doubles, cols, row, ts, present);
+    CopySlots(vecs.bools, pv.fixed[4], &ColumnarFeature::ints, cols, row, ts, present);
+    for (size_t f : pv.variable) PutChecked(plan, f, row, fr, vecs, nullptr, ts, present);
+  }
+
+ private:
+  void PutChecked(const QueryPlan& plan, size_t f, size_t row, const fb::Row* fr,
+                  const RowVectors& vecs, const flatbuffers::Vector<uint8_t>* nulls,
+                  TimestampMicros ts, FieldStatus present) {
+    const FeatureInfo& fi = *plan.features[f].feature;
+    ColumnarFeature& c = out_->features[f];
+    c.event_timestamps[row] = ts;
+    if (IsNullIn(nulls, fi)) {
+      c.statuses[row] = FieldStatus::kNullValue;
+      return;
+    }
+    bool ok = false;
+    switch (fi.cls) {
+      case StorageClass::kI32: ok = ReadSlot(vecs.i32, fi.slot, &c.ints[row]); break;
+      case StorageClass::kI64: ok = ReadSlot(vecs.i64, fi.slot, &c.ints[row]); break;
+      case StorageClass::kBool: ok = ReadSlot(vecs.bools, fi.slot, &c.ints[row]); break;
+      case StorageClass::kF32: ok = ReadSlot(vecs.f32, fi.slot, &c.floats[row]); break;
+      case StorageClass::kF64: ok = ReadSlot(vecs.f64, fi.slot, &c.doubles[row]); break;
+      case StorageClass::kStr: {
+        // Straight into the column's string (no Value in between: its copy and swap cost
+        // more than the rest of a row's ten floats).
+        const auto* strs = fr->strs();
+        const flatbuffers::String* s =
+            strs != nullptr && fi.slot < strs->size() ? strs->Get(fi.slot) : nullptr;
+        if (s != nullptr) c.strings[row].assign(s->data(), s->size());
+        ok = s != nullptr;
+        break;
+      }
+      case StorageClass::kBytes: {
+        ok = DecodeFeature(fr, fi, &scratch_);
+        if (ok) c.strings[row].swap(scratch_.str);
+        break;
+      }
+      default: ok = DecodeFeature(fr, fi, &c.arrays[row]);
+    }
+    c.statuses[row] = ok ? present : FieldStatus::kInvalid;
   }
 
  private:
@@ -346,6 +438,7 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
   thread_local std::string keys;
   thread_local std::vector<uint32_t> ends;
   thread_local std::vector<uint64_t> hashes;
+  thread_local std::vector<uint64_t> candidates;
   hashes.resize(n);
   for (const PlannedView& planned : plan.views) {
     const ViewInfo* view = planned.view;
@@ -357,61 +450,65 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
     };
     for (size_t r = 0; r < n; ++r) hashes[r] = HashEntityKey(view->id(), key_of(r));
 
-    for (size_t j = 0; j < std::min(kGroup, n); ++j) PrefetchBucket(idx, hashes[j]);
-    for (size_t g = 0; g < n; g += kGroup) {
-      const size_t m = std::min(kGroup, n - g);
-      // One group ahead: the next group's buckets load while this group's rows are read.
-      for (size_t j = g + kGroup; j < std::min(g + 2 * kGroup, n); ++j) {
-        PrefetchBucket(idx, hashes[j]);
-      }
-      uint64_t candidate[kGroup];
-      for (size_t j = 0; j < m; ++j) {
-        // The first word in the home bucket with the key's tag; prefetch its row.
-        candidate[j] = 0;
-        const uint16_t tag = layout::TagOf(hashes[g + j]);
-        const std::atomic<uint64_t>* bucket = idx.bucket(hashes[g + j]);
-        for (uint32_t w = 0; w < layout::kBucketWords; ++w) {
-          uint64_t word = bucket[w].load(std::memory_order_acquire);  // pairs with publish
-          if (word == 0) break;
-          if (layout::WordTag(word) == tag) {
-            candidate[j] = word;
-            // A typical row spans three cache lines (header and key, then the FlatBuffer).
-            const uint64_t off = layout::WordOffset(word);
-            for (uint64_t line = 0; line < kRowPrefetchBytes; line += layout::kCacheLine) {
-              if (off + line < size) __builtin_prefetch(base + off + line);
-            }
-            break;
+    // The first word in entity r's home bucket with its key's tag (0: none); its row is
+    // prefetched.
+    auto select_candidate = [&](size_t r) -> uint64_t {
+      const uint16_t tag = layout::TagOf(hashes[r]);
+      const std::atomic<uint64_t>* bucket = idx.bucket(hashes[r]);
+      for (uint32_t w = 0; w < layout::kBucketWords; ++w) {
+        uint64_t word = bucket[w].load(std::memory_order_acquire);  // pairs with publish
+        if (word == 0) return 0;
+        if (layout::WordTag(word) == tag) {
+          // A typical row spans three cache lines (header and key, then the FlatBuffer).
+          const uint64_t off = layout::WordOffset(word);
+          for (uint64_t line = 0; line < kRowPrefetchBytes; line += layout::kCacheLine) {
+            if (off + line < size) __builtin_prefetch(base + off + line);
           }
+          return word;
         }
       }
-      for (size_t j = 0; j < m; ++j) {
-        const size_t r = g + j;
-        std::string_view key = key_of(r);
-        const BlockHeader* row = nullptr;
-        if (candidate[j] != 0) {
-          row = MatchRow(base, size, layout::WordOffset(candidate[j]), view->id(), key);
+      return 0;
+    };
+    // Groups of kGroup entities in a pipeline: while group g is read, the rows of group g+1
+    // and the buckets of group g+2 load. Each group's candidates are picked together, so
+    // their bucket loads overlap one another.
+    candidates.resize(n);
+    for (size_t r = 0; r < std::min(2 * kGroup, n); ++r) PrefetchBucket(idx, hashes[r]);
+    for (size_t r = 0; r < std::min(kGroup, n); ++r) candidates[r] = select_candidate(r);
+    for (size_t r = 0; r < n; ++r) {
+      if (r % kGroup == 0) {
+        for (size_t j = r + 2 * kGroup; j < std::min(r + 3 * kGroup, n); ++j) {
+          PrefetchBucket(idx, hashes[j]);
         }
-        if (row == nullptr) {  // tag collision, or the key lives past its home bucket
-          ProbeResult p = ProbeIndex(base, size, idx, hashes[r], view->id(), key);
-          if (p.found) row = reinterpret_cast<const BlockHeader*>(base + layout::WordOffset(p.word));
+        for (size_t j = r + kGroup; j < std::min(r + 2 * kGroup, n); ++j) {
+          candidates[j] = select_candidate(j);
         }
-        if (row == nullptr) continue;  // NOT_FOUND
-        const uint8_t* payload = reinterpret_cast<const uint8_t*>(row) +
-                                 layout::RowPayloadOffset(row->key_len);
-        if (impl.read_options.verify_rows && !VerifyRowForView(payload, row->payload_len, *view)) {
-          for (size_t f : feats) sink.Invalid(f, r);
-          continue;
-        }
-        const fb::Row* fr = RowFromBuffer(payload);
-        const TimestampMicros ts = fr->event_ts();
-        // Unsigned difference: a damaged row's timestamp near INT64_MIN must not overflow.
-        const FieldStatus present = view->ttl_micros > 0 && ts < now &&
-                                            static_cast<uint64_t>(now) - static_cast<uint64_t>(ts) >
-                                                static_cast<uint64_t>(view->ttl_micros)
-                                        ? FieldStatus::kOutsideMaxAge
-                                        : FieldStatus::kPresent;
-        sink.PutRow(plan, feats, *view, r, fr, ts, present);
       }
+      std::string_view key = key_of(r);
+      const BlockHeader* row = nullptr;
+      if (candidates[r] != 0) {
+        row = MatchRow(base, size, layout::WordOffset(candidates[r]), view->id(), key);
+      }
+      if (row == nullptr) {  // tag collision, or the key lives past its home bucket
+        ProbeResult p = ProbeIndex(base, size, idx, hashes[r], view->id(), key);
+        if (p.found) row = reinterpret_cast<const BlockHeader*>(base + layout::WordOffset(p.word));
+      }
+      if (row == nullptr) continue;  // NOT_FOUND
+      const uint8_t* payload = reinterpret_cast<const uint8_t*>(row) +
+                               layout::RowPayloadOffset(row->key_len);
+      if (impl.read_options.verify_rows && !VerifyRowForView(payload, row->payload_len, *view)) {
+        for (size_t f : feats) sink.Invalid(f, r);
+        continue;
+      }
+      const fb::Row* fr = RowFromBuffer(payload);
+      const TimestampMicros ts = fr->event_ts();
+      // Unsigned difference: a damaged row's timestamp near INT64_MIN must not overflow.
+      const FieldStatus present = view->ttl_micros > 0 && ts < now &&
+                                          static_cast<uint64_t>(now) - static_cast<uint64_t>(ts) >
+                                              static_cast<uint64_t>(view->ttl_micros)
+                                      ? FieldStatus::kOutsideMaxAge
+                                      : FieldStatus::kPresent;
+      sink.PutRow(plan, planned, r, fr, ts, present);
     }
   }
   // Only this thread writes its slot's counter: a plain load and store suffice.

@@ -3,6 +3,7 @@
 // every error path, index growth, the memory limit, memory reuse, the read-only mapping and the
 // refusal of corrupt or foreign files.
 #include <fcntl.h>
+#include <flatbuffers/flatbuffers.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "larder/feature_store.h"
+#include "layout/row_generated.h"
 #include "layout/segment_layout.h"
 #include "tests/store_fixture.h"
 #include "tests/test_util.h"
@@ -1387,6 +1389,60 @@ TEST_F(StoreTest, ReadersSurviveGarbageRowsAndIndex) {
     LARDER_ASSERT_OK(reader->Inspect());
   }
   ExpectCheckOk(*fs);
+}
+
+// A well-formed row whose class vector is shorter than its view's schema needs (a row that was
+// not written for this schema): both response shapes report the features past the vector's
+// end INVALID and read the others.
+TEST_F(StoreTest, ShortClassVectorsReadAsInvalid) {
+  repo_.Write(StatsRepo(), StoreOptions{100, "1MiB"});
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
+  LARDER_ASSERT_OK(fs->Push("stats_push", StatsRows({1}, {10})));
+  std::string s = testing::ReadFile(repo_.segment());
+  const std::string readers = testing::ReadFile(repo_.segment() + ".readers");
+  using layout::BlockHeader;
+  const uint64_t top = Peek<uint64_t>(s, offsetof(layout::SegmentHeader, arena_top));
+  uint64_t row_off = 0;
+  for (uint64_t off = 4096; off < top;) {
+    BlockHeader b = Peek<BlockHeader>(s, off);
+    ASSERT_GT(b.units, 0u);
+    if (b.kind == layout::BlockKind::kRow) row_off = off;
+    off += uint64_t{b.units} * 16;
+  }
+  ASSERT_NE(row_off, 0u);
+  // The view's i64 vector holds trips (slot 0): this row's is empty.
+  flatbuffers::FlatBufferBuilder fbb;
+  auto i64 = fbb.CreateVector(std::vector<int64_t>{});
+  auto f64 = fbb.CreateVector(std::vector<double>{2.5});
+  fb::RowBuilder rb(fbb);
+  rb.add_event_ts(1000 * kMicros);
+  rb.add_i64(i64);
+  rb.add_f64(f64);
+  fbb.Finish(rb.Finish());
+  BlockHeader b = Peek<BlockHeader>(s, row_off);
+  ASSERT_LE(fbb.GetSize(), b.payload_len);
+  std::memcpy(s.data() + row_off + layout::RowPayloadOffset(b.key_len), fbb.GetBufferPointer(),
+              fbb.GetSize());
+  b.payload_len = fbb.GetSize();
+  Poke(&s, row_off, b);
+  testing::TempSegmentPath copy;
+  WriteBytes(copy.path(), s);
+  WriteBytes(copy.path() + ".readers", readers);
+
+  LARDER_ASSERT_OK_AND_ASSIGN(auto reader, OnlineReader::Attach(copy.path()));
+  const OnlineRequest req =
+      Features({"driver_stats:conv_rate", "driver_stats:trips"}, DriverIds({1}));
+  LARDER_ASSERT_OK_AND_ASSIGN(OnlineResponse values, reader->GetOnlineFeatures(req));
+  EXPECT_EQ(values.results[1].statuses[0], FieldStatus::kPresent);
+  EXPECT_EQ(values.results[1].values[0].f64, 2.5);
+  EXPECT_EQ(values.results[2].statuses[0], FieldStatus::kInvalid);
+  ColumnarResponse columns;
+  LARDER_ASSERT_OK(reader->GetOnlineFeaturesColumnar(req, &columns));
+  EXPECT_EQ(columns.features[0].statuses[0], FieldStatus::kPresent);
+  EXPECT_EQ(columns.features[0].doubles[0], 2.5);
+  EXPECT_EQ(columns.features[1].statuses[0], FieldStatus::kInvalid);
+  EXPECT_EQ(columns.features[1].ints[0], 0);
+  EXPECT_EQ(columns.features[1].event_timestamps[0], 1000 * kMicros);
 }
 
 // `larder check` is what one runs on a suspect store: a row header whose key length runs past
