@@ -63,10 +63,14 @@ inline const layout::BlockHeader* MatchRow(const uint8_t* base, uint64_t size, u
       layout::RowPayloadOffset(h->key_len) + h->payload_len > block_bytes) {
     return nullptr;
   }
-  if (std::memcmp(base + offset + layout::kRowKeyOffset, key.data(), key.size()) != 0) {
-    return nullptr;
+  const uint8_t* stored = base + offset + layout::kRowKeyOffset;
+  if (key.size() == sizeof(uint64_t)) {  // an Int64 key: one compare, not a memcmp call
+    uint64_t a, b;
+    std::memcpy(&a, stored, sizeof a);
+    std::memcpy(&b, key.data(), sizeof b);
+    return a == b ? h : nullptr;
   }
-  return h;
+  return std::memcmp(stored, key.data(), key.size()) == 0 ? h : nullptr;
 }
 
 struct ProbeResult {

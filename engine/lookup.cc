@@ -42,7 +42,9 @@ struct PlannedView {
   // vector length their slots need (0: none requested); the others (strings, bytes, lists).
   std::array<std::vector<SlotFeature>, kFixedClasses> fixed;
   std::array<uint32_t, kFixedClasses> fixed_need{};
-  std::vector<size_t> variable;
+  std::vector<SlotFeature> strings;  // String features
+  uint32_t strings_need = 0;
+  std::vector<size_t> variable;      // Bytes and list features
 };
 
 struct QueryPlan {
@@ -66,6 +68,9 @@ Result<QueryPlan> PlanQuery(const Catalog& cat, const OnlineRequest& req) {
     if (c < kFixedClasses) {
       it->fixed[c].push_back(SlotFeature{i, fi.slot});
       it->fixed_need[c] = std::max(it->fixed_need[c], fi.slot + 1);
+    } else if (fi.cls == StorageClass::kStr) {
+      it->strings.push_back(SlotFeature{i, fi.slot});
+      it->strings_need = std::max(it->strings_need, fi.slot + 1);
     } else {
       it->variable.push_back(i);
     }
@@ -92,17 +97,36 @@ Status BuildKeys(const ViewInfo& view, const Frame& entities, std::string* buf,
   }
   buf->clear();
   ends->clear();
-  for (size_t r = 0; r < entities.num_rows(); ++r) {
+  const size_t n = entities.num_rows();
+  const bool int64_keys =
+      std::all_of(view.def.join_keys.begin(), view.def.join_keys.end(),
+                  [](const JoinKeyDef& k) { return k.type == ScalarType::kInt64; });
+  if (int64_keys) {
+    // The common key: fixed width, written in place (appending costs ~30 instructions per
+    // entity; converting through a Value ~12 ns more). A cell that is not an integer sends
+    // the request down the general path below, which names the error.
+    const size_t width = cols.size() * layout::kInt64EntityKeyPartBytes;
+    buf->resize(n * width);
+    ends->resize(n);
+    char* out = buf->data();
+    bool all_ints = true;
+    for (size_t r = 0; r < n && all_ints; ++r) {
+      for (int c : cols) {
+        const Cell& cell = entities.columns[c][r];
+        all_ints = all_ints && cell.kind == Cell::Kind::kInt;
+        layout::PutInt64EntityKeyPart(cell.i, out);
+        out += layout::kInt64EntityKeyPartBytes;
+      }
+      (*ends)[r] = static_cast<uint32_t>((r + 1) * width);
+    }
+    if (all_ints) return Status::Ok();
+    buf->clear();
+    ends->clear();
+  }
+  for (size_t r = 0; r < n; ++r) {
     for (size_t k = 0; k < cols.size(); ++k) {
       const JoinKeyDef& jk = view.def.join_keys[k];
-      const Cell& cell = entities.columns[cols[k]][r];
-      if (cell.kind == Cell::Kind::kInt && jk.type == ScalarType::kInt64) {
-        // The common key without a Value: converting through one costs ~12 ns per entity
-        // (BM_LookupHitColumnar/10000/batch:100: 68 -> 80 ns).
-        layout::AppendInt64EntityKeyPart(cell.i, buf);
-        continue;
-      }
-      Status st = CellToValueInto(cell, DType{jk.type, false}, &part);
+      Status st = CellToValueInto(entities.columns[cols[k]][r], DType{jk.type, false}, &part);
       if (st.ok()) st = layout::AppendEntityKeyPart(part, jk.type, buf);
       if (!st.ok()) {
         return InvalidArgument("entity row " + std::to_string(r + 1) + ", join key '" + jk.name +
@@ -301,17 +325,25 @@ static_assert(static_cast<size_t>(StorageClass::kI32) == 0 &&
               static_cast<size_t>(StorageClass::kStr) == kFixedClasses,
               "PlannedView::fixed is indexed by the fixed-width StorageClass values");
 
-// Copies one class's requested slots of a row into their columns. The caller checked that
-// the row vector covers every slot (Covers) and that the row has no null.
+// Where one requested feature's cells go in a ColumnarResponse: the data of its value,
+// status and timestamp arrays, taken once per request after they are sized.
+struct ColumnDest {
+  void* values;  // int64_t* (ints), float* (floats) or double* (doubles); unused otherwise
+  FieldStatus* statuses;
+  TimestampMicros* timestamps;
+};
+
+// Copies one class's requested slots of a row into their columns (Out: the column's element
+// type). The caller checked that the row vector covers every slot (Covers) and that the row
+// has no null.
 template <typename Out, typename Vec>
-void CopySlots(const Vec* v, const std::vector<SlotFeature>& feats,
-               std::vector<Out> ColumnarFeature::*values, ColumnarFeature* cols, size_t row,
-               TimestampMicros ts, FieldStatus present) {
+void CopySlots(const Vec* v, const std::vector<SlotFeature>& feats, const ColumnDest* dests,
+               size_t row, TimestampMicros ts, FieldStatus present) {
   for (const SlotFeature& s : feats) {
-    ColumnarFeature& c = cols[s.pos];
-    (c.*values)[row] = static_cast<Out>(v->Get(s.slot));
-    c.statuses[row] = present;
-    c.event_timestamps[row] = ts;
+    const ColumnDest& d = dests[s.pos];
+    static_cast<Out*>(d.values)[row] = static_cast<Out>(v->Get(s.slot));
+    d.statuses[row] = present;
+    d.timestamps[row] = ts;
   }
 }
 
@@ -348,6 +380,21 @@ class ColumnarSink {
           for (Value& v : c.arrays) ResetValue(&v, fi.dtype);
       }
     }
+    // After every column is sized: the arrays do not move until the next request.
+    dests_.resize(plan.features.size());
+    for (size_t i = 0; i < plan.features.size(); ++i) {
+      ColumnarFeature& c = out_->features[i];
+      void* values = nullptr;
+      switch (plan.features[i].feature->cls) {
+        case StorageClass::kI32:
+        case StorageClass::kI64:
+        case StorageClass::kBool: values = c.ints.data(); break;
+        case StorageClass::kF32: values = c.floats.data(); break;
+        case StorageClass::kF64: values = c.doubles.data(); break;
+        default: break;
+      }
+      dests_[i] = ColumnDest{values, c.statuses.data(), c.event_timestamps.data()};
+    }
   }
   void Invalid(size_t feature, size_t row) {
     out_->features[feature].statuses[row] = FieldStatus::kInvalid;
@@ -361,16 +408,25 @@ class ColumnarSink {
     const RowVectors vecs(fr, pv);
     const auto* nulls = fr->nulls();
     const bool has_nulls = nulls != nullptr && nulls->size() != 0;
-    if (has_nulls || !vecs.CoverAll(pv)) {
+    const auto* strs = pv.strings_need != 0 ? fr->strs() : nullptr;
+    if (has_nulls || !vecs.CoverAll(pv) || !Covers(strs, pv.strings_need)) {
       for (size_t f : pv.feats) PutChecked(plan, f, row, fr, vecs, nulls, ts, present);
       return;
     }
+    const ColumnDest* dests = dests_.data();
+    CopySlots<int64_t>(vecs.i32, pv.fixed[0], dests, row, ts, present);
+    CopySlots<int64_t>(vecs.i64, pv.fixed[1], dests, row, ts, present);
+    CopySlots<float>(vecs.f32, pv.fixed[2], dests, row, ts, present);
+    CopySlots<double>(vecs.f64, pv.fixed[3], dests, row, ts, present);
+    CopySlots<int64_t>(vecs.bools, pv.fixed[4], dests, row, ts, present);
     ColumnarFeature* cols = out_->features.data();
-    CopySlots(vecs.i32, pv.fixed[0], &ColumnarFeature::ints, cols, row, ts, present);
-    CopySlots(vecs.i64, pv.fixed[1], &ColumnarFeature::ints, cols, row, ts, present);
-    CopySlots(vecs.f32, pv.fixed[2], &ColumnarFeature::floats, cols, row, ts, present);
-    CopySlots(vecs.f64, pv.fixed[3], &ColumnarFeature::doubles, cols, row, ts, present);
-    CopySlots(vecs.bools, pv.fixed[4], &ColumnarFeature::ints, cols, row, ts, present);
+    for (const SlotFeature& s : pv.strings) {
+      ColumnarFeature& c = cols[s.pos];
+      const flatbuffers::String* str = strs->Get(s.slot);
+      c.strings[row].assign(str->data(), str->size());
+      c.statuses[row] = present;
+      c.event_timestamps[row] = ts;
+    }
     for (size_t f : pv.variable) PutChecked(plan, f, row, fr, vecs, nullptr, ts, present);
   }
 
@@ -414,8 +470,12 @@ class ColumnarSink {
 
  private:
   ColumnarResponse* out_;
+  // Reused by every request of this thread (a sink lives for one request).
+  static thread_local std::vector<ColumnDest> dests_;
   Value scratch_;
 };
+
+thread_local std::vector<ColumnDest> ColumnarSink::dests_;
 
 // The lookup proper, shared by both response shapes.
 template <typename Sink>
