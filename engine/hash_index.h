@@ -11,6 +11,12 @@
 // Insert/Replace; Insert, Replace and Rebuild are writer-only.
 #pragma once
 
+// XXH3 inlined (the same algorithm and values as libxxhash's): the read path hashes every
+// entity, and for an 8-byte key the library call and its length dispatch cost more than the
+// hash itself.
+#ifndef XXH_INLINE_ALL
+#define XXH_INLINE_ALL
+#endif
 #include <xxhash.h>
 
 #include <atomic>

@@ -1,6 +1,7 @@
 #include "engine/row_codec.h"
 
 #include <cstdint>
+#include <cstring>
 
 namespace larder {
 
@@ -214,7 +215,7 @@ bool VerifyRowBuffer(const uint8_t* data, size_t len) {
          ListsAligned8(row->f64_lists());
 }
 
-bool VerifyRowForView(const uint8_t* data, size_t len, const ViewInfo& view) {
+bool VerifyRowForViewReference(const uint8_t* data, size_t len, const ViewInfo& view) {
   // What Verifier::VerifyBuffer does before Row::Verify: a minimum size and a root offset
   // that stays inside the buffer.
   using flatbuffers::soffset_t;  // named by FLATBUFFERS_MIN_BUFFER_SIZE
@@ -237,6 +238,144 @@ bool VerifyRowForView(const uint8_t* data, size_t len, const ViewInfo& view) {
     if (!VerifyClass(v, t, row, c)) return false;
   }
   return v.EndTable();
+}
+
+namespace {
+
+// The classes VerifyRowForView checks itself: their vectors are flat (scalars, or offsets to
+// strings). Views with any other class are checked with the reference verifier.
+constexpr uint32_t kFlatClasses =
+    (1u << static_cast<uint32_t>(StorageClass::kI32)) |
+    (1u << static_cast<uint32_t>(StorageClass::kI64)) |
+    (1u << static_cast<uint32_t>(StorageClass::kF32)) |
+    (1u << static_cast<uint32_t>(StorageClass::kF64)) |
+    (1u << static_cast<uint32_t>(StorageClass::kBool)) |
+    (1u << static_cast<uint32_t>(StorageClass::kStr));
+
+// A row buffer read with flatbuffers::Verifier's checks, spelled out for the shapes a Row's
+// flat vectors have. Positions are offsets from the buffer start, as the verifier counts them
+// (alignment included); every method is the verifier method its comment names.
+class FlatRowChecker {
+ public:
+  FlatRowChecker(const uint8_t* data, size_t len) : d_(data), n_(len) {}
+
+  // Verifier::Verify(pos, bytes).
+  bool Fits(size_t pos, size_t bytes) const { return bytes < n_ && pos <= n_ - bytes; }
+  // Verifier::Verify<T>(pos) for a T of `bytes` bytes.
+  bool FitsAligned(size_t pos, size_t bytes) const {
+    return (pos & (bytes - 1)) == 0 && Fits(pos, bytes);
+  }
+  template <typename T>
+  T Read(size_t pos) const {
+    T v;
+    std::memcpy(&v, d_ + pos, sizeof(T));
+    return v;
+  }
+  // Verifier::VerifyOffset(pos): the target of the uoffset at pos, or 0.
+  size_t Target(size_t pos) const {
+    if (!FitsAligned(pos, sizeof(uint32_t))) return 0;
+    const uint32_t o = Read<uint32_t>(pos);
+    if (o == 0 || static_cast<int32_t>(o) < 0 || !Fits(pos + o, 1)) return 0;
+    return pos + o;
+  }
+  // Verifier::VerifyVectorOrString(vec, elem_size, end).
+  bool VectorFits(size_t vec, size_t elem_size, size_t* end) const {
+    if (!FitsAligned(vec, sizeof(uint32_t))) return false;
+    const uint32_t size = Read<uint32_t>(vec);
+    if (size >= FLATBUFFERS_MAX_BUFFER_SIZE / elem_size) return false;
+    const size_t bytes = sizeof(uint32_t) + elem_size * size;
+    *end = vec + bytes;
+    return Fits(vec, bytes);
+  }
+  // Verifier::VerifyTableStart(table); sets the vtable position and size.
+  bool TableStart(size_t table) {
+    if (!FitsAligned(table, sizeof(int32_t))) return false;
+    // Unsigned wrap-around, as the verifier computes it: a vtable "before" 0 lands far past n_.
+    vt_ = table - static_cast<size_t>(static_cast<int64_t>(Read<int32_t>(table)));
+    if (!FitsAligned(vt_, sizeof(uint16_t))) return false;
+    vsize_ = Read<uint16_t>(vt_);
+    return (vsize_ & 1) == 0 && Fits(vt_, vsize_);
+  }
+  // Table::GetOptionalFieldOffset (inside the vtable: field < vsize, both even).
+  uint16_t FieldOffset(uint16_t field) const {
+    return field < vsize_ ? Read<uint16_t>(vt_ + field) : 0;
+  }
+  // Table::VerifyField<int64_t>(field, 8).
+  bool ScalarField8(size_t table, uint16_t field) const {
+    const uint16_t fo = FieldOffset(field);
+    return fo == 0 || FitsAligned(table + fo, 8);
+  }
+  // Table::VerifyOffset(field) then Verifier::VerifyVector: the vector's position in *vec
+  // (0 when the field is absent). An 8-byte element vector must also be 8-aligned in memory
+  // (Aligned8).
+  bool VectorField(size_t table, uint16_t field, size_t elem_size, size_t* vec) const {
+    *vec = 0;
+    const uint16_t fo = FieldOffset(field);
+    if (fo == 0) return true;
+    const size_t v = Target(table + fo);
+    size_t end;
+    if (v == 0 || !VectorFits(v, elem_size, &end)) return false;
+    *vec = v;
+    if (elem_size == 8 && Read<uint32_t>(v) != 0 &&
+        reinterpret_cast<uintptr_t>(d_ + v + sizeof(uint32_t)) % 8 != 0) {
+      return false;
+    }
+    return true;
+  }
+  // Verifier::VerifyVectorOfStrings on the vector at vec (already verified).
+  bool Strings(size_t vec) const {
+    const uint32_t count = Read<uint32_t>(vec);
+    for (uint32_t i = 0; i < count; ++i) {
+      const size_t elem = vec + sizeof(uint32_t) + size_t{4} * i;
+      const size_t str = elem + Read<uint32_t>(elem);  // Vector::Get: no check of its own
+      size_t end;
+      if (!VectorFits(str, 1, &end) || !Fits(end, 1) || d_[end] != 0) return false;
+    }
+    return true;
+  }
+
+ private:
+  const uint8_t* d_;
+  size_t n_;
+  size_t vt_ = 0;
+  uint16_t vsize_ = 0;
+};
+
+bool VerifyFlatRow(const uint8_t* data, size_t len, uint32_t class_mask) {
+  using flatbuffers::soffset_t;  // named by FLATBUFFERS_MIN_BUFFER_SIZE
+  using flatbuffers::uoffset_t;
+  using R = fb::Row;
+  if (len < FLATBUFFERS_MIN_BUFFER_SIZE) return false;
+  FlatRowChecker c(data, len);
+  const size_t t = c.Target(0);
+  size_t vec;
+  if (t == 0 || !c.TableStart(t) || !c.ScalarField8(t, R::VT_EVENT_TS) ||
+      !c.ScalarField8(t, R::VT_CREATED_TS) || !c.VectorField(t, R::VT_NULLS, 1, &vec)) {
+    return false;
+  }
+  for (uint32_t mask = class_mask; mask != 0; mask &= mask - 1) {
+    bool ok = false;
+    switch (static_cast<StorageClass>(__builtin_ctz(mask))) {
+      case StorageClass::kI32: ok = c.VectorField(t, R::VT_I32, 4, &vec); break;
+      case StorageClass::kI64: ok = c.VectorField(t, R::VT_I64, 8, &vec); break;
+      case StorageClass::kF32: ok = c.VectorField(t, R::VT_F32, 4, &vec); break;
+      case StorageClass::kF64: ok = c.VectorField(t, R::VT_F64, 8, &vec); break;
+      case StorageClass::kBool: ok = c.VectorField(t, R::VT_BOOLS, 1, &vec); break;
+      case StorageClass::kStr:
+        ok = c.VectorField(t, R::VT_STRS, 4, &vec) && (vec == 0 || c.Strings(vec));
+        break;
+      default: return false;  // not a flat class: the caller checks kFlatClasses
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool VerifyRowForView(const uint8_t* data, size_t len, const ViewInfo& view) {
+  if ((view.class_mask & ~kFlatClasses) != 0) return VerifyRowForViewReference(data, len, view);
+  return VerifyFlatRow(data, len, view.class_mask);
 }
 
 namespace {

@@ -8,7 +8,9 @@
 //    the store passes Check() after any sequence of pushes;
 //  - a YAML that parses encodes to a registry that decodes back to the same bytes and builds a
 //    catalog;
-//  - a timestamp that parses formats back to text that parses to the same instant.
+//  - a timestamp that parses formats back to text that parses to the same instant;
+//  - VerifyRowForView's written-out checks accept exactly the rows its reference (FlatBuffers'
+//    own verifier calls) accepts, and an accepted row decodes.
 //
 // Header-only (inline) so that tests/CMakeLists.txt's glob needs no change.
 #pragma once
@@ -32,6 +34,7 @@
 #include "engine/registry_codec.h"
 #include "engine/request_json.h"
 #include "engine/response_json.h"
+#include "engine/row_codec.h"
 #include "engine/segment_file.h"
 #include "engine/store.h"
 #include "larder/feature_store.h"
@@ -559,6 +562,75 @@ inline int FuzzTimestamp(const uint8_t* data, size_t size) {
                   DType{ScalarType::kBytes, false}, DType{ScalarType::kInt64, true},
                   DType{ScalarType::kString, true}, DType{ScalarType::kFloat32, true}}) {
     (void)CellToValue(Cell::String(std::string(text)), t);
+  }
+  return 0;
+}
+
+}  // namespace larder::fuzz
+
+namespace larder::fuzz {
+
+// Views whose rows fuzz_row_verify checks: `flat` (scalars and strings: the written-out
+// checks) and `lists` (the reference path).
+inline constexpr char kRowVerifyRepo[] = R"(project: fuzz
+entities:
+  - {name: e, join_keys: [id], value_type: Int64}
+sources:
+  - {name: f, type: file, path: x.csv, timestamp_field: ts}
+feature_views:
+  - name: flat
+    entities: [e]
+    source: f
+    schema:
+      - {name: i32, dtype: Int32}
+      - {name: i64, dtype: Int64}
+      - {name: f32, dtype: Float32}
+      - {name: f64, dtype: Float64}
+      - {name: b, dtype: Bool}
+      - {name: s, dtype: String}
+      - {name: s2, dtype: String}
+      - {name: ts, dtype: UnixTimestamp}
+  - name: lists
+    entities: [e]
+    source: f
+    schema:
+      - {name: f32, dtype: Float32}
+      - {name: by, dtype: Bytes}
+      - {name: af64, dtype: Array(Float64)}
+      - {name: as, dtype: Array(String)}
+)";
+
+inline const Catalog& RowVerifyCatalog() {
+  static const std::shared_ptr<const Catalog> cat = [] {
+    auto config = ParseRepoConfig(kRowVerifyRepo, "feature_store.yaml", "/fuzz");
+    if (!config.ok()) Fail("row verify repo: " + config.status().ToString());
+    uint32_t id = 1;
+    for (FeatureViewDef& v : config->views) v.id = id++;
+    auto built = Catalog::Build(std::move(config).value(), 1);
+    if (!built.ok()) Fail("row verify catalog: " + built.status().ToString());
+    return std::move(built).value();
+  }();
+  return *cat;
+}
+
+// The bytes are a row buffer (a heap copy of exactly `size` bytes: malloc's alignment, as a
+// row's 8-aligned place in the segment, and ASan sees any read past its end).
+inline int FuzzRowVerify(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  const std::vector<uint8_t> row(data, data + size);
+  for (const ViewInfo& view : RowVerifyCatalog().views()) {
+    const bool fast = VerifyRowForView(row.data(), size, view);
+    if (fast != VerifyRowForViewReference(row.data(), size, view)) {
+      Fail("VerifyRowForView says " + std::string(fast ? "valid" : "invalid") +
+           " for view '" + view.def.name + "', the reference verifier the opposite");
+    }
+    if (!fast) continue;
+    const fb::Row* r = RowFromBuffer(row.data());
+    const auto* nulls = r->nulls();
+    for (const FeatureInfo& f : view.features) {
+      Value out;
+      if (!IsNullIn(nulls, f)) (void)DecodeFeature(r, f, &out);
+    }
   }
   return 0;
 }

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
 shift || true
-all=(segment segment_mutate repo_config push_json online_request csv timestamp)
+all=(segment segment_mutate repo_config push_json online_request csv timestamp row_verify)
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then targets=("${all[@]}"); fi
 

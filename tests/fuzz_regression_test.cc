@@ -75,6 +75,8 @@ TEST(FuzzRegression, Csv) {
 
 TEST(FuzzRegression, Timestamp) { EXPECT_GT(Replay("timestamp", fuzz::FuzzTimestamp), 3u); }
 
+TEST(FuzzRegression, RowVerify) { EXPECT_GT(Replay("row_verify", fuzz::FuzzRowVerify), 3u); }
+
 // Found by fuzz_segment_mutate: a damaged row's vector of doubles 4 bytes off its alignment
 // passed FlatBuffers' verifier and was read misaligned; VerifyRowBuffer now refuses it. Valid
 // rows must still pass, empty 8-byte arrays included (the builder does not align those).
