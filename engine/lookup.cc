@@ -50,6 +50,7 @@ struct PlannedView {
 struct QueryPlan {
   std::vector<ResolvedFeature> features;
   std::vector<PlannedView> views;  // distinct, first-use order
+  bool any_ttl = false;            // some view has a ttl: the request reads the clock
 };
 
 Result<QueryPlan> PlanQuery(const Catalog& cat, const OnlineRequest& req) {
@@ -74,6 +75,7 @@ Result<QueryPlan> PlanQuery(const Catalog& cat, const OnlineRequest& req) {
     } else {
       it->variable.push_back(i);
     }
+    plan.any_ttl = plan.any_ttl || v->ttl_micros > 0;
   }
   return plan;
 }
@@ -482,13 +484,17 @@ template <typename Sink>
 Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
   LARDER_RETURN_IF_ERROR(req.entities.CheckShape());
   LARDER_ASSIGN_OR_RETURN(layout::ReaderSlot * slot, impl.Slot());
-  const TimestampMicros now = std::chrono::duration_cast<std::chrono::microseconds>(
-                                  std::chrono::system_clock::now().time_since_epoch())
-                                  .count();
   EpochGuard guard(slot, impl.header()->global_epoch);
   LARDER_ASSIGN_OR_RETURN(auto cat, impl.CatalogNow());
   LARDER_ASSIGN_OR_RETURN(const QueryPlan* plan_ptr, CachedPlanFor(impl.instance_id, cat, req));
   const QueryPlan& plan = *plan_ptr;
+  // The request time, against which ttls are checked: read only when a view has a ttl (a
+  // clock read costs ~18 ns here, a tenth of a cached single lookup).
+  const TimestampMicros now =
+      plan.any_ttl ? std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count()
+                   : 0;
   const size_t n = req.entities.num_rows();
   sink.Begin(plan, req.entities);
 

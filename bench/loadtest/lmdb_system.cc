@@ -1,7 +1,7 @@
 // LMDB under test: an mmap'ed B-tree that many processes read, as the obvious alternative for
 // a shared-memory store on one host. Key = Larder's entity key bytes (Int64, 8 bytes LE);
 // value = Larder's FlatBuffer row, so reads verify and decode exactly as Larder's read path
-// does (VerifyRowBuffer unless --no-verify, then IsNullFeature / DecodeFeature per feature). The database file
+// does (VerifyRowForView unless --no-verify, then IsNullFeature / DecodeFeature per feature). The database file
 // lives next to the Larder segment (/dev/shm by default: memory, like the segment).
 //
 // Readers keep one read-only transaction handle and renew / reset it per request (LMDB's
@@ -70,7 +70,7 @@ class LmdbClient : public Client {
         std::memcpy(aligned_.data(), p, data.mv_size);
         p = reinterpret_cast<const uint8_t*>(aligned_.data());
       }
-      if (cfg_.verify_rows && !VerifyRowBuffer(p, data.mv_size)) {
+      if (cfg_.verify_rows && !VerifyRowForView(p, data.mv_size, *view_)) {
         for (size_t k = 1; k < resp_.results.size(); ++k) {
           resp_.results[k].statuses[r] = FieldStatus::kInvalid;
         }
