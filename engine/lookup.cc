@@ -496,8 +496,6 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
                          .count()
                    : 0;
   const size_t n = req.entities.num_rows();
-  sink.Begin(plan, req.entities);
-
   const uint8_t* base = impl.base();
   const uint64_t size = impl.seg->size();
   const IndexRef idx = impl.index();
@@ -506,15 +504,29 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
   thread_local std::vector<uint64_t> hashes;
   thread_local std::vector<uint64_t> candidates;
   hashes.resize(n);
+  // A view's keys and hashes; the buckets of its first two groups start loading.
+  auto prepare = [&](const ViewInfo& view) -> Status {
+    LARDER_RETURN_IF_ERROR(BuildKeys(view, req.entities, &keys, &ends));
+    for (size_t r = 0; r < n; ++r) {
+      const uint32_t begin = r == 0 ? 0 : ends[r - 1];
+      hashes[r] = HashEntityKey(view.id(), std::string_view(keys.data() + begin, ends[r] - begin));
+    }
+    for (size_t r = 0; r < std::min(2 * kGroup, n); ++r) PrefetchBucket(idx, hashes[r]);
+    return Status::Ok();
+  };
+  // The first view's buckets load while the response is laid out (for a single lookup that
+  // hides most of one cache miss behind the sink's work).
+  if (!plan.views.empty()) LARDER_RETURN_IF_ERROR(prepare(*plan.views.front().view));
+  sink.Begin(plan, req.entities);
+
   for (const PlannedView& planned : plan.views) {
     const ViewInfo* view = planned.view;
     const std::vector<size_t>& feats = planned.feats;
-    LARDER_RETURN_IF_ERROR(BuildKeys(*view, req.entities, &keys, &ends));
+    if (&planned != &plan.views.front()) LARDER_RETURN_IF_ERROR(prepare(*view));
     auto key_of = [&](size_t r) {
       uint32_t begin = r == 0 ? 0 : ends[r - 1];
       return std::string_view(keys.data() + begin, ends[r] - begin);
     };
-    for (size_t r = 0; r < n; ++r) hashes[r] = HashEntityKey(view->id(), key_of(r));
 
     // The first word in entity r's home bucket with its key's tag (0: none); its row is
     // prefetched.
@@ -539,7 +551,6 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
     // and the buckets of group g+2 load. Each group's candidates are picked together, so
     // their bucket loads overlap one another.
     candidates.resize(n);
-    for (size_t r = 0; r < std::min(2 * kGroup, n); ++r) PrefetchBucket(idx, hashes[r]);
     for (size_t r = 0; r < std::min(kGroup, n); ++r) candidates[r] = select_candidate(r);
     for (size_t r = 0; r < n; ++r) {
       if (r % kGroup == 0) {
