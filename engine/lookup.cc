@@ -364,22 +364,28 @@ class ColumnarSink {
       c.dtype = fi.dtype;
       c.statuses.assign(n, FieldStatus::kNotFound);
       c.event_timestamps.assign(n, 0);
-      c.ints.clear();
-      c.floats.clear();
-      c.doubles.clear();
-      c.strings.clear();
-      c.arrays.clear();
-      switch (fi.cls) {
-        case StorageClass::kI32:
-        case StorageClass::kI64:
-        case StorageClass::kBool: c.ints.assign(n, 0); break;
-        case StorageClass::kF32: c.floats.assign(n, 0.0f); break;
-        case StorageClass::kF64: c.doubles.assign(n, 0.0); break;
-        case StorageClass::kStr:
-        case StorageClass::kBytes: c.strings.resize(n); break;
-        default:
-          c.arrays.resize(n);
-          for (Value& v : c.arrays) ResetValue(&v, fi.dtype);
+      // The column's own array is sized and emptied in place (its strings and Values keep
+      // their buffers for the next request); the others are emptied.
+      const bool ints = fi.cls == StorageClass::kI32 || fi.cls == StorageClass::kI64 ||
+                        fi.cls == StorageClass::kBool;
+      const bool strings = fi.cls == StorageClass::kStr || fi.cls == StorageClass::kBytes;
+      const bool arrays = !ints && !strings && fi.cls != StorageClass::kF32 &&
+                          fi.cls != StorageClass::kF64;
+      if (!ints) c.ints.clear();
+      if (fi.cls != StorageClass::kF32) c.floats.clear();
+      if (fi.cls != StorageClass::kF64) c.doubles.clear();
+      if (!strings) c.strings.clear();
+      if (!arrays) c.arrays.clear();
+      if (ints) c.ints.assign(n, 0);
+      if (fi.cls == StorageClass::kF32) c.floats.assign(n, 0.0f);
+      if (fi.cls == StorageClass::kF64) c.doubles.assign(n, 0.0);
+      if (strings) {
+        c.strings.resize(n);
+        for (std::string& str : c.strings) str.clear();
+      }
+      if (arrays) {
+        c.arrays.resize(n);
+        for (Value& v : c.arrays) ResetValue(&v, fi.dtype);
       }
     }
     // After every column is sized: the arrays do not move until the next request.
