@@ -44,7 +44,7 @@ struct PlannedView {
   std::array<uint32_t, kFixedClasses> fixed_need{};
   std::vector<SlotFeature> strings;  // String features
   uint32_t strings_need = 0;
-  std::vector<size_t> variable;      // Bytes and list features
+  std::vector<size_t> variable;  // Bytes and list features
 };
 
 struct QueryPlan {
@@ -320,11 +320,11 @@ struct RowVectors {
   }
 };
 static_assert(static_cast<size_t>(StorageClass::kI32) == 0 &&
-              static_cast<size_t>(StorageClass::kI64) == 1 &&
-              static_cast<size_t>(StorageClass::kF32) == 2 &&
-              static_cast<size_t>(StorageClass::kF64) == 3 &&
-              static_cast<size_t>(StorageClass::kBool) == 4 &&
-              static_cast<size_t>(StorageClass::kStr) == kFixedClasses,
+                  static_cast<size_t>(StorageClass::kI64) == 1 &&
+                  static_cast<size_t>(StorageClass::kF32) == 2 &&
+                  static_cast<size_t>(StorageClass::kF64) == 3 &&
+                  static_cast<size_t>(StorageClass::kBool) == 4 &&
+                  static_cast<size_t>(StorageClass::kStr) == kFixedClasses,
               "PlannedView::fixed is indexed by the fixed-width StorageClass values");
 
 // Where one requested feature's cells go in a ColumnarResponse: the data of its value,
@@ -369,8 +369,8 @@ class ColumnarSink {
       const bool ints = fi.cls == StorageClass::kI32 || fi.cls == StorageClass::kI64 ||
                         fi.cls == StorageClass::kBool;
       const bool strings = fi.cls == StorageClass::kStr || fi.cls == StorageClass::kBytes;
-      const bool arrays = !ints && !strings && fi.cls != StorageClass::kF32 &&
-                          fi.cls != StorageClass::kF64;
+      const bool arrays =
+          !ints && !strings && fi.cls != StorageClass::kF32 && fi.cls != StorageClass::kF64;
       if (!ints) c.ints.clear();
       if (fi.cls != StorageClass::kF32) c.floats.clear();
       if (fi.cls != StorageClass::kF64) c.doubles.clear();

@@ -244,13 +244,12 @@ namespace {
 
 // The classes VerifyRowForView checks itself: their vectors are flat (scalars, or offsets to
 // strings). Views with any other class are checked with the reference verifier.
-constexpr uint32_t kFlatClasses =
-    (1u << static_cast<uint32_t>(StorageClass::kI32)) |
-    (1u << static_cast<uint32_t>(StorageClass::kI64)) |
-    (1u << static_cast<uint32_t>(StorageClass::kF32)) |
-    (1u << static_cast<uint32_t>(StorageClass::kF64)) |
-    (1u << static_cast<uint32_t>(StorageClass::kBool)) |
-    (1u << static_cast<uint32_t>(StorageClass::kStr));
+constexpr uint32_t kFlatClasses = (1u << static_cast<uint32_t>(StorageClass::kI32)) |
+                                  (1u << static_cast<uint32_t>(StorageClass::kI64)) |
+                                  (1u << static_cast<uint32_t>(StorageClass::kF32)) |
+                                  (1u << static_cast<uint32_t>(StorageClass::kF64)) |
+                                  (1u << static_cast<uint32_t>(StorageClass::kBool)) |
+                                  (1u << static_cast<uint32_t>(StorageClass::kStr));
 
 // A row buffer read with flatbuffers::Verifier's checks, spelled out for the shapes a Row's
 // flat vectors have. Positions are offsets from the buffer start, as the verifier counts them

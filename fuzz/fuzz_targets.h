@@ -621,8 +621,8 @@ inline int FuzzRowVerify(const uint8_t* data, size_t size) {
   for (const ViewInfo& view : RowVerifyCatalog().views()) {
     const bool fast = VerifyRowForView(row.data(), size, view);
     if (fast != VerifyRowForViewReference(row.data(), size, view)) {
-      Fail("VerifyRowForView says " + std::string(fast ? "valid" : "invalid") +
-           " for view '" + view.def.name + "', the reference verifier the opposite");
+      Fail("VerifyRowForView says " + std::string(fast ? "valid" : "invalid") + " for view '" +
+           view.def.name + "', the reference verifier the opposite");
     }
     if (!fast) continue;
     const fb::Row* r = RowFromBuffer(row.data());

@@ -223,16 +223,14 @@ TEST_F(RowVerify, WrittenOutChecksAgreeWithTheReference) {
   size_t accepted = 0, refused = 0;
   for (uint32_t nulls : {0u, 0b100101u, 0xffu}) {
     for (const std::string& text : {std::string(), std::string("user-42"), std::string(300, 'x')}) {
-      SCOPED_TRACE("nulls " + std::to_string(nulls) + ", string of " +
-                   std::to_string(text.size()));
+      SCOPED_TRACE("nulls " + std::to_string(nulls) + ", string of " + std::to_string(text.size()));
       size_t len = 0;
       const auto good = FlatRow(nulls, text, &len);
       const auto* data = reinterpret_cast<const uint8_t*>(good.data());
       ASSERT_TRUE(VerifyRowForViewReference(data, len, *flat_));
       ASSERT_TRUE(VerifyRowForView(data, len, *flat_));
       for (size_t cut = 0; cut < len; ++cut) {
-        ASSERT_EQ(VerifyRowForView(data, cut, *flat_),
-                  VerifyRowForViewReference(data, cut, *flat_))
+        ASSERT_EQ(VerifyRowForView(data, cut, *flat_), VerifyRowForViewReference(data, cut, *flat_))
             << "cut " << cut;
       }
       for (int trial = 0; trial < 5000; ++trial) {
@@ -243,8 +241,8 @@ TEST_F(RowVerify, WrittenOutChecksAgreeWithTheReference) {
           for (int k = 0; k <= trial % 3; ++k) d[rng() % len] = static_cast<uint8_t>(rng());
         } else {
           const size_t at = (rng() % (len / 4)) * 4;
-          const uint32_t word = trial % 4 == 1 ? static_cast<uint32_t>(rng() % 512)
-                                               : static_cast<uint32_t>(rng());
+          const uint32_t word =
+              trial % 4 == 1 ? static_cast<uint32_t>(rng() % 512) : static_cast<uint32_t>(rng());
           std::memcpy(d + at, &word, 4);
         }
         const bool fast = VerifyRowForView(d, len, *flat_);
