@@ -570,14 +570,40 @@ inline int FuzzTimestamp(const uint8_t* data, size_t size) {
 
 namespace larder::fuzz {
 
-// Views whose rows fuzz_row_verify checks: `flat` (scalars and strings: the written-out
-// checks) and `lists` (the reference path).
+// Views whose rows fuzz_row_verify checks (tests/row_verify_test.cc uses them too): `flat`
+// and `floats` (scalars and strings: the written-out checks), `every_kind` (every storage
+// class: the reference path).
 inline constexpr char kRowVerifyRepo[] = R"(project: fuzz
 entities:
   - {name: e, join_keys: [id], value_type: Int64}
 sources:
   - {name: f, type: file, path: x.csv, timestamp_field: ts}
 feature_views:
+  - name: every_kind
+    entities: [e]
+    source: f
+    schema:
+      - {name: i32, dtype: Int32}
+      - {name: i64, dtype: Int64}
+      - {name: f32, dtype: Float32}
+      - {name: f64, dtype: Float64}
+      - {name: b, dtype: Bool}
+      - {name: s, dtype: String}
+      - {name: by, dtype: Bytes}
+      - {name: ts, dtype: UnixTimestamp}
+      - {name: ai32, dtype: Array(Int32)}
+      - {name: ai64, dtype: Array(Int64)}
+      - {name: af32, dtype: Array(Float32)}
+      - {name: af64, dtype: Array(Float64)}
+      - {name: ab, dtype: Array(Bool)}
+      - {name: as, dtype: Array(String)}
+      - {name: aby, dtype: Array(Bytes)}
+  - name: floats
+    entities: [e]
+    source: f
+    schema:
+      - {name: a, dtype: Float32}
+      - {name: b, dtype: Float32}
   - name: flat
     entities: [e]
     source: f
@@ -590,14 +616,6 @@ feature_views:
       - {name: s, dtype: String}
       - {name: s2, dtype: String}
       - {name: ts, dtype: UnixTimestamp}
-  - name: lists
-    entities: [e]
-    source: f
-    schema:
-      - {name: f32, dtype: Float32}
-      - {name: by, dtype: Bytes}
-      - {name: af64, dtype: Array(Float64)}
-      - {name: as, dtype: Array(String)}
 )";
 
 inline const Catalog& RowVerifyCatalog() {

@@ -695,7 +695,16 @@ TEST_F(CrashCampaign, ReaderKills) {
         std::this_thread::sleep_for(std::chrono::microseconds(200));
         s = SlotOf(*fs, pid);
       }
-      ASSERT_FALSE(s && s->epoch != 0) << "a dead reader held reclamation back for 5 s";
+      if (s && s->epoch != 0) {
+        // What the writer's scan saw and whether the writer still runs, for the failure.
+        int wstatus = 0;
+        const pid_t w = ::waitpid(writer.pid, &wstatus, WNOHANG);
+        FAIL() << "a dead reader held reclamation back for 5 s (slot " << s->slot << ", epoch "
+               << s->epoch << ", seen alive " << s->alive << ", victim reaped " << reap_now
+               << "; writer " << (w == 0 ? "running" : "exited with status " +
+                                                           std::to_string(wstatus))
+               << ")";
+      }
       ++released;
       max_release_ms = std::max(max_release_ms, MsSince(killed_at));
     }

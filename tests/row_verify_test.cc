@@ -12,68 +12,22 @@
 
 #include "engine/catalog.h"
 #include "engine/row_codec.h"
+#include "fuzz/fuzz_targets.h"
 
 namespace larder {
 namespace {
 
-constexpr char kYaml[] = R"(project: p
-entities:
-  - {name: e, join_keys: [id], value_type: Int64}
-sources:
-  - {name: f, type: file, path: x.csv, timestamp_field: ts}
-feature_views:
-  - name: every_kind
-    entities: [e]
-    source: f
-    schema:
-      - {name: i32, dtype: Int32}
-      - {name: i64, dtype: Int64}
-      - {name: f32, dtype: Float32}
-      - {name: f64, dtype: Float64}
-      - {name: b, dtype: Bool}
-      - {name: s, dtype: String}
-      - {name: by, dtype: Bytes}
-      - {name: ts, dtype: UnixTimestamp}
-      - {name: ai32, dtype: Array(Int32)}
-      - {name: ai64, dtype: Array(Int64)}
-      - {name: af32, dtype: Array(Float32)}
-      - {name: af64, dtype: Array(Float64)}
-      - {name: ab, dtype: Array(Bool)}
-      - {name: as, dtype: Array(String)}
-      - {name: aby, dtype: Array(Bytes)}
-  - name: floats
-    entities: [e]
-    source: f
-    schema:
-      - {name: a, dtype: Float32}
-      - {name: b, dtype: Float32}
-  - name: flat
-    entities: [e]
-    source: f
-    schema:
-      - {name: i32, dtype: Int32}
-      - {name: i64, dtype: Int64}
-      - {name: f32, dtype: Float32}
-      - {name: f64, dtype: Float64}
-      - {name: b, dtype: Bool}
-      - {name: s, dtype: String}
-      - {name: s2, dtype: String}
-      - {name: ts, dtype: UnixTimestamp}
-)";
-
 class RowVerify : public ::testing::Test {
  protected:
+  // The views of fuzz/fuzz_targets.h's kRowVerifyRepo (also fuzz_row_verify's).
   void SetUp() override {
-    auto config = ParseRepoConfig(kYaml, "feature_store.yaml", "/repo");
-    ASSERT_TRUE(config.ok()) << config.status().ToString();
-    uint32_t id = 1;
-    for (FeatureViewDef& v : config->views) v.id = id++;
-    auto cat = Catalog::Build(std::move(config).value(), 1);
-    ASSERT_TRUE(cat.ok()) << cat.status().ToString();
-    catalog_ = std::move(cat).value();
-    every_ = catalog_->FindView("every_kind");
-    floats_ = catalog_->FindView("floats");
-    flat_ = catalog_->FindView("flat");
+    const Catalog& cat = fuzz::RowVerifyCatalog();
+    every_ = cat.FindView("every_kind");
+    floats_ = cat.FindView("floats");
+    flat_ = cat.FindView("flat");
+    ASSERT_NE(every_, nullptr);
+    ASSERT_NE(floats_, nullptr);
+    ASSERT_NE(flat_, nullptr);
   }
 
   // A row of `flat`: feature i null when bit i of `nulls` is set; strings `s` and `s2`.
@@ -119,7 +73,6 @@ class RowVerify : public ::testing::Test {
     return buf;
   }
 
-  std::shared_ptr<const Catalog> catalog_;
   const ViewInfo* every_ = nullptr;
   const ViewInfo* floats_ = nullptr;
   const ViewInfo* flat_ = nullptr;
