@@ -69,7 +69,6 @@ constexpr double kSlowdown = 1;
 #endif
 constexpr double kStallBoundMs = 500 * kSlowdown;        // worst single lookup of a reader
 constexpr double kRecoveryBoundMs = 100 * kSlowdown;     // repair of the store by a writer
-constexpr double kReaderGraceBoundMs = 500 * kSlowdown;  // a dead reader's hold is lifted
 
 double Scale() {
   const char* s = std::getenv("LARDER_CAMPAIGN_SCALE");
@@ -613,6 +612,12 @@ TEST(CrashCampaign, RequiresFaultInjection) {
 
 constexpr int64_t kReaderEntities = 1000;
 
+// Batches the store's writers have finished (0 when Inspect fails: the caller then waits on).
+uint64_t WriteBatches(FeatureStore& fs) {
+  auto info = fs.Inspect();
+  return info.ok() ? info->write_batches : 0;
+}
+
 // A writer process: rewrites every entity at counter 1, 2, ... until `stop_fd` is readable.
 [[noreturn]] void RunRewriter(const std::string& repo_dir, int stop_fd, int report_fd) {
   struct {
@@ -687,23 +692,31 @@ TEST_F(CrashCampaign, ReaderKills) {
       ::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOWAIT);
     }
     ++kills;
-    // Died inside a lookup: its slot holds an epoch. The writer's next batches must release it.
+    // Died inside a lookup: its slot holds an epoch. The first writer batch that starts after
+    // the death must release it: by the time two more batches have ended (the one running at
+    // the death may have scanned before it). The wall time is measured and reported, not
+    // bounded: a batch includes the offline log's fdatasync, which a loaded disk can stall for
+    // seconds. (60 s without that many batches means the writer stopped: that fails too.)
     auto s = SlotOf(*fs, pid);
     if (s && s->epoch != 0) {
       ++inside;
-      while (s && s->epoch != 0 && MsSince(killed_at) < 5000) {
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      const uint64_t b0 = WriteBatches(*fs);
+      uint64_t b = b0;
+      while (s && s->epoch != 0 && b < b0 + 2 && MsSince(killed_at) < 60000) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
         s = SlotOf(*fs, pid);
+        b = WriteBatches(*fs);
       }
+      s = SlotOf(*fs, pid);
       if (s && s->epoch != 0) {
         // What the writer's scan saw and whether the writer still runs, for the failure.
         int wstatus = 0;
         const pid_t w = ::waitpid(writer.pid, &wstatus, WNOHANG);
-        FAIL() << "a dead reader held reclamation back for 5 s (slot " << s->slot << ", epoch "
-               << s->epoch << ", seen alive " << s->alive << ", victim reaped " << reap_now
-               << "; writer " << (w == 0 ? "running" : "exited with status " +
-                                                           std::to_string(wstatus))
-               << ")";
+        FAIL() << "a dead reader's slot was not released by the writer's next batch (" << (b - b0)
+               << " batches ended in " << MsSince(killed_at) << " ms; slot " << s->slot
+               << ", epoch " << s->epoch << ", seen alive " << s->alive << ", victim reaped "
+               << reap_now << "; writer "
+               << (w == 0 ? "running" : "exited with status " + std::to_string(wstatus)) << ")";
       }
       ++released;
       max_release_ms = std::max(max_release_ms, MsSince(killed_at));
@@ -753,7 +766,6 @@ TEST_F(CrashCampaign, ReaderKills) {
   std::printf("[ CAMPAIGN ] arena KiB every 20 kills:%s\n", trend.c_str());
   EXPECT_GE(kills, std::min(200, Scaled(200)));
   EXPECT_GT(inside, 0) << "no reader died inside a lookup";
-  EXPECT_LT(max_release_ms, kReaderGraceBoundMs);
   EXPECT_GT(wrep.batches, 50u);
   // The segment does not grow without bound: the arena is a high-water mark of the live rows
   // and the index, the rows retired while live readers held epochs (limbo, which a preempted
