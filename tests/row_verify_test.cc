@@ -32,41 +32,41 @@ class RowVerify : public ::testing::Test {
 
   // A row of `flat`: feature i null when bit i of `nulls` is set; strings `s` and `s2`.
   std::vector<uint64_t> FlatRow(uint32_t nulls, const std::string& s, size_t* len) {
-    std::vector<Value> values;
-    for (const FeatureInfo& f : flat_->features) {
-      Value v;
-      v.dtype = f.dtype;
-      v.is_null = ((nulls >> f.index) & 1) != 0;
-      v.i64 = -3;
-      v.f64 = 1.25;
-      v.str = f.name == "s" ? s : "second";
-      values.push_back(v);
-    }
-    RowEncoder enc;
-    std::string_view b = enc.Encode(*flat_, 1'700'000'000'000'000, 0, values.data());
-    std::vector<uint64_t> buf((b.size() + 7) / 8);
-    std::memcpy(buf.data(), b.data(), b.size());
-    *len = b.size();
-    return buf;
+    return EncodeRow(*flat_, 0, len, [&](const FeatureInfo& f, Value* v) {
+      v->is_null = ((nulls >> f.index) & 1) != 0;
+      v->i64 = -3;
+      v->f64 = 1.25;
+      v->str = f.name == "s" ? s : "second";
+    });
   }
 
   // A row of `every_kind` with a value in every feature, in an 8-aligned buffer (as in the
   // segment).
   std::vector<uint64_t> EveryKindRow(size_t* len) {
+    return EncodeRow(*every_, 5, len, [](const FeatureInfo&, Value* v) {
+      v->i64 = 7;
+      v->f64 = 0.5;
+      v->str = "text";
+      v->i64s = {1, 2, 3};
+      v->f64s = {0.25, 0.75};
+      v->strs = {"a", "bc"};
+    });
+  }
+
+  // A row of `view` (each feature's Value filled by `fill`), encoded by RowEncoder into an
+  // 8-aligned buffer, as rows sit in the segment.
+  template <typename Fill>
+  static std::vector<uint64_t> EncodeRow(const ViewInfo& view, int64_t created, size_t* len,
+                                         Fill fill) {
     std::vector<Value> values;
-    for (const FeatureInfo& f : every_->features) {
+    for (const FeatureInfo& f : view.features) {
       Value v;
       v.dtype = f.dtype;
-      v.i64 = 7;
-      v.f64 = 0.5;
-      v.str = "text";
-      v.i64s = {1, 2, 3};
-      v.f64s = {0.25, 0.75};
-      v.strs = {"a", "bc"};
+      fill(f, &v);
       values.push_back(v);
     }
     RowEncoder enc;
-    std::string_view b = enc.Encode(*every_, 1'700'000'000'000'000, 5, values.data());
+    std::string_view b = enc.Encode(view, 1'700'000'000'000'000, created, values.data());
     std::vector<uint64_t> buf((b.size() + 7) / 8);
     std::memcpy(buf.data(), b.data(), b.size());
     *len = b.size();

@@ -1179,6 +1179,23 @@ T Peek(const std::string& bytes, size_t offset) {
   return v;
 }
 
+// The offset of the last row block of a segment image (0: none). A block of 0 units would stop
+// the walk: it fails the test.
+uint64_t LastRowBlock(const std::string& s) {
+  const uint64_t top = Peek<uint64_t>(s, offsetof(layout::SegmentHeader, arena_top));
+  uint64_t last = 0;
+  for (uint64_t off = 4096; off < top;) {
+    const auto b = Peek<layout::BlockHeader>(s, off);
+    if (b.units == 0) {
+      ADD_FAILURE() << "a block of 0 units at offset " << off;
+      return 0;
+    }
+    if (b.kind == layout::BlockKind::kRow) last = off;
+    off += uint64_t{b.units} * 16;
+  }
+  return last;
+}
+
 TEST_F(StoreTest, RefusesCorruptAndForeignFiles) {
   repo_.Write(StatsRepo(), StoreOptions{100, "1MiB"});
   LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
@@ -1401,14 +1418,7 @@ TEST_F(StoreTest, ShortClassVectorsReadAsInvalid) {
   std::string s = testing::ReadFile(repo_.segment());
   const std::string readers = testing::ReadFile(repo_.segment() + ".readers");
   using layout::BlockHeader;
-  const uint64_t top = Peek<uint64_t>(s, offsetof(layout::SegmentHeader, arena_top));
-  uint64_t row_off = 0;
-  for (uint64_t off = 4096; off < top;) {
-    BlockHeader b = Peek<BlockHeader>(s, off);
-    ASSERT_GT(b.units, 0u);
-    if (b.kind == layout::BlockKind::kRow) row_off = off;
-    off += uint64_t{b.units} * 16;
-  }
+  const uint64_t row_off = LastRowBlock(s);
   ASSERT_NE(row_off, 0u);
   // The view's i64 vector holds trips (slot 0): this row's is empty.
   flatbuffers::FlatBufferBuilder fbb;
@@ -1469,14 +1479,7 @@ TEST_F(StoreTest, CheckSurvivesRowHeadersThatRunPastTheFile) {
   std::string s = testing::ReadFile(repo_.segment());
   const std::string readers = testing::ReadFile(repo_.segment() + ".readers");
   using layout::BlockHeader;
-  const uint64_t top = Peek<uint64_t>(s, offsetof(layout::SegmentHeader, arena_top));
-  uint64_t last_row = 0;
-  for (uint64_t off = 4096; off < top;) {
-    BlockHeader b = Peek<BlockHeader>(s, off);
-    ASSERT_GT(b.units, 0u);
-    if (b.kind == layout::BlockKind::kRow) last_row = off;
-    off += uint64_t{b.units} * 16;
-  }
+  const uint64_t last_row = LastRowBlock(s);
   ASSERT_GT(last_row, 0u);
   ASSERT_GT(last_row + 24 + 65535, s.size()) << "the last row is not near the end of the file";
   BlockHeader b = Peek<BlockHeader>(s, last_row);
