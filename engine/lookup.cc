@@ -357,6 +357,7 @@ class ColumnarSink {
   void Begin(const QueryPlan& plan, const Frame& entities) {
     const size_t n = entities.num_rows();
     out_->features.resize(plan.features.size());
+    dests_.resize(plan.features.size());
     for (size_t i = 0; i < plan.features.size(); ++i) {
       ColumnarFeature& c = out_->features[i];
       const FeatureInfo& fi = *plan.features[i].feature;
@@ -387,20 +388,12 @@ class ColumnarSink {
         c.arrays.resize(n);
         for (Value& v : c.arrays) ResetValue(&v, fi.dtype);
       }
-    }
-    // After every column is sized: the arrays do not move until the next request.
-    dests_.resize(plan.features.size());
-    for (size_t i = 0; i < plan.features.size(); ++i) {
-      ColumnarFeature& c = out_->features[i];
-      void* values = nullptr;
-      switch (plan.features[i].feature->cls) {
-        case StorageClass::kI32:
-        case StorageClass::kI64:
-        case StorageClass::kBool: values = c.ints.data(); break;
-        case StorageClass::kF32: values = c.floats.data(); break;
-        case StorageClass::kF64: values = c.doubles.data(); break;
-        default: break;
-      }
+      // This column's arrays are sized: they do not move until the next request (sizing
+      // another column leaves them be).
+      void* values = ints                           ? static_cast<void*>(c.ints.data())
+                     : fi.cls == StorageClass::kF32 ? static_cast<void*>(c.floats.data())
+                     : fi.cls == StorageClass::kF64 ? static_cast<void*>(c.doubles.data())
+                                                    : nullptr;
       dests_[i] = ColumnDest{values, c.statuses.data(), c.event_timestamps.data()};
     }
   }
