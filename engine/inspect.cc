@@ -13,50 +13,54 @@ using layout::BlockKind;
 
 Result<StoreInfo> Store::Inspect() const {
   LARDER_ASSIGN_OR_RETURN(layout::ReaderSlot * slot, impl_->Slot());
-  EpochGuard guard(slot, impl_->header()->global_epoch);
-  LARDER_ASSIGN_OR_RETURN(auto cat, impl_->CatalogNow());
-  const layout::SegmentHeader* h = impl_->header();
   StoreInfo info;
-  info.path = impl_->seg->path();
-  info.project = cat->config().project;
-  info.file_size = h->file_size;
-  info.arena_used = h->arena_top.load(std::memory_order_relaxed) - h->arena_begin;
-  info.free_list_bytes = h->free_bytes.load(std::memory_order_relaxed);
-  info.limbo_bytes = h->limbo_bytes.load(std::memory_order_relaxed);
-  IndexRef idx = impl_->index();
-  info.index_buckets = idx.bucket_mask + 1;
-  info.index_capacity = MaxEntries(idx);
-  info.index_bytes = idx.bytes();
-  info.index_entries = h->index_entries.load(std::memory_order_relaxed);
-  info.index_growths = h->index_growths.load(std::memory_order_relaxed);
-  info.registry_generation = h->registry_generation.load(std::memory_order_relaxed);
-  info.global_epoch = h->global_epoch.load(std::memory_order_relaxed);
-  info.write_batches = h->write_batches.load(std::memory_order_relaxed);
-  info.rows_written = h->rows_written.load(std::memory_order_relaxed);
-  info.rows_skipped_older = h->rows_skipped_older.load(std::memory_order_relaxed);
-  info.recoveries = h->recoveries.load(std::memory_order_relaxed);
-  info.last_recovery_micros = h->last_recovery_micros.load(std::memory_order_relaxed);
-  info.writer_pid = h->writer_pid.load(std::memory_order_relaxed);
-  std::unordered_map<uint32_t, size_t> by_id;
-  for (const ViewInfo& v : cat->views()) {
-    by_id[v.id()] = info.views.size();
-    info.views.push_back({v.def.name, v.id(), 0, 0, v.def.ttl_seconds, v.def.source});
-  }
-  const uint8_t* base = impl_->base();
-  for (uint64_t i = 0; i < idx.capacity_words(); ++i) {
-    uint64_t w = idx.words[i].load(std::memory_order_acquire);
-    const uint64_t off = layout::WordOffset(w);
-    // A corrupt word may point anywhere: count only aligned, in-bounds blocks.
-    if (w == 0 || off < layout::kHeaderSize || off % layout::kBlockAlign != 0 ||
-        off + sizeof(BlockHeader) > impl_->seg->size()) {
-      continue;
+  {
+    EpochGuard guard(slot, impl_->header()->global_epoch);
+    LARDER_ASSIGN_OR_RETURN(auto cat, impl_->CatalogNow());
+    const layout::SegmentHeader* h = impl_->header();
+    info.path = impl_->seg->path();
+    info.project = cat->config().project;
+    info.file_size = h->file_size;
+    info.arena_used = h->arena_top.load(std::memory_order_relaxed) - h->arena_begin;
+    info.free_list_bytes = h->free_bytes.load(std::memory_order_relaxed);
+    info.limbo_bytes = h->limbo_bytes.load(std::memory_order_relaxed);
+    IndexRef idx = impl_->index();
+    info.index_buckets = idx.bucket_mask + 1;
+    info.index_capacity = MaxEntries(idx);
+    info.index_bytes = idx.bytes();
+    info.index_entries = h->index_entries.load(std::memory_order_relaxed);
+    info.index_growths = h->index_growths.load(std::memory_order_relaxed);
+    info.registry_generation = h->registry_generation.load(std::memory_order_relaxed);
+    info.global_epoch = h->global_epoch.load(std::memory_order_relaxed);
+    info.write_batches = h->write_batches.load(std::memory_order_relaxed);
+    info.rows_written = h->rows_written.load(std::memory_order_relaxed);
+    info.rows_skipped_older = h->rows_skipped_older.load(std::memory_order_relaxed);
+    info.recoveries = h->recoveries.load(std::memory_order_relaxed);
+    info.last_recovery_micros = h->last_recovery_micros.load(std::memory_order_relaxed);
+    info.writer_pid = h->writer_pid.load(std::memory_order_relaxed);
+    std::unordered_map<uint32_t, size_t> by_id;
+    for (const ViewInfo& v : cat->views()) {
+      by_id[v.id()] = info.views.size();
+      info.views.push_back({v.def.name, v.id(), 0, 0, v.def.ttl_seconds, v.def.source});
     }
-    const auto* b = reinterpret_cast<const BlockHeader*>(base + off);
-    auto it = by_id.find(b->view_id);
-    if (it == by_id.end()) continue;
-    info.views[it->second].rows++;
-    info.views[it->second].row_bytes += uint64_t{b->units} * layout::kBlockAlign;
+    const uint8_t* base = impl_->base();
+    for (uint64_t i = 0; i < idx.capacity_words(); ++i) {
+      uint64_t w = idx.words[i].load(std::memory_order_acquire);
+      const uint64_t off = layout::WordOffset(w);
+      // A corrupt word may point anywhere: count only aligned, in-bounds blocks.
+      if (w == 0 || off < layout::kHeaderSize || off % layout::kBlockAlign != 0 ||
+          off + sizeof(BlockHeader) > impl_->seg->size()) {
+        continue;
+      }
+      const auto* b = reinterpret_cast<const BlockHeader*>(base + off);
+      auto it = by_id.find(b->view_id);
+      if (it == by_id.end()) continue;
+      info.views[it->second].rows++;
+      info.views[it->second].row_bytes += uint64_t{b->units} * layout::kBlockAlign;
+    }
   }
+  // The reader table lies outside the arena: listing it (a /proc read per claimed slot)
+  // needs no epoch, so it does not hold reclamation back.
   info.readers = ListReaders(impl_->pool->table());
   return info;
 }

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <climits>
 #include <cmath>
@@ -287,6 +288,22 @@ TEST_F(StoreApply, RegistryChangesKeepOrDropRowsAsDocumented) {
   ASSERT_EQ(info.views.size(), 2u);
   for (const ViewStats& v : info.views) EXPECT_EQ(v.rows, 3u) << v.name;
   ExpectCheckOk(*fs);
+}
+
+// Inspect holds an epoch only while it reads the arena: its listing of the reader table (a
+// /proc read per claimed slot, slow on a loaded machine) must not hold reclamation back, so the
+// inspecting thread's own slot is listed idle.
+TEST_F(StoreTest, InspectListsReadersOutsideItsEpoch) {
+  repo_.Write(StatsRepo());
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
+  LARDER_ASSERT_OK(fs->Push("stats_push", StatsRows({1, 2}, {10, 20})));
+  LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo info, fs->Inspect());
+  const auto self = std::find_if(info.readers.begin(), info.readers.end(), [](const ReaderInfo& r) {
+    return r.pid == static_cast<uint64_t>(::getpid());
+  });
+  ASSERT_NE(self, info.readers.end()) << "the inspecting thread's slot is not listed";
+  EXPECT_TRUE(self->alive);
+  EXPECT_EQ(self->epoch, 0u);
 }
 
 // ============================================================================================
