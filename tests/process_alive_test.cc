@@ -1,0 +1,171 @@
+// Tests of ProcessAlive (engine/reader_slots.h): how the writer's scan and `larder inspect` tell
+// a reader process that may still read from one that never will. A dead process's slot is
+// released; a live one's must never be (its reads would go on in reclaimed memory).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <thread>
+
+#include "engine/reader_slots.h"
+#include "tests/store_fixture.h"
+#include "tests/test_util.h"
+
+namespace larder {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// /proc/PID/stat's state letter and flags (fields 3 and 9); state 0 once the process is gone.
+struct ProcStat {
+  char state = 0;
+  unsigned long long flags = 0;
+};
+
+ProcStat ReadProcStat(pid_t pid) {
+  ProcStat st;
+  const std::string text = testing::ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  const size_t close = text.rfind(')');
+  if (close == std::string::npos) return st;
+  int ppid = 0, pgrp = 0, session = 0, tty = 0, tpgid = 0;
+  if (std::sscanf(text.c_str() + close + 2, "%c %d %d %d %d %d %llu", &st.state, &ppid, &pgrp,
+                  &session, &tty, &tpgid, &st.flags) != 7) {
+    return ProcStat{};
+  }
+  return st;
+}
+
+constexpr unsigned long long kPfExiting = 0x4;  // PF_EXITING
+
+int WaitFor(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
+TEST(ProcessAlive, ThisProcessIsAliveAndARecycledPidIsNot) {
+  const pid_t self = ::getpid();
+  const uint64_t start = ProcessStartTime(self);
+  ASSERT_GT(start, 0u);
+  EXPECT_TRUE(ProcessAlive(static_cast<uint64_t>(self), start));
+  EXPECT_TRUE(ProcessAlive(static_cast<uint64_t>(self), 0));  // start time not yet recorded
+  // The same pid with another start time is a newer process: the slot's owner is gone.
+  EXPECT_FALSE(ProcessAlive(static_cast<uint64_t>(self), start + 1));
+  EXPECT_FALSE(ProcessAlive(0, 0));
+}
+
+TEST(ProcessAlive, ZombieAndReapedProcessesAreDead) {
+  testing::Child c = testing::ForkChild([](int ready_fd) {
+    char one = 1;
+    testing::WriteAll(ready_fd, &one, 1);
+    ::pause();
+  });
+  ASSERT_GT(c.pid, 0);
+  char one = 0;
+  ASSERT_EQ(testing::ReadAll(c.report_fd, &one, 1), 1u);
+  ::close(c.report_fd);
+  const uint64_t start = ProcessStartTime(c.pid);
+  ASSERT_GT(start, 0u);
+  EXPECT_TRUE(ProcessAlive(static_cast<uint64_t>(c.pid), start));
+  ::kill(c.pid, SIGKILL);
+  siginfo_t si;
+  ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(c.pid), &si, WEXITED | WNOWAIT), 0);
+  EXPECT_EQ(ReadProcStat(c.pid).state, 'Z');
+  EXPECT_FALSE(ProcessAlive(static_cast<uint64_t>(c.pid), start)) << "a zombie reads nothing";
+  WaitFor(c.pid);
+  EXPECT_FALSE(ProcessAlive(static_cast<uint64_t>(c.pid), start));
+}
+
+// The first thread of a process may end (pthread_exit()) while its other threads read on: /proc
+// then shows the process as a zombie, yet it is alive.
+TEST(ProcessAlive, ProcessWhoseFirstThreadEndedIsAliveWhileAnotherThreadRuns) {
+  int stop[2];
+  ASSERT_EQ(::pipe(stop), 0);
+  testing::Child c = testing::ForkChild([&](int ready_fd) {
+    ::close(stop[1]);
+    std::thread reader([fd = stop[0]] {
+      char byte;
+      while (::read(fd, &byte, 1) > 0) {
+      }
+      ::_exit(0);  // the stop pipe closed
+    });
+    reader.detach();
+    char one = 1;
+    testing::WriteAll(ready_fd, &one, 1);
+    ::close(ready_fd);
+    // End this thread alone, as pthread_exit() would, but without unwinding through the test
+    // framework's frames (which would catch the unwind and abort).
+    ::syscall(SYS_exit, 0);
+  });
+  ASSERT_GT(c.pid, 0);
+  ::close(stop[0]);
+  char one = 0;
+  ASSERT_EQ(testing::ReadAll(c.report_fd, &one, 1), 1u);
+  ::close(c.report_fd);
+  const uint64_t start = ProcessStartTime(c.pid);
+  ASSERT_GT(start, 0u);
+  // Wait until the first thread is a zombie.
+  const auto deadline = Clock::now() + std::chrono::seconds(20);
+  while (ReadProcStat(c.pid).state != 'Z' && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_EQ(ReadProcStat(c.pid).state, 'Z') << "the first thread did not end";
+  EXPECT_TRUE(ProcessAlive(static_cast<uint64_t>(c.pid), start))
+      << "a process with a running thread was taken for dead: "
+      << testing::ReadFile("/proc/" + std::to_string(c.pid) + "/status");
+  ::close(stop[1]);  // the other thread exits the process
+  WaitFor(c.pid);
+  EXPECT_FALSE(ProcessAlive(static_cast<uint64_t>(c.pid), start));
+}
+
+// A killed process runs no more code once it is inside do_exit(), but it is not a zombie until
+// it has torn down its memory: with a large address space that takes a while (seconds on a
+// loaded machine), and its slot must not hold reclamation back meanwhile.
+TEST(ProcessAlive, KilledProcessTearingDownItsMemoryIsDead) {
+  constexpr size_t kBytes = size_t{256} << 20;  // 65,536 pages of 4 KiB: a teardown of ~0.1 s
+  bool saw_exiting = false;
+  for (int attempt = 0; attempt < 3 && !saw_exiting; ++attempt) {
+    testing::Child c = testing::ForkChild([&](int ready_fd) {
+      void* p = ::mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) ::_exit(2);
+      ::madvise(p, kBytes, MADV_NOHUGEPAGE);
+      for (size_t off = 0; off < kBytes; off += 4096) static_cast<char*>(p)[off] = 1;
+      char one = 1;
+      testing::WriteAll(ready_fd, &one, 1);
+      ::pause();
+    });
+    ASSERT_GT(c.pid, 0);
+    char one = 0;
+    ASSERT_EQ(testing::ReadAll(c.report_fd, &one, 1), 1u) << "the child could not map its memory";
+    ::close(c.report_fd);
+    const uint64_t start = ProcessStartTime(c.pid);
+    ASSERT_GT(start, 0u);
+    ASSERT_TRUE(ProcessAlive(static_cast<uint64_t>(c.pid), start));
+    ::kill(c.pid, SIGKILL);
+    // Once in do_exit() a process only goes on to be a zombie: from the first sight of
+    // PF_EXITING, it must be seen dead.
+    for (;;) {
+      const ProcStat st = ReadProcStat(c.pid);
+      if (st.state == 'Z' || st.state == 0) break;
+      if ((st.flags & kPfExiting) != 0) {
+        EXPECT_FALSE(ProcessAlive(static_cast<uint64_t>(c.pid), start))
+            << "a process inside do_exit() (state " << st.state << ") was taken for alive";
+        // Only a teardown still under way after the call tested the exiting state.
+        saw_exiting = ReadProcStat(c.pid).state != 'Z';
+        break;
+      }
+    }
+    WaitFor(c.pid);
+  }
+  EXPECT_TRUE(saw_exiting) << "never caught a killed process before it became a zombie";
+}
+
+}  // namespace
+}  // namespace larder
