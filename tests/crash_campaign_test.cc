@@ -618,6 +618,62 @@ uint64_t WriteBatches(FeatureStore& fs) {
   return info.ok() ? info->write_batches : 0;
 }
 
+// What the kernel says of process `pid`: /proc/PID/stat's state, flags and thread count, and
+// the pending-signal masks of /proc/PID/status; "gone" once it has been reaped.
+std::string ProcState(pid_t pid) {
+  const std::string dir = "/proc/" + std::to_string(pid);
+  std::string stat;
+  if (FILE* f = std::fopen((dir + "/stat").c_str(), "r")) {
+    char buf[1024] = {};
+    size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
+    std::fclose(f);
+    stat.assign(buf, n);
+  }
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return "gone";
+  // Fields after ')': 3 state, 4 ppid, ..., 9 flags, ..., 20 num_threads.
+  std::vector<std::string> fields{"", "", ""};
+  for (size_t i = close + 2, j; i < stat.size(); i = j + 1) {
+    j = stat.find(' ', i);
+    if (j == std::string::npos) j = stat.size();
+    fields.push_back(stat.substr(i, j - i));
+  }
+  std::string out = "state " + (fields.size() > 3 ? fields[3] : "?");
+  if (fields.size() > 20) {
+    char flags[32];
+    std::snprintf(flags, sizeof flags, "%#llx", std::strtoull(fields[9].c_str(), nullptr, 10));
+    out += ", flags " + std::string(flags) + ", threads " + fields[20];
+  }
+  if (FILE* f = std::fopen((dir + "/status").c_str(), "r")) {
+    char line[256];
+    while (std::fgets(line, sizeof line, f) != nullptr) {
+      std::string l(line);
+      if (l.rfind("SigPnd:", 0) == 0 || l.rfind("ShdPnd:", 0) == 0) {
+        while (!l.empty() && (l.back() == '\n' || l.back() == '\t')) l.pop_back();
+        out += ", " + l;
+      }
+    }
+    std::fclose(f);
+  }
+  return out;
+}
+
+// The innermost kernel functions process `pid` is in (/proc/PID/stack, readable by root only).
+std::string KernelStack(pid_t pid) {
+  std::string stack = testing::ReadFile("/proc/" + std::to_string(pid) + "/stack");
+  if (stack.empty()) return "(kernel stack unreadable)";
+  std::string out;
+  size_t pos = 0;
+  for (int frames = 0; frames < 4 && pos < stack.size(); ++frames) {
+    size_t end = stack.find('\n', pos);
+    if (end == std::string::npos) end = stack.size();
+    const size_t name = stack.find(' ', pos);
+    out += (out.empty() ? "" : " < ") + stack.substr(name + 1, end - name - 1);
+    pos = end + 1;
+  }
+  return out;
+}
+
 // A writer process: rewrites every entity at counter 1, 2, ... until `stop_fd` is readable.
 [[noreturn]] void RunRewriter(const std::string& repo_dir, int stop_fd, int report_fd) {
   struct {
@@ -665,6 +721,7 @@ TEST_F(CrashCampaign, ReaderKills) {
   const int target = Scaled(220);
   int kills = 0, inside = 0, released = 0;
   double max_release_ms = 0;
+  double max_death_ms = 0;      // SIGKILL to zombie: the victim tearing down its address space
   std::vector<uint64_t> arena;  // arena_used after every 20 kills
   uint64_t max_limbo = 0;
   for (int i = 0; i < target; ++i) {
@@ -691,6 +748,7 @@ TEST_F(CrashCampaign, ReaderKills) {
       siginfo_t si;
       ::waitid(P_PID, static_cast<id_t>(pid), &si, WEXITED | WNOWAIT);
     }
+    max_death_ms = std::max(max_death_ms, MsSince(killed_at));
     ++kills;
     // Died inside a lookup: its slot holds an epoch. The first writer batch that starts after
     // the death must release it: by the time two more batches have ended (the one running at
@@ -702,10 +760,19 @@ TEST_F(CrashCampaign, ReaderKills) {
       ++inside;
       const uint64_t b0 = WriteBatches(*fs);
       uint64_t b = b0;
+      std::string victim_state;  // the kernel's view of the victim once the release is slow
       while (s && s->epoch != 0 && b < b0 + 2 && MsSince(killed_at) < 60000) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
         s = SlotOf(*fs, pid);
         b = WriteBatches(*fs);
+        if (victim_state.empty() && MsSince(killed_at) > 100) {
+          victim_state = ProcState(pid) + "; writer: " + ProcState(writer.pid) + ", in " +
+                         KernelStack(writer.pid);
+        }
+      }
+      if (!victim_state.empty()) {
+        std::printf("[ CAMPAIGN ] slow release of reader %d (%d batches, %.1f ms): victim %s\n",
+                    pid, static_cast<int>(b - b0), MsSince(killed_at), victim_state.c_str());
       }
       s = SlotOf(*fs, pid);
       if (s && s->epoch != 0) {
@@ -715,7 +782,7 @@ TEST_F(CrashCampaign, ReaderKills) {
         FAIL() << "a dead reader's slot was not released by the writer's next batch (" << (b - b0)
                << " batches ended in " << MsSince(killed_at) << " ms; slot " << s->slot
                << ", epoch " << s->epoch << ", seen alive " << s->alive << ", victim reaped "
-               << reap_now << "; writer "
+               << reap_now << ", victim now: " << ProcState(pid) << "; writer "
                << (w == 0 ? "running" : "exited with status " + std::to_string(wstatus)) << ")";
       }
       ++released;
@@ -753,10 +820,11 @@ TEST_F(CrashCampaign, ReaderKills) {
   EXPECT_TRUE(check.ok()) << (check.violations.empty() ? "" : check.violations[0]);
 
   std::printf(
-      "[ CAMPAIGN ] reader kills: %d (%d inside a lookup, all released, max release %.1f ms), "
+      "[ CAMPAIGN ] reader kills: %d (%d inside a lookup, all released, max release %.1f ms; "
+      "longest death %.1f ms), "
       "writer %lu batches, max limbo %.2f MiB, arena %.2f MiB at 20 kills -> %.2f MiB at end, "
       "checking reader: %lu lookups, p99.9 < %.0f us, max lookup %.2f ms, %.1f s\n",
-      kills, inside, max_release_ms, static_cast<unsigned long>(wrep.batches),
+      kills, inside, max_release_ms, max_death_ms, static_cast<unsigned long>(wrep.batches),
       static_cast<double>(max_limbo) / (1 << 20),
       static_cast<double>(arena.empty() ? 0 : arena.front()) / (1 << 20),
       static_cast<double>(done.arena_used) / (1 << 20), static_cast<unsigned long>(crep->lookups),
