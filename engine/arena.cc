@@ -24,9 +24,41 @@ void Arena::PushFree(uint64_t offset) {
   h_->free_bytes.fetch_add(uint64_t{b->units} * kBlockAlign, std::memory_order_relaxed);
 }
 
+uint64_t Arena::MaxBlocks() const {
+  return (h_->arena_top.load(std::memory_order_relaxed) - h_->arena_begin) /
+         (uint64_t{kMinUnits} * kBlockAlign);
+}
+
+bool Arena::ListBlockOk(uint64_t off, const char* list, uint32_t units, bool free) {
+  const uint64_t top = h_->arena_top.load(std::memory_order_relaxed);
+  const char* why = nullptr;
+  if (off < h_->arena_begin || off % kBlockAlign != 0 || off > top - sizeof(BlockHeader)) {
+    why = "lies outside the arena";
+  } else {
+    const BlockHeader* b = Block(off);
+    if (b->units < kMinUnits || uint64_t{b->units} * kBlockAlign > top - off) {
+      why = "is not a block (impossible size)";
+    } else if (free && b->kind != BlockKind::kFree) {
+      why = "is not a free block";
+    } else if (!free && (b->kind < BlockKind::kFree || b->kind > BlockKind::kRegistry)) {
+      why = "is not a retired block";
+    } else if (free && units != 0 && b->units != units) {
+      why = "is a free block of another size";
+    } else if (free && units == 0 && b->units <= kSmallClasses) {
+      why = "is too small for the large free list";
+    }
+  }
+  if (why == nullptr) return true;
+  if (damage_.empty()) {
+    damage_ = std::string(list) + " links to offset " + std::to_string(off) + ", which " + why;
+  }
+  return false;
+}
+
 uint64_t Arena::PopSmall(uint32_t units) {
   uint64_t off = h_->alloc.free_heads[units];
   if (off == 0) return 0;
+  if (!ListBlockOk(off, "a free list", units, /*free=*/true)) return 0;
   h_->alloc.free_heads[units] = Block(off)->link;
   h_->free_bytes.fetch_sub(uint64_t{units} * kBlockAlign, std::memory_order_relaxed);
   return off;
@@ -34,7 +66,13 @@ uint64_t Arena::PopSmall(uint32_t units) {
 
 uint64_t Arena::TakeLarge(uint32_t units, bool align64) {
   uint64_t* prev = &h_->alloc.large_free_head;
-  for (uint64_t off = *prev; off != 0; prev = &Block(off)->link, off = *prev) {
+  const uint64_t max_blocks = MaxBlocks();
+  for (uint64_t off = *prev, n = 0; off != 0; prev = &Block(off)->link, off = *prev, ++n) {
+    if (n > max_blocks) {
+      if (damage_.empty()) damage_ = "the large free list loops";
+      return 0;
+    }
+    if (!ListBlockOk(off, "the large free list", 0, /*free=*/true)) return 0;
     BlockHeader* b = Block(off);
     // An index table must start 64-aligned: a filler of 1..3 units goes before it. (Without
     // this, a freed table was never reused for the next one: every index rebuild moved
@@ -96,18 +134,25 @@ Result<uint64_t> Arena::Allocate(uint64_t bytes, BlockKind kind, bool align64) {
   uint64_t units64 = std::max<uint64_t>(kMinUnits, (bytes + kBlockAlign - 1) / kBlockAlign);
   if (units64 > UINT32_MAX) return Status(ErrorCode::kStoreFull, "block too large");
   auto units = static_cast<uint32_t>(units64);
+  auto damaged = [this] {
+    return CorruptStore("the store's free lists are damaged (" + damage_ +
+                        "); the writer rebuilds them");
+  };
+  if (!damage_.empty()) return damaged();
   uint64_t off = 0;
   if (!align64) {
     off = units <= kSmallClasses ? PopSmall(units) : TakeLarge(units);
   } else {
     off = TakeLarge(units, /*align64=*/true);
   }
+  if (!damage_.empty()) return damaged();
   if (off == 0) {
     auto bumped = Bump(units, align64);
     if (bumped.ok()) {
       off = *bumped;
     } else if (!align64 && units <= kSmallClasses) {
       off = TakeLarge(units);  // last resort for a small block: split a large free one
+      if (!damage_.empty()) return damaged();
       if (off == 0) return bumped.status();
     } else {
       return bumped.status();
@@ -140,10 +185,16 @@ void Arena::Retire(uint64_t offset, uint64_t epoch) {
 }
 
 void Arena::Reclaim(uint64_t min_active_epoch) {
+  const uint64_t max_blocks = MaxBlocks();
   for (uint32_t slot = 0; slot < layout::kLimboRing; ++slot) {
     uint64_t head = h_->alloc.limbo_head[slot];
     if (head == 0 || h_->alloc.limbo_epoch[slot] >= min_active_epoch) continue;
-    while (head != 0) {
+    for (uint64_t n = 0; head != 0; ++n) {
+      if (n > max_blocks) {
+        if (damage_.empty()) damage_ = "a limbo list loops";
+        break;
+      }
+      if (!ListBlockOk(head, "a limbo list", 0, /*free=*/false)) break;
       uint64_t next = Block(head)->link;
       PushFree(head);
       head = next;
@@ -155,6 +206,7 @@ void Arena::Reclaim(uint64_t min_active_epoch) {
 }
 
 Status Arena::Recover(const std::vector<uint64_t>& live_sorted, uint64_t epoch) {
+  damage_.clear();
   h_->alloc = layout::AllocatorState{};
   h_->free_bytes.store(0, std::memory_order_relaxed);
   h_->limbo_bytes.store(0, std::memory_order_relaxed);

@@ -9,9 +9,15 @@
 // All allocator state lives in SegmentHeader::alloc and is trusted only while the previous
 // writer finished its batch; after a writer died mid-batch, Recover() rebuilds it from the
 // index and the registry (mark and sweep), which is bounded by the arena's block count.
+// Every list link is checked before it is followed (inside the arena, a block of the list's
+// kind and size, no longer than the arena's block count): damage found there (a bug, or bytes
+// written into the segment from outside) stops the lists being trusted (damage()) until the
+// session rebuilds them with Recover(). A link to another well-formed block of the same kind
+// and size is not caught here; `larder check` walks every list and finds it.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "engine/segment_file.h"
@@ -25,7 +31,8 @@ class Arena {
   explicit Arena(SegmentMapping* seg) : seg_(seg), h_(seg->header()) {}
 
   // A block of at least `bytes` (header included) of `kind`; 64-byte aligned when `align64`.
-  // Only `units` and `kind` of the header are set. kStoreFull when nothing fits.
+  // Only `units` and `kind` of the header are set. kStoreFull when nothing fits; kCorruptStore
+  // once damage() is set.
   Result<uint64_t> Allocate(uint64_t bytes, layout::BlockKind kind, bool align64 = false);
 
   // Returns a block that was never published straight to its free list.
@@ -37,8 +44,13 @@ class Arena {
   // True when the limbo ring slot of `epoch` is empty or already holds `epoch`.
   bool CanRetireAt(uint64_t epoch) const;
 
-  // Frees every limbo list whose epoch is older than `min_active_epoch`.
+  // Frees every limbo list whose epoch is older than `min_active_epoch`. A list with a damaged
+  // link is freed up to it and dropped (its other blocks wait for Recover()).
   void Reclaim(uint64_t min_active_epoch);
+
+  // What damage a walk of the free or limbo lists found ("" when none): the list, the link and
+  // what is wrong with it. Cleared by Recover().
+  const std::string& damage() const { return damage_; }
 
   // Rebuilds free and limbo lists after a writer died mid-batch: every block not referenced by
   // `live` (sorted block offsets) goes to limbo at `epoch`. CorruptStore if the blocks do not
@@ -55,9 +67,16 @@ class Arena {
   // First fit from the large free list (split; with align64 the block starts 64-aligned).
   uint64_t TakeLarge(uint32_t units, bool align64 = false);
   Result<uint64_t> Bump(uint32_t units, bool align64);
+  // Whether `off`, reached through `list`, may be a block of it: a free block of exactly
+  // `units` (0: of more than kSmallClasses units) when `free`, else any retired block. Records
+  // the first damage found and returns false otherwise.
+  bool ListBlockOk(uint64_t off, const char* list, uint32_t units, bool free);
+  // Most blocks the arena can hold: a longer walk of one list is a loop.
+  uint64_t MaxBlocks() const;
 
   SegmentMapping* seg_;
   layout::SegmentHeader* h_;
+  std::string damage_;
 };
 
 // Walks every block in [arena_begin, arena_top), calling fn(offset, header). Returns

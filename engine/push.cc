@@ -123,25 +123,41 @@ bool NotOlder(const StagedRow& s, const uint8_t* stored_block) {
   return s.created_ts >= row->created_ts();
 }
 
+// Phase 2: a block for every staged row. On failure, the blocks taken are given back.
+Status AllocateRows(WriteSession& ws, Staging& st) {
+  for (size_t i = 0; i < st.rows.size(); ++i) {
+    StagedRow& s = st.rows[i];
+    uint64_t bytes = layout::RowBlockBytes(s.key_len, s.payload_len);
+    auto off = ws.arena().Allocate(bytes, BlockKind::kRow);
+    if (!off.ok() && ws.arena().damage().empty()) {
+      ws.ReclaimNow();
+      off = ws.arena().Allocate(bytes, BlockKind::kRow);
+    }
+    if (!off.ok()) {
+      // With damaged lists the blocks are left to the rebuild (nothing references them).
+      if (ws.arena().damage().empty()) {
+        for (size_t j = 0; j < i; ++j) ws.arena().FreeUnpublished(st.rows[j].block);
+      }
+      return off.status();
+    }
+    s.block = *off;
+  }
+  return Status::Ok();
+}
+
 // Phases 2 and 3.
 Result<PushResult> Commit(Store::Impl& store, WriteSession& ws, Staging& st) {
   PushResult res;
   // Phase 2. Each staged row may add one index entry.
   LARDER_RETURN_IF_ERROR(ws.EnsureIndexCapacity(st.rows.size()));
-  for (size_t i = 0; i < st.rows.size(); ++i) {
-    StagedRow& s = st.rows[i];
-    uint64_t bytes = layout::RowBlockBytes(s.key_len, s.payload_len);
-    auto off = ws.arena().Allocate(bytes, BlockKind::kRow);
-    if (!off.ok()) {
-      ws.ReclaimNow();
-      off = ws.arena().Allocate(bytes, BlockKind::kRow);
-    }
-    if (!off.ok()) {
-      for (size_t j = 0; j < i; ++j) ws.arena().FreeUnpublished(st.rows[j].block);
-      return off.status().WithContext("push not applied (nothing was written)");
-    }
-    s.block = *off;
+  Status allocated = AllocateRows(ws, st);
+  if (!allocated.ok() && !ws.arena().damage().empty()) {
+    // The free lists are damaged: rebuild them as after a writer crash, then try once more.
+    LARDER_RETURN_IF_ERROR(
+        ws.RebuildAllocator().WithContext("push not applied (nothing was written)"));
+    allocated = AllocateRows(ws, st);
   }
+  if (!allocated.ok()) return allocated.WithContext("push not applied (nothing was written)");
   // Phase 3.
   layout::SegmentHeader* h = store.header();
   IndexRef idx = store.index();

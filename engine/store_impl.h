@@ -82,6 +82,11 @@ class WriteSession {
   Status RebuildIndex(uint32_t log2_buckets, Keep&& keep);
   // Publishes a new registry (encoded FlatBuffer) and retires the old one.
   Status PublishRegistry(const std::string& encoded);
+  // Rebuilds the allocator's free and limbo lists from the index, the registry and a walk of
+  // the arena's blocks, as after a writer died mid-batch; every block nothing references goes
+  // to limbo. For lists found damaged (Arena::damage()). CorruptStore if the blocks do not
+  // tile the arena.
+  Status RebuildAllocator();
   void Finish();
 
  private:

@@ -96,17 +96,27 @@ void WriteSession::Finish() {
   LARDER_FAULT_POINT("before_finish");
   ReclaimNow();
   layout::SegmentHeader* h = store_.header();
+  // Lists found damaged in this batch are rebuilt now; if that fails, the store stays marked
+  // dirty and the next batch tries again (RecoverIfDirty) before it writes anything.
+  const bool lists_sound = arena_.damage().empty() || RebuildAllocator().ok();
   h->write_batches.fetch_add(1, std::memory_order_relaxed);
   // release: the batch's allocator state is complete before the store is marked clean.
-  h->writer_pid.store(0, std::memory_order_release);
+  if (lists_sound) h->writer_pid.store(0, std::memory_order_release);
 }
 
 Status WriteSession::RecoverIfDirty() {
   layout::SegmentHeader* h = store_.header();
   if (h->writer_pid.load(std::memory_order_acquire) == 0) return Status::Ok();
+  // The previous writer died mid-batch (or found the lists damaged and could not rebuild
+  // them). Published state (index words, registry and index descriptors) is always
+  // consistent; only allocator state may be torn.
+  return RebuildAllocator().WithContext(
+      "cannot repair the store's free lists (a writer died mid-batch, or they were damaged)");
+}
+
+Status WriteSession::RebuildAllocator() {
+  layout::SegmentHeader* h = store_.header();
   auto start = std::chrono::steady_clock::now();
-  // The previous writer died mid-batch. Published state (index words, registry and index
-  // descriptors) is always consistent; only allocator state may be torn. Rebuild it.
   std::vector<uint64_t> live;
   uint64_t reg = h->registry_block.load(std::memory_order_acquire);
   live.push_back(reg);
@@ -120,8 +130,7 @@ Status WriteSession::RecoverIfDirty() {
     ++entries;
   }
   std::sort(live.begin(), live.end());
-  LARDER_RETURN_IF_ERROR(arena_.Recover(live, epoch()).WithContext(
-      "cannot repair the store after a writer died"));
+  LARDER_RETURN_IF_ERROR(arena_.Recover(live, epoch()));
   h->index_entries.store(entries, std::memory_order_relaxed);
   h->recoveries.fetch_add(1, std::memory_order_relaxed);
   auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
