@@ -30,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/arena.h"
 #include "engine/catalog.h"
 #include "engine/registry_codec.h"
 #include "engine/request_json.h"
@@ -160,6 +161,7 @@ class ScratchRepo {
   }
   FeatureStore& fs() { return fs_ ? *fs_ : Reset(); }
   const std::string& segment() const { return segment_; }
+  const std::string& dir() const { return dir_; }
   uint64_t& pushes() { return pushes_; }
 
  private:
@@ -435,6 +437,89 @@ inline int FuzzSegmentMutate(const uint8_t* data, size_t size) {
   if (!ReaderTableMapping::Create(path, base.uid, FileModes{}).ok()) Fail("cannot create readers");
   ExerciseReader(path);
   (void)Store::Teardown(path);
+  return 0;
+}
+
+// Target fuzz_segment_writer: the base segment with its allocator state damaged, then written.
+// Each 5-byte record of the input picks a word (3 bytes: which one), what to damage (op) and
+// a value. Ops: 0-1 a word of the allocator state (the free and limbo list heads, the limbo
+// epochs and byte counts), 2 the link of one of the arena's blocks, 3 the free and limbo byte
+// counters. Values: offsets of blocks (on the grid or 8 bytes off it), the arena's ends, and
+// extremes. Then a writer opens the store, pushes rewritten and new rows to every source and
+// checks the store. The writer must not crash, loop or touch memory outside the segment (the
+// sanitizers see it), and a push either applies or fails with CorruptStore or StoreFull.
+// (Rows are not checked: a link to another well-formed free block of the same size is not
+// detectable without walking every list, and can cost rows; `larder check` reports that.)
+inline int FuzzSegmentWriter(const uint8_t* data, size_t size) {
+  static ScratchRepo repo("writer", "1MiB", 8);
+  static const std::vector<uint64_t> blocks = [] {  // every block of the base's arena
+    const BaseSegment& base = Base();
+    const auto* h = reinterpret_cast<const layout::SegmentHeader*>(base.bytes.data());
+    std::vector<uint64_t> out;
+    Status walk =
+        ForEachBlock(reinterpret_cast<const uint8_t*>(base.bytes.data()), *h,
+                     [&](uint64_t off, const layout::BlockHeader&) { out.push_back(off); });
+    if (!walk.ok() || out.empty()) Fail("base segment: " + walk.ToString());
+    return out;
+  }();
+  const BaseSegment& base = Base();
+  std::string bytes = base.bytes;
+  auto* h = reinterpret_cast<layout::SegmentHeader*>(bytes.data());
+  auto* alloc_words = reinterpret_cast<uint64_t*>(&h->alloc);
+  constexpr size_t kAllocWords = sizeof(layout::AllocatorState) / sizeof(uint64_t);
+  for (size_t i = 0; i + 5 <= size; i += 5) {
+    const uint64_t which = (uint64_t{data[i]} << 16) | (uint64_t{data[i + 1]} << 8) | data[i + 2];
+    const uint8_t op = data[i + 3] % 4;
+    const uint8_t val = data[i + 4];
+    const uint64_t block = blocks[val % blocks.size()];
+    const uint64_t values[] = {0,
+                               block,
+                               block + 8,
+                               block + 16,
+                               base.used,
+                               base.used - 16,
+                               base.used + 4096,
+                               bytes.size(),
+                               UINT64_MAX,
+                               4096,
+                               1,
+                               uint64_t{1} << 47};
+    const uint64_t value = values[(val >> 4) % (sizeof(values) / sizeof(values[0]))];
+    switch (op) {
+      case 0:
+      case 1:
+        alloc_words[which % kAllocWords] = value;
+        break;
+      case 2: {
+        const uint64_t at = blocks[which % blocks.size()] + offsetof(layout::BlockHeader, link);
+        std::memcpy(bytes.data() + at, &value, sizeof value);
+        break;
+      }
+      case 3:
+        (which % 2 == 0 ? h->free_bytes : h->limbo_bytes).store(value, std::memory_order_relaxed);
+        break;
+    }
+  }
+  if (!WriteFileBytes(repo.segment(), bytes)) Fail("cannot write " + repo.segment());
+  if (!ReaderTableMapping::Create(repo.segment(), base.uid, FileModes{}).ok()) {
+    Fail("cannot create readers");
+  }
+  {
+    auto fs = FeatureStore::Open(repo.dir());
+    if (!fs.ok()) Fail("writer open: " + fs.status().ToString());
+    for (int64_t k = 7; k <= 8; ++k) {
+      for (const char* src : kFuzzPushSources) {
+        auto r = (*fs)->Push(src, BaseRows(k == 7 ? 0 : 40, 48, k), PushMode::kOnline);
+        if (!r.ok() && r.status().code() != ErrorCode::kCorruptStore &&
+            r.status().code() != ErrorCode::kStoreFull) {
+          Fail("push into a damaged store: " + r.status().ToString());
+        }
+      }
+    }
+    (void)(*fs)->Check();
+  }
+  ExerciseReader(repo.segment());
+  (void)Store::Teardown(repo.segment());
   return 0;
 }
 

@@ -77,6 +77,10 @@ TEST(FuzzRegression, Timestamp) { EXPECT_GT(Replay("timestamp", fuzz::FuzzTimest
 
 TEST(FuzzRegression, RowVerify) { EXPECT_GT(Replay("row_verify", fuzz::FuzzRowVerify), 3u); }
 
+TEST(FuzzRegression, SegmentWriter) {
+  EXPECT_GT(Replay("segment_writer", fuzz::FuzzSegmentWriter), 3u);
+}
+
 // Found by fuzz_segment_mutate: a damaged row's vector of doubles 4 bytes off its alignment
 // passed FlatBuffers' verifier and was read misaligned; VerifyRowBuffer now refuses it. Valid
 // rows must still pass, empty 8-byte arrays included (the builder does not align those).
