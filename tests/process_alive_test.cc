@@ -1,6 +1,7 @@
 // Tests of ProcessAlive (engine/reader_slots.h): how the writer's scan and `larder inspect` tell
 // a reader process that may still read from one that never will. A dead process's slot is
 // released; a live one's must never be (its reads would go on in reclaimed memory).
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -28,9 +29,9 @@ struct ProcStat {
   unsigned long long flags = 0;
 };
 
-ProcStat ReadProcStat(pid_t pid) {
+ProcStat ReadStatFile(const std::string& path) {
   ProcStat st;
-  const std::string text = testing::ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  const std::string text = testing::ReadFile(path);
   const size_t close = text.rfind(')');
   if (close == std::string::npos) return st;
   int ppid = 0, pgrp = 0, session = 0, tty = 0, tpgid = 0;
@@ -41,7 +42,35 @@ ProcStat ReadProcStat(pid_t pid) {
   return st;
 }
 
+ProcStat ReadProcStat(pid_t pid) { return ReadStatFile("/proc/" + std::to_string(pid) + "/stat"); }
+
 constexpr unsigned long long kPfExiting = 0x4;  // PF_EXITING
+
+// How many threads process `pid` has, and how many of them are zombies or inside do_exit()
+// ("exiting", zombies included). A sanitizer runtime may run a thread of its own in a forked
+// child: a SIGKILL reaches it a moment after the first thread.
+struct Threads {
+  int all = 0;
+  int exiting = 0;
+  int zombies = 0;
+};
+
+Threads ReadThreads(pid_t pid) {
+  Threads t;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return t;
+  while (const dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    const ProcStat st = ReadStatFile(dir + "/" + e->d_name + "/stat");
+    if (st.state == 0) continue;  // gone meanwhile
+    ++t.all;
+    t.zombies += st.state == 'Z';
+    t.exiting += st.state == 'Z' || (st.flags & kPfExiting) != 0;
+  }
+  ::closedir(d);
+  return t;
+}
 
 int WaitFor(pid_t pid) {
   int status = 0;
@@ -149,16 +178,18 @@ TEST(ProcessAlive, KilledProcessTearingDownItsMemoryIsDead) {
     ASSERT_GT(start, 0u);
     ASSERT_TRUE(ProcessAlive(static_cast<uint64_t>(c.pid), start));
     ::kill(c.pid, SIGKILL);
-    // Once in do_exit() a process only goes on to be a zombie: from the first sight of
-    // PF_EXITING, it must be seen dead.
+    // Once all its threads are in do_exit() a process only goes on to be a zombie: from the
+    // first sight of that, it must be seen dead.
     for (;;) {
-      const ProcStat st = ReadProcStat(c.pid);
-      if (st.state == 'Z' || st.state == 0) break;
-      if ((st.flags & kPfExiting) != 0) {
+      const Threads t = ReadThreads(c.pid);
+      if (t.all == 0 || t.zombies == t.all) break;  // gone, or a zombie already: too late
+      if (t.exiting == t.all) {
         EXPECT_FALSE(ProcessAlive(static_cast<uint64_t>(c.pid), start))
-            << "a process inside do_exit() (state " << st.state << ") was taken for alive";
+            << "a process whose " << t.all << " threads are inside do_exit() or zombies ("
+            << t.zombies << ") was taken for alive";
         // Only a teardown still under way after the call tested the exiting state.
-        saw_exiting = ReadProcStat(c.pid).state != 'Z';
+        const Threads after = ReadThreads(c.pid);
+        saw_exiting = after.all > 0 && after.zombies < after.all;
         break;
       }
     }
