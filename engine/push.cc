@@ -123,7 +123,8 @@ bool NotOlder(const StagedRow& s, const uint8_t* stored_block) {
   return s.created_ts >= row->created_ts();
 }
 
-// Phase 2: a block for every staged row. On failure, the blocks taken are given back.
+// Phase 2: a block for every staged row. On failure, the blocks taken are given back to the
+// free lists, unless the lists are damaged: then the rebuild finds them unreferenced.
 Status AllocateRows(WriteSession& ws, Staging& st) {
   for (size_t i = 0; i < st.rows.size(); ++i) {
     StagedRow& s = st.rows[i];
