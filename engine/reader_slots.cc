@@ -1,107 +1,15 @@
 #include "engine/reader_slots.h"
 
-#include <dirent.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <climits>
 #include <cstdio>
-#include <fstream>
 #include <string>
 
 namespace larder {
 
 using layout::ReaderSlot;
-
-namespace {
-
-// What /proc/PID/stat (or /proc/PID/task/TID/stat) says of a task.
-struct TaskStat {
-  char state = 0;           // field 3: R, S, D, Z, X, ...
-  uint64_t flags = 0;       // field 9: the kernel's PF_* flags
-  uint64_t threads = 0;     // field 20: threads in the task's process
-  uint64_t start_time = 0;  // field 22: start, in clock ticks since boot
-};
-
-// Reads a stat file. False when the task is gone (or /proc is unreadable).
-bool ReadTaskStat(const std::string& path, TaskStat* out) {
-  std::ifstream in(path);
-  std::string line;
-  if (!std::getline(in, line)) return false;
-  // Field 2 (comm) may contain spaces; fields after the last ')' are space-separated.
-  auto close = line.rfind(')');
-  if (close == std::string::npos || close + 2 >= line.size()) return false;
-  const char* p = line.c_str() + close + 2;
-  out->state = *p;
-  for (int field = 3; *p != 0; ++field) {
-    if (field == 9) out->flags = std::strtoull(p, nullptr, 10);
-    if (field == 20) out->threads = std::strtoull(p, nullptr, 10);
-    if (field == 22) {
-      out->start_time = std::strtoull(p, nullptr, 10);
-      return true;
-    }
-    while (*p && *p != ' ') ++p;
-    while (*p == ' ') ++p;
-  }
-  return false;
-}
-
-std::string StatPath(pid_t pid) { return "/proc/" + std::to_string(pid) + "/stat"; }
-
-// PF_EXITING (include/linux/sched.h): set on a task as it enters do_exit(), before its memory is
-// torn down. A task with it never returns to user space: it reads nothing more.
-constexpr uint64_t kTaskExiting = 0x00000004;
-
-// True when the task runs no more user code: a zombie, dead, or inside do_exit().
-bool TaskFinished(const TaskStat& t) {
-  return t.state == 'Z' || t.state == 'X' || t.state == 'x' || (t.flags & kTaskExiting) != 0;
-}
-
-// True when every thread of process `pid` has finished (TaskFinished). Used once the process's
-// first thread has: it may have ended alone (pthread_exit) while others still read.
-bool AllThreadsFinished(pid_t pid) {
-  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return true;  // gone meanwhile
-  bool all = true;
-  while (const dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    TaskStat t;
-    // A thread that vanished between the listing and the read has exited.
-    if (ReadTaskStat(dir + "/" + e->d_name + "/stat", &t) && !TaskFinished(t)) {
-      all = false;
-      break;
-    }
-  }
-  ::closedir(d);
-  return all;
-}
-
-}  // namespace
-
-uint64_t ProcessStartTime(pid_t pid) {
-  TaskStat t;
-  return ReadTaskStat(StatPath(pid), &t) ? t.start_time : 0;
-}
-
-bool ProcessAlive(uint64_t pid, uint64_t start_time) {
-  if (pid == 0 || pid > static_cast<uint64_t>(INT32_MAX)) return false;
-  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return false;
-  TaskStat t;
-  // start_time 0: claimed a moment ago, start time not yet written.
-  if (!ReadTaskStat(StatPath(static_cast<pid_t>(pid)), &t)) return start_time == 0;
-  if (start_time != 0 && t.start_time != start_time) return false;  // the pid was recycled
-  // A killed process runs no more code from the moment its threads enter do_exit(), but it
-  // keeps its pid, its /proc entry and (as a zombie) answers kill(pid, 0) until its parent
-  // reaps it; tearing down a large address space can take seconds on a loaded machine. It
-  // must not hold reclamation back meanwhile. The first thread's state is not enough on its
-  // own: it may have called pthread_exit() while the process's other threads read on.
-  if (!TaskFinished(t)) return true;
-  return t.threads > 1 && !AllThreadsFinished(static_cast<pid_t>(pid));
-}
 
 namespace {
 

@@ -20,20 +20,12 @@
 #include <mutex>
 #include <vector>
 
+#include "engine/process_liveness.h"
 #include "engine/segment_file.h"
 #include "larder/status.h"
 #include "larder/store_info.h"
 
 namespace larder {
-
-// The start time of `pid` in clock ticks since boot (/proc/PID/stat field 22); 0 if it is gone.
-uint64_t ProcessStartTime(pid_t pid);
-
-// Whether the process that claimed a slot as (`pid`, `start_time`) may still read the store:
-// false once it is gone, its pid belongs to a newer process, or every one of its threads is a
-// zombie or inside do_exit() (a killed process can take seconds to tear down its memory, and
-// runs no code of its own meanwhile). start_time 0 (not yet recorded) trusts the pid alone.
-bool ProcessAlive(uint64_t pid, uint64_t start_time);
 
 // The slots one attached reader (one mapping of PATH.readers) has claimed for its threads.
 class ReaderSlotPool : public std::enable_shared_from_this<ReaderSlotPool> {

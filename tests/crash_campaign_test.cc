@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "engine/offline_log.h"
+#include "engine/process_liveness.h"
 #include "larder/feature_store.h"
 #include "tests/reader_check.h"
 #include "tests/store_fixture.h"
@@ -622,28 +623,12 @@ uint64_t WriteBatches(FeatureStore& fs) {
 // the pending-signal masks of /proc/PID/status; "gone" once it has been reaped.
 std::string ProcState(pid_t pid) {
   const std::string dir = "/proc/" + std::to_string(pid);
-  std::string stat;
-  if (FILE* f = std::fopen((dir + "/stat").c_str(), "r")) {
-    char buf[1024] = {};
-    size_t n = std::fread(buf, 1, sizeof(buf) - 1, f);
-    std::fclose(f);
-    stat.assign(buf, n);
-  }
-  const size_t close = stat.rfind(')');
-  if (close == std::string::npos) return "gone";
-  // Fields after ')': 3 state, 4 ppid, ..., 9 flags, ..., 20 num_threads.
-  std::vector<std::string> fields{"", "", ""};
-  for (size_t i = close + 2, j; i < stat.size(); i = j + 1) {
-    j = stat.find(' ', i);
-    if (j == std::string::npos) j = stat.size();
-    fields.push_back(stat.substr(i, j - i));
-  }
-  std::string out = "state " + (fields.size() > 3 ? fields[3] : "?");
-  if (fields.size() > 20) {
-    char flags[32];
-    std::snprintf(flags, sizeof flags, "%#llx", std::strtoull(fields[9].c_str(), nullptr, 10));
-    out += ", flags " + std::string(flags) + ", threads " + fields[20];
-  }
+  TaskStat t;
+  if (!ReadTaskStat(dir + "/stat", &t)) return "gone";
+  char flags[32];
+  std::snprintf(flags, sizeof flags, "%#llx", static_cast<unsigned long long>(t.flags));
+  std::string out = "state " + std::string(1, t.state) + ", flags " + flags + ", threads " +
+                    std::to_string(t.threads);
   if (FILE* f = std::fopen((dir + "/status").c_str(), "r")) {
     char line[256];
     while (std::fgets(line, sizeof line, f) != nullptr) {

@@ -1,7 +1,6 @@
 // Tests of ProcessAlive (engine/reader_slots.h): how the writer's scan and `larder inspect` tell
 // a reader process that may still read from one that never will. A dead process's slot is
 // released; a live one's must never be (its reads would go on in reclaimed memory).
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -10,11 +9,10 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <string>
 #include <thread>
 
-#include "engine/reader_slots.h"
+#include "engine/process_liveness.h"
 #include "tests/store_fixture.h"
 #include "tests/test_util.h"
 
@@ -23,28 +21,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// /proc/PID/stat's state letter and flags (fields 3 and 9); state 0 once the process is gone.
-struct ProcStat {
-  char state = 0;
-  unsigned long long flags = 0;
-};
-
-ProcStat ReadStatFile(const std::string& path) {
-  ProcStat st;
-  const std::string text = testing::ReadFile(path);
-  const size_t close = text.rfind(')');
-  if (close == std::string::npos) return st;
-  int ppid = 0, pgrp = 0, session = 0, tty = 0, tpgid = 0;
-  if (std::sscanf(text.c_str() + close + 2, "%c %d %d %d %d %d %llu", &st.state, &ppid, &pgrp,
-                  &session, &tty, &tpgid, &st.flags) != 7) {
-    return ProcStat{};
-  }
-  return st;
+// The state letter of process `pid`'s first thread (/proc/PID/stat field 3); 0 once it is gone.
+char StateOf(pid_t pid) {
+  TaskStat t;
+  return ReadTaskStat(ProcessStatPath(pid), &t) ? t.state : 0;
 }
 
-ProcStat ReadProcStat(pid_t pid) { return ReadStatFile("/proc/" + std::to_string(pid) + "/stat"); }
-
-constexpr unsigned long long kPfExiting = 0x4;  // PF_EXITING
+constexpr uint64_t kPfExiting = 0x4;  // PF_EXITING (include/linux/sched.h)
 
 // How many threads process `pid` has, and how many of them are zombies or inside do_exit()
 // ("exiting", zombies included). A sanitizer runtime may run a thread of its own in a forked
@@ -57,18 +40,12 @@ struct Threads {
 
 Threads ReadThreads(pid_t pid) {
   Threads t;
-  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) return t;
-  while (const dirent* e = ::readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    const ProcStat st = ReadStatFile(dir + "/" + e->d_name + "/stat");
-    if (st.state == 0) continue;  // gone meanwhile
+  for (const TaskStat& st : ReadThreadStats(pid)) {
     ++t.all;
     t.zombies += st.state == 'Z';
+    // Stated here, not through TaskFinished(): the test's own reading of the kernel's flags.
     t.exiting += st.state == 'Z' || (st.flags & kPfExiting) != 0;
   }
-  ::closedir(d);
   return t;
 }
 
@@ -106,7 +83,7 @@ TEST(ProcessAlive, ZombieAndReapedProcessesAreDead) {
   ::kill(c.pid, SIGKILL);
   siginfo_t si;
   ASSERT_EQ(::waitid(P_PID, static_cast<id_t>(c.pid), &si, WEXITED | WNOWAIT), 0);
-  EXPECT_EQ(ReadProcStat(c.pid).state, 'Z');
+  EXPECT_EQ(StateOf(c.pid), 'Z');
   EXPECT_FALSE(ProcessAlive(static_cast<uint64_t>(c.pid), start)) << "a zombie reads nothing";
   WaitFor(c.pid);
   EXPECT_FALSE(ProcessAlive(static_cast<uint64_t>(c.pid), start));
@@ -142,10 +119,10 @@ TEST(ProcessAlive, ProcessWhoseFirstThreadEndedIsAliveWhileAnotherThreadRuns) {
   ASSERT_GT(start, 0u);
   // Wait until the first thread is a zombie.
   const auto deadline = Clock::now() + std::chrono::seconds(20);
-  while (ReadProcStat(c.pid).state != 'Z' && Clock::now() < deadline) {
+  while (StateOf(c.pid) != 'Z' && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  ASSERT_EQ(ReadProcStat(c.pid).state, 'Z') << "the first thread did not end";
+  ASSERT_EQ(StateOf(c.pid), 'Z') << "the first thread did not end";
   EXPECT_TRUE(ProcessAlive(static_cast<uint64_t>(c.pid), start))
       << "a process with a running thread was taken for dead: "
       << testing::ReadFile("/proc/" + std::to_string(c.pid) + "/status");

@@ -1,0 +1,92 @@
+#include "engine/process_liveness.h"
+
+#include <dirent.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <fstream>
+
+namespace larder {
+
+namespace {
+
+// PF_EXITING (include/linux/sched.h). A task with it never returns to user space.
+constexpr uint64_t kTaskExiting = 0x00000004;
+
+// True when every thread of process `pid` has finished (TaskFinished). A thread that vanished
+// between the listing and the read has exited.
+bool AllThreadsFinished(pid_t pid) {
+  for (const TaskStat& t : ReadThreadStats(pid)) {
+    if (!TaskFinished(t)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ReadTaskStat(const std::string& path, TaskStat* out) {
+  std::ifstream in(path);
+  std::string line;
+  if (!std::getline(in, line)) return false;
+  // Field 2 (comm) may contain spaces; fields after the last ')' are space-separated.
+  auto close = line.rfind(')');
+  if (close == std::string::npos || close + 2 >= line.size()) return false;
+  const char* p = line.c_str() + close + 2;
+  out->state = *p;
+  for (int field = 3; *p != 0; ++field) {
+    if (field == 9) out->flags = std::strtoull(p, nullptr, 10);
+    if (field == 20) out->threads = std::strtoull(p, nullptr, 10);
+    if (field == 22) {
+      out->start_time = std::strtoull(p, nullptr, 10);
+      return true;
+    }
+    while (*p && *p != ' ') ++p;
+    while (*p == ' ') ++p;
+  }
+  return false;
+}
+
+std::string ProcessStatPath(pid_t pid) { return "/proc/" + std::to_string(pid) + "/stat"; }
+
+std::vector<TaskStat> ReadThreadStats(pid_t pid) {
+  std::vector<TaskStat> threads;
+  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return threads;  // gone
+  while (const dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    TaskStat t;
+    if (ReadTaskStat(dir + "/" + e->d_name + "/stat", &t)) threads.push_back(t);
+  }
+  ::closedir(d);
+  return threads;
+}
+
+bool TaskFinished(const TaskStat& t) {
+  return t.state == 'Z' || t.state == 'X' || t.state == 'x' || (t.flags & kTaskExiting) != 0;
+}
+
+uint64_t ProcessStartTime(pid_t pid) {
+  TaskStat t;
+  return ReadTaskStat(ProcessStatPath(pid), &t) ? t.start_time : 0;
+}
+
+bool ProcessAlive(uint64_t pid, uint64_t start_time) {
+  if (pid == 0 || pid > static_cast<uint64_t>(INT32_MAX)) return false;
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return false;
+  TaskStat t;
+  // start_time 0: claimed a moment ago, start time not yet written.
+  if (!ReadTaskStat(ProcessStatPath(static_cast<pid_t>(pid)), &t)) return start_time == 0;
+  if (start_time != 0 && t.start_time != start_time) return false;  // the pid was recycled
+  // A killed process runs no more code from the moment its threads enter do_exit(), but it
+  // keeps its pid, its /proc entry and (as a zombie) answers kill(pid, 0) until its parent
+  // reaps it; tearing down a large address space can take seconds on a loaded machine. It
+  // must not hold reclamation back meanwhile. The first thread's state is not enough on its
+  // own: it may have called pthread_exit() while the process's other threads read on.
+  if (!TaskFinished(t)) return true;
+  return t.threads > 1 && !AllThreadsFinished(static_cast<pid_t>(pid));
+}
+
+}  // namespace larder

@@ -1,0 +1,46 @@
+// Whether a reader process may still read a store: what the writer's slot scan and `larder
+// inspect` ask of every claimed reader slot (docs/design.md, "Reader liveness"). Everything
+// here reads /proc; nothing runs on the lookup path.
+// Thread-safety: every function is safe to call from any thread.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace larder {
+
+// What /proc/PID/stat (or /proc/PID/task/TID/stat) says of one task (thread).
+struct TaskStat {
+  char state = 0;           // field 3: R, S, D, Z, X, ...
+  uint64_t flags = 0;       // field 9: the kernel's PF_* flags
+  uint64_t threads = 0;     // field 20: threads in the task's process
+  uint64_t start_time = 0;  // field 22: start, in clock ticks since boot
+};
+
+// Reads a stat file. False when the task is gone (or /proc is unreadable).
+bool ReadTaskStat(const std::string& path, TaskStat* out);
+
+// /proc/PID/stat of process `pid` (its first thread).
+std::string ProcessStatPath(pid_t pid);
+
+// The stat of every thread of process `pid` that still exists (/proc/PID/task/*/stat); empty
+// once the process is gone.
+std::vector<TaskStat> ReadThreadStats(pid_t pid);
+
+// True when the task runs no more user code: a zombie, dead, or inside do_exit() (PF_EXITING,
+// set as it enters do_exit(), before its memory is torn down).
+bool TaskFinished(const TaskStat& t);
+
+// The start time of `pid` in clock ticks since boot (/proc/PID/stat field 22); 0 if it is gone.
+uint64_t ProcessStartTime(pid_t pid);
+
+// Whether the process that claimed a slot as (`pid`, `start_time`) may still read the store:
+// false once it is gone, its pid belongs to a newer process, or every one of its threads is a
+// zombie or inside do_exit() (a killed process can take seconds to tear down its memory, and
+// runs no code of its own meanwhile). start_time 0 (not yet recorded) trusts the pid alone.
+bool ProcessAlive(uint64_t pid, uint64_t start_time);
+
+}  // namespace larder
