@@ -55,6 +55,16 @@ bool Arena::ListBlockOk(uint64_t off, const char* list, uint32_t units, bool fre
   return false;
 }
 
+bool Arena::WalkStepOk(uint64_t off, uint64_t* steps_left, const char* list, uint32_t units,
+                       bool free) {
+  if (*steps_left == 0) {
+    if (damage_.empty()) damage_ = std::string(list) + " loops";
+    return false;
+  }
+  --*steps_left;
+  return ListBlockOk(off, list, units, free);
+}
+
 uint64_t Arena::PopSmall(uint32_t units) {
   uint64_t off = h_->alloc.free_heads[units];
   if (off == 0) return 0;
@@ -66,13 +76,9 @@ uint64_t Arena::PopSmall(uint32_t units) {
 
 uint64_t Arena::TakeLarge(uint32_t units, bool align64) {
   uint64_t* prev = &h_->alloc.large_free_head;
-  const uint64_t max_blocks = MaxBlocks();
-  for (uint64_t off = *prev, n = 0; off != 0; prev = &Block(off)->link, off = *prev, ++n) {
-    if (n > max_blocks) {
-      if (damage_.empty()) damage_ = "the large free list loops";
-      return 0;
-    }
-    if (!ListBlockOk(off, "the large free list", 0, /*free=*/true)) return 0;
+  uint64_t steps_left = MaxBlocks() + 1;
+  for (uint64_t off = *prev; off != 0; prev = &Block(off)->link, off = *prev) {
+    if (!WalkStepOk(off, &steps_left, "the large free list", 0, /*free=*/true)) return 0;
     BlockHeader* b = Block(off);
     // An index table must start 64-aligned: a filler of 1..3 units goes before it. (Without
     // this, a freed table was never reused for the next one: every index rebuild moved
@@ -189,12 +195,9 @@ void Arena::Reclaim(uint64_t min_active_epoch) {
   for (uint32_t slot = 0; slot < layout::kLimboRing; ++slot) {
     uint64_t head = h_->alloc.limbo_head[slot];
     if (head == 0 || h_->alloc.limbo_epoch[slot] >= min_active_epoch) continue;
-    for (uint64_t n = 0; head != 0; ++n) {
-      if (n > max_blocks) {
-        if (damage_.empty()) damage_ = "a limbo list loops";
-        break;
-      }
-      if (!ListBlockOk(head, "a limbo list", 0, /*free=*/false)) break;
+    uint64_t steps_left = max_blocks + 1;
+    while (head != 0) {
+      if (!WalkStepOk(head, &steps_left, "a limbo list", 0, /*free=*/false)) break;
       uint64_t next = Block(head)->link;
       PushFree(head);
       head = next;

@@ -71,6 +71,10 @@ class Arena {
   // `units` (0: of more than kSmallClasses units) when `free`, else any retired block. Records
   // the first damage found and returns false otherwise.
   bool ListBlockOk(uint64_t off, const char* list, uint32_t units, bool free);
+  // One step of a walk along `list` to block `off`: ListBlockOk, and a step counted against
+  // `*steps_left` (start: MaxBlocks() + 1), since a walk longer than the arena's block count
+  // loops. Records the first damage found and returns false on either.
+  bool WalkStepOk(uint64_t off, uint64_t* steps_left, const char* list, uint32_t units, bool free);
   // Most blocks the arena can hold: a longer walk of one list is a loop.
   uint64_t MaxBlocks() const;
 
