@@ -26,34 +26,45 @@ constexpr size_t kBufferBytes = size_t{192} << 20;
 constexpr size_t kLine = 64;
 constexpr size_t kLines = kBufferBytes / kLine;
 
+// A fresh buffer of kBufferBytes in /dev/shm (tmpfs pages, as the segment's), mapped
+// read-write; the name is unlinked at once, so nothing is left behind.
+uint64_t* MapShmBuffer() {
+  const std::string name = "/larder-bench-chase-" + std::to_string(::getpid());
+  const int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) {
+    std::perror("shm_open");
+    std::exit(1);
+  }
+  ::shm_unlink(name.c_str());  // the mapping keeps the memory
+  if (::ftruncate(fd, static_cast<off_t>(kBufferBytes)) != 0) {
+    std::perror("ftruncate");
+    std::exit(1);
+  }
+  void* p = ::mmap(nullptr, kBufferBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED) {
+    std::perror("mmap");
+    std::exit(1);
+  }
+  return static_cast<uint64_t*>(p);
+}
+
+// A random order of 0..n-1 that is one cycle through all of them (Sattolo's algorithm), so
+// the hardware prefetchers cannot guess the next step.
+std::vector<uint32_t> RandomCycle(size_t n) {
+  std::vector<uint32_t> order(n);
+  std::iota(order.begin(), order.end(), 0u);
+  std::mt19937_64 rng(7);
+  for (size_t i = n - 1; i > 0; --i) std::swap(order[i], order[rng() % i]);
+  return order;
+}
+
 // The chase buffer, built once: line i holds the index of the line after it in one random
-// cycle through every line (Sattolo's algorithm).
+// cycle through every line.
 const uint64_t* ChaseBuffer() {
   static const uint64_t* buffer = [] {
-    const std::string name = "/larder-bench-chase-" + std::to_string(::getpid());
-    const int fd = ::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL, 0600);
-    if (fd < 0) {
-      std::perror("shm_open");
-      std::exit(1);
-    }
-    ::shm_unlink(name.c_str());  // the mapping keeps the memory; nothing is left behind
-    if (::ftruncate(fd, static_cast<off_t>(kBufferBytes)) != 0) {
-      std::perror("ftruncate");
-      std::exit(1);
-    }
-    void* p = ::mmap(nullptr, kBufferBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    ::close(fd);
-    if (p == MAP_FAILED) {
-      std::perror("mmap");
-      std::exit(1);
-    }
-    auto* words = static_cast<uint64_t*>(p);
-    std::vector<uint32_t> order(kLines);
-    std::iota(order.begin(), order.end(), 0u);
-    std::mt19937_64 rng(7);
-    for (size_t i = kLines - 1; i > 0; --i) {
-      std::swap(order[i], order[rng() % i]);  // Sattolo: one cycle through every line
-    }
+    uint64_t* words = MapShmBuffer();
+    const std::vector<uint32_t> order = RandomCycle(kLines);
     for (size_t i = 0; i < kLines; ++i) {
       words[static_cast<size_t>(order[i]) * (kLine / 8)] = order[(i + 1) % kLines];
     }
@@ -73,6 +84,46 @@ void BM_DependentReads(benchmark::State& state) {
   state.counters["buffer_MiB"] = static_cast<double>(kBufferBytes >> 20);
 }
 BENCHMARK(BM_DependentReads)->Arg(1)->Arg(2)->Arg(3);
+
+// BM_BlockChase/bytes: the floor of a layout that would keep an entity's index entry and its
+// row together in one block of `bytes` at a place the key's hash gives (one idea for one miss
+// per lookup; docs/benchmarks.md). Each step requests every line of its block at once, then
+// reads the block's first line (the "directory") for which line holds the "row", then that
+// line for the next block. The two reads still depend on each other, as a lookup's do, but
+// their lines were requested together. Compare with BM_DependentReads/1 and /2.
+void BM_BlockChase(benchmark::State& state) {
+  const size_t block = static_cast<size_t>(state.range(0));
+  const size_t lines = block / kLine;
+  const size_t blocks = kBufferBytes / block;
+  static std::vector<std::pair<size_t, const uint64_t*>> built;  // (block bytes, buffer)
+  const uint64_t* words = nullptr;
+  for (const auto& [bytes, buf] : built) {
+    if (bytes == block) words = buf;
+  }
+  if (words == nullptr) {
+    uint64_t* w = MapShmBuffer();
+    const std::vector<uint32_t> order = RandomCycle(blocks);
+    std::mt19937_64 rng(11);
+    for (size_t i = 0; i < blocks; ++i) {
+      const size_t b = order[i];
+      const uint64_t row_line = 1 + rng() % (lines - 1);
+      w[b * (block / 8)] = row_line;                                          // the directory
+      w[b * (block / 8) + row_line * (kLine / 8)] = order[(i + 1) % blocks];  // the row
+    }
+    built.emplace_back(block, w);
+    words = w;
+  }
+  uint64_t b = 0;
+  for (auto _ : state) {
+    const uint64_t* base = words + b * (block / 8);
+    for (size_t l = 0; l < lines; ++l) __builtin_prefetch(base + l * (kLine / 8));
+    const uint64_t row_line = base[0];
+    b = base[row_line * (kLine / 8)];
+    benchmark::DoNotOptimize(b);
+  }
+  state.counters["buffer_MiB"] = static_cast<double>(kBufferBytes >> 20);
+}
+BENCHMARK(BM_BlockChase)->Arg(256)->Arg(512)->Arg(1024);
 
 }  // namespace
 }  // namespace larder::bench
