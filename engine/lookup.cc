@@ -156,13 +156,40 @@ constexpr size_t kPlanCacheSize = 8;
 thread_local std::vector<CachedPlan> t_plans;
 thread_local size_t t_plan_next = 0;
 
+// a == b, inline: a request's strings are short (view:feature names), and for them the call
+// to memcmp costs more than the comparison (8 bytes at a time, the last 8 overlapping).
+bool SameText(const std::string& a, const std::string& b) {
+  const size_t n = a.size();
+  if (n != b.size()) return false;
+  const char* x = a.data();
+  const char* y = b.data();
+  if (n < 8) return std::memcmp(x, y, n) == 0;
+  uint64_t p, q;
+  for (size_t k = 0; k + 8 < n; k += 8) {
+    std::memcpy(&p, x + k, 8);
+    std::memcpy(&q, y + k, 8);
+    if (p != q) return false;
+  }
+  std::memcpy(&p, x + n - 8, 8);
+  std::memcpy(&q, y + n - 8, 8);
+  return p == q;
+}
+
+bool SameTexts(const std::vector<std::string>& a, const std::vector<std::string>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!SameText(a[i], b[i])) return false;
+  }
+  return true;
+}
+
 Result<const QueryPlan*> CachedPlanFor(uint64_t instance_id,
                                        const std::shared_ptr<const Catalog>& cat,
                                        const OnlineRequest& req) {
   for (const CachedPlan& c : t_plans) {
     if (c.instance_id == instance_id && c.generation == cat->generation() &&
         c.full_feature_names == req.full_feature_names &&
-        c.feature_service == req.feature_service && c.features == req.features) {
+        SameText(c.feature_service, req.feature_service) && SameTexts(c.features, req.features)) {
       return &c.plan;
     }
   }
@@ -235,55 +262,6 @@ void FillEntityColumn(const QueryPlan& plan, const Frame& entities, size_t col,
   }
 }
 
-
-// Writes each looked-up feature into Feast's row-of-Values response.
-class ValueSink {
- public:
-  explicit ValueSink(OnlineResponse* out) : out_(out) {}
-
-  void Begin(const QueryPlan& plan, const Frame& entities) {
-    const size_t n = entities.num_rows();
-    first_ = entities.names.size();
-    out_->feature_names.resize(first_ + plan.features.size());
-    out_->results.resize(first_ + plan.features.size());
-    for (size_t c = 0; c < first_; ++c) {
-      out_->feature_names[c] = entities.names[c];
-      FillEntityColumn(plan, entities, c, &out_->results[c]);
-    }
-    for (size_t i = 0; i < plan.features.size(); ++i) {
-      out_->feature_names[first_ + i] = plan.features[i].output_name;
-      ResetColumn(&out_->results[first_ + i], n, plan.features[i].feature->dtype,
-                  FieldStatus::kNotFound);
-    }
-  }
-  void Invalid(size_t feature, size_t row) {
-    out_->results[first_ + feature].statuses[row] = FieldStatus::kInvalid;
-  }
-  // Row `row`'s values of the requested features of planned view `pv`.
-  void PutRow(const QueryPlan& plan, const PlannedView& pv, size_t row, const fb::Row* fr,
-              TimestampMicros ts, FieldStatus present) {
-    const auto* nulls = fr->nulls();
-    for (size_t f : pv.feats) Put(f, row, fr, nulls, *plan.features[f].feature, ts, present);
-  }
-
- private:
-  void Put(size_t feature, size_t row, const fb::Row* fr, const flatbuffers::Vector<uint8_t>* nulls,
-           const FeatureInfo& fi, TimestampMicros ts, FieldStatus present) {
-    FeatureColumn& col = out_->results[first_ + feature];
-    col.event_timestamps[row] = ts;
-    if (IsNullIn(nulls, fi)) {
-      col.statuses[row] = FieldStatus::kNullValue;
-    } else if (!DecodeFeature(fr, fi, &col.values[row])) {
-      col.statuses[row] = FieldStatus::kInvalid;
-    } else {
-      col.statuses[row] = present;
-    }
-  }
-
-  OnlineResponse* out_;
-  size_t first_ = 0;
-};
-
 template <typename T, typename Vec>
 bool ReadSlot(const Vec* v, uint32_t slot, T* out) {
   if (v == nullptr || slot >= v->size()) return false;
@@ -326,6 +304,94 @@ static_assert(static_cast<size_t>(StorageClass::kI32) == 0 &&
                   static_cast<size_t>(StorageClass::kBool) == 4 &&
                   static_cast<size_t>(StorageClass::kStr) == kFixedClasses,
               "PlannedView::fixed is indexed by the fixed-width StorageClass values");
+
+// Writes each looked-up feature into Feast's row-of-Values response.
+class ValueSink {
+ public:
+  explicit ValueSink(OnlineResponse* out) : out_(out) {}
+
+  void Begin(const QueryPlan& plan, const Frame& entities) {
+    const size_t n = entities.num_rows();
+    first_ = entities.names.size();
+    out_->feature_names.resize(first_ + plan.features.size());
+    out_->results.resize(first_ + plan.features.size());
+    for (size_t c = 0; c < first_; ++c) {
+      if (!SameText(out_->feature_names[c], entities.names[c])) {
+        out_->feature_names[c] = entities.names[c];
+      }
+      FillEntityColumn(plan, entities, c, &out_->results[c]);
+    }
+    for (size_t i = 0; i < plan.features.size(); ++i) {
+      // A repeated request shape finds its names in place: comparing is cheaper than copying.
+      std::string& name = out_->feature_names[first_ + i];
+      if (!SameText(name, plan.features[i].output_name)) name = plan.features[i].output_name;
+      ResetColumn(&out_->results[first_ + i], n, plan.features[i].feature->dtype,
+                  FieldStatus::kNotFound);
+    }
+  }
+  void Invalid(size_t feature, size_t row) {
+    out_->results[first_ + feature].statuses[row] = FieldStatus::kInvalid;
+  }
+  // Row `row`'s values of the requested features of planned view `pv`. As in ColumnarSink, a
+  // row without nulls whose class vectors cover every requested slot is read class by class
+  // (each vector looked up in the row once); any other row goes feature by feature, checked.
+  void PutRow(const QueryPlan& plan, const PlannedView& pv, size_t row, const fb::Row* fr,
+              TimestampMicros ts, FieldStatus present) {
+    const auto* nulls = fr->nulls();
+    const RowVectors vecs(fr, pv);
+    const auto* strs = pv.strings_need != 0 ? fr->strs() : nullptr;
+    if ((nulls != nullptr && nulls->size() != 0) || !vecs.CoverAll(pv) ||
+        !Covers(strs, pv.strings_need)) {
+      for (size_t f : pv.feats) Put(f, row, fr, nulls, *plan.features[f].feature, ts, present);
+      return;
+    }
+    FeatureColumn* cols = out_->results.data() + first_;
+    // The column's Value was reset to this feature's dtype by Begin: only the value is set.
+    auto put = [&](size_t pos, auto&& set) {
+      FeatureColumn& c = cols[pos];
+      Value& v = c.values[row];
+      v.is_null = false;
+      set(v);
+      c.statuses[row] = present;
+      c.event_timestamps[row] = ts;
+    };
+    for (const SlotFeature& f : pv.fixed[0])
+      put(f.pos, [&](Value& v) { v.i64 = vecs.i32->Get(f.slot); });
+    for (const SlotFeature& f : pv.fixed[1])
+      put(f.pos, [&](Value& v) { v.i64 = vecs.i64->Get(f.slot); });
+    for (const SlotFeature& f : pv.fixed[2])
+      put(f.pos, [&](Value& v) { v.f64 = vecs.f32->Get(f.slot); });
+    for (const SlotFeature& f : pv.fixed[3])
+      put(f.pos, [&](Value& v) { v.f64 = vecs.f64->Get(f.slot); });
+    for (const SlotFeature& f : pv.fixed[4]) {
+      put(f.pos, [&](Value& v) { v.i64 = vecs.bools->Get(f.slot) != 0 ? 1 : 0; });
+    }
+    for (const SlotFeature& f : pv.strings) {
+      put(f.pos, [&](Value& v) {
+        const flatbuffers::String* str = strs->Get(f.slot);
+        v.str.assign(str->data(), str->size());
+      });
+    }
+    for (size_t f : pv.variable) Put(f, row, fr, nullptr, *plan.features[f].feature, ts, present);
+  }
+
+ private:
+  void Put(size_t feature, size_t row, const fb::Row* fr, const flatbuffers::Vector<uint8_t>* nulls,
+           const FeatureInfo& fi, TimestampMicros ts, FieldStatus present) {
+    FeatureColumn& col = out_->results[first_ + feature];
+    col.event_timestamps[row] = ts;
+    if (IsNullIn(nulls, fi)) {
+      col.statuses[row] = FieldStatus::kNullValue;
+    } else if (!DecodeFeature(fr, fi, &col.values[row])) {
+      col.statuses[row] = FieldStatus::kInvalid;
+    } else {
+      col.statuses[row] = present;
+    }
+  }
+
+  OnlineResponse* out_;
+  size_t first_ = 0;
+};
 
 // Where one requested feature's cells go in a ColumnarResponse: the data of its value,
 // status and timestamp arrays, taken once per request after they are sized.

@@ -145,3 +145,90 @@ TEST_F(ColumnarTest, UnverifiedReaderReadsTheSameRows) {
 
 }  // namespace
 }  // namespace larder::testing
+
+namespace larder::testing {
+namespace {
+
+constexpr char kScoresView[] = R"(  - name: w
+    entities: [driver]
+    source: stats_push
+    schema:
+      - {name: score_level_a, dtype: Int64}
+      - {name: score_level_b, dtype: Float64}
+)";
+
+// One OnlineResponse reused for requests of different shapes, as a serving loop reuses it: each
+// answer follows its own request (names, order, dtypes, statuses), with nothing left over from
+// the one before. The feature references "w:score_level_a" and "w:score_level_b" have the same
+// length and differ only in their last byte, so a request of one must not be answered with the
+// plan, or the names, of the other.
+TEST_F(ColumnarTest, ReusedValueResponseFollowsEachRequest) {
+  repo_.Write(std::string(kDriverPreamble) + kColumnarRepo + kScoresView);
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
+  const int64_t now = NowSeconds();
+  ASSERT_TRUE(fs->Push("stats_push", MakeFrame({{"driver_id", Ints({1, 2})},
+                                                {"event_timestamp", {I(now), I(now)}},
+                                                {"i32", {I(-5), Null()}},
+                                                {"f32", {F(1.5), Null()}},
+                                                {"str", {S("a long string value"), Null()}},
+                                                {"boo", {Bool(true), Null()}},
+                                                {"i64", {I(3), Null()}},
+                                                {"f64", {F(2.5), Null()}},
+                                                {"byt", {B("b"), Null()}},
+                                                {"ts", {I(5), Null()}},
+                                                {"arr", {Arr({F(1)}), Null()}},
+                                                {"score_level_a", {I(41), I(42)}},
+                                                {"score_level_b", {F(0.25), F(0.5)}}}))
+                  .ok());
+  LARDER_ASSERT_OK_AND_ASSIGN(auto reader, OnlineReader::Attach(repo_.segment()));
+  OnlineResponse resp;
+
+  // Present (a row without nulls: read class by class), null and not-found rows, for every
+  // class the class-by-class path copies.
+  ASSERT_TRUE(reader
+                  ->GetOnlineFeatures(
+                      Features({"v:i32", "v:f32", "v:str", "v:boo"}, DriverIds({1, 2, 9})), &resp)
+                  .ok());
+  ASSERT_EQ(resp.feature_names,
+            (std::vector<std::string>{"driver_id", "i32", "f32", "str", "boo"}));
+  const std::vector<Value> want = {Value::Int32(-5), Value::Float32(1.5f),
+                                   Value::String("a long string value"), Value::Bool(true)};
+  for (size_t c = 0; c < want.size(); ++c) {
+    const FeatureColumn& col = resp.results[c + 1];
+    SCOPED_TRACE(resp.feature_names[c + 1]);
+    EXPECT_EQ(col.statuses,
+              (std::vector<FieldStatus>{FieldStatus::kPresent, FieldStatus::kNullValue,
+                                        FieldStatus::kNotFound}));
+    EXPECT_TRUE(SameValue(want[c], col.values[0]));
+    EXPECT_TRUE(col.values[1].is_null);
+    EXPECT_TRUE(col.values[2].is_null);
+    EXPECT_EQ(col.values[1].dtype, want[c].dtype);
+  }
+
+  // The same features in another order, for the row that was null: old values must not show.
+  ASSERT_TRUE(
+      reader->GetOnlineFeatures(Features({"v:boo", "v:str", "v:i32"}, DriverIds({2})), &resp).ok());
+  ASSERT_EQ(resp.feature_names, (std::vector<std::string>{"driver_id", "boo", "str", "i32"}));
+  for (size_t c = 1; c < resp.results.size(); ++c) {
+    EXPECT_EQ(resp.results[c].statuses[0], FieldStatus::kNullValue) << resp.feature_names[c];
+    EXPECT_TRUE(resp.results[c].values[0].is_null) << resp.feature_names[c];
+    EXPECT_TRUE(resp.results[c].values[0].str.empty()) << resp.feature_names[c];
+  }
+
+  // References that differ only in their last byte, alternately, then with full names.
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_TRUE(
+        reader->GetOnlineFeatures(Features({"w:score_level_a"}, DriverIds({1}), round == 1), &resp)
+            .ok());
+    EXPECT_EQ(resp.feature_names[1], round == 1 ? "w__score_level_a" : "score_level_a");
+    EXPECT_TRUE(SameValue(Value::Int64(41), resp.results[1].values[0]));
+    ASSERT_TRUE(
+        reader->GetOnlineFeatures(Features({"w:score_level_b"}, DriverIds({2}), round == 1), &resp)
+            .ok());
+    EXPECT_EQ(resp.feature_names[1], round == 1 ? "w__score_level_b" : "score_level_b");
+    EXPECT_TRUE(SameValue(Value::Float64(0.5), resp.results[1].values[0]));
+  }
+}
+
+}  // namespace
+}  // namespace larder::testing
