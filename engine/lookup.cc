@@ -544,15 +544,48 @@ class ColumnarSink {
 
 thread_local std::vector<ColumnDest> ColumnarSink::dests_;
 
+// What this thread's last single-entity request looked up: a serving loop repeats one request
+// shape, so the next request's bucket can start loading before the request is checked and
+// planned (about a third of a cache-resident lookup; the load takes a cache miss).
+struct SpeculationHint {
+  uint64_t instance_id = 0;  // 0: none
+  uint32_t view_id = 0;      // the first planned view, whose one join key is an Int64
+};
+thread_local SpeculationHint t_hint;
+
+// Prefetches the bucket a request of one entity with one Int64 key would probe if it asks for
+// the hinted view first. Only a prefetch: it reads nothing, so a wrong guess (another view, a
+// key column that is not the join key, an index being replaced) costs one wasted load.
+void PrefetchLikelyBucket(const Store::Impl& impl, const Frame& entities) {
+  if (t_hint.instance_id != impl.instance_id || entities.columns.size() != 1 ||
+      entities.columns[0].size() != 1 || entities.columns[0][0].kind != Cell::Kind::kInt) {
+    return;
+  }
+  char key[layout::kInt64EntityKeyPartBytes];
+  layout::PutInt64EntityKeyPart(entities.columns[0][0].i, key);
+  PrefetchBucket(impl.index(), HashEntityKey(t_hint.view_id, std::string_view(key, sizeof key)));
+}
+
+// Records the hint for the next request (see SpeculationHint).
+void RememberShape(const Store::Impl& impl, const QueryPlan& plan, size_t rows) {
+  if (rows != 1 || plan.views.empty()) return;
+  const ViewInfo& v = *plan.views.front().view;
+  if (v.def.join_keys.size() == 1 && v.def.join_keys[0].type == ScalarType::kInt64) {
+    t_hint = SpeculationHint{impl.instance_id, v.id()};
+  }
+}
+
 // The lookup proper, shared by both response shapes.
 template <typename Sink>
 Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
+  PrefetchLikelyBucket(impl, req.entities);
   LARDER_RETURN_IF_ERROR(req.entities.CheckShape());
   LARDER_ASSIGN_OR_RETURN(layout::ReaderSlot * slot, impl.Slot());
   EpochGuard guard(slot, impl.header()->global_epoch);
   LARDER_ASSIGN_OR_RETURN(auto cat, impl.CatalogNow());
   LARDER_ASSIGN_OR_RETURN(const QueryPlan* plan_ptr, CachedPlanFor(impl.instance_id, cat, req));
   const QueryPlan& plan = *plan_ptr;
+  RememberShape(impl, plan, req.entities.num_rows());
   // The request time, against which ttls are checked: read only when a view has a ttl (a
   // clock read costs ~18 ns here, a tenth of a cached single lookup).
   const TimestampMicros now =
