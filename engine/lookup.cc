@@ -5,8 +5,10 @@
 // up in a pipeline of groups of kGroup: while one group's rows are verified and decoded, the
 // next group's candidate words are picked by tag (their rows prefetched) and the buckets of
 // the group after that are prefetched. A hit costs about two cache misses (bucket, row) and
-// the pipeline overlaps them across entities. The whole request runs inside one epoch, so
-// every row it reads stays valid until it returns; it never waits on the writer.
+// the pipeline overlaps them across entities. A single-entity request starts its bucket load
+// first of all, on a guess from the thread's previous request (SpeculationHint). The whole
+// request runs inside one epoch, so every row it reads stays valid until it returns; it never
+// waits on the writer.
 #include <algorithm>
 #include <array>
 #include <chrono>
