@@ -64,6 +64,26 @@ std::vector<TaskStat> ReadThreadStats(pid_t pid) {
   return threads;
 }
 
+std::optional<bool> MapsAddress(pid_t pid, uint64_t address) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
+  if (!in) return std::nullopt;
+  std::string line;
+  bool read_any = false;
+  while (std::getline(in, line)) {
+    read_any = true;
+    // "start-end perms offset dev inode path", addresses in hex.
+    char* dash = nullptr;
+    const uint64_t start = std::strtoull(line.c_str(), &dash, 16);
+    if (dash == nullptr || *dash != '-') continue;
+    const uint64_t end = std::strtoull(dash + 1, nullptr, 16);
+    if (start <= address && address < end) return true;
+  }
+  // An unreadable file (another user's process) opens but reads nothing; a process with no
+  // mappings at all is one that is exiting.
+  if (!read_any) return std::nullopt;
+  return false;
+}
+
 bool TaskFinished(const TaskStat& t) {
   return t.state == 'Z' || t.state == 'X' || t.state == 'x' || (t.flags & kTaskExiting) != 0;
 }

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,10 @@ bool TaskFinished(const TaskStat& t);
 
 // The start time of `pid` in clock ticks since boot (/proc/PID/stat field 22); 0 if it is gone.
 uint64_t ProcessStartTime(pid_t pid);
+
+// Whether process `pid` has a mapping that contains `address` (/proc/PID/maps); nullopt when
+// its maps cannot be read (it is gone, or its maps are not ours to read).
+std::optional<bool> MapsAddress(pid_t pid, uint64_t address);
 
 // Whether the process that claimed a slot as (`pid`, `start_time`) may still read the store:
 // false once it is gone, its pid belongs to a newer process, or every one of its threads is a

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <optional>
 #include <string>
 
 namespace larder {
@@ -31,6 +32,39 @@ constexpr uint64_t kReapingBit = uint64_t{1} << 63;
 
 bool IsReaping(uint64_t owner) { return (owner & kReapingBit) != 0; }
 
+// The check word of a claim's table_address (layout::ReaderSlot): a slot claimed by an older
+// build keeps a previous owner's address and seal, which then fail this. Never 0.
+uint64_t ClaimSeal(uint64_t owner, uint64_t start_time, uint64_t tid, uint64_t address) {
+  uint64_t h = 0x9E3779B97F4A7C15ull;
+  for (uint64_t v : {owner, start_time, tid, address}) {
+    h = (h ^ v) * 0xFF51AFD7ED558CCDull;
+    h ^= h >> 32;
+  }
+  return h | 1;
+}
+
+// True when the slot's owner (alive by ProcessAlive) has exec()ed since its claim: the claim
+// recorded where the process mapped the table, and nothing is mapped there now. exec() ends
+// every other thread of the process first, so no lookup of the old program can still run. A
+// process whose maps cannot be read, or a claim without a valid seal, is not judged.
+bool OwnerLeftTable(const ReaderSlot& s, uint64_t owner) {
+  const uint64_t address = s.table_address.load(std::memory_order_relaxed);
+  const uint64_t seal = s.table_seal.load(std::memory_order_relaxed);
+  if (address == 0 || seal != ClaimSeal(owner, s.start_time.load(std::memory_order_relaxed),
+                                        s.tid.load(std::memory_order_relaxed), address)) {
+    return false;
+  }
+  const std::optional<bool> mapped = MapsAddress(static_cast<pid_t>(owner), address);
+  return mapped.has_value() && !*mapped;
+}
+
+// True when the slot's owner can no longer read the store: it is gone (ProcessAlive) or, when
+// `check_maps`, it has exec()ed (OwnerLeftTable).
+bool OwnerGone(const ReaderSlot& s, uint64_t owner, bool check_maps) {
+  if (!ProcessAlive(owner, s.start_time.load(std::memory_order_relaxed))) return true;
+  return check_maps && OwnerLeftTable(s, owner);
+}
+
 // Releases the slot of `owner`, a process found dead. Reapers are the writer's scan and any
 // reader that finds the table full, so there may be several: only the one whose CAS moves
 // `owner` to its reaping mark writes the slot, and nobody else writes a marked slot. (Resetting
@@ -44,6 +78,8 @@ bool ReapSlot(ReaderSlot& s, uint64_t owner) {
   s.start_time.store(0, std::memory_order_relaxed);
   s.tid.store(0, std::memory_order_relaxed);
   s.lookups.store(0, std::memory_order_relaxed);
+  s.table_address.store(0, std::memory_order_relaxed);
+  s.table_seal.store(0, std::memory_order_relaxed);
   // release: the slot's fields are reset before another thread can claim it.
   s.owner.store(0, std::memory_order_release);
   return true;
@@ -56,6 +92,8 @@ void ReleaseOwnSlot(ReaderSlot* slot) {
   if (slot->owner.load(std::memory_order_relaxed) != static_cast<uint64_t>(::getpid())) return;
   slot->epoch.store(0, std::memory_order_relaxed);
   slot->start_time.store(0, std::memory_order_relaxed);
+  slot->table_address.store(0, std::memory_order_relaxed);
+  slot->table_seal.store(0, std::memory_order_relaxed);
   // release: the slot's fields are reset before another thread can claim it.
   slot->owner.store(0, std::memory_order_release);
 }
@@ -128,10 +166,16 @@ Result<ReaderSlot*> ReaderSlotPool::SlotForThisThread() {
           !s.owner.compare_exchange_strong(expected, pid, std::memory_order_acq_rel)) {
         continue;
       }
-      s.start_time.store(ProcessStartTime(static_cast<pid_t>(pid)), std::memory_order_relaxed);
+      const uint64_t start_time = ProcessStartTime(static_cast<pid_t>(pid));
+      s.start_time.store(start_time, std::memory_order_relaxed);
       s.tid.store(tid, std::memory_order_relaxed);
       s.epoch.store(0, std::memory_order_relaxed);
       s.lookups.store(0, std::memory_order_relaxed);
+      // Relaxed: the writer reads these only while the slot holds an epoch, and a torn view
+      // fails the seal (the slot is then not judged).
+      s.table_address.store(table_->address(), std::memory_order_relaxed);
+      s.table_seal.store(ClaimSeal(pid, start_time, tid, table_->address()),
+                         std::memory_order_relaxed);
       {
         std::lock_guard<std::mutex> lock(mu_);
         claimed_.push_back(&s);
@@ -145,10 +189,7 @@ Result<ReaderSlot*> ReaderSlotPool::SlotForThisThread() {
       ReaderSlot& s = slots[k];
       uint64_t owner = s.owner.load(std::memory_order_acquire);
       if (owner == 0 || IsReaping(owner) || owner == pid) continue;
-      if (!ProcessAlive(owner, s.start_time.load(std::memory_order_relaxed)) &&
-          ReapSlot(s, owner)) {
-        ++reaped;
-      }
+      if (OwnerGone(s, owner, /*check_maps=*/true) && ReapSlot(s, owner)) ++reaped;
     }
     if (reaped == 0) break;
   }
@@ -156,9 +197,23 @@ Result<ReaderSlot*> ReaderSlotPool::SlotForThisThread() {
                                       " reader slots of this store are in use by live threads");
 }
 
-ReaderScan ScanReaders(ReaderTableMapping& table) {
+bool ReaderWatch::DueForMapsCheck(uint32_t i, uint64_t owner, uint64_t epoch,
+                                  Clock::time_point now) {
+  if (held_.size() <= i) held_.resize(layout::kReaderSlots);
+  Held& h = held_[i];
+  if (h.owner != owner || h.epoch != epoch) {
+    h = Held{owner, epoch, now};
+    return false;
+  }
+  if (now - h.checked < kExecCheckAfter) return false;
+  h.checked = now;
+  return true;
+}
+
+ReaderScan ScanReaders(ReaderTableMapping& table, ReaderWatch& watch) {
   ReaderScan scan;
   ReaderSlot* slots = table.slots();
+  const ReaderWatch::Clock::time_point now = ReaderWatch::Clock::now();
   for (uint32_t i = 0; i < table.num_slots(); ++i) {
     ReaderSlot& s = slots[i];
     uint64_t owner = s.owner.load(std::memory_order_acquire);
@@ -171,8 +226,10 @@ ReaderScan ScanReaders(ReaderTableMapping& table) {
     // Only a slot that holds reclamation back is worth the liveness check. If the reap fails,
     // the slot changed hands meanwhile (another reaper, then a new owner): count the epoch read
     // above as active, which is only conservative.
-    if (!ProcessAlive(owner, s.start_time.load(std::memory_order_relaxed)) &&
-        ReapSlot(s, owner)) {
+    // The maps check only for a slot that has held this epoch for a while: a lookup takes
+    // microseconds, and reading /proc/PID/maps costs more than a batch's other work.
+    const bool check_maps = watch.DueForMapsCheck(i, owner, epoch, now);
+    if (OwnerGone(s, owner, check_maps) && ReapSlot(s, owner)) {
       ++scan.reaped;
       continue;
     }
@@ -196,7 +253,7 @@ std::vector<ReaderInfo> ListReaders(ReaderTableMapping& table) {
     r.tid = s.tid.load(std::memory_order_relaxed);
     r.epoch = s.epoch.load(std::memory_order_relaxed);
     r.lookups = s.lookups.load(std::memory_order_relaxed);
-    r.alive = ProcessAlive(owner, s.start_time.load(std::memory_order_relaxed));
+    r.alive = !OwnerGone(s, owner, /*check_maps=*/true);
     out.push_back(r);
   }
   return out;

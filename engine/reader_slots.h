@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -73,9 +74,32 @@ struct ReaderScan {
   uint32_t reaped = 0;                     // slots of dead processes released by this scan
 };
 
+// Writer-side memory of how long each slot has held one epoch. A reader inside one lookup for
+// kExecCheckAfter is checked for having exec()ed (a /proc/PID/maps read: the process no longer
+// maps the table where its claim recorded it), then again at most once per kExecCheckAfter.
+// Thread-safety: one per store per process, used by its writer under the write lock.
+class ReaderWatch {
+ public:
+  using Clock = std::chrono::steady_clock;
+  static constexpr Clock::duration kExecCheckAfter = std::chrono::milliseconds(200);
+
+  // True when slot `i` has held `epoch` for `owner` for kExecCheckAfter and was not checked
+  // within the last kExecCheckAfter (it then counts as checked now).
+  bool DueForMapsCheck(uint32_t i, uint64_t owner, uint64_t epoch, Clock::time_point now);
+
+ private:
+  struct Held {
+    uint64_t owner = 0;
+    uint64_t epoch = 0;
+    Clock::time_point checked;  // first seen holding this epoch, or last checked
+  };
+  std::vector<Held> held_;  // by slot index
+};
+
 // Scans every slot (writer, after its seq_cst fence). Slots of processes that no longer exist
-// (or whose pid was recycled: start time differs) are released.
-ReaderScan ScanReaders(ReaderTableMapping& table);
+// (or whose pid was recycled: start time differs, or that exec()ed: see ReaderWatch) are
+// released.
+ReaderScan ScanReaders(ReaderTableMapping& table, ReaderWatch& watch);
 
 std::vector<ReaderInfo> ListReaders(ReaderTableMapping& table);
 

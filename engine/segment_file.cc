@@ -276,6 +276,7 @@ Result<std::shared_ptr<ReaderTableMapping>> ReaderTableMapping::Open(
     return CorruptStore("reader table '" + path + "' belongs to another segment");
   }
   m->slots_ = reinterpret_cast<layout::ReaderSlot*>(base + sizeof(layout::ReaderTableHeader));
+  m->address_ = reinterpret_cast<uintptr_t>(base);
   return m;
 }
 

@@ -81,6 +81,8 @@ class ReaderTableMapping {
   ~ReaderTableMapping();
 
   layout::ReaderSlot* slots() const { return slots_; }
+  // Where this process maps the table (recorded in the slots it claims).
+  uint64_t address() const { return address_; }
   uint32_t num_slots() const { return layout::kReaderSlots; }
 
  private:
@@ -88,6 +90,7 @@ class ReaderTableMapping {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   layout::ReaderSlot* slots_ = nullptr;
+  uint64_t address_ = 0;
 };
 
 }  // namespace larder

@@ -42,6 +42,7 @@ struct Store::Impl {
   mutable std::shared_ptr<const Catalog> catalog;  // GUARDED_BY(catalog_mu)
 
   std::mutex write_mu;  // serializes this process's write batches before the flock
+  ReaderWatch reader_watch;  // GUARDED_BY(write_mu): the writer's scan of the reader slots
 
   layout::SegmentHeader* header() const { return seg->header(); }
   uint8_t* base() const { return seg->base(); }

@@ -86,7 +86,7 @@ void WriteSession::ReclaimNow() {
   }
   // seq_cst fence: pairs with each reader's fence after its epoch store (reader_slots.h).
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  ReaderScan scan = ScanReaders(store_.pool->table());
+  ReaderScan scan = ScanReaders(store_.pool->table(), store_.reader_watch);
   arena_.Reclaim(scan.min_active_epoch);
 }
 

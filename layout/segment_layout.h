@@ -172,14 +172,19 @@ static_assert(sizeof(ReaderTableHeader) == 64);
 
 // One reader thread. A slot is claimed by CAS of `owner` from 0 to the pid; `start_time`
 // (the process's start in clock ticks since boot, /proc/PID/stat field 22) tells a live owner
-// from a recycled pid. epoch is 0 outside a lookup.
+// from a recycled pid. epoch is 0 outside a lookup. `table_address` tells a process that has
+// exec()ed (same pid and start time, but the table no longer mapped there) from one that still
+// reads; it counts only when `table_seal` matches the claim (an older build claims a slot
+// without writing either word, and the stale seal then fails).
 struct alignas(kCacheLine) ReaderSlot {
-  std::atomic<uint64_t> owner;       // pid, or 0 when free
-  std::atomic<uint64_t> start_time;  // owner's process start time
-  std::atomic<uint64_t> epoch;       // global_epoch seen at lookup start, or 0
-  std::atomic<uint64_t> tid;         // owner's thread id (diagnostics)
-  std::atomic<uint64_t> lookups;     // entity lookups made through this slot (diagnostics)
-  uint64_t reserved[3];
+  std::atomic<uint64_t> owner;          // pid, or 0 when free
+  std::atomic<uint64_t> start_time;     // owner's process start time
+  std::atomic<uint64_t> epoch;          // global_epoch seen at lookup start, or 0
+  std::atomic<uint64_t> tid;            // owner's thread id (diagnostics)
+  std::atomic<uint64_t> lookups;        // entity lookups made through this slot (diagnostics)
+  std::atomic<uint64_t> table_address;  // where the owner maps PATH.readers; 0: not recorded
+  std::atomic<uint64_t> table_seal;     // ClaimSeal(owner, start_time, tid, table_address)
+  uint64_t reserved;
 };
 static_assert(sizeof(ReaderSlot) == kCacheLine);
 

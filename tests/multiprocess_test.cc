@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/reader_slots.h"
 #include "larder/feature_store.h"
 #include "layout/segment_layout.h"
 #include "tests/reader_check.h"
@@ -451,6 +452,23 @@ std::vector<uint64_t> Overwrite(FeatureStore& fs, int64_t first_counter, int rou
   return used;
 }
 
+// SIGKILLs and reaps a child when the test leaves early (a failed ASSERT), so that a stopped
+// or sleeping child does not outlive the test; release() once the test has done so itself.
+class ChildGuard {
+ public:
+  explicit ChildGuard(pid_t pid) : pid_(pid) {}
+  ~ChildGuard() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      WaitChild(pid_);
+    }
+  }
+  void release() { pid_ = -1; }
+
+ private:
+  pid_t pid_;
+};
+
 class MultiProcessDeadReaders : public testing::StoreFixture {
  protected:
   void SetUp() override {
@@ -513,8 +531,14 @@ TEST_F(MultiProcessDeadReaders, StoppedReaderHoldsMemoryBackOnlyUntilItResumes) 
     }
   }
   ASSERT_GT(pid, 0) << "no reader was stopped inside a lookup";
+  ChildGuard guard(pid);
   const uint64_t held = SlotOf(*fs_, pid)->epoch;
-  std::vector<uint64_t> used = Overwrite(*fs_, 100, 100);  // more batches than the limbo ring
+  // More batches than the limbo ring, with a pause longer than ReaderWatch::kExecCheckAfter in
+  // the middle: the writer's scan then checks whether the process exec()ed (it did not: it
+  // still maps the table), and must keep its slot.
+  Overwrite(*fs_, 100, 50);
+  std::this_thread::sleep_for(ReaderWatch::kExecCheckAfter + std::chrono::milliseconds(100));
+  Overwrite(*fs_, 150, 50);
   LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo stalled, fs_->Inspect());
   EXPECT_GT(stalled.limbo_bytes, 50u * 100000) << "rows were freed under a live reader";
   EXPECT_LT(stalled.global_epoch, held + layout::kLimboRing) << "the epoch wrapped the ring";
@@ -543,6 +567,7 @@ TEST_F(MultiProcessDeadReaders, StoppedReaderHoldsMemoryBackOnlyUntilItResumes) 
     limbo = resumed.limbo_bytes;
   }
   EXPECT_LT(limbo, stalled.limbo_bytes / 10) << "reclamation did not resume";
+  guard.release();
   ::kill(pid, SIGKILL);
   WaitChild(pid);
   Overwrite(*fs_, 100000, 2);
@@ -550,6 +575,63 @@ TEST_F(MultiProcessDeadReaders, StoppedReaderHoldsMemoryBackOnlyUntilItResumes) 
   EXPECT_EQ(done.limbo_bytes, 0u);
   LARDER_ASSERT_OK_AND_ASSIGN(CheckReport check, fs_->Check());
   EXPECT_TRUE(check.ok()) << (check.violations.empty() ? "" : check.violations[0]);
+}
+
+// A process whose thread exec()s while another of its threads is inside a lookup: the kernel
+// ends the reading thread, but the process keeps its pid and start time, so only the table's
+// mapping (gone from the new program) shows that nothing reads through the slot any more.
+TEST_F(MultiProcessDeadReaders, ReaderThatExecsInsideALookupDoesNotBlockReclamation) {
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < kEntities; ++i) ids.push_back(i);
+  const OnlineRequest req = CounterRequest(ids);
+  const std::string segment = repo_.segment();
+  pid_t pid = -1;
+  for (int attempt = 0; attempt < 50 && pid < 0; ++attempt) {
+    Child c = ForkChild([&](int ready_fd) {
+      auto reader = OnlineReader::Attach(segment);
+      if (!reader.ok()) ::_exit(2);
+      std::atomic<bool> looked_up{false};
+      std::thread([&] {
+        OnlineResponse resp;
+        for (;;) {
+          if (!(*reader)->GetOnlineFeatures(req, &resp).ok()) ::_exit(3);
+          looked_up.store(true, std::memory_order_relaxed);
+        }
+      }).detach();
+      while (!looked_up.load(std::memory_order_relaxed)) std::this_thread::yield();
+      char one = 1;
+      testing::WriteAll(ready_fd, &one, 1);
+      ::close(ready_fd);
+      std::this_thread::sleep_for(std::chrono::milliseconds(2 + attempt % 5));
+      ::execl("/bin/sleep", "sleep", "60", static_cast<char*>(nullptr));
+      ::_exit(4);
+    });
+    ASSERT_GT(c.pid, 0);
+    char one = 0;
+    const bool ready = testing::ReadAll(c.report_fd, &one, 1) == 1;
+    ::close(c.report_fd);
+    ASSERT_TRUE(ready) << "the reader did not start";
+    const std::string comm = "/proc/" + std::to_string(c.pid) + "/comm";
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (testing::ReadFile(comm) != "sleep\n" && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_EQ(testing::ReadFile(comm), "sleep\n") << "the reader did not exec";
+    auto slot = SlotOf(*fs_, c.pid);
+    if (slot && slot->epoch != 0) {
+      pid = c.pid;
+    } else {
+      ::kill(c.pid, SIGKILL);
+      WaitChild(c.pid);
+    }
+  }
+  ASSERT_GT(pid, 0) << "no reader exec()ed inside a lookup";
+  ChildGuard guard(pid);
+  EXPECT_FALSE(SlotOf(*fs_, pid)->alive) << "inspect shows an exec()ed reader as alive";
+  // The writer's scan checks a slot's mapping once it has held its epoch for a while.
+  Overwrite(*fs_, 50, 1);
+  std::this_thread::sleep_for(ReaderWatch::kExecCheckAfter + std::chrono::milliseconds(100));
+  ExpectReclamationResumes(pid);
 }
 
 TEST_F(MultiProcessDeadReaders, ReadersKilledOutsideLookupsDoNotExhaustTheTable) {
