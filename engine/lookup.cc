@@ -277,27 +277,32 @@ bool Covers(const Vec* v, uint32_t need) {
   return need == 0 || (v != nullptr && v->size() >= need);
 }
 
-// The class vectors of a row a planned view's fixed-width features read (null when the
-// request reads none of that class: a vtable lookup saved).
+// The vectors of a row that a planned view's fixed-width and String features read (null when
+// the request reads none of that class: a vtable lookup saved), its null bitmap, and whether
+// the sinks may copy it class by class: no nulls, and every requested slot present (every
+// row the writer wrote). Any other row is read feature by feature, each value checked.
 struct RowVectors {
   const flatbuffers::Vector<int32_t>* i32;
   const flatbuffers::Vector<int64_t>* i64;
   const flatbuffers::Vector<float>* f32;
   const flatbuffers::Vector<double>* f64;
   const flatbuffers::Vector<uint8_t>* bools;
+  const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>* strs;
+  const flatbuffers::Vector<uint8_t>* nulls;
+  bool by_class;
 
   RowVectors(const fb::Row* fr, const PlannedView& pv)
       : i32(pv.fixed_need[0] ? fr->i32() : nullptr),
         i64(pv.fixed_need[1] ? fr->i64() : nullptr),
         f32(pv.fixed_need[2] ? fr->f32() : nullptr),
         f64(pv.fixed_need[3] ? fr->f64() : nullptr),
-        bools(pv.fixed_need[4] ? fr->bools() : nullptr) {}
-
-  bool CoverAll(const PlannedView& pv) const {
-    return Covers(i32, pv.fixed_need[0]) && Covers(i64, pv.fixed_need[1]) &&
-           Covers(f32, pv.fixed_need[2]) && Covers(f64, pv.fixed_need[3]) &&
-           Covers(bools, pv.fixed_need[4]);
-  }
+        bools(pv.fixed_need[4] ? fr->bools() : nullptr),
+        strs(pv.strings_need != 0 ? fr->strs() : nullptr),
+        nulls(fr->nulls()),
+        by_class((nulls == nullptr || nulls->size() == 0) && Covers(i32, pv.fixed_need[0]) &&
+                 Covers(i64, pv.fixed_need[1]) && Covers(f32, pv.fixed_need[2]) &&
+                 Covers(f64, pv.fixed_need[3]) && Covers(bools, pv.fixed_need[4]) &&
+                 Covers(strs, pv.strings_need)) {}
 };
 static_assert(static_cast<size_t>(StorageClass::kI32) == 0 &&
                   static_cast<size_t>(StorageClass::kI64) == 1 &&
@@ -334,17 +339,13 @@ class ValueSink {
   void Invalid(size_t feature, size_t row) {
     out_->results[first_ + feature].statuses[row] = FieldStatus::kInvalid;
   }
-  // Row `row`'s values of the requested features of planned view `pv`. As in ColumnarSink, a
-  // row without nulls whose class vectors cover every requested slot is read class by class
-  // (each vector looked up in the row once); any other row goes feature by feature, checked.
+  // Row `row`'s values of the requested features of planned view `pv`, class by class when
+  // the row allows it (RowVectors::by_class), else feature by feature.
   void PutRow(const QueryPlan& plan, const PlannedView& pv, size_t row, const fb::Row* fr,
               TimestampMicros ts, FieldStatus present) {
-    const auto* nulls = fr->nulls();
     const RowVectors vecs(fr, pv);
-    const auto* strs = pv.strings_need != 0 ? fr->strs() : nullptr;
-    if ((nulls != nullptr && nulls->size() != 0) || !vecs.CoverAll(pv) ||
-        !Covers(strs, pv.strings_need)) {
-      for (size_t f : pv.feats) Put(f, row, fr, nulls, *plan.features[f].feature, ts, present);
+    if (!vecs.by_class) {
+      for (size_t f : pv.feats) Put(f, row, fr, vecs.nulls, *plan.features[f].feature, ts, present);
       return;
     }
     FeatureColumn* cols = out_->results.data() + first_;
@@ -370,11 +371,12 @@ class ValueSink {
     }
     for (const SlotFeature& f : pv.strings) {
       put(f.pos, [&](Value& v) {
-        const flatbuffers::String* str = strs->Get(f.slot);
+        const flatbuffers::String* str = vecs.strs->Get(f.slot);
         v.str.assign(str->data(), str->size());
       });
     }
-    for (size_t f : pv.variable) Put(f, row, fr, nullptr, *plan.features[f].feature, ts, present);
+    for (size_t f : pv.variable)
+      Put(f, row, fr, vecs.nulls, *plan.features[f].feature, ts, present);
   }
 
  private:
@@ -468,18 +470,13 @@ class ColumnarSink {
   void Invalid(size_t feature, size_t row) {
     out_->features[feature].statuses[row] = FieldStatus::kInvalid;
   }
-  // Row `row`'s values of the requested features of planned view `pv`. A row without nulls
-  // whose class vectors cover every requested slot (every row the writer wrote) is copied
-  // class by class, each class vector read from the row once; any other row goes feature by
-  // feature, each checked.
+  // Row `row`'s values of the requested features of planned view `pv`, class by class when
+  // the row allows it (RowVectors::by_class), else feature by feature.
   void PutRow(const QueryPlan& plan, const PlannedView& pv, size_t row, const fb::Row* fr,
               TimestampMicros ts, FieldStatus present) {
     const RowVectors vecs(fr, pv);
-    const auto* nulls = fr->nulls();
-    const bool has_nulls = nulls != nullptr && nulls->size() != 0;
-    const auto* strs = pv.strings_need != 0 ? fr->strs() : nullptr;
-    if (has_nulls || !vecs.CoverAll(pv) || !Covers(strs, pv.strings_need)) {
-      for (size_t f : pv.feats) PutChecked(plan, f, row, fr, vecs, nulls, ts, present);
+    if (!vecs.by_class) {
+      for (size_t f : pv.feats) PutChecked(plan, f, row, fr, vecs, ts, present);
       return;
     }
     const ColumnDest* dests = dests_.data();
@@ -491,22 +488,21 @@ class ColumnarSink {
     ColumnarFeature* cols = out_->features.data();
     for (const SlotFeature& s : pv.strings) {
       ColumnarFeature& c = cols[s.pos];
-      const flatbuffers::String* str = strs->Get(s.slot);
+      const flatbuffers::String* str = vecs.strs->Get(s.slot);
       c.strings[row].assign(str->data(), str->size());
       c.statuses[row] = present;
       c.event_timestamps[row] = ts;
     }
-    for (size_t f : pv.variable) PutChecked(plan, f, row, fr, vecs, nullptr, ts, present);
+    for (size_t f : pv.variable) PutChecked(plan, f, row, fr, vecs, ts, present);
   }
 
  private:
   void PutChecked(const QueryPlan& plan, size_t f, size_t row, const fb::Row* fr,
-                  const RowVectors& vecs, const flatbuffers::Vector<uint8_t>* nulls,
-                  TimestampMicros ts, FieldStatus present) {
+                  const RowVectors& vecs, TimestampMicros ts, FieldStatus present) {
     const FeatureInfo& fi = *plan.features[f].feature;
     ColumnarFeature& c = out_->features[f];
     c.event_timestamps[row] = ts;
-    if (IsNullIn(nulls, fi)) {
+    if (IsNullIn(vecs.nulls, fi)) {
       c.statuses[row] = FieldStatus::kNullValue;
       return;
     }
@@ -520,7 +516,7 @@ class ColumnarSink {
       case StorageClass::kStr: {
         // Straight into the column's string (no Value in between: its copy and swap cost
         // more than the rest of a row's ten floats).
-        const auto* strs = fr->strs();
+        const auto* strs = vecs.strs;  // fetched: a String feature makes strings_need > 0
         const flatbuffers::String* s =
             strs != nullptr && fi.slot < strs->size() ? strs->Get(fi.slot) : nullptr;
         if (s != nullptr) c.strings[row].assign(s->data(), s->size());
