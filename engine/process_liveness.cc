@@ -48,11 +48,13 @@ bool ReadTaskStat(const std::string& path, TaskStat* out) {
   return false;
 }
 
-std::string ProcessStatPath(pid_t pid) { return "/proc/" + std::to_string(pid) + "/stat"; }
+std::string ProcFile(pid_t pid, const char* name) {
+  return "/proc/" + std::to_string(pid) + "/" + name;
+}
 
 std::vector<TaskStat> ReadThreadStats(pid_t pid) {
   std::vector<TaskStat> threads;
-  const std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  const std::string dir = ProcFile(pid, "task");
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return threads;  // gone
   while (const dirent* e = ::readdir(d)) {
@@ -65,7 +67,7 @@ std::vector<TaskStat> ReadThreadStats(pid_t pid) {
 }
 
 std::optional<bool> MapsAddress(pid_t pid, uint64_t address) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
+  std::ifstream in(ProcFile(pid, "maps"));
   if (!in) return std::nullopt;
   std::string line;
   bool read_any = false;
@@ -78,8 +80,8 @@ std::optional<bool> MapsAddress(pid_t pid, uint64_t address) {
     const uint64_t end = std::strtoull(dash + 1, nullptr, 16);
     if (start <= address && address < end) return true;
   }
-  // An unreadable file (another user's process) opens but reads nothing; a process with no
-  // mappings at all is one that is exiting.
+  // Nothing read: the maps are not ours to read (the open or the read was refused), or the
+  // process has no address space left (it is exiting). Neither says it exec()ed.
   if (!read_any) return std::nullopt;
   return false;
 }
@@ -90,7 +92,7 @@ bool TaskFinished(const TaskStat& t) {
 
 uint64_t ProcessStartTime(pid_t pid) {
   TaskStat t;
-  return ReadTaskStat(ProcessStatPath(pid), &t) ? t.start_time : 0;
+  return ReadTaskStat(ProcFile(pid, "stat"), &t) ? t.start_time : 0;
 }
 
 bool ProcessAlive(uint64_t pid, uint64_t start_time) {
@@ -98,7 +100,7 @@ bool ProcessAlive(uint64_t pid, uint64_t start_time) {
   if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return false;
   TaskStat t;
   // start_time 0: claimed a moment ago, start time not yet written.
-  if (!ReadTaskStat(ProcessStatPath(static_cast<pid_t>(pid)), &t)) return start_time == 0;
+  if (!ReadTaskStat(ProcFile(static_cast<pid_t>(pid), "stat"), &t)) return start_time == 0;
   if (start_time != 0 && t.start_time != start_time) return false;  // the pid was recycled
   // A killed process runs no more code from the moment its threads enter do_exit(), but it
   // keeps its pid, its /proc entry and (as a zombie) answers kill(pid, 0) until its parent

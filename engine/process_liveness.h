@@ -24,8 +24,8 @@ struct TaskStat {
 // Reads a stat file. False when the task is gone (or /proc is unreadable).
 bool ReadTaskStat(const std::string& path, TaskStat* out);
 
-// /proc/PID/stat of process `pid` (its first thread).
-std::string ProcessStatPath(pid_t pid);
+// /proc/PID/`name`: ProcFile(pid, "stat") is the first thread's stat file.
+std::string ProcFile(pid_t pid, const char* name);
 
 // The stat of every thread of process `pid` that still exists (/proc/PID/task/*/stat); empty
 // once the process is gone.

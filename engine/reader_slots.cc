@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <cstdio>
 #include <optional>
@@ -35,12 +36,8 @@ bool IsReaping(uint64_t owner) { return (owner & kReapingBit) != 0; }
 // The check word of a claim's table_address (layout::ReaderSlot): a slot claimed by an older
 // build keeps a previous owner's address and seal, which then fail this. Never 0.
 uint64_t ClaimSeal(uint64_t owner, uint64_t start_time, uint64_t tid, uint64_t address) {
-  uint64_t h = 0x9E3779B97F4A7C15ull;
-  for (uint64_t v : {owner, start_time, tid, address}) {
-    h = (h ^ v) * 0xFF51AFD7ED558CCDull;
-    h ^= h >> 32;
-  }
-  return h | 1;
+  const uint64_t words[] = {owner, start_time, tid, address};
+  return XXH3_64bits(words, sizeof words) | 1;
 }
 
 // True when the slot's owner (alive by ProcessAlive) has exec()ed since its claim: the claim

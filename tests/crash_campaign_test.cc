@@ -622,14 +622,13 @@ uint64_t WriteBatches(FeatureStore& fs) {
 // What the kernel says of process `pid`: /proc/PID/stat's state, flags and thread count, and
 // the pending-signal masks of /proc/PID/status; "gone" once it has been reaped.
 std::string ProcState(pid_t pid) {
-  const std::string dir = "/proc/" + std::to_string(pid);
   TaskStat t;
-  if (!ReadTaskStat(dir + "/stat", &t)) return "gone";
+  if (!ReadTaskStat(ProcFile(pid, "stat"), &t)) return "gone";
   char flags[32];
   std::snprintf(flags, sizeof flags, "%#llx", static_cast<unsigned long long>(t.flags));
   std::string out = "state " + std::string(1, t.state) + ", flags " + flags + ", threads " +
                     std::to_string(t.threads);
-  if (FILE* f = std::fopen((dir + "/status").c_str(), "r")) {
+  if (FILE* f = std::fopen(ProcFile(pid, "status").c_str(), "r")) {
     char line[256];
     while (std::fgets(line, sizeof line, f) != nullptr) {
       std::string l(line);
@@ -645,7 +644,7 @@ std::string ProcState(pid_t pid) {
 
 // The innermost kernel functions process `pid` is in (/proc/PID/stack, readable by root only).
 std::string KernelStack(pid_t pid) {
-  std::string stack = testing::ReadFile("/proc/" + std::to_string(pid) + "/stack");
+  std::string stack = testing::ReadFile(ProcFile(pid, "stack"));
   if (stack.empty()) return "(kernel stack unreadable)";
   std::string out;
   size_t pos = 0;

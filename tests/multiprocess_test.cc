@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/process_liveness.h"
 #include "engine/reader_slots.h"
 #include "larder/feature_store.h"
 #include "layout/segment_layout.h"
@@ -611,7 +612,7 @@ TEST_F(MultiProcessDeadReaders, ReaderThatExecsInsideALookupDoesNotBlockReclamat
     const bool ready = testing::ReadAll(c.report_fd, &one, 1) == 1;
     ::close(c.report_fd);
     ASSERT_TRUE(ready) << "the reader did not start";
-    const std::string comm = "/proc/" + std::to_string(c.pid) + "/comm";
+    const std::string comm = ProcFile(c.pid, "comm");
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     while (testing::ReadFile(comm) != "sleep\n" && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -24,7 +24,7 @@ using Clock = std::chrono::steady_clock;
 // The state letter of process `pid`'s first thread (/proc/PID/stat field 3); 0 once it is gone.
 char StateOf(pid_t pid) {
   TaskStat t;
-  return ReadTaskStat(ProcessStatPath(pid), &t) ? t.state : 0;
+  return ReadTaskStat(ProcFile(pid, "stat"), &t) ? t.state : 0;
 }
 
 constexpr uint64_t kPfExiting = 0x4;  // PF_EXITING (include/linux/sched.h)
@@ -125,7 +125,7 @@ TEST(ProcessAlive, ProcessWhoseFirstThreadEndedIsAliveWhileAnotherThreadRuns) {
   ASSERT_EQ(StateOf(c.pid), 'Z') << "the first thread did not end";
   EXPECT_TRUE(ProcessAlive(static_cast<uint64_t>(c.pid), start))
       << "a process with a running thread was taken for dead: "
-      << testing::ReadFile("/proc/" + std::to_string(c.pid) + "/status");
+      << testing::ReadFile(ProcFile(c.pid, "status"));
   ::close(stop[1]);  // the other thread exits the process
   WaitFor(c.pid);
   EXPECT_FALSE(ProcessAlive(static_cast<uint64_t>(c.pid), start));
