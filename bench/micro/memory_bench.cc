@@ -95,23 +95,20 @@ void BM_BlockChase(benchmark::State& state) {
   const size_t block = static_cast<size_t>(state.range(0));
   const size_t lines = block / kLine;
   const size_t blocks = kBufferBytes / block;
-  static std::vector<std::pair<size_t, const uint64_t*>> built;  // (block bytes, buffer)
-  const uint64_t* words = nullptr;
-  for (const auto& [bytes, buf] : built) {
-    if (bytes == block) words = buf;
-  }
-  if (words == nullptr) {
-    uint64_t* w = MapShmBuffer();
+  // One buffer for every block size, its cycle rewritten when the size changes (words of an
+  // earlier size left in it are never reached).
+  static uint64_t* words = MapShmBuffer();
+  static size_t built_for = 0;
+  if (built_for != block) {
     const std::vector<uint32_t> order = RandomCycle(blocks);
     std::mt19937_64 rng(11);
     for (size_t i = 0; i < blocks; ++i) {
       const size_t b = order[i];
       const uint64_t row_line = 1 + rng() % (lines - 1);
-      w[b * (block / 8)] = row_line;                                          // the directory
-      w[b * (block / 8) + row_line * (kLine / 8)] = order[(i + 1) % blocks];  // the row
+      words[b * (block / 8)] = row_line;                                          // directory
+      words[b * (block / 8) + row_line * (kLine / 8)] = order[(i + 1) % blocks];  // the row
     }
-    built.emplace_back(block, w);
-    words = w;
+    built_for = block;
   }
   uint64_t b = 0;
   for (auto _ : state) {
