@@ -91,7 +91,7 @@ Result<ApplyReport> CreateStore(const RepoConfig& config, const FileModes& modes
   layout::SegmentHeader* h = impl.header();
   // Index sized for initial_capacity entries.
   uint32_t log2 = Log2BucketsFor(config.online_store.initial_capacity);
-  uint64_t index_bytes = layout::kIndexDataOffset + (uint64_t{layout::kCacheLine} << log2);
+  uint64_t index_bytes = layout::IndexBlockBytes(log2);
   auto idx_off = arena.Allocate(index_bytes, layout::BlockKind::kIndex, true);
   if (!idx_off.ok()) {
     return idx_off.status().WithContext("initial_capacity " +

@@ -19,6 +19,7 @@
 #endif
 #include <xxhash.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -34,16 +35,24 @@ inline uint64_t HashEntityKey(uint32_t view_id, std::string_view key) {
 
 struct IndexRef {
   std::atomic<uint64_t>* words = nullptr;
+  // One run hint per bucket, after the buckets (layout/segment_layout.h, "Run hints").
+  // Relaxed loads and stores: a hint is only ever a prefetch address.
+  std::atomic<uint32_t>* hints = nullptr;
   uint64_t bucket_mask = 0;  // buckets - 1
   uint64_t data_offset = 0;
   uint32_t log2_buckets = 0;
 
   uint64_t capacity_words() const { return (bucket_mask + 1) * layout::kBucketWords; }
-  uint64_t bytes() const { return (bucket_mask + 1) * layout::kCacheLine; }
+  // The table's bytes after its block start: buckets and run hints.
+  uint64_t bytes() const { return layout::IndexDataBytes(log2_buckets); }
   std::atomic<uint64_t>* bucket(uint64_t b) const {
     return words + (b & bucket_mask) * layout::kBucketWords;
   }
+  std::atomic<uint32_t>& hint(uint64_t b) const { return hints[b & bucket_mask]; }
 };
+
+static_assert(sizeof(std::atomic<uint32_t>) == layout::kRunHintBytes);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
 
 inline IndexRef IndexFromDesc(uint8_t* base, uint64_t desc) {
   IndexRef r;
@@ -51,6 +60,8 @@ inline IndexRef IndexFromDesc(uint8_t* base, uint64_t desc) {
   r.log2_buckets = layout::DescLog2Buckets(desc);
   r.bucket_mask = (uint64_t{1} << r.log2_buckets) - 1;
   r.words = reinterpret_cast<std::atomic<uint64_t>*>(base + r.data_offset);
+  r.hints = reinterpret_cast<std::atomic<uint32_t>*>(
+      base + r.data_offset + (uint64_t{layout::kCacheLine} << r.log2_buckets));
   return r;
 }
 
@@ -111,6 +122,49 @@ inline void PrefetchBucket(const IndexRef& idx, uint64_t hash) {
   __builtin_prefetch(idx.bucket(hash), 0, 3);
 }
 
+// Prefetches the bucket of `hash` and the lines its run hint names (those inside the first
+// `size` bytes of the segment): a single lookup's two reads then start together.
+inline void PrefetchBucketAndRun(const uint8_t* base, uint64_t size, const IndexRef& idx,
+                                 uint64_t hash) {
+  __builtin_prefetch(idx.bucket(hash), 0, 3);
+  const uint32_t hint = idx.hint(hash).load(std::memory_order_relaxed);
+  if (hint == 0) return;
+  const uint64_t first = layout::RunHintFirstLine(hint) * layout::kCacheLine;
+  const uint64_t bytes = uint64_t{layout::RunHintLines(hint)} * layout::kCacheLine;
+  if (first > size || bytes > size - first) return;
+  for (uint64_t line = 0; line < bytes; line += layout::kCacheLine) {
+    __builtin_prefetch(base + first + line, 0, 3);
+  }
+}
+
+// The run hint for bucket `b` as its words stand: the lines from its first row to three lines
+// past its last row's start (a typical row's lines; the hint is only a prefetch), or 0 when
+// those lines are more than kMaxRunLines or the bucket is empty. Writer-only.
+inline uint32_t RunHintOf(const IndexRef& idx, uint64_t b) {
+  uint64_t lo = UINT64_MAX, hi = 0;
+  const std::atomic<uint64_t>* bucket = idx.bucket(b);
+  for (uint32_t i = 0; i < layout::kBucketWords; ++i) {
+    uint64_t w = bucket[i].load(std::memory_order_relaxed);
+    if (w == 0) break;
+    lo = std::min(lo, layout::WordOffset(w));
+    hi = std::max(hi, layout::WordOffset(w));
+  }
+  if (hi == 0) return 0;
+  const uint64_t first = lo / layout::kCacheLine;
+  const uint64_t lines = hi / layout::kCacheLine + 3 - first;
+  if (lines > layout::kMaxRunLines || first + lines - 1 > layout::kMaxRunHintLine) return 0;
+  return layout::MakeRunHint(first, static_cast<uint32_t>(lines));
+}
+
+// After a word of bucket `b` changed: the bucket's hint follows its rows when they lie close
+// together. When they no longer do (a row was replaced by one written elsewhere), the old hint
+// stays: it still names the rows that did not move. Writer-only.
+inline void RefreshRunHint(const IndexRef& idx, uint64_t b) {
+  if (uint32_t hint = RunHintOf(idx, b); hint != 0) {
+    idx.hint(b).store(hint, std::memory_order_relaxed);
+  }
+}
+
 // Inserts `word` for a key known to be absent into a table that is not yet published (used by
 // Rebuild): takes the first empty word of the probe sequence. Returns false if the table is full.
 inline bool InsertUnpublished(const IndexRef& idx, uint64_t hash, uint64_t word) {
@@ -125,6 +179,16 @@ inline bool InsertUnpublished(const IndexRef& idx, uint64_t hash, uint64_t word)
     }
   }
   return false;
+}
+
+// A sort key that puts the keys of each bucket together at every table size: the hash with
+// its bits reversed (a bucket is the hash's low bits, which become the key's high bits).
+// Rows written in this order lie side by side per bucket however often the table doubles.
+inline uint64_t BucketOrderKey(uint64_t hash) {
+  uint64_t x = __builtin_bswap64(hash);
+  x = ((x >> 4) & 0x0F0F0F0F0F0F0F0Full) | ((x & 0x0F0F0F0F0F0F0F0Full) << 4);
+  x = ((x >> 2) & 0x3333333333333333ull) | ((x & 0x3333333333333333ull) << 2);
+  return ((x >> 1) & 0x5555555555555555ull) | ((x & 0x5555555555555555ull) << 1);
 }
 
 // The table's load limit: beyond this many words it is rebuilt at twice the size.

@@ -41,7 +41,7 @@ Result<StoreInfo> Store::Inspect() const {
     std::unordered_map<uint32_t, size_t> by_id;
     for (const ViewInfo& v : cat->views()) {
       by_id[v.id()] = info.views.size();
-      info.views.push_back({v.def.name, v.id(), 0, 0, v.def.ttl_seconds, v.def.source});
+      info.views.push_back({v.def.name, v.id(), 0, 0, 0, v.def.ttl_seconds, v.def.source});
     }
     const uint8_t* base = impl_->base();
     for (uint64_t i = 0; i < idx.capacity_words(); ++i) {
@@ -55,8 +55,15 @@ Result<StoreInfo> Store::Inspect() const {
       const auto* b = reinterpret_cast<const BlockHeader*>(base + off);
       auto it = by_id.find(b->view_id);
       if (it == by_id.end()) continue;
-      info.views[it->second].rows++;
-      info.views[it->second].row_bytes += uint64_t{b->units} * layout::kBlockAlign;
+      ViewStats& v = info.views[it->second];
+      v.rows++;
+      v.row_bytes += uint64_t{b->units} * layout::kBlockAlign;
+      const uint32_t hint = idx.hints[i / layout::kBucketWords].load(std::memory_order_relaxed);
+      const uint64_t line = off / layout::kCacheLine;
+      if (hint != 0 && line >= layout::RunHintFirstLine(hint) &&
+          line - layout::RunHintFirstLine(hint) < layout::RunHintLines(hint)) {
+        v.rows_in_runs++;
+      }
     }
   }
   // The reader table lies outside the arena: listing it (a /proc read per claimed slot)

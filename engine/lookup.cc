@@ -551,17 +551,20 @@ struct SpeculationHint {
 };
 thread_local SpeculationHint t_hint;
 
-// Prefetches the bucket a request of one entity with one Int64 key would probe if it asks for
-// the hinted view first. Only a prefetch: it reads nothing, so a wrong guess (another view, a
-// key column that is not the join key, an index being replaced) costs one wasted load.
-void PrefetchLikelyBucket(const Store::Impl& impl, const Frame& entities) {
+// Prefetches the bucket (and its run hint's lines) a request of one entity with one Int64 key
+// would probe if it asks for the hinted view first, and returns the hash it used (0: none).
+// Only a prefetch: it reads nothing, so a wrong guess (another view, a key column that is not
+// the join key, an index being replaced) costs wasted loads.
+uint64_t PrefetchLikelyBucket(const Store::Impl& impl, const Frame& entities) {
   if (t_hint.instance_id != impl.instance_id || entities.columns.size() != 1 ||
       entities.columns[0].size() != 1 || entities.columns[0][0].kind != Cell::Kind::kInt) {
-    return;
+    return 0;
   }
   char key[layout::kInt64EntityKeyPartBytes];
   layout::PutInt64EntityKeyPart(entities.columns[0][0].i, key);
-  PrefetchBucket(impl.index(), HashEntityKey(t_hint.view_id, std::string_view(key, sizeof key)));
+  const uint64_t hash = HashEntityKey(t_hint.view_id, std::string_view(key, sizeof key));
+  PrefetchBucketAndRun(impl.base(), impl.seg->size(), impl.index(), hash);
+  return hash;
 }
 
 // Records the hint for the next request (see SpeculationHint).
@@ -576,7 +579,7 @@ void RememberShape(const Store::Impl& impl, const QueryPlan& plan, size_t rows) 
 // The lookup proper, shared by both response shapes.
 template <typename Sink>
 Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
-  PrefetchLikelyBucket(impl, req.entities);
+  const uint64_t speculated = PrefetchLikelyBucket(impl, req.entities);
   LARDER_RETURN_IF_ERROR(req.entities.CheckShape());
   LARDER_ASSIGN_OR_RETURN(layout::ReaderSlot * slot, impl.Slot());
   EpochGuard guard(slot, impl.header()->global_epoch);
@@ -607,7 +610,14 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
       const uint32_t begin = r == 0 ? 0 : ends[r - 1];
       hashes[r] = HashEntityKey(view.id(), std::string_view(keys.data() + begin, ends[r] - begin));
     }
-    for (size_t r = 0; r < std::min(2 * kGroup, n); ++r) PrefetchBucket(idx, hashes[r]);
+    if (n == 1) {
+      // One entity: its row's lines, as the bucket's run hint names them, load with the
+      // bucket (unless the guess above already asked for them). A batch does not: its rows'
+      // loads already overlap across the group, and a run's lines are several times a row's.
+      if (hashes[0] != speculated) PrefetchBucketAndRun(base, size, idx, hashes[0]);
+    } else {
+      for (size_t r = 0; r < std::min(2 * kGroup, n); ++r) PrefetchBucket(idx, hashes[r]);
+    }
     return Status::Ok();
   };
   // The first view's buckets load while the response is laid out (for a single lookup that

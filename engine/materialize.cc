@@ -11,6 +11,7 @@
 
 #include "engine/batch_source.h"
 #include "engine/csv_stream.h"
+#include "engine/hash_index.h"
 #include "engine/offline_log.h"
 #include "engine/value_text.h"
 
@@ -82,6 +83,7 @@ class WinnerTable {
 
 struct Target {
   const ViewInfo* view;
+  uint32_t store_view_id;  // the view's id in the store's registry (its keys' hash seed)
   TimestampMicros start;
   TimestampMicros end;
   MaterializeResult::View* out;
@@ -132,10 +134,18 @@ std::string HeaderLine(const std::vector<std::string>& header) {
   return line;
 }
 
-// Writes a group's winners to one view, in batches of kWriteBatch rows.
+// Writes a group's winners to one view, in batches of kWriteBatch rows, in the order of the
+// store's index buckets (BucketOrderKey): written into fresh arena space, the rows of each
+// bucket then lie side by side, which its run hint names (layout/segment_layout.h).
 Status WriteWinners(Store& store, const std::string& header_line, const std::string& path,
                     const Group& g, Target* t) {
   const auto& winners = g.table.winners();
+  std::vector<std::pair<uint64_t, uint32_t>> order(winners.size());
+  for (size_t i = 0; i < winners.size(); ++i) {
+    order[i] = {BucketOrderKey(HashEntityKey(t->store_view_id, winners[i].key)),
+                static_cast<uint32_t>(i)};
+  }
+  std::sort(order.begin(), order.end());
   std::string text;
   for (size_t b = 0; b < winners.size(); b += kWriteBatch) {
     size_t e = std::min(winners.size(), b + kWriteBatch);
@@ -143,8 +153,9 @@ Status WriteWinners(Store& store, const std::string& header_line, const std::str
     std::vector<uint64_t> lines;
     lines.reserve(e - b);
     for (size_t i = b; i < e; ++i) {
-      text.append(winners[i].record).push_back('\n');
-      lines.push_back(winners[i].line);
+      const auto& w = winners[order[i].second];
+      text.append(w.record).push_back('\n');
+      lines.push_back(w.line);
     }
     LARDER_ASSIGN_OR_RETURN(Frame frame, ReadCsvFrame(text, path));
     frame.row_lines = std::move(lines);
@@ -331,7 +342,7 @@ Result<MaterializeResult> MaterializeRepo(Store& store, const RepoConfig& repo,
     result.views[i].name = v->def.name;
     result.views[i].start = s;
     result.views[i].end = end;
-    targets.push_back({v, s, end, &result.views[i]});
+    targets.push_back({v, reg_cat->FindView(v->def.name)->id(), s, end, &result.views[i]});
   }
   Progress progress{&progress_fn, Clock::now()};
   for (Target& t : targets) {

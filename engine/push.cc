@@ -7,7 +7,9 @@
 //               the row it replaces.
 // An error in phase 1 or 2 returns with nothing published (allocated blocks go back to the
 // free lists). Phase 3 cannot fail.
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "engine/fault.h"
 #include "engine/row_codec.h"
@@ -125,9 +127,21 @@ bool NotOlder(const StagedRow& s, const uint8_t* stored_block) {
 
 // Phase 2: a block for every staged row. On failure, the blocks taken are given back to the
 // free lists, unless the lists are damaged: then the rebuild finds them unreferenced.
-Status AllocateRows(WriteSession& ws, Staging& st) {
-  for (size_t i = 0; i < st.rows.size(); ++i) {
-    StagedRow& s = st.rows[i];
+//
+// A batch with at least one row per two buckets (a bulk load) takes its blocks in bucket
+// order (BucketOrderKey), so the rows of one bucket come out side by side when the blocks are
+// fresh arena space, and its run hint can name them all (layout/segment_layout.h, "Run
+// hints"). Smaller batches keep their order: their rows rarely share a bucket.
+Status AllocateRows(WriteSession& ws, const IndexRef& idx, Staging& st) {
+  std::vector<uint32_t> order(st.rows.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(i);
+  if (st.rows.size() * 2 >= idx.bucket_mask + 1) {
+    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      return BucketOrderKey(st.rows[a].hash) < BucketOrderKey(st.rows[b].hash);
+    });
+  }
+  for (size_t i = 0; i < order.size(); ++i) {
+    StagedRow& s = st.rows[order[i]];
     uint64_t bytes = layout::RowBlockBytes(s.key_len, s.payload_len);
     auto off = ws.arena().Allocate(bytes, BlockKind::kRow);
     if (!off.ok() && ws.arena().damage().empty()) {
@@ -137,7 +151,7 @@ Status AllocateRows(WriteSession& ws, Staging& st) {
     if (!off.ok()) {
       // With damaged lists the blocks are left to the rebuild (nothing references them).
       if (ws.arena().damage().empty()) {
-        for (size_t j = 0; j < i; ++j) ws.arena().FreeUnpublished(st.rows[j].block);
+        for (size_t j = 0; j < i; ++j) ws.arena().FreeUnpublished(st.rows[order[j]].block);
       }
       return off.status();
     }
@@ -151,17 +165,17 @@ Result<PushResult> Commit(Store::Impl& store, WriteSession& ws, Staging& st) {
   PushResult res;
   // Phase 2. Each staged row may add one index entry.
   LARDER_RETURN_IF_ERROR(ws.EnsureIndexCapacity(st.rows.size()));
-  Status allocated = AllocateRows(ws, st);
+  IndexRef idx = store.index();
+  Status allocated = AllocateRows(ws, idx, st);
   if (!allocated.ok() && !ws.arena().damage().empty()) {
     // The free lists are damaged: rebuild them as after a writer crash, then try once more.
     LARDER_RETURN_IF_ERROR(
         ws.RebuildAllocator().WithContext("push not applied (nothing was written)"));
-    allocated = AllocateRows(ws, st);
+    allocated = AllocateRows(ws, idx, st);
   }
   if (!allocated.ok()) return allocated.WithContext("push not applied (nothing was written)");
   // Phase 3.
   layout::SegmentHeader* h = store.header();
-  IndexRef idx = store.index();
   uint8_t* base = store.base();
   uint64_t added = 0;
   for (StagedRow& s : st.rows) {
@@ -185,6 +199,7 @@ Result<PushResult> Commit(Store::Impl& store, WriteSession& ws, Staging& st) {
     p.slot->store(layout::MakeIndexWord(layout::TagOf(s.hash), s.block),
                   std::memory_order_release);
     LARDER_FAULT_POINT("after_publish_row");
+    RefreshRunHint(idx, static_cast<uint64_t>(p.slot - idx.words) / layout::kBucketWords);
     if (p.found) {
       ws.Retire(layout::WordOffset(p.word));
     } else {

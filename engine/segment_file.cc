@@ -84,7 +84,7 @@ Status ValidateHeader(const SegmentHeader& h, uint64_t actual_size) {
   uint64_t data = layout::DescDataOffset(desc);
   uint32_t log2 = layout::DescLog2Buckets(desc);
   if (log2 > 40 || data < h.arena_begin || data > top ||
-      (uint64_t{64} << log2) > top - data) {
+      layout::IndexDataBytes(log2) > top - data) {
     return CorruptStore("index descriptor is out of bounds");
   }
   uint64_t reg = h.registry_block.load(std::memory_order_acquire);

@@ -144,7 +144,7 @@ Status RebuildIndexImpl(Store::Impl& store, WriteSession& ws, uint32_t log2_buck
                         const std::function<bool(uint32_t)>& keep) {
   layout::SegmentHeader* h = store.header();
   IndexRef old_idx = store.index();
-  uint64_t bytes = layout::kIndexDataOffset + (uint64_t{layout::kCacheLine} << log2_buckets);
+  uint64_t bytes = layout::IndexBlockBytes(log2_buckets);
   auto off = ws.arena().Allocate(bytes, BlockKind::kIndex, /*align64=*/true);
   if (!off.ok()) {
     ws.ReclaimNow();
@@ -173,6 +173,10 @@ Status RebuildIndexImpl(Store::Impl& store, WriteSession& ws, uint32_t log2_buck
       return InternalError("index rebuild overflowed its table");
     }
     ++kept;
+  }
+  // Every bucket's rows stay where they were, so each new bucket's hint is taken afresh.
+  for (uint64_t b = 0; b <= idx.bucket_mask; ++b) {
+    idx.hint(b).store(RunHintOf(idx, b), std::memory_order_relaxed);
   }
   LARDER_FAULT_POINT("before_index_publish");
   // release: the new table's words are written before readers can find the table.

@@ -26,7 +26,7 @@ namespace larder::layout {
 
 inline constexpr char kSegmentMagic[8] = {'L', 'A', 'R', 'D', 'E', 'R', 'S', 'G'};
 inline constexpr char kReadersMagic[8] = {'L', 'A', 'R', 'D', 'E', 'R', 'R', 'T'};
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;  // 2: index blocks carry run hints
 inline constexpr uint64_t kReadyValue = 0x5245414459000000ull | kLayoutVersion;  // "READY"+ver
 
 inline constexpr size_t kCacheLine = 64;
@@ -47,7 +47,7 @@ enum class BlockKind : uint8_t {
   kPad = 1,       // alignment filler of 1..3 units; only `units` and `kind` are meaningful
   kFree = 2,      // on a free list; `link` = next free block of its class (0 = end)
   kRow = 3,       // an entity's row: header, key bytes, padding to 8, FlatBuffer Row
-  kIndex = 4,     // an index table; its buckets start 64 bytes into the block
+  kIndex = 4,     // an index table: its buckets start 64 bytes into the block, run hints follow
   kRegistry = 5,  // a FlatBuffer Registry at offset 24
 };
 
@@ -91,6 +91,36 @@ constexpr uint64_t MakeIndexWord(uint16_t tag, uint64_t offset) {
 }
 constexpr uint64_t WordOffset(uint64_t word) { return word & kOffsetMask; }
 constexpr uint16_t WordTag(uint64_t word) { return static_cast<uint16_t>(word >> 48); }
+
+// ---- Run hints ------------------------------------------------------------------------------
+// After an index table's buckets, one 32-bit run hint per bucket: the cache lines that held
+// the rows of that bucket's words when the writer last found them close together (rows written
+// by one large batch are allocated in bucket order, so a bucket's rows lie side by side). A
+// reader prefetches those lines together with the bucket, so the row it then follows the
+// bucket to is usually already on its way: one cache miss instead of two in a row.
+// A hint is only a prefetch address: it may be stale or name lines that no longer hold the
+// bucket's rows (a row was replaced elsewhere), and readers never read through it.
+//   hint = first line (offset / 64):28 | (lines - 1):4, or 0 = none.
+// Lines beyond 2^28 (16 GiB into the segment) get no hint.
+inline constexpr uint32_t kRunHintBytes = 4;
+inline constexpr uint32_t kMaxRunLines = 16;
+inline constexpr uint64_t kMaxRunHintLine = (uint64_t{1} << 28) - 1;
+constexpr uint32_t MakeRunHint(uint64_t first_line, uint32_t lines) {
+  return static_cast<uint32_t>(first_line << 4) | (lines - 1);
+}
+constexpr uint64_t RunHintFirstLine(uint32_t hint) { return hint >> 4; }
+constexpr uint32_t RunHintLines(uint32_t hint) { return (hint & 15) + 1; }
+static_assert(RunHintLines(MakeRunHint(kMaxRunHintLine, kMaxRunLines)) == kMaxRunLines);
+static_assert(RunHintFirstLine(MakeRunHint(kMaxRunHintLine, 1)) == kMaxRunHintLine);
+
+// Bytes of an index table of 2^log2 buckets after its 64-byte block start: buckets, then hints.
+constexpr uint64_t IndexDataBytes(uint32_t log2_buckets) {
+  return (uint64_t{kCacheLine} + kRunHintBytes) << log2_buckets;
+}
+// The whole index block.
+constexpr uint64_t IndexBlockBytes(uint32_t log2_buckets) {
+  return kIndexDataOffset + IndexDataBytes(log2_buckets);
+}
 
 // The published index: bucket data offset (64-aligned) | log2(bucket count) in the low 6 bits.
 constexpr uint64_t MakeIndexDesc(uint64_t data_offset, uint32_t log2_buckets) {

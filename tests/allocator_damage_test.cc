@@ -2,10 +2,7 @@
 // link that leaves the arena, names a block that is not free (or not retired), or has the
 // wrong size is caught before it is used. The batch that meets it rebuilds the lists as after
 // a writer crash, the push still applies, and every row stays as it was acknowledged.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -55,34 +52,6 @@ Frame Rows(int64_t n, int64_t k) {
                     {"event_timestamp", Repeat(I(k), ids.size())},
                     {"created", Repeat(I(0), ids.size())}});
 }
-
-// The whole segment file, mapped read-write: the test damages the allocator state in the
-// header and the links of blocks in the arena.
-class RawSegment {
- public:
-  explicit RawSegment(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) return;
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && st.st_size >= static_cast<off_t>(layout::kHeaderSize)) {
-      size_ = static_cast<size_t>(st.st_size);
-      void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-      if (p != MAP_FAILED) base_ = static_cast<uint8_t*>(p);
-    }
-    ::close(fd);
-  }
-  ~RawSegment() {
-    if (base_ != nullptr) ::munmap(base_, size_);
-  }
-  layout::SegmentHeader* header() const { return reinterpret_cast<layout::SegmentHeader*>(base_); }
-  layout::BlockHeader* block(uint64_t offset) const {
-    return reinterpret_cast<layout::BlockHeader*>(base_ + offset);
-  }
-
- private:
-  uint8_t* base_ = nullptr;
-  size_t size_ = 0;
-};
 
 class AllocatorDamage : public testing::StoreFixture {
  protected:
@@ -138,7 +107,7 @@ class AllocatorDamage : public testing::StoreFixture {
   }
 
   std::unique_ptr<FeatureStore> fs_;
-  std::optional<RawSegment> segment_;
+  std::optional<testing::RawSegment> segment_;
   uint32_t free_class_ = 0;
   uint64_t recoveries_before_ = 0;
 };

@@ -4,7 +4,10 @@
 // Header-only: tests/CMakeLists.txt compiles *_test.cc and test_util.cc only.
 #pragma once
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +24,7 @@
 #include "larder/frame.h"
 #include "larder/online.h"
 #include "larder/status.h"
+#include "layout/segment_layout.h"
 #include "tests/test_util.h"
 
 namespace larder::testing {
@@ -236,6 +240,38 @@ class Repo {
  private:
   TempDir dir_;
   TempSegmentPath seg_;
+};
+
+// The whole segment file, mapped read-write, as no reader or writer maps it: for tests that
+// damage or rewrite bytes of the store (allocator state, links, run hints) behind its back.
+class RawSegment {
+ public:
+  explicit RawSegment(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && st.st_size >= static_cast<off_t>(layout::kHeaderSize)) {
+      size_ = static_cast<size_t>(st.st_size);
+      void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+      if (p != MAP_FAILED) base_ = static_cast<uint8_t*>(p);
+    }
+    ::close(fd);
+  }
+  RawSegment(const RawSegment&) = delete;
+  RawSegment& operator=(const RawSegment&) = delete;
+  ~RawSegment() {
+    if (base_ != nullptr) ::munmap(base_, size_);
+  }
+  layout::SegmentHeader* header() const { return reinterpret_cast<layout::SegmentHeader*>(base_); }
+  layout::BlockHeader* block(uint64_t offset) const {
+    return reinterpret_cast<layout::BlockHeader*>(base_ + offset);
+  }
+  uint8_t* base() const { return base_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* base_ = nullptr;
+  size_t size_ = 0;
 };
 
 // Tests that own one repo.

@@ -29,6 +29,11 @@ struct ViewStats {
   uint32_t id = 0;
   uint64_t rows = 0;
   uint64_t row_bytes = 0;  // bytes of row blocks
+  // Rows that start inside the lines their index bucket's run hint names: a single lookup of
+  // one of them loads its row together with the bucket, in one memory round trip instead of
+  // two (docs/design.md, "Run hints"). Rows written by a bulk load into fresh space are; rows
+  // replaced one at a time since mostly are not.
+  uint64_t rows_in_runs = 0;
   int64_t ttl_seconds = 0;
   std::string source;
 };

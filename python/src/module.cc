@@ -153,6 +153,7 @@ py::dict StoreInfoDict(const StoreInfo& s) {
     vd["id"] = v.id;
     vd["rows"] = v.rows;
     vd["row_bytes"] = v.row_bytes;
+    vd["rows_in_runs"] = v.rows_in_runs;
     vd["ttl_seconds"] = v.ttl_seconds;
     vd["source"] = v.source;
   });

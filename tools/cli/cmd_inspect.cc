@@ -100,10 +100,16 @@ void PrintText(const StoreInfo& info) {
   }
 
   std::cout << "\nfeature views:\n";
-  std::vector<std::vector<std::string>> views = {{"NAME", "ID", "ROWS", "BYTES", "TTL", "SOURCE"}};
+  std::vector<std::vector<std::string>> views = {
+      {"NAME", "ID", "ROWS", "BYTES", "IN RUNS", "TTL", "SOURCE"}};
   for (const ViewStats& v : info.views) {
+    char in_runs[16] = "-";
+    if (v.rows > 0) {
+      std::snprintf(in_runs, sizeof in_runs, "%.0f%%",
+                    100.0 * static_cast<double>(v.rows_in_runs) / static_cast<double>(v.rows));
+    }
     views.push_back({v.name, std::to_string(v.id), std::to_string(v.rows), HumanBytes(v.row_bytes),
-                     HumanTtl(v.ttl_seconds), v.source});
+                     in_runs, HumanTtl(v.ttl_seconds), v.source});
   }
   PrintTable(views);
 
@@ -152,6 +158,7 @@ std::string InfoJson(const StoreInfo& info) {
     w.Key("id").UInt(v.id);
     w.Key("rows").UInt(v.rows);
     w.Key("bytes").UInt(v.row_bytes);
+    w.Key("rows_in_runs").UInt(v.rows_in_runs);
     w.Key("ttl_seconds").Int(v.ttl_seconds);
     w.Key("source").String(v.source);
     w.EndObject();

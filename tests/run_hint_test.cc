@@ -1,0 +1,248 @@
+// Run hints (layout/segment_layout.h, docs/design.md "Run hints"): a bulk load lays each index
+// bucket's rows side by side and the bucket's hint names them; pushes of unrelated keys do not;
+// a replaced row leaves the rest of its run hinted; index growth takes every hint afresh;
+// materialize writes in bucket order; and a hint is only ever a prefetch, so garbage hints
+// change no answer.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/hash_index.h"
+#include "larder/feature_store.h"
+#include "layout/segment_layout.h"
+#include "tests/offline_fixture.h"
+#include "tests/store_fixture.h"
+
+namespace larder {
+namespace {
+
+using testing::F;
+using testing::Features;
+using testing::I;
+using testing::Ints;
+using testing::MakeFrame;
+using testing::Repeat;
+using testing::StoreOptions;
+
+constexpr char kView[] = R"(feature_views:
+  - name: driver_stats
+    entities: [driver]
+    source: stats_push
+    schema:
+      - {name: trips, dtype: Int64}
+      - {name: conv_rate, dtype: Float64}
+)";
+
+// Rows of ids [first, first + n): trips = version * 1'000'000 + id.
+Frame Rows(int64_t first, int64_t n, int64_t version = 1) {
+  std::vector<int64_t> ids, trips;
+  for (int64_t i = first; i < first + n; ++i) {
+    ids.push_back(i);
+    trips.push_back(version * 1'000'000 + i);
+  }
+  std::vector<Cell> conv;
+  for (int64_t t : trips) conv.push_back(F(static_cast<double>(t) / 4));
+  return MakeFrame({{"driver_id", Ints(ids)},
+                    {"trips", Ints(trips)},
+                    {"conv_rate", std::move(conv)},
+                    {"event_timestamp", Repeat(I(1000 + version), ids.size())}});
+}
+
+class RunHints : public testing::StoreFixture {
+ protected:
+  void SetUp() override {
+    repo_.Write(std::string(testing::kDriverPreamble) + kView, StoreOptions{100, "16MiB"});
+    auto fs = repo_.OpenApplied();
+    ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+    fs_ = std::move(fs).value();
+  }
+
+  ViewStats Stats() {
+    auto info = fs_->Inspect();
+    EXPECT_TRUE(info.ok()) << info.status().ToString();
+    return info.ok() && !info->views.empty() ? info->views[0] : ViewStats{};
+  }
+
+  // Reads every id in [0, n) one request at a time (the path that follows run hints) and
+  // expects trips = version(id) * 1'000'000 + id.
+  void ExpectEveryRow(int64_t n, const std::function<int64_t(int64_t)>& version) {
+    auto reader = OnlineReader::Attach(repo_.segment());
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    OnlineResponse r;
+    for (int64_t id = 0; id < n; ++id) {
+      auto st = (*reader)->GetOnlineFeatures(
+          Features({"driver_stats:trips"}, MakeFrame({{"driver_id", Ints({id})}})), &r);
+      ASSERT_TRUE(st.ok()) << st.ToString();
+      ASSERT_EQ(r.results[1].statuses[0], FieldStatus::kPresent) << "id " << id;
+      ASSERT_EQ(r.results[1].values[0].i64, version(id) * 1'000'000 + id) << "id " << id;
+    }
+  }
+
+  void ExpectCheckOk() {
+    auto check = fs_->Check();
+    ASSERT_TRUE(check.ok()) << check.status().ToString();
+    EXPECT_TRUE(check->ok()) << (check->violations.empty() ? "" : check->violations[0]);
+  }
+
+  std::unique_ptr<FeatureStore> fs_;
+};
+
+TEST_F(RunHints, BulkPushPutsEveryBucketsRowsInItsRun) {
+  constexpr int64_t kRows = 20000;  // one batch, past the initial index: it grows first
+  ASSERT_TRUE(fs_->Push("stats_push", Rows(0, kRows)).ok());
+  const ViewStats v = Stats();
+  ASSERT_EQ(v.rows, static_cast<uint64_t>(kRows));
+  // Only buckets whose rows span more than kMaxRunLines lines (many keys) go unhinted.
+  EXPECT_GE(v.rows_in_runs, v.rows * 95 / 100);
+  ExpectEveryRow(kRows, [](int64_t) { return 1; });
+  ExpectCheckOk();
+}
+
+TEST_F(RunHints, SmallPushesOfUnrelatedKeysLeaveMostRowsOutside) {
+  // The same rows in batches far smaller than the table: a bucket's rows come from different
+  // batches, far apart. Each bucket's hint names at most the row that first filled it.
+  constexpr int64_t kRows = 20000, kBatch = 200;
+  for (int64_t first = 0; first < kRows; first += kBatch) {
+    ASSERT_TRUE(fs_->Push("stats_push", Rows(first, kBatch)).ok());
+  }
+  const ViewStats v = Stats();
+  ASSERT_EQ(v.rows, static_cast<uint64_t>(kRows));
+  EXPECT_LT(v.rows_in_runs, v.rows / 2);
+  ExpectEveryRow(kRows, [](int64_t) { return 1; });
+}
+
+TEST_F(RunHints, AReplacedRowLeavesTheRestOfItsRunHinted) {
+  constexpr int64_t kRows = 20000;
+  ASSERT_TRUE(fs_->Push("stats_push", Rows(0, kRows)).ok());
+  const uint64_t before = Stats().rows_in_runs;
+  // Ten rows replaced one push at a time: each new row lands elsewhere (its bucket's rows then
+  // span too many lines), and the bucket keeps the hint that names its other rows.
+  for (int64_t id = 0; id < 10; ++id) {
+    ASSERT_TRUE(fs_->Push("stats_push", Rows(id * 1000, 1, 2)).ok());
+  }
+  const uint64_t after = Stats().rows_in_runs;
+  EXPECT_GE(after + 10, before);
+  EXPECT_LE(after, before);
+  ExpectEveryRow(kRows, [](int64_t id) { return id % 1000 == 0 && id < 10000 ? 2 : 1; });
+  ExpectCheckOk();
+}
+
+TEST_F(RunHints, IndexGrowthTakesEveryHintAfresh) {
+  // A bulk load that nearly fills the table (600 rows: 128 buckets), then 300 more rows,
+  // which make the index grow (256 buckets) before they are placed. The first load's rows stay
+  // in their runs at the new size: rows written in bucket order are side by side at every
+  // table size, and the rebuild takes each bucket's hint from its rows. The second load's rows
+  // land far from them, so a bucket holding rows of both keeps the rebuild's hint; without it,
+  // only the buckets that got none of the first load's rows (about a tenth) would be hinted.
+  constexpr int64_t kFirst = 600, kSecond = 300;
+  ASSERT_TRUE(fs_->Push("stats_push", Rows(0, kFirst)).ok());
+  auto before = fs_->Inspect();
+  ASSERT_TRUE(before.ok());
+  ASSERT_EQ(before->index_buckets, 128u);
+  ASSERT_GE(Stats().rows_in_runs, static_cast<uint64_t>(kFirst) * 95 / 100);
+  ASSERT_TRUE(fs_->Push("stats_push", Rows(kFirst, kSecond)).ok());
+  auto after = fs_->Inspect();
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->index_buckets, 256u);
+  EXPECT_GE(Stats().rows_in_runs, static_cast<uint64_t>(kFirst) * 90 / 100);
+  ExpectEveryRow(kFirst + kSecond, [](int64_t) { return 1; });
+  ExpectCheckOk();
+}
+
+TEST_F(RunHints, GarbageHintsChangeNoAnswer) {
+  constexpr int64_t kRows = 5000;
+  ASSERT_TRUE(fs_->Push("stats_push", Rows(0, kRows)).ok());
+  {
+    testing::RawSegment seg(repo_.segment());
+    ASSERT_NE(seg.base(), nullptr);
+    const IndexRef idx =
+        IndexFromDesc(seg.base(), seg.header()->index_desc.load(std::memory_order_acquire));
+    std::mt19937_64 rng(99);
+    for (uint64_t b = 0; b <= idx.bucket_mask; ++b) {
+      // Lines anywhere: inside the file, past its end, and the largest hint there is.
+      const uint32_t kinds[] = {static_cast<uint32_t>(rng()), 0xFFFFFFFFu,
+                                layout::MakeRunHint(rng() % (seg.size() / 64), 16)};
+      idx.hint(b).store(kinds[b % 3], std::memory_order_relaxed);
+    }
+  }
+  ExpectEveryRow(kRows, [](int64_t) { return 1; });
+  ExpectCheckOk();
+  // Absent ids read as NOT_FOUND whatever the hints say.
+  auto r = fs_->GetOnlineFeatures(
+      Features({"driver_stats:trips"}, MakeFrame({{"driver_id", Ints({kRows + 1})}})));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->results[1].statuses[0], FieldStatus::kNotFound);
+}
+
+TEST(RunHintLayout, BucketOrderKeyGroupsEveryBucketAtEveryTableSize) {
+  std::mt19937_64 rng(5);
+  std::vector<uint64_t> hashes(4096);
+  for (uint64_t& h : hashes) h = rng();
+  std::sort(hashes.begin(), hashes.end(),
+            [](uint64_t a, uint64_t b) { return BucketOrderKey(a) < BucketOrderKey(b); });
+  for (uint32_t log2 = 0; log2 <= 12; ++log2) {
+    const uint64_t mask = (uint64_t{1} << log2) - 1;
+    // In sorted order each bucket appears as one contiguous stretch.
+    std::vector<bool> seen(mask + 1, false);
+    for (size_t i = 0; i < hashes.size(); ++i) {
+      const uint64_t b = hashes[i] & mask;
+      if (i > 0 && (hashes[i - 1] & mask) == b) continue;
+      ASSERT_FALSE(seen[b]) << "bucket " << b << " of 2^" << log2 << " comes back";
+      seen[b] = true;
+    }
+  }
+}
+
+TEST(RunHintLayout, HintsRoundTripAndNameAtMostSixteenLines) {
+  EXPECT_EQ(layout::RunHintFirstLine(layout::MakeRunHint(12345, 7)), 12345u);
+  EXPECT_EQ(layout::RunHintLines(layout::MakeRunHint(12345, 7)), 7u);
+  EXPECT_EQ(layout::RunHintLines(layout::MakeRunHint(1, layout::kMaxRunLines)),
+            layout::kMaxRunLines);
+  EXPECT_EQ(layout::IndexDataBytes(3), 8u * (64 + 4));
+}
+
+}  // namespace
+}  // namespace larder
+
+// Materialize writes a bulk load in bucket order (engine/materialize.cc), so its rows land in
+// their runs as a bulk push's do.
+namespace larder {
+namespace {
+
+class MaterializeRuns : public testing::OfflineFixture {};
+
+TEST_F(MaterializeRuns, AMaterializedStoreHasItsRowsInTheirRuns) {
+  // More rows than materialize writes per batch (32,768): only a bucket-ordered stream keeps
+  // each bucket's rows within one batch, and so side by side.
+  constexpr int64_t kRows = 70000;
+  std::string csv(testing::kOfflineHeader);
+  for (int64_t id = 0; id < kRows; ++id) {
+    csv +=
+        "2026-03-01T10:00:00Z,," + std::to_string(id) + ",0.5," + std::to_string(id) + ",c,1.5\n";
+  }
+  testing::Spit(csv_, csv);
+  auto r = fs_->Materialize(testing::Ts("2026-03-01T00:00:00Z"),
+                            testing::Ts("2026-03-02T00:00:00Z"), {"quality"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->views[0].rows_written, static_cast<uint64_t>(kRows));
+  auto info = fs_->Inspect();
+  ASSERT_TRUE(info.ok());
+  for (const ViewStats& v : info->views) {
+    if (v.name != "quality") continue;
+    ASSERT_EQ(v.rows, static_cast<uint64_t>(kRows));
+    EXPECT_GE(v.rows_in_runs, v.rows * 95 / 100);
+  }
+  for (int64_t id = 0; id < kRows; id += 97) {
+    testing::OneValue one = testing::ReadOne(*fs_, "quality:score", id);
+    ASSERT_EQ(one.status, FieldStatus::kPresent) << id;
+    EXPECT_EQ(one.value.f64, 1.5);
+  }
+}
+
+}  // namespace
+}  // namespace larder
