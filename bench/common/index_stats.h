@@ -37,6 +37,9 @@ struct IndexStats {
   double avg_probe_buckets = 0;
   uint64_t max_probe_buckets = 0;
   double home_bucket_fraction = 0;  // entries found in their home bucket
+  // Entries whose row starts inside the lines their bucket's run hint names: a single lookup
+  // of them starts its row's load with the bucket's (layout/segment_layout.h, "Run hints").
+  double run_hint_cover = 0;
   // A miss's probe: words loaded until the first empty word, averaged over every home bucket.
   double avg_miss_probe_words = 0;
   uint64_t max_miss_probe_words = 0;
@@ -85,7 +88,7 @@ inline IndexStats ComputeIndexStats(const std::string& segment_path) {
   s.buckets = idx.bucket_mask + 1;
   s.words = idx.capacity_words();
 
-  uint64_t sum_words = 0, sum_buckets = 0, home = 0;
+  uint64_t sum_words = 0, sum_buckets = 0, home = 0, covered = 0;
   uint64_t sum_block = 0, sum_key = 0, sum_payload = 0;
   for (uint64_t i = 0; i < s.words; ++i) {
     const uint64_t w = idx.words[i].load(std::memory_order_relaxed);
@@ -107,6 +110,12 @@ inline IndexStats ComputeIndexStats(const std::string& segment_path) {
     s.max_probe_words = std::max(s.max_probe_words, probe_words);
     s.max_probe_buckets = std::max<uint64_t>(s.max_probe_buckets, dist + 1);
     if (dist == 0) ++home;
+    const uint32_t hint = idx.hints[bucket].load(std::memory_order_relaxed);
+    const uint64_t line = off / layout::kCacheLine;
+    if (hint != 0 && line >= layout::RunHintFirstLine(hint) &&
+        line < layout::RunHintFirstLine(hint) + layout::RunHintLines(hint)) {
+      ++covered;
+    }
     sum_block += uint64_t{b->units} * layout::kBlockAlign;
     sum_key += b->key_len;
     sum_payload += b->payload_len;
@@ -129,6 +138,7 @@ inline IndexStats ComputeIndexStats(const std::string& segment_path) {
     s.avg_probe_words = static_cast<double>(sum_words) / e;
     s.avg_probe_buckets = static_cast<double>(sum_buckets) / e;
     s.home_bucket_fraction = static_cast<double>(home) / e;
+    s.run_hint_cover = static_cast<double>(covered) / e;
     s.avg_block_bytes = static_cast<double>(sum_block) / e;
     s.avg_key_bytes = static_cast<double>(sum_key) / e;
     s.avg_payload_bytes = static_cast<double>(sum_payload) / e;

@@ -27,6 +27,10 @@ struct Config {
   std::vector<int> readers = {1};
   int batch = 1;
   std::string dist = "uniform";  // uniform | zipf
+  // Larder's build: "bucket" pushes ids in the order materialize writes a bulk load (each
+  // index bucket's rows side by side); "id" pushes them in id order, as streaming pushes of
+  // unrelated keys lay rows out (bench/common/bucket_order.h).
+  std::string build_order = "bucket";
   double zipf_s = 0.99;
   double duration = 3;  // seconds per configuration per round
   int rounds = 3;
@@ -104,6 +108,7 @@ struct LarderBuild {
   double index_load = 0;
   double probe_avg = 0;
   uint64_t probe_max = 0;
+  double run_hint_cover = 0;  // rows inside their bucket's run hint (index_stats.h)
 };
 std::string BuildLarder(Env& env, LarderBuild* out);  // "" or an error
 std::unique_ptr<Client> MakeLarderClient(const Env& env, bool columnar, std::string* error);

@@ -458,6 +458,10 @@ int Main(int argc, char** argv) {
   app.add_option("-r,--readers", cfg.readers, "reader processes; a list runs each count (1,2)")->delimiter(',')->check(CLI::Range(1, 256));
   app.add_option("-b,--batch", cfg.batch, "entities per request")->check(CLI::Range(1, 100000));
   app.add_option("--dist", cfg.dist, "entity popularity: uniform or zipf")->check(CLI::IsMember({"uniform", "zipf"}));
+  app.add_option("--build-order", cfg.build_order,
+                 "Larder's build: bucket (rows laid out as materialize writes a bulk load) or id "
+                 "(as streaming pushes of unrelated keys lay them out)")
+      ->check(CLI::IsMember({"bucket", "id"}));
   app.add_option("--zipf-s", cfg.zipf_s, "Zipf exponent")->check(CLI::Range(0.0, 10.0));
   app.add_option("-d,--duration", cfg.duration, "seconds each configuration runs per round")->check(CLI::Range(0.1, 3600.0));
   app.add_option("--rounds", cfg.rounds, "rounds (every configuration once per round, interleaved)")->check(CLI::Range(1, 1000));
@@ -633,10 +637,11 @@ int Main(int argc, char** argv) {
   };
 
   // ---- The table (Markdown) ----
-  std::printf("\n%lld entities, %d Float32 + %d String features, batch %d, %s lookups; "
-              "%d rounds x %.1f s per configuration; %ld CPUs (%s)\n",
-              static_cast<long long>(cfg.entities), cfg.float_features, cfg.string_features,
-              cfg.batch, cfg.dist.c_str(), cfg.rounds, cfg.duration, nproc, cpu.c_str());
+  std::printf(
+      "\n%lld entities, %d Float32 + %d String features, batch %d, %s lookups; "
+      "%d rounds x %.1f s per configuration; %ld CPUs (%s); Larder built in %s order\n",
+      static_cast<long long>(cfg.entities), cfg.float_features, cfg.string_features, cfg.batch,
+      cfg.dist.c_str(), cfg.rounds, cfg.duration, nproc, cpu.c_str(), cfg.build_order.c_str());
   std::printf("Medians over rounds; latency per request of %d entit%s; ratios = system / Larder "
               "(same reader count); clock overhead ~%llu ns included; rows %s.\n\n",
               cfg.batch, cfg.batch == 1 ? "y" : "ies",
@@ -717,14 +722,15 @@ int Main(int argc, char** argv) {
       }
     }
   }
-  std::printf("\nMemory: Larder %.0f segment bytes per entity (row block %.0f B; encoded row = "
-              "key + FlatBuffer %.0f B; ratio %.2f); index %llu buckets, load %.2f, probe avg %.2f "
-              "/ max %llu words",
-              larder_build.bytes_per_entity, larder_build.row_block_bytes,
-              larder_build.encoded_row_bytes,
-              larder_build.bytes_per_entity / larder_build.encoded_row_bytes,
-              static_cast<unsigned long long>(larder_build.index_buckets), larder_build.index_load,
-              larder_build.probe_avg, static_cast<unsigned long long>(larder_build.probe_max));
+  std::printf(
+      "\nMemory: Larder %.0f segment bytes per entity (row block %.0f B; encoded row = "
+      "key + FlatBuffer %.0f B; ratio %.2f); index %llu buckets, load %.2f, probe avg %.2f "
+      "/ max %llu words, rows inside their run hint %.1f %%",
+      larder_build.bytes_per_entity, larder_build.row_block_bytes, larder_build.encoded_row_bytes,
+      larder_build.bytes_per_entity / larder_build.encoded_row_bytes,
+      static_cast<unsigned long long>(larder_build.index_buckets), larder_build.index_load,
+      larder_build.probe_avg, static_cast<unsigned long long>(larder_build.probe_max),
+      100 * larder_build.run_hint_cover);
   if (want_redis) std::printf("; Redis %s %.0f B per entity", redis_build.version.c_str(), redis_build.bytes_per_entity);
   if (want_lmdb) std::printf("; LMDB %s %.0f B per entity (depth %u)", lmdb_build.version.c_str(), lmdb_build.bytes_per_entity, lmdb_build.depth);
   std::printf("\n");
@@ -745,6 +751,7 @@ int Main(int argc, char** argv) {
       .Num("string_features", cfg.string_features)
       .Num("batch", cfg.batch)
       .Str("dist", cfg.dist)
+      .Str("build_order", cfg.build_order)
       .Num("zipf_s", cfg.zipf_s)
       .Num("duration_s", cfg.duration)
       .Num("rounds", cfg.rounds)
@@ -777,6 +784,7 @@ int Main(int argc, char** argv) {
       .Num("index_load", larder_build.index_load)
       .Num("probe_avg_words", larder_build.probe_avg)
       .Num("probe_max_words", static_cast<double>(larder_build.probe_max))
+      .Num("run_hint_cover", larder_build.run_hint_cover)
       .EndObject();
   if (want_redis) {
     j.BeginObject("redis")

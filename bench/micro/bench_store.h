@@ -41,6 +41,8 @@ std::string WriteRepo(const std::string& dir, const std::string& segment_path, i
 
 // Rows for entities [first, first + count) with event timestamp `ts` (seconds).
 Frame MakeRows(int64_t first, int64_t count, int64_t ts);
+// The same for the given ids, in their order.
+Frame MakeRows(const std::vector<int64_t>& ids, int64_t ts);
 
 // The feature values MakeRows gives entity `id` (feature i < 10: Float32; 10: the String).
 std::vector<Value> RowValues(int64_t id);
