@@ -13,6 +13,8 @@
 #include <system_error>
 #include <unordered_set>
 
+#include "engine/same_text.h"
+
 namespace larder {
 
 namespace {
@@ -163,7 +165,7 @@ std::string DescribeCell(const Cell& c) {
 
 int Frame::FindColumn(std::string_view name) const {
   for (size_t i = 0; i < names.size(); ++i) {
-    if (names[i] == name) return static_cast<int>(i);
+    if (SameText(names[i], name)) return static_cast<int>(i);
   }
   return -1;
 }

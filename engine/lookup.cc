@@ -16,6 +16,7 @@
 
 #include "engine/feature_refs.h"
 #include "engine/row_codec.h"
+#include "engine/same_text.h"
 #include "engine/store_impl.h"
 #include "layout/entity_key.h"
 
@@ -158,25 +159,6 @@ constexpr size_t kPlanCacheSize = 8;
 thread_local std::vector<CachedPlan> t_plans;
 thread_local size_t t_plan_next = 0;
 
-// a == b, inline: a request's strings are short (view:feature names), and for them the call
-// to memcmp costs more than the comparison (8 bytes at a time, the last 8 overlapping).
-bool SameText(const std::string& a, const std::string& b) {
-  const size_t n = a.size();
-  if (n != b.size()) return false;
-  const char* x = a.data();
-  const char* y = b.data();
-  if (n < 8) return std::memcmp(x, y, n) == 0;
-  uint64_t p, q;
-  for (size_t k = 0; k + 8 < n; k += 8) {
-    std::memcpy(&p, x + k, 8);
-    std::memcpy(&q, y + k, 8);
-    if (p != q) return false;
-  }
-  std::memcpy(&p, x + n - 8, 8);
-  std::memcpy(&q, y + n - 8, 8);
-  return p == q;
-}
-
 bool SameTexts(const std::vector<std::string>& a, const std::vector<std::string>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
@@ -241,7 +223,7 @@ void FillEntityColumn(const QueryPlan& plan, const Frame& entities, size_t col,
   const JoinKeyDef* key = nullptr;
   for (const PlannedView& p : plan.views) {
     for (const JoinKeyDef& k : p.view->def.join_keys) {
-      if (k.name == name) key = &k;
+      if (SameText(k.name, name)) key = &k;
     }
   }
   size_t n = entities.num_rows();

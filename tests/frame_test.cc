@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/same_text.h"
 #include "tests/test_util.h"
 
 namespace larder {
@@ -921,6 +922,29 @@ TEST(Base64Test, DecodeRejectsInvalid) {
       EXPECT_EQ(r.status().code(), ErrorCode::kInvalidArgument);
     }
   }
+}
+
+// SameText (engine/same_text.h) agrees with == for every length up to 40 and a difference at
+// every position: the 1-3 byte loop, the two 4-byte words, the 8-byte words and the last one.
+TEST(SameText, AgreesWithEqualityAtEveryLengthAndPosition) {
+  for (size_t n = 0; n <= 40; ++n) {
+    std::string a(n, 'x');
+    for (size_t i = 0; i < n; ++i) a[i] = static_cast<char>('a' + i % 26);
+    EXPECT_TRUE(SameText(a, std::string(a))) << n;
+    EXPECT_FALSE(SameText(a, a + "!")) << n;
+    for (size_t i = 0; i < n; ++i) {
+      std::string b = a;
+      b[i] = static_cast<char>(b[i] ^ 0x20);
+      EXPECT_FALSE(SameText(a, b)) << "length " << n << ", position " << i;
+    }
+  }
+  Frame f;
+  f.names = {"ab", "abc", "user", "user_id", "user_ie", "driver_id"};
+  for (size_t i = 0; i < f.names.size(); ++i) {
+    EXPECT_EQ(f.FindColumn(f.names[i]), static_cast<int>(i)) << f.names[i];
+  }
+  EXPECT_EQ(f.FindColumn("user_if"), -1);
+  EXPECT_EQ(f.FindColumn(""), -1);
 }
 
 }  // namespace
