@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+#include <vector>
 
 #include "layout/segment_layout.h"
 
@@ -35,10 +36,12 @@ inline uint64_t HashEntityKey(uint32_t view_id, std::string_view key) {
 
 struct IndexRef {
   std::atomic<uint64_t>* words = nullptr;
-  // One run hint per bucket, after the buckets (layout/segment_layout.h, "Run hints").
-  // Relaxed loads and stores: a hint is only ever a prefetch address.
-  std::atomic<uint32_t>* hints = nullptr;
+  // Run hints (layout/segment_layout.h, "Run hints"): a base line per group of buckets and a
+  // 16-bit hint per bucket. Relaxed loads and stores: a hint is only ever a prefetch address.
+  std::atomic<uint32_t>* run_groups = nullptr;
+  std::atomic<uint16_t>* hints = nullptr;
   uint64_t bucket_mask = 0;  // buckets - 1
+  uint64_t group_mask = 0;   // run groups - 1
   uint64_t data_offset = 0;
   uint32_t log2_buckets = 0;
 
@@ -48,21 +51,46 @@ struct IndexRef {
   std::atomic<uint64_t>* bucket(uint64_t b) const {
     return words + (b & bucket_mask) * layout::kBucketWords;
   }
-  std::atomic<uint32_t>& hint(uint64_t b) const { return hints[b & bucket_mask]; }
+  std::atomic<uint16_t>& hint(uint64_t b) const { return hints[b & bucket_mask]; }
+  std::atomic<uint32_t>& run_group(uint64_t b) const { return run_groups[b & group_mask]; }
 };
 
-static_assert(sizeof(std::atomic<uint32_t>) == layout::kRunHintBytes);
-static_assert(std::atomic<uint32_t>::is_always_lock_free);
+static_assert(sizeof(std::atomic<uint16_t>) == 2 && std::atomic<uint16_t>::is_always_lock_free);
+static_assert(sizeof(std::atomic<uint32_t>) == 4 && std::atomic<uint32_t>::is_always_lock_free);
 
 inline IndexRef IndexFromDesc(uint8_t* base, uint64_t desc) {
   IndexRef r;
   r.data_offset = layout::DescDataOffset(desc);
   r.log2_buckets = layout::DescLog2Buckets(desc);
   r.bucket_mask = (uint64_t{1} << r.log2_buckets) - 1;
-  r.words = reinterpret_cast<std::atomic<uint64_t>*>(base + r.data_offset);
-  r.hints = reinterpret_cast<std::atomic<uint32_t>*>(
-      base + r.data_offset + (uint64_t{layout::kCacheLine} << r.log2_buckets));
+  r.group_mask = layout::RunGroups(r.log2_buckets) - 1;
+  uint8_t* data = base + r.data_offset;
+  r.words = reinterpret_cast<std::atomic<uint64_t>*>(data);
+  r.run_groups =
+      reinterpret_cast<std::atomic<uint32_t>*>(data + layout::RunGroupsOffset(r.log2_buckets));
+  r.hints = reinterpret_cast<std::atomic<uint16_t>*>(data + layout::RunHintsOffset(r.log2_buckets));
   return r;
+}
+
+// A run of cache lines: [first_line, first_line + lines) in units of 64 bytes from the
+// segment's start.
+struct LineRun {
+  uint64_t first_line = 0;
+  uint32_t lines = 0;
+  bool Contains(uint64_t offset) const {
+    const uint64_t line = offset / layout::kCacheLine;
+    return line >= first_line && line - first_line < lines;
+  }
+};
+
+// The lines bucket `b`'s hint names; false when it has none. The lines may lie anywhere.
+inline bool HintedRun(const IndexRef& idx, uint64_t b, LineRun* run) {
+  const uint16_t hint = idx.hint(b).load(std::memory_order_relaxed);
+  const uint64_t base = idx.run_group(b).load(std::memory_order_relaxed);
+  if (hint == 0 || base == 0) return false;
+  run->first_line = base + static_cast<uint64_t>(layout::RunHintDelta(hint));
+  run->lines = layout::RunHintLines(hint);
+  return true;
 }
 
 // The row block behind `offset` if it is a plausible, in-bounds row of `view_id` whose key is
@@ -127,20 +155,20 @@ inline void PrefetchBucket(const IndexRef& idx, uint64_t hash) {
 inline void PrefetchBucketAndRun(const uint8_t* base, uint64_t size, const IndexRef& idx,
                                  uint64_t hash) {
   __builtin_prefetch(idx.bucket(hash), 0, 3);
-  const uint32_t hint = idx.hint(hash).load(std::memory_order_relaxed);
-  if (hint == 0) return;
-  const uint64_t first = layout::RunHintFirstLine(hint) * layout::kCacheLine;
-  const uint64_t bytes = uint64_t{layout::RunHintLines(hint)} * layout::kCacheLine;
+  LineRun run;
+  if (!HintedRun(idx, hash, &run)) return;
+  const uint64_t first = run.first_line * layout::kCacheLine;
+  const uint64_t bytes = uint64_t{run.lines} * layout::kCacheLine;
   if (first > size || bytes > size - first) return;
   for (uint64_t line = 0; line < bytes; line += layout::kCacheLine) {
     __builtin_prefetch(base + first + line, 0, 3);
   }
 }
 
-// The run hint for bucket `b` as its words stand: the lines from its first row to three lines
-// past its last row's start (a typical row's lines; the hint is only a prefetch), or 0 when
-// those lines are more than kMaxRunLines or the bucket is empty. Writer-only.
-inline uint32_t RunHintOf(const IndexRef& idx, uint64_t b) {
+// The run of bucket `b`'s rows as its words stand: from its first row's line to three lines
+// past its last row's start (a typical row's lines; the hint is only a prefetch). False when
+// the bucket is empty or those lines are more than kMaxRunLines. Writer-only.
+inline bool RunOfBucket(const IndexRef& idx, uint64_t b, LineRun* run) {
   uint64_t lo = UINT64_MAX, hi = 0;
   const std::atomic<uint64_t>* bucket = idx.bucket(b);
   for (uint32_t i = 0; i < layout::kBucketWords; ++i) {
@@ -149,21 +177,79 @@ inline uint32_t RunHintOf(const IndexRef& idx, uint64_t b) {
     lo = std::min(lo, layout::WordOffset(w));
     hi = std::max(hi, layout::WordOffset(w));
   }
-  if (hi == 0) return 0;
-  const uint64_t first = lo / layout::kCacheLine;
-  const uint64_t lines = hi / layout::kCacheLine + 3 - first;
-  if (lines > layout::kMaxRunLines || first + lines - 1 > layout::kMaxRunHintLine) return 0;
-  return layout::MakeRunHint(first, static_cast<uint32_t>(lines));
+  if (hi == 0) return false;
+  run->first_line = lo / layout::kCacheLine;
+  const uint64_t lines = hi / layout::kCacheLine + 3 - run->first_line;
+  if (lines > layout::kMaxRunLines) return false;
+  run->lines = static_cast<uint32_t>(lines);
+  return true;
+}
+
+// Makes bucket `b`'s hint name `run`: the bucket's group takes the run's first line as its
+// base if it has none. False (and nothing changes) when the run lies beyond the base's reach.
+// Writer-only.
+inline bool StoreRunHint(const IndexRef& idx, uint64_t b, const LineRun& run) {
+  if (run.first_line == 0 || run.first_line > UINT32_MAX) return false;
+  std::atomic<uint32_t>& group = idx.run_group(b);
+  uint64_t base = group.load(std::memory_order_relaxed);
+  if (base == 0) {
+    base = run.first_line;
+    group.store(static_cast<uint32_t>(base), std::memory_order_relaxed);
+  }
+  const uint16_t hint = layout::MakeRunHint(
+      static_cast<int64_t>(run.first_line) - static_cast<int64_t>(base), run.lines);
+  if (hint == 0) return false;
+  idx.hint(b).store(hint, std::memory_order_relaxed);
+  return true;
 }
 
 // After a word of bucket `b` changed: the bucket's hint follows its rows when they lie close
 // together. When they no longer do (a row was replaced by one written elsewhere), the old hint
 // stays: it still names the rows that did not move. Writer-only.
 inline void RefreshRunHint(const IndexRef& idx, uint64_t b) {
-  if (uint32_t hint = RunHintOf(idx, b); hint != 0) {
-    idx.hint(b).store(hint, std::memory_order_relaxed);
-  }
+  LineRun run;
+  if (RunOfBucket(idx, b, &run)) StoreRunHint(idx, b, run);
 }
+
+// The run hints of a table being built (an index rebuild): each bucket's run covers the rows
+// of the keys whose home it is, from its first row's line to its last row's end, and each
+// group's base is its lowest run, so every run within kRunHintReach lines above it gets a
+// hint. Writer-only; holds two words per bucket.
+class RunCollector {
+ public:
+  explicit RunCollector(const IndexRef& idx)
+      : idx_(idx), lo_(idx.bucket_mask + 1, UINT64_MAX), hi_(idx.bucket_mask + 1, 0) {}
+
+  // A row block of `bytes` at `offset`, of a key with hash `hash`.
+  void Add(uint64_t hash, uint64_t offset, uint64_t bytes) {
+    const uint64_t b = hash & idx_.bucket_mask;
+    lo_[b] = std::min(lo_[b], offset);
+    hi_[b] = std::max(hi_[b], offset + bytes);
+  }
+
+  // Stores every bucket's hint (the table's hints and bases must still be 0).
+  void StoreHints() const {
+    std::vector<LineRun> runs(lo_.size());
+    for (uint64_t b = 0; b < lo_.size(); ++b) {
+      if (hi_[b] == 0) continue;
+      const uint64_t first = lo_[b] / layout::kCacheLine;
+      const uint64_t lines = (hi_[b] + layout::kCacheLine - 1) / layout::kCacheLine - first;
+      if (lines <= layout::kMaxRunLines && first <= UINT32_MAX) {
+        runs[b] = LineRun{first, static_cast<uint32_t>(lines)};
+        std::atomic<uint32_t>& group = idx_.run_group(b);
+        const uint64_t base = group.load(std::memory_order_relaxed);
+        if (base == 0 || first < base) group.store(static_cast<uint32_t>(first));
+      }
+    }
+    for (uint64_t b = 0; b < runs.size(); ++b) {
+      if (runs[b].lines != 0) StoreRunHint(idx_, b, runs[b]);
+    }
+  }
+
+ private:
+  const IndexRef idx_;
+  std::vector<uint64_t> lo_, hi_;
+};
 
 // Inserts `word` for a key known to be absent into a table that is not yet published (used by
 // Rebuild): takes the first empty word of the probe sequence. Returns false if the table is full.

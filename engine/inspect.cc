@@ -58,12 +58,8 @@ Result<StoreInfo> Store::Inspect() const {
       ViewStats& v = info.views[it->second];
       v.rows++;
       v.row_bytes += uint64_t{b->units} * layout::kBlockAlign;
-      const uint32_t hint = idx.hints[i / layout::kBucketWords].load(std::memory_order_relaxed);
-      const uint64_t line = off / layout::kCacheLine;
-      if (hint != 0 && line >= layout::RunHintFirstLine(hint) &&
-          line - layout::RunHintFirstLine(hint) < layout::RunHintLines(hint)) {
-        v.rows_in_runs++;
-      }
+      LineRun run;
+      if (HintedRun(idx, i / layout::kBucketWords, &run) && run.Contains(off)) v.rows_in_runs++;
     }
   }
   // The reader table lies outside the arena: listing it (a /proc read per claimed slot)

@@ -199,7 +199,10 @@ Result<PushResult> Commit(Store::Impl& store, WriteSession& ws, Staging& st) {
     p.slot->store(layout::MakeIndexWord(layout::TagOf(s.hash), s.block),
                   std::memory_order_release);
     LARDER_FAULT_POINT("after_publish_row");
-    RefreshRunHint(idx, static_cast<uint64_t>(p.slot - idx.words) / layout::kBucketWords);
+    // Only from the key's home bucket: a word that overflowed into the next bucket names a
+    // row laid out with its own bucket's, far from that bucket's run.
+    const uint64_t bucket = static_cast<uint64_t>(p.slot - idx.words) / layout::kBucketWords;
+    if (bucket == (s.hash & idx.bucket_mask)) RefreshRunHint(idx, bucket);
     if (p.found) {
       ws.Retire(layout::WordOffset(p.word));
     } else {

@@ -158,6 +158,8 @@ Status RebuildIndexImpl(Store::Impl& store, WriteSession& ws, uint32_t log2_buck
   // Rows left out are retired only once the new table is published: until then the old table
   // still serves them, and an error below must leave them where they are.
   std::vector<uint64_t> dropped;
+  // Each bucket's run, from the rows of the keys whose home it is (run hints).
+  RunCollector runs(idx);
   for (uint64_t i = 0; i < old_idx.capacity_words(); ++i) {
     uint64_t w = old_idx.words[i].load(std::memory_order_relaxed);
     if (w == 0) continue;
@@ -168,16 +170,15 @@ Status RebuildIndexImpl(Store::Impl& store, WriteSession& ws, uint32_t log2_buck
     }
     std::string_view key(reinterpret_cast<const char*>(row) + layout::kRowKeyOffset,
                          row->key_len);
-    if (!InsertUnpublished(idx, HashEntityKey(row->view_id, key), w)) {
+    const uint64_t hash = HashEntityKey(row->view_id, key);
+    if (!InsertUnpublished(idx, hash, w)) {
       ws.arena().FreeUnpublished(*off);
       return InternalError("index rebuild overflowed its table");
     }
+    runs.Add(hash, layout::WordOffset(w), uint64_t{row->units} * layout::kBlockAlign);
     ++kept;
   }
-  // Every bucket's rows stay where they were, so each new bucket's hint is taken afresh.
-  for (uint64_t b = 0; b <= idx.bucket_mask; ++b) {
-    idx.hint(b).store(RunHintOf(idx, b), std::memory_order_relaxed);
-  }
+  runs.StoreHints();
   LARDER_FAULT_POINT("before_index_publish");
   // release: the new table's words are written before readers can find the table.
   h->index_desc.store(layout::MakeIndexDesc(data, log2_buckets), std::memory_order_release);

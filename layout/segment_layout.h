@@ -93,29 +93,55 @@ constexpr uint64_t WordOffset(uint64_t word) { return word & kOffsetMask; }
 constexpr uint16_t WordTag(uint64_t word) { return static_cast<uint16_t>(word >> 48); }
 
 // ---- Run hints ------------------------------------------------------------------------------
-// After an index table's buckets, one 32-bit run hint per bucket: the cache lines that held
-// the rows of that bucket's words when the writer last found them close together (rows written
-// by one large batch are allocated in bucket order, so a bucket's rows lie side by side). A
-// reader prefetches those lines together with the bucket, so the row it then follows the
-// bucket to is usually already on its way: one cache miss instead of two in a row.
+// After an index table's buckets come its run hints: for each bucket, the cache lines that held
+// the rows of its words when the writer last found them close together (rows written by one
+// large batch are allocated in bucket order, so a bucket's rows lie side by side). A reader
+// prefetches those lines together with the bucket, so the row it then follows the bucket to is
+// usually already on its way: one memory round trip instead of two in a row.
 // A hint is only a prefetch address: it may be stale or name lines that no longer hold the
 // bucket's rows (a row was replaced elsewhere), and readers never read through it.
-//   hint = first line (offset / 64):28 | (lines - 1):4, or 0 = none.
-// Lines beyond 2^28 (16 GiB into the segment) get no hint.
-inline constexpr uint32_t kRunHintBytes = 4;
+//
+// Hints are kept small: a lookup must load its bucket's hint before it can prefetch the run,
+// and that load waits on the caches (at 10^6 entities: 512 KiB of hints and 16 KiB of bases,
+// where 4-byte hints, 1 MiB, measured ~50 ns slower):
+//   group bases: one uint32 per group of kRunGroupBuckets buckets (bucket b is in group
+//                b mod groups, the buckets whose runs a bulk load lays out next to each
+//                other): a line number (offset / 64), 0 = none yet;
+//   hints:       one uint16 per bucket: (first line - group base + 2048):12 | (lines - 1):4,
+//                0 = none. A run more than 2048 lines (128 KiB) from its group's base gets no
+//                hint.
+// Layout after the buckets: group bases (4 x groups bytes), then hints (2 x buckets bytes).
+inline constexpr uint32_t kRunGroupBuckets = 64;
 inline constexpr uint32_t kMaxRunLines = 16;
-inline constexpr uint64_t kMaxRunHintLine = (uint64_t{1} << 28) - 1;
-constexpr uint32_t MakeRunHint(uint64_t first_line, uint32_t lines) {
-  return static_cast<uint32_t>(first_line << 4) | (lines - 1);
+inline constexpr int64_t kRunHintReach = 2048;  // first line - base lies in [-reach, reach)
+constexpr uint64_t RunGroups(uint32_t log2_buckets) {
+  return log2_buckets > 6 ? uint64_t{1} << (log2_buckets - 6) : 1;
 }
-constexpr uint64_t RunHintFirstLine(uint32_t hint) { return hint >> 4; }
-constexpr uint32_t RunHintLines(uint32_t hint) { return (hint & 15) + 1; }
-static_assert(RunHintLines(MakeRunHint(kMaxRunHintLine, kMaxRunLines)) == kMaxRunLines);
-static_assert(RunHintFirstLine(MakeRunHint(kMaxRunHintLine, 1)) == kMaxRunHintLine);
+static_assert(uint64_t{1} << 6 == kRunGroupBuckets);
+// The hint for a run starting `delta` lines after its group's base, or 0 when there is none.
+constexpr uint16_t MakeRunHint(int64_t delta, uint32_t lines) {
+  if (delta < -kRunHintReach || delta >= kRunHintReach || lines == 0 || lines > kMaxRunLines) {
+    return 0;
+  }
+  return static_cast<uint16_t>(((delta + kRunHintReach) << 4) | (lines - 1));
+}
+constexpr int64_t RunHintDelta(uint16_t hint) { return int64_t{hint >> 4} - kRunHintReach; }
+constexpr uint32_t RunHintLines(uint16_t hint) { return (hint & 15u) + 1; }
+static_assert(RunHintDelta(MakeRunHint(-5, 3)) == -5 && RunHintLines(MakeRunHint(-5, 3)) == 3);
+static_assert(RunHintDelta(MakeRunHint(kRunHintReach - 1, kMaxRunLines)) == kRunHintReach - 1);
+static_assert(MakeRunHint(-kRunHintReach, 1) == 0);  // the one run "none" leaves out
+static_assert(MakeRunHint(kRunHintReach, 1) == 0 && MakeRunHint(0, kMaxRunLines + 1) == 0);
 
-// Bytes of an index table of 2^log2 buckets after its 64-byte block start: buckets, then hints.
+// Where the parts of an index table of 2^log2 buckets lie, from its 64-byte block start.
+constexpr uint64_t RunGroupsOffset(uint32_t log2_buckets) {
+  return uint64_t{kCacheLine} << log2_buckets;
+}
+constexpr uint64_t RunHintsOffset(uint32_t log2_buckets) {
+  return RunGroupsOffset(log2_buckets) + 4 * RunGroups(log2_buckets);
+}
+// Bytes of the table after its block start: buckets, group bases, hints.
 constexpr uint64_t IndexDataBytes(uint32_t log2_buckets) {
-  return (uint64_t{kCacheLine} + kRunHintBytes) << log2_buckets;
+  return RunHintsOffset(log2_buckets) + (uint64_t{2} << log2_buckets);
 }
 // The whole index block.
 constexpr uint64_t IndexBlockBytes(uint32_t log2_buckets) {

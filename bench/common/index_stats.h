@@ -110,12 +110,8 @@ inline IndexStats ComputeIndexStats(const std::string& segment_path) {
     s.max_probe_words = std::max(s.max_probe_words, probe_words);
     s.max_probe_buckets = std::max<uint64_t>(s.max_probe_buckets, dist + 1);
     if (dist == 0) ++home;
-    const uint32_t hint = idx.hints[bucket].load(std::memory_order_relaxed);
-    const uint64_t line = off / layout::kCacheLine;
-    if (hint != 0 && line >= layout::RunHintFirstLine(hint) &&
-        line < layout::RunHintFirstLine(hint) + layout::RunHintLines(hint)) {
-      ++covered;
-    }
+    LineRun run;
+    if (HintedRun(idx, bucket, &run) && run.Contains(off)) ++covered;
     sum_block += uint64_t{b->units} * layout::kBlockAlign;
     sum_key += b->key_len;
     sum_payload += b->payload_len;
