@@ -525,7 +525,7 @@ int Main(int argc, char** argv) {
   env.lmdb_path = cfg.dir + "/" + tag + ".lmdb";
   std::filesystem::create_directories(env.tmp_dir);
   bench::Cleanup::RegisterDir(env.tmp_dir);
-  for (const char* s : {"", ".readers", ".lock", ".tmp", ".lmdb", ".lmdb-lock"}) {
+  for (const char* s : {"", ".readers", ".lock", ".tmp", ".lmdb", ".lmdb-lock", ".before-writer"}) {
     bench::Cleanup::RegisterFile(env.segment_path + s);
   }
 
@@ -590,7 +590,16 @@ int Main(int argc, char** argv) {
   for (int round = 0; round < cfg.rounds; ++round) {
     for (ConfigResult& cr : results) {
       std::fprintf(stderr, "[round %d/%d] %-22s ", round + 1, cfg.rounds, cr.spec.name().c_str());
+      // The writer replaces rows all over the store, and a replaced row leaves its bucket's run
+      // (docs/design.md, "Run hints"). The segment is put back as it was before each writer
+      // run, so every configuration of every round starts from the same store.
+      const bool writes = cr.spec.system == "larder+writer";
+      const std::string snapshot = env.segment_path + ".before-writer";
+      if (writes)
+        std::filesystem::copy_file(env.segment_path, snapshot,
+                                   std::filesystem::copy_options::overwrite_existing);
       RoundResult rr = RunOnce(env, cr.spec, run++);
+      if (writes) std::filesystem::rename(snapshot, env.segment_path);
       std::fprintf(stderr, "%9s lookups/s  p50 %-9s p99 %-9s max %s", Rate(rr.lookups_per_s).c_str(),
                    Ns(static_cast<double>(rr.merged.Quantile(0.5))).c_str(),
                    Ns(static_cast<double>(rr.merged.Quantile(0.99))).c_str(),
