@@ -26,15 +26,6 @@ using testing::MakeFrame;
 using testing::Repeat;
 using testing::StoreOptions;
 
-constexpr char kView[] = R"(feature_views:
-  - name: driver_stats
-    entities: [driver]
-    source: stats_push
-    schema:
-      - {name: trips, dtype: Int64}
-      - {name: conv_rate, dtype: Float64}
-)";
-
 constexpr int64_t kRows = 100;
 
 // Rows 0..n-1 with trips = k * 1000 + id, at event time k seconds.
@@ -57,7 +48,8 @@ class AllocatorDamage : public testing::StoreFixture {
  protected:
   // A store of kRows rows rewritten three times: the old rows are on the free lists.
   void SetUp() override {
-    repo_.Write(std::string(testing::kDriverPreamble) + kView, StoreOptions{200, "4MiB"});
+    repo_.Write(std::string(testing::kDriverPreamble) + testing::kTripsView,
+                StoreOptions{200, "4MiB"});
     auto fs = repo_.OpenApplied();
     ASSERT_TRUE(fs.ok()) << fs.status().ToString();
     fs_ = std::move(fs).value();

@@ -29,15 +29,6 @@ using testing::MakeFrame;
 using testing::Repeat;
 using testing::StoreOptions;
 
-constexpr char kView[] = R"(feature_views:
-  - name: driver_stats
-    entities: [driver]
-    source: stats_push
-    schema:
-      - {name: trips, dtype: Int64}
-      - {name: conv_rate, dtype: Float64}
-)";
-
 // Rows of ids [first, first + n): trips = version * 1'000'000 + id.
 Frame Rows(int64_t first, int64_t n, int64_t version = 1) {
   std::vector<int64_t> ids, trips;
@@ -56,7 +47,8 @@ Frame Rows(int64_t first, int64_t n, int64_t version = 1) {
 class RunHints : public testing::StoreFixture {
  protected:
   void SetUp() override {
-    repo_.Write(std::string(testing::kDriverPreamble) + kView, StoreOptions{100, "16MiB"});
+    repo_.Write(std::string(testing::kDriverPreamble) + testing::kTripsView,
+                StoreOptions{100, "16MiB"});
     auto fs = repo_.OpenApplied();
     ASSERT_TRUE(fs.ok()) << fs.status().ToString();
     fs_ = std::move(fs).value();

@@ -203,6 +203,16 @@ sources:
     batch_source: stats_file
 )";
 
+// View `driver_stats` (trips Int64, conv_rate Float64) on kDriverPreamble's stats_push.
+inline constexpr char kTripsView[] = R"(feature_views:
+  - name: driver_stats
+    entities: [driver]
+    source: stats_push
+    schema:
+      - {name: trips, dtype: Int64}
+      - {name: conv_rate, dtype: Float64}
+)";
+
 // A repo directory holding feature_store.yaml whose online store lives at a unique /dev/shm
 // path; everything is removed on destruction.
 class Repo {
