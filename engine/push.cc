@@ -9,6 +9,7 @@
 // free lists). Phase 3 cannot fail.
 #include <algorithm>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "engine/fault.h"
@@ -136,9 +137,12 @@ Status AllocateRows(WriteSession& ws, const IndexRef& idx, Staging& st) {
   std::vector<uint32_t> order(st.rows.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(i);
   if (st.rows.size() * 2 >= idx.bucket_mask + 1) {
-    std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-      return BucketOrderKey(st.rows[a].hash) < BucketOrderKey(st.rows[b].hash);
-    });
+    std::vector<std::pair<uint64_t, uint32_t>> keyed(order.size());
+    for (size_t i = 0; i < keyed.size(); ++i) {
+      keyed[i] = {BucketOrderKey(st.rows[i].hash), static_cast<uint32_t>(i)};
+    }
+    std::sort(keyed.begin(), keyed.end());  // ties keep staged order: indexes are unique
+    for (size_t i = 0; i < keyed.size(); ++i) order[i] = keyed[i].second;
   }
   for (size_t i = 0; i < order.size(); ++i) {
     StagedRow& s = st.rows[order[i]];
