@@ -150,11 +150,14 @@ inline void PrefetchBucket(const IndexRef& idx, uint64_t hash) {
   __builtin_prefetch(idx.bucket(hash), 0, 3);
 }
 
-// Tables up to this size follow run hints (2^19 buckets: 1 MiB of hints, ~3M entities). The
-// hint is a demand load: at 2^21 buckets (4 MiB of hints, 10^7 entities) it missed the caches
-// so often that a miss (an absent key) took 408-481 ns instead of 231, while a hit gained
-// little (474-561 against 568 ns); at 2^18 (10^6 entities) hits went from ~450 to ~280 ns.
-inline constexpr uint32_t kMaxHintedLog2Buckets = 19;
+// Tables up to this size follow run hints (2^20 buckets: 2 MiB of hints, up to ~6.7M
+// entities). The hint is a demand load, and the larger the table the more often it misses
+// the caches. Single hit / miss with hints followed and not (BM_LookupHit / BM_LookupMiss):
+//   2^19 buckets (2M entities): 308-331 / 232-236 ns against 402-404 / 175-177 ns;
+//   2^20 buckets (4M entities): 344-371 / 246-314 ns against 415-426 / 182-188 ns;
+//   2^21 buckets (10M entities): 474-561 / 408-481 ns against 452-568 / 198-231 ns.
+// Up to 2^20 a hit gains more than a miss loses; at 2^21 hits gain nothing.
+inline constexpr uint32_t kMaxHintedLog2Buckets = 20;
 
 // Prefetches the bucket of `hash` and, in tables of up to 2^kMaxHintedLog2Buckets buckets, the
 // lines its run hint names (those inside the first `size` bytes of the segment): a single
