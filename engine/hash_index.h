@@ -24,6 +24,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "layout/segment_layout.h"
@@ -82,6 +83,17 @@ struct LineRun {
     return line >= first_line && line - first_line < lines;
   }
 };
+
+// The lines from the one holding byte `first_offset` to the one holding byte `end - 1`, as a
+// run a hint can name: false when they are more than kMaxRunLines, or the first line is 0 or
+// past what a group base holds (32 bits).
+inline bool SpanRun(uint64_t first_offset, uint64_t end, LineRun* run) {
+  const uint64_t first = first_offset / layout::kCacheLine;
+  const uint64_t lines = (end + layout::kCacheLine - 1) / layout::kCacheLine - first;
+  if (first == 0 || first > UINT32_MAX || lines > layout::kMaxRunLines) return false;
+  *run = LineRun{first, static_cast<uint32_t>(lines)};
+  return true;
+}
 
 // The lines bucket `b`'s hint names; false when it has none. The lines may lie anywhere.
 inline bool HintedRun(const IndexRef& idx, uint64_t b, LineRun* run) {
@@ -189,18 +201,13 @@ inline bool RunOfBucket(const IndexRef& idx, uint64_t b, LineRun* run) {
     hi = std::max(hi, layout::WordOffset(w));
   }
   if (hi == 0) return false;
-  run->first_line = lo / layout::kCacheLine;
-  const uint64_t lines = hi / layout::kCacheLine + 3 - run->first_line;
-  if (lines > layout::kMaxRunLines) return false;
-  run->lines = static_cast<uint32_t>(lines);
-  return true;
+  return SpanRun(lo, (hi / layout::kCacheLine + 3) * layout::kCacheLine, run);
 }
 
-// Makes bucket `b`'s hint name `run`: the bucket's group takes the run's first line as its
-// base if it has none. False (and nothing changes) when the run lies beyond the base's reach.
-// Writer-only.
+// Makes bucket `b`'s hint name `run` (from SpanRun): the bucket's group takes the run's first
+// line as its base if it has none. False (and nothing changes) when the run lies beyond the
+// base's reach. Writer-only.
 inline bool StoreRunHint(const IndexRef& idx, uint64_t b, const LineRun& run) {
-  if (run.first_line == 0 || run.first_line > UINT32_MAX) return false;
   std::atomic<uint32_t>& group = idx.run_group(b);
   uint64_t base = group.load(std::memory_order_relaxed);
   if (base == 0) {
@@ -238,22 +245,20 @@ class RunCollector {
     hi_[b] = std::max(hi_[b], offset + bytes);
   }
 
-  // Stores every bucket's hint (the table's hints and bases must still be 0).
+  // Stores every bucket's hint (the table's hints and bases must still be 0): first each
+  // group's base (its lowest run), then the hints relative to it.
   void StoreHints() const {
-    std::vector<LineRun> runs(lo_.size());
+    LineRun run;
     for (uint64_t b = 0; b < lo_.size(); ++b) {
-      if (hi_[b] == 0) continue;
-      const uint64_t first = lo_[b] / layout::kCacheLine;
-      const uint64_t lines = (hi_[b] + layout::kCacheLine - 1) / layout::kCacheLine - first;
-      if (lines <= layout::kMaxRunLines && first <= UINT32_MAX) {
-        runs[b] = LineRun{first, static_cast<uint32_t>(lines)};
-        std::atomic<uint32_t>& group = idx_.run_group(b);
-        const uint64_t base = group.load(std::memory_order_relaxed);
-        if (base == 0 || first < base) group.store(static_cast<uint32_t>(first));
+      if (hi_[b] == 0 || !SpanRun(lo_[b], hi_[b], &run)) continue;
+      std::atomic<uint32_t>& group = idx_.run_group(b);
+      const uint64_t base = group.load(std::memory_order_relaxed);
+      if (base == 0 || run.first_line < base) {
+        group.store(static_cast<uint32_t>(run.first_line), std::memory_order_relaxed);
       }
     }
-    for (uint64_t b = 0; b < runs.size(); ++b) {
-      if (runs[b].lines != 0) StoreRunHint(idx_, b, runs[b]);
+    for (uint64_t b = 0; b < lo_.size(); ++b) {
+      if (hi_[b] != 0 && SpanRun(lo_[b], hi_[b], &run)) StoreRunHint(idx_, b, run);
     }
   }
 
@@ -286,6 +291,21 @@ inline uint64_t BucketOrderKey(uint64_t hash) {
   x = ((x >> 4) & 0x0F0F0F0F0F0F0F0Full) | ((x & 0x0F0F0F0F0F0F0F0Full) << 4);
   x = ((x >> 2) & 0x3333333333333333ull) | ((x & 0x3333333333333333ull) << 2);
   return ((x >> 1) & 0x5555555555555555ull) | ((x & 0x5555555555555555ull) << 1);
+}
+
+// Positions 0..n-1 ordered by BucketOrderKey(hash_of(i)), equal keys in position order: the
+// order to write n rows in so that each bucket's rows lie side by side (bulk pushes,
+// materialize, the benchmarks' builds).
+template <typename HashOf>
+std::vector<uint32_t> InBucketOrder(size_t n, HashOf&& hash_of) {
+  std::vector<std::pair<uint64_t, uint32_t>> keyed(n);
+  for (size_t i = 0; i < n; ++i) {
+    keyed[i] = {BucketOrderKey(hash_of(i)), static_cast<uint32_t>(i)};
+  }
+  std::sort(keyed.begin(), keyed.end());
+  std::vector<uint32_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = keyed[i].second;
+  return order;
 }
 
 // The table's load limit: beyond this many words it is rebuilt at twice the size.

@@ -140,12 +140,8 @@ std::string HeaderLine(const std::vector<std::string>& header) {
 Status WriteWinners(Store& store, const std::string& header_line, const std::string& path,
                     const Group& g, Target* t) {
   const auto& winners = g.table.winners();
-  std::vector<std::pair<uint64_t, uint32_t>> order(winners.size());
-  for (size_t i = 0; i < winners.size(); ++i) {
-    order[i] = {BucketOrderKey(HashEntityKey(t->store_view_id, winners[i].key)),
-                static_cast<uint32_t>(i)};
-  }
-  std::sort(order.begin(), order.end());
+  const std::vector<uint32_t> order = InBucketOrder(
+      winners.size(), [&](size_t i) { return HashEntityKey(t->store_view_id, winners[i].key); });
   std::string text;
   for (size_t b = 0; b < winners.size(); b += kWriteBatch) {
     size_t e = std::min(winners.size(), b + kWriteBatch);
@@ -153,7 +149,7 @@ Status WriteWinners(Store& store, const std::string& header_line, const std::str
     std::vector<uint64_t> lines;
     lines.reserve(e - b);
     for (size_t i = b; i < e; ++i) {
-      const auto& w = winners[order[i].second];
+      const auto& w = winners[order[i]];
       text.append(w.record).push_back('\n');
       lines.push_back(w.line);
     }

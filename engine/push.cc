@@ -7,9 +7,7 @@
 //               the row it replaces.
 // An error in phase 1 or 2 returns with nothing published (allocated blocks go back to the
 // free lists). Phase 3 cannot fail.
-#include <algorithm>
 #include <cstring>
-#include <utility>
 #include <vector>
 
 #include "engine/fault.h"
@@ -134,15 +132,12 @@ bool NotOlder(const StagedRow& s, const uint8_t* stored_block) {
 // fresh arena space, and its run hint can name them all (layout/segment_layout.h, "Run
 // hints"). Smaller batches keep their order: their rows rarely share a bucket.
 Status AllocateRows(WriteSession& ws, const IndexRef& idx, Staging& st) {
-  std::vector<uint32_t> order(st.rows.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(i);
+  std::vector<uint32_t> order;
   if (st.rows.size() * 2 >= idx.bucket_mask + 1) {
-    std::vector<std::pair<uint64_t, uint32_t>> keyed(order.size());
-    for (size_t i = 0; i < keyed.size(); ++i) {
-      keyed[i] = {BucketOrderKey(st.rows[i].hash), static_cast<uint32_t>(i)};
-    }
-    std::sort(keyed.begin(), keyed.end());  // ties keep staged order: indexes are unique
-    for (size_t i = 0; i < keyed.size(); ++i) order[i] = keyed[i].second;
+    order = InBucketOrder(st.rows.size(), [&](size_t i) { return st.rows[i].hash; });
+  } else {
+    order.resize(st.rows.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<uint32_t>(i);
   }
   for (size_t i = 0; i < order.size(); ++i) {
     StagedRow& s = st.rows[order[i]];

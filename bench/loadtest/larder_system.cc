@@ -121,12 +121,9 @@ std::string BuildLarder(Env& env, LarderBuild* out) {
   if (auto a = store.value()->Apply(); !a.ok()) return "larder apply: " + a.status().ToString();
   std::vector<int64_t> order;
   if (c.build_order == "bucket") {
-    // The view's id in the store (its keys' hash seed) is in the registry the store holds.
-    auto attached = OnlineReader::Attach(env.segment_path);
-    if (!attached.ok()) return "larder attach: " + attached.status().ToString();
-    auto reg = attached.value()->Registry();
-    if (!reg.ok()) return "larder registry: " + reg.status().ToString();
-    order = bench::IdsInBucketOrder(c.entities, reg->views.at(0).id);
+    auto ordered = bench::IdsInBucketOrder(env.segment_path, c.entities);
+    if (!ordered.ok()) return "larder: " + ordered.status().ToString();
+    order = std::move(ordered).value();
   } else {
     for (int64_t id = 0; id < c.entities; ++id) order.push_back(id);
   }

@@ -117,13 +117,10 @@ BenchStore& GetStore(int64_t n) {
   s->store = std::move(opened).value();
   if (auto a = s->store->Apply(); !a.ok()) Die("apply", a.status());
   // Rows go in as materialize writes a bulk load: in the order of the index buckets
-  // (bench/common/bucket_order.h). The view's id, the keys' hash seed, is in the registry.
-  auto probe = OnlineReader::Attach(s->segment_path);
-  if (!probe.ok()) Die("attach", probe.status());
-  auto stored = probe.value()->Registry();
-  if (!stored.ok()) Die("registry", stored.status());
-  probe.value().reset();
-  const std::vector<int64_t> order = IdsInBucketOrder(n, stored->views.at(0).id);
+  // (bench/common/bucket_order.h).
+  auto ordered = IdsInBucketOrder(s->segment_path, n);
+  if (!ordered.ok()) Die("bucket order", ordered.status());
+  const std::vector<int64_t> order = std::move(ordered).value();
   constexpr int64_t kChunk = 50000;
   for (int64_t first = 0; first < n; first += kChunk) {
     const std::vector<int64_t> ids(order.begin() + first,
