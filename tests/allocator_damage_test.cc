@@ -18,31 +18,15 @@
 namespace larder {
 namespace {
 
-using testing::F;
 using testing::Features;
-using testing::I;
 using testing::Ints;
 using testing::MakeFrame;
-using testing::Repeat;
 using testing::StoreOptions;
 
 constexpr int64_t kRows = 100;
 
 // Rows 0..n-1 with trips = k * 1000 + id, at event time k seconds.
-Frame Rows(int64_t n, int64_t k) {
-  std::vector<int64_t> ids, trips;
-  std::vector<Cell> conv;
-  for (int64_t id = 0; id < n; ++id) {
-    ids.push_back(id);
-    trips.push_back(k * 1000 + id);
-    conv.push_back(F(static_cast<double>(id) / 8));
-  }
-  return MakeFrame({{"driver_id", Ints(ids)},
-                    {"trips", Ints(trips)},
-                    {"conv_rate", std::move(conv)},
-                    {"event_timestamp", Repeat(I(k), ids.size())},
-                    {"created", Repeat(I(0), ids.size())}});
-}
+Frame Rows(int64_t n, int64_t k) { return testing::TripsRows(0, n, k * 1000, k); }
 
 class AllocatorDamage : public testing::StoreFixture {
  protected:

@@ -21,27 +21,14 @@
 namespace larder {
 namespace {
 
-using testing::F;
 using testing::Features;
-using testing::I;
 using testing::Ints;
 using testing::MakeFrame;
-using testing::Repeat;
 using testing::StoreOptions;
 
 // Rows of ids [first, first + n): trips = version * 1'000'000 + id.
 Frame Rows(int64_t first, int64_t n, int64_t version = 1) {
-  std::vector<int64_t> ids, trips;
-  for (int64_t i = first; i < first + n; ++i) {
-    ids.push_back(i);
-    trips.push_back(version * 1'000'000 + i);
-  }
-  std::vector<Cell> conv;
-  for (int64_t t : trips) conv.push_back(F(static_cast<double>(t) / 4));
-  return MakeFrame({{"driver_id", Ints(ids)},
-                    {"trips", Ints(trips)},
-                    {"conv_rate", std::move(conv)},
-                    {"event_timestamp", Repeat(I(1000 + version), ids.size())}});
+  return testing::TripsRows(first, n, version * 1'000'000, 1000 + version);
 }
 
 class RunHints : public testing::StoreFixture {

@@ -213,6 +213,22 @@ inline constexpr char kTripsView[] = R"(feature_views:
       - {name: conv_rate, dtype: Float64}
 )";
 
+// Rows of kTripsView for ids [first, first + n): trips = trips_base + id, conv_rate = trips / 4,
+// event time `event_s` (seconds); no created column (created 0).
+inline Frame TripsRows(int64_t first, int64_t n, int64_t trips_base, int64_t event_s) {
+  std::vector<int64_t> ids, trips;
+  std::vector<Cell> conv;
+  for (int64_t id = first; id < first + n; ++id) {
+    ids.push_back(id);
+    trips.push_back(trips_base + id);
+    conv.push_back(Cell::Double(static_cast<double>(trips_base + id) / 4));
+  }
+  return MakeFrame({{"driver_id", Ints(ids)},
+                    {"trips", Ints(trips)},
+                    {"conv_rate", std::move(conv)},
+                    {"event_timestamp", std::vector<Cell>(ids.size(), Cell::Int(event_s))}});
+}
+
 // A repo directory holding feature_store.yaml whose online store lives at a unique /dev/shm
 // path; everything is removed on destruction.
 class Repo {
