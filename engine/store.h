@@ -15,9 +15,9 @@
 
 #include "engine/catalog.h"
 #include "larder/frame.h"
-#include "engine/reader_slots.h"
+#include "engine/segment/reader_slots.h"
 #include "larder/repo_config.h"
-#include "engine/segment_file.h"
+#include "engine/segment/segment_file.h"
 #include "larder/online.h"
 #include "larder/status.h"
 #include "larder/store_info.h"

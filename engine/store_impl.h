@@ -6,11 +6,11 @@
 #include <memory>
 #include <mutex>
 
-#include "engine/arena.h"
+#include "engine/segment/arena.h"
 #include "engine/catalog.h"
 #include "engine/hash_index.h"
-#include "engine/reader_slots.h"
-#include "engine/segment_file.h"
+#include "engine/segment/reader_slots.h"
+#include "engine/segment/segment_file.h"
 #include "engine/store.h"
 
 namespace larder {

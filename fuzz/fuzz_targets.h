@@ -30,13 +30,13 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/arena.h"
+#include "engine/segment/arena.h"
 #include "engine/catalog.h"
 #include "engine/registry_codec.h"
 #include "engine/request_json.h"
 #include "engine/response_json.h"
 #include "engine/row_codec.h"
-#include "engine/segment_file.h"
+#include "engine/segment/segment_file.h"
 #include "engine/store.h"
 #include "larder/feature_store.h"
 #include "larder/frame.h"

@@ -1,4 +1,4 @@
-// The writer does not follow the allocator's free and limbo lists blindly (engine/arena.h): a
+// The writer does not follow the allocator's free and limbo lists blindly (engine/segment/arena.h): a
 // link that leaves the arena, names a block that is not free (or not retired), or has the
 // wrong size is caught before it is used. The batch that meets it rebuilds the lists as after
 // a writer crash, the push still applies, and every row stays as it was acknowledged.

@@ -37,7 +37,7 @@
 #include <vector>
 
 #include "engine/offline_log.h"
-#include "engine/process_liveness.h"
+#include "engine/segment/process_liveness.h"
 #include "larder/feature_store.h"
 #include "tests/reader_check.h"
 #include "tests/store_fixture.h"

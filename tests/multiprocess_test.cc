@@ -25,8 +25,8 @@
 #include <thread>
 #include <vector>
 
-#include "engine/process_liveness.h"
-#include "engine/reader_slots.h"
+#include "engine/segment/process_liveness.h"
+#include "engine/segment/reader_slots.h"
 #include "larder/feature_store.h"
 #include "layout/segment_layout.h"
 #include "tests/reader_check.h"

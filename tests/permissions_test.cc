@@ -15,7 +15,7 @@
 #include <fstream>
 #include <string>
 
-#include "engine/segment_file.h"
+#include "engine/segment/segment_file.h"
 #include "engine/store.h"
 #include "larder/feature_store.h"
 #include "tests/store_fixture.h"

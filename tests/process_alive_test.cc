@@ -1,4 +1,4 @@
-// Tests of ProcessAlive (engine/reader_slots.h): how the writer's scan and `larder inspect` tell
+// Tests of ProcessAlive (engine/segment/reader_slots.h): how the writer's scan and `larder inspect` tell
 // a reader process that may still read from one that never will. A dead process's slot is
 // released; a live one's must never be (its reads would go on in reclaimed memory).
 #include <gtest/gtest.h>
@@ -12,7 +12,7 @@
 #include <string>
 #include <thread>
 
-#include "engine/process_liveness.h"
+#include "engine/segment/process_liveness.h"
 #include "tests/store_fixture.h"
 #include "tests/test_util.h"
 

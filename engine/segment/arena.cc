@@ -1,4 +1,4 @@
-#include "engine/arena.h"
+#include "engine/segment/arena.h"
 
 #include <algorithm>
 #include <atomic>

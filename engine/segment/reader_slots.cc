@@ -1,4 +1,4 @@
-#include "engine/reader_slots.h"
+#include "engine/segment/reader_slots.h"
 
 #include <pthread.h>
 #include <sys/syscall.h>

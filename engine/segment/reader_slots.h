@@ -21,8 +21,8 @@
 #include <mutex>
 #include <vector>
 
-#include "engine/process_liveness.h"
-#include "engine/segment_file.h"
+#include "engine/segment/process_liveness.h"
+#include "engine/segment/segment_file.h"
 #include "larder/status.h"
 #include "larder/store_info.h"
 

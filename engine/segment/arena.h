@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/segment_file.h"
+#include "engine/segment/segment_file.h"
 #include "larder/status.h"
 #include "layout/segment_layout.h"
 

@@ -1,4 +1,4 @@
-#include "engine/process_liveness.h"
+#include "engine/segment/process_liveness.h"
 
 #include <dirent.h>
 #include <signal.h>

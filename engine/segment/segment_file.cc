@@ -1,4 +1,4 @@
-#include "engine/segment_file.h"
+#include "engine/segment/segment_file.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
