@@ -11,7 +11,7 @@
 
 #include "engine/batch_source.h"
 #include "engine/csv_stream.h"
-#include "engine/hash_index.h"
+#include "engine/index/hash_index.h"
 #include "engine/offline_log.h"
 #include "engine/value_text.h"
 

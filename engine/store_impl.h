@@ -8,7 +8,7 @@
 
 #include "engine/segment/arena.h"
 #include "engine/catalog.h"
-#include "engine/hash_index.h"
+#include "engine/index/hash_index.h"
 #include "engine/segment/reader_slots.h"
 #include "engine/segment/segment_file.h"
 #include "engine/store.h"

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/hash_index.h"
+#include "engine/index/hash_index.h"
 #include "larder/feature_store.h"
 #include "layout/segment_layout.h"
 #include "tests/offline_fixture.h"

@@ -1,5 +1,5 @@
 // The order in which `larder materialize` writes a bulk load: by the store's index bucket
-// (InBucketOrder, engine/hash_index.h), so that each bucket's rows lie side by side and its
+// (InBucketOrder, engine/index/hash_index.h), so that each bucket's rows lie side by side and its
 // run hint names them (layout/segment_layout.h, "Run hints"). The benchmarks build their
 // stores in this order by default, in pushes of a few thousand rows, to measure a store laid
 // out as a materialized one is; pushing ids in their own order instead lays rows out as
@@ -11,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/hash_index.h"
+#include "engine/index/hash_index.h"
 #include "larder/feature_store.h"
 #include "layout/entity_key.h"
 

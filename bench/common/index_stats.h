@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-#include "engine/hash_index.h"
+#include "engine/index/hash_index.h"
 #include "layout/segment_layout.h"
 
 namespace larder::bench {

@@ -6,7 +6,7 @@
 #include <random>
 
 #include "bench/micro/bench_store.h"
-#include "engine/hash_index.h"
+#include "engine/index/hash_index.h"
 #include "engine/row_codec.h"
 #include "layout/entity_key.h"
 
