@@ -12,7 +12,7 @@
 #include <set>
 #include <utility>
 
-#include "engine/registry_codec.h"
+#include "engine/rows/registry_codec.h"
 #include "engine/store_impl.h"
 
 namespace larder {

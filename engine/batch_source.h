@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/catalog.h"
+#include "engine/rows/catalog.h"
 #include "larder/status.h"
 
 namespace larder {

@@ -9,7 +9,7 @@
 // Thread-safety: pure function over an immutable catalog.
 #pragma once
 
-#include "engine/catalog.h"
+#include "engine/rows/catalog.h"
 #include "larder/feature_store.h"
 #include "larder/frame.h"
 #include "larder/status.h"

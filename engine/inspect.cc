@@ -2,7 +2,7 @@
 #include <set>
 #include <unordered_set>
 
-#include "engine/row_codec.h"
+#include "engine/rows/row_codec.h"
 #include "engine/store_impl.h"
 #include "layout/entity_key.h"
 

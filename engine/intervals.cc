@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <map>
 
-#include "engine/registry_codec.h"
+#include "engine/rows/registry_codec.h"
 #include "engine/store_impl.h"
 
 namespace larder {

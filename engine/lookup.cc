@@ -15,7 +15,7 @@
 #include <cstring>
 
 #include "engine/feature_refs.h"
-#include "engine/row_codec.h"
+#include "engine/rows/row_codec.h"
 #include "engine/same_text.h"
 #include "engine/store_impl.h"
 #include "layout/entity_key.h"

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/catalog.h"
+#include "engine/rows/catalog.h"
 #include "engine/store.h"
 #include "larder/feature_store.h"
 #include "larder/status.h"

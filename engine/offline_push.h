@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/catalog.h"
+#include "engine/rows/catalog.h"
 #include "engine/store.h"
 #include "larder/frame.h"
 #include "larder/online.h"

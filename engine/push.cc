@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine/fault.h"
-#include "engine/row_codec.h"
+#include "engine/rows/row_codec.h"
 #include "engine/store_impl.h"
 #include "layout/entity_key.h"
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/catalog.h"
+#include "engine/rows/catalog.h"
 #include "larder/frame.h"
 #include "engine/segment/reader_slots.h"
 #include "larder/repo_config.h"

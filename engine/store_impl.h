@@ -7,7 +7,7 @@
 #include <mutex>
 
 #include "engine/segment/arena.h"
-#include "engine/catalog.h"
+#include "engine/rows/catalog.h"
 #include "engine/index/hash_index.h"
 #include "engine/segment/reader_slots.h"
 #include "engine/segment/segment_file.h"

@@ -4,7 +4,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "engine/registry_codec.h"
+#include "engine/rows/registry_codec.h"
 #include "engine/store_impl.h"
 
 namespace larder {

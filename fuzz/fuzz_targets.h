@@ -31,11 +31,11 @@
 #include <vector>
 
 #include "engine/segment/arena.h"
-#include "engine/catalog.h"
-#include "engine/registry_codec.h"
+#include "engine/rows/catalog.h"
+#include "engine/rows/registry_codec.h"
 #include "engine/request_json.h"
 #include "engine/response_json.h"
-#include "engine/row_codec.h"
+#include "engine/rows/row_codec.h"
 #include "engine/segment/segment_file.h"
 #include "engine/store.h"
 #include "larder/feature_store.h"

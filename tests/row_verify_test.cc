@@ -1,4 +1,4 @@
-// Row verification (engine/row_codec.h): VerifyRowBuffer checks a whole row; VerifyRowForView
+// Row verification (engine/rows/row_codec.h): VerifyRowBuffer checks a whole row; VerifyRowForView
 // checks what reading one view's features touches. Valid rows of every dtype pass both; a
 // truncated or damaged row fails whichever verifier covers the damaged part; a damaged vector
 // of a class the view never reads fails only the whole-row check.
@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/catalog.h"
-#include "engine/row_codec.h"
+#include "engine/rows/catalog.h"
+#include "engine/rows/row_codec.h"
 #include "fuzz/fuzz_targets.h"
 
 namespace larder {

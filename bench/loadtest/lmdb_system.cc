@@ -13,7 +13,7 @@
 #include <numeric>
 
 #include "bench/loadtest/loadtest.h"
-#include "engine/row_codec.h"
+#include "engine/rows/row_codec.h"
 
 #if LARDER_HAVE_LMDB
 #include <lmdb.h>

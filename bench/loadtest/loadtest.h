@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "bench/loadtest/histogram.h"
-#include "engine/catalog.h"
+#include "engine/rows/catalog.h"
 #include "larder/online.h"
 
 namespace larder::loadtest {

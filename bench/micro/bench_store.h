@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "bench/common/index_stats.h"
-#include "engine/catalog.h"
+#include "engine/rows/catalog.h"
 #include "larder/feature_store.h"
 
 namespace benchmark {

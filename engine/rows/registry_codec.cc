@@ -1,4 +1,4 @@
-#include "engine/registry_codec.h"
+#include "engine/rows/registry_codec.h"
 
 #include <flatbuffers/flatbuffers.h>
 

@@ -1,4 +1,4 @@
-#include "engine/catalog.h"
+#include "engine/rows/catalog.h"
 
 #include <limits>
 

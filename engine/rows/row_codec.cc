@@ -1,4 +1,4 @@
-#include "engine/row_codec.h"
+#include "engine/rows/row_codec.h"
 
 #include <cstdint>
 #include <cstring>

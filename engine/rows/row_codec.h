@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/catalog.h"
+#include "engine/rows/catalog.h"
 #include "larder/types.h"
 #include "layout/row_generated.h"
 
