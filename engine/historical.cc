@@ -9,7 +9,7 @@
 #include "engine/csv_stream.h"
 #include "engine/feature_refs.h"
 #include "engine/offline_log.h"
-#include "engine/value_text.h"
+#include "engine/values/value_text.h"
 
 namespace larder {
 

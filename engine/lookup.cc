@@ -16,7 +16,7 @@
 
 #include "engine/feature_refs.h"
 #include "engine/rows/row_codec.h"
-#include "engine/same_text.h"
+#include "engine/values/same_text.h"
 #include "engine/store_impl.h"
 #include "layout/entity_key.h"
 

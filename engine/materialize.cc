@@ -13,7 +13,7 @@
 #include "engine/csv_stream.h"
 #include "engine/index/hash_index.h"
 #include "engine/offline_log.h"
-#include "engine/value_text.h"
+#include "engine/values/value_text.h"
 
 namespace larder {
 

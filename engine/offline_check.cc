@@ -3,7 +3,7 @@
 #include "engine/batch_source.h"
 #include "engine/csv_stream.h"
 #include "engine/offline_log.h"
-#include "engine/value_text.h"
+#include "engine/values/value_text.h"
 
 namespace larder {
 

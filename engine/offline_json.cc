@@ -4,9 +4,9 @@
 
 #include "engine/csv_stream.h"
 #include "engine/json_body.h"
-#include "engine/json_cell.h"
+#include "engine/values/json_cell.h"
 #include "engine/response_json.h"
-#include "engine/value_text.h"
+#include "engine/values/value_text.h"
 
 namespace larder {
 

@@ -6,7 +6,7 @@
 #include "engine/batch_source.h"
 #include "engine/csv_stream.h"
 #include "engine/offline_log.h"
-#include "engine/value_text.h"
+#include "engine/values/value_text.h"
 #include "layout/entity_key.h"
 #include "layout/segment_layout.h"
 

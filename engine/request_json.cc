@@ -3,7 +3,7 @@
 #include <simdjson.h>
 
 #include "engine/json_body.h"
-#include "engine/json_cell.h"
+#include "engine/values/json_cell.h"
 
 namespace larder {
 

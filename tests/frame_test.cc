@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/same_text.h"
+#include "engine/values/same_text.h"
 #include "tests/test_util.h"
 
 namespace larder {
@@ -924,7 +924,7 @@ TEST(Base64Test, DecodeRejectsInvalid) {
   }
 }
 
-// SameText (engine/same_text.h) agrees with == for every length up to 40 and a difference at
+// SameText (engine/values/same_text.h) agrees with == for every length up to 40 and a difference at
 // every position: the 1-3 byte loop, the two 4-byte words, the 8-byte words and the last one.
 TEST(SameText, AgreesWithEqualityAtEveryLengthAndPosition) {
   for (size_t n = 0; n <= 40; ++n) {

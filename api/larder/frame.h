@@ -55,7 +55,7 @@ struct Frame {
   Status CheckShape() const;
 };
 
-// ---- Readers of push input (engine/frame_csv.cc, engine/frame_json.cc) ----
+// ---- Readers of push input (engine/values/frame_csv.cc, engine/values/frame_json.cc) ----
 
 // CSV with a header row (RFC 4180: quoted fields, "" escapes, embedded commas and newlines).
 // An empty unquoted cell is null; every other cell is kString. Fills row_lines.
@@ -69,7 +69,7 @@ Result<Frame> ReadJsonLinesFrame(std::string_view text, const std::string& origi
 // Picks the reader by extension (.csv, .json, .jsonl); errors name the file.
 Result<Frame> ReadFrameFile(const std::string& path);
 
-// ---- Conversions (engine/cell_convert.cc) ----
+// ---- Conversions (engine/values/cell_convert.cc) ----
 
 // Parses RFC 3339 / ISO 8601: "2022-05-13 10:59:42+00:00", "2022-05-13T10:59:42.123Z",
 // "2022-05-13T10:59:42" (naive = UTC), "2022-05-13" (midnight UTC); fractional seconds to

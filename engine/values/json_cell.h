@@ -1,4 +1,4 @@
-// Internal JSON-to-cell conversions of engine/frame_json.cc, shared with cell_convert.cc and
+// Internal JSON-to-cell conversions of engine/values/frame_json.cc, shared with cell_convert.cc and
 // engine/request_json.cc.
 #pragma once
 

@@ -9,8 +9,8 @@
 #include <limits>
 #include <string>
 
-#include "engine/civil_time.h"
-#include "engine/json_cell.h"
+#include "engine/values/civil_time.h"
+#include "engine/values/json_cell.h"
 #include "larder/frame.h"
 
 namespace larder {

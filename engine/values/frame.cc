@@ -13,7 +13,7 @@
 #include <system_error>
 #include <unordered_set>
 
-#include "engine/same_text.h"
+#include "engine/values/same_text.h"
 
 namespace larder {
 

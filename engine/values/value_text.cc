@@ -1,5 +1,5 @@
 // Canonical text of values, output cells, and offline entity keys.
-#include "engine/value_text.h"
+#include "engine/values/value_text.h"
 
 #include <charconv>
 #include <cmath>

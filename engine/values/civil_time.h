@@ -1,5 +1,5 @@
 // The proleptic Gregorian calendar of timestamps (H. Hinnant's days_from_civil /
-// civil_from_days), shared by timestamp parsing and formatting (engine/cell_convert.cc) and the
+// civil_from_days), shared by timestamp parsing and formatting (engine/values/cell_convert.cc) and the
 // Python binding's datetime conversion (python/src/convert.cc).
 // Thread-safety: pure functions.
 #pragma once

@@ -6,7 +6,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "engine/json_cell.h"
+#include "engine/values/json_cell.h"
 #include "larder/frame.h"
 
 namespace larder {
