@@ -1,8 +1,8 @@
 #include "larder/feature_store.h"
 
-#include "engine/historical.h"
-#include "engine/materialize.h"
-#include "engine/offline_push.h"
+#include "engine/offline/historical.h"
+#include "engine/offline/materialize.h"
+#include "engine/offline/offline_push.h"
 #include "engine/store.h"
 
 namespace larder {

@@ -1,6 +1,6 @@
 // Resolving a request's feature references ("view:feature" or a feature service) against a
 // catalog: the shared first step of online lookups (engine/lookup.cc) and historical retrieval
-// (engine/historical.cc).
+// (engine/offline/historical.cc).
 // Thread-safety: pure functions of their arguments.
 #pragma once
 

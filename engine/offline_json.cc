@@ -2,7 +2,7 @@
 
 #include <simdjson.h>
 
-#include "engine/csv_stream.h"
+#include "engine/offline/csv_stream.h"
 #include "engine/json_body.h"
 #include "engine/values/json_cell.h"
 #include "engine/response_json.h"

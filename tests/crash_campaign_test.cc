@@ -12,7 +12,7 @@
 //    killed mid-lookup; a dead reader's slot must be released (its hold on reclamation lifted)
 //    within the grace period, the arena must stop growing, and limbo must drain at the end.
 //  - OfflineLogKills: a child appends batches of ~100 KB to an offline (batch source) log
-//    (engine/offline_log.h) and is killed mid-append; every acknowledged append stays, the torn
+//    (engine/offline/offline_log.h) and is killed mid-append; every acknowledged append stays, the torn
 //    tail is set aside (PATH.torn) by the next append, and the file holds whole records only.
 //
 // Default counts give >= 200 writer kills and >= 200 reader kills in well under two minutes on
@@ -36,7 +36,7 @@
 #include <thread>
 #include <vector>
 
-#include "engine/offline_log.h"
+#include "engine/offline/offline_log.h"
 #include "engine/segment/process_liveness.h"
 #include "larder/feature_store.h"
 #include "tests/reader_check.h"

@@ -1,7 +1,7 @@
-// The streaming CSV reader of batch-source files (engine/csv_stream.h): RFC 4180 quoting,
+// The streaming CSV reader of batch-source files (engine/offline/csv_stream.h): RFC 4180 quoting,
 // null vs empty, line numbers, torn final records, chunk boundaries, and the boundary scanner
 // the offline log uses (it must agree with the reader on where complete records end).
-#include "engine/csv_stream.h"
+#include "engine/offline/csv_stream.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>

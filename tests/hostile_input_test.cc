@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/offline_log.h"
+#include "engine/offline/offline_log.h"
 #include "engine/request_json.h"
 #include "engine/response_json.h"
 #include "engine/store.h"

@@ -8,7 +8,7 @@
 #include <set>
 #include <thread>
 
-#include "engine/offline_check.h"
+#include "engine/offline/offline_check.h"
 #include "tests/offline_fixture.h"
 
 namespace larder {

@@ -222,7 +222,7 @@ TEST(RunHintLayout, ARunBeyondItsGroupsReachGetsNoHint) {
 }  // namespace
 }  // namespace larder
 
-// Materialize writes a bulk load in bucket order (engine/materialize.cc), so its rows land in
+// Materialize writes a bulk load in bucket order (engine/offline/materialize.cc), so its rows land in
 // their runs as a bulk push's do.
 namespace larder {
 namespace {

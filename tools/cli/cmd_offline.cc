@@ -9,7 +9,7 @@
 #include <fstream>
 #include <iostream>
 
-#include "engine/offline_check.h"
+#include "engine/offline/offline_check.h"
 #include "engine/offline_json.h"
 #include "larder/feature_store.h"
 #include "tools/cli/commands.h"

@@ -1,6 +1,6 @@
 // Materialization: stream each batch-source file once, keep the latest record per entity per
 // view, write the winners online in batches through the ordered write path.
-#include "engine/materialize.h"
+#include "engine/offline/materialize.h"
 
 #include <sys/stat.h>
 #include <xxhash.h>
@@ -9,10 +9,10 @@
 #include <chrono>
 #include <map>
 
-#include "engine/batch_source.h"
-#include "engine/csv_stream.h"
+#include "engine/offline/batch_source.h"
+#include "engine/offline/csv_stream.h"
 #include "engine/index/hash_index.h"
-#include "engine/offline_log.h"
+#include "engine/offline/offline_log.h"
 #include "engine/values/value_text.h"
 
 namespace larder {

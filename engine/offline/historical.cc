@@ -1,14 +1,14 @@
 // Point-in-time join of an entity dataframe against batch-source files.
-#include "engine/historical.h"
+#include "engine/offline/historical.h"
 
 #include <algorithm>
 #include <limits>
 #include <unordered_map>
 
-#include "engine/batch_source.h"
-#include "engine/csv_stream.h"
+#include "engine/offline/batch_source.h"
+#include "engine/offline/csv_stream.h"
 #include "engine/feature_refs.h"
-#include "engine/offline_log.h"
+#include "engine/offline/offline_log.h"
 #include "engine/values/value_text.h"
 
 namespace larder {

@@ -1,5 +1,5 @@
 // Chunked RFC 4180 reader for batch-source files, and the record-boundary scanner.
-#include "engine/csv_stream.h"
+#include "engine/offline/csv_stream.h"
 
 #include <unistd.h>
 

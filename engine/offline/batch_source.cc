@@ -1,4 +1,4 @@
-#include "engine/batch_source.h"
+#include "engine/offline/batch_source.h"
 
 #include <algorithm>
 

@@ -1,8 +1,8 @@
-#include "engine/offline_check.h"
+#include "engine/offline/offline_check.h"
 
-#include "engine/batch_source.h"
-#include "engine/csv_stream.h"
-#include "engine/offline_log.h"
+#include "engine/offline/batch_source.h"
+#include "engine/offline/csv_stream.h"
+#include "engine/offline/offline_log.h"
 #include "engine/values/value_text.h"
 
 namespace larder {

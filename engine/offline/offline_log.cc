@@ -1,5 +1,5 @@
 // Batch-source CSV files as append logs: locking, the boundary hint, torn tails, durability.
-#include "engine/offline_log.h"
+#include "engine/offline/offline_log.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -17,7 +17,7 @@
 #include <thread>
 #include <utility>
 
-#include "engine/csv_stream.h"
+#include "engine/offline/csv_stream.h"
 
 namespace larder {
 

@@ -1,11 +1,11 @@
 // push(to=offline): validate, render canonical CSV records, append durably.
-#include "engine/offline_push.h"
+#include "engine/offline/offline_push.h"
 
 #include <algorithm>
 
-#include "engine/batch_source.h"
-#include "engine/csv_stream.h"
-#include "engine/offline_log.h"
+#include "engine/offline/batch_source.h"
+#include "engine/offline/csv_stream.h"
+#include "engine/offline/offline_log.h"
 #include "engine/values/value_text.h"
 #include "layout/entity_key.h"
 #include "layout/segment_layout.h"

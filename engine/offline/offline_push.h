@@ -1,5 +1,5 @@
 // Pushes to the offline store: a push source's rows appended to its batch source's CSV file.
-// Thread-safety: free functions; appends serialize on the file's lock (engine/offline_log.h).
+// Thread-safety: free functions; appends serialize on the file's lock (engine/offline/offline_log.h).
 #pragma once
 
 #include <string>
