@@ -8,9 +8,9 @@
 #include <functional>
 #include <memory>
 
-#include "engine/offline_json.h"
-#include "engine/request_json.h"
-#include "engine/response_json.h"
+#include "wire/offline_json.h"
+#include "wire/request_json.h"
+#include "wire/response_json.h"
 #include "larder/feature_store.h"
 
 struct larder_store {

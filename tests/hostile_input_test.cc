@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "engine/offline/offline_log.h"
-#include "engine/request_json.h"
-#include "engine/response_json.h"
+#include "wire/request_json.h"
+#include "wire/response_json.h"
 #include "engine/store.h"
 #include "larder/feature_store.h"
 #include "layout/segment_layout.h"

@@ -1,6 +1,6 @@
 // Tests of the JSON writer: Feast's get-online-features response shape, every dtype, nulls,
 // non-finite numbers, string escaping, base64, timestamps, error bodies and JsonWriter.
-#include "engine/response_json.h"
+#include "wire/response_json.h"
 
 #include <gtest/gtest.h>
 

@@ -28,7 +28,7 @@
 #include <thread>
 #include <vector>
 
-#include "engine/response_json.h"
+#include "wire/response_json.h"
 #include "tests/store_fixture.h"
 #include "tools/server/routes.h"
 

@@ -1,5 +1,5 @@
 // Internal JSON-to-cell conversions of engine/values/frame_json.cc, shared with cell_convert.cc and
-// engine/request_json.cc.
+// wire/request_json.cc.
 #pragma once
 
 #include <simdjson.h>

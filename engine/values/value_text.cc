@@ -6,7 +6,7 @@
 #include <cstring>
 #include <limits>
 
-#include "engine/response_json.h"
+#include "wire/response_json.h"
 
 namespace larder {
 

@@ -7,7 +7,7 @@
 #include <map>
 #include <set>
 
-#include "engine/response_json.h"
+#include "wire/response_json.h"
 #include "larder/feature_store.h"
 #include "tools/cli/commands.h"
 

@@ -6,7 +6,7 @@
 #include <iomanip>
 #include <iostream>
 
-#include "engine/response_json.h"
+#include "wire/response_json.h"
 #include "larder/feature_store.h"
 #include "layout/segment_layout.h"
 #include "tools/cli/cmd_offline.h"

@@ -10,7 +10,7 @@
 #include <iostream>
 
 #include "engine/offline/offline_check.h"
-#include "engine/offline_json.h"
+#include "wire/offline_json.h"
 #include "larder/feature_store.h"
 #include "tools/cli/commands.h"
 

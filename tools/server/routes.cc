@@ -7,9 +7,9 @@
 #include <utility>
 #include <vector>
 
-#include "engine/offline_json.h"
-#include "engine/request_json.h"
-#include "engine/response_json.h"
+#include "wire/offline_json.h"
+#include "wire/request_json.h"
+#include "wire/response_json.h"
 #include "larder/frame.h"
 
 namespace larder::server {

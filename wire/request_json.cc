@@ -1,8 +1,8 @@
-#include "engine/request_json.h"
+#include "wire/request_json.h"
 
 #include <simdjson.h>
 
-#include "engine/json_body.h"
+#include "wire/json_body.h"
 #include "engine/values/json_cell.h"
 
 namespace larder {

@@ -1,5 +1,5 @@
 // JSON output: Feast's get-online-features response, error bodies, and the writer behind them.
-#include "engine/response_json.h"
+#include "wire/response_json.h"
 
 #include <simdjson.h>
 

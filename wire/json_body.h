@@ -1,5 +1,5 @@
-// Internal: helpers shared by the JSON request-body parsers (engine/request_json.cc,
-// engine/offline_json.cc). Errors are kInvalidArgument naming the field.
+// Internal: helpers shared by the JSON request-body parsers (wire/request_json.cc,
+// wire/offline_json.cc). Errors are kInvalidArgument naming the field.
 #pragma once
 
 #include <simdjson.h>

@@ -1,11 +1,11 @@
-#include "engine/offline_json.h"
+#include "wire/offline_json.h"
 
 #include <simdjson.h>
 
 #include "engine/offline/csv_stream.h"
-#include "engine/json_body.h"
+#include "wire/json_body.h"
 #include "engine/values/json_cell.h"
-#include "engine/response_json.h"
+#include "wire/response_json.h"
 #include "engine/values/value_text.h"
 
 namespace larder {
