@@ -4,6 +4,7 @@
 #include "engine/offline/materialize.h"
 #include "engine/offline/offline_push.h"
 #include "engine/store.h"
+#include "larder/timestamp.h"
 
 namespace larder {
 
@@ -15,7 +16,7 @@ Result<std::unique_ptr<FeatureStore>> FeatureStore::Open(const std::string& repo
 FeatureStore::~FeatureStore() = default;
 
 Result<std::shared_ptr<Store>> FeatureStore::Attached() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (!store_) {
     LARDER_ASSIGN_OR_RETURN(store_, Store::Open(config_.online_store.path, /*writable=*/true));
   }
@@ -24,14 +25,14 @@ Result<std::shared_ptr<Store>> FeatureStore::Attached() {
 
 Result<ApplyReport> FeatureStore::Apply() {
   LARDER_ASSIGN_OR_RETURN(ApplyReport report, Store::Apply(config_));
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (report.created) store_.reset();  // a new segment: re-attach on next use
   return report;
 }
 
 Status FeatureStore::Teardown() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     store_.reset();
   }
   return Store::Teardown(config_.online_store.path);

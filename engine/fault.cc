@@ -10,6 +10,8 @@
 #include <mutex>
 #include <string>
 
+#include "larder/mutex.h"
+
 namespace larder {
 
 namespace {
@@ -20,7 +22,7 @@ namespace {
 // the parent's reading, so the child would never crash.)
 enum State : int { kUnread = 0, kDisarmed = 1, kArmed = 2 };
 std::atomic<int> g_state{kUnread};
-std::mutex g_mu;
+Mutex g_mu;
 std::string g_target;  // written under g_mu before g_state becomes kArmed
 long g_n = 1;
 std::atomic<long> g_hits{0};
@@ -30,7 +32,7 @@ int LoadSpec() {
   std::call_once(g_atfork_once, [] {
     pthread_atfork(nullptr, nullptr, [] { g_state.store(kUnread, std::memory_order_relaxed); });
   });
-  std::lock_guard<std::mutex> lock(g_mu);
+  MutexLock lock(g_mu);
   int st = g_state.load(std::memory_order_relaxed);
   if (st != kUnread) return st;
   const char* spec = std::getenv("LARDER_CRASH_AT");

@@ -16,8 +16,9 @@
 
 #include "engine/feature_refs.h"
 #include "engine/rows/row_codec.h"
-#include "engine/values/same_text.h"
 #include "engine/store_impl.h"
+#include "engine/values/cell_convert.h"
+#include "engine/values/same_text.h"
 #include "layout/entity_key.h"
 
 namespace larder {

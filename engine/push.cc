@@ -13,6 +13,8 @@
 #include "engine/fault.h"
 #include "engine/rows/row_codec.h"
 #include "engine/store_impl.h"
+#include "engine/values/cell_convert.h"
+#include "larder/timestamp.h"
 #include "layout/entity_key.h"
 
 namespace larder {

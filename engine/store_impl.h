@@ -6,12 +6,13 @@
 #include <memory>
 #include <mutex>
 
-#include "engine/segment/arena.h"
-#include "engine/rows/catalog.h"
 #include "engine/index/hash_index.h"
+#include "engine/rows/catalog.h"
+#include "engine/segment/arena.h"
 #include "engine/segment/reader_slots.h"
 #include "engine/segment/segment_file.h"
 #include "engine/store.h"
+#include "larder/mutex.h"
 
 namespace larder {
 
@@ -38,11 +39,12 @@ struct Store::Impl {
   uint64_t instance_id = 0;  // unique per Impl in this process (keys thread-local caches)
 
   // The newest catalog this process built, and the generation it is of.
-  mutable std::mutex catalog_mu;
-  mutable std::shared_ptr<const Catalog> catalog;  // GUARDED_BY(catalog_mu)
+  mutable Mutex catalog_mu;
+  mutable std::shared_ptr<const Catalog> catalog LARDER_GUARDED_BY(catalog_mu);
 
-  std::mutex write_mu;  // serializes this process's write batches before the flock
-  ReaderWatch reader_watch;  // GUARDED_BY(write_mu): the writer's scan of the reader slots
+  Mutex write_mu;  // serializes this process's write batches before the flock
+  // The writer's scan of the reader slots.
+  ReaderWatch reader_watch LARDER_GUARDED_BY(write_mu);
 
   layout::SegmentHeader* header() const { return seg->header(); }
   uint8_t* base() const { return seg->base(); }
@@ -96,7 +98,7 @@ class WriteSession {
 
   Store::Impl& store_;
   WriterLock lock_;
-  std::unique_lock<std::mutex> process_lock_;
+  std::unique_lock<Mutex> process_lock_;  // store_.write_mu, for the session's life
   Arena arena_;
   bool finished_ = false;
 };

@@ -56,7 +56,7 @@ Result<std::shared_ptr<const Catalog>> Store::Impl::CatalogNow() const {
   }
   std::shared_ptr<const Catalog> cat;
   {
-    std::lock_guard<std::mutex> lock(catalog_mu);
+    MutexLock lock(catalog_mu);
     if (catalog && catalog->generation() == gen) {
       cat = catalog;
     } else {

@@ -57,7 +57,7 @@ Result<std::unique_ptr<WriteSession>> WriteSession::Begin(Store::Impl& store) {
   if (!store.seg->writable()) {
     return InvalidArgument("this store was opened read-only; open it for writing to push");
   }
-  std::unique_lock<std::mutex> process_lock(store.write_mu);
+  std::unique_lock<Mutex> process_lock(store.write_mu);
   LARDER_ASSIGN_OR_RETURN(WriterLock lock,
                           WriterLock::Acquire(store.seg->path(), store.options.lock_timeout_ms));
   std::unique_ptr<WriteSession> ws(new WriteSession(store, std::move(lock)));
@@ -86,6 +86,7 @@ void WriteSession::ReclaimNow() {
   }
   // seq_cst fence: pairs with each reader's fence after its epoch store (reader_slots.h).
   std::atomic_thread_fence(std::memory_order_seq_cst);
+  store_.write_mu.AssertHeld();  // process_lock_
   ReaderScan scan = ScanReaders(store_.pool->table(), store_.reader_watch);
   arena_.Reclaim(scan.min_active_epoch);
 }
@@ -168,8 +169,7 @@ Status RebuildIndexImpl(Store::Impl& store, WriteSession& ws, uint32_t log2_buck
       dropped.push_back(layout::WordOffset(w));
       continue;
     }
-    std::string_view key(reinterpret_cast<const char*>(row) + layout::kRowKeyOffset,
-                         row->key_len);
+    std::string_view key(reinterpret_cast<const char*>(row) + layout::kRowKeyOffset, row->key_len);
     const uint64_t hash = HashEntityKey(row->view_id, key);
     if (!InsertUnpublished(idx, hash, w)) {
       ws.arena().FreeUnpublished(*off);

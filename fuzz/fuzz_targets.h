@@ -30,18 +30,21 @@
 #include <string_view>
 #include <vector>
 
-#include "engine/segment/arena.h"
 #include "engine/rows/catalog.h"
 #include "engine/rows/registry_codec.h"
-#include "wire/request_json.h"
-#include "wire/response_json.h"
 #include "engine/rows/row_codec.h"
+#include "engine/segment/arena.h"
 #include "engine/segment/segment_file.h"
 #include "engine/store.h"
+#include "engine/values/cell_convert.h"
+#include "engine/values/frame_readers.h"
 #include "larder/feature_store.h"
 #include "larder/frame.h"
 #include "larder/repo_config.h"
+#include "larder/timestamp.h"
 #include "layout/segment_layout.h"
+#include "wire/request_json.h"
+#include "wire/response_json.h"
 
 namespace larder::fuzz {
 

@@ -10,7 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "engine/values/cell_convert.h"
+#include "engine/values/frame_readers.h"
 #include "engine/values/same_text.h"
+#include "larder/timestamp.h"
 #include "tests/test_util.h"
 
 namespace larder {

@@ -18,12 +18,14 @@
 #include <vector>
 
 #include "engine/offline/offline_log.h"
-#include "wire/request_json.h"
-#include "wire/response_json.h"
 #include "engine/store.h"
+#include "engine/values/frame_readers.h"
 #include "larder/feature_store.h"
+#include "larder/timestamp.h"
 #include "layout/segment_layout.h"
 #include "tests/store_fixture.h"
+#include "wire/request_json.h"
+#include "wire/response_json.h"
 
 namespace larder {
 namespace {

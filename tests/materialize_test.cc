@@ -1,6 +1,8 @@
 // Materialization: push → offline file → materialize → online round trips (every dtype),
 // interval filtering, latest-per-entity, the ordered write rule against fresher pushes,
 // incremental runs and their recorded intervals, and every error.
+#include "engine/values/cell_convert.h"
+#include "larder/timestamp.h"
 #include "tests/offline_fixture.h"
 
 namespace larder {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "larder/feature_store.h"
+#include "larder/timestamp.h"
 #include "tests/store_fixture.h"
 
 namespace larder::testing {

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "engine/offline/offline_check.h"
+#include "engine/values/frame_readers.h"
 #include "tests/offline_fixture.h"
 
 namespace larder {

@@ -3,10 +3,11 @@
 #include <simdjson.h>
 
 #include "engine/offline/csv_stream.h"
-#include "wire/json_body.h"
 #include "engine/values/json_cell.h"
-#include "wire/response_json.h"
 #include "engine/values/value_text.h"
+#include "larder/timestamp.h"
+#include "wire/json_body.h"
+#include "wire/response_json.h"
 
 namespace larder {
 

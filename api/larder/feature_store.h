@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "larder/frame.h"
+#include "larder/mutex.h"
 #include "larder/online.h"
 #include "larder/repo_config.h"
 #include "larder/status.h"
@@ -43,7 +44,7 @@ struct MaterializeProgress {
   uint64_t rows_scanned = 0;  // batch-source rows read so far
   uint64_t bytes_done = 0;    // of bytes_total, the batch-source bytes of this run
   uint64_t bytes_total = 0;
-  double seconds = 0;         // since the run started
+  double seconds = 0;  // since the run started
 };
 using MaterializeProgressFn = std::function<void(const MaterializeProgress&)>;
 
@@ -122,8 +123,8 @@ class FeatureStore {
   Result<std::shared_ptr<Store>> Attached();
 
   RepoConfig config_;
-  std::mutex mu_;
-  std::shared_ptr<Store> store_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::shared_ptr<Store> store_ LARDER_GUARDED_BY(mu_);
 };
 
 // A read-only attachment to a segment: all a model server needs is the segment's path.

@@ -18,6 +18,8 @@
 #include <string>
 #include <string_view>
 
+#include "larder/timestamp.h"
+
 namespace larder::loadtest::feast {
 
 inline uint32_t Murmur3_32(std::string_view data, uint32_t seed = 0) {

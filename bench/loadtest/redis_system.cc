@@ -20,6 +20,7 @@
 #include "bench/common/cleanup.h"
 #include "bench/loadtest/feast_redis_layout.h"
 #include "bench/loadtest/loadtest.h"
+#include "larder/timestamp.h"
 
 #if LARDER_HAVE_HIREDIS
 #include <hiredis/hiredis.h>

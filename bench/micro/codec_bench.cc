@@ -8,6 +8,7 @@
 #include "bench/micro/bench_store.h"
 #include "engine/index/hash_index.h"
 #include "engine/rows/row_codec.h"
+#include "engine/values/cell_convert.h"
 #include "layout/entity_key.h"
 
 namespace larder::bench {

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "larder/feature_store.h"
+#include "larder/timestamp.h"
 
 namespace larder::bench {
 namespace {

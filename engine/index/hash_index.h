@@ -7,8 +7,10 @@
 // Writers (one at a time, under the write lock) only ever fill an empty word or replace a
 // row's word with a newer row of the same key (release stores), so a probe stops at the first
 // empty word, and a reader that acquire-loads a word sees a complete row behind it.
-// Thread-safety: Find* may run in any number of readers concurrently with the writer's
-// Insert/Replace; Insert, Replace and Rebuild are writer-only.
+// Thread-safety: ProbeIndex, MatchRow, HintedRun and the Prefetch* functions may run in any
+// number of readers concurrently with the writer; InsertUnpublished, RunOfBucket,
+// StoreRunHint and RefreshRunHint are writer-only (publication of a word is the writer's
+// release store, engine/push.cc; rebuilds are engine/write_session.cc's).
 #pragma once
 
 // XXH3 inlined (the same algorithm and values as libxxhash's): the read path hashes every
@@ -163,12 +165,8 @@ inline void PrefetchBucket(const IndexRef& idx, uint64_t hash) {
 }
 
 // Tables up to this size follow run hints (2^20 buckets: 2 MiB of hints, up to ~6.7M
-// entities). The hint is a demand load, and the larger the table the more often it misses
-// the caches. Single hit / miss with hints followed and not (BM_LookupHit / BM_LookupMiss):
-//   2^19 buckets (2M entities): 308-331 / 232-236 ns against 402-404 / 175-177 ns;
-//   2^20 buckets (4M entities): 344-371 / 246-314 ns against 415-426 / 182-188 ns;
-//   2^21 buckets (10M entities): 474-561 / 408-481 ns against 452-568 / 198-231 ns.
-// Up to 2^20 a hit gains more than a miss loses; at 2^21 hits gain nothing.
+// entities). The hint is a demand load, and in larger tables it misses the caches so often that
+// hits gain nothing and misses pay twice: docs/design.md, "Run hints", has the measurements.
 inline constexpr uint32_t kMaxHintedLog2Buckets = 20;
 
 // Prefetches the bucket of `hash` and, in tables of up to 2^kMaxHintedLog2Buckets buckets, the

@@ -5,11 +5,14 @@
 #include <limits>
 #include <unordered_map>
 
+#include "engine/feature_refs.h"
 #include "engine/offline/batch_source.h"
 #include "engine/offline/csv_stream.h"
-#include "engine/feature_refs.h"
 #include "engine/offline/offline_log.h"
+#include "engine/values/cell_convert.h"
+#include "engine/values/frame_readers.h"
 #include "engine/values/value_text.h"
+#include "larder/timestamp.h"
 
 namespace larder {
 

@@ -9,11 +9,13 @@
 #include <chrono>
 #include <map>
 
+#include "engine/index/hash_index.h"
 #include "engine/offline/batch_source.h"
 #include "engine/offline/csv_stream.h"
-#include "engine/index/hash_index.h"
 #include "engine/offline/offline_log.h"
+#include "engine/values/frame_readers.h"
 #include "engine/values/value_text.h"
+#include "larder/timestamp.h"
 
 namespace larder {
 

@@ -6,7 +6,9 @@
 #include "engine/offline/batch_source.h"
 #include "engine/offline/csv_stream.h"
 #include "engine/offline/offline_log.h"
+#include "engine/values/cell_convert.h"
 #include "engine/values/value_text.h"
+#include "larder/timestamp.h"
 #include "layout/entity_key.h"
 #include "layout/segment_layout.h"
 
@@ -169,7 +171,7 @@ Result<PushResult> PushToOffline(const Catalog& repo, const std::string& push_so
   };
   LARDER_ASSIGN_OR_RETURN(AppendOutcome out,
                           AppendRecords(path, bs.ColumnNames(), render,
-                                                repo.config().online_store.file_mode, timeout_ms));
+                                        repo.config().online_store.file_mode, timeout_ms));
   (void)out;
   res.rows_written = frame.num_rows();
   return res;

@@ -1,5 +1,5 @@
 // Whether a reader process may still read a store: what the writer's slot scan and `larder
-// inspect` ask of every claimed reader slot (docs/design.md, "Reader liveness"). Everything
+// inspect` ask of every claimed reader slot (docs/design.md, "Reclamation (epochs)"). Everything
 // here reads /proc; nothing runs on the lookup path.
 // Thread-safety: every function is safe to call from any thread.
 #pragma once

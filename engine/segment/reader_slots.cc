@@ -127,7 +127,7 @@ ReaderSlotPool::~ReaderSlotPool() {
 }
 
 void ReaderSlotPool::Release(ReaderSlot* slot) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   for (size_t i = 0; i < claimed_.size(); ++i) {
     if (claimed_[i] == slot) {
       claimed_[i] = claimed_.back();
@@ -174,7 +174,7 @@ Result<ReaderSlot*> ReaderSlotPool::SlotForThisThread() {
       s.table_seal.store(ClaimSeal(pid, start_time, tid, table_->address()),
                          std::memory_order_relaxed);
       {
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(mu_);
         claimed_.push_back(&s);
       }
       t_cache.entries.push_back({weak_from_this(), this, &s, gen});

@@ -23,6 +23,7 @@
 
 #include "engine/segment/process_liveness.h"
 #include "engine/segment/segment_file.h"
+#include "larder/mutex.h"
 #include "larder/status.h"
 #include "larder/store_info.h"
 
@@ -44,8 +45,8 @@ class ReaderSlotPool : public std::enable_shared_from_this<ReaderSlotPool> {
   void Release(layout::ReaderSlot* slot);
 
   std::shared_ptr<ReaderTableMapping> table_;
-  std::mutex mu_;
-  std::vector<layout::ReaderSlot*> claimed_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::vector<layout::ReaderSlot*> claimed_ LARDER_GUARDED_BY(mu_);
 };
 
 // RAII epoch guard for one lookup batch.

@@ -1,17 +1,20 @@
 // Cell → Value conversion, timestamps and base64.
+#include "engine/values/cell_convert.h"
+
 #include <simdjson.h>
 
+#include <cctype>
 #include <cfloat>
 #include <charconv>
-#include <cctype>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <string>
 
-#include "engine/values/civil_time.h"
 #include "engine/values/json_cell.h"
+#include "larder/civil_time.h"
 #include "larder/frame.h"
+#include "larder/timestamp.h"
 
 namespace larder {
 

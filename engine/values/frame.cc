@@ -13,6 +13,7 @@
 #include <system_error>
 #include <unordered_set>
 
+#include "engine/values/frame_readers.h"
 #include "engine/values/same_text.h"
 
 namespace larder {

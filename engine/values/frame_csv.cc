@@ -4,6 +4,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "engine/values/frame_readers.h"
 #include "larder/frame.h"
 
 namespace larder {

@@ -6,6 +6,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "engine/values/frame_readers.h"
 #include "engine/values/json_cell.h"
 #include "larder/frame.h"
 

@@ -6,7 +6,9 @@
 #include <cstring>
 #include <limits>
 
-#include "wire/response_json.h"
+#include "engine/values/cell_convert.h"
+#include "engine/values/json_text.h"
+#include "larder/timestamp.h"
 
 namespace larder {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/values/civil_time.h"
+#include "larder/civil_time.h"
 #include "larder/feature_store.h"
 #include "larder/frame.h"
 #include "larder/online.h"
@@ -32,7 +32,7 @@ void RegisterErrorClasses(py::handle base, const py::dict& classes);
 
 // ---- Time (convert.cc) ----
 
-// The calendar arithmetic is engine/values/civil_time.h (DaysFromCivil, CivilFromDays, SplitTimestamp).
+// The calendar arithmetic is larder/civil_time.h (DaysFromCivil, CivilFromDays, SplitTimestamp).
 // A Cell that CellToTimestamp reads back as exactly `ts`: Int seconds when whole, else Double
 // seconds when the double round-trips to the same microsecond, else an RFC 3339 string.
 Cell TimestampCell(TimestampMicros ts);

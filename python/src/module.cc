@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "binding.h"
+#include "larder/timestamp.h"
 
 namespace larder::python {
 

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "engine/values/frame_readers.h"
 #include "larder/feature_store.h"
 #include "larder/larder.h"
 #include "layout/segment_layout.h"

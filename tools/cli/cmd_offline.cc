@@ -10,9 +10,11 @@
 #include <iostream>
 
 #include "engine/offline/offline_check.h"
-#include "wire/offline_json.h"
+#include "engine/values/frame_readers.h"
 #include "larder/feature_store.h"
+#include "larder/timestamp.h"
 #include "tools/cli/commands.h"
+#include "wire/offline_json.h"
 
 namespace larder::cli {
 

@@ -253,7 +253,7 @@ std::string Metrics::Render(const Result<std::shared_ptr<const StoreInfo>>& info
 }
 
 Result<std::shared_ptr<const StoreInfo>> StoreInfoCache::Get() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   const auto now = std::chrono::steady_clock::now();
   if (!valid_ || now - fetched_at_ >= max_age_) {
     Result<StoreInfo> fresh = fetch_();

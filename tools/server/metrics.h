@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "larder/mutex.h"
 #include "larder/online.h"
 #include "larder/status.h"
 #include "larder/store_info.h"
@@ -102,11 +103,11 @@ class StoreInfoCache {
  private:
   const Fetch fetch_;
   const std::chrono::milliseconds max_age_;
-  std::mutex mu_;
-  std::chrono::steady_clock::time_point fetched_at_;  // GUARDED_BY(mu_)
-  std::shared_ptr<const StoreInfo> info_;             // GUARDED_BY(mu_)
-  Status error_;                                      // GUARDED_BY(mu_)
-  bool valid_ = false;                                // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::chrono::steady_clock::time_point fetched_at_ LARDER_GUARDED_BY(mu_);
+  std::shared_ptr<const StoreInfo> info_ LARDER_GUARDED_BY(mu_);
+  Status error_ LARDER_GUARDED_BY(mu_);
+  bool valid_ LARDER_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace larder::server

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "larder/mutex.h"
 #include "tools/server/metrics.h"
 #include "tools/server/routes.h"
 
@@ -181,11 +182,11 @@ class Server::Impl {
   std::atomic<bool> stopping_{false};
   std::atomic<bool> forced_{false};
   std::atomic<int> live_{0};  // sessions alive
-  std::mutex sessions_mu_;
-  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_;  // GUARDED_BY(sessions_mu_)
+  Mutex sessions_mu_;
+  std::unordered_map<Session*, std::weak_ptr<Session>> sessions_ LARDER_GUARDED_BY(sessions_mu_);
 
-  std::mutex wait_mu_;
-  bool waited_ = false;  // GUARDED_BY(wait_mu_)
+  Mutex wait_mu_;
+  bool waited_ LARDER_GUARDED_BY(wait_mu_) = false;
   std::vector<std::thread> threads_;
   net::thread_pool pool_;
 
@@ -557,7 +558,7 @@ void Server::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
   auto session = std::make_shared<Session>(std::move(socket), iocs_[next_ioc_].get(), this);
   live_.fetch_add(1, std::memory_order_relaxed);
   {
-    std::lock_guard<std::mutex> lock(sessions_mu_);
+    MutexLock lock(sessions_mu_);
     sessions_.emplace(session.get(), session);
   }
   session->Start(reject);
@@ -566,7 +567,7 @@ void Server::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
 
 void Server::Impl::SessionGone(Session* s) {
   {
-    std::lock_guard<std::mutex> lock(sessions_mu_);
+    MutexLock lock(sessions_mu_);
     sessions_.erase(s);
   }
   live_.fetch_sub(1, std::memory_order_relaxed);
@@ -585,7 +586,7 @@ void Server::Impl::BeginDrain() {
   drain_deadline_ = Clock::now() + options_.shutdown_timeout;
   std::vector<std::shared_ptr<Session>> live;
   {
-    std::lock_guard<std::mutex> lock(sessions_mu_);
+    MutexLock lock(sessions_mu_);
     for (auto& [ptr, weak] : sessions_) {
       if (auto s = weak.lock()) live.push_back(std::move(s));
     }
@@ -615,7 +616,7 @@ void Server::Impl::PollDrain() {
 }
 
 int Server::Impl::Wait() {
-  std::lock_guard<std::mutex> lock(wait_mu_);
+  MutexLock lock(wait_mu_);
   if (!waited_) {
     for (std::thread& t : threads_) t.join();
     pool_.join();

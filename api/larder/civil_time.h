@@ -1,7 +1,6 @@
 // The proleptic Gregorian calendar of timestamps (H. Hinnant's days_from_civil /
-// civil_from_days), shared by timestamp parsing and formatting (engine/values/cell_convert.cc) and the
-// Python binding's datetime conversion (python/src/convert.cc).
-// Thread-safety: pure functions.
+// civil_from_days), shared by timestamp parsing and formatting (engine/values/cell_convert.cc) and
+// the Python binding's datetime conversion (python/src/convert.cc). Thread-safety: pure functions.
 #pragma once
 
 #include <cstdint>
