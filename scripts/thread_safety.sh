@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks the lock annotations (api/larder/mutex.h: LARDER_GUARDED_BY and friends) with clang's
-# thread-safety analysis: every source file of the engine, wire/, api/, tools/ and python/ is
+# thread-safety analysis: every source file of the engine, wire/, api/ and tools/ is
 # compiled with clang++ -fsyntax-only -Wthread-safety -Werror, using the flags of the build in
 # BUILD_DIR (default build/, made by scripts/build.sh). GCC ignores the annotations, so this is
 # the check that they hold. Exits 1 on the first violation.
@@ -21,7 +21,7 @@ root = sys.argv[2]
 for e in json.load(open(sys.argv[1])):
     f = e["file"]
     rel = f[len(root) + 1:] if f.startswith(root + "/") else f
-    if not rel.endswith(".cc") or not rel.split("/")[0] in ("engine", "wire", "api", "tools", "python", "layout"):
+    if not rel.endswith(".cc") or not rel.split("/")[0] in ("engine", "wire", "api", "tools", "layout"):
         continue
     args = shlex.split(e["command"]) if "command" in e else e["arguments"]
     args = [a for a in args if not a.endswith("ccache")]
