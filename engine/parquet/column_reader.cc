@@ -64,7 +64,7 @@ Status DecodePlain(const uint8_t* p, size_t size, size_t n, const LeafShape& s, 
       if (n * 8 > size) return EncodingError("PLAIN INT64 values past the page end");
       size_t base = out->ints.size();
       out->ints.resize(base + n);
-      std::memcpy(out->ints.data() + base, p, n * 8);
+      if (n > 0) std::memcpy(out->ints.data() + base, p, n * 8);  // data() may be null
       return Status::Ok();
     }
     case PhysicalType::kFloat: {
@@ -82,7 +82,7 @@ Status DecodePlain(const uint8_t* p, size_t size, size_t n, const LeafShape& s, 
       if (n * 8 > size) return EncodingError("PLAIN DOUBLE values past the page end");
       size_t base = out->reals.size();
       out->reals.resize(base + n);
-      std::memcpy(out->reals.data() + base, p, n * 8);
+      if (n > 0) std::memcpy(out->reals.data() + base, p, n * 8);
       return Status::Ok();
     }
     case PhysicalType::kInt96:
