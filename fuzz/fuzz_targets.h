@@ -30,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/parquet/parquet_file.h"
 #include "engine/rows/catalog.h"
 #include "engine/rows/registry_codec.h"
 #include "engine/rows/row_codec.h"
@@ -602,6 +603,47 @@ inline int FuzzCsv(const uint8_t* data, size_t size, bool check_every = false) {
   auto frame = ReadCsvFrame(AsText(data, size), "fuzz.csv");
   if (!frame.ok()) return 0;
   for (const char* src : kFuzzPushSources) PushAndVerify(src, *frame, check_every);
+  return 0;
+}
+
+// Target fuzz_parquet: a Parquet file (hostile footer, page headers, lengths, dictionaries):
+// every column of every row group is read; what decodes must be row-aligned and in bounds.
+inline int FuzzParquet(const uint8_t* data, size_t size) {
+  auto file = parquet::ParquetFile::FromBytes(std::string(AsText(data, size)), "fuzz.parquet");
+  if (!file.ok()) return 0;
+  const parquet::ParquetFile& f = **file;
+  for (size_t rg = 0; rg < f.num_row_groups(); ++rg) {
+    for (const parquet::Field& field : f.fields()) {
+      (void)f.TimestampRange(rg, field);
+      auto col = f.ReadColumn(rg, field);
+      if (!col.ok()) continue;
+      const parquet::Column& c = *col;
+      size_t slots = c.rows;
+      if (c.rows != static_cast<uint64_t>(f.row_group_rows(rg)) || c.valid.size() != c.rows) {
+        Fail("parquet: column '" + field.name + "' is not aligned with its row group");
+      }
+      if (c.is_list) {
+        if (c.list_begin.size() != c.rows + 1 || c.list_begin[0] != 0) Fail("parquet: list offsets");
+        for (size_t r = 0; r < c.rows; ++r) {
+          if (c.list_begin[r] > c.list_begin[r + 1]) Fail("parquet: list offsets go back");
+        }
+        slots = c.list_begin[c.rows];
+        if (c.elem_valid.size() != slots) Fail("parquet: element validity");
+      }
+      const bool bytes = c.kind == parquet::ValueKind::kString ||
+                         c.kind == parquet::ValueKind::kBytes;
+      const bool reals = c.kind == parquet::ValueKind::kFloat ||
+                         c.kind == parquet::ValueKind::kDouble;
+      if (bytes) {
+        if (c.off.size() != slots + 1) Fail("parquet: byte offsets");
+        for (size_t s = 0; s < slots; ++s) {
+          if (c.off[s] > c.off[s + 1] || c.off[s + 1] > c.bytes.size()) Fail("parquet: bytes");
+        }
+      } else if (reals ? c.f64.size() != slots : c.i64.size() != slots) {
+        Fail("parquet: value count");
+      }
+    }
+  }
   return 0;
 }
 

@@ -9,6 +9,8 @@ packages=(
   # engine
   libboost-dev libxxhash-dev libflatbuffers-dev flatbuffers-compiler libyaml-cpp-dev
   libsimdjson-dev libcli11-dev
+  # Parquet batch sources (engine/parquet/): page codecs
+  libsnappy-dev zlib1g-dev libzstd-dev liblz4-dev libbrotli-dev
   # tests and micro-benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl procps
   # HTTP feature server (larder serve): curl drives tests/server_test.cc; wrk, redis-server

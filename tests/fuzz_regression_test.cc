@@ -73,6 +73,8 @@ TEST(FuzzRegression, Csv) {
             3u);
 }
 
+TEST(FuzzRegression, Parquet) { EXPECT_GT(Replay("parquet", fuzz::FuzzParquet), 3u); }
+
 TEST(FuzzRegression, Timestamp) { EXPECT_GT(Replay("timestamp", fuzz::FuzzTimestamp), 3u); }
 
 TEST(FuzzRegression, RowVerify) { EXPECT_GT(Replay("row_verify", fuzz::FuzzRowVerify), 3u); }
