@@ -3,13 +3,14 @@
 // numpy columns are read straight from their buffers (one typed loop per dtype, no Python object
 // per value); lists, tuples and object arrays go value by value. Timestamps become cells that
 // CellToTimestamp reads back exactly (see TimestampCell).
+#include "binding.h"  // Python.h first: datetime.h needs it
+
 #include <datetime.h>
 
 #include <cmath>
 #include <cstring>
 #include <limits>
 
-#include "binding.h"  // Python.h first: datetime.h needs it
 #include "larder/timestamp.h"
 
 namespace larder::python {
