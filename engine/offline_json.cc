@@ -108,7 +108,7 @@ Result<HistoricalRequest> ParseHistoricalRequestJson(std::string_view body) {
   LARDER_ASSIGN_OR_RETURN(object obj, ParseObject(parser, body));
   LARDER_RETURN_IF_ERROR(CheckKeys(
       obj, {"features", "feature_service", "entity_df", "full_feature_names"},
-      UnknownFields::kIgnore));
+      UnknownFields::kRefuse));  // Larder's own body (C API), not one of Feast's models
   HistoricalRequest req;
   LARDER_RETURN_IF_ERROR(ParseFeatureSelection(obj, &req.features, &req.feature_service,
                                                &req.full_feature_names));
