@@ -425,9 +425,15 @@ class ColumnarSink {
  public:
   explicit ColumnarSink(ColumnarResponse* out) : out_(out) {}
 
-  void Begin(const QueryPlan& plan, const Frame& entities,
-             const std::vector<EntityColumn>& /*given: no key columns here*/) {
+  void Begin(const QueryPlan& plan, const Frame& entities, const std::vector<EntityColumn>& given) {
     const size_t n = entities.num_rows();
+    out_->key_columns.resize(given.size());
+    for (size_t c = 0; c < given.size(); ++c) {
+      out_->key_columns[c].first = given[c].col;
+      if (!SameText(out_->key_columns[c].second, given[c].key->name)) {
+        out_->key_columns[c].second = given[c].key->name;
+      }
+    }
     out_->features.resize(plan.features.size());
     dests_.resize(plan.features.size());
     for (size_t i = 0; i < plan.features.size(); ++i) {

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "larder/frame.h"
@@ -66,6 +67,10 @@ struct ColumnarFeature {
 
 struct ColumnarResponse {
   std::vector<ColumnarFeature> features;  // in request order (join-key columns not repeated)
+  // The request's entity columns that gave a join key (others are ignored, as Feast ignores
+  // them): (column index in OnlineRequest::entities, join key name), in request order. The
+  // name differs from the column's when the request named the entity instead.
+  std::vector<std::pair<size_t, std::string>> key_columns;
 };
 
 struct PushResult {

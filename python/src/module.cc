@@ -250,7 +250,14 @@ std::unique_ptr<Response> GetOnline(Engine& engine, py::handle features, py::han
   BuildEntities(entity_rows, entities, &req.entities, &resp->entity_columns);
   req.full_feature_names = full_feature_names;
   WithoutGil([&] { return engine.GetOnlineFeaturesColumnar(req, &resp->data); });
-  resp->entity_names = req.entities.names;
+  // The entity columns the engine used, named by join key (extra columns dropped, an entity
+  // name replaced by its join key), as Feast's response has them.
+  std::vector<py::object> keys;
+  for (const auto& [col, name] : resp->data.key_columns) {
+    resp->entity_names.push_back(name);
+    keys.push_back(resp->entity_columns[col]);
+  }
+  resp->entity_columns = std::move(keys);
   resp->rows = req.entities.num_rows();
   return resp;
 }
