@@ -17,8 +17,8 @@
 namespace larder {
 
 struct MaterializeRequest {
-  std::optional<TimestampMicros> start;  // empty for materialize-incremental
-  TimestampMicros end = 0;               // unset (0) when disable_event_timestamp
+  std::optional<TimestampMicros> start;    // empty for materialize-incremental
+  TimestampMicros end = 0;                 // unset (0) when disable_event_timestamp
   std::vector<std::string> feature_views;  // empty = every online view
   // FeatureStore::MaterializeAsOfNow: every row up to now, written with now as its event time.
   bool disable_event_timestamp = false;

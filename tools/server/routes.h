@@ -85,12 +85,12 @@ class BackgroundJobs {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job> queue_;               // GUARDED_BY(mu_)
-  std::vector<std::string> running_;    // views of the running job; GUARDED_BY(mu_)
-  bool running_all_ = false;            // the running job takes every view; GUARDED_BY(mu_)
-  bool busy_ = false;                   // a job is running; GUARDED_BY(mu_)
-  bool stop_ = false;                   // GUARDED_BY(mu_)
-  std::thread thread_;                  // started by the first Submit
+  std::deque<Job> queue_;             // GUARDED_BY(mu_)
+  std::vector<std::string> running_;  // views of the running job; GUARDED_BY(mu_)
+  bool running_all_ = false;          // the running job takes every view; GUARDED_BY(mu_)
+  bool busy_ = false;                 // a job is running; GUARDED_BY(mu_)
+  bool stop_ = false;                 // GUARDED_BY(mu_)
+  std::thread thread_;                // started by the first Submit
 };
 
 struct RouterOptions {

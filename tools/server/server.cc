@@ -370,8 +370,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Reply Handle(Method method) {
     try {
-      const std::string_view target(parser_->get().target().data(),
-                                    parser_->get().target().size());
+      const std::string_view target(parser_->get().target().data(), parser_->get().target().size());
       const size_t q = target.find('?');
       return server_->router().Handle(
           endpoint_, method, parser_->get().body(),
