@@ -701,7 +701,8 @@ TEST_F(ServerTest, BusyPollAnswersLikeTheDefault) {
   ASSERT_EQ(c.Post("/push", PushBody(ids, 9)).status, 200);
   const std::string features =
       R"("driver_hourly_stats:avg_daily_trips","driver_hourly_stats:top_cities",)"
-      R"("driver_hourly_stats:payload","driver_hourly_stats:last_seen")";
+      R"("driver_hourly_stats:payload","driver_hourly_stats:last_seen",)"
+      R"("driver_hourly_stats:conv_rate","driver_hourly_stats:acc_rate")";
   HttpResult big = c.Post("/get-online-features", GetBody(ids, features));
   ASSERT_EQ(big.status, 200);
   EXPECT_GT(big.body.size(), 4u << 20) << "the response should exceed the socket buffer";
