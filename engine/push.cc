@@ -78,6 +78,8 @@ Status StageView(const ViewInfo& view, const Frame& f, Store::AllNullRows all_nu
 
   std::vector<Value> values(view.features.size());
   std::string key;
+  const size_t first_row = out->rows.size();
+  bool any_value = false;  // some feature of some row is not null
   for (size_t r = 0; r < f.num_rows(); ++r) {
     key.clear();
     for (size_t k = 0; k < key_cols.size(); ++k) {
@@ -104,11 +106,8 @@ Status StageView(const ViewInfo& view, const Frame& f, Store::AllNullRows all_nu
       if (!v.ok()) return CellError(f, r, view.features[i].name, v.status());
       values[i] = std::move(v).value();
     }
-    if (all_null == Store::AllNullRows::kSkip && !values.empty() &&
-        std::all_of(values.begin(), values.end(), [](const Value& v) { return v.is_null; })) {
-      ++out->all_null;
-      continue;
-    }
+    any_value = any_value || std::any_of(values.begin(), values.end(),
+                                         [](const Value& v) { return !v.is_null; });
     std::string_view payload = enc.Encode(view, *ts, created, values.data());
     if (payload.size() > (1ull << 30)) {
       return InvalidArgument(f.DescribeRow(r) + ": row of " + std::to_string(payload.size()) +
@@ -120,6 +119,12 @@ Status StageView(const ViewInfo& view, const Frame& f, Store::AllNullRows all_nu
     s.payload_off = out->bytes.size();
     out->bytes.append(payload);
     out->rows.push_back(s);
+  }
+  // As Feast's write_to_online_store: a frame whose features are all null writes nothing to the
+  // view (its staged bytes stay unused in out->bytes).
+  if (all_null == Store::AllNullRows::kSkip && !view.features.empty() && !any_value) {
+    out->all_null += out->rows.size() - first_row;
+    out->rows.resize(first_row);
   }
   return Status::Ok();
 }

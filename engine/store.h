@@ -43,9 +43,9 @@ class Store {
 
   ~Store();
 
-  // What a write does with a row whose features (those of the view written) are all null.
+  // What a write does when the features (those of the view written) of every row are null.
   enum class AllNullRows : uint8_t {
-    kSkip,   // not written, counted in PushResult::rows_all_null (pushes and writes, as Feast)
+    kSkip,   // when every row's are: none written, counted in rows_all_null (as Feast)
     kWrite,  // written as a row of nulls (materialization, as Feast's)
   };
   // Pushes rows to every online view reading `push_source` (validated whole first).

@@ -78,8 +78,8 @@ struct PushResult {
   uint64_t views = 0;          // feature views the push fanned out to
   uint64_t rows_written = 0;   // rows written across views
   uint64_t rows_skipped = 0;   // rows older than the stored row of their entity (not written)
-  // Rows not written to a view because every feature of that view was null in them (Feast
-  // does not write a frame whose features are all null). Counted per view, like rows_written.
+  // Rows not written to a view because every feature of that view was null in every row of
+  // the request (Feast does not write such a frame). Counted per view, like rows_written.
   uint64_t rows_all_null = 0;
 };
 

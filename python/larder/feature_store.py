@@ -177,8 +177,8 @@ class FeatureStore(_RegistryMixin, _larder._Store):
         tz-aware converted), datetime objects, RFC 3339 strings or epoch seconds. NaN, None,
         NaT and pd.NA are nulls. The whole push is validated before anything is written.
 
-        A row whose features (those of a view it goes to) are all null is not written to that
-        view, as Feast skips a frame of null features; rows_all_null counts them.
+        When the features of a view are null in every row, nothing is written to that view, as
+        Feast skips a frame of null features; rows_all_null counts those rows.
 
         Returns a PushResult (rows_in, views, rows_written, rows_skipped, rows_all_null).
         Raises PushSourceNotFound, InvalidArgument (naming the row and column), StoreFull,

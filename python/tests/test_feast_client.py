@@ -262,7 +262,7 @@ def test_online_write_batch_body(server):
     assert columns[1] == ([0.5, None], ["PRESENT", "NULL_VALUE"])
 
 
-def test_push_broadcasts_scalars_skips_all_null_rows_and_ignores_feast_fields(server):
+def test_push_broadcasts_scalars_skips_all_null_frames_and_ignores_feast_fields(server):
     status, text = post(server.url, "/push", {
         "push_source_name": "driver_stats_push_source",
         "df": {"driver_id": [1, 2, 3], "event_timestamp": "2026-11-02T09:00:00Z",
@@ -271,13 +271,15 @@ def test_push_broadcasts_scalars_skips_all_null_rows_and_ignores_feast_fields(se
         "to": "online", "allow_registry_cache": True, "transform_on_write": True,
     })
     assert status == 200, text
-    # Two views; row 2 is all null in driver_hourly_stats, and every row in driver_times.
-    assert json.loads(text) == {"rows": 3, "views": 2, "rows_written": 2, "rows_skipped": 0,
-                                "rows_all_null": 4}
+    # Two views; every feature of driver_times is null in every row: that view gets nothing,
+    # as Feast's write_to_online_store skips a frame of null features. Row 2 of
+    # driver_hourly_stats is written with its nulls (other rows have values).
+    assert json.loads(text) == {"rows": 3, "views": 2, "rows_written": 3, "rows_skipped": 0,
+                                "rows_all_null": 3}
     _, columns = build_online_response(json.loads(post(server.url, "/get-online-features", {
         "features": ["driver_hourly_stats:conv_rate", "driver_times:last_trip"],
         "entities": {"driver_id": [1, 2, 3]}})[1]))
-    assert columns[1] == ([0.5, None, 0.75], ["PRESENT", "NOT_FOUND", "PRESENT"])
+    assert columns[1] == ([0.5, None, 0.75], ["PRESENT", "NULL_VALUE", "PRESENT"])
     assert columns[2][1] == ["NOT_FOUND"] * 3
 
 
