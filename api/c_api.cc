@@ -104,7 +104,9 @@ larder_code larder_store_materialize_json(larder_store* store, const char* body,
   return Guard(error, [&] {
     auto req = larder::ParseMaterializeRequestJson({body, body_len}, /*incremental=*/false);
     if (!req.ok()) return Fail(req.status(), error);
-    auto r = store->impl->Materialize(*req->start, req->end, req->feature_views);
+    auto r = req->disable_event_timestamp
+                 ? store->impl->MaterializeAsOfNow(req->feature_views)
+                 : store->impl->Materialize(*req->start, req->end, req->feature_views);
     if (!r.ok()) return Fail(r.status(), error);
     if (report != nullptr) *report = CopyString(larder::MaterializeResultToJson(*r));
     return LARDER_OK;

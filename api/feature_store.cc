@@ -1,5 +1,7 @@
 #include "larder/feature_store.h"
 
+#include <chrono>
+
 #include "engine/offline/historical.h"
 #include "engine/offline/materialize.h"
 #include "engine/offline/offline_push.h"
@@ -76,6 +78,16 @@ Result<MaterializeResult> FeatureStore::Materialize(TimestampMicros start, Times
   }
   LARDER_ASSIGN_OR_RETURN(auto store, Attached());
   return MaterializeRepo(*store, config_, start, end, views, progress);
+}
+
+Result<MaterializeResult> FeatureStore::MaterializeAsOfNow(const std::vector<std::string>& views,
+                                                           const MaterializeProgressFn& progress) {
+  LARDER_ASSIGN_OR_RETURN(auto store, Attached());
+  const TimestampMicros now = std::chrono::duration_cast<std::chrono::microseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+  return MaterializeRepo(*store, config_, TimestampMicros{0}, now, views, progress,
+                         /*event_time=*/now);
 }
 
 Result<MaterializeResult> FeatureStore::MaterializeIncremental(

@@ -84,22 +84,59 @@ Result<QueryPlan> PlanQuery(const Catalog& cat, const OnlineRequest& req) {
   return plan;
 }
 
+// A request's entity column that a requested view uses: by its join key's name, or by the name
+// of an entity whose one join key it is (Feast accepts that, deprecated). Other columns are
+// ignored, as Feast ignores them.
+struct EntityColumn {
+  size_t col;             // in the request's entity frame
+  const JoinKeyDef* key;  // the join key it gives (of a planned view)
+};
+
+const JoinKeyDef* PlannedKey(const QueryPlan& plan, std::string_view name) {
+  for (const PlannedView& p : plan.views) {
+    for (const JoinKeyDef& k : p.view->def.join_keys) {
+      if (SameText(k.name, name)) return &k;
+    }
+  }
+  return nullptr;
+}
+
+// The columns of `entities` that give a join key of the plan's views, in request order; a key
+// given twice (by join key and by entity name) is taken from its first column.
+void ResolveEntityColumns(const Catalog& cat, const QueryPlan& plan, const Frame& entities,
+                          std::vector<EntityColumn>* out) {
+  out->clear();
+  for (size_t c = 0; c < entities.names.size(); ++c) {
+    const JoinKeyDef* key = PlannedKey(plan, entities.names[c]);
+    if (key == nullptr) {
+      const EntityDef* e = cat.config().FindEntity(entities.names[c]);
+      if (e != nullptr && e->join_keys.size() == 1) key = PlannedKey(plan, e->join_keys[0]);
+    }
+    if (key == nullptr) continue;
+    bool seen = false;
+    for (const EntityColumn& ec : *out) seen = seen || SameText(ec.key->name, key->name);
+    if (!seen) out->push_back(EntityColumn{c, key});
+  }
+}
+
 // Encodes every entity row's key for `view`; errors name the row and the join key.
-Status BuildKeys(const ViewInfo& view, const Frame& entities, std::string* buf,
+Status BuildKeys(const ViewInfo& view, const Frame& entities,
+                 const std::vector<EntityColumn>& given, std::string* buf,
                  std::vector<uint32_t>* ends) {
-  thread_local std::vector<int> cols;  // the entity column of each join key
-  thread_local Value part;             // one key value, converted to the join key's type
+  thread_local std::vector<size_t> cols;  // the entity column of each join key
+  thread_local Value part;                // one key value, converted to the join key's type
   cols.clear();
   for (const JoinKeyDef& k : view.def.join_keys) {
-    int c = entities.FindColumn(k.name);
-    if (c < 0) {
+    auto it = std::find_if(given.begin(), given.end(),
+                           [&k](const EntityColumn& ec) { return SameText(ec.key->name, k.name); });
+    if (it == given.end()) {
       std::string have;
       for (const auto& n : entities.names) have += (have.empty() ? "" : ", ") + n;
       return Status(ErrorCode::kMissingJoinKey,
                     "entity rows lack join key '" + k.name + "' needed by feature view '" +
                         view.def.name + "' (given: " + (have.empty() ? "none" : have) + ")");
     }
-    cols.push_back(c);
+    cols.push_back(it->col);
   }
   buf->clear();
   ends->clear();
@@ -117,7 +154,7 @@ Status BuildKeys(const ViewInfo& view, const Frame& entities, std::string* buf,
     char* out = buf->data();
     bool all_ints = true;
     for (size_t r = 0; r < n && all_ints; ++r) {
-      for (int c : cols) {
+      for (size_t c : cols) {
         const Cell& cell = entities.columns[c][r];
         all_ints = all_ints && cell.kind == Cell::Kind::kInt;
         layout::PutInt64EntityKeyPart(cell.i, out);
@@ -216,34 +253,14 @@ void ResetColumn(FeatureColumn* col, size_t n, DType dtype, FieldStatus status) 
   }
 }
 
-// The entity columns of the response: the request's values, typed as the join key when a
-// requested view uses that key.
-void FillEntityColumn(const QueryPlan& plan, const Frame& entities, size_t col,
-                      FeatureColumn* out) {
-  const std::string& name = entities.names[col];
-  const JoinKeyDef* key = nullptr;
-  for (const PlannedView& p : plan.views) {
-    for (const JoinKeyDef& k : p.view->def.join_keys) {
-      if (SameText(k.name, name)) key = &k;
-    }
-  }
+// An entity column of the response: the request's values, typed as the join key.
+void FillEntityColumn(const Frame& entities, const EntityColumn& ec, FeatureColumn* out) {
   size_t n = entities.num_rows();
-  ResetColumn(out, n, DType{key ? key->type : ScalarType::kInt64, false}, FieldStatus::kPresent);
+  ResetColumn(out, n, DType{ec.key->type, false}, FieldStatus::kPresent);
   for (size_t r = 0; r < n; ++r) {
-    const Cell& c = entities.columns[col][r];
-    Value& v = out->values[r];
-    if (key != nullptr) {
-      // On a key of the wrong type the value stays null; BuildKeys then fails the request.
-      (void)CellToValueInto(c, DType{key->type, false}, &v);
-    } else if (c.kind == Cell::Kind::kInt) {
-      v = Value::Int64(c.i);
-    } else if (c.kind == Cell::Kind::kDouble) {
-      v = Value::Float64(c.d);
-    } else if (c.kind == Cell::Kind::kString) {
-      v = Value::String(c.s);
-    } else if (c.kind == Cell::Kind::kBool) {
-      v = Value::Bool(c.b);
-    }
+    // On a key of the wrong type the value stays null; BuildKeys then fails the request.
+    (void)CellToValueInto(entities.columns[ec.col][r], DType{ec.key->type, false},
+                          &out->values[r]);
   }
 }
 
@@ -300,16 +317,18 @@ class ValueSink {
  public:
   explicit ValueSink(OnlineResponse* out) : out_(out) {}
 
-  void Begin(const QueryPlan& plan, const Frame& entities) {
+  // The response's first columns are the join keys the request gives (`given`, named by the
+  // join key even when the request named the entity), then the features.
+  void Begin(const QueryPlan& plan, const Frame& entities, const std::vector<EntityColumn>& given) {
     const size_t n = entities.num_rows();
-    first_ = entities.names.size();
+    first_ = given.size();
     out_->feature_names.resize(first_ + plan.features.size());
     out_->results.resize(first_ + plan.features.size());
     for (size_t c = 0; c < first_; ++c) {
-      if (!SameText(out_->feature_names[c], entities.names[c])) {
-        out_->feature_names[c] = entities.names[c];
+      if (!SameText(out_->feature_names[c], given[c].key->name)) {
+        out_->feature_names[c] = given[c].key->name;
       }
-      FillEntityColumn(plan, entities, c, &out_->results[c]);
+      FillEntityColumn(entities, given[c], &out_->results[c]);
     }
     for (size_t i = 0; i < plan.features.size(); ++i) {
       // A repeated request shape finds its names in place: comparing is cheaper than copying.
@@ -407,8 +426,15 @@ class ColumnarSink {
  public:
   explicit ColumnarSink(ColumnarResponse* out) : out_(out) {}
 
-  void Begin(const QueryPlan& plan, const Frame& entities) {
+  void Begin(const QueryPlan& plan, const Frame& entities, const std::vector<EntityColumn>& given) {
     const size_t n = entities.num_rows();
+    out_->key_columns.resize(given.size());
+    for (size_t c = 0; c < given.size(); ++c) {
+      out_->key_columns[c].first = given[c].col;
+      if (!SameText(out_->key_columns[c].second, given[c].key->name)) {
+        out_->key_columns[c].second = given[c].key->name;
+      }
+    }
     out_->features.resize(plan.features.size());
     dests_.resize(plan.features.size());
     for (size_t i = 0; i < plan.features.size(); ++i) {
@@ -585,10 +611,12 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
   thread_local std::vector<uint32_t> ends;
   thread_local std::vector<uint64_t> hashes;
   thread_local std::vector<uint64_t> candidates;
+  thread_local std::vector<EntityColumn> given;
+  ResolveEntityColumns(*cat, plan, req.entities, &given);
   hashes.resize(n);
   // A view's keys and hashes; the buckets of its first two groups start loading.
   auto prepare = [&](const ViewInfo& view) -> Status {
-    LARDER_RETURN_IF_ERROR(BuildKeys(view, req.entities, &keys, &ends));
+    LARDER_RETURN_IF_ERROR(BuildKeys(view, req.entities, given, &keys, &ends));
     for (size_t r = 0; r < n; ++r) {
       const uint32_t begin = r == 0 ? 0 : ends[r - 1];
       hashes[r] = HashEntityKey(view.id(), std::string_view(keys.data() + begin, ends[r] - begin));
@@ -606,7 +634,7 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
   // The first view's buckets load while the response is laid out (for a single lookup that
   // hides most of one cache miss behind the sink's work).
   if (!plan.views.empty()) LARDER_RETURN_IF_ERROR(prepare(*plan.views.front().view));
-  sink.Begin(plan, req.entities);
+  sink.Begin(plan, req.entities, given);
 
   for (const PlannedView& planned : plan.views) {
     const ViewInfo* view = planned.view;

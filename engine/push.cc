@@ -7,6 +7,7 @@
 //               the row it replaces.
 // An error in phase 1 or 2 returns with nothing published (allocated blocks go back to the
 // free lists). Phase 3 cannot fail.
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -37,6 +38,7 @@ struct StagedRow {
 struct Staging {
   std::string bytes;
   std::vector<StagedRow> rows;
+  uint64_t all_null = 0;  // rows left out because all their features were null
 };
 
 Status CellError(const Frame& f, size_t row, const std::string& column, const Status& st) {
@@ -52,7 +54,8 @@ int RequireColumn(const Frame& f, const std::string& name, const std::string& ro
 }
 
 // Phase 1 for one view.
-Status StageView(const ViewInfo& view, const Frame& f, RowEncoder& enc, Staging* out) {
+Status StageView(const ViewInfo& view, const Frame& f, Store::AllNullRows all_null,
+                 RowEncoder& enc, Staging* out) {
   std::vector<std::string> missing;
   std::vector<int> key_cols, feat_cols;
   for (const JoinKeyDef& k : view.def.join_keys) {
@@ -77,6 +80,8 @@ Status StageView(const ViewInfo& view, const Frame& f, RowEncoder& enc, Staging*
 
   std::vector<Value> values(view.features.size());
   std::string key;
+  const size_t first_row = out->rows.size();
+  bool any_value = false;  // some feature of some row is not null
   for (size_t r = 0; r < f.num_rows(); ++r) {
     key.clear();
     for (size_t k = 0; k < key_cols.size(); ++k) {
@@ -103,6 +108,8 @@ Status StageView(const ViewInfo& view, const Frame& f, RowEncoder& enc, Staging*
       if (!v.ok()) return CellError(f, r, view.features[i].name, v.status());
       values[i] = std::move(v).value();
     }
+    any_value = any_value || std::any_of(values.begin(), values.end(),
+                                         [](const Value& v) { return !v.is_null; });
     std::string_view payload = enc.Encode(view, *ts, created, values.data());
     if (payload.size() > (1ull << 30)) {
       return InvalidArgument(f.DescribeRow(r) + ": row of " + std::to_string(payload.size()) +
@@ -114,6 +121,12 @@ Status StageView(const ViewInfo& view, const Frame& f, RowEncoder& enc, Staging*
     s.payload_off = out->bytes.size();
     out->bytes.append(payload);
     out->rows.push_back(s);
+  }
+  // As Feast's write_to_online_store: a frame whose features are all null writes nothing to the
+  // view (its staged bytes stay unused in out->bytes).
+  if (all_null == Store::AllNullRows::kSkip && !view.features.empty() && !any_value) {
+    out->all_null += out->rows.size() - first_row;
+    out->rows.resize(first_row);
   }
   return Status::Ok();
 }
@@ -218,13 +231,17 @@ Result<PushResult> Commit(Store::Impl& store, WriteSession& ws, Staging& st) {
 }
 
 Result<PushResult> WriteViews(Store::Impl& store, WriteSession& ws,
-                              const std::vector<const ViewInfo*>& views, const Frame& frame) {
+                              const std::vector<const ViewInfo*>& views, const Frame& frame,
+                              Store::AllNullRows all_null) {
   LARDER_RETURN_IF_ERROR(frame.CheckShape());
   Staging st;
   RowEncoder enc;
   st.rows.reserve(frame.num_rows() * views.size());
-  for (const ViewInfo* v : views) LARDER_RETURN_IF_ERROR(StageView(*v, frame, enc, &st));
+  for (const ViewInfo* v : views) {
+    LARDER_RETURN_IF_ERROR(StageView(*v, frame, all_null, enc, &st));
+  }
   LARDER_ASSIGN_OR_RETURN(PushResult res, Commit(store, ws, st));
+  res.rows_all_null = st.all_null;
   res.rows_in = frame.num_rows();
   res.views = views.size();
   return res;
@@ -244,10 +261,11 @@ Result<PushResult> Store::Push(const std::string& push_source, const Frame& fram
   for (const ViewInfo* v : cat->ViewsOfSource(push_source)) {
     if (v->def.online) views.push_back(v);
   }
-  return WriteViews(*impl_, *ws, views, frame);
+  return WriteViews(*impl_, *ws, views, frame, AllNullRows::kSkip);
 }
 
-Result<PushResult> Store::WriteToView(const std::string& view, const Frame& frame) {
+Result<PushResult> Store::WriteToView(const std::string& view, const Frame& frame,
+                                      AllNullRows all_null) {
   LARDER_ASSIGN_OR_RETURN(auto ws, WriteSession::Begin(*impl_));
   LARDER_ASSIGN_OR_RETURN(auto cat, impl_->CatalogNow());
   const ViewInfo* v = cat->FindView(view);
@@ -255,7 +273,7 @@ Result<PushResult> Store::WriteToView(const std::string& view, const Frame& fram
     return Status(ErrorCode::kFeatureViewNotFound,
                   "feature view '" + view + "' is not in the registry");
   }
-  return WriteViews(*impl_, *ws, {v}, frame);
+  return WriteViews(*impl_, *ws, {v}, frame, all_null);
 }
 
 }  // namespace larder

@@ -43,10 +43,16 @@ class Store {
 
   ~Store();
 
+  // What a write does when the features (those of the view written) of every row are null.
+  enum class AllNullRows : uint8_t {
+    kSkip,   // when every row's are: none written, counted in rows_all_null (as Feast)
+    kWrite,  // written as a row of nulls (materialization, as Feast's)
+  };
   // Pushes rows to every online view reading `push_source` (validated whole first).
   Result<PushResult> Push(const std::string& push_source, const Frame& frame);
   // Writes rows to one view (Feast's write_to_online_store).
-  Result<PushResult> WriteToView(const std::string& view, const Frame& frame);
+  Result<PushResult> WriteToView(const std::string& view, const Frame& frame,
+                                 AllNullRows all_null = AllNullRows::kSkip);
   // Adds materialized intervals to the registry (engine/intervals.cc): each view's intervals
   // are merged with the new ones (overlapping or touching intervals coalesce). Errors:
   // kFeatureViewNotFound, kInvalidArgument (start > end).

@@ -99,14 +99,13 @@ TEST(ValueJsonTest, BytesAreBase64) {
   EXPECT_EQ(ValueJson(Value::Bytes(std::string("\x00\x01\xfe\xff", 4))), "\"AAH+/w==\"");
 }
 
-TEST(ValueJsonTest, TimestampsAreRfc3339) {
-  EXPECT_EQ(ValueJson(Value::Timestamp(0)), "\"1970-01-01T00:00:00Z\"");
-  EXPECT_EQ(ValueJson(Value::Timestamp(k20211231T23 * kSec)), "\"2021-12-31T23:00:00Z\"");
-  EXPECT_EQ(ValueJson(Value::Timestamp(k20211231T23 * kSec + 123000)),
-            "\"2021-12-31T23:00:00.123Z\"");
-  EXPECT_EQ(ValueJson(Value::Timestamp(k20211231T23 * kSec + 5)),
-            "\"2021-12-31T23:00:00.000005Z\"");
-  EXPECT_EQ(ValueJson(Value::Timestamp(-kSec)), "\"1969-12-31T23:59:59Z\"");
+// Feast's Value.unix_timestamp_val is int64 epoch seconds, and its servers write that integer.
+TEST(ValueJsonTest, TimestampsAreEpochSeconds) {
+  EXPECT_EQ(ValueJson(Value::Timestamp(0)), "0");
+  EXPECT_EQ(ValueJson(Value::Timestamp(k20211231T23 * kSec)), "1640991600");
+  EXPECT_EQ(ValueJson(Value::Timestamp(k20211231T23 * kSec + 123000)), "1640991600");
+  EXPECT_EQ(ValueJson(Value::Timestamp(-kSec)), "-1");
+  EXPECT_EQ(ValueJson(Value::Timestamp(-1)), "-1");
 }
 
 TEST(ValueJsonTest, NullOfEveryDtypeIsNull) {
@@ -142,8 +141,10 @@ TEST(ValueJsonTest, Arrays) {
   by.strs = {"\x01", "hello"};
   EXPECT_EQ(ValueJson(by), R"(["AQ==","aGVsbG8="])");
   Value ts = ArrayValue(ScalarType::kUnixTimestamp);
-  ts.i64s = {0, k20211231T23 * kSec};
-  EXPECT_EQ(ValueJson(ts), R"(["1970-01-01T00:00:00Z","2021-12-31T23:00:00Z"])");
+  // Integer epoch seconds, as Feast's servers write unix_timestamp_val; floored (a micro before
+  // the epoch is second -1).
+  ts.i64s = {0, k20211231T23 * kSec, k20211231T23 * kSec + 999999, -1, -kSec, -kSec - 1};
+  EXPECT_EQ(ValueJson(ts), "[0,1640991600,1640991600,-1,-1,-2]");
 }
 
 TEST(JsonStringTest, EscapesQuoteBackslashAndControlCharacters) {
@@ -252,7 +253,7 @@ TEST(OnlineResponseJsonTest, EveryDtypeInOneResponse) {
       R"({"values":["line\u000abreak"],"statuses":["PRESENT"],)"
       R"("event_timestamps":["2021-12-31T23:00:00Z"]},)"
       R"({"values":["/w=="],"statuses":["PRESENT"],"event_timestamps":["2021-12-31T23:00:00Z"]},)"
-      R"({"values":["2021-12-31T23:00:00Z"],"statuses":["PRESENT"],)"
+      R"({"values":[1640991600],"statuses":["PRESENT"],)"
       R"("event_timestamps":["2021-12-31T23:00:00Z"]},)"
       R"({"values":[[1,2]],"statuses":["PRESENT"],"event_timestamps":["2021-12-31T23:00:00Z"]}]})");
 }
@@ -274,15 +275,21 @@ TEST(OnlineResponseJsonTest, FeatureNamesAreEscaped) {
   EXPECT_EQ(OnlineResponseToJson(r).substr(0, 40), R"({"metadata":{"feature_names":["we\"ird"])");
 }
 
-TEST(ErrorJsonTest, CodeNameAndEscapedMessage) {
+// Feast's FeastError.to_error_detail object, JSON-encoded as a string (what Feast's server
+// sends and its client json.loads), with Larder's code beside module, class and message.
+TEST(ErrorJsonTest, FeastErrorDetailWithLarderCode) {
   EXPECT_EQ(ErrorToJson(
                 Status(ErrorCode::kFeatureViewNotFound, "feature view 'x' is not in the registry")),
-            R"({"error":{"code":"FeatureViewNotFound",)"
-            R"("message":"feature view 'x' is not in the registry"}})");
-  EXPECT_EQ(ErrorToJson(InvalidArgument("value \"a\\b\"\nbad")),
-            R"({"error":{"code":"InvalidArgument","message":"value \"a\\b\"\u000abad"}})");
+            R"("{\"module\":\"feast.errors\",\"class\":\"FeatureViewNotFoundException\",)"
+            R"(\"message\":\"feature view 'x' is not in the registry\",)"
+            R"(\"code\":\"FeatureViewNotFound\"}")");
   EXPECT_EQ(ErrorToJson(Status(ErrorCode::kPushSourceNotFound, "")),
-            R"({"error":{"code":"PushSourceNotFound","message":""}})");
+            R"("{\"module\":\"feast.errors\",\"class\":\"PushSourceNotFoundException\",)"
+            R"(\"message\":\"\",\"code\":\"PushSourceNotFound\"}")");
+  // Escapes survive both levels: the inner text holds \", the outer escapes it again.
+  EXPECT_EQ(ErrorToJson(InvalidArgument("value \"a\"")),
+            R"("{\"module\":\"feast.errors\",\"class\":\"FeastError\",)"
+            R"(\"message\":\"value \\\"a\\\"\",\"code\":\"InvalidArgument\"}")");
 }
 
 TEST(JsonWriterTest, NestedObjectsAndArrays) {

@@ -115,11 +115,16 @@ int64_t IntAt(const std::string& body, size_t col, size_t row) {
   return v;
 }
 
+// Larder's code in an error body: a JSON string holding Feast's error detail object (parsed
+// twice, as Feast's client does).
 std::string ErrorCodeOf(const std::string& body) {
-  simdjson::dom::parser parser;
+  simdjson::dom::parser outer;
   simdjson::dom::element doc;
+  std::string_view inner;
+  if (outer.parse(body).get(doc) || doc.get_string().get(inner)) return "";
+  simdjson::dom::parser parser;
   std::string_view code;
-  if (parser.parse(body).get(doc) || doc["error"]["code"].get_string().get(code)) return "";
+  if (parser.parse(std::string(inner)).get(doc) || doc["code"].get_string().get(code)) return "";
   return std::string(code);
 }
 
@@ -303,7 +308,7 @@ TEST_F(ServerTest, FeastDocCurlExamplesPushThenGet) {
   // Feast's docs: curl -X POST "http://localhost:6566/push" -d '{...}' (no Content-Type).
   HttpResult push = Curl("-X POST \"" + url_ + "/push\" -d '" + PushBody({1001, 1002}, 27) + "'");
   ASSERT_EQ(push.status, 200) << push.body;
-  EXPECT_EQ(push.body, R"({"rows":2,"views":2,"rows_written":4,"rows_skipped":0})");
+  EXPECT_EQ(push.body, R"({"rows":2,"views":2,"rows_written":4,"rows_skipped":0,"rows_all_null":0})");
 
   HttpResult get = Curl("-X POST \"" + url_ + "/get-online-features\" -d '" +
                         R"({"features": ["driver_hourly_stats:conv_rate", )"
@@ -323,7 +328,7 @@ TEST_F(ServerTest, FeastDocCurlExamplesPushThenGet) {
             R"("event_timestamps":["2026-11-02T09:00:00Z","1970-01-01T00:00:00Z"]},)"
             R"({"values":["AAEC",null],"statuses":["PRESENT","NOT_FOUND"],)"
             R"("event_timestamps":["2026-11-02T09:00:00Z","1970-01-01T00:00:00Z"]},)"
-            R"({"values":["2026-11-02T09:00:00Z",null],"statuses":["PRESENT","NOT_FOUND"],)"
+            R"({"values":[1793610000,null],"statuses":["PRESENT","NOT_FOUND"],)"
             R"("event_timestamps":["2026-11-02T09:00:00Z","1970-01-01T00:00:00Z"]},)"
             R"({"values":[["Paris"],null],"statuses":["PRESENT","NOT_FOUND"],)"
             R"("event_timestamps":["2026-11-02T09:00:00Z","1970-01-01T00:00:00Z"]}]})");
@@ -356,7 +361,7 @@ TEST_F(ServerTest, FeastDocCurlExamplesPushThenGet) {
                           R"("event_timestamp": ["2026-11-02 10:00:00"], "trips_today": [5]}})" +
                           "'");
   ASSERT_EQ(write.status, 200) << write.body;
-  EXPECT_EQ(write.body, R"({"rows":1,"views":1,"rows_written":1,"rows_skipped":0})");
+  EXPECT_EQ(write.body, R"({"rows":1,"views":1,"rows_written":1,"rows_skipped":0,"rows_all_null":0})");
   // A body over 1 MiB: curl asks with Expect: 100-continue first.
   std::vector<int64_t> many;
   for (int64_t i = 0; i < 20000; ++i) many.push_back(200000 + i);
@@ -365,7 +370,7 @@ TEST_F(ServerTest, FeastDocCurlExamplesPushThenGet) {
   ASSERT_GT(big.size(), 0u);
   HttpResult big_push = Curl("-X POST \"" + url_ + "/push\" --data-binary @" + big);
   ASSERT_EQ(big_push.status, 200) << big_push.body;
-  EXPECT_EQ(big_push.body, R"({"rows":20000,"views":2,"rows_written":40000,"rows_skipped":0})");
+  EXPECT_EQ(big_push.body, R"({"rows":20000,"views":2,"rows_written":40000,"rows_skipped":0,"rows_all_null":0})");
   HttpResult health = Curl("\"" + url_ + "/health\"");
   EXPECT_EQ(health.status, 200) << health.body;
   HttpResult metrics = Curl("\"" + url_ + "/metrics\"");
@@ -432,39 +437,37 @@ TEST_F(ServerTest, EveryErrorStatus) {
   // 422: unknown push source.
   expect_error("/push", R"({"push_source_name":"nope","df":{"driver_id":[1]}})", 422,
                "PushSourceNotFound", "'nope'");
-  // 400: malformed JSON, wrong types, missing fields, missing join keys, bad values.
-  expect_error("/get-online-features", R"({"features":)", 400, "InvalidArgument", "not valid JSON");
-  expect_error("/get-online-features", "[1,2]", 400, "InvalidArgument", "JSON object");
-  expect_error("/get-online-features", R"({"features":"x","entities":{}})", 400, "InvalidArgument",
+  // 422 (validation, as Feast): malformed JSON, wrong types, missing fields, missing join keys, bad values.
+  expect_error("/get-online-features", R"({"features":)", 422, "InvalidArgument", "not valid JSON");
+  expect_error("/get-online-features", "[1,2]", 422, "InvalidArgument", "JSON object");
+  expect_error("/get-online-features", R"({"features":"x","entities":{}})", 422, "InvalidArgument",
                "'features'");
-  expect_error("/get-online-features", R"({"features":["driver_hourly_stats:conv_rate"]})", 400,
+  expect_error("/get-online-features", R"({"features":["driver_hourly_stats:conv_rate"]})", 422,
                "InvalidArgument", "'entities'");
   expect_error(
       "/get-online-features",
       R"({"features":["driver_hourly_stats:conv_rate"],"entities":{"driver_id":[1]},"full_feature_names":1})",
-      400, "InvalidArgument", "'full_feature_names'");
+      422, "InvalidArgument", "'full_feature_names'");
   expect_error("/get-online-features",
-               R"({"features":["driver_hourly_stats:conv_rate"],"entities":{"rider_id":[1]}})", 400,
+               R"({"features":["driver_hourly_stats:conv_rate"],"entities":{"rider_id":[1]}})", 422,
                "MissingJoinKey", "'driver_id'");
   expect_error("/get-online-features",
                R"({"features":["driver_hourly_stats:conv_rate"],"entities":{"driver_id":["abc"]}})",
-               400, "InvalidArgument", "driver_id");
-  expect_error("/push", R"({"df":{"driver_id":[1]}})", 400, "InvalidArgument",
+               422, "InvalidArgument", "driver_id");
+  expect_error("/push", R"({"df":{"driver_id":[1]}})", 422, "InvalidArgument",
                "'push_source_name'");
-  expect_error("/push", R"({"push_source_name":"stats_push","df":{"driver_id":[1]},"to":"x"})", 400,
+  expect_error("/push", R"({"push_source_name":"stats_push","df":{"driver_id":[1]},"to":"x"})", 422,
                "InvalidArgument", "x");
-  expect_error("/push", R"({"push_source_name":"stats_push","df":{"driver_id":[1]}})", 400,
+  expect_error("/push", R"({"push_source_name":"stats_push","df":{"driver_id":[1]}})", 422,
                "InvalidArgument", "event_timestamp");
-  expect_error("/materialize", R"({"end_ts":"2026-01-01T00:00:00"})", 400, "InvalidArgument",
+  expect_error("/materialize", R"({"end_ts":"2026-01-01T00:00:00"})", 422, "InvalidArgument",
                "'start_ts'");
-  expect_error("/materialize", R"({"start_ts":"yesterday","end_ts":"2026-01-01T00:00:00"})", 400,
+  expect_error("/materialize", R"({"start_ts":"yesterday","end_ts":"2026-01-01T00:00:00"})", 422,
                "InvalidArgument", "'start_ts'");
-  expect_error("/materialize-incremental", R"({"end_ts":"2026-01-01","feature_views":7})", 400,
+  expect_error("/materialize-incremental", R"({"end_ts":"2026-01-01","feature_views":7})", 422,
                "InvalidArgument", "'feature_views'");
-  // 501: not supported.
-  expect_error("/materialize",
-               R"({"start_ts":"2026-01-01","end_ts":"2026-01-02","disable_event_timestamp":true})",
-               501, "Unsupported", "disable_event_timestamp");
+  expect_error("/materialize-incremental", R"({"end_ts":"2026-01-01","version":"v2"})", 422,
+               "InvalidArgument", "'version'");
   // 405 (with Allow) and 404 for wrong method or path.
   HttpResult r = c.Get("/get-online-features");
   EXPECT_EQ(r.status, 405);
@@ -526,8 +529,8 @@ TEST_F(ServerTest, HttpStatusMapping) {
   EXPECT_EQ(HttpStatusFor(ErrorCode::kFeatureNotFound), 404);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kFeatureServiceNotFound), 404);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kPushSourceNotFound), 422);
-  EXPECT_EQ(HttpStatusFor(ErrorCode::kInvalidArgument), 400);
-  EXPECT_EQ(HttpStatusFor(ErrorCode::kMissingJoinKey), 400);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kInvalidArgument), 422);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kMissingJoinKey), 422);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kUnsupported), 501);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kStoreFull), 507);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kBusy), 503);
@@ -628,12 +631,12 @@ TEST_F(ServerTest, BadRequestsDisturbNothing) {
   Start();
   Client a(port_);
   ASSERT_EQ(a.Post("/push", PushBody({1}, 10)).status, 200);
-  // A push whose second row is bad: 400 naming the row and column, and neither row written.
+  // A push whose second row is bad: 422 naming the row and column, and neither row written.
   std::string bad = PushBody({2, 3}, 20);
   bad = std::regex_replace(bad, std::regex(R"("avg_daily_trips":\[20,20\])"),
                            R"("avg_daily_trips":[20,"many"])");
   HttpResult r = a.Post("/push", bad);
-  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(r.status, 422) << r.body;
   EXPECT_NE(r.body.find("avg_daily_trips"), std::string::npos) << r.body;
   HttpResult get = a.Post("/get-online-features", GetBody({1, 2, 3}));
   EXPECT_NE(
@@ -698,7 +701,8 @@ TEST_F(ServerTest, BusyPollAnswersLikeTheDefault) {
   ASSERT_EQ(c.Post("/push", PushBody(ids, 9)).status, 200);
   const std::string features =
       R"("driver_hourly_stats:avg_daily_trips","driver_hourly_stats:top_cities",)"
-      R"("driver_hourly_stats:payload","driver_hourly_stats:last_seen")";
+      R"("driver_hourly_stats:payload","driver_hourly_stats:last_seen",)"
+      R"("driver_hourly_stats:conv_rate","driver_hourly_stats:acc_rate")";
   HttpResult big = c.Post("/get-online-features", GetBody(ids, features));
   ASSERT_EQ(big.status, 200);
   EXPECT_GT(big.body.size(), 4u << 20) << "the response should exceed the socket buffer";

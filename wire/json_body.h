@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "wire/request_json.h"
 #include "larder/status.h"
 
 namespace larder::json_body {
@@ -16,13 +17,19 @@ namespace larder::json_body {
 // Parses `body` with `parser` and returns its top-level object.
 Result<simdjson::dom::object> ParseObject(simdjson::dom::parser& parser, std::string_view body);
 
-// Refuses fields the endpoint does not know, so a typo is reported instead of ignored.
-Status CheckKeys(const simdjson::dom::object& obj,
-                 std::initializer_list<std::string_view> allowed);
+// Fields the endpoint does not know: ignored (UnknownFields::kIgnore, as Feast's pydantic
+// models do), or refused naming the field and the known ones (kRefuse, `larder serve --strict`).
+Status CheckKeys(const simdjson::dom::object& obj, std::initializer_list<std::string_view> allowed,
+                 UnknownFields unknown);
+
+// An optional boolean field: absent or null leaves *out unchanged; another type is an error.
+Status OptionalBool(const simdjson::dom::object& obj, std::string_view key, bool* out);
 
 // The feature selection of get-online-features and get-historical-features bodies: "features"
-// (a non-empty array of "view:feature" strings) or "feature_service" (a name), exactly one of
-// them, and "full_feature_names" (a boolean; absent leaves *full_feature_names unchanged).
+// (an array of "view:feature" strings) or "feature_service" (a name): a non-empty "features"
+// or a "feature_service", not both (an empty "features" beside a service is Feast's default
+// and allowed); and "full_feature_names" (a boolean; absent leaves *full_feature_names
+// unchanged).
 Status ParseFeatureSelection(const simdjson::dom::object& obj, std::vector<std::string>* features,
                              std::string* feature_service, bool* full_feature_names);
 

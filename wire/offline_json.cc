@@ -17,6 +17,7 @@ using simdjson::dom::array;
 using simdjson::dom::element;
 using simdjson::dom::object;
 using json_body::CheckKeys;
+using json_body::OptionalBool;
 using json_body::ParseFeatureSelection;
 using json_body::ParseObject;
 
@@ -62,35 +63,43 @@ Result<std::vector<std::string>> StringList(const element& el, std::string_view 
 
 }  // namespace
 
-Result<MaterializeRequest> ParseMaterializeRequestJson(std::string_view body, bool incremental) {
+Result<MaterializeRequest> ParseMaterializeRequestJson(std::string_view body, bool incremental,
+                                                       UnknownFields unknown) {
   simdjson::dom::parser parser;
   LARDER_ASSIGN_OR_RETURN(object obj, ParseObject(parser, body));
   if (incremental) {
-    LARDER_RETURN_IF_ERROR(CheckKeys(obj, {"end_ts", "feature_views", "disable_event_timestamp"}));
+    // disable_event_timestamp is not in Feast's incremental model; Larder took it (false) before.
+    LARDER_RETURN_IF_ERROR(CheckKeys(
+        obj, {"end_ts", "feature_views", "full_feature_names", "version", "disable_event_timestamp"},
+        unknown));
   } else {
-    LARDER_RETURN_IF_ERROR(
-        CheckKeys(obj, {"start_ts", "end_ts", "feature_views", "disable_event_timestamp"}));
+    LARDER_RETURN_IF_ERROR(CheckKeys(obj,
+                                     {"start_ts", "end_ts", "feature_views",
+                                      "disable_event_timestamp", "full_feature_names", "version"},
+                                     unknown));
   }
   MaterializeRequest req;
-  if (!incremental) {
-    LARDER_ASSIGN_OR_RETURN(TimestampMicros start, RequiredTimestamp(obj, "start_ts"));
-    req.start = start;
+  LARDER_RETURN_IF_ERROR(OptionalBool(obj, "disable_event_timestamp", &req.disable_event_timestamp));
+  if (incremental && req.disable_event_timestamp) {
+    return InvalidArgument(
+        "field 'disable_event_timestamp': materialize-incremental does not take it (Feast's "
+        "neither); use /materialize");
   }
-  LARDER_ASSIGN_OR_RETURN(req.end, RequiredTimestamp(obj, "end_ts"));
+  LARDER_RETURN_IF_ERROR(OptionalBool(obj, "full_feature_names", &req.full_feature_names));
   element el;
+  if (!obj["version"].get(el) && !el.is_null()) {
+    return InvalidArgument(
+        "field 'version': Larder keeps no feature view versions; give null or leave it out");
+  }
+  if (!req.disable_event_timestamp) {
+    if (!incremental) {
+      LARDER_ASSIGN_OR_RETURN(TimestampMicros start, RequiredTimestamp(obj, "start_ts"));
+      req.start = start;
+    }
+    LARDER_ASSIGN_OR_RETURN(req.end, RequiredTimestamp(obj, "end_ts"));
+  }
   if (!obj["feature_views"].get(el)) {
     LARDER_ASSIGN_OR_RETURN(req.feature_views, StringList(el, "feature_views"));
-  }
-  if (!obj["disable_event_timestamp"].get(el)) {
-    bool b = false;
-    if (el.get_bool().get(b)) {
-      return InvalidArgument("field 'disable_event_timestamp' must be a boolean");
-    }
-    if (b) {
-      return Status(ErrorCode::kUnsupported,
-                    "field 'disable_event_timestamp': materializing without event "
-                    "timestamps is not supported");
-    }
   }
   return req;
 }
@@ -98,8 +107,9 @@ Result<MaterializeRequest> ParseMaterializeRequestJson(std::string_view body, bo
 Result<HistoricalRequest> ParseHistoricalRequestJson(std::string_view body) {
   simdjson::dom::parser parser;
   LARDER_ASSIGN_OR_RETURN(object obj, ParseObject(parser, body));
-  LARDER_RETURN_IF_ERROR(
-      CheckKeys(obj, {"features", "feature_service", "entity_df", "full_feature_names"}));
+  LARDER_RETURN_IF_ERROR(CheckKeys(
+      obj, {"features", "feature_service", "entity_df", "full_feature_names"},
+      UnknownFields::kRefuse));  // Larder's own body (C API), not one of Feast's models
   HistoricalRequest req;
   LARDER_RETURN_IF_ERROR(ParseFeatureSelection(obj, &req.features, &req.feature_service,
                                                &req.full_feature_names));

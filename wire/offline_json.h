@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "wire/request_json.h"
 #include "larder/feature_store.h"
 #include "larder/frame.h"
 #include "larder/status.h"
@@ -16,14 +17,22 @@
 namespace larder {
 
 struct MaterializeRequest {
-  std::optional<TimestampMicros> start;  // empty for materialize-incremental
-  TimestampMicros end = 0;
+  std::optional<TimestampMicros> start;    // empty for materialize-incremental
+  TimestampMicros end = 0;                 // unset (0) when disable_event_timestamp
   std::vector<std::string> feature_views;  // empty = every online view
+  // FeatureStore::MaterializeAsOfNow: every row up to now, written with now as its event time.
+  bool disable_event_timestamp = false;
+  bool full_feature_names = false;  // accepted, ignored: it names nothing in an online write
 };
-// {"start_ts": "2021-01-01T00:00:00", "end_ts": "...", "feature_views": ["a"] | null};
-// without "start_ts" when `incremental`. Timestamps: RFC 3339 strings or epoch seconds.
-// "disable_event_timestamp": true is kUnsupported (false is accepted).
-Result<MaterializeRequest> ParseMaterializeRequestJson(std::string_view body, bool incremental);
+// Feast's MaterializeRequest: {"start_ts": "2021-01-01T00:00:00", "end_ts": "...",
+// "feature_views": ["a"] | null, "disable_event_timestamp": false, "full_feature_names": false,
+// "version": null}; MaterializeIncrementalRequest: without "start_ts" and
+// "disable_event_timestamp". Timestamps: RFC 3339 strings or epoch seconds; both are required
+// unless disable_event_timestamp is true, which ignores them (as Feast's server does).
+// "version" other than null is kInvalidArgument: Larder keeps no feature view versions (Feast
+// refuses it too unless its registry enables versioning).
+Result<MaterializeRequest> ParseMaterializeRequestJson(
+    std::string_view body, bool incremental, UnknownFields unknown = UnknownFields::kIgnore);
 
 // {"features": [...] | "feature_service": "name", "entity_df": {"col": [...], ...},
 //  "full_feature_names": false}

@@ -12,6 +12,7 @@ namespace {
 using simdjson::dom::element;
 using simdjson::dom::object;
 using json_body::CheckKeys;
+using json_body::OptionalBool;
 using json_body::ParseFeatureSelection;
 using json_body::ParseObject;
 
@@ -27,33 +28,43 @@ Result<std::string> RequiredString(const object& obj, std::string_view key) {
 
 }  // namespace
 
-Result<OnlineRequest> ParseOnlineRequestJson(std::string_view body) {
+Result<OnlineRequest> ParseOnlineRequestJson(std::string_view body, UnknownFields unknown) {
   // One parser per thread: it keeps its buffers between requests. The frame built below copies
   // everything it needs, so the parsed document may be overwritten by the next call.
   thread_local simdjson::dom::parser parser;
   LARDER_ASSIGN_OR_RETURN(object obj, ParseObject(parser, body));
-  LARDER_RETURN_IF_ERROR(
-      CheckKeys(obj, {"features", "feature_service", "entities", "full_feature_names"}));
+  LARDER_RETURN_IF_ERROR(CheckKeys(obj,
+                                   {"features", "feature_service", "entities",
+                                    "full_feature_names", "include_feature_view_version_metadata"},
+                                   unknown));
   OnlineRequest req;
   LARDER_RETURN_IF_ERROR(ParseFeatureSelection(obj, &req.features, &req.feature_service,
                                                &req.full_feature_names));
+  bool version_metadata = false;  // type-checked, then ignored (see the header)
+  LARDER_RETURN_IF_ERROR(
+      OptionalBool(obj, "include_feature_view_version_metadata", &version_metadata));
   element el;
   if (obj["entities"].get(el)) return InvalidArgument("field 'entities' is missing");
   LARDER_ASSIGN_OR_RETURN(req.entities, frame_internal::FrameFromJsonColumns(el, "entities"));
   return req;
 }
 
-Result<PushRequest> ParsePushRequestJson(std::string_view body) {
+Result<PushRequest> ParsePushRequestJson(std::string_view body, UnknownFields unknown) {
   // One parser per thread: it keeps its buffers between requests. The frame built below copies
   // everything it needs, so the parsed document may be overwritten by the next call.
   thread_local simdjson::dom::parser parser;
   LARDER_ASSIGN_OR_RETURN(object obj, ParseObject(parser, body));
-  LARDER_RETURN_IF_ERROR(CheckKeys(obj, {"push_source_name", "df", "to", "allow_registry_cache"}));
+  LARDER_RETURN_IF_ERROR(CheckKeys(
+      obj, {"push_source_name", "df", "to", "allow_registry_cache", "transform_on_write"},
+      unknown));
   PushRequest req;
   LARDER_ASSIGN_OR_RETURN(req.push_source_name, RequiredString(obj, "push_source_name"));
   element el;
   if (obj["df"].get(el)) return InvalidArgument("field 'df' is missing");
-  LARDER_ASSIGN_OR_RETURN(req.df, frame_internal::FrameFromJsonColumns(el, "df"));
+  LARDER_ASSIGN_OR_RETURN(req.df, frame_internal::FrameFromJsonColumns(
+                                      el, "df", frame_internal::ScalarColumns::kBroadcast));
+  LARDER_RETURN_IF_ERROR(OptionalBool(obj, "allow_registry_cache", &req.allow_registry_cache));
+  LARDER_RETURN_IF_ERROR(OptionalBool(obj, "transform_on_write", &req.transform_on_write));
   if (!obj["to"].get(el)) {
     std::string_view s;
     if (el.get_string().get(s)) return InvalidArgument("field 'to' must be a string");
@@ -62,17 +73,22 @@ Result<PushRequest> ParsePushRequestJson(std::string_view body) {
   return req;
 }
 
-Result<WriteToOnlineStoreRequest> ParseWriteToOnlineStoreJson(std::string_view body) {
+Result<WriteToOnlineStoreRequest> ParseWriteToOnlineStoreJson(std::string_view body,
+                                                              UnknownFields unknown) {
   // One parser per thread: it keeps its buffers between requests. The frame built below copies
   // everything it needs, so the parsed document may be overwritten by the next call.
   thread_local simdjson::dom::parser parser;
   LARDER_ASSIGN_OR_RETURN(object obj, ParseObject(parser, body));
-  LARDER_RETURN_IF_ERROR(CheckKeys(obj, {"feature_view_name", "df", "allow_registry_cache"}));
+  LARDER_RETURN_IF_ERROR(CheckKeys(
+      obj, {"feature_view_name", "df", "allow_registry_cache", "transform_on_write"}, unknown));
   WriteToOnlineStoreRequest req;
   LARDER_ASSIGN_OR_RETURN(req.feature_view_name, RequiredString(obj, "feature_view_name"));
   element el;
   if (obj["df"].get(el)) return InvalidArgument("field 'df' is missing");
-  LARDER_ASSIGN_OR_RETURN(req.df, frame_internal::FrameFromJsonColumns(el, "df"));
+  LARDER_ASSIGN_OR_RETURN(req.df, frame_internal::FrameFromJsonColumns(
+                                      el, "df", frame_internal::ScalarColumns::kBroadcast));
+  LARDER_RETURN_IF_ERROR(OptionalBool(obj, "allow_registry_cache", &req.allow_registry_cache));
+  LARDER_RETURN_IF_ERROR(OptionalBool(obj, "transform_on_write", &req.transform_on_write));
   return req;
 }
 
@@ -89,7 +105,9 @@ Result<object> ParseObject(simdjson::dom::parser& parser, std::string_view body)
   return obj;
 }
 
-Status CheckKeys(const object& obj, std::initializer_list<std::string_view> allowed) {
+Status CheckKeys(const object& obj, std::initializer_list<std::string_view> allowed,
+                 UnknownFields unknown) {
+  if (unknown == UnknownFields::kIgnore) return Status::Ok();
   for (auto field : obj) {
     bool ok = false;
     for (std::string_view a : allowed) ok = ok || field.key == a;
@@ -99,6 +117,15 @@ Status CheckKeys(const object& obj, std::initializer_list<std::string_view> allo
       return InvalidArgument("unknown field '" + std::string(field.key) + "' (expected " + list +
                              ")");
     }
+  }
+  return Status::Ok();
+}
+
+Status OptionalBool(const object& obj, std::string_view key, bool* out) {
+  element el;
+  if (obj[key].get(el) || el.is_null()) return Status::Ok();
+  if (el.get_bool().get(*out)) {
+    return InvalidArgument("field '" + std::string(key) + "' must be a boolean");
   }
   return Status::Ok();
 }
@@ -117,22 +144,19 @@ Status ParseFeatureSelection(const object& obj, std::vector<std::string>* featur
       }
       features->emplace_back(s);
     }
-    if (features->empty()) return InvalidArgument("field 'features' is empty");
   }
-  if (!obj["feature_service"].get(el)) {
+  if (!obj["feature_service"].get(el) && !el.is_null()) {
     std::string_view s;
     if (el.get_string().get(s)) return InvalidArgument("field 'feature_service' must be a string");
     *feature_service = std::string(s);
   }
-  if (features->empty() == feature_service->empty()) {
-    return InvalidArgument("give exactly one of 'features' and 'feature_service'");
+  if (features->empty() && feature_service->empty()) {
+    return InvalidArgument("give 'features' (a non-empty array) or 'feature_service'");
   }
-  if (!obj["full_feature_names"].get(el)) {
-    bool b = false;
-    if (el.get_bool().get(b)) return InvalidArgument("field 'full_feature_names' must be a boolean");
-    *full_feature_names = b;
+  if (!features->empty() && !feature_service->empty()) {
+    return InvalidArgument("give 'features' or 'feature_service', not both");
   }
-  return Status::Ok();
+  return OptionalBool(obj, "full_feature_names", full_feature_names);
 }
 
 }  // namespace json_body

@@ -54,13 +54,39 @@ std::string OnlineResponseToJson(const OnlineResponse& response) {
   return out;
 }
 
-std::string ErrorToJson(const Status& status) {
+const char* FeastErrorClass(ErrorCode code) {
+  switch (code) {
+    case ErrorCode::kFeatureViewNotFound:
+      return "FeatureViewNotFoundException";
+    case ErrorCode::kFeatureServiceNotFound:
+      return "FeatureServiceNotFoundException";
+    case ErrorCode::kPushSourceNotFound:
+      return "PushSourceNotFoundException";
+    case ErrorCode::kDataSourceNotFound:
+      return "DataSourceNotFoundException";
+    case ErrorCode::kFeatureNotFound:
+      return "FeastObjectNotFoundException";
+    default:
+      return "FeastError";
+  }
+}
+
+std::string ErrorJson(std::string_view code, std::string_view message,
+                      std::string_view feast_class) {
   JsonWriter w;
-  w.BeginObject().Key("error").BeginObject();
-  w.Key("code").String(ErrorCodeName(status.code()));
-  w.Key("message").String(status.message());
-  w.EndObject().EndObject();
-  return w.Take();
+  w.BeginObject();
+  w.Key("module").String("feast.errors");
+  w.Key("class").String(feast_class);
+  w.Key("message").String(message);
+  w.Key("code").String(code);
+  w.EndObject();
+  std::string out;
+  AppendJsonString(w.Take(), &out);
+  return out;
+}
+
+std::string ErrorToJson(const Status& status) {
+  return ErrorJson(ErrorCodeName(status.code()), status.message(), FeastErrorClass(status.code()));
 }
 
 }  // namespace larder

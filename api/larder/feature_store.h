@@ -100,6 +100,11 @@ class FeatureStore {
   Result<MaterializeResult> Materialize(TimestampMicros start, TimestampMicros end,
                                         const std::vector<std::string>& views = {},
                                         const MaterializeProgressFn& progress = nullptr);
+  // Feast's materialize(disable_event_timestamp=True): every row of each view's batch source
+  // up to now (1970-01-01 <= ts <= now), the latest per entity, written with now as its event
+  // timestamp instead of its own; records the interval. Errors as Materialize.
+  Result<MaterializeResult> MaterializeAsOfNow(const std::vector<std::string>& views = {},
+                                               const MaterializeProgressFn& progress = nullptr);
   // From the end of each view's last materialized interval (or now - ttl; a year when ttl is
   // 0) to `end`. kInvalidArgument when a view is already materialized past `end`.
   Result<MaterializeResult> MaterializeIncremental(TimestampMicros end,

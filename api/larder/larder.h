@@ -60,7 +60,10 @@ larder_code larder_store_get_online_features_json(larder_store* store, const cha
                                                   size_t body_len, char** response,
                                                   char** error);
 /* Feast's materialize body: {"start_ts": "2021-01-01T00:00:00Z", "end_ts": "...",
- * "feature_views": ["a", "b"] | null}. *report (optional) receives {"views":[{"name": ..,
+ * "feature_views": ["a", "b"] | null, "disable_event_timestamp": false}; with
+ * disable_event_timestamp true, every row up to now is written with now as its event time
+ * (start_ts, end_ts ignored). Every field of Feast's request models is accepted (docs/feast.md);
+ * unknown fields are ignored. *report (optional) receives {"views":[{"name": ..,
  * "start": .., "end": .., "rows_read": .., "rows_written": .., "rows_skipped": ..}]}. */
 larder_code larder_store_materialize_json(larder_store* store, const char* body, size_t body_len,
                                           char** report, char** error);

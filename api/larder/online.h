@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "larder/frame.h"
@@ -66,6 +67,10 @@ struct ColumnarFeature {
 
 struct ColumnarResponse {
   std::vector<ColumnarFeature> features;  // in request order (join-key columns not repeated)
+  // The request's entity columns that gave a join key (others are ignored, as Feast ignores
+  // them): (column index in OnlineRequest::entities, join key name), in request order. The
+  // name differs from the column's when the request named the entity instead.
+  std::vector<std::pair<size_t, std::string>> key_columns;
 };
 
 struct PushResult {
@@ -73,6 +78,9 @@ struct PushResult {
   uint64_t views = 0;          // feature views the push fanned out to
   uint64_t rows_written = 0;   // rows written across views
   uint64_t rows_skipped = 0;   // rows older than the stored row of their entity (not written)
+  // Rows not written to a view because every feature of that view was null in every row of
+  // the request (Feast does not write such a frame). Counted per view, like rows_written.
+  uint64_t rows_all_null = 0;
 };
 
 }  // namespace larder

@@ -89,6 +89,7 @@ struct Target {
   TimestampMicros start;
   TimestampMicros end;
   MaterializeResult::View* out;
+  std::optional<TimestampMicros> event_time;  // replaces each written row's event timestamp
 };
 
 // Views of one file with the same key columns and interval share a winner table.
@@ -157,7 +158,14 @@ Status WriteWinners(Store& store, const std::string& header_line, const std::str
     }
     LARDER_ASSIGN_OR_RETURN(Frame frame, ReadCsvFrame(text, path));
     frame.row_lines = std::move(lines);
-    auto res = store.WriteToView(t->view->def.name, frame);
+    if (t->event_time) {
+      const int ts = frame.FindColumn(t->view->timestamp_field);
+      if (ts >= 0) {
+        const Cell now = Cell::String(FormatTimestamp(*t->event_time));
+        for (Cell& c : frame.columns[ts]) c = now;
+      }
+    }
+    auto res = store.WriteToView(t->view->def.name, frame, Store::AllNullRows::kWrite);
     if (!res.ok()) {
       Status st = res.status();
       if (st.code() == ErrorCode::kInvalidArgument) {
@@ -314,7 +322,8 @@ Result<TimestampMicros> IncrementalStart(const ViewInfo& v, const RepoConfig& re
 Result<MaterializeResult> MaterializeRepo(Store& store, const RepoConfig& repo,
                                           std::optional<TimestampMicros> start, TimestampMicros end,
                                           const std::vector<std::string>& views,
-                                          const MaterializeProgressFn& progress_fn) {
+                                          const MaterializeProgressFn& progress_fn,
+                                          std::optional<TimestampMicros> event_time) {
   if (start && *start > end) {
     return InvalidArgument("start " + FormatTimestamp(*start) + " is after end " +
                            FormatTimestamp(end));
@@ -340,7 +349,8 @@ Result<MaterializeResult> MaterializeRepo(Store& store, const RepoConfig& repo,
     result.views[i].name = v->def.name;
     result.views[i].start = s;
     result.views[i].end = end;
-    targets.push_back({v, reg_cat->FindView(v->def.name)->id(), s, end, &result.views[i]});
+    targets.push_back(
+        {v, reg_cat->FindView(v->def.name)->id(), s, end, &result.views[i], event_time});
   }
   Progress progress{&progress_fn, Clock::now()};
   for (Target& t : targets) {

@@ -22,10 +22,12 @@ namespace larder {
 // Feast's materialize (`start` set) or materialize_incremental (`start` empty: per view, the
 // end of its last recorded interval, else now - ttl, a year when ttl is 0). `repo` is the
 // feature repo (its sources' paths, its views); views are written by name into `store`, whose
-// registry must know them. Empty `views` = every online view of the repo.
+// registry must know them. Empty `views` = every online view of the repo. `event_time`, when
+// set, replaces every written row's event timestamp (Feast's disable_event_timestamp).
 Result<MaterializeResult> MaterializeRepo(Store& store, const RepoConfig& repo,
                                           std::optional<TimestampMicros> start, TimestampMicros end,
                                           const std::vector<std::string>& views,
-                                          const MaterializeProgressFn& progress);
+                                          const MaterializeProgressFn& progress,
+                                          std::optional<TimestampMicros> event_time = {});
 
 }  // namespace larder

@@ -184,7 +184,8 @@ Result<Cell> ParseJsonCell(std::string_view text) {
 
 namespace frame_internal {
 
-Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string& origin) {
+Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string& origin,
+                                   ScalarColumns scalars) {
   simdjson::dom::object obj;
   if (doc.get_object().get(obj)) {
     return InvalidArgument(origin +
@@ -194,6 +195,17 @@ Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string
   }
   Frame frame;
   frame.origin = origin;
+  // The row count and the column that sets it: the first array column.
+  size_t rows = 0;
+  std::string rows_from;
+  for (auto field : obj) {
+    simdjson::dom::array arr;
+    if (!field.value.get_array().get(arr)) {
+      rows = arr.size();
+      rows_from = std::string(field.key);
+      break;
+    }
+  }
   // Duplicate names: a linear scan while there are few columns (a request's entities: no
   // allocation), a hash index once there are many (a push of a million columns stays linear).
   constexpr size_t kScanColumns = 16;
@@ -212,14 +224,26 @@ Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string
     if (is_duplicate(name)) return InvalidArgument(origin + ": duplicate column '" + name + "'");
     simdjson::dom::array arr;
     if (field.value.get_array().get(arr)) {
-      return InvalidArgument(origin + ": column '" + name + "' is not an array (got " +
-                             JsonKindName(field.value.type()) + ")");
+      if (scalars == ScalarColumns::kRefuse) {
+        return InvalidArgument(origin + ": column '" + name + "' is not an array (got " +
+                               JsonKindName(field.value.type()) + ")");
+      }
+      if (rows_from.empty()) {
+        return InvalidArgument(origin + ": every column is a single value (column '" + name +
+                               "'): give at least one column as an array of values");
+      }
+      Cell cell;
+      Status st = ConvertJson(field.value, &cell);
+      if (!st.ok()) return InvalidArgument(origin + ": column '" + name + "': " + st.message());
+      frame.columns.emplace_back(rows, cell);
+      frame.names.push_back(std::move(name));
+      continue;
     }
     std::vector<Cell>& column = frame.columns.emplace_back(arr.size());
-    if (column.size() != frame.columns[0].size()) {
+    if (column.size() != rows) {
       return InvalidArgument(origin + ": column '" + name + "' has " +
-                             std::to_string(column.size()) + " values but column '" +
-                             frame.names[0] + "' has " + std::to_string(frame.columns[0].size()));
+                             std::to_string(column.size()) + " values but column '" + rows_from +
+                             "' has " + std::to_string(rows));
     }
     size_t i = 0;
     for (element value : arr) {

@@ -13,7 +13,15 @@ namespace larder::frame_internal {
 // Parses `text` as one JSON value and converts it to a cell (cell_convert.cc uses this for
 // array cells given as JSON text). Errors: malformed JSON, objects, integers beyond int64.
 Result<Cell> ParseJsonCell(std::string_view text);
+// What a column given as a single value (not an array) means.
+enum class ScalarColumns : uint8_t {
+  kRefuse,     // an error naming the column
+  kBroadcast,  // the value repeated on every row, as pandas.DataFrame(dict) does; at least one
+               // column must be an array (it gives the row count; pandas refuses an all-scalar
+               // dict too)
+};
 // Converts a parsed JSON object of columns ({"col": [values, ...], ...}) into a Frame; errors
 // name `origin`, the column and the element.
-Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string& origin);
+Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string& origin,
+                                   ScalarColumns scalars = ScalarColumns::kRefuse);
 }  // namespace larder::frame_internal

@@ -125,7 +125,9 @@ void AppendScalar(ScalarType t, int64_t i, double f, std::string_view s, std::st
       out->push_back('"');
       return;
     case ScalarType::kUnixTimestamp:
-      AppendTimestamp(i, out);
+      // Feast's Value.unix_timestamp_val is int64 epoch seconds, and both Feast servers write
+      // it as that integer: the stored micros, floored to the second.
+      AppendInt(i >= 0 ? i / 1000000 : -((-(i + 1)) / 1000000) - 1, out);
       return;
   }
   out->append("null");  // unreachable for a valid ScalarType

@@ -69,7 +69,8 @@ class JsonWriter {
 
 // Appends `v` as a JSON value: null when is_null; Int32/Int64 as integers; Float32/Float64 as
 // AppendJsonFloat/AppendJsonDouble; Bool as true/false; String as a string; Bytes as base64;
-// UnixTimestamp as an RFC 3339 string (FormatTimestamp); arrays as arrays of those.
+// UnixTimestamp as integer epoch seconds (floored), as Feast's servers write unix_timestamp_val;
+// arrays as arrays of those.
 void AppendValueJson(const Value& v, std::string* out);
 
 }  // namespace larder

@@ -5,6 +5,8 @@ Every error the engine reports is raised as the class named after its code (the 
 message. ``e.code`` is the code's name, ``e.code_number`` its stable number, ``e.message`` the
 text. The classes also derive from the matching built-in exception where there is one (a
 ``ValueError`` for bad arguments, a ``LookupError`` for unknown names), so generic handlers work.
+Feast's exception names are aliases of the matching classes (``FeatureViewNotFoundException`` is
+``FeatureViewNotFound``, ...).
 """
 
 from . import _larder
@@ -125,6 +127,16 @@ class DataSourceNotFound(LarderError, LookupError):
 
 class DataSourceError(LarderError):
     code, code_number = "DataSourceError", 17
+
+
+# Feast's names for the same errors (feast.errors), so that a model server's
+# ``except FeatureViewNotFoundException`` keeps working after switching its import.
+FeatureViewNotFoundException = FeatureViewNotFound
+FeatureServiceNotFoundException = FeatureServiceNotFound
+PushSourceNotFoundException = PushSourceNotFound
+DataSourceNotFoundException = DataSourceNotFound
+__all__ += ["FeatureViewNotFoundException", "FeatureServiceNotFoundException",
+            "PushSourceNotFoundException", "DataSourceNotFoundException"]
 
 
 def _register():

@@ -9,7 +9,8 @@ from typing import List, Optional
 
 from . import _larder
 from ._convert import frame_columns
-from .errors import FeatureServiceNotFound, FeatureViewNotFound, LarderError, Unsupported
+from .errors import (FeatureServiceNotFound, FeatureViewNotFound, InvalidArgument, LarderError,
+                     Unsupported)
 from .types import PushMode, _registry_objects
 
 __all__ = ["FeatureStore", "OnlineReader", "RetrievalJob"]
@@ -47,15 +48,27 @@ class RetrievalJob:
         return {name: list(values) for name, values in self.to_df().items()}
 
 
+def _no_version(version):
+    if version is not None:
+        raise InvalidArgument(f"version {version!r}: Larder keeps no feature view versions")
+
+
 def _push_mode(to):
     if isinstance(to, PushMode):
-        return to.value
+        return to.name.lower()
     if isinstance(to, str):
         return to.lower()
     name = getattr(to, "name", None)  # e.g. feast.data_source.PushMode
     if isinstance(name, str):
         return name.lower()
     raise TypeError(f"to must be a larder.PushMode, not {type(to).__name__!r}")
+
+
+def _with_tags(objects, tags):
+    if not tags:
+        return objects
+    return [o for o in objects
+            if all((getattr(o, "tags", None) or {}).get(k) == v for k, v in tags.items())]
 
 
 class _RegistryMixin:
@@ -74,25 +87,45 @@ class _RegistryMixin:
     def list_data_sources(self):
         return self._objects()[1]
 
-    def list_feature_views(self):
-        return self._objects()[2]
+    def list_feature_views(self, allow_cache: bool = False, tags: Optional[dict] = None):
+        """The feature views (Feast's list_feature_views). allow_cache is accepted and ignored
+        (the registry is read fresh every time); tags keeps the views holding every given
+        tag with its value, as Feast filters."""
+        del allow_cache
+        return _with_tags(self._objects()[2], tags)
 
-    def list_feature_services(self):
-        return self._objects()[3]
+    def list_stream_feature_views(self, allow_cache: bool = False, tags: Optional[dict] = None):
+        """Always empty: Larder's views are all plain feature views (a push source feeds them)."""
+        del allow_cache, tags
+        return []
 
-    def get_entity(self, name: str):
+    def list_on_demand_feature_views(self, allow_cache: bool = False,
+                                     tags: Optional[dict] = None):
+        """Always empty: Larder runs no on-demand transformations."""
+        del allow_cache, tags
+        return []
+
+    def list_feature_services(self, tags: Optional[dict] = None):
+        """The feature services (Feast's list_feature_services), filtered by tags as Feast does."""
+        return _with_tags(self._objects()[3], tags)
+
+    def refresh_registry(self):
+        """Feast's refresh_registry. A no-op here: every call reads the registry as it is now
+        (the segment's registry is shared memory; there is no cache to refresh)."""
+
+    def get_entity(self, name: str, allow_registry_cache: bool = False):
         for e in self.list_entities():
             if e.name == name:
                 return e
         raise LarderError(f"entity '{name}' is not in the registry")
 
-    def get_feature_view(self, name: str):
+    def get_feature_view(self, name: str, allow_registry_cache: bool = False):
         for v in self.list_feature_views():
             if v.name == name:
                 return v
         raise FeatureViewNotFound(f"feature view '{name}' is not in the registry")
 
-    def get_feature_service(self, name: str):
+    def get_feature_service(self, name: str, allow_cache: bool = False):
         for s in self.list_feature_services():
             if s.name == name:
                 return s
@@ -135,7 +168,7 @@ class FeatureStore(_RegistryMixin, _larder._Store):
         return self._config()
 
     def push(self, push_source_name: str, df, allow_registry_cache: bool = True,
-             to=PushMode.ONLINE):
+             to=PushMode.ONLINE, transform_on_write: bool = True):
         """Pushes rows to every feature view reading ``push_source_name`` (Feast's push).
 
         df: a pandas DataFrame or a dict of columns (lists or numpy arrays). It needs the join
@@ -144,29 +177,52 @@ class FeatureStore(_RegistryMixin, _larder._Store):
         tz-aware converted), datetime objects, RFC 3339 strings or epoch seconds. NaN, None,
         NaT and pd.NA are nulls. The whole push is validated before anything is written.
 
-        Returns a PushResult (rows_in, views, rows_written, rows_skipped). Raises
-        PushSourceNotFound, InvalidArgument (naming the row and column), StoreFull, Busy,
-        Unsupported (offline modes, until the offline store exists). The GIL is released while
-        the rows are written.
+        When the features of a view are null in every row, nothing is written to that view, as
+        Feast skips a frame of null features; rows_all_null counts those rows.
+
+        Returns a PushResult (rows_in, views, rows_written, rows_skipped, rows_all_null).
+        Raises PushSourceNotFound, InvalidArgument (naming the row and column), StoreFull,
+        Busy. The GIL is released while the rows are written. allow_registry_cache and
+        transform_on_write are accepted and ignored (the registry is always current; there are
+        no on-demand transformations to run).
         """
-        del allow_registry_cache  # the registry lives in the segment: always current
+        del allow_registry_cache, transform_on_write
         return self._push(push_source_name, frame_columns(df), _push_mode(to))
 
-    def write_to_online_store(self, feature_view_name: str, df,
-                              allow_registry_cache: bool = True):
-        """Writes rows to one feature view (Feast's write_to_online_store). df as for push."""
-        del allow_registry_cache
+    def write_to_online_store(self, feature_view_name: str, df=None, inputs=None,
+                              allow_registry_cache: bool = True, transform_on_write: bool = True):
+        """Writes rows to one feature view (Feast's write_to_online_store). df (or inputs, a
+        dict of columns, as Feast takes it) as for push; the other arguments are ignored."""
+        del allow_registry_cache, transform_on_write
+        if df is None:
+            df = inputs
+        if df is None:
+            raise InvalidArgument("write_to_online_store needs df or inputs")
         return self._write_to_online_store(feature_view_name, frame_columns(df))
 
-    def materialize(self, start_date, end_date, feature_views: Optional[List[str]] = None):
+    def materialize(self, start_date, end_date, feature_views: Optional[List[str]] = None,
+                    disable_event_timestamp: bool = False, full_feature_names: bool = False,
+                    version: Optional[str] = None, force: bool = False, run_async: bool = False):
         """Loads each view's batch-source rows with start_date <= ts <= end_date into the online
         store (the latest per entity). Dates: datetimes (naive = UTC), strings or epoch
-        seconds. Raises Unsupported until the offline store lands."""
+        seconds. disable_event_timestamp: every row up to now instead (dates ignored), written
+        with now as its event timestamp, as Feast does. full_feature_names, force and run_async
+        (Feast's remote-server options) are accepted and ignored; version must be None (Larder
+        keeps no feature view versions)."""
+        del full_feature_names, force, run_async
+        _no_version(version)
+        if disable_event_timestamp:
+            return self._materialize_as_of_now(feature_views)
         return self._materialize(_larder.to_micros(start_date), _larder.to_micros(end_date),
                                  feature_views)
 
-    def materialize_incremental(self, end_date, feature_views: Optional[List[str]] = None):
-        """Materializes from each view's last materialized end to end_date."""
+    def materialize_incremental(self, end_date, feature_views: Optional[List[str]] = None,
+                                full_feature_names: bool = False, version: Optional[str] = None,
+                                force: bool = False, run_async: bool = False):
+        """Materializes from each view's last materialized end to end_date (other arguments as
+        for materialize)."""
+        del full_feature_names, force, run_async
+        _no_version(version)
         return self._materialize_incremental(_larder.to_micros(end_date), feature_views)
 
     def get_historical_features(self, entity_df, features=None, full_feature_names=False, *,

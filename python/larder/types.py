@@ -7,11 +7,11 @@ from typing import Dict, List, Optional, Tuple
 
 
 class PushMode(enum.Enum):
-    """Where a push goes (Feast's PushMode)."""
+    """Where a push goes: Feast's PushMode, with Feast's values (feast.data_source.PushMode)."""
 
-    ONLINE = "online"
-    OFFLINE = "offline"
-    ONLINE_AND_OFFLINE = "online_and_offline"
+    ONLINE = 1
+    OFFLINE = 2
+    ONLINE_AND_OFFLINE = 3
 
 
 class FieldStatus(enum.IntEnum):

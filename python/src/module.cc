@@ -251,7 +251,14 @@ std::unique_ptr<Response> GetOnline(Engine& engine, py::handle features, py::han
   BuildEntities(entity_rows, entities, &req.entities, &resp->entity_columns);
   req.full_feature_names = full_feature_names;
   WithoutGil([&] { return engine.GetOnlineFeaturesColumnar(req, &resp->data); });
-  resp->entity_names = req.entities.names;
+  // The entity columns the engine used, named by join key (extra columns dropped, an entity
+  // name replaced by its join key), as Feast's response has them.
+  std::vector<py::object> keys;
+  for (const auto& [col, name] : resp->data.key_columns) {
+    resp->entity_names.push_back(name);
+    keys.push_back(resp->entity_columns[col]);
+  }
+  resp->entity_columns = std::move(keys);
   resp->rows = req.entities.num_rows();
   return resp;
 }
@@ -345,6 +352,8 @@ features: a list of "feature_view:feature" references (or a FeatureService); or
 feature_service: a feature service name. entity_rows: a list of dicts ([{"driver_id": 1001}]) or
 a dict of columns; entities: a dict of columns ({"driver_id": [1001, 1002]} or numpy arrays, the
 fast path for large batches). full_feature_names: name features "view__feature".
+include_feature_view_version_metadata: accepted for Feast compatibility and ignored (Larder keeps
+no feature view versions).
 
 Returns a larder.OnlineResponse (to_dict(), to_df(), to_numpy(), statuses()). The GIL is
 released during the lookup. Raises FeatureViewNotFound, FeatureNotFound,
@@ -399,11 +408,13 @@ PYBIND11_MODULE(_larder, m) {
       .def_readonly("views", &PushResult::views)
       .def_readonly("rows_written", &PushResult::rows_written)
       .def_readonly("rows_skipped", &PushResult::rows_skipped)
+      .def_readonly("rows_all_null", &PushResult::rows_all_null)
       .def("__repr__", [](const PushResult& r) {
         return "PushResult(rows_in=" + std::to_string(r.rows_in) +
                ", views=" + std::to_string(r.views) +
                ", rows_written=" + std::to_string(r.rows_written) +
-               ", rows_skipped=" + std::to_string(r.rows_skipped) + ")";
+               ", rows_skipped=" + std::to_string(r.rows_skipped) +
+               ", rows_all_null=" + std::to_string(r.rows_all_null) + ")";
       });
 
   py::class_<ApplyReport>(m, "ApplyReport")
@@ -458,11 +469,14 @@ PYBIND11_MODULE(_larder, m) {
            })
       .def("get_online_features",
            [](StoreHandle& s, const py::object& features, const py::object& entity_rows, bool full,
+              bool /*include_feature_view_version_metadata: accepted, ignored (Feast's
+                     servers never return the metadata it selects)*/,
               const py::object& feature_service, const py::object& entities) {
              return GetOnline(*s.fs, features, entity_rows, full, feature_service, entities);
            },
            py::arg("features") = py::none(), py::arg("entity_rows") = py::none(),
-           py::arg("full_feature_names") = false, py::kw_only(),
+           py::arg("full_feature_names") = false,
+           py::arg("include_feature_view_version_metadata") = false, py::kw_only(),
            py::arg("feature_service") = py::none(), py::arg("entities") = py::none(),
            kGetOnlineDoc)
       .def("_get_historical_features",
@@ -490,6 +504,11 @@ PYBIND11_MODULE(_larder, m) {
              std::vector<std::string> names = ViewList(views);
              return WithoutGil([&] { return s.fs->Materialize(start, end, names); });
            })
+      .def("_materialize_as_of_now",
+           [](StoreHandle& s, py::handle views) {
+             std::vector<std::string> names = ViewList(views);
+             return WithoutGil([&] { return s.fs->MaterializeAsOfNow(names); });
+           })
       .def("_materialize_incremental",
            [](StoreHandle& s, int64_t end, py::handle views) {
              std::vector<std::string> names = ViewList(views);
@@ -511,11 +530,14 @@ PYBIND11_MODULE(_larder, m) {
            py::arg("segment_path"))
       .def("get_online_features",
            [](const ReaderHandle& h, const py::object& features, const py::object& entity_rows, bool full,
+              bool /*include_feature_view_version_metadata: accepted, ignored (Feast's
+                     servers never return the metadata it selects)*/,
               const py::object& feature_service, const py::object& entities) {
              return GetOnline(*h.reader, features, entity_rows, full, feature_service, entities);
            },
            py::arg("features") = py::none(), py::arg("entity_rows") = py::none(),
-           py::arg("full_feature_names") = false, py::kw_only(),
+           py::arg("full_feature_names") = false,
+           py::arg("include_feature_view_version_metadata") = false, py::kw_only(),
            py::arg("feature_service") = py::none(), py::arg("entities") = py::none(),
            kGetOnlineDoc)
       .def("inspect",

@@ -18,8 +18,12 @@ std::string Count(uint64_t n, const char* singular, const char* plural) {
 }
 
 std::string DescribeWrite(const PushResult& r) {
-  return "(" + std::to_string(r.rows_written) + " written, " + std::to_string(r.rows_skipped) +
-         " skipped as older than stored rows)";
+  std::string s = "(" + std::to_string(r.rows_written) + " written, " +
+                  std::to_string(r.rows_skipped) + " skipped as older than stored rows";
+  if (r.rows_all_null > 0) {
+    s += ", " + std::to_string(r.rows_all_null) + " skipped as all their features were null";
+  }
+  return s + ")";
 }
 
 }  // namespace

@@ -84,6 +84,9 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions* o) {
                     "latency for a core's worth of CPU (0: off)")
       ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
+  serve->add_flag("--strict", o->strict,
+                  "refuse request fields Feast's request models do not have (422) instead of "
+                  "ignoring them as Feast does");
   return serve;
 }
 
@@ -103,6 +106,7 @@ int RunServe(const ServeOptions& o) {
   options.shutdown_timeout = Millis(o.shutdown_timeout_s);
   options.handle_signals = true;
   options.busy_poll = std::chrono::microseconds(o.busy_poll_us);
+  options.strict = o.strict;
 
   RaiseFileLimit();
   auto store = FeatureStore::Open(o.repo);

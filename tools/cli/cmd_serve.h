@@ -19,6 +19,7 @@ struct ServeOptions {
   double request_timeout_s = 30;
   double shutdown_timeout_s = 30;
   int busy_poll_us = 0;
+  bool strict = false;
 };
 
 // Adds `larder serve` and its options to `app`, bound to *options.

@@ -2,7 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -28,6 +31,34 @@ std::string PushResultJson(const PushResult& r) {
   w.Key("views").UInt(r.views);
   w.Key("rows_written").UInt(r.rows_written);
   w.Key("rows_skipped").UInt(r.rows_skipped);
+  w.Key("rows_all_null").UInt(r.rows_all_null);
+  w.EndObject();
+  return w.Take();
+}
+
+// A boolean query parameter as FastAPI reads one (true/1/yes/on, any case); absent = false.
+bool QueryFlag(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    const size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const size_t eq = pair.find('=');
+    if (pair.substr(0, eq) != name) continue;
+    std::string value(eq == std::string_view::npos ? "" : pair.substr(eq + 1));
+    std::transform(value.begin(), value.end(), value.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return value == "true" || value == "1" || value == "yes" || value == "on";
+  }
+  return false;
+}
+
+std::string AcceptedJson(const std::vector<std::string>& views) {
+  JsonWriter w;
+  w.BeginObject();
+  w.Key("status").String("accepted");
+  w.Key("feature_views").BeginArray();
+  for (const std::string& v : views) w.String(v);
+  w.EndArray();
   w.EndObject();
   return w.Take();
 }
@@ -45,10 +76,9 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kFeatureServiceNotFound:
       return 404;
     case ErrorCode::kPushSourceNotFound:
-      return 422;
     case ErrorCode::kInvalidArgument:
     case ErrorCode::kMissingJoinKey:
-      return 400;
+      return 422;
     case ErrorCode::kUnsupported:
       return 501;
     case ErrorCode::kStoreFull:
@@ -68,19 +98,77 @@ Reply ErrorReply(const Status& status) {
 }
 
 Reply HttpErrorReply(int http_status, std::string_view code, std::string_view message) {
-  JsonWriter w;
-  w.BeginObject().Key("error").BeginObject();
-  w.Key("code").String(code);
-  w.Key("message").String(message);
-  w.EndObject().EndObject();
   Reply r;
   r.status = http_status;
-  r.body = w.Take();
+  r.body = ErrorJson(code, message);
   return r;
 }
 
-Router::Router(FeatureStore* store, const OnlineReader* reader, Metrics* metrics)
-    : store_(store),
+BackgroundJobs::~BackgroundJobs() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool BackgroundJobs::Overlaps(const std::vector<std::string>& views) const {
+  auto clash = [](const std::vector<std::string>& a, bool a_all,
+                  const std::vector<std::string>& b) {
+    if (a_all || b.empty()) return true;
+    for (const std::string& v : b) {
+      if (std::find(a.begin(), a.end(), v) != a.end()) return true;
+    }
+    return false;
+  };
+  if (busy_ && clash(running_, running_all_, views)) return true;
+  for (const Job& j : queue_) {
+    if (clash(j.views, j.views.empty(), views)) return true;
+  }
+  return false;
+}
+
+bool BackgroundJobs::Submit(std::vector<std::string> views, bool force, std::function<void()> job) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!force && Overlaps(views)) return false;
+    queue_.push_back(Job{std::move(views), std::move(job)});
+    if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+  }
+  cv_.notify_all();
+  return true;
+}
+
+void BackgroundJobs::Drain() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [this] { return queue_.empty() && !busy_; });
+}
+
+void BackgroundJobs::Loop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    // Accepted jobs all run, even once stop_ is set: each was acknowledged with a 202.
+    cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+    if (queue_.empty()) return;
+    Job job = std::move(queue_.front());
+    queue_.pop_front();
+    busy_ = true;
+    running_all_ = job.views.empty();
+    running_ = std::move(job.views);
+    lock.unlock();
+    job.run();
+    lock.lock();
+    busy_ = false;
+    running_.clear();
+    cv_.notify_all();
+  }
+}
+
+Router::Router(FeatureStore* store, const OnlineReader* reader, Metrics* metrics,
+               RouterOptions options)
+    : options_(options),
+      store_(store),
       reader_(reader),
       metrics_(metrics),
       info_([reader] { return reader->Inspect(); }) {
@@ -96,7 +184,8 @@ bool Router::IsWrite(Endpoint e) {
          e == Endpoint::kMaterialize || e == Endpoint::kMaterializeIncremental;
 }
 
-Reply Router::Handle(Endpoint endpoint, Method method, std::string_view body) {
+Reply Router::Handle(Endpoint endpoint, Method method, std::string_view body,
+                     std::string_view query) {
   if (endpoint == Endpoint::kOther) {
     return HttpErrorReply(404, "RouteNotFound",
                           "no such endpoint (POST /get-online-features, /push, "
@@ -119,9 +208,9 @@ Reply Router::Handle(Endpoint endpoint, Method method, std::string_view body) {
     case Endpoint::kWriteToOnlineStore:
       return WriteToOnlineStore(body);
     case Endpoint::kMaterialize:
-      return Materialize(body, /*incremental=*/false);
+      return Materialize(body, /*incremental=*/false, query);
     case Endpoint::kMaterializeIncremental:
-      return Materialize(body, /*incremental=*/true);
+      return Materialize(body, /*incremental=*/true, query);
     case Endpoint::kHealth:
       return Health();
     case Endpoint::kMetrics:
@@ -135,7 +224,7 @@ Reply Router::Handle(Endpoint endpoint, Method method, std::string_view body) {
 Reply Router::GetOnlineFeatures(std::string_view body) {
   // Feature references are resolved by the engine against a per-thread plan cache keyed by the
   // registry generation and the feature list: no registry work per request in steady state.
-  auto request = ParseOnlineRequestJson(body);
+  auto request = ParseOnlineRequestJson(body, options_.unknown_fields);
   if (!request.ok()) return ErrorReply(request.status());
   Status st = reader_->GetOnlineFeatures(*request, &t_response);
   if (!st.ok()) return ErrorReply(st);
@@ -145,7 +234,7 @@ Reply Router::GetOnlineFeatures(std::string_view body) {
 }
 
 Reply Router::Push(std::string_view body) {
-  auto request = ParsePushRequestJson(body);
+  auto request = ParsePushRequestJson(body, options_.unknown_fields);
   if (!request.ok()) return ErrorReply(request.status());
   auto result = store_->Push(request->push_source_name, request->df, request->to);
   if (!result.ok()) return ErrorReply(result.status());
@@ -156,7 +245,7 @@ Reply Router::Push(std::string_view body) {
 }
 
 Reply Router::WriteToOnlineStore(std::string_view body) {
-  auto request = ParseWriteToOnlineStoreJson(body);
+  auto request = ParseWriteToOnlineStoreJson(body, options_.unknown_fields);
   if (!request.ok()) return ErrorReply(request.status());
   auto result = store_->WriteToOnlineStore(request->feature_view_name, request->df);
   if (!result.ok()) return ErrorReply(result.status());
@@ -166,15 +255,53 @@ Reply Router::WriteToOnlineStore(std::string_view body) {
   return r;
 }
 
-Reply Router::Materialize(std::string_view body, bool incremental) {
-  auto request = ParseMaterializeRequestJson(body, incremental);
-  if (!request.ok()) return ErrorReply(request.status());
-  auto result =
-      incremental ? store_->MaterializeIncremental(request->end, request->feature_views)
-                  : store_->Materialize(*request->start, request->end, request->feature_views);
-  if (!result.ok()) return ErrorReply(result.status());
+Reply Router::Materialize(std::string_view body, bool incremental, std::string_view query) {
+  auto parsed = ParseMaterializeRequestJson(body, incremental, options_.unknown_fields);
+  if (!parsed.ok()) return ErrorReply(parsed.status());
+  MaterializeRequest request = std::move(parsed).value();
+  auto run = [this, request, incremental]() -> Result<MaterializeResult> {
+    if (incremental) return store_->MaterializeIncremental(request.end, request.feature_views);
+    if (request.disable_event_timestamp) return store_->MaterializeAsOfNow(request.feature_views);
+    return store_->Materialize(*request.start, request.end, request.feature_views);
+  };
+  if (!QueryFlag(query, "async")) {
+    auto result = run();
+    if (!result.ok()) return ErrorReply(result.status());
+    Reply r;
+    r.body = MaterializeResultToJson(*result);
+    return r;
+  }
+  // Asynchronous: what can be checked before the 202 is (the body above, the view names here);
+  // the run itself reports to the server's log.
+  std::vector<std::string> names = request.feature_views;
+  for (const std::string& v : names) {
+    if (store_->config().FindView(v) == nullptr) {
+      return ErrorReply(Status(ErrorCode::kFeatureViewNotFound,
+                               "feature view '" + v + "' is not in the registry"));
+    }
+  }
+  if (names.empty()) {
+    for (const FeatureViewDef& v : store_->config().views) {
+      if (v.online) names.push_back(v.name);
+    }
+  }
+  const char* endpoint = incremental ? "/materialize-incremental" : "/materialize";
+  const bool queued =
+      jobs_.Submit(request.feature_views, QueryFlag(query, "force"), [run, endpoint] {
+        auto result = run();
+        if (!result.ok()) {
+          std::fprintf(stderr, "larder serve: async %s failed: %s\n", endpoint,
+                       result.status().ToString().c_str());
+        }
+      });
+  if (!queued) {
+    return HttpErrorReply(409, "MaterializationInProgress",
+                          "an accepted materialization of some of these feature views has not "
+                          "finished; retry later or add ?force=true");
+  }
   Reply r;
-  r.body = MaterializeResultToJson(*result);
+  r.status = 202;
+  r.body = AcceptedJson(names);
   return r;
 }
 

@@ -8,17 +8,32 @@
 //   POST /materialize-incremental  → FeatureStore::MaterializeIncremental
 //   GET  /health, GET /metrics
 //
-// Errors are {"error":{"code":"...","message":"..."}}: engine errors carry ErrorCodeName (see
+// Errors are Feast's error bodies with Larder's code inside (ErrorToJson, wire/response_json.h):
+// a JSON string holding {"module":"feast.errors","class":...,"message":...,"code":...}, so a
+// Feast client re-raises the matching Feast exception. Engine errors carry ErrorCodeName (see
 // HttpStatusFor); the HTTP layer's own are RouteNotFound, MethodNotAllowed, PayloadTooLarge,
-// HeadersTooLarge, BadRequest, TooManyConnections, StoreUnavailable.
+// HeadersTooLarge, BadRequest, TooManyConnections, StoreUnavailable, MaterializationInProgress.
+//
+// `POST /materialize?async=true` (and /materialize-incremental) validates the request, answers
+// 202 {"status":"accepted","feature_views":[...]} and runs it on the router's background thread,
+// as Feast's server does; 409 while an accepted run of an overlapping set of views has not
+// finished, unless `force=true`. Failures of a background run are logged to stderr.
 // Thread-safety: Handle may be called from any number of threads at once.
 #pragma once
 
 #include <sys/types.h>
 
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
+#include "wire/request_json.h"
 #include "larder/feature_store.h"
 #include "larder/status.h"
 #include "tools/server/metrics.h"
@@ -35,35 +50,79 @@ struct Reply {
 };
 
 // The HTTP status of an engine error: FeatureViewNotFound, FeatureNotFound,
-// FeatureServiceNotFound 404; PushSourceNotFound 422; InvalidArgument, MissingJoinKey 400;
-// Unsupported 501; StoreFull 507; Busy 503; any other 500.
+// FeatureServiceNotFound 404; PushSourceNotFound, InvalidArgument, MissingJoinKey 422 (a
+// request that fails validation, as Feast's server answers); Unsupported 501; StoreFull 507;
+// Busy 503; any other 500.
 int HttpStatusFor(ErrorCode code);
 
 // A reply carrying an engine error: HttpStatusFor(code) and ErrorToJson.
 Reply ErrorReply(const Status& status);
-// A reply for an error of the HTTP layer: {"error":{"code":code,"message":message}}.
+// A reply for an error of the HTTP layer: ErrorJson(code, message).
 Reply HttpErrorReply(int http_status, std::string_view code, std::string_view message);
+
+// Runs accepted asynchronous materializations one after another on its own thread. The
+// destructor lets every accepted job finish (nothing acknowledged is dropped).
+class BackgroundJobs {
+ public:
+  BackgroundJobs() = default;
+  ~BackgroundJobs();
+  BackgroundJobs(const BackgroundJobs&) = delete;
+  BackgroundJobs& operator=(const BackgroundJobs&) = delete;
+
+  // Queues `job` unless a queued or running job holds one of `views` (empty = every view) and
+  // `force` is false; returns whether it was queued.
+  bool Submit(std::vector<std::string> views, bool force, std::function<void()> job);
+  // Blocks until every job submitted so far has finished (tests).
+  void Drain();
+
+ private:
+  struct Job {
+    std::vector<std::string> views;
+    std::function<void()> run;
+  };
+  bool Overlaps(const std::vector<std::string>& views) const;  // REQUIRES(mu_)
+  void Loop();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job> queue_;             // GUARDED_BY(mu_)
+  std::vector<std::string> running_;  // views of the running job; GUARDED_BY(mu_)
+  bool running_all_ = false;          // the running job takes every view; GUARDED_BY(mu_)
+  bool busy_ = false;                 // a job is running; GUARDED_BY(mu_)
+  bool stop_ = false;                 // GUARDED_BY(mu_)
+  std::thread thread_;                // started by the first Submit
+};
+
+struct RouterOptions {
+  UnknownFields unknown_fields = UnknownFields::kIgnore;  // kRefuse: `larder serve --strict`
+};
 
 class Router {
  public:
   // `store` writes, `reader` reads (both of the same segment); `metrics` counts pushed rows and
   // is rendered by /metrics. None is owned; all must outlive the router.
-  Router(FeatureStore* store, const OnlineReader* reader, Metrics* metrics);
+  Router(FeatureStore* store, const OnlineReader* reader, Metrics* metrics,
+         RouterOptions options = {});
 
   // Requests that may wait on the writer lock or run long; the server runs them off its
   // network threads.
   static bool IsWrite(Endpoint e);
 
-  Reply Handle(Endpoint endpoint, Method method, std::string_view body);
+  // `query` is the request target's query string (after '?', may be empty).
+  Reply Handle(Endpoint endpoint, Method method, std::string_view body,
+               std::string_view query = {});
+  // Waits for accepted asynchronous materializations (tests).
+  void DrainBackground() { jobs_.Drain(); }
 
  private:
   Reply GetOnlineFeatures(std::string_view body);
   Reply Push(std::string_view body);
   Reply WriteToOnlineStore(std::string_view body);
-  Reply Materialize(std::string_view body, bool incremental);
+  Reply Materialize(std::string_view body, bool incremental, std::string_view query);
   Reply Health();
   Reply RenderMetrics();
 
+  const RouterOptions options_;
   FeatureStore* const store_;
   const OnlineReader* const reader_;
   Metrics* const metrics_;
@@ -71,6 +130,7 @@ class Router {
   // The segment file mapped at start, to tell when it was removed or replaced (teardown).
   dev_t segment_dev_ = 0;
   ino_t segment_ino_ = 0;
+  BackgroundJobs jobs_;  // last: destroyed (joined) first, while the store is still there
 };
 
 }  // namespace larder::server

@@ -122,7 +122,8 @@ class Server::Impl {
                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
         store_(store),
         reader_(std::move(reader)),
-        router_(store_, reader_.get(), &metrics_),
+        router_(store_, reader_.get(), &metrics_,
+                RouterOptions{options.strict ? UnknownFields::kRefuse : UnknownFields::kIgnore}),
         views_(std::move(views)),
         pool_(static_cast<size_t>(std::max(1, options.write_threads))),
         iocs_(MakeContexts(threads_count_)),
@@ -370,7 +371,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Reply Handle(Method method) {
     try {
-      return server_->router().Handle(endpoint_, method, parser_->get().body());
+      const std::string_view target(parser_->get().target().data(), parser_->get().target().size());
+      const size_t q = target.find('?');
+      return server_->router().Handle(
+          endpoint_, method, parser_->get().body(),
+          q == std::string_view::npos ? std::string_view() : target.substr(q + 1));
     } catch (const std::exception& e) {
       return HttpErrorReply(500, "Internal", std::string("internal error: ") + e.what());
     }

@@ -50,6 +50,9 @@ struct ServerOptions {
   // wake-up of a sleeping thread (tens of microseconds on a VM). It burns up to a core per
   // network thread while requests keep coming; 0 = off (sleep at once).
   std::chrono::microseconds busy_poll{0};
+  // Refuse request fields Feast's request models do not have (422 naming the field) instead of
+  // ignoring them as Feast does.
+  bool strict = false;
 };
 
 class Server {
