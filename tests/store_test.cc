@@ -1481,7 +1481,9 @@ TEST_F(StoreTest, ReadersSurviveGarbageRowsAndIndex) {
 
   testing::TempSegmentPath copy;
   constexpr int64_t kPlanted = 0x5EED5EED;  // variant 3's value where the trips were
-  for (int variant = 0; variant < 4; ++variant) {
+  // Variant 3 first: a reader that skipped the verifier fails its value assertions there, and
+  // the test stops before the garbage variants, where such a reader would crash.
+  for (int variant : {3, 0, 1, 2}) {
     SCOPED_TRACE("variant " + std::to_string(variant));
     std::string s = good;
     if (variant == 0) {
@@ -1571,6 +1573,7 @@ TEST_F(StoreTest, ReadersSurviveGarbageRowsAndIndex) {
     if (variant == 0 || variant == 3) {
       EXPECT_EQ(present, 0u) << "a damaged row was read as PRESENT";
     }
+    ASSERT_FALSE(HasFailure()) << "variant " << variant << " returned wrong values";
     LARDER_ASSERT_OK_AND_ASSIGN(CheckReport check, reader->Check());
     EXPECT_FALSE(check.ok());
     LARDER_ASSERT_OK(reader->Inspect());
