@@ -261,8 +261,8 @@ class Checker {
     free_bytes += walk(h_->alloc.large_free_head, "large free list", 0, true);
     uint64_t limbo_bytes = 0;
     for (uint32_t s = 0; s < layout::kLimboRing; ++s) {
-      const uint64_t list = walk(h_->alloc.limbo_head[s], "limbo list " + std::to_string(s), 0,
-                                 false);
+      const uint64_t list =
+          walk(h_->alloc.limbo_head[s], "limbo list " + std::to_string(s), 0, false);
       if (list != h_->alloc.limbo_bytes[s]) {
         Fail("limbo list " + std::to_string(s) + " holds " + std::to_string(list) +
              " bytes, its counter says " + std::to_string(h_->alloc.limbo_bytes[s]));

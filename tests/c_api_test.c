@@ -11,14 +11,14 @@
 
 static int failures = 0;
 
-#define CHECK(cond, ...)                                                         \
-  do {                                                                           \
-    if (!(cond)) {                                                               \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond);   \
-      fprintf(stderr, __VA_ARGS__);                                              \
-      fputc('\n', stderr);                                                       \
-      ++failures;                                                                \
-    }                                                                            \
+#define CHECK(cond, ...)                                                       \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #cond); \
+      fprintf(stderr, __VA_ARGS__);                                            \
+      fputc('\n', stderr);                                                     \
+      ++failures;                                                              \
+    }                                                                          \
   } while (0)
 
 /* Checks that a call returned `want`; on failure, that its message names `needle`. Frees the
@@ -139,12 +139,14 @@ int main(int argc, char** argv) {
   text = NULL;
 
   /* ---- incremental: the other view, from a year back (it has no interval) to the end */
-  const char* inc = "{\"end_ts\":\"2026-03-04T00:00:00Z\",\"feature_views\":[\"driver_daily_quality\"]}";
+  const char* inc =
+      "{\"end_ts\":\"2026-03-04T00:00:00Z\",\"feature_views\":[\"driver_daily_quality\"]}";
   c = larder_store_materialize_incremental_json(store, inc, strlen(inc), &text, &error);
   expect_code("materialize incremental", c, LARDER_OK, error, "");
   expect_has("incremental report", text, "{\"views\":[{\"name\":\"driver_daily_quality\",");
-  expect_has("incremental report", text, "\"end\":\"2026-03-04T00:00:00Z\",\"rows_read\":20,"
-                                         "\"rows_written\":5,");
+  expect_has("incremental report", text,
+             "\"end\":\"2026-03-04T00:00:00Z\",\"rows_read\":20,"
+             "\"rows_written\":5,");
   larder_free(text);
   text = NULL;
   const char* inc_back =
@@ -235,16 +237,15 @@ int main(int argc, char** argv) {
   c = larder_reader_attach(segment, &reader, &error);
   expect_code("attach", c, LARDER_OK, error, "");
   if (reader != NULL) {
-    c = larder_reader_get_online_features_json(reader, get_both, strlen(get_both), &text,
-                                               &error);
+    c = larder_reader_get_online_features_json(reader, get_both, strlen(get_both), &text, &error);
     expect_code("reader get", c, LARDER_OK, error, "");
     CHECK(text != NULL && store_answer != NULL && strcmp(text, store_answer) == 0,
           "reader and store answers differ:\n  %s\n  %s", text ? text : "(null)",
           store_answer ? store_answer : "(null)");
     larder_free(text);
     text = NULL;
-    c = larder_reader_get_online_features_json(reader, bad_gets[0].body,
-                                               strlen(bad_gets[0].body), &text, &error);
+    c = larder_reader_get_online_features_json(reader, bad_gets[0].body, strlen(bad_gets[0].body),
+                                               &text, &error);
     expect_code("reader get of an unknown view", c, LARDER_FEATURE_VIEW_NOT_FOUND, error, "nope");
     CHECK(text == NULL, "a failed reader get set its response");
     larder_reader_close(reader);

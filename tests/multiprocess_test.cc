@@ -419,7 +419,8 @@ TEST_F(MultiProcess, WritersAtOnceKeepTheLatestRowOfEachEntity) {
   for (Child* c : {&one, &two, &two}) {
     auto rep = std::make_unique<RacingWriterReport>();
     size_t got = testing::ReadAll(c->report_fd, rep.get(), sizeof(*rep));
-    ASSERT_EQ(got, sizeof(*rep)) << "a writer process ended with " << DescribeWait(WaitChild(c->pid));
+    ASSERT_EQ(got, sizeof(*rep)) << "a writer process ended with "
+                                 << DescribeWait(WaitChild(c->pid));
     EXPECT_STREQ(rep->error, "");
     EXPECT_EQ(rep->batches, static_cast<uint64_t>(kBatches));
     writers.push_back(std::move(rep));

@@ -157,16 +157,16 @@ TEST_F(OfflineDurability, AppendSyncsTheFileAndANewFilesDirectoryBeforeReturning
 TEST_F(OfflineDurability, PushesAreSyncedBeforeTheyReturn) {
   RecordingOps ops;
   ScopedOps scoped(&ops);
-  auto created = fs_->Push("stats_push", StatsFrame({{1, "2026-01-01T08:00:00Z", "", 0.5, 3,
-                                                      "Paris", 1.25}}),
-                           PushMode::kOffline);
+  auto created =
+      fs_->Push("stats_push", StatsFrame({{1, "2026-01-01T08:00:00Z", "", 0.5, 3, "Paris", 1.25}}),
+                PushMode::kOffline);
   ops.Acknowledged();
   ASSERT_TRUE(created.ok()) << created.status().ToString();
   ExpectDurableBeforeAck(ops.Take(), csv_, /*new_file=*/true);
 
-  auto both = fs_->Push("stats_push", StatsFrame({{2, "2026-01-01T09:00:00Z", "", 0.25, 4,
-                                                   "Lyon", 2.5}}),
-                        PushMode::kOnlineAndOffline);
+  auto both =
+      fs_->Push("stats_push", StatsFrame({{2, "2026-01-01T09:00:00Z", "", 0.25, 4, "Lyon", 2.5}}),
+                PushMode::kOnlineAndOffline);
   ops.Acknowledged();
   ASSERT_TRUE(both.ok()) << both.status().ToString();
   ExpectDurableBeforeAck(ops.Take(), csv_, /*new_file=*/false);
@@ -176,9 +176,9 @@ TEST_F(OfflineDurability, PushesAreSyncedBeforeTheyReturn) {
 // A failed sync is never acknowledged: the push fails naming the file, the file keeps only
 // what was acknowledged before, and the online store is not written either.
 TEST_F(OfflineDurability, AFailedSyncFailsThePushAndLeavesTheFileAsItWas) {
-  LARDER_ASSERT_OK(fs_->Push(
-      "stats_push", StatsFrame({{1, "2026-01-01T08:00:00Z", "", 0.5, 3, "Paris", 1.25}}),
-      PushMode::kOffline));
+  LARDER_ASSERT_OK(fs_->Push("stats_push",
+                             StatsFrame({{1, "2026-01-01T08:00:00Z", "", 0.5, 3, "Paris", 1.25}}),
+                             PushMode::kOffline));
   const std::string before = Slurp(csv_);
   RecordingOps ops;
   ops.fail_sync_of = std::filesystem::weakly_canonical(csv_).string();

@@ -8,9 +8,9 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <simdjson.h>
-#include <linux/sockios.h>
 #include <spawn.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
