@@ -1,6 +1,6 @@
 // `larder inspect` (figures) and `larder check` (every invariant of the segment).
 #include <set>
-#include <unordered_set>
+#include <unordered_map>
 
 #include "engine/rows/row_codec.h"
 #include "engine/store_impl.h"
@@ -70,6 +70,30 @@ Result<StoreInfo> Store::Inspect() const {
 
 namespace {
 
+// What holds a block, for the arena's accounting: each block between arena_begin and
+// arena_top must be held by exactly one of these (a pad by its kind alone).
+enum class Holder : uint8_t { kNothing, kPad, kIndexWord, kIndexTable, kRegistry, kFree, kLimbo };
+
+const char* HolderName(Holder h) {
+  switch (h) {
+    case Holder::kNothing:
+      return "nothing";
+    case Holder::kPad:
+      return "a pad";
+    case Holder::kIndexWord:
+      return "an index word";
+    case Holder::kIndexTable:
+      return "the index descriptor";
+    case Holder::kRegistry:
+      return "the registry descriptor";
+    case Holder::kFree:
+      return "a free list";
+    case Holder::kLimbo:
+      return "a limbo list";
+  }
+  return "?";
+}
+
 class Checker {
  public:
   Checker(const Store::Impl& impl, const Catalog& cat, CheckReport* report)
@@ -81,14 +105,16 @@ class Checker {
     top_ = h_->arena_top.load(std::memory_order_acquire);
     Status walk = ForEachBlock(base_, *h_, [&](uint64_t off, const BlockHeader& b) {
       ++r_->blocks;
-      blocks_.insert(off);
+      blocks_.emplace(off, b.kind == BlockKind::kPad ? Holder::kPad : Holder::kNothing);
       if (b.kind < BlockKind::kPad || b.kind > BlockKind::kRegistry) {
         Fail("block at " + std::to_string(off) + " has unknown kind " +
              std::to_string(static_cast<int>(b.kind)));
       }
     });
     if (!walk.ok()) Fail("arena: " + walk.message());
+    tiled_ = walk.ok();
     CheckIndex();
+    CheckRegistry();
     CheckFreeLists();
     if (top_ > h_->reserved_top.load(std::memory_order_relaxed) &&
         h_->reserved_top.load(std::memory_order_relaxed) != 0) {
@@ -101,10 +127,28 @@ class Checker {
     if (r_->violations.size() < 100) r_->violations.push_back(std::move(msg));
   }
 
+  // Records that `holder` holds the block at `off` (a block of the walk). A block held twice
+  // is a violation: a row on a free list, a table in limbo and published, a list that reaches
+  // a block twice.
+  void Claim(uint64_t off, Holder holder, const std::string& who) {
+    Holder& h = blocks_.at(off);
+    if (h != Holder::kNothing) {
+      Fail(who + " holds the block at " + std::to_string(off) + ", which " + HolderName(h) +
+           " holds already");
+      return;
+    }
+    h = holder;
+  }
+
   void CheckIndex() {
     IndexRef idx = impl_.index();
-    if (!blocks_.count(idx.data_offset - layout::kIndexDataOffset)) {
+    const uint64_t table = idx.data_offset - layout::kIndexDataOffset;
+    if (!blocks_.count(table)) {
       Fail("index descriptor does not point at a block");
+    } else if (reinterpret_cast<const BlockHeader*>(base_ + table)->kind != BlockKind::kIndex) {
+      Fail("index descriptor points at a block that is not an index table");
+    } else {
+      Claim(table, Holder::kIndexTable, "the index descriptor");
     }
     std::set<std::pair<uint32_t, std::string>> keys;
     uint64_t entries = 0;
@@ -123,6 +167,7 @@ class Checker {
         Fail(where + " points at a block that is not a row");
         continue;
       }
+      Claim(off, Holder::kIndexWord, where);
       // Key and payload must lie inside the block before either is read: a corrupt key_len
       // would otherwise send the key hash up to 64 KiB past the block, and past the mapping
       // when the row is near the end of the file.
@@ -168,37 +213,120 @@ class Checker {
     if (entries > MaxEntries(idx)) Fail("index is fuller than its load limit");
   }
 
+  void CheckRegistry() {
+    const uint64_t reg = h_->registry_block.load(std::memory_order_acquire);
+    if (!blocks_.count(reg)) {
+      Fail("registry descriptor does not point at a block");
+    } else if (reinterpret_cast<const BlockHeader*>(base_ + reg)->kind != BlockKind::kRegistry) {
+      Fail("registry descriptor points at a block that is not a registry");
+    } else {
+      Claim(reg, Holder::kRegistry, "the registry descriptor");
+    }
+  }
+
   void CheckFreeLists() {
     if (h_->writer_pid.load(std::memory_order_relaxed) != 0) {
       Fail("a write batch is in progress or its writer died (writer pid " +
            std::to_string(h_->writer_pid.load()) + "); the next writer repairs the store");
       return;
     }
-    std::unordered_set<uint64_t> seen;
-    uint64_t free_bytes = 0;
+    // Walks one list; returns the bytes of its blocks.
     auto walk = [&](uint64_t head, const std::string& list, uint32_t units, bool free) {
+      uint64_t bytes = 0;
       for (uint64_t off = head, n = 0; off != 0; ++n) {
-        if (!blocks_.count(off) || !seen.insert(off).second || n > r_->blocks) {
-          Fail(list + " reaches an invalid or repeated block at " + std::to_string(off));
-          return;
+        if (!blocks_.count(off) || n > r_->blocks) {
+          Fail(list + " reaches an invalid block at " + std::to_string(off));
+          break;
         }
         const auto* b = reinterpret_cast<const BlockHeader*>(base_ + off);
+        if (blocks_.at(off) != Holder::kNothing) {
+          Claim(off, free ? Holder::kFree : Holder::kLimbo, list);  // reports the double hold
+          break;  // a repeated block: the list may loop from here
+        }
+        Claim(off, free ? Holder::kFree : Holder::kLimbo, list);
         if (free && b->kind != BlockKind::kFree) Fail(list + " holds a block that is not free");
         if (units != 0 && b->units != units) Fail(list + " holds a block of the wrong size");
-        if (free) free_bytes += uint64_t{b->units} * layout::kBlockAlign;
+        bytes += uint64_t{b->units} * layout::kBlockAlign;
         off = b->link;
       }
+      return bytes;
     };
+    uint64_t free_bytes = 0;
     for (uint32_t u = 1; u <= layout::kSmallClasses; ++u) {
-      walk(h_->alloc.free_heads[u], "free list " + std::to_string(u), u, true);
+      free_bytes += walk(h_->alloc.free_heads[u], "free list " + std::to_string(u), u, true);
     }
-    walk(h_->alloc.large_free_head, "large free list", 0, true);
+    free_bytes += walk(h_->alloc.large_free_head, "large free list", 0, true);
+    uint64_t limbo_bytes = 0;
     for (uint32_t s = 0; s < layout::kLimboRing; ++s) {
-      walk(h_->alloc.limbo_head[s], "limbo list " + std::to_string(s), 0, false);
+      const uint64_t list =
+          walk(h_->alloc.limbo_head[s], "limbo list " + std::to_string(s), 0, false);
+      if (list != h_->alloc.limbo_bytes[s]) {
+        Fail("limbo list " + std::to_string(s) + " holds " + std::to_string(list) +
+             " bytes, its counter says " + std::to_string(h_->alloc.limbo_bytes[s]));
+      }
+      limbo_bytes += list;
     }
     if (free_bytes != h_->free_bytes.load(std::memory_order_relaxed)) {
-      Fail("free_bytes counter disagrees with the free lists");
+      Fail("free_bytes counter says " + std::to_string(h_->free_bytes.load()) +
+           ", the free lists hold " + std::to_string(free_bytes));
     }
+    if (limbo_bytes != h_->limbo_bytes.load(std::memory_order_relaxed)) {
+      Fail("limbo_bytes counter says " + std::to_string(h_->limbo_bytes.load()) +
+           ", the limbo lists hold " + std::to_string(limbo_bytes));
+    }
+    if (tiled_) Account();  // blocks past a broken header are unknown: nothing to add up
+  }
+
+  // Every arena byte is a live row, the index table, the registry, free, in limbo or a pad:
+  // a block that nothing holds is lost to the store for good (nothing will ever free it).
+  void Account() {
+    ArenaAccount& a = r_->bytes;
+    a.arena = top_ - h_->arena_begin;
+    uint64_t sum = 0;
+    uint64_t leaks = 0;
+    for (const auto& [off, holder] : blocks_) {
+      const auto* b = reinterpret_cast<const BlockHeader*>(base_ + off);
+      const uint64_t bytes = uint64_t{b->units} * layout::kBlockAlign;
+      sum += bytes;
+      switch (holder) {
+        case Holder::kIndexWord:
+          a.rows += bytes;
+          break;
+        case Holder::kIndexTable:
+          a.index += bytes;
+          break;
+        case Holder::kRegistry:
+          a.registry += bytes;
+          break;
+        case Holder::kFree:
+          a.free += bytes;
+          break;
+        case Holder::kLimbo:
+          a.limbo += bytes;
+          break;
+        case Holder::kPad:
+          a.pad += bytes;
+          break;
+        case Holder::kNothing:
+          a.leaked += bytes;
+          if (leaks++ < 5) {
+            Fail("block at " + std::to_string(off) + " (kind " +
+                 std::to_string(static_cast<int>(b->kind)) + ", " + std::to_string(bytes) +
+                 " bytes) is held by nothing: not a live row, the index, the registry, free or "
+                 "in limbo (leaked)");
+          }
+          break;
+      }
+    }
+    if (leaks > 5) {
+      Fail(std::to_string(leaks) + " blocks, " + std::to_string(a.leaked) +
+           " bytes in all, are held by nothing (leaked)");
+    }
+    if (sum != a.arena) {
+      Fail("the blocks add up to " + std::to_string(sum) + " bytes, the arena spans " +
+           std::to_string(a.arena));
+    }
+    r_->accounted = true;
   }
 
   const Store::Impl& impl_;
@@ -207,7 +335,8 @@ class Checker {
   const uint8_t* base_;
   const layout::SegmentHeader* h_;
   uint64_t top_ = 0;
-  std::unordered_set<uint64_t> blocks_;
+  bool tiled_ = false;  // the walk reached arena_top: blocks_ holds every block
+  std::unordered_map<uint64_t, Holder> blocks_;  // every block of the walk, by offset
 };
 
 }  // namespace

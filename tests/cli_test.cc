@@ -481,8 +481,10 @@ TEST_F(CliTest, CheckPasses) {
   ApplyAndPush();
   CmdResult check = Larder({"check"});
   EXPECT_EQ(check.code, 0) << check.out << check.err;
-  EXPECT_TRUE(
-      std::regex_match(check.out, std::regex("ok: [0-9]+ blocks, 6 rows, every invariant holds\n")))
+  EXPECT_TRUE(std::regex_match(
+      check.out, std::regex("ok: [0-9]+ blocks, 6 rows, every invariant holds\n"
+                            "arena: [0-9]+ bytes = rows [0-9]+ \\+ index [0-9]+ \\+ registry "
+                            "[0-9]+ \\+ free [0-9]+ \\+ limbo [0-9]+ \\+ pad [0-9]+\n")))
       << check.out;
 }
 

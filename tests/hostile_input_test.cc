@@ -9,7 +9,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -356,12 +355,11 @@ TEST_F(HostileInput, AMillionColumns) {
     f.names.push_back("x" + std::to_string(i));
     f.columns.push_back({Null()});
   }
-  auto t0 = std::chrono::steady_clock::now();
+  // (Time is not asserted: work quadratic in the columns, 10^12 steps, would run into the
+  // test's ctest timeout instead.)
   auto r = fs_->Push("stats_push", f);
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->rows_written, 1u);
-  EXPECT_LT(secs, 30.0);
   // A duplicate among them is refused whole.
   f.names.back() = "x0";
   ExpectRefused(f, ErrorCode::kInvalidArgument, {"duplicate column 'x0'"});

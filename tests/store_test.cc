@@ -290,6 +290,120 @@ TEST_F(StoreApply, RegistryChangesKeepOrDropRowsAsDocumented) {
   ExpectCheckOk(*fs);
 }
 
+// Check() accounts for every arena byte (a live row, the index, the registry, free, in limbo or
+// a pad). A view dropped or re-created with 20,000 rows gives their bytes back: they pass
+// through limbo to the free lists, and nothing is left that no list or index word holds.
+TEST_F(StoreApply, DroppedAndChangedViewsGiveTheirBytesBack) {
+  const std::string other_view = R"(  - name: other_stats
+    entities: [driver]
+    source: stats_push
+    schema:
+      - {name: trips, dtype: Int64}
+)";
+  repo_.Write(StatsRepo() + other_view);
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
+  constexpr size_t kRows = 20000;
+  std::vector<int64_t> ids(kRows), trips(kRows);
+  for (size_t i = 0; i < kRows; ++i) {
+    ids[i] = static_cast<int64_t>(i);
+    trips[i] = static_cast<int64_t>(i) * 3;
+  }
+  LARDER_ASSERT_OK(fs->Push("stats_push", StatsRows(ids, trips)));
+  // Two more batches end the epochs the first one's reclamation waits on (no reader is in a
+  // lookup): limbo is then empty and every byte is a row, the index, the registry or free.
+  // (Its rows carry `rating`, which the re-created driver_stats needs; extra columns are
+  // ignored by views without it.)
+  auto settle = [&](int64_t event_s) {
+    for (int64_t k = 0; k < 2; ++k) {
+      Frame f = StatsRows({0}, {0}, event_s + k);
+      f.names.push_back("rating");
+      f.columns.push_back({Null()});
+      LARDER_ASSERT_OK(fs->Push("stats_push", f));
+    }
+  };
+  // The check's account, and that it is sound: no leak, the parts add up to the arena, and
+  // the live rows are the bytes `inspect` counts per view.
+  auto account = [&](const char* when) {
+    ArenaAccount a;
+    auto check = fs->Check();
+    EXPECT_TRUE(check.ok()) << check.status().ToString();
+    if (!check.ok()) return a;
+    std::string all;
+    for (const std::string& v : check->violations) all += "\n  " + v;
+    EXPECT_TRUE(check->ok()) << when << ": Check() found violations:" << all;
+    EXPECT_TRUE(check->accounted) << when;
+    a = check->bytes;
+    EXPECT_EQ(a.leaked, 0u) << when;
+    EXPECT_EQ(a.rows + a.index + a.registry + a.free + a.limbo + a.pad, a.arena) << when;
+    auto info = fs->Inspect();
+    EXPECT_TRUE(info.ok());
+    if (!info.ok()) return a;
+    uint64_t row_bytes = 0;
+    for (const ViewStats& v : info->views) row_bytes += v.row_bytes;
+    EXPECT_EQ(a.rows, row_bytes) << when;
+    EXPECT_EQ(a.arena, info->arena_used) << when;
+    EXPECT_EQ(a.free, info->free_list_bytes) << when;
+    EXPECT_EQ(a.limbo, info->limbo_bytes) << when;
+    EXPECT_EQ(a.index, info->index_bytes + layout::kIndexDataOffset) << when;  // + its head
+    return a;
+  };
+  auto view_bytes = [&](const std::string& name) {
+    auto info = fs->Inspect();
+    EXPECT_TRUE(info.ok());
+    for (const ViewStats& v : info.ok() ? info->views : std::vector<ViewStats>{}) {
+      if (v.name == name) return v.row_bytes;
+    }
+    ADD_FAILURE() << "no view " << name;
+    return uint64_t{0};
+  };
+  settle(2000);
+  const ArenaAccount full = account("after the load");
+  ASSERT_EQ(full.limbo, 0u);
+  const uint64_t stats_bytes = view_bytes("driver_stats");
+  const uint64_t other_bytes = view_bytes("other_stats");
+  ASSERT_GT(stats_bytes, kRows * 32);
+  ASSERT_GT(other_bytes, kRows * 32);
+  EXPECT_EQ(full.rows, stats_bytes + other_bytes);
+
+  // 1. driver_stats re-created (its schema changed): its 20,000 rows are dropped, and once
+  // their epoch has passed, their bytes are free.
+  std::string changed = StatsRepo() + other_view;
+  changed.replace(changed.find("      - {name: trips, dtype: Int64}\n"),
+                  std::strlen("      - {name: trips, dtype: Int64}\n"),
+                  "      - {name: trips, dtype: Int64}\n      - {name: rating, dtype: Float32}\n");
+  repo_.Write(changed);
+  ApplyReport recreated;
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs_recreated, repo_.OpenApplied(&recreated));
+  ASSERT_TRUE(HasMessage(recreated, "re-created feature view 'driver_stats'"))
+      << Messages(recreated);
+  const ArenaAccount retired = account("right after the re-creation");
+  EXPECT_GE(retired.limbo + retired.free, full.free + stats_bytes);
+  settle(3000);  // one row of the new driver_stats, one of other_stats
+  const ArenaAccount after_change = account("after the re-creation");
+  EXPECT_EQ(after_change.limbo, 0u);
+  // The dropped rows are free (less what the two settling batches took back for their rows).
+  EXPECT_GE(after_change.free + 2 * 256, full.free + stats_bytes)
+      << "the re-created view's rows did not come back";
+  EXPECT_EQ(view_bytes("other_stats"), other_bytes);
+
+  // 2. other_stats removed: its rows come back as well.
+  std::string removed = changed;
+  removed.erase(removed.find("  - name: other_stats"), other_view.size());
+  repo_.Write(removed);
+  ApplyReport dropped;
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs_dropped, repo_.OpenApplied(&dropped));
+  ASSERT_TRUE(HasMessage(dropped, "dropped feature view 'other_stats' and its rows"))
+      << Messages(dropped);
+  settle(4000);
+  const ArenaAccount after_drop = account("after the drop");
+  EXPECT_EQ(after_drop.limbo, 0u);
+  EXPECT_GE(after_drop.free + 2 * 256, after_change.free + other_bytes)
+      << "the dropped view's rows did not come back";
+  // Only driver_stats' one settled row is left.
+  EXPECT_EQ(after_drop.rows, view_bytes("driver_stats"));
+  EXPECT_LT(after_drop.rows, 256u);
+}
+
 // Inspect holds an epoch only while it reads the arena: its listing of the reader table (a
 // /proc read per claimed slot, slow on a loaded machine) must not hold reclamation back, so the
 // inspecting thread's own slot is listed idle.
@@ -1344,8 +1458,10 @@ TEST_F(StoreTest, RefusesCorruptAndForeignFiles) {
 }
 
 // Rows and index words full of garbage behind a valid header: a reader validates before it
-// dereferences, so it reports INVALID / NOT_FOUND instead of crashing, and Check() lists
-// violations.
+// dereferences, so it reports INVALID / NOT_FOUND instead of crashing, never a wrong value, and
+// Check() lists violations. Variant 3 damages rows so that reading them unverified stays inside
+// the mapping but returns a wrong value: a reader that skipped the verifier fails an assertion
+// there rather than crashing.
 TEST_F(StoreTest, ReadersSurviveGarbageRowsAndIndex) {
   repo_.Write(StatsRepo(), StoreOptions{100, "1MiB"});
   LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
@@ -1364,7 +1480,10 @@ TEST_F(StoreTest, ReadersSurviveGarbageRowsAndIndex) {
   std::mt19937_64 rng(1234);
 
   testing::TempSegmentPath copy;
-  for (int variant = 0; variant < 3; ++variant) {
+  constexpr int64_t kPlanted = 0x5EED5EED;  // variant 3's value where the trips were
+  // Variant 3 first: a reader that skipped the verifier fails its value assertions there, and
+  // the test stops before the garbage variants, where such a reader would crash.
+  for (int variant : {3, 0, 1, 2}) {
     SCOPED_TRACE("variant " + std::to_string(variant));
     std::string s = good;
     if (variant == 0) {
@@ -1385,7 +1504,7 @@ TEST_F(StoreTest, ReadersSurviveGarbageRowsAndIndex) {
       uint64_t data = layout::DescDataOffset(desc);
       uint64_t words = (uint64_t{1} << layout::DescLog2Buckets(desc)) * layout::kBucketWords;
       for (uint64_t w = 0; w < words; ++w) Poke<uint64_t>(&s, data + 8 * w, rng());
-    } else {
+    } else if (variant == 2) {
       // Row headers lie about their sizes and key lengths.
       for (uint64_t off = 4096; off < top;) {
         BlockHeader b = Peek<BlockHeader>(s, off);
@@ -1398,6 +1517,30 @@ TEST_F(StoreTest, ReadersSurviveGarbageRowsAndIndex) {
         }
         off = next;
       }
+    } else {
+      // Each row's buffer ends (payload_len) where its Int64 vector begins, and the bytes past
+      // that end, still inside the block, hold kPlanted for every Int64 value. The verifier
+      // finds the vector outside the buffer; an unverified read finds kPlanted.
+      int damaged = 0;
+      for (uint64_t off = 4096; off < top;) {
+        BlockHeader b = Peek<BlockHeader>(s, off);
+        ASSERT_GT(b.units, 0u);
+        if (b.kind == layout::BlockKind::kRow) {
+          const uint64_t payload = off + layout::RowPayloadOffset(b.key_len);
+          const auto* data = reinterpret_cast<const uint8_t*>(good.data() + payload);
+          const fb::Row* row = fb::GetRow(data);
+          ASSERT_NE(row->i64(), nullptr);
+          const uint64_t values = static_cast<uint64_t>(row->i64()->Data() - data);
+          for (uint32_t i = 0; i < row->i64()->size(); ++i) {
+            Poke<int64_t>(&s, payload + values + 8 * i, kPlanted);
+          }
+          b.payload_len = static_cast<uint32_t>(values - sizeof(uint32_t));  // before the length
+          Poke(&s, off, b);
+          ++damaged;
+        }
+        off += uint64_t{b.units} * 16;
+      }
+      ASSERT_EQ(damaged, 300);
     }
     WriteBytes(copy.path(), s);
     WriteBytes(copy.path() + ".readers", readers);
@@ -1407,17 +1550,30 @@ TEST_F(StoreTest, ReadersSurviveGarbageRowsAndIndex) {
     LARDER_ASSERT_OK_AND_ASSIGN(
         OnlineResponse r, reader->GetOnlineFeatures(Features(
                               {"driver_stats:trips", "driver_stats:conv_rate"}, DriverIds(probe))));
+    ASSERT_EQ(r.results.size(), 3u);
     size_t present = 0;
     for (size_t i = 0; i < probe.size(); ++i) {
-      if (r.results[1].statuses[i] == FieldStatus::kPresent) {
-        ++present;
-        // Whatever is present decoded from a verified buffer.
-        EXPECT_FALSE(r.results[1].values[i].is_null);
+      for (size_t f = 1; f <= 2; ++f) {
+        const FieldStatus st = r.results[f].statuses[i];
+        EXPECT_TRUE(st == FieldStatus::kPresent || st == FieldStatus::kInvalid ||
+                    st == FieldStatus::kNotFound)
+            << "entity " << probe[i] << " feature " << f;
       }
+      if (r.results[1].statuses[i] != FieldStatus::kPresent) continue;
+      ++present;
+      // Whatever is present decoded from a verified buffer: the entity's own, pushed values.
+      ASSERT_TRUE(probe[i] >= 0 && probe[i] < 300) << "a row for unknown entity " << probe[i];
+      const Value& trips_value = r.results[1].values[i];
+      EXPECT_FALSE(trips_value.is_null);
+      EXPECT_EQ(trips_value.i64, probe[i]) << "entity " << probe[i] << ": trips";
+      ASSERT_EQ(r.results[2].statuses[i], FieldStatus::kPresent) << "entity " << probe[i];
+      EXPECT_EQ(r.results[2].values[i].f64, static_cast<double>(probe[i]) / 10)
+          << "entity " << probe[i] << ": conv_rate";
     }
-    if (variant == 0) {
-      EXPECT_LT(present, ids.size());
+    if (variant == 0 || variant == 3) {
+      EXPECT_EQ(present, 0u) << "a damaged row was read as PRESENT";
     }
+    ASSERT_FALSE(HasFailure()) << "variant " << variant << " returned wrong values";
     LARDER_ASSERT_OK_AND_ASSIGN(CheckReport check, reader->Check());
     EXPECT_FALSE(check.ok());
     LARDER_ASSERT_OK(reader->Inspect());

@@ -62,10 +62,26 @@ struct StoreInfo {
   std::vector<ReaderInfo> readers;
 };
 
+// Where the arena's bytes are, by what holds each block (`larder check` accounts for every
+// block between arena_begin and arena_top; a block nothing holds is a leak and a violation).
+struct ArenaAccount {
+  uint64_t arena = 0;     // arena_top - arena_begin: the sum of every field below
+  uint64_t rows = 0;      // row blocks the index points at
+  uint64_t index = 0;     // the published index table
+  uint64_t registry = 0;  // the published registry
+  uint64_t free = 0;      // on the free lists
+  uint64_t limbo = 0;     // retired, waiting for readers (limbo lists)
+  uint64_t pad = 0;       // alignment fillers before index tables
+  uint64_t leaked = 0;    // held by nothing (0 in a sound store)
+};
+
 struct CheckReport {
   std::vector<std::string> violations;  // empty = every invariant holds
   uint64_t blocks = 0;
   uint64_t rows = 0;
+  // Filled when no write batch was in progress (the lists are then complete).
+  bool accounted = false;
+  ArenaAccount bytes;
   bool ok() const { return violations.empty(); }
 };
 

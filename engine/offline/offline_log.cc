@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "engine/offline/csv_stream.h"
+#include "engine/offline/file_ops.h"
 
 namespace larder {
 
@@ -101,7 +102,7 @@ bool PreadExact(int fd, char* dst, size_t n, uint64_t off) {
 
 Status WriteAll(int fd, std::string_view data, const std::string& path) {
   while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
+    ssize_t n = FileOpsNow().Write(fd, data.data(), data.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return IoError("cannot append to '" + path + "': " + Errno());
     data.remove_prefix(static_cast<size_t>(n));
@@ -178,7 +179,7 @@ void SaveTorn(const std::string& path, int fd, uint64_t from, uint64_t to, uint3
 Status FsyncDir(const std::string& path) {
   std::string dir = std::filesystem::path(path).parent_path().string();
   Fd fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0 || ::fsync(fd.get()) != 0) {
+  if (fd.get() < 0 || FileOpsNow().Fsync(fd.get()) != 0) {
     return IoError("cannot sync directory '" + dir + "': " + Errno());
   }
   return Status::Ok();
@@ -241,18 +242,20 @@ Result<AppendOutcome> AppendRecords(const std::string& path,
 
   if (size > boundary) {
     SaveTorn(path, fd.get(), boundary, size, file_mode);
-    if (::ftruncate(fd.get(), static_cast<off_t>(boundary)) != 0) {
+    if (FileOpsNow().Ftruncate(fd.get(), static_cast<off_t>(boundary)) != 0) {
       return IoError("cannot remove the torn tail of '" + path + "': " + Errno());
     }
     out.torn_bytes = size - boundary;
   }
   Status st_write = WriteAll(fd.get(), data, path);
-  if (st_write.ok() && ::fdatasync(fd.get()) != 0) {
+  // Durable before acknowledged: the records are synced before this returns (and, for a new
+  // file, its directory entry: tests/offline_durability_test.cc checks the order).
+  if (st_write.ok() && FileOpsNow().Fdatasync(fd.get()) != 0) {
     st_write = IoError("cannot sync '" + path + "': " + Errno());
   }
   if (!st_write.ok()) {
     // Leave the file as it was: nothing of this append is acknowledged.
-    (void)!::ftruncate(fd.get(), static_cast<off_t>(boundary));
+    (void)!FileOpsNow().Ftruncate(fd.get(), static_cast<off_t>(boundary));
     return st_write;
   }
   if (!existed) LARDER_RETURN_IF_ERROR(FsyncDir(path));

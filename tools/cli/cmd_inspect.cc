@@ -196,6 +196,21 @@ int RunInspect(const std::string& repo, bool json) {
   return 0;
 }
 
+namespace {
+
+// Where the arena's bytes are (every block is held by exactly one of these in a sound store).
+void PrintAccount(const CheckReport& r) {
+  if (!r.accounted) return;
+  const ArenaAccount& a = r.bytes;
+  std::cout << "arena: " << a.arena << " bytes = rows " << a.rows << " + index " << a.index
+            << " + registry " << a.registry << " + free " << a.free << " + limbo " << a.limbo
+            << " + pad " << a.pad;
+  if (a.leaked != 0) std::cout << " + LEAKED " << a.leaked;
+  std::cout << "\n";
+}
+
+}  // namespace
+
 int RunCheck(const std::string& repo) {
   const int offline_violations = CheckOfflineStore(repo);  // the batch-source files
   auto reader = AttachRepo(repo);
@@ -211,9 +226,11 @@ int RunCheck(const std::string& repo) {
   if (report->ok()) {
     std::cout << "ok: " << report->blocks << " blocks, " << report->rows
               << " rows, every invariant holds\n";
+    PrintAccount(*report);
     return 0;
   }
   for (const std::string& v : report->violations) std::cout << "violation: " << v << "\n";
+  PrintAccount(*report);
   std::cout << "check failed: " << report->violations.size() << " violation"
             << (report->violations.size() == 1 ? "" : "s") << " (" << report->blocks << " blocks, "
             << report->rows << " rows)\n";
