@@ -43,7 +43,7 @@ struct MaterializeProgress {
   uint64_t rows_scanned = 0;  // batch-source rows read so far
   uint64_t bytes_done = 0;    // of bytes_total, the batch-source bytes of this run
   uint64_t bytes_total = 0;
-  double seconds = 0;         // since the run started
+  double seconds = 0;  // since the run started
 };
 using MaterializeProgressFn = std::function<void(const MaterializeProgress&)>;
 
@@ -114,6 +114,9 @@ class FeatureStore {
 
   Result<StoreInfo> Inspect();
   Result<CheckReport> Check();
+  // Repairs the online store if a writer died mid-batch (what the next writer would do first).
+  // True when a repair was made.
+  Result<bool> Repair();
 
   const RepoConfig& config() const { return config_; }
 
