@@ -112,6 +112,11 @@ Result<CheckReport> FeatureStore::Check() {
   return store->Check();
 }
 
+Result<bool> FeatureStore::Repair() {
+  LARDER_ASSIGN_OR_RETURN(auto store, Attached());
+  return store->Repair();
+}
+
 Result<std::unique_ptr<OnlineReader>> OnlineReader::Attach(const std::string& segment_path,
                                                            ReaderOptions options) {
   LARDER_ASSIGN_OR_RETURN(auto store,

@@ -101,9 +101,9 @@ Result<ApplyReport> CreateStore(const RepoConfig& config, const FileModes& modes
   h->index_desc.store(layout::MakeIndexDesc(*idx_off + layout::kIndexDataOffset, log2),
                       std::memory_order_relaxed);
   std::string encoded = EncodeRegistry(reg, next_id);
-  LARDER_ASSIGN_OR_RETURN(uint64_t reg_off,
-                          arena.Allocate(sizeof(layout::BlockHeader) + encoded.size(),
-                                         layout::BlockKind::kRegistry));
+  LARDER_ASSIGN_OR_RETURN(
+      uint64_t reg_off,
+      arena.Allocate(sizeof(layout::BlockHeader) + encoded.size(), layout::BlockKind::kRegistry));
   arena.Block(reg_off)->payload_len = static_cast<uint32_t>(encoded.size());
   std::memcpy(impl.base() + reg_off + sizeof(layout::BlockHeader), encoded.data(), encoded.size());
   h->registry_block.store(reg_off, std::memory_order_relaxed);
@@ -112,8 +112,8 @@ Result<ApplyReport> CreateStore(const RepoConfig& config, const FileModes& modes
   LARDER_RETURN_IF_ERROR(impl.seg->Publish());
   report.messages.insert(report.messages.begin(),
                          "created store '" + path + "' (memory_limit " + HumanBytes(size) +
-                             ", index for " +
-                             std::to_string(config.online_store.initial_capacity) + " rows)");
+                             ", index for " + std::to_string(config.online_store.initial_capacity) +
+                             " rows)");
   return report;
 }
 
@@ -155,9 +155,9 @@ Result<ApplyReport> Store::Impl::ApplyUpdate(Store& store, const RepoConfig& con
   // left the new registry over rows of ids it no longer knows: the next apply saw "no changes",
   // so those rows stayed in the index for good and Check() failed on every one of them.
   if (!dead.empty()) {
-    IndexRef idx = impl.index();
-    LARDER_RETURN_IF_ERROR(ws->RebuildIndex(
-        idx.log2_buckets, [&dead](uint32_t id) { return dead.count(id) == 0; }));
+    LARDER_ASSIGN_OR_RETURN(IndexRef idx, impl.index());
+    LARDER_RETURN_IF_ERROR(
+        ws->RebuildIndex(idx.log2_buckets, [&dead](uint32_t id) { return dead.count(id) == 0; }));
   }
   LARDER_RETURN_IF_ERROR(ws->PublishRegistry(encoded));
   if (!views_changed) {

@@ -24,7 +24,7 @@ Result<StoreInfo> Store::Inspect() const {
     info.arena_used = h->arena_top.load(std::memory_order_relaxed) - h->arena_begin;
     info.free_list_bytes = h->free_bytes.load(std::memory_order_relaxed);
     info.limbo_bytes = h->limbo_bytes.load(std::memory_order_relaxed);
-    IndexRef idx = impl_->index();
+    LARDER_ASSIGN_OR_RETURN(IndexRef idx, impl_->index());
     info.index_buckets = idx.bucket_mask + 1;
     info.index_capacity = MaxEntries(idx);
     info.index_bytes = idx.bytes();
@@ -141,7 +141,8 @@ class Checker {
   }
 
   void CheckIndex() {
-    IndexRef idx = impl_.index();
+    IndexRef idx;
+    if (!impl_.LoadIndex(&idx)) return Fail("index descriptor names a table outside the segment");
     const uint64_t table = idx.data_offset - layout::kIndexDataOffset;
     if (!blocks_.count(table)) {
       Fail("index descriptor does not point at a block");
@@ -190,8 +191,8 @@ class Checker {
       if (!layout::DecodeEntityKey(key, v->key_types).ok()) {
         Fail(where + ": key bytes do not fit view '" + v->def.name + "'");
       }
-      const uint8_t* payload = reinterpret_cast<const uint8_t*>(b) +
-                               layout::RowPayloadOffset(b->key_len);
+      const uint8_t* payload =
+          reinterpret_cast<const uint8_t*>(b) + layout::RowPayloadOffset(b->key_len);
       if (!VerifyRowBuffer(payload, b->payload_len)) {
         Fail(where + ": row FlatBuffer fails verification");
         continue;
@@ -225,9 +226,10 @@ class Checker {
   }
 
   void CheckFreeLists() {
-    if (h_->writer_pid.load(std::memory_order_relaxed) != 0) {
-      Fail("a write batch is in progress or its writer died (writer pid " +
-           std::to_string(h_->writer_pid.load()) + "); the next writer repairs the store");
+    // The writer lock is held (Store::Check): a set dirty mark is a writer that died mid-batch.
+    // Its lists may be torn anywhere; only the next writer's rebuild makes them trustworthy.
+    if (const uint64_t pid = h_->writer_pid.load(std::memory_order_relaxed); pid != 0) {
+      r_->dead_writer_pid = pid;
       return;
     }
     // Walks one list; returns the bytes of its blocks.
@@ -342,12 +344,26 @@ class Checker {
 }  // namespace
 
 Result<CheckReport> Store::Check() const {
+  // The writer lock, so that no batch runs while the segment is walked: without it a check
+  // during pushes met half-made blocks and lists and reported them as violations, and could
+  // not tell a batch in progress from a dead writer. Readers may take it too (the lock file is
+  // opened read-only when it cannot be opened for writing; flock needs no write access).
+  std::unique_lock<std::mutex> process_lock(impl_->write_mu);
+  auto lock = WriterLock::Acquire(impl_->seg->path(), impl_->options.lock_timeout_ms);
+  if (!lock.ok()) return lock.status().WithContext("check waits for the running write batch");
   LARDER_ASSIGN_OR_RETURN(layout::ReaderSlot * slot, impl_->Slot());
   EpochGuard guard(slot, impl_->header()->global_epoch);
   LARDER_ASSIGN_OR_RETURN(auto cat, impl_->CatalogNow());
   CheckReport report;
   Checker(*impl_, *cat, &report).Run();
   return report;
+}
+
+Result<bool> Store::Repair() {
+  LARDER_ASSIGN_OR_RETURN(auto ws, WriteSession::Begin(*impl_));
+  const bool repaired = ws->recovered();
+  ws->Finish();
+  return repaired;
 }
 
 }  // namespace larder

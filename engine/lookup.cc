@@ -59,9 +59,8 @@ struct QueryPlan {
 
 Result<QueryPlan> PlanQuery(const Catalog& cat, const OnlineRequest& req) {
   QueryPlan plan;
-  LARDER_ASSIGN_OR_RETURN(plan.features,
-                          ResolveFeatureRefs(cat, req.features, req.feature_service,
-                                             req.full_feature_names, "registry"));
+  LARDER_ASSIGN_OR_RETURN(plan.features, ResolveFeatureRefs(cat, req.features, req.feature_service,
+                                                            req.full_feature_names, "registry"));
   for (size_t i = 0; i < plan.features.size(); ++i) {
     const ViewInfo* v = plan.features[i].view;
     auto it = std::find_if(plan.views.begin(), plan.views.end(),
@@ -216,8 +215,9 @@ Result<const QueryPlan*> CachedPlanFor(uint64_t instance_id,
     }
   }
   LARDER_ASSIGN_OR_RETURN(QueryPlan plan, PlanQuery(*cat, req));
-  CachedPlan entry{instance_id, cat->generation(), req.full_feature_names,
-                   req.feature_service, req.features, cat, std::move(plan)};
+  CachedPlan entry{instance_id,         cat->generation(), req.full_feature_names,
+                   req.feature_service, req.features,      cat,
+                   std::move(plan)};
   if (t_plans.size() < kPlanCacheSize) {
     t_plans.push_back(std::move(entry));
     return &t_plans.back().plan;
@@ -517,11 +517,21 @@ class ColumnarSink {
     }
     bool ok = false;
     switch (fi.cls) {
-      case StorageClass::kI32: ok = ReadSlot(vecs.i32, fi.slot, &c.ints[row]); break;
-      case StorageClass::kI64: ok = ReadSlot(vecs.i64, fi.slot, &c.ints[row]); break;
-      case StorageClass::kBool: ok = ReadSlot(vecs.bools, fi.slot, &c.ints[row]); break;
-      case StorageClass::kF32: ok = ReadSlot(vecs.f32, fi.slot, &c.floats[row]); break;
-      case StorageClass::kF64: ok = ReadSlot(vecs.f64, fi.slot, &c.doubles[row]); break;
+      case StorageClass::kI32:
+        ok = ReadSlot(vecs.i32, fi.slot, &c.ints[row]);
+        break;
+      case StorageClass::kI64:
+        ok = ReadSlot(vecs.i64, fi.slot, &c.ints[row]);
+        break;
+      case StorageClass::kBool:
+        ok = ReadSlot(vecs.bools, fi.slot, &c.ints[row]);
+        break;
+      case StorageClass::kF32:
+        ok = ReadSlot(vecs.f32, fi.slot, &c.floats[row]);
+        break;
+      case StorageClass::kF64:
+        ok = ReadSlot(vecs.f64, fi.slot, &c.doubles[row]);
+        break;
       case StorageClass::kStr: {
         // Straight into the column's string (no Value in between: its copy and swap cost
         // more than the rest of a row's ten floats).
@@ -537,7 +547,8 @@ class ColumnarSink {
         if (ok) c.strings[row].swap(scratch_.str);
         break;
       }
-      default: ok = DecodeFeature(fr, fi, &c.arrays[row]);
+      default:
+        ok = DecodeFeature(fr, fi, &c.arrays[row]);
     }
     c.statuses[row] = ok ? present : FieldStatus::kInvalid;
   }
@@ -572,7 +583,9 @@ uint64_t PrefetchLikelyBucket(const Store::Impl& impl, const Frame& entities) {
   char key[layout::kInt64EntityKeyPartBytes];
   layout::PutInt64EntityKeyPart(entities.columns[0][0].i, key);
   const uint64_t hash = HashEntityKey(t_hint.view_id, std::string_view(key, sizeof key));
-  PrefetchBucketAndRun(impl.base(), impl.seg->size(), impl.index(), hash);
+  IndexRef idx;
+  if (!impl.LoadIndex(&idx)) return 0;
+  PrefetchBucketAndRun(impl.base(), impl.seg->size(), idx, hash);
   return hash;
 }
 
@@ -598,15 +611,16 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
   RememberShape(impl, plan, req.entities.num_rows());
   // The request time, against which ttls are checked: read only when a view has a ttl (a
   // clock read costs ~18 ns here, a tenth of a cached single lookup).
-  const TimestampMicros now =
-      plan.any_ttl ? std::chrono::duration_cast<std::chrono::microseconds>(
-                         std::chrono::system_clock::now().time_since_epoch())
-                         .count()
-                   : 0;
+  const TimestampMicros now = plan.any_ttl
+                                  ? std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count()
+                                  : 0;
   const size_t n = req.entities.num_rows();
   const uint8_t* base = impl.base();
   const uint64_t size = impl.seg->size();
-  const IndexRef idx = impl.index();
+  IndexRef idx;
+  if (!impl.LoadIndex(&idx)) return impl.index().status();  // names the damage
   thread_local std::string keys;
   thread_local std::vector<uint32_t> ends;
   thread_local std::vector<uint64_t> hashes;
@@ -688,8 +702,8 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
         if (p.found) row = reinterpret_cast<const BlockHeader*>(base + layout::WordOffset(p.word));
       }
       if (row == nullptr) continue;  // NOT_FOUND
-      const uint8_t* payload = reinterpret_cast<const uint8_t*>(row) +
-                               layout::RowPayloadOffset(row->key_len);
+      const uint8_t* payload =
+          reinterpret_cast<const uint8_t*>(row) + layout::RowPayloadOffset(row->key_len);
       if (impl.read_options.verify_rows && !VerifyRowForView(payload, row->payload_len, *view)) {
         for (size_t f : feats) sink.Invalid(f, r);
         continue;
@@ -697,11 +711,12 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
       const fb::Row* fr = RowFromBuffer(payload);
       const TimestampMicros ts = fr->event_ts();
       // Unsigned difference: a damaged row's timestamp near INT64_MIN must not overflow.
-      const FieldStatus present = view->ttl_micros > 0 && ts < now &&
-                                          static_cast<uint64_t>(now) - static_cast<uint64_t>(ts) >
-                                              static_cast<uint64_t>(view->ttl_micros)
-                                      ? FieldStatus::kOutsideMaxAge
-                                      : FieldStatus::kPresent;
+      const FieldStatus present =
+          view->ttl_micros > 0 &&
+                  ts<now&& static_cast<uint64_t>(now) -
+                     static_cast<uint64_t>(ts)> static_cast<uint64_t>(view->ttl_micros)
+              ? FieldStatus::kOutsideMaxAge
+              : FieldStatus::kPresent;
       sink.PutRow(plan, planned, r, fr, ts, present);
     }
   }

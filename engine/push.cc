@@ -68,15 +68,14 @@ Status StageView(const ViewInfo& view, const Frame& f, Store::AllNullRows all_nu
   if (!missing.empty()) {
     std::string list;
     for (const std::string& m : missing) list += (list.empty() ? "" : ", ") + m;
-    return InvalidArgument(f.origin + ": feature view '" + view.def.name +
-                           "' needs column" + (missing.size() > 1 ? "s " : " ") + list +
+    return InvalidArgument(f.origin + ": feature view '" + view.def.name + "' needs column" +
+                           (missing.size() > 1 ? "s " : " ") + list +
                            ", missing from the request (nothing was written)");
   }
   // The created-timestamp column only breaks ties between equal event times: when the request
   // lacks it, every row's created timestamp is 0.
-  int created_col = view.created_timestamp_column.empty()
-                        ? -1
-                        : f.FindColumn(view.created_timestamp_column);
+  int created_col =
+      view.created_timestamp_column.empty() ? -1 : f.FindColumn(view.created_timestamp_column);
 
   std::vector<Value> values(view.features.size());
   std::string key;
@@ -115,8 +114,14 @@ Status StageView(const ViewInfo& view, const Frame& f, Store::AllNullRows all_nu
       return InvalidArgument(f.DescribeRow(r) + ": row of " + std::to_string(payload.size()) +
                              " bytes is larger than 1 GiB");
     }
-    StagedRow s{&view, HashEntityKey(view.id(), key), *ts, created,
-                out->bytes.size(), key.size(), 0, payload.size()};
+    StagedRow s{&view,
+                HashEntityKey(view.id(), key),
+                *ts,
+                created,
+                out->bytes.size(),
+                key.size(),
+                0,
+                payload.size()};
     out->bytes.append(key);
     s.payload_off = out->bytes.size();
     out->bytes.append(payload);
@@ -179,7 +184,7 @@ Result<PushResult> Commit(Store::Impl& store, WriteSession& ws, Staging& st) {
   PushResult res;
   // Phase 2. Each staged row may add one index entry.
   LARDER_RETURN_IF_ERROR(ws.EnsureIndexCapacity(st.rows.size()));
-  IndexRef idx = store.index();
+  LARDER_ASSIGN_OR_RETURN(IndexRef idx, store.index());
   Status allocated = AllocateRows(ws, idx, st);
   if (!allocated.ok() && !ws.arena().damage().empty()) {
     // The free lists are damaged: rebuild them as after a writer crash, then try once more.
@@ -210,8 +215,7 @@ Result<PushResult> Commit(Store::Impl& store, WriteSession& ws, Staging& st) {
                 st.bytes.data() + s.payload_off, s.payload_len);
     LARDER_FAULT_POINT("before_publish_row");
     // release: the row's bytes above are visible to any reader that acquires this word.
-    p.slot->store(layout::MakeIndexWord(layout::TagOf(s.hash), s.block),
-                  std::memory_order_release);
+    p.slot->store(layout::MakeIndexWord(layout::TagOf(s.hash), s.block), std::memory_order_release);
     LARDER_FAULT_POINT("after_publish_row");
     // Only from the key's home bucket: a word that overflowed into the next bucket names a
     // row laid out with its own bucket's, far from that bucket's run.

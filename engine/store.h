@@ -19,6 +19,7 @@
 #include "larder/repo_config.h"
 #include "engine/segment/segment_file.h"
 #include "larder/online.h"
+#include "larder/repo_config.h"
 #include "larder/status.h"
 #include "larder/store_info.h"
 
@@ -65,7 +66,15 @@ class Store {
   Status GetOnlineFeaturesColumnar(const OnlineRequest& request, ColumnarResponse* out) const;
 
   Result<StoreInfo> Inspect() const;
+  // Checks every invariant of the segment, holding the writer lock (waiting up to
+  // WriterOptions::lock_timeout_ms for a running batch), so the verdict is of a state between
+  // batches. A store whose last writer died mid-batch is reported as such
+  // (CheckReport::dead_writer_pid), not as violations: its published state is whole and the
+  // next writer repairs the rest.
   Result<CheckReport> Check() const;
+  // Takes the writer lock and, if a writer died mid-batch, repairs the store (the recovery
+  // every writer runs first). True when a repair was made. Needs a writable store.
+  Result<bool> Repair();
 
   // The registry as of now (a consistent snapshot).
   Result<std::shared_ptr<const Catalog>> CurrentCatalog() const;

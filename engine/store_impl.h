@@ -48,8 +48,23 @@ struct Store::Impl {
 
   layout::SegmentHeader* header() const { return seg->header(); }
   uint8_t* base() const { return seg->base(); }
-  IndexRef index() const {
-    return IndexFromDesc(seg->base(), header()->index_desc.load(std::memory_order_acquire));
+  // The published index table. Its descriptor is validated each time it is loaded, not only at
+  // attach: a descriptor damaged since (the segment is shared memory) must not send a reader or
+  // the writer outside the mapping. False (LoadIndex) or CorruptStore (index) when the table it
+  // names does not lie inside the file.
+  bool LoadIndex(IndexRef* out) const {
+    // acquire: pairs with the writer's release store after the table was filled.
+    const uint64_t desc = header()->index_desc.load(std::memory_order_acquire);
+    if (!IndexDescInBounds(desc, seg->size())) return false;
+    *out = IndexFromDesc(seg->base(), desc);
+    return true;
+  }
+  Result<IndexRef> index() const {
+    IndexRef idx;
+    if (!LoadIndex(&idx)) {
+      return CorruptStore("the index descriptor names a table outside the segment");
+    }
+    return idx;
   }
 
   // The catalog of the current registry generation. Readers call it inside an EpochGuard
@@ -91,6 +106,9 @@ class WriteSession {
   // tile the arena.
   Status RebuildAllocator();
   void Finish();
+  // Whether Begin found the store marked dirty (a writer died mid-batch, or its lists were
+  // damaged) and rebuilt its allocator lists.
+  bool recovered() const { return recovered_; }
 
  private:
   WriteSession(Store::Impl& store, WriterLock lock);
@@ -101,6 +119,7 @@ class WriteSession {
   std::unique_lock<Mutex> process_lock_;  // store_.write_mu, for the session's life
   Arena arena_;
   bool finished_ = false;
+  bool recovered_ = false;
 };
 
 // Implemented in write_session.cc; the template forwards to it.

@@ -62,7 +62,12 @@ Result<std::unique_ptr<WriteSession>> WriteSession::Begin(Store::Impl& store) {
                           WriterLock::Acquire(store.seg->path(), store.options.lock_timeout_ms));
   std::unique_ptr<WriteSession> ws(new WriteSession(store, std::move(lock)));
   ws->process_lock_ = std::move(process_lock);
-  LARDER_RETURN_IF_ERROR(ws->RecoverIfDirty());
+  if (Status st = ws->RecoverIfDirty(); !st.ok()) {
+    // The dead writer's half-updated lists must not be reclaimed over, nor the dirty mark
+    // cleared: the session ends without Finish(), so the next writer tries recovery again.
+    ws->finished_ = true;
+    return st;
+  }
   // seq_cst: every block this batch touches is written after the dirty mark is visible, so a
   // writer killed anywhere in the batch leaves writer_pid set for the next one to see.
   store.header()->writer_pid.store(static_cast<uint64_t>(::getpid()), std::memory_order_seq_cst);
@@ -111,8 +116,16 @@ Status WriteSession::RecoverIfDirty() {
   // The previous writer died mid-batch (or found the lists damaged and could not rebuild
   // them). Published state (index words, registry and index descriptors) is always
   // consistent; only allocator state may be torn.
-  return RebuildAllocator().WithContext(
-      "cannot repair the store's free lists (a writer died mid-batch, or they were damaged)");
+  LARDER_RETURN_IF_ERROR(RebuildAllocator().WithContext(
+      "cannot repair the store's free lists (a writer died mid-batch, or they were damaged)"));
+  // PublishRegistry stores the registry block, then advances the generation. A writer killed
+  // between the two left a new registry under the old generation, which processes that cached
+  // the old catalog would never reload. Every recovery therefore advances the generation
+  // (release: after the block store it relabels, which the dead writer made before dying);
+  // a reload of an unchanged registry costs each process one decode.
+  h->registry_generation.fetch_add(1, std::memory_order_release);
+  recovered_ = true;
+  return Status::Ok();
 }
 
 Status WriteSession::RebuildAllocator() {
@@ -121,7 +134,7 @@ Status WriteSession::RebuildAllocator() {
   std::vector<uint64_t> live;
   uint64_t reg = h->registry_block.load(std::memory_order_acquire);
   live.push_back(reg);
-  IndexRef idx = store_.index();
+  LARDER_ASSIGN_OR_RETURN(IndexRef idx, store_.index());
   live.push_back(idx.data_offset - layout::kIndexDataOffset);
   uint64_t entries = 0;
   for (uint64_t i = 0; i < idx.capacity_words(); ++i) {
@@ -144,7 +157,7 @@ Status WriteSession::RebuildAllocator() {
 Status RebuildIndexImpl(Store::Impl& store, WriteSession& ws, uint32_t log2_buckets,
                         const std::function<bool(uint32_t)>& keep) {
   layout::SegmentHeader* h = store.header();
-  IndexRef old_idx = store.index();
+  LARDER_ASSIGN_OR_RETURN(IndexRef old_idx, store.index());
   uint64_t bytes = layout::IndexBlockBytes(log2_buckets);
   auto off = ws.arena().Allocate(bytes, BlockKind::kIndex, /*align64=*/true);
   if (!off.ok()) {
@@ -191,7 +204,7 @@ Status RebuildIndexImpl(Store::Impl& store, WriteSession& ws, uint32_t log2_buck
 
 Status WriteSession::EnsureIndexCapacity(uint64_t extra) {
   layout::SegmentHeader* h = store_.header();
-  IndexRef idx = store_.index();
+  LARDER_ASSIGN_OR_RETURN(IndexRef idx, store_.index());
   uint64_t need = h->index_entries.load(std::memory_order_relaxed) + extra;
   if (need <= MaxEntries(idx)) return Status::Ok();
   uint32_t log2 = std::max(Log2BucketsFor(need), idx.log2_buckets + 1);

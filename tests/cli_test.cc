@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "layout/segment_layout.h"
+#include "tests/store_fixture.h"
 #include "tests/test_util.h"
 
 extern char** environ;
@@ -341,8 +343,8 @@ TEST_F(CliTest, PushErrorsWriteNothing) {
 
   // With the offline store as a target too, nothing is written anywhere.
   const std::string batch = ReadFile(repo_.path() + "/data/driver_stats.csv");
-  CmdResult offline = Larder({"push", "driver_stats_push", repo_.path() + "/bad_value.csv",
-                              "--to", "online_and_offline"});
+  CmdResult offline = Larder(
+      {"push", "driver_stats_push", repo_.path() + "/bad_value.csv", "--to", "online_and_offline"});
   EXPECT_EQ(offline.code, 1);
   EXPECT_EQ(offline.err.rfind("larder push: InvalidArgument: ", 0), 0u) << offline.err;
   EXPECT_EQ(ReadFile(repo_.path() + "/data/driver_stats.csv"), batch);
@@ -486,6 +488,34 @@ TEST_F(CliTest, CheckPasses) {
                             "arena: [0-9]+ bytes = rows [0-9]+ \\+ index [0-9]+ \\+ registry "
                             "[0-9]+ \\+ free [0-9]+ \\+ limbo [0-9]+ \\+ pad [0-9]+\n")))
       << check.out;
+}
+
+// A writer that died mid-batch is named as such, with its own exit code, not reported as
+// violations; `check --repair` makes the repair the next writer would make.
+TEST_F(CliTest, CheckNamesADeadWriterAndRepairsIt) {
+  ApplyAndPush();
+  {
+    testing::RawSegment raw(seg_.path());
+    ASSERT_NE(raw.header(), nullptr);
+    raw.header()->writer_pid.store(4194304);  // above any pid_max: no live writer
+  }
+  CmdResult check = Larder({"check"});
+  EXPECT_EQ(check.code, 3) << check.out << check.err;
+  EXPECT_NE(check.out.find("a writer died mid-batch (pid 4194304); the next writer (or `larder "
+                           "check --repair`) repairs it"),
+            std::string::npos)
+      << check.out;
+  EXPECT_EQ(check.out.find("violation:"), std::string::npos) << check.out;
+
+  CmdResult repair = Larder({"check", "--repair"});
+  EXPECT_EQ(repair.code, 0) << repair.out << repair.err;
+  EXPECT_NE(repair.out.find("repaired: a writer had died mid-batch"), std::string::npos)
+      << repair.out;
+  EXPECT_NE(repair.out.find("every invariant holds"), std::string::npos) << repair.out;
+
+  CmdResult again = Larder({"check", "--repair"});
+  EXPECT_EQ(again.code, 0) << again.out << again.err;
+  EXPECT_NE(again.out.find("no repair needed"), std::string::npos) << again.out;
 }
 
 TEST_F(CliTest, TeardownRemovesTheStore) {

@@ -120,6 +120,9 @@ class FeatureStore {
 
   Result<StoreInfo> Inspect();
   Result<CheckReport> Check();
+  // Repairs the online store if a writer died mid-batch (what the next writer would do first).
+  // True when a repair was made.
+  Result<bool> Repair();
 
   const RepoConfig& config() const { return config_; }
 

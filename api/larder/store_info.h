@@ -46,7 +46,7 @@ struct StoreInfo {
   uint64_t free_list_bytes = 0;  // reusable bytes on free lists
   uint64_t limbo_bytes = 0;      // retired bytes awaiting readers
   uint64_t index_buckets = 0;
-  uint64_t index_capacity = 0;   // entries before the index grows
+  uint64_t index_capacity = 0;  // entries before the index grows
   uint64_t index_entries = 0;
   uint64_t index_bytes = 0;
   uint64_t index_growths = 0;
@@ -57,7 +57,7 @@ struct StoreInfo {
   uint64_t rows_skipped_older = 0;
   uint64_t recoveries = 0;
   uint64_t last_recovery_micros = 0;
-  uint64_t writer_pid = 0;       // non-zero: a batch is in progress (or its writer died)
+  uint64_t writer_pid = 0;  // non-zero: a batch is in progress (or its writer died)
   std::vector<ViewStats> views;
   std::vector<ReaderInfo> readers;
 };
@@ -82,6 +82,10 @@ struct CheckReport {
   // Filled when no write batch was in progress (the lists are then complete).
   bool accounted = false;
   ArenaAccount bytes;
+  // Not 0: the writer of this pid died mid-batch. Published state (rows, index, registry) was
+  // checked and is whole; the allocator lists it left are not trusted until the next writer
+  // (or `larder check --repair`) rebuilds them, so they were not checked.
+  uint64_t dead_writer_pid = 0;
   bool ok() const { return violations.empty(); }
 };
 

@@ -61,6 +61,17 @@ struct IndexRef {
 static_assert(sizeof(std::atomic<uint16_t>) == 2 && std::atomic<uint16_t>::is_always_lock_free);
 static_assert(sizeof(std::atomic<uint32_t>) == 4 && std::atomic<uint32_t>::is_always_lock_free);
 
+// Whether the table `desc` names lies wholly inside a file of `file_size` bytes, past the
+// header: what a reader checks every time it loads the descriptor, since the segment is shared
+// memory that may be damaged after attach. Two compares and a shift: no syscall, no loop.
+inline bool IndexDescInBounds(uint64_t desc, uint64_t file_size) {
+  constexpr uint32_t kMaxLog2Buckets = 40;  // as the attach check (segment_file.cc)
+  const uint64_t data = layout::DescDataOffset(desc);
+  const uint32_t log2 = layout::DescLog2Buckets(desc);
+  return log2 <= kMaxLog2Buckets && data >= layout::kHeaderSize + layout::kIndexDataOffset &&
+         data <= file_size && layout::IndexDataBytes(log2) <= file_size - data;
+}
+
 inline IndexRef IndexFromDesc(uint8_t* base, uint64_t desc) {
   IndexRef r;
   r.data_offset = layout::DescDataOffset(desc);

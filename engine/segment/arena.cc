@@ -17,8 +17,8 @@ constexpr uint32_t kMinUnits = 2;  // a 24-byte header needs two 16-byte units
 void Arena::PushFree(uint64_t offset) {
   BlockHeader* b = Block(offset);
   b->kind = BlockKind::kFree;
-  uint64_t* head = b->units <= kSmallClasses ? &h_->alloc.free_heads[b->units]
-                                              : &h_->alloc.large_free_head;
+  uint64_t* head =
+      b->units <= kSmallClasses ? &h_->alloc.free_heads[b->units] : &h_->alloc.large_free_head;
   b->link = *head;
   *head = offset;
   h_->free_bytes.fetch_add(uint64_t{b->units} * kBlockAlign, std::memory_order_relaxed);
@@ -214,11 +214,21 @@ Status Arena::Recover(const std::vector<uint64_t>& live_sorted, uint64_t epoch) 
   h_->free_bytes.store(0, std::memory_order_relaxed);
   h_->limbo_bytes.store(0, std::memory_order_relaxed);
   std::vector<uint64_t> dead;
+  std::vector<uint64_t> fillers;
   Status st = ForEachBlock(seg_->base(), *h_, [&](uint64_t off, const BlockHeader& b) {
     if (b.kind == BlockKind::kPad) return;
-    if (!std::binary_search(live_sorted.begin(), live_sorted.end(), off)) dead.push_back(off);
+    if (std::binary_search(live_sorted.begin(), live_sorted.end(), off)) return;
+    // A block of one unit cannot hold a list link (its `link` would be the next block's
+    // header). TakeLarge shrinks a block into an alignment filler with `units = pad` and then
+    // `kind = kPad`: a writer killed between the two leaves such a block still marked free.
+    if (b.units < kMinUnits) {
+      fillers.push_back(off);
+    } else {
+      dead.push_back(off);
+    }
   });
   LARDER_RETURN_IF_ERROR(st);
+  for (uint64_t off : fillers) Block(off)->kind = BlockKind::kPad;
   // Dead blocks may still be read by readers that were in their lookups when the writer died,
   // so they wait in limbo like any retired block.
   for (uint64_t off : dead) Retire(off, epoch);

@@ -1,5 +1,6 @@
 // larder inspect (figures of the segment, as text or JSON) and larder check (its invariants).
-// Both attach as a pure reader: they need read access to the segment only.
+// Both attach as a pure reader: they need read access to the segment only (`check --repair`
+// opens it for writing).
 #include <unistd.h>
 
 #include <cstdio>
@@ -211,7 +212,15 @@ void PrintAccount(const CheckReport& r) {
 
 }  // namespace
 
-int RunCheck(const std::string& repo) {
+int RunCheck(const std::string& repo, bool repair) {
+  if (repair) {
+    auto fs = FeatureStore::Open(repo);
+    if (!fs.ok()) return Fail("check --repair", fs.status());
+    auto repaired = (*fs)->Repair();
+    if (!repaired.ok()) return Fail("check --repair", repaired.status());
+    std::cout << (*repaired ? "repaired: a writer had died mid-batch; its free lists were rebuilt\n"
+                            : "no repair needed: no writer died mid-batch\n");
+  }
   const int offline_violations = CheckOfflineStore(repo);  // the batch-source files
   auto reader = AttachRepo(repo);
   if (!reader.ok()) return Fail("check", reader.status());
@@ -219,9 +228,16 @@ int RunCheck(const std::string& repo) {
   if (!report.ok()) return Fail("check", report.status());
   if (report->ok() && offline_violations > 0) {
     std::cout << "check failed: " << offline_violations << " violation"
-              << (offline_violations == 1 ? "" : "s") << " in batch-source files (online store: "
-              << report->blocks << " blocks, " << report->rows << " rows, no violation)\n";
+              << (offline_violations == 1 ? "" : "s")
+              << " in batch-source files (online store: " << report->blocks << " blocks, "
+              << report->rows << " rows, no violation)\n";
     return 1;
+  }
+  if (report->ok() && report->dead_writer_pid != 0) {
+    std::cout << "a writer died mid-batch (pid " << report->dead_writer_pid
+              << "); the next writer (or `larder check --repair`) repairs it. Published rows: "
+              << report->blocks << " blocks, " << report->rows << " rows, no violation\n";
+    return kCheckAwaitsRepair;
   }
   if (report->ok()) {
     std::cout << "ok: " << report->blocks << " blocks, " << report->rows
@@ -231,6 +247,10 @@ int RunCheck(const std::string& repo) {
   }
   for (const std::string& v : report->violations) std::cout << "violation: " << v << "\n";
   PrintAccount(*report);
+  if (report->dead_writer_pid != 0) {
+    std::cout << "also: a writer died mid-batch (pid " << report->dead_writer_pid
+              << "); its free lists were not checked\n";
+  }
   std::cout << "check failed: " << report->violations.size() << " violation"
             << (report->violations.size() == 1 ? "" : "s") << " (" << report->blocks << " blocks, "
             << report->rows << " rows)\n";

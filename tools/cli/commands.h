@@ -32,7 +32,10 @@ struct GetOptions {
 int RunGet(const GetOptions& options);
 
 int RunInspect(const std::string& repo, bool json);
-int RunCheck(const std::string& repo);
+// Exit codes: 0 every invariant holds; 1 a violation (or an error); 3 a writer died mid-batch
+// and the store awaits the repair the next writer (or --repair) makes.
+constexpr int kCheckAwaitsRepair = 3;
+int RunCheck(const std::string& repo, bool repair);
 int RunTeardown(const std::string& repo);
 int RunVersion();
 

@@ -6,8 +6,8 @@
 #include <iostream>
 
 #include "tools/cli/cmd_offline.h"
-#include "tools/cli/commands.h"
 #include "tools/cli/cmd_serve.h"
+#include "tools/cli/commands.h"
 
 namespace larder::cli {
 namespace {
@@ -72,8 +72,13 @@ int Main(int argc, char** argv) {
   inspect->add_flag("--json", json, "print a JSON object");
   add_repo(inspect);
 
+  bool repair = false;
   CLI::App* check = app.add_subcommand(
-      "check", "Verify every invariant of the online store (exit 1 if any fails)");
+      "check",
+      "Verify every invariant of the online store (exit 0 all hold, 1 a violation, 3 a writer "
+      "died mid-batch and the store awaits repair)");
+  check->add_flag("--repair", repair,
+                  "first repair the store if a writer died mid-batch (needs write access)");
   add_repo(check);
 
   CLI::App* teardown =
@@ -104,7 +109,7 @@ int Main(int argc, char** argv) {
   if (write->parsed()) return RunWriteToOnlineStore(repo, view, file);
   if (get->parsed()) return RunGet(get_opts);
   if (inspect->parsed()) return RunInspect(repo, json);
-  if (check->parsed()) return RunCheck(repo);
+  if (check->parsed()) return RunCheck(repo, repair);
   if (teardown->parsed()) return RunTeardown(repo);
   if (version->parsed()) return RunVersion();
   if (int rc = RunOfflineCommand(offline, offline_opts); rc >= 0) return rc;
