@@ -348,7 +348,7 @@ Result<CheckReport> Store::Check() const {
   // during pushes met half-made blocks and lists and reported them as violations, and could
   // not tell a batch in progress from a dead writer. Readers may take it too (the lock file is
   // opened read-only when it cannot be opened for writing; flock needs no write access).
-  std::unique_lock<std::mutex> process_lock(impl_->write_mu);
+  std::unique_lock<Mutex> process_lock(impl_->write_mu);
   auto lock = WriterLock::Acquire(impl_->seg->path(), impl_->options.lock_timeout_ms);
   if (!lock.ok()) return lock.status().WithContext("check waits for the running write batch");
   LARDER_ASSIGN_OR_RETURN(layout::ReaderSlot * slot, impl_->Slot());
