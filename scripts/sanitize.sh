@@ -5,7 +5,7 @@
 #   bash scripts/sanitize.sh thread    # TSan (GCC) in build-tsan/: every test
 #
 # Extra arguments go to ctest (e.g. -R CrashCampaign). Only what ctest runs is built (the tests,
-# the C API smoke test and the `larder` command the CLI tests call): no benchmarks, no binding.
+# the two C API tests and the `larder` command the CLI tests call): no benchmarks, no binding.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind="${1:-}"
@@ -18,7 +18,7 @@ esac
 
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DLARDER_SANITIZE="$kind" \
   -DLARDER_WERROR=ON -DLARDER_BUILD_BENCH=OFF -DLARDER_BUILD_PYTHON=OFF >/dev/null
-cmake --build "$dir" -j"$(nproc)" --target larder_tests c_api_smoke larder
+cmake --build "$dir" -j"$(nproc)" --target larder_tests c_api_smoke c_api_test larder
 
 # handle_segv=0: tests check that a store through a reader's read-only mapping dies with
 # SIGSEGV (StoreTest.ReaderMappingIsReadOnly); the sanitizers' own SEGV handler would turn that

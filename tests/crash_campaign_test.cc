@@ -576,8 +576,10 @@ TEST_F(CrashCampaign, WriterKills) {
         r.QuantileUs(0.9999), r.max_lookup_ms);
   }
   EXPECT_GE(kills, std::min(200, Scaled(200)));
-  // Every fault point lies inside a batch; most random moments do too.
-  EXPECT_GE(recoveries_, fault_kills + random_kills / 4);
+  // Every fault point lies inside a batch, so each kill there is followed by exactly one
+  // recovery. How many random moments fall inside a batch depends on the machine's speed (about
+  // a tenth under ASan, more in a release build): reported above, not asserted.
+  EXPECT_EQ(recoveries_ - random_inside_, fault_kills);
   // Dead writers' blocks are recovered, not leaked: every byte of the arena is a live row, the
   // index, the registry (and alignment pads), or on a free list, or in limbo.
   ASSERT_EQ(info.views.size(), 2u);
