@@ -13,6 +13,8 @@ packages=(
   libsnappy-dev zlib1g-dev libzstd-dev liblz4-dev libbrotli-dev
   # tests and micro-benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl procps
+  # scripts/stress.sh: the suite under full CPU load
+  stress
   # HTTP feature server (larder serve): curl drives tests/server_test.cc; wrk, redis-server
   # and redis-benchmark (redis-tools) run bench/http/run_wrk.sh
   wrk redis-tools redis-server
