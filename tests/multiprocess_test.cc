@@ -491,16 +491,17 @@ TEST_F(MultiProcess, ReadersSurviveRegistryChanges) {
 )";
   other.Write(alt, StoreOptions{opts.initial_capacity, opts.memory_limit, repo_.segment()});
 
-  // Readers first, reading until the writer is done (the stop pipe closes): the count of
-  // applies they live through is fixed, not whatever a wall-clock window allowed.
+  // Readers first, reading until the writer is done (the stop pipe closes) and for at least
+  // 2000 entities each (so a reader scheduled late still checks rows): the writer makes a fixed
+  // count of applies, not whatever a wall-clock window allowed.
   int stop[2];
   ASSERT_EQ(::pipe(stop), 0);
   std::vector<Child> readers;
   for (int i = 0; i < 2; ++i) {
     readers.push_back(ForkChild([&](int report_fd) {
       ::close(stop[1]);
-      RunReader(repo_.segment(), 0, 0, i == 0 ? 50 : 1, 77 + static_cast<uint32_t>(i), report_fd,
-                stop[0]);
+      RunReader(repo_.segment(), 2000, 0, i == 0 ? 50 : 1, 77 + static_cast<uint32_t>(i),
+                report_fd, stop[0]);
     }));
     ASSERT_GE(readers.back().pid, 0);
   }
@@ -527,7 +528,10 @@ TEST_F(MultiProcess, ReadersSurviveRegistryChanges) {
       }
       ++rep.growths;  // applies
     }
-    if (!a.ok() || !b.ok()) std::snprintf(rep.error, sizeof(rep.error), "open failed");
+    if (!a.ok() || !b.ok()) {
+      std::snprintf(rep.error, sizeof(rep.error), "open: %s",
+                    (a.ok() ? b.status() : a.status()).ToString().c_str());
+    }
     testing::WriteAll(report_fd, &rep, sizeof(rep));
   });
   ASSERT_GE(writer.pid, 0);
