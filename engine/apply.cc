@@ -155,9 +155,8 @@ Result<ApplyReport> Store::Impl::ApplyUpdate(Store& store, const RepoConfig& con
   // left the new registry over rows of ids it no longer knows: the next apply saw "no changes",
   // so those rows stayed in the index for good and Check() failed on every one of them.
   if (!dead.empty()) {
-    LARDER_ASSIGN_OR_RETURN(IndexRef idx, impl.index());
-    LARDER_RETURN_IF_ERROR(
-        ws->RebuildIndex(idx.log2_buckets, [&dead](uint32_t id) { return dead.count(id) == 0; }));
+    LARDER_ASSIGN_OR_RETURN(HashIndex idx, impl.index());
+    LARDER_RETURN_IF_ERROR(ws->RebuildIndex(idx.log2_buckets(), dead));
   }
   LARDER_RETURN_IF_ERROR(ws->PublishRegistry(encoded));
   if (!views_changed) {

@@ -24,9 +24,10 @@ Result<StoreInfo> Store::Inspect() const {
     info.arena_used = h->arena_top.load(std::memory_order_relaxed) - h->arena_begin;
     info.free_list_bytes = h->free_bytes.load(std::memory_order_relaxed);
     info.limbo_bytes = h->limbo_bytes.load(std::memory_order_relaxed);
-    LARDER_ASSIGN_OR_RETURN(IndexRef idx, impl_->index());
-    info.index_buckets = idx.bucket_mask + 1;
-    info.index_capacity = MaxEntries(idx);
+    LARDER_ASSIGN_OR_RETURN(HashIndex idx, impl_->index());
+    info.index_buckets = idx.buckets();
+    info.index_words = idx.capacity_words();
+    info.index_capacity = idx.max_entries();
     info.index_bytes = idx.bytes();
     info.index_entries = h->index_entries.load(std::memory_order_relaxed);
     info.index_growths = h->index_growths.load(std::memory_order_relaxed);
@@ -44,23 +45,22 @@ Result<StoreInfo> Store::Inspect() const {
       info.views.push_back({v.def.name, v.id(), 0, 0, 0, v.def.ttl_seconds, v.def.source});
     }
     const uint8_t* base = impl_->base();
-    for (uint64_t i = 0; i < idx.capacity_words(); ++i) {
-      uint64_t w = idx.words[i].load(std::memory_order_acquire);
-      const uint64_t off = layout::WordOffset(w);
+    idx.ForEach([&](const IndexEntry& e) {
+      const uint64_t off = e.row();
       // A corrupt word may point anywhere: count only aligned, in-bounds blocks.
-      if (w == 0 || off < layout::kHeaderSize || off % layout::kBlockAlign != 0 ||
+      if (off < layout::kHeaderSize || off % layout::kBlockAlign != 0 ||
           off + sizeof(BlockHeader) > impl_->seg->size()) {
-        continue;
+        return;
       }
       const auto* b = reinterpret_cast<const BlockHeader*>(base + off);
       auto it = by_id.find(b->view_id);
-      if (it == by_id.end()) continue;
+      if (it == by_id.end()) return;
       ViewStats& v = info.views[it->second];
       v.rows++;
       v.row_bytes += uint64_t{b->units} * layout::kBlockAlign;
       LineRun run;
-      if (HintedRun(idx, i / layout::kBucketWords, &run) && run.Contains(off)) v.rows_in_runs++;
-    }
+      if (idx.HintedRun(e.bucket(), &run) && run.Contains(off)) v.rows_in_runs++;
+    });
   }
   // The reader table lies outside the arena: listing it (a /proc read per claimed slot)
   // needs no epoch, so it does not hold reclamation back.
@@ -141,9 +141,9 @@ class Checker {
   }
 
   void CheckIndex() {
-    IndexRef idx;
+    HashIndex idx;
     if (!impl_.LoadIndex(&idx)) return Fail("index descriptor names a table outside the segment");
-    const uint64_t table = idx.data_offset - layout::kIndexDataOffset;
+    const uint64_t table = idx.block_offset();
     if (!blocks_.count(table)) {
       Fail("index descriptor does not point at a block");
     } else if (reinterpret_cast<const BlockHeader*>(base_ + table)->kind != BlockKind::kIndex) {
@@ -153,20 +153,18 @@ class Checker {
     }
     std::set<std::pair<uint32_t, std::string>> keys;
     uint64_t entries = 0;
-    for (uint64_t i = 0; i < idx.capacity_words(); ++i) {
-      uint64_t w = idx.words[i].load(std::memory_order_acquire);
-      if (w == 0) continue;
+    idx.ForEach([&](const IndexEntry& e) {
       ++entries;
-      uint64_t off = layout::WordOffset(w);
-      std::string where = "index word " + std::to_string(i);
+      const uint64_t off = e.row();
+      std::string where = "index word " + std::to_string(e.position());
       if (!blocks_.count(off)) {
         Fail(where + " points at " + std::to_string(off) + ", which is not a block");
-        continue;
+        return;
       }
       const auto* b = reinterpret_cast<const BlockHeader*>(base_ + off);
       if (b->kind != BlockKind::kRow) {
         Fail(where + " points at a block that is not a row");
-        continue;
+        return;
       }
       Claim(off, Holder::kIndexWord, where);
       // Key and payload must lie inside the block before either is read: a corrupt key_len
@@ -175,18 +173,18 @@ class Checker {
       if (layout::RowPayloadOffset(b->key_len) + b->payload_len >
           uint64_t{b->units} * layout::kBlockAlign) {
         Fail(where + ": row's key and payload overrun its block");
-        continue;
+        return;
       }
       std::string_view key(reinterpret_cast<const char*>(b) + layout::kRowKeyOffset, b->key_len);
       const ViewInfo* v = cat_.FindViewById(b->view_id);
       if (v == nullptr) {
         Fail(where + ": row of unknown view id " + std::to_string(b->view_id));
-        continue;
+        return;
       }
       uint64_t hash = HashEntityKey(b->view_id, key);
-      if (layout::WordTag(w) != layout::TagOf(hash)) Fail(where + ": tag does not match key hash");
-      ProbeResult p = ProbeIndex(base_, impl_.seg->size(), idx, hash, b->view_id, key);
-      if (!p.found || p.word != w) Fail(where + ": key not reachable from its home bucket");
+      if (!e.TagMatches(hash)) Fail(where + ": tag does not match key hash");
+      const IndexSlot p = idx.Find(base_, impl_.seg->size(), hash, b->view_id, key);
+      if (!p.Holds(e)) Fail(where + ": key not reachable from its home bucket");
       if (!keys.emplace(b->view_id, std::string(key)).second) Fail(where + ": duplicate key");
       if (!layout::DecodeEntityKey(key, v->key_types).ok()) {
         Fail(where + ": key bytes do not fit view '" + v->def.name + "'");
@@ -195,7 +193,7 @@ class Checker {
           reinterpret_cast<const uint8_t*>(b) + layout::RowPayloadOffset(b->key_len);
       if (!VerifyRowBuffer(payload, b->payload_len)) {
         Fail(where + ": row FlatBuffer fails verification");
-        continue;
+        return;
       }
       const fb::Row* row = RowFromBuffer(payload);
       Value scratch;
@@ -205,13 +203,13 @@ class Checker {
         }
       }
       ++r_->rows;
-    }
+    });
     if (h_->writer_pid.load(std::memory_order_relaxed) == 0 &&
         entries != h_->index_entries.load(std::memory_order_relaxed)) {
       Fail("index_entries says " + std::to_string(h_->index_entries.load()) + ", index holds " +
            std::to_string(entries));
     }
-    if (entries > MaxEntries(idx)) Fail("index is fuller than its load limit");
+    if (entries > idx.max_entries()) Fail("index is fuller than its load limit");
   }
 
   void CheckRegistry() {

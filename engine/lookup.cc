@@ -259,8 +259,7 @@ void FillEntityColumn(const Frame& entities, const EntityColumn& ec, FeatureColu
   ResetColumn(out, n, DType{ec.key->type, false}, FieldStatus::kPresent);
   for (size_t r = 0; r < n; ++r) {
     // On a key of the wrong type the value stays null; BuildKeys then fails the request.
-    (void)CellToValueInto(entities.columns[ec.col][r], DType{ec.key->type, false},
-                          &out->values[r]);
+    (void)CellToValueInto(entities.columns[ec.col][r], DType{ec.key->type, false}, &out->values[r]);
   }
 }
 
@@ -583,9 +582,9 @@ uint64_t PrefetchLikelyBucket(const Store::Impl& impl, const Frame& entities) {
   char key[layout::kInt64EntityKeyPartBytes];
   layout::PutInt64EntityKeyPart(entities.columns[0][0].i, key);
   const uint64_t hash = HashEntityKey(t_hint.view_id, std::string_view(key, sizeof key));
-  IndexRef idx;
+  HashIndex idx;
   if (!impl.LoadIndex(&idx)) return 0;
-  PrefetchBucketAndRun(impl.base(), impl.seg->size(), idx, hash);
+  idx.PrefetchBucketAndRun(impl.base(), impl.seg->size(), hash);
   return hash;
 }
 
@@ -619,7 +618,7 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
   const size_t n = req.entities.num_rows();
   const uint8_t* base = impl.base();
   const uint64_t size = impl.seg->size();
-  IndexRef idx;
+  HashIndex idx;
   if (!impl.LoadIndex(&idx)) return impl.index().status();  // names the damage
   thread_local std::string keys;
   thread_local std::vector<uint32_t> ends;
@@ -639,9 +638,9 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
       // One entity: its row's lines, as the bucket's run hint names them, load with the
       // bucket (unless the guess above already asked for them). A batch does not: its rows'
       // loads already overlap across the group, and a run's lines are several times a row's.
-      if (hashes[0] != speculated) PrefetchBucketAndRun(base, size, idx, hashes[0]);
+      if (hashes[0] != speculated) idx.PrefetchBucketAndRun(base, size, hashes[0]);
     } else {
-      for (size_t r = 0; r < std::min(2 * kGroup, n); ++r) PrefetchBucket(idx, hashes[r]);
+      for (size_t r = 0; r < std::min(2 * kGroup, n); ++r) idx.PrefetchBucket(hashes[r]);
     }
     return Status::Ok();
   };
@@ -659,24 +658,17 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
       return std::string_view(keys.data() + begin, ends[r] - begin);
     };
 
-    // The first word in entity r's home bucket with its key's tag (0: none); its row is
+    // The row of the first word in entity r's home bucket with its key's tag (0: none); it is
     // prefetched.
     auto select_candidate = [&](size_t r) -> uint64_t {
-      const uint16_t tag = layout::TagOf(hashes[r]);
-      const std::atomic<uint64_t>* bucket = idx.bucket(hashes[r]);
-      for (uint32_t w = 0; w < layout::kBucketWords; ++w) {
-        uint64_t word = bucket[w].load(std::memory_order_acquire);  // pairs with publish
-        if (word == 0) return 0;
-        if (layout::WordTag(word) == tag) {
-          // A typical row spans three cache lines (header and key, then the FlatBuffer).
-          const uint64_t off = layout::WordOffset(word);
-          for (uint64_t line = 0; line < kRowPrefetchBytes; line += layout::kCacheLine) {
-            if (off + line < size) __builtin_prefetch(base + off + line);
-          }
-          return word;
+      const uint64_t off = idx.CandidateRow(hashes[r]);
+      if (off != 0) {
+        // A typical row spans three cache lines (header and key, then the FlatBuffer).
+        for (uint64_t line = 0; line < kRowPrefetchBytes; line += layout::kCacheLine) {
+          if (off + line < size) __builtin_prefetch(base + off + line);
         }
       }
-      return 0;
+      return off;
     };
     // Groups of kGroup entities in a pipeline: while group g is read, the rows of group g+1
     // and the buckets of group g+2 load. Each group's candidates are picked together, so
@@ -686,7 +678,7 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
     for (size_t r = 0; r < n; ++r) {
       if (r % kGroup == 0) {
         for (size_t j = r + 2 * kGroup; j < std::min(r + 3 * kGroup, n); ++j) {
-          PrefetchBucket(idx, hashes[j]);
+          idx.PrefetchBucket(hashes[j]);
         }
         for (size_t j = r + kGroup; j < std::min(r + 2 * kGroup, n); ++j) {
           candidates[j] = select_candidate(j);
@@ -694,12 +686,9 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
       }
       std::string_view key = key_of(r);
       const BlockHeader* row = nullptr;
-      if (candidates[r] != 0) {
-        row = MatchRow(base, size, layout::WordOffset(candidates[r]), view->id(), key);
-      }
+      if (candidates[r] != 0) row = MatchRow(base, size, candidates[r], view->id(), key);
       if (row == nullptr) {  // tag collision, or the key lives past its home bucket
-        ProbeResult p = ProbeIndex(base, size, idx, hashes[r], view->id(), key);
-        if (p.found) row = reinterpret_cast<const BlockHeader*>(base + layout::WordOffset(p.word));
+        row = idx.FindRow(base, size, hashes[r], view->id(), key);
       }
       if (row == nullptr) continue;  // NOT_FOUND
       const uint8_t* payload =

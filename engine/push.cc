@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/fault.h"
+#include "engine/index/index_writer.h"
 #include "engine/rows/row_codec.h"
 #include "engine/store_impl.h"
 #include "engine/values/cell_convert.h"
@@ -54,8 +55,8 @@ int RequireColumn(const Frame& f, const std::string& name, const std::string& ro
 }
 
 // Phase 1 for one view.
-Status StageView(const ViewInfo& view, const Frame& f, Store::AllNullRows all_null,
-                 RowEncoder& enc, Staging* out) {
+Status StageView(const ViewInfo& view, const Frame& f, Store::AllNullRows all_null, RowEncoder& enc,
+                 Staging* out) {
   std::vector<std::string> missing;
   std::vector<int> key_cols, feat_cols;
   for (const JoinKeyDef& k : view.def.join_keys) {
@@ -151,9 +152,9 @@ bool NotOlder(const StagedRow& s, const uint8_t* stored_block) {
 // order (BucketOrderKey), so the rows of one bucket come out side by side when the blocks are
 // fresh arena space, and its run hint can name them all (layout/segment_layout.h, "Run
 // hints"). Smaller batches keep their order: their rows rarely share a bucket.
-Status AllocateRows(WriteSession& ws, const IndexRef& idx, Staging& st) {
+Status AllocateRows(WriteSession& ws, const HashIndex& idx, Staging& st) {
   std::vector<uint32_t> order;
-  if (st.rows.size() * 2 >= idx.bucket_mask + 1) {
+  if (st.rows.size() * 2 >= idx.buckets()) {
     order = InBucketOrder(st.rows.size(), [&](size_t i) { return st.rows[i].hash; });
   } else {
     order.resize(st.rows.size());
@@ -184,7 +185,8 @@ Result<PushResult> Commit(Store::Impl& store, WriteSession& ws, Staging& st) {
   PushResult res;
   // Phase 2. Each staged row may add one index entry.
   LARDER_RETURN_IF_ERROR(ws.EnsureIndexCapacity(st.rows.size()));
-  LARDER_ASSIGN_OR_RETURN(IndexRef idx, store.index());
+  LARDER_ASSIGN_OR_RETURN(HashIndex idx, store.index());
+  const IndexWriter index(idx);
   Status allocated = AllocateRows(ws, idx, st);
   if (!allocated.ok() && !ws.arena().damage().empty()) {
     // The free lists are damaged: rebuild them as after a writer crash, then try once more.
@@ -199,13 +201,13 @@ Result<PushResult> Commit(Store::Impl& store, WriteSession& ws, Staging& st) {
   uint64_t added = 0;
   for (StagedRow& s : st.rows) {
     std::string_view key(st.bytes.data() + s.key_off, s.key_len);
-    ProbeResult p = ProbeIndex(base, store.seg->size(), idx, s.hash, s.view->id(), key);
-    if (p.found && !NotOlder(s, base + layout::WordOffset(p.word))) {
+    const IndexSlot p = idx.Find(base, store.seg->size(), s.hash, s.view->id(), key);
+    if (p.found() && !NotOlder(s, base + p.row())) {
       ws.arena().FreeUnpublished(s.block);
       ++res.rows_skipped;
       continue;
     }
-    if (p.slot == nullptr) return InternalError("index full after capacity check");
+    if (!p.has_slot()) return InternalError("index full after capacity check");
     auto* b = reinterpret_cast<BlockHeader*>(base + s.block);
     b->key_len = static_cast<uint16_t>(s.key_len);
     b->view_id = s.view->id();
@@ -214,15 +216,12 @@ Result<PushResult> Commit(Store::Impl& store, WriteSession& ws, Staging& st) {
     std::memcpy(base + s.block + layout::RowPayloadOffset(s.key_len),
                 st.bytes.data() + s.payload_off, s.payload_len);
     LARDER_FAULT_POINT("before_publish_row");
-    // release: the row's bytes above are visible to any reader that acquires this word.
-    p.slot->store(layout::MakeIndexWord(layout::TagOf(s.hash), s.block), std::memory_order_release);
+    // A release store: the row's bytes above are visible to any reader that acquires the word.
+    index.Publish(p, s.hash, s.block);
     LARDER_FAULT_POINT("after_publish_row");
-    // Only from the key's home bucket: a word that overflowed into the next bucket names a
-    // row laid out with its own bucket's, far from that bucket's run.
-    const uint64_t bucket = static_cast<uint64_t>(p.slot - idx.words) / layout::kBucketWords;
-    if (bucket == (s.hash & idx.bucket_mask)) RefreshRunHint(idx, bucket);
-    if (p.found) {
-      ws.Retire(layout::WordOffset(p.word));
+    index.RefreshRunHintAfter(p, s.hash);
+    if (p.found()) {
+      ws.Retire(p.row());
     } else {
       ++added;
     }

@@ -2,9 +2,9 @@
 #pragma once
 
 #include <atomic>
-#include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 
 #include "engine/index/hash_index.h"
 #include "engine/rows/catalog.h"
@@ -52,15 +52,15 @@ struct Store::Impl {
   // attach: a descriptor damaged since (the segment is shared memory) must not send a reader or
   // the writer outside the mapping. False (LoadIndex) or CorruptStore (index) when the table it
   // names does not lie inside the file.
-  bool LoadIndex(IndexRef* out) const {
+  bool LoadIndex(HashIndex* out) const {
     // acquire: pairs with the writer's release store after the table was filled.
     const uint64_t desc = header()->index_desc.load(std::memory_order_acquire);
-    if (!IndexDescInBounds(desc, seg->size())) return false;
-    *out = IndexFromDesc(seg->base(), desc);
+    if (!HashIndex::DescInBounds(desc, seg->size())) return false;
+    *out = HashIndex::FromDesc(seg->base(), desc);
     return true;
   }
-  Result<IndexRef> index() const {
-    IndexRef idx;
+  Result<HashIndex> index() const {
+    HashIndex idx;
     if (!LoadIndex(&idx)) {
       return CorruptStore("the index descriptor names a table outside the segment");
     }
@@ -94,10 +94,9 @@ class WriteSession {
   void ReclaimNow();
   // Makes room for `extra` more index entries, rebuilding the index at a larger size if needed.
   Status EnsureIndexCapacity(uint64_t extra);
-  // Rebuilds the index at 2^log2 buckets, keeping rows for which keep(view_id) is true and
-  // retiring the others.
-  template <typename Keep>
-  Status RebuildIndex(uint32_t log2_buckets, Keep&& keep);
+  // Rebuilds the index at 2^log2 buckets, retiring the rows of the views in `drop_views` and
+  // keeping the others.
+  Status RebuildIndex(uint32_t log2_buckets, const std::set<uint32_t>& drop_views);
   // Publishes a new registry (encoded FlatBuffer) and retires the old one.
   Status PublishRegistry(const std::string& encoded);
   // Rebuilds the allocator's free and limbo lists from the index, the registry and a walk of
@@ -121,14 +120,5 @@ class WriteSession {
   bool finished_ = false;
   bool recovered_ = false;
 };
-
-// Implemented in write_session.cc; the template forwards to it.
-Status RebuildIndexImpl(Store::Impl& store, WriteSession& ws, uint32_t log2_buckets,
-                        const std::function<bool(uint32_t)>& keep);
-
-template <typename Keep>
-Status WriteSession::RebuildIndex(uint32_t log2_buckets, Keep&& keep) {
-  return RebuildIndexImpl(store_, *this, log2_buckets, std::function<bool(uint32_t)>(keep));
-}
 
 }  // namespace larder

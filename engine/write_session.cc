@@ -7,11 +7,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <functional>
 #include <thread>
 #include <vector>
 
 #include "engine/fault.h"
+#include "engine/index/index_writer.h"
 #include "engine/store_impl.h"
 
 namespace larder {
@@ -134,15 +134,13 @@ Status WriteSession::RebuildAllocator() {
   std::vector<uint64_t> live;
   uint64_t reg = h->registry_block.load(std::memory_order_acquire);
   live.push_back(reg);
-  LARDER_ASSIGN_OR_RETURN(IndexRef idx, store_.index());
-  live.push_back(idx.data_offset - layout::kIndexDataOffset);
+  LARDER_ASSIGN_OR_RETURN(HashIndex idx, store_.index());
+  live.push_back(idx.block_offset());
   uint64_t entries = 0;
-  for (uint64_t i = 0; i < idx.capacity_words(); ++i) {
-    uint64_t w = idx.words[i].load(std::memory_order_relaxed);
-    if (w == 0) continue;
-    live.push_back(layout::WordOffset(w));
+  IndexWriter(idx).ForEach([&](const IndexEntry& e) {
+    live.push_back(e.row());
     ++entries;
-  }
+  });
   std::sort(live.begin(), live.end());
   LARDER_RETURN_IF_ERROR(arena_.Recover(live, epoch()));
   h->index_entries.store(entries, std::memory_order_relaxed);
@@ -154,61 +152,47 @@ Status WriteSession::RebuildAllocator() {
   return Status::Ok();
 }
 
-Status RebuildIndexImpl(Store::Impl& store, WriteSession& ws, uint32_t log2_buckets,
-                        const std::function<bool(uint32_t)>& keep) {
-  layout::SegmentHeader* h = store.header();
-  LARDER_ASSIGN_OR_RETURN(IndexRef old_idx, store.index());
+Status WriteSession::RebuildIndex(uint32_t log2_buckets, const std::set<uint32_t>& drop_views) {
+  layout::SegmentHeader* h = store_.header();
+  LARDER_ASSIGN_OR_RETURN(HashIndex old_idx, store_.index());
   uint64_t bytes = layout::IndexBlockBytes(log2_buckets);
-  auto off = ws.arena().Allocate(bytes, BlockKind::kIndex, /*align64=*/true);
+  auto off = arena_.Allocate(bytes, BlockKind::kIndex, /*align64=*/true);
   if (!off.ok()) {
-    ws.ReclaimNow();
-    off = ws.arena().Allocate(bytes, BlockKind::kIndex, true);
+    ReclaimNow();
+    off = arena_.Allocate(bytes, BlockKind::kIndex, true);
     if (!off.ok()) return off.status().WithContext("cannot grow the index");
   }
   uint64_t data = *off + layout::kIndexDataOffset;
-  std::memset(store.base() + data, 0, bytes - layout::kIndexDataOffset);
-  IndexRef idx = IndexFromDesc(store.base(), layout::MakeIndexDesc(data, log2_buckets));
-  uint64_t kept = 0;
+  std::memset(store_.base() + data, 0, bytes - layout::kIndexDataOffset);
+  const IndexWriter fresh(
+      HashIndex::FromDesc(store_.base(), layout::MakeIndexDesc(data, log2_buckets)));
   // Rows left out are retired only once the new table is published: until then the old table
   // still serves them, and an error below must leave them where they are.
   std::vector<uint64_t> dropped;
-  // Each bucket's run, from the rows of the keys whose home it is (run hints).
-  RunCollector runs(idx);
-  for (uint64_t i = 0; i < old_idx.capacity_words(); ++i) {
-    uint64_t w = old_idx.words[i].load(std::memory_order_relaxed);
-    if (w == 0) continue;
-    const auto* row = reinterpret_cast<const BlockHeader*>(store.base() + layout::WordOffset(w));
-    if (!keep(row->view_id)) {
-      dropped.push_back(layout::WordOffset(w));
-      continue;
-    }
-    std::string_view key(reinterpret_cast<const char*>(row) + layout::kRowKeyOffset, row->key_len);
-    const uint64_t hash = HashEntityKey(row->view_id, key);
-    if (!InsertUnpublished(idx, hash, w)) {
-      ws.arena().FreeUnpublished(*off);
-      return InternalError("index rebuild overflowed its table");
-    }
-    runs.Add(hash, layout::WordOffset(w), uint64_t{row->units} * layout::kBlockAlign);
-    ++kept;
+  const int64_t kept = fresh.RebuildFrom(
+      store_.base(), old_idx, [&](uint32_t view_id) { return drop_views.count(view_id) == 0; },
+      [&](uint64_t row) { dropped.push_back(row); });
+  if (kept < 0) {
+    arena_.FreeUnpublished(*off);
+    return InternalError("index rebuild overflowed its table");
   }
-  runs.StoreHints();
   LARDER_FAULT_POINT("before_index_publish");
   // release: the new table's words are written before readers can find the table.
   h->index_desc.store(layout::MakeIndexDesc(data, log2_buckets), std::memory_order_release);
-  h->index_entries.store(kept, std::memory_order_relaxed);
+  h->index_entries.store(static_cast<uint64_t>(kept), std::memory_order_relaxed);
   h->index_growths.fetch_add(1, std::memory_order_relaxed);
-  for (uint64_t row : dropped) ws.Retire(row);
-  ws.Retire(old_idx.data_offset - layout::kIndexDataOffset);
+  for (uint64_t row : dropped) Retire(row);
+  Retire(old_idx.block_offset());
   return Status::Ok();
 }
 
 Status WriteSession::EnsureIndexCapacity(uint64_t extra) {
   layout::SegmentHeader* h = store_.header();
-  LARDER_ASSIGN_OR_RETURN(IndexRef idx, store_.index());
+  LARDER_ASSIGN_OR_RETURN(HashIndex idx, store_.index());
   uint64_t need = h->index_entries.load(std::memory_order_relaxed) + extra;
-  if (need <= MaxEntries(idx)) return Status::Ok();
-  uint32_t log2 = std::max(Log2BucketsFor(need), idx.log2_buckets + 1);
-  return RebuildIndex(log2, [](uint32_t) { return true; });
+  if (need <= idx.max_entries()) return Status::Ok();
+  uint32_t log2 = std::max(Log2BucketsFor(need), idx.log2_buckets() + 1);
+  return RebuildIndex(log2, {});
 }
 
 Status WriteSession::PublishRegistry(const std::string& encoded) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <random>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "engine/index/hash_index.h"
+#include "engine/index/index_writer.h"
 #include "larder/feature_store.h"
 #include "layout/segment_layout.h"
 #include "tests/offline_fixture.h"
@@ -139,18 +141,22 @@ TEST_F(RunHints, GarbageHintsChangeNoAnswer) {
   {
     testing::RawSegment seg(repo_.segment());
     ASSERT_NE(seg.base(), nullptr);
-    const IndexRef idx =
-        IndexFromDesc(seg.base(), seg.header()->index_desc.load(std::memory_order_acquire));
+    // The hints are damaged in place, as layout/segment_layout.h lays them out.
+    const uint64_t desc = seg.header()->index_desc.load(std::memory_order_acquire);
+    const uint32_t log2 = layout::DescLog2Buckets(desc);
+    uint8_t* data = seg.base() + layout::DescDataOffset(desc);
+    auto* groups = reinterpret_cast<std::atomic<uint32_t>*>(data + layout::RunGroupsOffset(log2));
+    auto* hints = reinterpret_cast<std::atomic<uint16_t>*>(data + layout::RunHintsOffset(log2));
     std::mt19937_64 rng(99);
     // Group bases anywhere: inside the file, near its end (hints then reach past it), and the
     // largest there is; hints of every value.
-    for (uint64_t g = 0; g <= idx.group_mask; ++g) {
+    for (uint64_t g = 0; g < layout::RunGroups(log2); ++g) {
       const uint32_t bases[] = {static_cast<uint32_t>(rng() % (seg.size() / 64)),
                                 static_cast<uint32_t>(seg.size() / 64 - 1), UINT32_MAX};
-      idx.run_groups[g].store(bases[g % 3], std::memory_order_relaxed);
+      groups[g].store(bases[g % 3], std::memory_order_relaxed);
     }
-    for (uint64_t b = 0; b <= idx.bucket_mask; ++b) {
-      idx.hint(b).store(static_cast<uint16_t>(rng()), std::memory_order_relaxed);
+    for (uint64_t b = 0; b < (uint64_t{1} << log2); ++b) {
+      hints[b].store(static_cast<uint16_t>(rng()), std::memory_order_relaxed);
     }
   }
   ExpectEveryRow(kRows, [](int64_t) { return 1; });
@@ -202,18 +208,21 @@ TEST(RunHintLayout, ARunBeyondItsGroupsReachGetsNoHint) {
   // An index of 128 buckets in a private buffer: 2 groups, buckets 0 and 2 share group 0.
   const uint32_t log2 = 7;
   std::vector<uint64_t> table(layout::IndexDataBytes(log2) / 8 + 1, 0);
-  const IndexRef idx = IndexFromDesc(reinterpret_cast<uint8_t*>(table.data()), 0 | log2);
-  ASSERT_TRUE(StoreRunHint(idx, 0, LineRun{100000, 11}));  // sets group 0's base
-  EXPECT_EQ(idx.run_group(0).load(), 100000u);
-  ASSERT_TRUE(StoreRunHint(idx, 2, LineRun{100000 - 2048, 3}));
-  EXPECT_FALSE(StoreRunHint(idx, 2, LineRun{100000 + 2048, 3}));  // kept the hint before
+  uint8_t* data = reinterpret_cast<uint8_t*>(table.data());
+  const HashIndex idx = HashIndex::FromDesc(data, 0 | log2);
+  const IndexWriter writer(idx);
+  const auto* group0 = reinterpret_cast<const uint32_t*>(data + layout::RunGroupsOffset(log2));
+  ASSERT_TRUE(writer.StoreRunHint(0, LineRun{100000, 11}));  // sets group 0's base
+  EXPECT_EQ(*group0, 100000u);
+  ASSERT_TRUE(writer.StoreRunHint(2, LineRun{100000 - 2048, 3}));
+  EXPECT_FALSE(writer.StoreRunHint(2, LineRun{100000 + 2048, 3}));  // kept the hint before
   LineRun run;
-  ASSERT_TRUE(HintedRun(idx, 2, &run));
+  ASSERT_TRUE(idx.HintedRun(2, &run));
   EXPECT_EQ(run.first_line, 100000u - 2048);
   EXPECT_EQ(run.lines, 3u);
-  EXPECT_FALSE(HintedRun(idx, 1, &run));  // group 1: no base, no hint
-  ASSERT_TRUE(StoreRunHint(idx, 1, LineRun{7, 4}));
-  ASSERT_TRUE(HintedRun(idx, 1, &run));
+  EXPECT_FALSE(idx.HintedRun(1, &run));  // group 1: no base, no hint
+  ASSERT_TRUE(writer.StoreRunHint(1, LineRun{7, 4}));
+  ASSERT_TRUE(idx.HintedRun(1, &run));
   EXPECT_EQ(run.first_line, 7u);
   EXPECT_TRUE(run.Contains(7 * 64 + 63));
   EXPECT_FALSE(run.Contains(11 * 64));
@@ -222,8 +231,8 @@ TEST(RunHintLayout, ARunBeyondItsGroupsReachGetsNoHint) {
 }  // namespace
 }  // namespace larder
 
-// Materialize writes a bulk load in bucket order (engine/offline/materialize.cc), so its rows land in
-// their runs as a bulk push's do.
+// Materialize writes a bulk load in bucket order (engine/offline/materialize.cc), so its rows land
+// in their runs as a bulk push's do.
 namespace larder {
 namespace {
 

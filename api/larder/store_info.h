@@ -46,6 +46,7 @@ struct StoreInfo {
   uint64_t free_list_bytes = 0;  // reusable bytes on free lists
   uint64_t limbo_bytes = 0;      // retired bytes awaiting readers
   uint64_t index_buckets = 0;
+  uint64_t index_words = 0;     // entries the table has room for (buckets x words per bucket)
   uint64_t index_capacity = 0;  // entries before the index grows
   uint64_t index_entries = 0;
   uint64_t index_bytes = 0;

@@ -24,12 +24,12 @@ namespace larder::bench {
 struct IndexStats {
   bool ok = false;
   std::string error;
-  uint64_t file_size = 0;        // the segment's mapped size (memory_limit)
-  uint64_t segment_bytes = 0;    // header + arena up to arena_top: what the store occupies
-  uint64_t buckets = 0;          // 64-byte buckets of 8 words
+  uint64_t file_size = 0;      // the segment's mapped size (memory_limit)
+  uint64_t segment_bytes = 0;  // header + arena up to arena_top: what the store occupies
+  uint64_t buckets = 0;        // 64-byte buckets of 8 words
   uint64_t words = 0;
-  uint64_t entries = 0;          // non-empty words
-  double load = 0;               // entries / words
+  uint64_t entries = 0;  // non-empty words
+  double load = 0;       // entries / words
   // A hit's probe: words loaded until the key's word (1 = first word of its home bucket), and
   // buckets touched (1 = found in its home bucket).
   double avg_probe_words = 0;
@@ -44,7 +44,7 @@ struct IndexStats {
   double avg_miss_probe_words = 0;
   uint64_t max_miss_probe_words = 0;
   // Rows the index points at.
-  double avg_block_bytes = 0;    // row block (24-byte header, key, padding, FlatBuffer)
+  double avg_block_bytes = 0;  // row block (24-byte header, key, padding, FlatBuffer)
   double avg_key_bytes = 0;
   double avg_payload_bytes = 0;  // the FlatBuffer Row
   double bytes_per_entity = 0;   // segment_bytes / entries
@@ -74,57 +74,50 @@ inline IndexStats ComputeIndexStats(const std::string& segment_path) {
   }
   const auto* base = static_cast<const uint8_t*>(map);
   const auto* h = reinterpret_cast<const layout::SegmentHeader*>(base);
-  // The mapping is read-only; IndexRef's words are only loaded here.
-  const IndexRef idx =
-      IndexFromDesc(const_cast<uint8_t*>(base), h->index_desc.load(std::memory_order_acquire));
+  // The mapping is read-only; the table's words are only loaded here.
+  const uint64_t desc = h->index_desc.load(std::memory_order_acquire);
   const uint64_t arena_top = h->arena_top.load(std::memory_order_acquire);
-  if (idx.data_offset + idx.bytes() > size || arena_top > size) {
+  if (!HashIndex::DescInBounds(desc, size) || arena_top > size) {
     ::munmap(map, size);
     s.error = "index or arena out of bounds in " + segment_path;
     return s;
   }
+  const HashIndex idx = HashIndex::FromDesc(const_cast<uint8_t*>(base), desc);
   s.file_size = size;
   s.segment_bytes = arena_top;
-  s.buckets = idx.bucket_mask + 1;
+  s.buckets = idx.buckets();
   s.words = idx.capacity_words();
 
   uint64_t sum_words = 0, sum_buckets = 0, home = 0, covered = 0;
   uint64_t sum_block = 0, sum_key = 0, sum_payload = 0;
-  for (uint64_t i = 0; i < s.words; ++i) {
-    const uint64_t w = idx.words[i].load(std::memory_order_relaxed);
-    if (w == 0) continue;
-    const uint64_t off = layout::WordOffset(w);
-    if (off < layout::kHeaderSize || off + sizeof(layout::BlockHeader) > size) continue;
+  idx.ForEach([&](const IndexEntry& e) {
+    const uint64_t off = e.row();
+    if (off < layout::kHeaderSize || off + sizeof(layout::BlockHeader) > size) return;
     const auto* b = reinterpret_cast<const layout::BlockHeader*>(base + off);
-    if (off + layout::kRowKeyOffset + b->key_len > size) continue;
+    if (off + layout::kRowKeyOffset + b->key_len > size) return;
     ++s.entries;
     std::string_view key(reinterpret_cast<const char*>(base + off + layout::kRowKeyOffset),
                          b->key_len);
     const uint64_t hash = HashEntityKey(b->view_id, key);
-    const uint64_t home_bucket = hash & idx.bucket_mask;
-    const uint64_t bucket = i / layout::kBucketWords;
-    const uint64_t dist = (bucket - home_bucket) & idx.bucket_mask;
-    const uint64_t probe_words = dist * layout::kBucketWords + i % layout::kBucketWords + 1;
+    const uint64_t probe_words = idx.ProbeWords(e, hash);
+    const uint64_t probe_buckets = idx.ProbeBuckets(e, hash);
     sum_words += probe_words;
-    sum_buckets += dist + 1;
+    sum_buckets += probe_buckets;
     s.max_probe_words = std::max(s.max_probe_words, probe_words);
-    s.max_probe_buckets = std::max<uint64_t>(s.max_probe_buckets, dist + 1);
-    if (dist == 0) ++home;
+    s.max_probe_buckets = std::max<uint64_t>(s.max_probe_buckets, probe_buckets);
+    if (probe_buckets == 1) ++home;
     LineRun run;
-    if (HintedRun(idx, bucket, &run) && run.Contains(off)) ++covered;
+    if (idx.HintedRun(e.bucket(), &run) && run.Contains(off)) ++covered;
     sum_block += uint64_t{b->units} * layout::kBlockAlign;
     sum_key += b->key_len;
     sum_payload += b->payload_len;
-  }
+  });
   // Misses: from each home bucket, the words a probe loads until it meets an empty word.
   uint64_t sum_miss = 0;
   for (uint64_t b = 0; b < s.buckets; ++b) {
-    uint64_t n = 0;
-    for (uint64_t i = b * layout::kBucketWords; n < s.words; ++n, i = (i + 1) % s.words) {
-      if (idx.words[i].load(std::memory_order_relaxed) == 0) break;
-    }
-    sum_miss += n + 1;
-    s.max_miss_probe_words = std::max(s.max_miss_probe_words, n + 1);
+    const uint64_t n = idx.MissProbeWords(b);
+    sum_miss += n;
+    s.max_miss_probe_words = std::max(s.max_miss_probe_words, n);
   }
   ::munmap(map, size);
 

@@ -7,11 +7,10 @@
 #include <iomanip>
 #include <iostream>
 
-#include "wire/response_json.h"
 #include "larder/feature_store.h"
-#include "layout/segment_layout.h"
 #include "tools/cli/cmd_offline.h"
 #include "tools/cli/commands.h"
+#include "wire/response_json.h"
 
 namespace larder::cli {
 
@@ -46,8 +45,9 @@ std::string HumanTtl(int64_t s) {
 
 // Fraction of index words in use.
 double LoadFactor(const StoreInfo& info) {
-  const uint64_t words = info.index_buckets * layout::kBucketWords;
-  return words == 0 ? 0 : static_cast<double>(info.index_entries) / static_cast<double>(words);
+  return info.index_words == 0
+             ? 0
+             : static_cast<double>(info.index_entries) / static_cast<double>(info.index_words);
 }
 
 // Prints rows as left-aligned columns, two spaces apart, indented by two.
