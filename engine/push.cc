@@ -13,10 +13,9 @@
 
 #include "engine/fault.h"
 #include "engine/index/index_writer.h"
+#include "engine/row_stager.h"
 #include "engine/rows/row_codec.h"
 #include "engine/store_impl.h"
-#include "engine/values/cell_convert.h"
-#include "larder/timestamp.h"
 #include "layout/entity_key.h"
 
 namespace larder {
@@ -42,83 +41,26 @@ struct Staging {
   uint64_t all_null = 0;  // rows left out because all their features were null
 };
 
-Status CellError(const Frame& f, size_t row, const std::string& column, const Status& st) {
-  return Status(st.code(), f.DescribeRow(row) + ", column '" + column + "': " + st.message());
-}
-
-// Finds a column the view needs; a missing one is added to `missing` ("'name' (role)").
-int RequireColumn(const Frame& f, const std::string& name, const std::string& role,
-                  std::vector<std::string>* missing) {
-  int c = f.FindColumn(name);
-  if (c < 0) missing->push_back("'" + name + "' (" + role + ")");
-  return c;
-}
-
 // Phase 1 for one view.
 Status StageView(const ViewInfo& view, const Frame& f, Store::AllNullRows all_null, RowEncoder& enc,
                  Staging* out) {
-  std::vector<std::string> missing;
-  std::vector<int> key_cols, feat_cols;
-  for (const JoinKeyDef& k : view.def.join_keys) {
-    key_cols.push_back(RequireColumn(f, k.name, "join key", &missing));
-  }
-  for (const FeatureInfo& fi : view.features) {
-    feat_cols.push_back(RequireColumn(f, fi.name, "feature", &missing));
-  }
-  int ts_col = RequireColumn(f, view.timestamp_field, "timestamp field", &missing);
-  if (!missing.empty()) {
-    std::string list;
-    for (const std::string& m : missing) list += (list.empty() ? "" : ", ") + m;
-    return InvalidArgument(f.origin + ": feature view '" + view.def.name + "' needs column" +
-                           (missing.size() > 1 ? "s " : " ") + list +
-                           ", missing from the request (nothing was written)");
-  }
-  // The created-timestamp column only breaks ties between equal event times: when the request
-  // lacks it, every row's created timestamp is 0.
-  int created_col =
-      view.created_timestamp_column.empty() ? -1 : f.FindColumn(view.created_timestamp_column);
-
-  std::vector<Value> values(view.features.size());
-  std::string key;
+  LARDER_ASSIGN_OR_RETURN(RowStager rows, RowStager::Make(view, f));
   const size_t first_row = out->rows.size();
   bool any_value = false;  // some feature of some row is not null
   for (size_t r = 0; r < f.num_rows(); ++r) {
-    key.clear();
-    for (size_t k = 0; k < key_cols.size(); ++k) {
-      const JoinKeyDef& jk = view.def.join_keys[k];
-      auto v = CellToValue(f.columns[key_cols[k]][r], DType{jk.type, false});
-      if (!v.ok()) return CellError(f, r, jk.name, v.status());
-      Status st = layout::AppendEntityKeyPart(*v, jk.type, &key);
-      if (!st.ok()) return CellError(f, r, jk.name, st);
-    }
-    if (key.size() > layout::kMaxKeyLen) {
-      return InvalidArgument(f.DescribeRow(r) + ": entity key of " + std::to_string(key.size()) +
-                             " bytes exceeds the limit of " + std::to_string(layout::kMaxKeyLen));
-    }
-    auto ts = CellToTimestamp(f.columns[ts_col][r]);
-    if (!ts.ok()) return CellError(f, r, view.timestamp_field, ts.status());
-    TimestampMicros created = 0;
-    if (created_col >= 0 && f.columns[created_col][r].kind != Cell::Kind::kNull) {
-      auto c = CellToTimestamp(f.columns[created_col][r]);
-      if (!c.ok()) return CellError(f, r, view.created_timestamp_column, c.status());
-      created = *c;
-    }
-    for (size_t i = 0; i < view.features.size(); ++i) {
-      auto v = CellToValue(f.columns[feat_cols[i]][r], view.features[i].dtype);
-      if (!v.ok()) return CellError(f, r, view.features[i].name, v.status());
-      values[i] = std::move(v).value();
-    }
-    any_value = any_value || std::any_of(values.begin(), values.end(),
-                                         [](const Value& v) { return !v.is_null; });
-    std::string_view payload = enc.Encode(view, *ts, created, values.data());
+    LARDER_RETURN_IF_ERROR(rows.Stage(r));
+    any_value = any_value || rows.any_value();
+    std::string_view payload =
+        enc.Encode(view, rows.event_ts(), rows.created_ts(), rows.values().data());
     if (payload.size() > (1ull << 30)) {
       return InvalidArgument(f.DescribeRow(r) + ": row of " + std::to_string(payload.size()) +
                              " bytes is larger than 1 GiB");
     }
+    const std::string_view key = rows.key();
     StagedRow s{&view,
                 HashEntityKey(view.id(), key),
-                *ts,
-                created,
+                rows.event_ts(),
+                rows.created_ts(),
                 out->bytes.size(),
                 key.size(),
                 0,

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "engine/row_stager.h"
+
 namespace larder {
 
 namespace {
@@ -84,14 +86,6 @@ Result<BatchSource> ResolveBatchSource(const Catalog& repo, std::string_view sou
   return bs;
 }
 
-std::string DescribeColumns(const std::vector<std::pair<std::string, std::string>>& named_roles) {
-  std::string out;
-  for (const auto& [name, role] : named_roles) {
-    out += (out.empty() ? "'" : ", '") + name + "' (" + role + ")";
-  }
-  return out;
-}
-
 Result<ViewColumns> LocateViewColumns(const ViewInfo& view, const std::vector<std::string>& header,
                                       const std::string& path) {
   ViewColumns vc;
@@ -106,8 +100,8 @@ Result<ViewColumns> LocateViewColumns(const ViewInfo& view, const std::vector<st
   for (const FeatureInfo& f : view.features) vc.features.push_back(need(f.name, "feature"));
   if (!missing.empty()) {
     return Status(ErrorCode::kDataSourceError,
-                  path + ": the header lacks column" + (missing.size() > 1 ? "s " : " ") +
-                      DescribeColumns(missing) + " that feature view '" + view.def.name +
+                  path + ": the header lacks " + DescribeColumnList(missing) +
+                      " that feature view '" + view.def.name +
                       "' needs");
   }
   if (!view.created_timestamp_column.empty()) {

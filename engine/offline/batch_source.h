@@ -48,7 +48,4 @@ struct ViewColumns {
 Result<ViewColumns> LocateViewColumns(const ViewInfo& view, const std::vector<std::string>& header,
                                       const std::string& path);
 
-// "'a' (join key), 'b' (feature)".
-std::string DescribeColumns(const std::vector<std::pair<std::string, std::string>>& named_roles);
-
 }  // namespace larder

@@ -6,23 +6,14 @@
 #include "engine/offline/batch_source.h"
 #include "engine/offline/csv_stream.h"
 #include "engine/offline/offline_log.h"
+#include "engine/row_stager.h"
 #include "engine/values/cell_convert.h"
 #include "engine/values/value_text.h"
 #include "larder/timestamp.h"
-#include "layout/entity_key.h"
-#include "layout/segment_layout.h"
 
 namespace larder {
 
 namespace {
-
-Status CellError(const Frame& f, size_t row, const std::string& column, const Status& st) {
-  return Status(st.code(), f.DescribeRow(row) + ", column '" + column + "': " + st.message());
-}
-
-std::string ColumnList(const std::vector<std::pair<std::string, std::string>>& missing) {
-  return std::string(missing.size() > 1 ? "columns " : "column ") + DescribeColumns(missing);
-}
 
 // The canonical text of one cell of a batch-source column (not CSV-quoted). *present is
 // false for a null cell (written as an empty field).
@@ -57,7 +48,7 @@ Result<std::string> RenderRows(const BatchSource& bs, const Frame& f,
   }
   if (!lacking.empty()) {
     return Status(ErrorCode::kDataSourceError,
-                  path + ": the header lacks " + ColumnList(lacking) +
+                  path + ": the header lacks " + DescribeColumnList(lacking) +
                       " that feature views reading batch source '" + bs.file->name +
                       "' need; add them to the file (nothing was written)");
   }
@@ -95,48 +86,9 @@ Result<std::string> RenderRows(const BatchSource& bs, const Frame& f,
 
 Status ValidatePushFrame(const std::vector<const ViewInfo*>& views, const Frame& f) {
   LARDER_RETURN_IF_ERROR(f.CheckShape());
-  std::string key;
   for (const ViewInfo* view : views) {
-    std::vector<std::pair<std::string, std::string>> missing;
-    auto need = [&](const std::string& name, const char* role) {
-      int c = f.FindColumn(name);
-      if (c < 0) missing.emplace_back(name, role);
-      return c;
-    };
-    std::vector<int> key_cols, feat_cols;
-    for (const JoinKeyDef& k : view->def.join_keys) key_cols.push_back(need(k.name, "join key"));
-    for (const FeatureInfo& fi : view->features) feat_cols.push_back(need(fi.name, "feature"));
-    int ts_col = need(view->timestamp_field, "timestamp field");
-    if (!missing.empty()) {
-      return InvalidArgument(f.origin + ": feature view '" + view->def.name + "' needs " +
-                             ColumnList(missing) +
-                             ", missing from the request (nothing was written)");
-    }
-    int created_col =
-        view->created_timestamp_column.empty() ? -1 : f.FindColumn(view->created_timestamp_column);
-    for (size_t r = 0; r < f.num_rows(); ++r) {
-      key.clear();
-      for (size_t k = 0; k < key_cols.size(); ++k) {
-        const JoinKeyDef& jk = view->def.join_keys[k];
-        auto v = CellToValue(f.columns[key_cols[k]][r], DType{jk.type, false});
-        Status st = v.ok() ? layout::AppendEntityKeyPart(*v, jk.type, &key) : v.status();
-        if (!st.ok()) return CellError(f, r, jk.name, st);
-      }
-      if (key.size() > layout::kMaxKeyLen) {
-        return InvalidArgument(f.DescribeRow(r) + ": entity key of " + std::to_string(key.size()) +
-                               " bytes exceeds the limit of " + std::to_string(layout::kMaxKeyLen));
-      }
-      auto ts = CellToTimestamp(f.columns[ts_col][r]);
-      if (!ts.ok()) return CellError(f, r, view->timestamp_field, ts.status());
-      if (created_col >= 0 && f.columns[created_col][r].kind != Cell::Kind::kNull) {
-        auto c = CellToTimestamp(f.columns[created_col][r]);
-        if (!c.ok()) return CellError(f, r, view->created_timestamp_column, c.status());
-      }
-      for (size_t i = 0; i < feat_cols.size(); ++i) {
-        auto v = CellToValue(f.columns[feat_cols[i]][r], view->features[i].dtype);
-        if (!v.ok()) return CellError(f, r, view->features[i].name, v.status());
-      }
-    }
+    LARDER_ASSIGN_OR_RETURN(RowStager rows, RowStager::Make(*view, f));
+    for (size_t r = 0; r < f.num_rows(); ++r) LARDER_RETURN_IF_ERROR(rows.Stage(r));
   }
   return Status::Ok();
 }
@@ -150,17 +102,11 @@ Result<PushResult> PushToOffline(const Catalog& repo, const std::string& push_so
   }
   LARDER_ASSIGN_OR_RETURN(BatchSource bs, ResolveBatchSource(repo, src->batch_source));
   LARDER_RETURN_IF_ERROR(frame.CheckShape());
-  std::vector<std::pair<std::string, std::string>> missing;
+  ColumnRequirement need(frame);
   for (const BatchColumn& c : bs.columns) {
-    if (c.role != BatchColumn::Role::kCreated && frame.FindColumn(c.name) < 0) {
-      missing.emplace_back(c.name, BatchColumnRoleName(c.role));
-    }
+    if (c.role != BatchColumn::Role::kCreated) need.Need(c.name, BatchColumnRoleName(c.role));
   }
-  if (!missing.empty()) {
-    return InvalidArgument(frame.origin + ": batch source '" + bs.file->name + "' needs " +
-                           ColumnList(missing) +
-                           ", missing from the request (nothing was written)");
-  }
+  LARDER_RETURN_IF_ERROR(need.Check("batch source '" + bs.file->name + "'"));
   PushResult res;
   res.rows_in = frame.num_rows();
   res.views = bs.views.size();

@@ -1,0 +1,108 @@
+#include "engine/row_stager.h"
+
+#include <algorithm>
+
+#include "engine/values/cell_convert.h"
+#include "larder/timestamp.h"
+#include "layout/entity_key.h"
+#include "layout/segment_layout.h"
+
+namespace larder {
+
+Status CellError(const Frame& f, size_t row, std::string_view column, const Status& st) {
+  return Status(st.code(),
+                f.DescribeRow(row) + ", column '" + std::string(column) + "': " + st.message());
+}
+
+std::string DescribeColumns(const std::vector<std::pair<std::string, std::string>>& named_roles) {
+  std::string out;
+  for (const auto& [name, role] : named_roles) {
+    out += (out.empty() ? "'" : ", '") + name + "' (" + role + ")";
+  }
+  return out;
+}
+
+std::string DescribeColumnList(
+    const std::vector<std::pair<std::string, std::string>>& named_roles) {
+  return std::string(named_roles.size() > 1 ? "columns " : "column ") +
+         DescribeColumns(named_roles);
+}
+
+int ColumnRequirement::Need(const std::string& name, std::string_view role) {
+  int c = f_->FindColumn(name);
+  if (c < 0) missing_.emplace_back(name, std::string(role));
+  return c;
+}
+
+Status ColumnRequirement::Check(std::string_view who) const {
+  if (missing_.empty()) return Status::Ok();
+  return InvalidArgument(f_->origin + ": " + std::string(who) + " needs " +
+                         DescribeColumnList(missing_) +
+                         ", missing from the request (nothing was written)");
+}
+
+Result<RowStager> RowStager::Make(const ViewInfo& view, const Frame& f) {
+  RowStager s(view, f);
+  ColumnRequirement need(f);
+  for (const JoinKeyDef& k : view.def.join_keys) {
+    s.key_cols_.push_back(need.Need(k.name, "join key"));
+  }
+  for (const FeatureInfo& fi : view.features) {
+    s.feature_cols_.push_back(need.Need(fi.name, "feature"));
+  }
+  s.ts_col_ = need.Need(view.timestamp_field, "timestamp field");
+  LARDER_RETURN_IF_ERROR(need.Check("feature view '" + view.def.name + "'"));
+  // The created-timestamp column only breaks ties between equal event times: when the request
+  // lacks it, every row's created timestamp is 0.
+  if (!view.created_timestamp_column.empty()) {
+    s.created_col_ = f.FindColumn(view.created_timestamp_column);
+  }
+  s.values_.resize(view.features.size());
+  return s;
+}
+
+Status RowStager::StageKey(size_t r) {
+  key_.clear();
+  for (size_t k = 0; k < key_cols_.size(); ++k) {
+    const JoinKeyDef& jk = view_->def.join_keys[k];
+    Status st =
+        CellToValueInto(f_->columns[key_cols_[k]][r], DType{jk.type, false}, &key_value_);
+    if (st.ok()) st = layout::AppendEntityKeyPart(key_value_, jk.type, &key_);
+    if (!st.ok()) return CellError(*f_, r, jk.name, st);
+  }
+  if (key_.size() > layout::kMaxKeyLen) {
+    return InvalidArgument(f_->DescribeRow(r) + ": entity key of " + std::to_string(key_.size()) +
+                           " bytes exceeds the limit of " + std::to_string(layout::kMaxKeyLen));
+  }
+  return Status::Ok();
+}
+
+Status RowStager::StageTimestamps(size_t r) {
+  auto ts = CellToTimestamp(f_->columns[ts_col_][r]);
+  if (!ts.ok()) return CellError(*f_, r, view_->timestamp_field, ts.status());
+  event_ts_ = *ts;
+  created_ts_ = 0;
+  if (created_col_ >= 0 && f_->columns[created_col_][r].kind != Cell::Kind::kNull) {
+    auto c = CellToTimestamp(f_->columns[created_col_][r]);
+    if (!c.ok()) return CellError(*f_, r, view_->created_timestamp_column, c.status());
+    created_ts_ = *c;
+  }
+  return Status::Ok();
+}
+
+Status RowStager::Stage(size_t r) {
+  LARDER_RETURN_IF_ERROR(StageKey(r));
+  LARDER_RETURN_IF_ERROR(StageTimestamps(r));
+  for (size_t i = 0; i < feature_cols_.size(); ++i) {
+    const FeatureInfo& fi = view_->features[i];
+    Status st = CellToValueInto(f_->columns[feature_cols_[i]][r], fi.dtype, &values_[i]);
+    if (!st.ok()) return CellError(*f_, r, fi.name, st);
+  }
+  return Status::Ok();
+}
+
+bool RowStager::any_value() const {
+  return std::any_of(values_.begin(), values_.end(), [](const Value& v) { return !v.is_null; });
+}
+
+}  // namespace larder

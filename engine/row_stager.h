@@ -1,0 +1,95 @@
+// Staging of push input: the rows of a Frame, for one feature view, converted to what the store
+// writes (entity-key bytes as layout/entity_key.h lays them out, event and created timestamps,
+// one Value per feature), each cell converted once. Push (engine/push.cc), offline push and
+// materialize (engine/offline/) all stage rows through RowStager, so they accept and refuse the
+// same cells with the same messages.
+//
+// Also the two request errors every writer of frames reports: a bad cell (CellError) and
+// columns a writer needs that the request lacks (ColumnRequirement).
+//
+// Errors: kInvalidArgument for missing columns and oversized keys; a bad cell keeps the code of
+// the conversion (cell_convert.h), its message prefixed with the row and column.
+// Thread-safety: a RowStager or ColumnRequirement belongs to one thread and refers to the view
+// and frame it was made for, which must outlive it.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine/rows/catalog.h"
+#include "larder/frame.h"
+#include "larder/status.h"
+#include "larder/types.h"
+
+namespace larder {
+
+// `st` with "<row>, column '<column>': " before its message ("request body row 3, column 'x':
+// ..."); its code is kept.
+Status CellError(const Frame& f, size_t row, std::string_view column, const Status& st);
+
+// "'a' (join key), 'b' (feature)": (name, role) pairs as error messages list them.
+std::string DescribeColumns(const std::vector<std::pair<std::string, std::string>>& named_roles);
+// "column 'a' (join key)" or "columns 'a' (join key), 'b' (feature)".
+std::string DescribeColumnList(
+    const std::vector<std::pair<std::string, std::string>>& named_roles);
+
+// The columns of a frame a writer needs, each looked up once; missing ones are collected so one
+// error names them all.
+class ColumnRequirement {
+ public:
+  explicit ColumnRequirement(const Frame& f) : f_(&f) {}
+  // The index of column `name` in the frame, or -1 (then remembered as missing, with `role`).
+  int Need(const std::string& name, std::string_view role);
+  // OK when nothing is missing; else kInvalidArgument "<origin>: <who> needs column(s) 'a'
+  // (role), ..., missing from the request (nothing was written)" (who: "feature view 'v'").
+  Status Check(std::string_view who) const;
+
+ private:
+  const Frame* f_;
+  std::vector<std::pair<std::string, std::string>> missing_;
+};
+
+// One view's rows of one frame. Make resolves the columns once; Stage converts one row.
+class RowStager {
+ public:
+  // kInvalidArgument when the frame lacks a join key, feature or the timestamp field (all the
+  // missing ones named). The created-timestamp column is optional: without it every row's
+  // created timestamp is 0.
+  static Result<RowStager> Make(const ViewInfo& view, const Frame& f);
+
+  // Converts row `r` (keys, key size, timestamp, created timestamp, features, in that order;
+  // the first bad cell is the error). On success the accessors below describe row `r` until
+  // the next call; on error they are unspecified.
+  Status Stage(size_t r);
+
+  const ViewInfo& view() const { return *view_; }
+  std::string_view key() const { return key_; }
+  TimestampMicros event_ts() const { return event_ts_; }
+  TimestampMicros created_ts() const { return created_ts_; }
+  // Feature i of the view (schema order), null or of the feature's dtype.
+  const std::vector<Value>& values() const { return values_; }
+  // True when some feature of the row is not null.
+  bool any_value() const;
+
+ private:
+  RowStager(const ViewInfo& view, const Frame& f) : view_(&view), f_(&f) {}
+  Status StageKey(size_t r);
+  Status StageTimestamps(size_t r);
+
+  const ViewInfo* view_;
+  const Frame* f_;
+  std::vector<int> key_cols_;
+  std::vector<int> feature_cols_;
+  int ts_col_ = -1;
+  int created_col_ = -1;
+  std::string key_;
+  Value key_value_;
+  TimestampMicros event_ts_ = 0;
+  TimestampMicros created_ts_ = 0;
+  std::vector<Value> values_;
+};
+
+}  // namespace larder
