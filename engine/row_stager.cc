@@ -65,8 +65,7 @@ Status RowStager::StageKey(size_t r) {
   key_.clear();
   for (size_t k = 0; k < key_cols_.size(); ++k) {
     const JoinKeyDef& jk = view_->def.join_keys[k];
-    Status st =
-        CellToValueInto(f_->columns[key_cols_[k]][r], DType{jk.type, false}, &key_value_);
+    Status st = CellToValueInto(f_->columns[key_cols_[k]][r], DType{jk.type, false}, &key_value_);
     if (st.ok()) st = layout::AppendEntityKeyPart(key_value_, jk.type, &key_);
     if (!st.ok()) return CellError(*f_, r, jk.name, st);
   }

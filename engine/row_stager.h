@@ -33,8 +33,7 @@ Status CellError(const Frame& f, size_t row, std::string_view column, const Stat
 // "'a' (join key), 'b' (feature)": (name, role) pairs as error messages list them.
 std::string DescribeColumns(const std::vector<std::pair<std::string, std::string>>& named_roles);
 // "column 'a' (join key)" or "columns 'a' (join key), 'b' (feature)".
-std::string DescribeColumnList(
-    const std::vector<std::pair<std::string, std::string>>& named_roles);
+std::string DescribeColumnList(const std::vector<std::pair<std::string, std::string>>& named_roles);
 
 // The columns of a frame a writer needs, each looked up once; missing ones are collected so one
 // error names them all.

@@ -94,10 +94,8 @@ TEST_F(RowStagerTest, StagesEachRowIntoKeyTimestampsAndValues) {
 }
 
 TEST_F(RowStagerTest, CreatedColumnIsOptional) {
-  Frame f = MakeFrame({{"driver_id", {I(1)}},
-                       {"event_timestamp", {I(9)}},
-                       {"trips", {I(2)}},
-                       {"city", {S("x")}}});
+  Frame f = MakeFrame(
+      {{"driver_id", {I(1)}}, {"event_timestamp", {I(9)}}, {"trips", {I(2)}}, {"city", {S("x")}}});
   auto stager = RowStager::Make(View("stats"), f);
   ASSERT_TRUE(stager.ok());
   ASSERT_TRUE(stager->Stage(0).ok());

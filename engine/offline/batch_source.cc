@@ -101,8 +101,7 @@ Result<ViewColumns> LocateViewColumns(const ViewInfo& view, const std::vector<st
   if (!missing.empty()) {
     return Status(ErrorCode::kDataSourceError,
                   path + ": the header lacks " + DescribeColumnList(missing) +
-                      " that feature view '" + view.def.name +
-                      "' needs");
+                      " that feature view '" + view.def.name + "' needs");
   }
   if (!view.created_timestamp_column.empty()) {
     vc.created = FindName(header, view.created_timestamp_column);
