@@ -144,8 +144,9 @@ Status BuildKeys(const ViewInfo& view, const Frame& entities,
       std::all_of(view.def.join_keys.begin(), view.def.join_keys.end(),
                   [](const JoinKeyDef& k) { return k.type == ScalarType::kInt64; });
   if (int64_keys) {
-    // The common key: fixed width, written in place (appending costs ~30 instructions per
-    // entity; converting through a Value ~12 ns more). A cell that is not an integer sends
+    // The common key: fixed width, written in place rather than appended or converted
+    // through a Value (costs in docs/benchmarks.md, "Engine changes made from these
+    // profiles"). A cell that is not an integer sends
     // the request down the general path below, which names the error.
     const size_t width = cols.size() * layout::kInt64EntityKeyPartBytes;
     buf->resize(n * width);
@@ -631,7 +632,7 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
   const QueryPlan& plan = *plan_ptr;
   RememberShape(impl, plan, req.entities.num_rows());
   // The request time, against which ttls are checked: read only when a view has a ttl (a
-  // clock read costs ~18 ns here, a tenth of a cached single lookup).
+  // clock read is a measurable part of a cached single lookup: docs/benchmarks.md).
   const TimestampMicros now = plan.any_ttl
                                   ? std::chrono::duration_cast<std::chrono::microseconds>(
                                         std::chrono::system_clock::now().time_since_epoch())
