@@ -144,8 +144,9 @@ Status BuildKeys(const ViewInfo& view, const Frame& entities,
       std::all_of(view.def.join_keys.begin(), view.def.join_keys.end(),
                   [](const JoinKeyDef& k) { return k.type == ScalarType::kInt64; });
   if (int64_keys) {
-    // The common key: fixed width, written in place (appending costs ~30 instructions per
-    // entity; converting through a Value ~12 ns more). A cell that is not an integer sends
+    // The common key: fixed width, written in place rather than appended or converted
+    // through a Value (costs in docs/benchmarks.md, "Engine changes made from these
+    // profiles"). A cell that is not an integer sends
     // the request down the general path below, which names the error.
     const size_t width = cols.size() * layout::kInt64EntityKeyPartBytes;
     buf->resize(n * width);
@@ -597,6 +598,28 @@ void RememberShape(const Store::Impl& impl, const QueryPlan& plan, size_t rows) 
   }
 }
 
+// A private copy of the FlatBuffer of `row` (a block MatchRow or FindRow accepted) in `buf`;
+// nullptr when its header, loaded again, no longer fits the mapping. A published row never
+// changes, but the segment is shared memory that anything able to write the file can damage
+// at any moment: a row verified in place could change between its verification and its reads
+// (a reader process crashed so, reading a vtable offset changed after the verifier had passed
+// it). Readers therefore verify and read the copy. Each header field is loaded once.
+const uint8_t* CopyRowPayload(const uint8_t* base, uint64_t size, const layout::BlockHeader* row,
+                              std::vector<uint64_t>* buf, uint32_t* len) {
+  const uint64_t offset = static_cast<uint64_t>(reinterpret_cast<const uint8_t*>(row) - base);
+  const uint64_t block_bytes = uint64_t{layout::LoadOnce(row->units)} * layout::kBlockAlign;
+  const uint64_t payload_at = layout::RowPayloadOffset(layout::LoadOnce(row->key_len));
+  const uint32_t n = layout::LoadOnce(row->payload_len);
+  if (offset > size || block_bytes > size - offset || payload_at + n > block_bytes) {
+    return nullptr;
+  }
+  // 8-byte words: the copy is aligned as the payload is in the segment (FlatBuffers' scalars).
+  if (buf->size() * sizeof(uint64_t) < n) buf->resize((n + sizeof(uint64_t) - 1) / sizeof(uint64_t));
+  std::memcpy(buf->data(), base + offset + payload_at, n);
+  *len = n;
+  return reinterpret_cast<const uint8_t*>(buf->data());
+}
+
 // The lookup proper, shared by both response shapes.
 template <typename Sink>
 Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
@@ -609,7 +632,7 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
   const QueryPlan& plan = *plan_ptr;
   RememberShape(impl, plan, req.entities.num_rows());
   // The request time, against which ttls are checked: read only when a view has a ttl (a
-  // clock read costs ~18 ns here, a tenth of a cached single lookup).
+  // clock read is a measurable part of a cached single lookup: docs/benchmarks.md).
   const TimestampMicros now = plan.any_ttl
                                   ? std::chrono::duration_cast<std::chrono::microseconds>(
                                         std::chrono::system_clock::now().time_since_epoch())
@@ -625,6 +648,7 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
   thread_local std::vector<uint64_t> hashes;
   thread_local std::vector<uint64_t> candidates;
   thread_local std::vector<EntityColumn> given;
+  thread_local std::vector<uint64_t> row_copy;  // CopyRowPayload
   ResolveEntityColumns(*cat, plan, req.entities, &given);
   hashes.resize(n);
   // A view's keys and hashes; the buckets of its first two groups start loading.
@@ -691,11 +715,17 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
         row = idx.FindRow(base, size, hashes[r], view->id(), key);
       }
       if (row == nullptr) continue;  // NOT_FOUND
-      const uint8_t* payload =
-          reinterpret_cast<const uint8_t*>(row) + layout::RowPayloadOffset(row->key_len);
-      if (impl.read_options.verify_rows && !VerifyRowForView(payload, row->payload_len, *view)) {
-        for (size_t f : feats) sink.Invalid(f, r);
-        continue;
+      const uint8_t* payload;
+      if (impl.read_options.verify_rows) {
+        // Verified and read as a private copy: what was verified is what is read.
+        uint32_t len = 0;
+        payload = CopyRowPayload(base, size, row, &row_copy, &len);
+        if (payload == nullptr || !VerifyRowForView(payload, len, *view)) {
+          for (size_t f : feats) sink.Invalid(f, r);
+          continue;
+        }
+      } else {  // verify_rows off: the segment is trusted (ReaderOptions)
+        payload = reinterpret_cast<const uint8_t*>(row) + layout::RowPayloadOffset(row->key_len);
       }
       const fb::Row* fr = RowFromBuffer(payload);
       const TimestampMicros ts = fr->event_ts();

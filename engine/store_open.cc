@@ -37,13 +37,18 @@ Result<RepoConfig> ReadRegistryBlock(const SegmentMapping& seg, uint64_t offset,
     return CorruptStore("registry block offset " + std::to_string(offset) + " out of bounds");
   }
   const auto* b = reinterpret_cast<const layout::BlockHeader*>(seg.base() + offset);
-  uint64_t block_bytes = uint64_t{b->units} * layout::kBlockAlign;
-  if (b->kind != layout::BlockKind::kRegistry || block_bytes > seg.size() - offset ||
-      sizeof(layout::BlockHeader) + b->payload_len > block_bytes) {
+  // Each field loaded once, and the FlatBuffer decoded from a private copy: shared bytes may
+  // change between the verifier's pass and the decoding (see CopyRowPayload in lookup.cc).
+  const uint64_t block_bytes = uint64_t{layout::LoadOnce(b->units)} * layout::kBlockAlign;
+  const uint32_t payload_len = layout::LoadOnce(b->payload_len);
+  if (layout::LoadOnce(b->kind) != layout::BlockKind::kRegistry ||
+      block_bytes > seg.size() - offset ||
+      sizeof(layout::BlockHeader) + payload_len > block_bytes) {
     return CorruptStore("registry block at offset " + std::to_string(offset) + " is invalid");
   }
-  std::string_view bytes(reinterpret_cast<const char*>(b) + sizeof(layout::BlockHeader),
-                         b->payload_len);
+  // std::string's buffer comes from operator new: aligned for FlatBuffers' 8-byte scalars.
+  const std::string bytes(reinterpret_cast<const char*>(b) + sizeof(layout::BlockHeader),
+                          payload_len);
   return DecodeRegistry(bytes, next_view_id);
 }
 

@@ -67,6 +67,22 @@ static_assert(sizeof(BlockHeader) == 24);
 static_assert(std::is_trivially_copyable_v<BlockHeader>);
 static_assert(offsetof(BlockHeader, link) == 16);
 
+// One load of a field of shared bytes. The segment is shared memory that any process able to
+// write the file may change at any moment, so a reader that checks a field and then uses it
+// must use the value it checked: a plain read may be repeated by the compiler and see another
+// value. A relaxed atomic load is one load (no ordering: callers order with the index word or
+// epoch they came through).
+template <typename T>
+T LoadOnce(const T& field) {
+  static_assert(std::is_integral_v<T> || std::is_enum_v<T>);
+  if constexpr (std::is_enum_v<T>) {
+    using U = std::underlying_type_t<T>;
+    return static_cast<T>(__atomic_load_n(reinterpret_cast<const U*>(&field), __ATOMIC_RELAXED));
+  } else {
+    return __atomic_load_n(&field, __ATOMIC_RELAXED);
+  }
+}
+
 inline constexpr size_t kRowKeyOffset = sizeof(BlockHeader);
 inline constexpr size_t kIndexDataOffset = 64;  // index blocks are 64-aligned; buckets follow
 inline constexpr size_t kMaxKeyLen = 4096;

@@ -21,7 +21,7 @@ trap 'kill "$stress_pid" 2>/dev/null || true; wait "$stress_pid" 2>/dev/null || 
 log_dir="$(mktemp -d /tmp/larder-stress.XXXXXX)"
 for ((i = 1; i <= runs; ++i)); do
   start=$SECONDS
-  if ctest --test-dir build -j"$cores" --timeout 1800 "$@" >"$log_dir/run-$i.log" 2>&1; then
+  if ctest --test-dir build -j"$cores" --timeout 1800 --output-on-failure "$@" >"$log_dir/run-$i.log" 2>&1; then
     echo "stress: run $i of $runs passed in $((SECONDS - start)) s (stress -c $cores)"
   else
     echo "stress: run $i of $runs FAILED after $((SECONDS - start)) s; log: $log_dir/run-$i.log" >&2

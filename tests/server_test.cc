@@ -532,6 +532,27 @@ TEST_F(ServerTest, EveryErrorStatus) {
   EXPECT_EQ(ErrorCodeOf(r.body), "RouteNotFound");
   r = c.Post("/get-online-features/extra", "{}");
   EXPECT_EQ(r.status, 404);
+  // The 404 names every route of the table, with its method.
+  r = c.Get("/nope");
+  EXPECT_NE(r.body.find("POST /get-online-features, /push, /write-to-online-store, "
+                        "/materialize, /materialize-incremental; GET /health, /metrics"),
+            std::string::npos)
+      << r.body;
+  // Every route of the table answers its path (a query string ignored), and refuses the other
+  // method with 405 and the right Allow.
+  for (const server::Route& route : server::Router::Routes()) {
+    const std::string path(route.path);
+    EXPECT_EQ(server::EndpointForTarget(path + "?x=1"), route.endpoint) << path;
+    EXPECT_EQ(server::EndpointLabel(route.endpoint), route.path);
+    const bool post = route.method == server::Method::kPost;
+    HttpResult wrong = post ? c.Get(path) : c.Post(path, "{}");
+    EXPECT_EQ(wrong.status, 405) << path;
+    EXPECT_EQ(wrong.allow, post ? "POST" : "GET") << path;
+  }
+  EXPECT_EQ(server::EndpointLabel(server::Endpoint::kOther), "other");
+  EXPECT_EQ(server::Router::RouteOf(server::Endpoint::kOther), nullptr);
+  EXPECT_TRUE(server::Router::IsWrite(server::Endpoint::kMaterializeIncremental));
+  EXPECT_FALSE(server::Router::IsWrite(server::Endpoint::kGetOnlineFeatures));
   // Still the same connection, still serving.
   EXPECT_EQ(c.Get("/health").status, 200);
 

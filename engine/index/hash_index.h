@@ -113,10 +113,13 @@ inline const layout::BlockHeader* MatchRow(const uint8_t* base, uint64_t size, u
     return nullptr;
   }
   const auto* h = reinterpret_cast<const layout::BlockHeader*>(base + offset);
-  uint64_t block_bytes = uint64_t{h->units} * layout::kBlockAlign;
-  if (h->kind != layout::BlockKind::kRow || h->view_id != view_id || h->key_len != key.size() ||
+  // Each field is loaded once (layout::LoadOnce): the bounds checked are the bounds used.
+  const uint64_t block_bytes = uint64_t{layout::LoadOnce(h->units)} * layout::kBlockAlign;
+  const uint16_t key_len = layout::LoadOnce(h->key_len);
+  if (layout::LoadOnce(h->kind) != layout::BlockKind::kRow ||
+      layout::LoadOnce(h->view_id) != view_id || key_len != key.size() ||
       block_bytes > size - offset ||
-      layout::RowPayloadOffset(h->key_len) + h->payload_len > block_bytes) {
+      layout::RowPayloadOffset(key_len) + layout::LoadOnce(h->payload_len) > block_bytes) {
     return nullptr;
   }
   const uint8_t* stored = base + offset + layout::kRowKeyOffset;

@@ -7,15 +7,6 @@ namespace larder::server {
 
 namespace {
 
-constexpr std::array<std::string_view, kEndpointCount> kLabels = {"/get-online-features",
-                                                                  "/push",
-                                                                  "/write-to-online-store",
-                                                                  "/materialize",
-                                                                  "/materialize-incremental",
-                                                                  "/health",
-                                                                  "/metrics",
-                                                                  "other"};
-
 size_t StatusSlot(int status) {
   for (size_t i = 0; i < kCountedStatuses.size(); ++i) {
     if (kCountedStatuses[i] == status) return i;
@@ -87,17 +78,6 @@ void Sample(std::string_view name,
 
 }  // namespace
 
-std::string_view EndpointLabel(Endpoint e) { return kLabels[static_cast<size_t>(e)]; }
-
-Endpoint EndpointForTarget(std::string_view target) {
-  const size_t q = target.find('?');
-  if (q != std::string_view::npos) target = target.substr(0, q);
-  for (size_t i = 0; i + 1 < kEndpointCount; ++i) {
-    if (target == kLabels[i]) return static_cast<Endpoint>(i);
-  }
-  return Endpoint::kOther;
-}
-
 void Metrics::Record(Endpoint e, int status, std::chrono::nanoseconds latency) {
   PerEndpoint& m = endpoints_[static_cast<size_t>(e)];
   m.by_status[StatusSlot(status)].fetch_add(1, std::memory_order_relaxed);
@@ -129,7 +109,7 @@ std::string Metrics::Render(const Result<std::shared_ptr<const StoreInfo>>& info
   Header("larder_http_requests_total", "counter",
          "HTTP requests answered, by endpoint and status code.", &out);
   for (size_t e = 0; e < kEndpointCount; ++e) {
-    const std::string_view ep = kLabels[e];
+    const std::string_view ep = EndpointLabel(static_cast<Endpoint>(e));
     for (size_t s = 0; s < kStatusSlots; ++s) {
       const uint64_t n = endpoints_[e].by_status[s].load(std::memory_order_relaxed);
       // Every endpoint's 200 line is always present, so rates start from a known zero.
@@ -143,7 +123,8 @@ std::string Metrics::Render(const Result<std::shared_ptr<const StoreInfo>>& info
   Header("larder_http_request_errors_total", "counter",
          "HTTP requests answered with a status of 400 or more, by endpoint.", &out);
   for (size_t e = 0; e < kEndpointCount; ++e) {
-    Sample("larder_http_request_errors_total", {{"endpoint", kLabels[e]}},
+    const std::string_view ep = EndpointLabel(static_cast<Endpoint>(e));
+    Sample("larder_http_request_errors_total", {{"endpoint", ep}},
            endpoints_[e].errors.load(std::memory_order_relaxed), &out);
   }
 
@@ -151,11 +132,12 @@ std::string Metrics::Render(const Result<std::shared_ptr<const StoreInfo>>& info
          "Time from a request's last byte read to its response's last byte written.", &out);
   for (size_t e = 0; e < kEndpointCount; ++e) {
     const PerEndpoint& m = endpoints_[e];
+    const std::string_view ep = EndpointLabel(static_cast<Endpoint>(e));
     uint64_t cumulative = 0;
     for (size_t b = 0; b < kBucketSlots; ++b) {
       cumulative += m.buckets[b].load(std::memory_order_relaxed);
       out.append("larder_http_request_duration_seconds_bucket{endpoint=");
-      AppendLabelValue(kLabels[e], &out);
+      AppendLabelValue(ep, &out);
       out.append(",le=\"");
       if (b < kLatencyBucketsSeconds.size()) {
         AppendDouble(kLatencyBucketsSeconds[b], &out);
@@ -167,12 +149,12 @@ std::string Metrics::Render(const Result<std::shared_ptr<const StoreInfo>>& info
       out.push_back('\n');
     }
     out.append("larder_http_request_duration_seconds_sum{endpoint=");
-    AppendLabelValue(kLabels[e], &out);
+    AppendLabelValue(ep, &out);
     out.append("} ");
     AppendDouble(static_cast<double>(m.latency_nanos.load(std::memory_order_relaxed)) * 1e-9, &out);
     out.push_back('\n');
     out.append("larder_http_request_duration_seconds_count{endpoint=");
-    AppendLabelValue(kLabels[e], &out);
+    AppendLabelValue(ep, &out);
     out.append("} ");
     AppendUInt(cumulative, &out);
     out.push_back('\n');

@@ -20,26 +20,9 @@
 #include "larder/online.h"
 #include "larder/status.h"
 #include "larder/store_info.h"
+#include "tools/server/endpoints.h"
 
 namespace larder::server {
-
-// The endpoints the server knows; kOther counts requests to any other path.
-enum class Endpoint : uint8_t {
-  kGetOnlineFeatures,
-  kPush,
-  kWriteToOnlineStore,
-  kMaterialize,
-  kMaterializeIncremental,
-  kHealth,
-  kMetrics,
-  kOther,
-};
-inline constexpr size_t kEndpointCount = 8;
-
-// "/get-online-features", ..., "other".
-std::string_view EndpointLabel(Endpoint e);
-// The endpoint of a request target ("/push?x=1" → kPush); kOther when unknown.
-Endpoint EndpointForTarget(std::string_view target);
 
 // Upper bounds of the latency histogram buckets, in seconds (+Inf is implicit).
 inline constexpr std::array<double, 18> kLatencyBucketsSeconds = {

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -63,8 +64,22 @@ std::string AcceptedJson(const std::vector<std::string>& views) {
   return w.Take();
 }
 
-const char* AllowedMethods(Endpoint e) {
-  return (e == Endpoint::kHealth || e == Endpoint::kMetrics) ? "GET" : "POST";
+const char* MethodName(Method m) { return m == Method::kGet ? "GET" : "POST"; }
+
+// "POST /get-online-features, /push, ...; GET /health, /metrics", from the table.
+std::string EndpointList() {
+  std::string list;
+  for (Method m : {Method::kPost, Method::kGet}) {
+    bool first = true;
+    for (const Route& r : Router::Routes()) {
+      if (r.method != m) continue;
+      if (first && !list.empty()) list += "; ";
+      list += first ? std::string(MethodName(m)) + " " : ", ";
+      list += r.path;
+      first = false;
+    }
+  }
+  return list;
 }
 
 }  // namespace
@@ -106,7 +121,7 @@ Reply HttpErrorReply(int http_status, std::string_view code, std::string_view me
 
 BackgroundJobs::~BackgroundJobs() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     stop_ = true;
   }
   cv_.notify_all();
@@ -131,7 +146,7 @@ bool BackgroundJobs::Overlaps(const std::vector<std::string>& views) const {
 
 bool BackgroundJobs::Submit(std::vector<std::string> views, bool force, std::function<void()> job) {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!force && Overlaps(views)) return false;
     queue_.push_back(Job{std::move(views), std::move(job)});
     if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
@@ -141,28 +156,29 @@ bool BackgroundJobs::Submit(std::vector<std::string> views, bool force, std::fun
 }
 
 void BackgroundJobs::Drain() {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [this] { return queue_.empty() && !busy_; });
+  MutexLock lock(mu_);
+  while (!queue_.empty() || busy_) cv_.wait(mu_);
 }
 
 void BackgroundJobs::Loop() {
-  std::unique_lock<std::mutex> lock(mu_);
+  mu_.Lock();
   for (;;) {
     // Accepted jobs all run, even once stop_ is set: each was acknowledged with a 202.
-    cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-    if (queue_.empty()) return;
+    while (!stop_ && queue_.empty()) cv_.wait(mu_);
+    if (queue_.empty()) break;
     Job job = std::move(queue_.front());
     queue_.pop_front();
     busy_ = true;
     running_all_ = job.views.empty();
     running_ = std::move(job.views);
-    lock.unlock();
+    mu_.Unlock();
     job.run();
-    lock.lock();
+    mu_.Lock();
     busy_ = false;
     running_.clear();
     cv_.notify_all();
   }
+  mu_.Unlock();
 }
 
 Router::Router(FeatureStore* store, const OnlineReader* reader, Metrics* metrics,
@@ -179,49 +195,66 @@ Router::Router(FeatureStore* store, const OnlineReader* reader, Metrics* metrics
   }
 }
 
-bool Router::IsWrite(Endpoint e) {
-  return e == Endpoint::kPush || e == Endpoint::kWriteToOnlineStore ||
-         e == Endpoint::kMaterialize || e == Endpoint::kMaterializeIncremental;
+std::span<const Route> Router::Routes() {
+  static constexpr std::array<Route, kEndpointCount - 1> kRoutes = {{
+      {Endpoint::kGetOnlineFeatures, "/get-online-features", Method::kPost, false,
+       &Router::GetOnlineFeatures},
+      {Endpoint::kPush, "/push", Method::kPost, true, &Router::Push},
+      {Endpoint::kWriteToOnlineStore, "/write-to-online-store", Method::kPost, true,
+       &Router::WriteToOnlineStore},
+      {Endpoint::kMaterialize, "/materialize", Method::kPost, true, &Router::Materialize},
+      {Endpoint::kMaterializeIncremental, "/materialize-incremental", Method::kPost, true,
+       &Router::MaterializeIncremental},
+      {Endpoint::kHealth, "/health", Method::kGet, false, &Router::Health},
+      {Endpoint::kMetrics, "/metrics", Method::kGet, false, &Router::RenderMetrics},
+  }};
+  static_assert(
+      [] {
+        for (size_t i = 0; i < kRoutes.size(); ++i) {
+          if (kRoutes[i].endpoint != static_cast<Endpoint>(i)) return false;
+        }
+        return true;
+      }(),
+      "Routes() lists every endpoint but kOther, in the order of the enum");
+  return kRoutes;
+}
+
+const Route* Router::RouteOf(Endpoint e) {
+  const size_t i = static_cast<size_t>(e);
+  return i < Routes().size() ? &Routes()[i] : nullptr;
+}
+
+std::string_view EndpointLabel(Endpoint e) {
+  const Route* r = Router::RouteOf(e);
+  return r != nullptr ? r->path : "other";
+}
+
+Endpoint EndpointForTarget(std::string_view target) {
+  const size_t q = target.find('?');
+  if (q != std::string_view::npos) target = target.substr(0, q);
+  for (const Route& r : Router::Routes()) {
+    if (target == r.path) return r.endpoint;
+  }
+  return Endpoint::kOther;
 }
 
 Reply Router::Handle(Endpoint endpoint, Method method, std::string_view body,
                      std::string_view query) {
-  if (endpoint == Endpoint::kOther) {
-    return HttpErrorReply(404, "RouteNotFound",
-                          "no such endpoint (POST /get-online-features, /push, "
-                          "/write-to-online-store, /materialize, /materialize-incremental; "
-                          "GET /health, /metrics)");
+  const Route* route = RouteOf(endpoint);
+  if (route == nullptr) {
+    return HttpErrorReply(404, "RouteNotFound", "no such endpoint (" + EndpointList() + ")");
   }
-  const bool wants_get = endpoint == Endpoint::kHealth || endpoint == Endpoint::kMetrics;
-  if (wants_get ? method != Method::kGet : method != Method::kPost) {
-    Reply r = HttpErrorReply(
-        405, "MethodNotAllowed",
-        std::string(EndpointLabel(endpoint)) + " takes " + AllowedMethods(endpoint) + " only");
-    r.allow = AllowedMethods(endpoint);
+  if (method != route->method) {
+    Reply r = HttpErrorReply(405, "MethodNotAllowed",
+                             std::string(route->path) + " takes " + MethodName(route->method) +
+                                 " only");
+    r.allow = MethodName(route->method);
     return r;
   }
-  switch (endpoint) {
-    case Endpoint::kGetOnlineFeatures:
-      return GetOnlineFeatures(body);
-    case Endpoint::kPush:
-      return Push(body);
-    case Endpoint::kWriteToOnlineStore:
-      return WriteToOnlineStore(body);
-    case Endpoint::kMaterialize:
-      return Materialize(body, /*incremental=*/false, query);
-    case Endpoint::kMaterializeIncremental:
-      return Materialize(body, /*incremental=*/true, query);
-    case Endpoint::kHealth:
-      return Health();
-    case Endpoint::kMetrics:
-      return RenderMetrics();
-    case Endpoint::kOther:
-      break;
-  }
-  return HttpErrorReply(500, "Internal", "unhandled endpoint");
+  return (this->*route->handle)(body, query);
 }
 
-Reply Router::GetOnlineFeatures(std::string_view body) {
+Reply Router::GetOnlineFeatures(std::string_view body, std::string_view /*query*/) {
   // Feature references are resolved by the engine against a per-thread plan cache keyed by the
   // registry generation and the feature list: no registry work per request in steady state.
   auto request = ParseOnlineRequestJson(body, options_.unknown_fields);
@@ -233,7 +266,7 @@ Reply Router::GetOnlineFeatures(std::string_view body) {
   return r;
 }
 
-Reply Router::Push(std::string_view body) {
+Reply Router::Push(std::string_view body, std::string_view /*query*/) {
   auto request = ParsePushRequestJson(body, options_.unknown_fields);
   if (!request.ok()) return ErrorReply(request.status());
   auto result = store_->Push(request->push_source_name, request->df, request->to);
@@ -244,7 +277,7 @@ Reply Router::Push(std::string_view body) {
   return r;
 }
 
-Reply Router::WriteToOnlineStore(std::string_view body) {
+Reply Router::WriteToOnlineStore(std::string_view body, std::string_view /*query*/) {
   auto request = ParseWriteToOnlineStoreJson(body, options_.unknown_fields);
   if (!request.ok()) return ErrorReply(request.status());
   auto result = store_->WriteToOnlineStore(request->feature_view_name, request->df);
@@ -255,7 +288,15 @@ Reply Router::WriteToOnlineStore(std::string_view body) {
   return r;
 }
 
-Reply Router::Materialize(std::string_view body, bool incremental, std::string_view query) {
+Reply Router::Materialize(std::string_view body, std::string_view query) {
+  return RunMaterialize(body, /*incremental=*/false, query);
+}
+
+Reply Router::MaterializeIncremental(std::string_view body, std::string_view query) {
+  return RunMaterialize(body, /*incremental=*/true, query);
+}
+
+Reply Router::RunMaterialize(std::string_view body, bool incremental, std::string_view query) {
   auto parsed = ParseMaterializeRequestJson(body, incremental, options_.unknown_fields);
   if (!parsed.ok()) return ErrorReply(parsed.status());
   MaterializeRequest request = std::move(parsed).value();
@@ -305,7 +346,7 @@ Reply Router::Materialize(std::string_view body, bool incremental, std::string_v
   return r;
 }
 
-Reply Router::Health() {
+Reply Router::Health(std::string_view /*body*/, std::string_view /*query*/) {
   const std::string& path = store_->config().online_store.path;
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
@@ -334,7 +375,7 @@ Reply Router::Health() {
   return r;
 }
 
-Reply Router::RenderMetrics() {
+Reply Router::RenderMetrics(std::string_view /*body*/, std::string_view /*query*/) {
   Reply r;
   r.body = metrics_->Render(info_.Get());
   r.content_type = "text/plain; version=0.0.4; charset=utf-8";

@@ -1,5 +1,6 @@
 // The HTTP feature server's endpoints, independent of the HTTP library: a request's endpoint,
-// method and body in, a status and a JSON (or Prometheus text) body out.
+// method and body in, a status and a JSON (or Prometheus text) body out. Router::Routes() is
+// the one table of them (path, method, handler):
 //
 //   POST /get-online-features      → OnlineReader::GetOnlineFeatures (per-thread response reuse)
 //   POST /push                     → FeatureStore::Push
@@ -26,8 +27,8 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -35,7 +36,9 @@
 
 #include "wire/request_json.h"
 #include "larder/feature_store.h"
+#include "larder/mutex.h"
 #include "larder/status.h"
+#include "tools/server/endpoints.h"
 #include "tools/server/metrics.h"
 
 namespace larder::server {
@@ -80,21 +83,34 @@ class BackgroundJobs {
     std::vector<std::string> views;
     std::function<void()> run;
   };
-  bool Overlaps(const std::vector<std::string>& views) const;  // REQUIRES(mu_)
+  bool Overlaps(const std::vector<std::string>& views) const LARDER_REQUIRES(mu_);
   void Loop();
 
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<Job> queue_;             // GUARDED_BY(mu_)
-  std::vector<std::string> running_;  // views of the running job; GUARDED_BY(mu_)
-  bool running_all_ = false;          // the running job takes every view; GUARDED_BY(mu_)
-  bool busy_ = false;                 // a job is running; GUARDED_BY(mu_)
-  bool stop_ = false;                 // GUARDED_BY(mu_)
-  std::thread thread_;                // started by the first Submit
+  Mutex mu_;
+  std::condition_variable_any cv_;  // waits on mu_ itself (Mutex is BasicLockable)
+  std::deque<Job> queue_ LARDER_GUARDED_BY(mu_);
+  std::vector<std::string> running_ LARDER_GUARDED_BY(mu_);  // views of the running job
+  bool running_all_ LARDER_GUARDED_BY(mu_) = false;  // the running job takes every view
+  bool busy_ LARDER_GUARDED_BY(mu_) = false;         // a job is running
+  bool stop_ LARDER_GUARDED_BY(mu_) = false;
+  std::thread thread_;  // started by the first Submit (under mu_); joined by the destructor
 };
 
 struct RouterOptions {
   UnknownFields unknown_fields = UnknownFields::kIgnore;  // kRefuse: `larder serve --strict`
+};
+
+class Router;
+
+// One endpoint: its path (also its metrics label), the one method it takes (405 otherwise),
+// whether it may wait on the writer lock or run long (the server runs those off its network
+// threads), and the Router member that answers it.
+struct Route {
+  Endpoint endpoint;
+  std::string_view path;
+  Method method;
+  bool write;
+  Reply (Router::*handle)(std::string_view body, std::string_view query);
 };
 
 class Router {
@@ -104,9 +120,14 @@ class Router {
   Router(FeatureStore* store, const OnlineReader* reader, Metrics* metrics,
          RouterOptions options = {});
 
-  // Requests that may wait on the writer lock or run long; the server runs them off its
-  // network threads.
-  static bool IsWrite(Endpoint e);
+  // Every endpoint but kOther, in the order of the enum (Routes()[i].endpoint == Endpoint(i)).
+  static std::span<const Route> Routes();
+  // The route of `e`; nullptr for kOther.
+  static const Route* RouteOf(Endpoint e);
+  static bool IsWrite(Endpoint e) {
+    const Route* r = RouteOf(e);
+    return r != nullptr && r->write;
+  }
 
   // `query` is the request target's query string (after '?', may be empty).
   Reply Handle(Endpoint endpoint, Method method, std::string_view body,
@@ -115,12 +136,15 @@ class Router {
   void DrainBackground() { jobs_.Drain(); }
 
  private:
-  Reply GetOnlineFeatures(std::string_view body);
-  Reply Push(std::string_view body);
-  Reply WriteToOnlineStore(std::string_view body);
-  Reply Materialize(std::string_view body, bool incremental, std::string_view query);
-  Reply Health();
-  Reply RenderMetrics();
+  // The handlers of Routes(); each takes the body and the query string.
+  Reply GetOnlineFeatures(std::string_view body, std::string_view query);
+  Reply Push(std::string_view body, std::string_view query);
+  Reply WriteToOnlineStore(std::string_view body, std::string_view query);
+  Reply Materialize(std::string_view body, std::string_view query);
+  Reply MaterializeIncremental(std::string_view body, std::string_view query);
+  Reply Health(std::string_view body, std::string_view query);
+  Reply RenderMetrics(std::string_view body, std::string_view query);
+  Reply RunMaterialize(std::string_view body, bool incremental, std::string_view query);
 
   const RouterOptions options_;
   FeatureStore* const store_;
