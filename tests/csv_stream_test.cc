@@ -1,7 +1,7 @@
-// The streaming CSV reader of batch-source files (engine/offline/csv_stream.h): RFC 4180 quoting,
+// The streaming CSV reader of batch-source files (engine/values/csv_stream.h): RFC 4180 quoting,
 // null vs empty, line numbers, torn final records, chunk boundaries, and the boundary scanner
 // the offline log uses (it must agree with the reader on where complete records end).
-#include "engine/offline/csv_stream.h"
+#include "engine/values/csv_stream.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -155,6 +155,45 @@ TEST(CsvStreamTest, ScannerAgreesWithReaderOnEveryPrefix) {
     ASSERT_TRUE(p.error.ok()) << n << ": " << p.error.ToString();
     EXPECT_EQ(p.boundary + p.torn_bytes, n) << "prefix of " << n << " bytes";
   }
+}
+
+TEST(CsvStreamTest, ByteOrderMarkBeforeTheHeaderIsSkipped) {
+  Parsed p = Parse(
+      "\xEF\xBB\xBF"
+      "a,b\n1,2\n");
+  ASSERT_TRUE(p.error.ok()) << p.error.ToString();
+  ASSERT_EQ(p.records.size(), 2u);
+  EXPECT_EQ(p.records[0], (Rec{"a", "b"}));
+  EXPECT_EQ(p.lines, (std::vector<uint64_t>{1, 2}));
+  // Only before the first record: elsewhere the bytes are data.
+  p = Parse("a\n\xEF\xBB\xBFx\n");
+  ASSERT_EQ(p.records.size(), 2u);
+  EXPECT_EQ(p.records[1], (Rec{"\xEF\xBB\xBFx"}));
+}
+
+TEST(CsvStreamTest, PackedRecordsKeepNullsEmptiesAndQuotedText) {
+  TempDir dir;
+  const std::string content = "a,b,c,d\n,\"\",\"x,\"\"y\"\"\nz\",plain\n";
+  std::string path = dir.Write("f.csv", content);
+  int fd = ::open(path.c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  CsvStream cs(fd, content.size(), "f.csv");
+  std::vector<std::string> packed(2);
+  for (std::string& rec : packed) {
+    auto more = cs.Next();
+    ASSERT_TRUE(more.ok() && *more);
+    PackRecord(cs, &rec);
+  }
+  ::close(fd);
+  std::vector<std::vector<Cell>> columns(4);
+  AppendPackedRecord(packed[1], &columns);
+  AppendPackedRecord(packed[0], &columns);
+  EXPECT_EQ(columns[0][0].kind, Cell::Kind::kNull);
+  EXPECT_EQ(columns[1][0].kind, Cell::Kind::kString);
+  EXPECT_EQ(columns[1][0].s, "");
+  EXPECT_EQ(columns[2][0].s, "x,\"y\"\nz");
+  EXPECT_EQ(columns[3][0].s, "plain");
+  EXPECT_EQ(columns[3][1].s, "d");
 }
 
 TEST(CsvStreamTest, AppendCsvFieldQuotesOnlyWhenNeeded) {

@@ -2,7 +2,7 @@
 
 #include <simdjson.h>
 
-#include "engine/offline/csv_stream.h"
+#include "engine/values/csv_stream.h"
 #include "engine/values/json_cell.h"
 #include "engine/values/value_text.h"
 #include "larder/timestamp.h"

@@ -1,6 +1,8 @@
 #include "engine/offline/batch_source.h"
 
 #include <algorithm>
+#include <string_view>
+#include <unordered_set>
 
 #include "engine/row_stager.h"
 
@@ -88,6 +90,13 @@ Result<BatchSource> ResolveBatchSource(const Catalog& repo, std::string_view sou
 
 Result<ViewColumns> LocateViewColumns(const ViewInfo& view, const std::vector<std::string>& header,
                                       const std::string& path) {
+  std::unordered_set<std::string_view> seen;
+  for (const std::string& name : header) {
+    if (!seen.insert(name).second) {
+      return Status(ErrorCode::kDataSourceError,
+                    path + " line 1: duplicate column name '" + name + "' in the header");
+    }
+  }
   ViewColumns vc;
   std::vector<std::pair<std::string, std::string>> missing;
   auto need = [&](const std::string& name, const char* role) {

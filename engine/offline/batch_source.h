@@ -44,7 +44,8 @@ struct ViewColumns {
   std::vector<int> keys;
   std::vector<int> features;
 };
-// kDataSourceError naming `path`, the view and every missing column.
+// kDataSourceError naming `path`, the view and every missing column, or a column the header
+// names twice.
 Result<ViewColumns> LocateViewColumns(const ViewInfo& view, const std::vector<std::string>& header,
                                       const std::string& path);
 

@@ -7,10 +7,9 @@
 
 #include "engine/feature_refs.h"
 #include "engine/offline/batch_source.h"
-#include "engine/offline/csv_stream.h"
 #include "engine/offline/offline_log.h"
 #include "engine/values/cell_convert.h"
-#include "engine/values/frame_readers.h"
+#include "engine/values/csv_stream.h"
 #include "engine/values/value_text.h"
 #include "larder/timestamp.h"
 
@@ -150,7 +149,7 @@ Status JoinView(const Catalog& repo, const ViewInfo& view, const std::vector<con
       created = *c;
     }
     cands.push_back({slot, *ts, created, static_cast<uint32_t>(records.size())});
-    records.emplace_back(cs.record_text());
+    PackRecord(cs, &records.emplace_back());
     record_lines.push_back(cs.line());
   }
   // Per entity, ascending (ts, created, file order): the answer for T is the last with ts <= T.
@@ -178,29 +177,22 @@ Status JoinView(const Catalog& repo, const ViewInfo& view, const std::vector<con
     chosen[r] = c.record;
   }
 
-  // Parse the chosen records once each, then convert the requested features.
+  // The chosen records' cells, once each, then the requested features converted.
   std::vector<uint32_t> pos(records.size(), kNoRow);
-  std::string text;
   std::vector<uint64_t> lines;
-  for (size_t i = 0; i < header.size(); ++i) {
-    if (i > 0) text.push_back(',');
-    AppendCsvField(header[i], &text);
-  }
-  text.push_back('\n');
+  Frame rows;
+  rows.names = header;
+  rows.columns.resize(header.size());
   for (uint32_t rec : chosen) {
     if (rec == kNoRow || pos[rec] != kNoRow) continue;
     pos[rec] = static_cast<uint32_t>(lines.size());
-    text.append(records[rec]).push_back('\n');
+    AppendPackedRecord(records[rec], &rows.columns);
     lines.push_back(record_lines[rec]);
-  }
-  Frame rows;
-  if (!lines.empty()) {
-    LARDER_ASSIGN_OR_RETURN(rows, ReadCsvFrame(text, path));
   }
   for (size_t k = 0; k < feats.size(); ++k) {
     const FeatureInfo& f = *feats[k]->feature;
     std::vector<Cell> converted(lines.size());
-    int col = rows.FindColumn(f.name);
+    const int col = rows.FindColumn(f.name);
     for (size_t i = 0; i < lines.size() && col >= 0; ++i) {
       auto v = CellToValue(rows.columns[col][i], f.dtype);
       if (!v.ok()) return DataError(path, lines[i], f.name, v.status());

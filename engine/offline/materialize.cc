@@ -11,9 +11,8 @@
 
 #include "engine/index/hash_index.h"
 #include "engine/offline/batch_source.h"
-#include "engine/offline/csv_stream.h"
 #include "engine/offline/offline_log.h"
-#include "engine/values/frame_readers.h"
+#include "engine/values/csv_stream.h"
 #include "engine/values/value_text.h"
 #include "larder/timestamp.h"
 
@@ -29,7 +28,8 @@ constexpr int64_t kYearSeconds = 365 * 86'400;
 using Clock = std::chrono::steady_clock;
 
 // The latest record of each entity seen so far: by event timestamp, then created timestamp;
-// on a tie the later record wins (as the ordered write rule would have it).
+// on a tie the later record wins (as the ordered write rule would have it). Records are kept
+// packed (PackRecord), so the winners become frame cells without parsing CSV again.
 class WinnerTable {
  public:
   struct Winner {
@@ -38,11 +38,11 @@ class WinnerTable {
     TimestampMicros created;
     uint64_t line;
     std::string key;
-    std::string record;
+    std::string record;  // packed
   };
 
   void Offer(std::string_view key, TimestampMicros ts, TimestampMicros created,
-             std::string_view record, uint64_t line) {
+             const CsvStream& record, uint64_t line) {
     if ((winners_.size() + 1) * 2 > slots_.size()) Grow();
     const uint64_t h = XXH3_64bits(key.data(), key.size());
     const size_t mask = slots_.size() - 1;
@@ -50,7 +50,8 @@ class WinnerTable {
       uint32_t s = slots_[i];
       if (s == 0) {
         slots_[i] = static_cast<uint32_t>(winners_.size() + 1);
-        winners_.push_back({h, ts, created, line, std::string(key), std::string(record)});
+        winners_.push_back({h, ts, created, line, std::string(key), std::string()});
+        PackRecord(record, &winners_.back().record);
         return;
       }
       Winner& w = winners_[s - 1];
@@ -59,7 +60,7 @@ class WinnerTable {
         w.ts = ts;
         w.created = created;
         w.line = line;
-        w.record.assign(record);
+        PackRecord(record, &w.record);
       }
       return;
     }
@@ -127,37 +128,27 @@ Status DataError(const std::string& path, uint64_t line, const std::string& colu
                                                  column + "': " + st.message());
 }
 
-std::string HeaderLine(const std::vector<std::string>& header) {
-  std::string line;
-  for (size_t i = 0; i < header.size(); ++i) {
-    if (i > 0) line.push_back(',');
-    AppendCsvField(header[i], &line);
-  }
-  line.push_back('\n');
-  return line;
-}
-
 // Writes a group's winners to one view, in batches of kWriteBatch rows, in the order of the
 // store's index buckets (BucketOrderKey): written into fresh arena space, the rows of each
 // bucket then lie side by side, which its run hint names (layout/segment_layout.h).
-Status WriteWinners(Store& store, const std::string& header_line, const std::string& path,
+Status WriteWinners(Store& store, const std::vector<std::string>& header, const std::string& path,
                     const Group& g, Target* t) {
   const auto& winners = g.table.winners();
   const std::vector<uint32_t> order = InBucketOrder(
       winners.size(), [&](size_t i) { return HashEntityKey(t->store_view_id, winners[i].key); });
-  std::string text;
   for (size_t b = 0; b < winners.size(); b += kWriteBatch) {
     size_t e = std::min(winners.size(), b + kWriteBatch);
-    text.assign(header_line);
-    std::vector<uint64_t> lines;
-    lines.reserve(e - b);
+    Frame frame;
+    frame.origin = path;
+    frame.names = header;
+    frame.columns.resize(header.size());
+    for (auto& column : frame.columns) column.reserve(e - b);
+    frame.row_lines.reserve(e - b);
     for (size_t i = b; i < e; ++i) {
       const auto& w = winners[order[i]];
-      text.append(w.record).push_back('\n');
-      lines.push_back(w.line);
+      AppendPackedRecord(w.record, &frame.columns);
+      frame.row_lines.push_back(w.line);
     }
-    LARDER_ASSIGN_OR_RETURN(Frame frame, ReadCsvFrame(text, path));
-    frame.row_lines = std::move(lines);
     if (t->event_time) {
       const int ts = frame.FindColumn(t->view->timestamp_field);
       if (ts >= 0) {
@@ -235,16 +226,15 @@ Status MaterializeFile(Store& store, const std::string& path, const std::vector<
         Status st = AppendKeyPartFromText(cs.field(c), cs.is_null(c), g.key_types[k], &key);
         if (!st.ok()) return DataError(path, cs.line(), header[c], st);
       }
-      g.table.Offer(key, *ts, created, cs.record_text(), cs.line());
+      g.table.Offer(key, *ts, created, cs, cs.line());
     }
   }
   progress->Report(snap->limit());
 
-  const std::string header_line = HeaderLine(header);
   for (Group& g : groups) {
     for (Target* t : g.targets) {
       t->out->rows_read = g.rows;
-      LARDER_RETURN_IF_ERROR(WriteWinners(store, header_line, path, g, t));
+      LARDER_RETURN_IF_ERROR(WriteWinners(store, header, path, g, t));
     }
   }
   return Status::Ok();

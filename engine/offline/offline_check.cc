@@ -1,9 +1,9 @@
 #include "engine/offline/offline_check.h"
 
 #include "engine/offline/batch_source.h"
-#include "engine/offline/csv_stream.h"
 #include "engine/offline/offline_log.h"
 #include "engine/values/cell_convert.h"
+#include "engine/values/csv_stream.h"
 #include "engine/values/value_text.h"
 #include "larder/timestamp.h"
 

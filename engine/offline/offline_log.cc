@@ -17,8 +17,8 @@
 #include <thread>
 #include <utility>
 
-#include "engine/offline/csv_stream.h"
 #include "engine/offline/file_ops.h"
+#include "engine/values/csv_stream.h"
 
 namespace larder {
 

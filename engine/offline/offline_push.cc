@@ -4,10 +4,10 @@
 #include <algorithm>
 
 #include "engine/offline/batch_source.h"
-#include "engine/offline/csv_stream.h"
 #include "engine/offline/offline_log.h"
 #include "engine/row_stager.h"
 #include "engine/values/cell_convert.h"
+#include "engine/values/csv_stream.h"
 #include "engine/values/value_text.h"
 #include "larder/timestamp.h"
 

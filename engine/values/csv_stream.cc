@@ -1,5 +1,6 @@
-// Chunked RFC 4180 reader for batch-source files, and the record-boundary scanner.
-#include "engine/offline/csv_stream.h"
+// Chunked RFC 4180 reader for batch-source files and memory text, the record-boundary scanner,
+// and packed records.
+#include "engine/values/csv_stream.h"
 
 #include <unistd.h>
 
@@ -13,6 +14,7 @@ namespace {
 
 constexpr size_t kMinChunk = 64 << 10;
 constexpr size_t kMaxChunk = 4 << 20;
+constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 
 // pread until `n` bytes or end of file; returns the count read.
 Result<size_t> PreadFull(int fd, char* dst, size_t n, uint64_t offset, const std::string& what) {
@@ -97,10 +99,17 @@ CsvStream::CsvStream(int fd, uint64_t limit, std::string origin)
   eof_ = limit_ == 0;
 }
 
+CsvStream::CsvStream(std::string_view text, std::string origin)
+    : text_(text.data() != nullptr ? text.data() : ""),
+      limit_(text.size()),
+      origin_(std::move(origin)),
+      len_(text.size()),
+      eof_(true) {}
+
 CsvStream::~CsvStream() = default;
 
 Status CsvStream::Error(uint64_t line, const std::string& what) const {
-  return Status(ErrorCode::kDataSourceError,
+  return Status(text_ != nullptr ? ErrorCode::kInvalidArgument : ErrorCode::kDataSourceError,
                 origin_ + " line " + std::to_string(line) + ": " + what);
 }
 
@@ -124,14 +133,21 @@ Status CsvStream::Refill(bool* got_more) {
 }
 
 CsvStream::Parse CsvStream::ParseRecord(Status* error) {
-  const char* b = buf_.data();
+  const char* b = data();
+  if (!bom_checked_) {  // only the file's first bytes can hold a byte order mark
+    if (len_ < kUtf8Bom.size() && !eof_) return Parse::kNeedMore;
+    bom_checked_ = true;
+    if (std::string_view(b, len_).substr(0, kUtf8Bom.size()) == kUtf8Bom) pos_ = kUtf8Bom.size();
+  }
   size_t p = pos_;
-  // Blank lines.
+  // Blank lines (in memory text, a lone CR at the very end too).
   for (;;) {
     if (p < len_ && b[p] == '\n') {
       ++p;
     } else if (p + 1 < len_ && b[p] == '\r' && b[p + 1] == '\n') {
       p += 2;
+    } else if (p + 1 == len_ && b[p] == '\r' && EndIsLineEnd(p + 1)) {
+      ++p;
     } else {
       break;
     }
@@ -163,8 +179,10 @@ CsvStream::Parse CsvStream::ParseRecord(Status* error) {
         const void* hit = std::memchr(b + q, '"', len_ - q);
         if (hit == nullptr) return Parse::kNeedMore;
         size_t h = static_cast<size_t>(static_cast<const char*>(hit) - b);
-        if (h + 1 == len_) return Parse::kNeedMore;  // a closing quote or half of ""?
-        if (b[h + 1] == '"') {
+        if (h + 1 == len_ && !EndIsLineEnd(h + 1)) {
+          return Parse::kNeedMore;  // a closing quote or half of ""?
+        }
+        if (h + 1 < len_ && b[h + 1] == '"') {
           scratch_.append(b + seg, h + 1 - seg);
           q = seg = h + 2;
           escaped = true;
@@ -181,6 +199,10 @@ CsvStream::Parse CsvStream::ParseRecord(Status* error) {
         add({p + 1, close - p - 1, false, false});
       }
       p = close + 1;
+      if (EndIsLineEnd(p)) {
+        end = p;
+        break;
+      }
       if (p == len_) return Parse::kNeedMore;
       if (b[p] == ',') {
         ++p;
@@ -191,6 +213,10 @@ CsvStream::Parse CsvStream::ParseRecord(Status* error) {
         break;
       }
       if (b[p] == '\r') {
+        if (EndIsLineEnd(p + 1)) {
+          end = p++;
+          break;
+        }
         if (p + 1 == len_) return Parse::kNeedMore;
         if (b[p + 1] == '\n') {
           end = p;
@@ -204,10 +230,16 @@ CsvStream::Parse CsvStream::ParseRecord(Status* error) {
     }
     size_t q = p;
     while (q < len_ && b[q] != ',' && b[q] != '\n') ++q;
-    if (q == len_) return Parse::kNeedMore;
+    const bool at_end = EndIsLineEnd(q);
+    if (q == len_ && !at_end) return Parse::kNeedMore;
     size_t stop = q;
-    if (b[q] == '\n' && stop > p && b[stop - 1] == '\r') --stop;
+    if ((at_end || b[q] == '\n') && stop > p && b[stop - 1] == '\r') --stop;
     add({p, stop - p, false, stop == p});
+    if (at_end) {
+      p = q;
+      end = stop;
+      break;
+    }
     p = q + 1;
     if (b[q] == '\n') {
       end = stop;
@@ -243,6 +275,9 @@ Result<bool> CsvStream::Next() {
     if (r == Parse::kRecord) return true;
     if (r == Parse::kEnd) return false;
     // kNeedMore.
+    if (eof_ && text_ != nullptr) {
+      return Error(line_, "unterminated quoted field (no closing quote before the end)");
+    }
     if (eof_) {
       // The rest of the range is an incomplete record: a torn append.
       torn_offset_ = base_offset_ + pos_;
@@ -268,6 +303,31 @@ void AppendCsvField(std::string_view text, std::string* out) {
     out->push_back(c);
   }
   out->push_back('"');
+}
+
+void PackRecord(const CsvStream& cs, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < cs.num_fields(); ++i) {
+    const std::string_view f = cs.field(i);
+    const uint32_t len = cs.is_null(i) ? kPackedNull : static_cast<uint32_t>(f.size());
+    out->append(reinterpret_cast<const char*>(&len), sizeof(len));
+    if (len != kPackedNull) out->append(f);
+  }
+}
+
+void AppendPackedRecord(std::string_view packed, std::vector<std::vector<Cell>>* columns) {
+  size_t at = 0;
+  for (std::vector<Cell>& column : *columns) {
+    uint32_t len = 0;
+    std::memcpy(&len, packed.data() + at, sizeof(len));
+    at += sizeof(len);
+    if (len == kPackedNull) {
+      column.push_back(Cell::Null());
+    } else {
+      column.push_back(Cell::String(std::string(packed.substr(at, len))));
+      at += len;
+    }
+  }
 }
 
 }  // namespace larder

@@ -1,11 +1,15 @@
-// Streaming RFC 4180 CSV for batch-source files far larger than memory: reads a byte range of a
-// file in chunks and yields one record at a time as field slices (no Cell per field). Also the
-// record-boundary scanner the offline log uses to find a torn tail, and the field writer.
+// The one CSV grammar of the project (RFC 4180), for batch-source files far larger than memory
+// and for push input held in memory (ReadCsvFrame, engine/values/frame_csv.cc, reads through
+// it): yields one record at a time as field slices (no Cell per field). Also the
+// record-boundary scanner the offline log uses to find a torn tail, the field writer, and packed
+// records (fields kept after the stream moved on, turned into cells without parsing again).
 //
-// Records end at a line feed outside quotes ("\r\n" is accepted). A final record that is not
-// terminated by a line feed is incomplete: a torn append. The reader does not return it and
-// reports where it starts. Blank lines are skipped. An empty unquoted field is null; a quoted
-// empty field ("") is the empty string.
+// Records end at a line feed outside quotes ("\r\n" is accepted). In a file, a final record
+// that is not terminated by a line feed is incomplete: a torn append. The reader does not return
+// it and reports where it starts. In memory text the final record may lack its line feed, and an
+// unterminated quote is an error. A UTF-8 byte order mark before the first record is skipped.
+// Blank lines are skipped. An empty unquoted field is null; a quoted empty field ("") is the
+// empty string.
 // Thread-safety: a CsvStream belongs to one thread.
 #pragma once
 
@@ -15,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "larder/frame.h"
 #include "larder/status.h"
 
 namespace larder {
@@ -41,13 +46,16 @@ class CsvStream {
   // Reads bytes [0, limit) of `fd` (not owned; it must outlive the stream). `origin` names the
   // file in errors ("data/stats.csv line 7: ...").
   CsvStream(int fd, uint64_t limit, std::string origin);
+  // Reads `text` (not owned; it must outlive the stream), a request body: errors are then
+  // kInvalidArgument, "<origin> line N: ...".
+  CsvStream(std::string_view text, std::string origin);
   ~CsvStream();
   CsvStream(const CsvStream&) = delete;
   CsvStream& operator=(const CsvStream&) = delete;
 
   // Reads the next complete record. Returns false at the end (then see torn_*). Errors are
   // kDataSourceError naming the file and line (bad quoting, wrong field count once
-  // set_expected_fields was called) or kIoError.
+  // set_expected_fields was called) or kIoError; for memory text, kInvalidArgument.
   Result<bool> Next();
 
   // The current record (valid until the next call to Next).
@@ -77,8 +85,13 @@ class CsvStream {
   Parse ParseRecord(Status* error);
   Status Refill(bool* got_more);
   Status Error(uint64_t line, const std::string& what) const;
+  const char* data() const { return text_ != nullptr ? text_ : buf_.data(); }
+  // True when the end of the loaded bytes ends the record being parsed (memory text only).
+  bool EndIsLineEnd(size_t p) const { return text_ != nullptr && p == len_; }
 
-  int fd_;
+  int fd_ = -1;
+  const char* text_ = nullptr;  // memory text, or null for a file
+  bool bom_checked_ = false;
   uint64_t limit_;
   std::string origin_;
   std::vector<char> buf_;
@@ -110,5 +123,14 @@ class CsvStream {
 // Appends `text` as one CSV field: quoted when it is empty or holds a comma, quote, CR, LF or
 // leading/trailing space (quotes doubled); as is otherwise. A null field is written as nothing.
 void AppendCsvField(std::string_view text, std::string* out);
+
+// The current record of `cs` packed into *out (replacing it): for each field a 4-byte length
+// (kPackedNull for a null field) and its bytes. Materialize keeps each entity's winning record
+// packed, the historical join its candidates.
+constexpr uint32_t kPackedNull = 0xFFFFFFFF;
+void PackRecord(const CsvStream& cs, std::string* out);
+// Appends the fields of a packed record to `columns` (one cell each: null, or a string), as
+// ReadCsvFrame makes cells. The record must have columns->size() fields.
+void AppendPackedRecord(std::string_view packed, std::vector<std::vector<Cell>>* columns);
 
 }  // namespace larder
