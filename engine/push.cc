@@ -42,9 +42,9 @@ struct Staging {
 };
 
 // Phase 1 for one view.
-Status StageView(const ViewInfo& view, const Frame& f, Store::AllNullRows all_null, RowEncoder& enc,
-                 Staging* out) {
-  LARDER_ASSIGN_OR_RETURN(RowStager rows, RowStager::Make(view, f));
+Status StageView(const ViewInfo& view, const Frame& f, Store::AllNullRows all_null,
+                 ConvertedCells* cells, RowEncoder& enc, Staging* out) {
+  LARDER_ASSIGN_OR_RETURN(RowStager rows, RowStager::Make(view, f, cells));
   const size_t first_row = out->rows.size();
   bool any_value = false;  // some feature of some row is not null
   for (size_t r = 0; r < f.num_rows(); ++r) {
@@ -177,13 +177,13 @@ Result<PushResult> Commit(Store::Impl& store, WriteSession& ws, Staging& st) {
 
 Result<PushResult> WriteViews(Store::Impl& store, WriteSession& ws,
                               const std::vector<const ViewInfo*>& views, const Frame& frame,
-                              Store::AllNullRows all_null) {
+                              Store::AllNullRows all_null, ConvertedCells* cells = nullptr) {
   LARDER_RETURN_IF_ERROR(frame.CheckShape());
   Staging st;
   RowEncoder enc;
   st.rows.reserve(frame.num_rows() * views.size());
   for (const ViewInfo* v : views) {
-    LARDER_RETURN_IF_ERROR(StageView(*v, frame, all_null, enc, &st));
+    LARDER_RETURN_IF_ERROR(StageView(*v, frame, all_null, cells, enc, &st));
   }
   LARDER_ASSIGN_OR_RETURN(PushResult res, Commit(store, ws, st));
   res.rows_all_null = st.all_null;
@@ -194,7 +194,8 @@ Result<PushResult> WriteViews(Store::Impl& store, WriteSession& ws,
 
 }  // namespace
 
-Result<PushResult> Store::Push(const std::string& push_source, const Frame& frame) {
+Result<PushResult> Store::Push(const std::string& push_source, const Frame& frame,
+                               ConvertedCells* cells) {
   LARDER_ASSIGN_OR_RETURN(auto ws, WriteSession::Begin(*impl_));
   LARDER_ASSIGN_OR_RETURN(auto cat, impl_->CatalogNow());
   const SourceDef* src = cat->config().FindSource(push_source);
@@ -206,7 +207,7 @@ Result<PushResult> Store::Push(const std::string& push_source, const Frame& fram
   for (const ViewInfo* v : cat->ViewsOfSource(push_source)) {
     if (v->def.online) views.push_back(v);
   }
-  return WriteViews(*impl_, *ws, views, frame, AllNullRows::kSkip);
+  return WriteViews(*impl_, *ws, views, frame, AllNullRows::kSkip, cells);
 }
 
 Result<PushResult> Store::WriteToView(const std::string& view, const Frame& frame,

@@ -41,7 +41,39 @@ Status ColumnRequirement::Check(std::string_view who) const {
                          ", missing from the request (nothing was written)");
 }
 
-Result<RowStager> RowStager::Make(const ViewInfo& view, const Frame& f) {
+Result<const std::vector<Value>*> ConvertedCells::Values(int col, DType dtype,
+                                                         std::string_view name) {
+  for (const ValueColumn& c : values_) {
+    if (c.col == col && c.dtype == dtype) return &c.values;
+  }
+  std::vector<Value> values(f_->num_rows());
+  const std::vector<Cell>& cells = f_->columns[col];
+  for (size_t r = 0; r < values.size(); ++r) {
+    Status st = CellToValueInto(cells[r], dtype, &values[r]);
+    if (!st.ok()) return CellError(*f_, r, name, st);
+  }
+  values_.push_back({col, dtype, std::move(values)});
+  return &values_.back().values;
+}
+
+Result<const std::vector<std::optional<TimestampMicros>>*> ConvertedCells::Timestamps(
+    int col, std::string_view name) {
+  for (const TimestampColumn& c : timestamps_) {
+    if (c.col == col) return &c.times;
+  }
+  std::vector<std::optional<TimestampMicros>> times(f_->num_rows());
+  const std::vector<Cell>& cells = f_->columns[col];
+  for (size_t r = 0; r < times.size(); ++r) {
+    if (cells[r].kind == Cell::Kind::kNull) continue;
+    auto ts = CellToTimestamp(cells[r]);
+    if (!ts.ok()) return CellError(*f_, r, name, ts.status());
+    times[r] = *ts;
+  }
+  timestamps_.push_back({col, std::move(times)});
+  return &timestamps_.back().times;
+}
+
+Result<RowStager> RowStager::Make(const ViewInfo& view, const Frame& f, ConvertedCells* cells) {
   RowStager s(view, f);
   ColumnRequirement need(f);
   for (const JoinKeyDef& k : view.def.join_keys) {
@@ -58,15 +90,43 @@ Result<RowStager> RowStager::Make(const ViewInfo& view, const Frame& f) {
     s.created_col_ = f.FindColumn(view.created_timestamp_column);
   }
   s.values_.resize(view.features.size());
+  if (cells != nullptr) LARDER_RETURN_IF_ERROR(s.UseConverted(*cells));
   return s;
+}
+
+Status RowStager::UseConverted(ConvertedCells& cells) {
+  for (size_t k = 0; k < key_cols_.size(); ++k) {
+    const JoinKeyDef& jk = view_->def.join_keys[k];
+    LARDER_ASSIGN_OR_RETURN(const std::vector<Value>* keys,
+                            cells.Values(key_cols_[k], DType{jk.type, false}, jk.name));
+    converted_keys_.push_back(keys);
+  }
+  LARDER_ASSIGN_OR_RETURN(converted_ts_, cells.Timestamps(ts_col_, view_->timestamp_field));
+  if (created_col_ >= 0) {
+    LARDER_ASSIGN_OR_RETURN(converted_created_,
+                            cells.Timestamps(created_col_, view_->created_timestamp_column));
+  }
+  for (size_t i = 0; i < feature_cols_.size(); ++i) {
+    const FeatureInfo& fi = view_->features[i];
+    LARDER_ASSIGN_OR_RETURN(const std::vector<Value>* values,
+                            cells.Values(feature_cols_[i], fi.dtype, fi.name));
+    converted_features_.push_back(values);
+  }
+  return Status::Ok();
 }
 
 Status RowStager::StageKey(size_t r) {
   key_.clear();
   for (size_t k = 0; k < key_cols_.size(); ++k) {
     const JoinKeyDef& jk = view_->def.join_keys[k];
-    Status st = CellToValueInto(f_->columns[key_cols_[k]][r], DType{jk.type, false}, &key_value_);
-    if (st.ok()) st = layout::AppendEntityKeyPart(key_value_, jk.type, &key_);
+    const Value* part = &key_value_;
+    Status st;
+    if (converted_keys_.empty()) {
+      st = CellToValueInto(f_->columns[key_cols_[k]][r], DType{jk.type, false}, &key_value_);
+    } else {
+      part = &(*converted_keys_[k])[r];
+    }
+    if (st.ok()) st = layout::AppendEntityKeyPart(*part, jk.type, &key_);
     if (!st.ok()) return CellError(*f_, r, jk.name, st);
   }
   if (key_.size() > layout::kMaxKeyLen) {
@@ -77,6 +137,17 @@ Status RowStager::StageKey(size_t r) {
 }
 
 Status RowStager::StageTimestamps(size_t r) {
+  if (converted_ts_ != nullptr) {
+    const std::optional<TimestampMicros>& ts = (*converted_ts_)[r];
+    if (!ts) {  // a null cell: the conversion's own error
+      return CellError(*f_, r, view_->timestamp_field,
+                       CellToTimestamp(f_->columns[ts_col_][r]).status());
+    }
+    event_ts_ = *ts;
+    created_ts_ = 0;
+    if (converted_created_ != nullptr) created_ts_ = (*converted_created_)[r].value_or(0);
+    return Status::Ok();
+  }
   auto ts = CellToTimestamp(f_->columns[ts_col_][r]);
   if (!ts.ok()) return CellError(*f_, r, view_->timestamp_field, ts.status());
   event_ts_ = *ts;
@@ -92,6 +163,11 @@ Status RowStager::StageTimestamps(size_t r) {
 Status RowStager::Stage(size_t r) {
   LARDER_RETURN_IF_ERROR(StageKey(r));
   LARDER_RETURN_IF_ERROR(StageTimestamps(r));
+  if (!converted_features_.empty()) {
+    for (size_t i = 0; i < converted_features_.size(); ++i)
+      values_[i] = (*converted_features_[i])[r];
+    return Status::Ok();
+  }
   for (size_t i = 0; i < feature_cols_.size(); ++i) {
     const FeatureInfo& fi = view_->features[i];
     Status st = CellToValueInto(f_->columns[feature_cols_[i]][r], fi.dtype, &values_[i]);

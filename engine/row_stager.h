@@ -5,7 +5,9 @@
 // same cells with the same messages.
 //
 // Also the two request errors every writer of frames reports: a bad cell (CellError) and
-// columns a writer needs that the request lacks (ColumnRequirement).
+// columns a writer needs that the request lacks (ColumnRequirement); and the cells of a frame
+// converted once for several writers (ConvertedCells: push(to=online_and_offline) validates,
+// renders the offline records and stages the online rows from one conversion of each cell).
 //
 // Errors: kInvalidArgument for missing columns and oversized keys; a bad cell keeps the code of
 // the conversion (cell_convert.h), its message prefixed with the row and column.
@@ -14,6 +16,8 @@
 #pragma once
 
 #include <cstddef>
+#include <deque>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -51,13 +55,45 @@ class ColumnRequirement {
   std::vector<std::pair<std::string, std::string>> missing_;
 };
 
+// Columns of one frame converted whole, each (column, dtype) once, for the writers of one
+// request. A column's first bad cell is the error (CellError).
+class ConvertedCells {
+ public:
+  explicit ConvertedCells(const Frame& f) : f_(&f) {}
+  // Column `col` (`name` in errors) as `dtype`: one Value per row (null cells give null
+  // Values). The vector lives as long as this object.
+  Result<const std::vector<Value>*> Values(int col, DType dtype, std::string_view name);
+  // Column `col` as timestamps: nullopt for a null cell (the caller decides whether that is
+  // an error), else the converted time.
+  Result<const std::vector<std::optional<TimestampMicros>>*> Timestamps(int col,
+                                                                        std::string_view name);
+  // How many column conversions were made (each converts every cell of its column once).
+  size_t conversions() const { return values_.size() + timestamps_.size(); }
+
+ private:
+  struct ValueColumn {
+    int col;
+    DType dtype;
+    std::vector<Value> values;
+  };
+  struct TimestampColumn {
+    int col;
+    std::vector<std::optional<TimestampMicros>> times;
+  };
+  const Frame* f_;
+  std::deque<ValueColumn> values_;  // a deque: the vectors handed out keep their address
+  std::deque<TimestampColumn> timestamps_;
+};
+
 // One view's rows of one frame. Make resolves the columns once; Stage converts one row.
 class RowStager {
  public:
   // kInvalidArgument when the frame lacks a join key, feature or the timestamp field (all the
   // missing ones named). The created-timestamp column is optional: without it every row's
-  // created timestamp is 0.
-  static Result<RowStager> Make(const ViewInfo& view, const Frame& f);
+  // created timestamp is 0. With `cells`, the view's columns are taken from it (converted
+  // there on first use, so a bad cell is the error of Make) and Stage converts nothing.
+  static Result<RowStager> Make(const ViewInfo& view, const Frame& f,
+                                ConvertedCells* cells = nullptr);
 
   // Converts row `r` (keys, key size, timestamp, created timestamp, features, in that order;
   // the first bad cell is the error). On success the accessors below describe row `r` until
@@ -77,6 +113,7 @@ class RowStager {
   RowStager(const ViewInfo& view, const Frame& f) : view_(&view), f_(&f) {}
   Status StageKey(size_t r);
   Status StageTimestamps(size_t r);
+  Status UseConverted(ConvertedCells& cells);
 
   const ViewInfo* view_;
   const Frame* f_;
@@ -89,6 +126,11 @@ class RowStager {
   TimestampMicros event_ts_ = 0;
   TimestampMicros created_ts_ = 0;
   std::vector<Value> values_;
+  // With ConvertedCells: the view's columns, converted (else empty and null).
+  std::vector<const std::vector<Value>*> converted_keys_;
+  std::vector<const std::vector<Value>*> converted_features_;
+  const std::vector<std::optional<TimestampMicros>>* converted_ts_ = nullptr;
+  const std::vector<std::optional<TimestampMicros>>* converted_created_ = nullptr;
 };
 
 }  // namespace larder

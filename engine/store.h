@@ -25,6 +25,8 @@
 
 namespace larder {
 
+class ConvertedCells;  // engine/row_stager.h
+
 struct WriterOptions {
   int lock_timeout_ms = 10000;  // how long a write waits for another writer's batch
 };
@@ -49,8 +51,11 @@ class Store {
     kSkip,   // when every row's are: none written, counted in rows_all_null (as Feast)
     kWrite,  // written as a row of nulls (materialization, as Feast's)
   };
-  // Pushes rows to every online view reading `push_source` (validated whole first).
-  Result<PushResult> Push(const std::string& push_source, const Frame& frame);
+  // Pushes rows to every online view reading `push_source` (validated whole first). With
+  // `cells` (made for `frame`), the rows are staged from its converted columns (converting
+  // there only what it lacks) rather than cell by cell.
+  Result<PushResult> Push(const std::string& push_source, const Frame& frame,
+                          ConvertedCells* cells = nullptr);
   // Writes rows to one view (Feast's write_to_online_store).
   Result<PushResult> WriteToView(const std::string& view, const Frame& frame,
                                  AllNullRows all_null = AllNullRows::kSkip);

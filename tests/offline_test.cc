@@ -9,6 +9,9 @@
 #include <thread>
 
 #include "engine/offline/offline_check.h"
+#include "engine/offline/offline_push.h"
+#include "engine/row_stager.h"
+#include "engine/store.h"
 #include "engine/values/frame_readers.h"
 #include "tests/offline_fixture.h"
 
@@ -117,6 +120,33 @@ TEST_F(OfflinePushTest, OnlineAndOfflineWritesTheLogThenTheOnlineStore) {
   OneValue v = ReadOne(*fs_, "quality:conv", 1);
   EXPECT_EQ(v.status, FieldStatus::kPresent);
   EXPECT_EQ(v.value.f64, 0.25);
+}
+
+TEST_F(OfflinePushTest, BothStoresAreWrittenFromOneConversionOfEachCell) {
+  // Engine level, the steps of online_and_offline (engine/offline/offline_push.cc): validate
+  // into ConvertedCells, append offline, push online. The frame's cells are changed after the
+  // conversion: were the offline records or the online rows converted again, they would show
+  // (or fail on) the new cells.
+  LARDER_ASSERT_OK_AND_ASSIGN(RepoConfig config, LoadRepoConfig(repo_.dir()));
+  LARDER_ASSERT_OK_AND_ASSIGN(auto repo, Catalog::Build(config, 0));
+  LARDER_ASSERT_OK_AND_ASSIGN(auto store, Store::Open(repo_.segment(), /*writable=*/true));
+  LARDER_ASSERT_OK_AND_ASSIGN(auto registry, store->CurrentCatalog());
+  Frame f = StatsFrame({Row(1, "2026-01-01T08:00:00Z", 0.25)});
+  ConvertedCells cells(f);
+  LARDER_ASSERT_OK(ValidatePushFrame(registry->ViewsOfSource("stats_push"), f, &cells));
+  for (std::vector<Cell>& column : f.columns) {
+    if (column[0].kind != Cell::Kind::kNull) column[0] = S("changed");
+  }
+  LARDER_ASSERT_OK(PushToOffline(*repo, "stats_push", f, 10000, &cells));
+  LARDER_ASSERT_OK_AND_ASSIGN(PushResult r, store->Push("stats_push", f, &cells));
+  EXPECT_EQ(r.rows_written, 2u);
+  EXPECT_EQ(Slurp(csv_),
+            std::string(kOfflineHeader) + "2026-01-01T08:00:00Z,,1,0.25,10,city1,1.5\n");
+  OneValue v = ReadOne(*fs_, "quality:conv", 1);
+  EXPECT_EQ(v.status, FieldStatus::kPresent);
+  EXPECT_EQ(v.value.f64, 0.25);
+  EXPECT_EQ(v.ts, Ts("2026-01-01T08:00:00Z"));
+  EXPECT_EQ(ReadOne(*fs_, "stats:city", 1).value.str, "city1");
 }
 
 TEST_F(OfflinePushTest, ATornTailIsIgnoredReportedAndRemovedByTheNextAppend) {

@@ -148,6 +148,75 @@ TEST_F(RowStagerTest, NullKeyAndOversizedKeyAreRefused) {
                       {"request body line 4: entity key of 5004 bytes exceeds the limit of 4096"}));
 }
 
+TEST_F(RowStagerTest, ConvertedCellsConvertEachColumnOncePerDtype) {
+  Frame f = MakeFrame({{"driver_id", {S("7"), I(8)}},
+                       {"event_timestamp", {I(5), I(6)}},
+                       {"trips", {S("12"), Null()}},
+                       {"city", {S("Oslo"), S("Rome")}}});
+  ConvertedCells cells(f);
+  auto trips = cells.Values(2, DType{ScalarType::kInt64, false}, "trips");
+  ASSERT_TRUE(trips.ok()) << trips.status().ToString();
+  ASSERT_EQ((*trips)->size(), 2u);
+  EXPECT_TRUE(SameValue(Value::Int64(12), (**trips)[0]));
+  EXPECT_TRUE((**trips)[1].is_null);
+  EXPECT_EQ(cells.conversions(), 1u);
+  // Asked again (another view, or the offline records): the same conversion.
+  auto again = cells.Values(2, DType{ScalarType::kInt64, false}, "trips");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(*again, *trips);
+  EXPECT_EQ(cells.conversions(), 1u);
+  // Another dtype of the column is another conversion.
+  ASSERT_TRUE(cells.Values(2, DType{ScalarType::kString, false}, "trips").ok());
+  EXPECT_EQ(cells.conversions(), 2u);
+  // A view converts only the columns not converted yet; a view whose columns are missing
+  // (by_user: user_id) is refused before anything is converted.
+  auto stats = RowStager::Make(View("stats"), f, &cells);
+  ASSERT_TRUE(stats.ok()) << stats.status().ToString();
+  EXPECT_EQ(cells.conversions(), 5u);  // + driver_id, event_timestamp, city
+  EXPECT_FALSE(RowStager::Make(View("by_user"), f, &cells).ok());
+  EXPECT_EQ(cells.conversions(), 5u);
+}
+
+TEST_F(RowStagerTest, AStagerMadeWithConvertedCellsConvertsNothingMore) {
+  Frame f = MakeFrame({{"driver_id", {S("7")}},
+                       {"event_timestamp", {S("1970-01-01T00:00:05Z")}},
+                       {"created", {Null()}},
+                       {"trips", {S("12")}},
+                       {"city", {S("Oslo")}}});
+  ConvertedCells cells(f);
+  auto stager = RowStager::Make(View("stats"), f, &cells);
+  ASSERT_TRUE(stager.ok()) << stager.status().ToString();
+  // Were Stage to convert the cells again it would see these, and fail or stage them.
+  f.columns[0][0] = S("not a key");
+  f.columns[1][0] = S("never");
+  f.columns[3][0] = S("many");
+  f.columns[4][0] = S("Rome");
+  ASSERT_TRUE(stager->Stage(0).ok());
+  EXPECT_EQ(stager->key(), Int64Key(7));
+  EXPECT_EQ(stager->event_ts(), 5'000'000);
+  EXPECT_EQ(stager->created_ts(), 0);
+  EXPECT_TRUE(SameValue(Value::Int64(12), stager->values()[0]));
+  EXPECT_EQ(stager->values()[1].str, "Oslo");
+}
+
+TEST_F(RowStagerTest, ConvertedCellsNameTheFirstBadCellOfAColumn) {
+  Frame f = MakeFrame({{"driver_id", {I(1), I(2)}},
+                       {"event_timestamp", {I(1), Null()}},
+                       {"trips", {I(1), S("many")}},
+                       {"city", {S("x"), S("y")}}});
+  ConvertedCells cells(f);
+  EXPECT_TRUE(IsError(RowStager::Make(View("stats"), f, &cells), ErrorCode::kInvalidArgument,
+                      {"request body row 2, column 'trips': "}));
+  // A null event timestamp converts (to nothing) and is refused when its row is staged.
+  f.columns[2][1] = I(2);
+  ConvertedCells fixed(f);
+  auto stager = RowStager::Make(View("stats"), f, &fixed);
+  ASSERT_TRUE(stager.ok()) << stager.status().ToString();
+  ASSERT_TRUE(stager->Stage(0).ok());
+  EXPECT_TRUE(IsError(stager->Stage(1), ErrorCode::kInvalidArgument,
+                      {"request body row 2, column 'event_timestamp': "}));
+}
+
 TEST(CellErrorTest, KeepsTheCodeAndPrefixesRowAndColumn) {
   Frame f = MakeFrame({{"a", {I(1)}}}, "data.csv");
   Status st = CellError(f, 0, "a", Status(ErrorCode::kDataSourceError, "bad"));

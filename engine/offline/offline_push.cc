@@ -15,30 +15,12 @@ namespace larder {
 
 namespace {
 
-// The canonical text of one cell of a batch-source column (not CSV-quoted). *present is
-// false for a null cell (written as an empty field).
-Status RenderCell(const Cell& cell, const BatchColumn& col, std::string* out, bool* present) {
-  *present = cell.kind != Cell::Kind::kNull;
-  if (col.role == BatchColumn::Role::kTimestamp || col.role == BatchColumn::Role::kCreated) {
-    if (!*present && col.role == BatchColumn::Role::kCreated) return Status::Ok();
-    LARDER_ASSIGN_OR_RETURN(TimestampMicros ts, CellToTimestamp(cell));
-    out->append(FormatTimestamp(ts));
-    return Status::Ok();
-  }
-  if (!*present) {
-    if (col.role == BatchColumn::Role::kJoinKey) return InvalidArgument("join key is null");
-    return Status::Ok();
-  }
-  for (size_t i = 0; i < col.dtypes.size(); ++i) {
-    LARDER_ASSIGN_OR_RETURN(Value v, CellToValue(cell, col.dtypes[i]));
-    if (i == 0) AppendValueText(v, out);
-  }
-  return Status::Ok();
-}
-
-// Renders every row of `f` in the order of `header`.
+// Renders every row of `f` in the order of `header`, each cell in its canonical text (the
+// column's first dtype), from the columns converted in `cells` (converting there what it lacks:
+// every dtype a batch column has, so a cell that one view cannot take is refused).
 Result<std::string> RenderRows(const BatchSource& bs, const Frame& f,
-                               const std::vector<std::string>& header, const std::string& path) {
+                               const std::vector<std::string>& header, const std::string& path,
+                               ConvertedCells& cells) {
   std::vector<std::pair<std::string, std::string>> lacking;
   for (const BatchColumn& c : bs.columns) {
     if (c.role == BatchColumn::Role::kCreated) continue;
@@ -54,10 +36,25 @@ Result<std::string> RenderRows(const BatchSource& bs, const Frame& f,
   }
   struct Out {
     int frame_col;
-    const BatchColumn* spec;
+    const BatchColumn* spec;  // null: a column of the file no view reads (copied as is)
+    const std::vector<Value>* values = nullptr;  // join keys and features, as dtypes[0]
+    const std::vector<std::optional<TimestampMicros>>* times = nullptr;  // timestamp columns
   };
   std::vector<Out> outs;
-  for (const std::string& name : header) outs.push_back({f.FindColumn(name), bs.Find(name)});
+  for (const std::string& name : header) {
+    Out& o = outs.emplace_back(Out{f.FindColumn(name), bs.Find(name)});
+    if (o.frame_col < 0 || o.spec == nullptr) continue;
+    const BatchColumn::Role role = o.spec->role;
+    if (role == BatchColumn::Role::kTimestamp || role == BatchColumn::Role::kCreated) {
+      LARDER_ASSIGN_OR_RETURN(o.times, cells.Timestamps(o.frame_col, name));
+      continue;
+    }
+    for (size_t i = 0; i < o.spec->dtypes.size(); ++i) {
+      LARDER_ASSIGN_OR_RETURN(const std::vector<Value>* values,
+                              cells.Values(o.frame_col, o.spec->dtypes[i], name));
+      if (i == 0) o.values = values;
+    }
+  }
   std::string data;
   std::string text;
   data.reserve(f.num_rows() * header.size() * 8);
@@ -67,13 +64,21 @@ Result<std::string> RenderRows(const BatchSource& bs, const Frame& f,
       const Out& o = outs[i];
       if (o.frame_col < 0) continue;
       const Cell& cell = f.columns[o.frame_col][r];
+      const bool present = cell.kind != Cell::Kind::kNull;
       text.clear();
-      bool present = cell.kind != Cell::Kind::kNull;
-      if (o.spec != nullptr) {
-        Status st = RenderCell(cell, *o.spec, &text, &present);
-        if (!st.ok()) return CellError(f, r, header[i], st);
-      } else if (present) {
-        AppendCellText(cell, &text);
+      if (o.spec == nullptr) {
+        if (present) AppendCellText(cell, &text);
+      } else if (!present) {
+        if (o.spec->role == BatchColumn::Role::kTimestamp) {  // the conversion's own error
+          return CellError(f, r, header[i], CellToTimestamp(cell).status());
+        }
+        if (o.spec->role == BatchColumn::Role::kJoinKey) {
+          return CellError(f, r, header[i], InvalidArgument("join key is null"));
+        }
+      } else if (o.times != nullptr && (*o.times)[r]) {
+        text.append(FormatTimestamp(*(*o.times)[r]));
+      } else if (o.values != nullptr) {
+        AppendValueText((*o.values)[r], &text);
       }
       if (present) AppendCsvField(text, &data);
     }
@@ -84,17 +89,18 @@ Result<std::string> RenderRows(const BatchSource& bs, const Frame& f,
 
 }  // namespace
 
-Status ValidatePushFrame(const std::vector<const ViewInfo*>& views, const Frame& f) {
+Status ValidatePushFrame(const std::vector<const ViewInfo*>& views, const Frame& f,
+                         ConvertedCells* cells) {
   LARDER_RETURN_IF_ERROR(f.CheckShape());
   for (const ViewInfo* view : views) {
-    LARDER_ASSIGN_OR_RETURN(RowStager rows, RowStager::Make(*view, f));
+    LARDER_ASSIGN_OR_RETURN(RowStager rows, RowStager::Make(*view, f, cells));
     for (size_t r = 0; r < f.num_rows(); ++r) LARDER_RETURN_IF_ERROR(rows.Stage(r));
   }
   return Status::Ok();
 }
 
 Result<PushResult> PushToOffline(const Catalog& repo, const std::string& push_source,
-                                 const Frame& frame, int timeout_ms) {
+                                 const Frame& frame, int timeout_ms, ConvertedCells* cells) {
   const SourceDef* src = repo.config().FindSource(push_source);
   if (src == nullptr || src->kind != SourceKind::kPush) {
     return Status(ErrorCode::kPushSourceNotFound,
@@ -112,8 +118,10 @@ Result<PushResult> PushToOffline(const Catalog& repo, const std::string& push_so
   res.views = bs.views.size();
   if (frame.num_rows() == 0) return res;
   const std::string& path = bs.file->resolved_path;
+  ConvertedCells own(frame);
+  ConvertedCells& converted = cells != nullptr ? *cells : own;
   auto render = [&](const std::vector<std::string>& header) {
-    return RenderRows(bs, frame, header, path);
+    return RenderRows(bs, frame, header, path, converted);
   };
   LARDER_ASSIGN_OR_RETURN(AppendOutcome out,
                           AppendRecords(path, bs.ColumnNames(), render,
@@ -136,10 +144,14 @@ Result<PushResult> PushOnlineAndOffline(Store& store, const Catalog& repo,
   for (const ViewInfo* v : registry->ViewsOfSource(push_source)) {
     if (v->def.online) views.push_back(v);
   }
-  LARDER_RETURN_IF_ERROR(ValidatePushFrame(views, frame));
-  LARDER_ASSIGN_OR_RETURN(PushResult offline, PushToOffline(repo, push_source, frame, timeout_ms));
+  // Each cell is converted once, here, for the three uses: validation, the offline records and
+  // the online rows. (When an apply changed the registry since, Push converts what it lacks.)
+  ConvertedCells cells(frame);
+  LARDER_RETURN_IF_ERROR(ValidatePushFrame(views, frame, &cells));
+  LARDER_ASSIGN_OR_RETURN(PushResult offline,
+                          PushToOffline(repo, push_source, frame, timeout_ms, &cells));
   (void)offline;
-  return store.Push(push_source, frame);
+  return store.Push(push_source, frame, &cells);
 }
 
 }  // namespace larder

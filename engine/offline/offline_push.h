@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/row_stager.h"
 #include "engine/rows/catalog.h"
 #include "engine/store.h"
 #include "larder/frame.h"
@@ -15,7 +16,9 @@ namespace larder {
 
 // Validates `frame` for `views` exactly as an online push would (columns present, every key,
 // timestamp and feature cell converts, keys within the size limit) without writing anything.
-Status ValidatePushFrame(const std::vector<const ViewInfo*>& views, const Frame& frame);
+// With `cells` (made for `frame`), the conversions are kept there for the writes that follow.
+Status ValidatePushFrame(const std::vector<const ViewInfo*>& views, const Frame& frame,
+                         ConvertedCells* cells = nullptr);
 
 // Appends `frame` to the batch source of `push_source` (repo = the feature repo's catalog).
 // The frame must hold the batch source's columns (the timestamp field, every join key and
@@ -24,12 +27,15 @@ Status ValidatePushFrame(const std::vector<const ViewInfo*>& views, const Frame&
 // rows are written in canonical text (timestamps RFC 3339). Errors: kPushSourceNotFound,
 // kInvalidArgument (missing columns, bad values: row and column named), kDataSourceError (the
 // file's header lacks columns), kIoError, kBusy.
+// With `cells` (made for `frame`), the records are rendered from its converted columns.
 Result<PushResult> PushToOffline(const Catalog& repo, const std::string& push_source,
-                                 const Frame& frame, int timeout_ms = 10000);
+                                 const Frame& frame, int timeout_ms = 10000,
+                                 ConvertedCells* cells = nullptr);
 
 // push(to=online_and_offline): validates the request for the online views of `store`'s
 // registry and for the batch source, appends it offline, then writes it online, so the online
-// store never holds a row the offline log lacks. An online failure after the append (kStoreFull,
+// store never holds a row the offline log lacks. Each cell is converted once for all three
+// (ConvertedCells). An online failure after the append (kStoreFull,
 // kBusy) is returned; the rows then stay in the log (materialize brings them online).
 Result<PushResult> PushOnlineAndOffline(Store& store, const Catalog& repo,
                                         const std::string& push_source, const Frame& frame,
