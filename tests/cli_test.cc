@@ -193,6 +193,22 @@ TEST_F(CliTest, PushCsvThenGetPrintsFeastJson) {
   EXPECT_EQ(Larder(kThreeDriversArgs).out, kThreeDriversJson);
 }
 
+TEST_F(CliTest, TheCrashSwitchOfTheTestsCannotKillAProductionProcess) {
+  // Fault points (engine/fault.h) obey LARDER_CRASH_AT only in a process that enabled them,
+  // which only the crash tests' children do. The `larder` command, started with the variable
+  // naming the point every push passes, must push and exit normally (it was killed before).
+  Apply();
+  ::setenv("LARDER_CRASH_AT", "before_publish_row", 1);
+  CmdResult push = Larder({"push", "driver_stats_push", repo_.path() + "/push_rows.csv"});
+  CmdResult get = Larder(kThreeDriversArgs);
+  ::unsetenv("LARDER_CRASH_AT");
+  ASSERT_EQ(push.code, 0) << push.err;
+  EXPECT_EQ(push.out,
+            "pushed 3 rows to 2 feature views (6 written, 0 skipped as older than stored rows)\n");
+  ASSERT_EQ(get.code, 0) << get.err;
+  EXPECT_EQ(get.out, kThreeDriversJson);
+}
+
 TEST_F(CliTest, PushJsonColumnsAndJsonLines) {
   Apply();
   repo_.Write("rows.json",

@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/fault.h"
 #include "engine/offline/offline_log.h"
 #include "engine/segment/process_liveness.h"
 #include "larder/feature_store.h"
@@ -354,6 +355,7 @@ class CrashCampaign : public testing::StoreFixture {
     }
     Child c = ForkChild([&](int report_fd) {
       if (!crash_at.empty()) ::setenv("LARDER_CRASH_AT", crash_at.c_str(), 1);
+      EnableFaultInjection();  // fault points obey it only in a test child
       auto fs = FeatureStore::Open(repo_.dir());
       auto alt = FeatureStore::Open(alt_.dir());
       if (!fs.ok() || !alt.ok()) ::_exit(2);

@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "engine/fault.h"
 #include "larder/feature_store.h"
 #include "tests/store_fixture.h"
 
@@ -111,6 +112,7 @@ class CrashTest : public testing::StoreFixture {
     model_.next_id += kIdsPerChild;
     testing::Child child = testing::ForkChild([&](int report_fd) {
       if (!crash_at.empty()) ::setenv("LARDER_CRASH_AT", crash_at.c_str(), 1);
+      EnableFaultInjection();  // fault points obey it only in a test child
       auto fs = FeatureStore::Open(repo_.dir());
       if (!fs.ok()) ::_exit(2);
       int64_t id = first_id;
@@ -281,6 +283,7 @@ int ApplyInChild(const testing::Repo& repo, const std::string& yaml, const std::
   if (pid == 0) {
     repo.Write(yaml, StoreOptions{16, "256MiB"});
     ::setenv("LARDER_CRASH_AT", crash_at.c_str(), 1);
+    EnableFaultInjection();  // fault points obey it only in a test child
     auto fs = FeatureStore::Open(repo.dir());
     if (!fs.ok()) ::_exit(2);
     auto r = (*fs)->Apply();
