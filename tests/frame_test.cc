@@ -278,7 +278,14 @@ TEST(CsvTest, EndWithoutLineFeedAndByteOrderMark) {
   f = Csv("a,b\n1,\"\"");
   ASSERT_EQ(f.num_rows(), 1u);
   EXPECT_EQ(f.columns[1][0].kind, Kind::kString);
-  // Errors in memory text are the request's fault.
+  // Trailing runs of CRs and LFs end the text, whatever their order.
+  f = Csv("a,b\n1,2\n\r\r\n\r");
+  ASSERT_EQ(f.num_rows(), 1u);
+  EXPECT_EQ(f.columns[1][0].s, "2");
+  EXPECT_EQ(Csv("\r\r\n").names.size(), 0u);
+  // Errors in memory text are the request's fault; an unterminated quote is named by the line
+  // it opens on.
+  ExpectInvalid(ReadCsvFrame("a,b\n\"x\ny\",\"z\n", "t.csv"), {"t.csv line 3", "unterminated"});
   auto bad = ReadCsvFrame("a,b\n1,\"2", "t.csv");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), ErrorCode::kInvalidArgument);

@@ -254,7 +254,19 @@ TEST_F(MaterializeTest, FileErrorsNameFileLineAndColumnAndWriteNothing) {
   EXPECT_TRUE(IsError(
       fs_->Materialize(0, end), ErrorCode::kDataSourceError,
       {csv_, "lacks columns", "'trips' (feature)", "'city' (feature)", "feature view 'stats'"}));
+  // A column named twice is ambiguous.
+  Spit(csv_, "event_timestamp,created,driver_id,conv,trips,city,score,conv\n" +
+                 ok_line.substr(0, ok_line.size() - 1) + ",0.9\n");
+  EXPECT_TRUE(IsError(fs_->Materialize(0, end), ErrorCode::kDataSourceError,
+                      {csv_ + ": duplicate column name 'conv' in the header"}));
   EXPECT_TRUE(Intervals().empty());
+}
+
+TEST_F(MaterializeTest, AByteOrderMarkBeforeTheHeaderIsSkipped) {
+  // Spreadsheet tools write one; the header's first column is still the timestamp field.
+  Spit(csv_, "\xEF\xBB\xBF" + std::string(kOfflineHeader) + "2026-01-01T00:00:00Z,,1,0.25,1,a,1\n");
+  LARDER_ASSERT_OK(fs_->Materialize(0, Ts("2027-01-01")));
+  EXPECT_EQ(ReadOne(*fs_, "quality:conv", 1).value.f64, 0.25);
 }
 
 TEST_F(MaterializeTest, AnEmptyFileMaterializesNothing) {

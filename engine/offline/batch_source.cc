@@ -94,7 +94,7 @@ Result<ViewColumns> LocateViewColumns(const ViewInfo& view, const std::vector<st
   for (const std::string& name : header) {
     if (!seen.insert(name).second) {
       return Status(ErrorCode::kDataSourceError,
-                    path + " line 1: duplicate column name '" + name + "' in the header");
+                    path + ": duplicate column name '" + name + "' in the header");
     }
   }
   ViewColumns vc;

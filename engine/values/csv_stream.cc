@@ -140,14 +140,18 @@ CsvStream::Parse CsvStream::ParseRecord(Status* error) {
     if (std::string_view(b, len_).substr(0, kUtf8Bom.size()) == kUtf8Bom) pos_ = kUtf8Bom.size();
   }
   size_t p = pos_;
-  // Blank lines (in memory text, a lone CR at the very end too).
+  // Blank lines. In memory text, whatever run of CRs and LFs ends the text too (line ends
+  // converted twice, "\r\r\n", leave such runs).
   for (;;) {
     if (p < len_ && b[p] == '\n') {
       ++p;
     } else if (p + 1 < len_ && b[p] == '\r' && b[p + 1] == '\n') {
       p += 2;
-    } else if (p + 1 == len_ && b[p] == '\r' && EndIsLineEnd(p + 1)) {
-      ++p;
+    } else if (p < len_ && b[p] == '\r' && text_ != nullptr &&
+               std::all_of(b + p, b + len_, [](char c) { return c == '\r' || c == '\n'; })) {
+      line_ += static_cast<uint64_t>(std::count(b + p, b + len_, '\n'));
+      pos_ = p = len_;
+      break;
     } else {
       break;
     }
@@ -170,6 +174,7 @@ CsvStream::Parse CsvStream::ParseRecord(Status* error) {
   size_t end = 0;            // end of the record's text (before its line end)
   for (;;) {
     if (p < len_ && b[p] == '"') {
+      open_quote_line_ = line_ + inner_lines;
       size_t seg = p + 1;
       size_t q = seg;
       bool escaped = false;
@@ -276,7 +281,7 @@ Result<bool> CsvStream::Next() {
     if (r == Parse::kEnd) return false;
     // kNeedMore.
     if (eof_ && text_ != nullptr) {
-      return Error(line_, "unterminated quoted field (no closing quote before the end)");
+      return Error(open_quote_line_, "unterminated quoted field (no closing quote before the end)");
     }
     if (eof_) {
       // The rest of the range is an incomplete record: a torn append.

@@ -108,7 +108,8 @@ class CsvStream {
   std::string_view record_;
   uint64_t record_line_ = 0;
   uint64_t record_offset_ = 0;
-  std::string scratch_;  // unescaped quoted fields
+  uint64_t open_quote_line_ = 0;  // where the last quoted field opened (for errors)
+  std::string scratch_;           // unescaped quoted fields
   struct Span {
     size_t begin, len;
     bool scratch, null;
