@@ -146,8 +146,8 @@ Status BuildKeys(const ViewInfo& view, const Frame& entities,
   if (int64_keys) {
     // The common key: fixed width, written in place rather than appended or converted
     // through a Value (costs in docs/benchmarks.md, "Engine changes made from these
-    // profiles"). A cell that is not an integer sends
-    // the request down the general path below, which names the error.
+    // profiles"). A cell that is not an integer sends the request down the general path
+    // below, which names the error.
     const size_t width = cols.size() * layout::kInt64EntityKeyPartBytes;
     buf->resize(n * width);
     ends->resize(n);
@@ -614,7 +614,8 @@ const uint8_t* CopyRowPayload(const uint8_t* base, uint64_t size, const layout::
     return nullptr;
   }
   // 8-byte words: the copy is aligned as the payload is in the segment (FlatBuffers' scalars).
-  if (buf->size() * sizeof(uint64_t) < n) buf->resize((n + sizeof(uint64_t) - 1) / sizeof(uint64_t));
+  if (buf->size() * sizeof(uint64_t) < n)
+    buf->resize((n + sizeof(uint64_t) - 1) / sizeof(uint64_t));
   std::memcpy(buf->data(), base + offset + payload_at, n);
   *len = n;
   return reinterpret_cast<const uint8_t*>(buf->data());
