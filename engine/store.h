@@ -14,11 +14,11 @@
 #include <vector>
 
 #include "engine/catalog.h"
-#include "larder/frame.h"
 #include "engine/reader_slots.h"
-#include "larder/repo_config.h"
 #include "engine/segment_file.h"
+#include "larder/frame.h"
 #include "larder/online.h"
+#include "larder/repo_config.h"
 #include "larder/status.h"
 #include "larder/store_info.h"
 
@@ -26,6 +26,10 @@ namespace larder {
 
 struct WriterOptions {
   int lock_timeout_ms = 10000;  // how long a write waits for another writer's batch
+  // How long a reader may hold one epoch inside one lookup before a writer that needs the
+  // memory withdraws its hold (docs/design.md, "Withdrawn holds"). A write that runs out of
+  // memory while readers hold some back waits up to about this long for it.
+  int reader_grace_ms = 1000;
 };
 
 class Store {

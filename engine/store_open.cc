@@ -47,7 +47,15 @@ Result<RepoConfig> ReadRegistryBlock(const SegmentMapping& seg, uint64_t offset,
   return DecodeRegistry(bytes, next_view_id);
 }
 
-Result<std::shared_ptr<const Catalog>> Store::Impl::CatalogNow() const {
+Result<std::shared_ptr<const Catalog>> Store::Impl::CatalogNow(const EpochGuard& guard) const {
+  return CatalogNowImpl(&guard);
+}
+
+Result<std::shared_ptr<const Catalog>> Store::Impl::WriterCatalog() const {
+  return CatalogNowImpl(nullptr);
+}
+
+Result<std::shared_ptr<const Catalog>> Store::Impl::CatalogNowImpl(const EpochGuard* guard) const {
   // acquire: pairs with PublishRegistry's release increment; the block offset read next is at
   // least as new as this generation.
   uint64_t gen = header()->registry_generation.load(std::memory_order_acquire);
@@ -63,6 +71,10 @@ Result<std::shared_ptr<const Catalog>> Store::Impl::CatalogNow() const {
       uint64_t off = header()->registry_block.load(std::memory_order_acquire);
       LARDER_ASSIGN_OR_RETURN(RepoConfig config, ReadRegistryBlock(*seg, off, nullptr));
       LARDER_ASSIGN_OR_RETURN(cat, Catalog::Build(std::move(config), gen));
+      // A registry read while the hold was withdrawn may be bytes reused since: not kept.
+      if (guard != nullptr && !guard->HeldSoFar()) {
+        return Status(ErrorCode::kBusy, "reader hold withdrawn while decoding the registry");
+      }
       catalog = cat;
     }
   }
@@ -118,9 +130,12 @@ Status Store::Teardown(const std::string& path) {
 }
 
 Result<std::shared_ptr<const Catalog>> Store::CurrentCatalog() const {
-  LARDER_ASSIGN_OR_RETURN(layout::ReaderSlot * slot, impl_->Slot());
-  EpochGuard guard(slot, impl_->header()->global_epoch);
-  return impl_->CatalogNow();
+  std::shared_ptr<const Catalog> cat;
+  LARDER_RETURN_IF_ERROR(impl_->ReadProtected([&](const EpochGuard& guard) -> Status {
+    LARDER_ASSIGN_OR_RETURN(cat, impl_->CatalogNow(guard));
+    return Status::Ok();
+  }));
+  return cat;
 }
 
 const std::string& Store::path() const { return impl_->seg->path(); }

@@ -86,8 +86,12 @@ void WriteSession::ReclaimNow() {
   }
   // seq_cst fence: pairs with each reader's fence after its epoch store (reader_slots.h).
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  ReaderScan scan = ScanReaders(store_.pool->table(), store_.reader_watch);
-  arena_.Reclaim(scan.min_active_epoch);
+  last_scan_ = ScanReaders(store_.pool->table(), store_.reader_watch,
+                           std::chrono::milliseconds(store_.options.reader_grace_ms));
+  if (last_scan_.withdrawn > 0) {
+    h->stuck_reader_reports.fetch_add(last_scan_.withdrawn, std::memory_order_relaxed);
+  }
+  arena_.Reclaim(last_scan_.min_active_epoch);
 }
 
 void WriteSession::Finish() {
@@ -145,12 +149,8 @@ Status RebuildIndexImpl(Store::Impl& store, WriteSession& ws, uint32_t log2_buck
   layout::SegmentHeader* h = store.header();
   IndexRef old_idx = store.index();
   uint64_t bytes = layout::IndexBlockBytes(log2_buckets);
-  auto off = ws.arena().Allocate(bytes, BlockKind::kIndex, /*align64=*/true);
-  if (!off.ok()) {
-    ws.ReclaimNow();
-    off = ws.arena().Allocate(bytes, BlockKind::kIndex, true);
-    if (!off.ok()) return off.status().WithContext("cannot grow the index");
-  }
+  auto off = ws.AllocateMakingRoom(bytes, BlockKind::kIndex, /*align64=*/true);
+  if (!off.ok()) return off.status().WithContext("cannot grow the index");
   uint64_t data = *off + layout::kIndexDataOffset;
   std::memset(store.base() + data, 0, bytes - layout::kIndexDataOffset);
   IndexRef idx = IndexFromDesc(store.base(), layout::MakeIndexDesc(data, log2_buckets));
