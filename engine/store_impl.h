@@ -71,6 +71,10 @@ struct Store::Impl {
   static constexpr int kMaxReadAttempts = 8;
 };
 
+// kStoreNotFound for a process attached to a segment that is no longer the store's live one
+// (torn down, or replaced at its path). Callers that follow the store attach again.
+Status TornDown(const std::string& path);
+
 // Decodes the registry block at `offset` (bounds-checked against the mapping).
 Result<RepoConfig> ReadRegistryBlock(const SegmentMapping& seg, uint64_t offset,
                                      uint32_t* next_view_id);

@@ -1,6 +1,7 @@
 // Write batches: the writer lock, crash recovery, epochs and index rebuilds.
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,17 @@ namespace larder {
 using layout::BlockHeader;
 using layout::BlockKind;
 
+namespace {
+
+// Whether `fd` is the file now at `path`.
+bool SameFileAtPath(int fd, const std::string& path) {
+  struct stat held, now;
+  return ::fstat(fd, &held) == 0 && ::stat(path.c_str(), &now) == 0 &&
+         held.st_dev == now.st_dev && held.st_ino == now.st_ino;
+}
+
+}  // namespace
+
 Result<WriterLock> WriterLock::Acquire(const std::string& segment_path, int timeout_ms,
                                        uint32_t mode) {
   std::string path = LockPath(segment_path);
@@ -29,7 +41,19 @@ Result<WriterLock> WriterLock::Acquire(const std::string& segment_path, int time
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   auto pause = std::chrono::microseconds(50);
-  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  // Teardown unlinks the lock file while it holds it: a lock taken on an unlinked (or
+  // replaced) lock file excludes nobody, so lock again the file now at the path.
+  for (;;) {
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      if (SameFileAtPath(fd, path)) break;
+      ::close(fd);  // locked, but a file no longer at the path
+      fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, mode);
+      if (fd < 0 && errno == EACCES) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        return IoError("cannot open writer lock '" + path + "': " + std::strerror(errno));
+      }
+      continue;
+    }
     if (errno != EWOULDBLOCK && errno != EINTR) {
       int err = errno;
       ::close(fd);
@@ -60,6 +84,12 @@ Result<std::unique_ptr<WriteSession>> WriteSession::Begin(Store::Impl& store) {
   std::unique_lock<std::mutex> process_lock(store.write_mu);
   LARDER_ASSIGN_OR_RETURN(WriterLock lock,
                           WriterLock::Acquire(store.seg->path(), store.options.lock_timeout_ms));
+  // One live segment: a batch is never acknowledged into a segment torn down or replaced
+  // (teardown marks it retired under this lock before unlinking it).
+  if (store.header()->retired.load(std::memory_order_acquire) != 0 ||
+      !store.seg->StillAtPath()) {
+    return TornDown(store.seg->path());
+  }
   std::unique_ptr<WriteSession> ws(new WriteSession(store, std::move(lock)));
   ws->process_lock_ = std::move(process_lock);
   LARDER_RETURN_IF_ERROR(ws->RecoverIfDirty());

@@ -176,7 +176,10 @@ struct SegmentHeader {
   uint64_t arena_begin;       // first block
   uint64_t segment_uid;       // random; the reader table carries the same value
   uint64_t created_micros;
-  uint64_t reserved0;
+  // retired: 0 while this segment is the store's live one; set (release) once by teardown,
+  // under the writer lock, before the files are unlinked. The one word of line 0 written after
+  // creation. Writers refuse to write a retired segment; readers answer kStoreNotFound.
+  std::atomic<uint64_t> retired;
 
   // Line 1: publication words, read by every lookup.
   // ready: kReadyValue, stored last at creation with release; readers acquire it first.

@@ -54,6 +54,7 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kStoreFull:
       return 507;
     case ErrorCode::kBusy:
+    case ErrorCode::kStoreNotFound:  // torn down, and not (yet) applied again
       return 503;
     default:
       return 500;
@@ -79,17 +80,26 @@ Reply HttpErrorReply(int http_status, std::string_view code, std::string_view me
   return r;
 }
 
-Router::Router(FeatureStore* store, const OnlineReader* reader, Metrics* metrics)
+std::shared_ptr<const OnlineReader> FollowingReader::Current() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return reader_;
+}
+
+Result<std::shared_ptr<const OnlineReader>> FollowingReader::Follow(
+    const std::shared_ptr<const OnlineReader>& used) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (reader_ != used) return reader_;  // another thread followed already
+  if (!used->Detached()) return used;
+  LARDER_ASSIGN_OR_RETURN(std::unique_ptr<OnlineReader> fresh, OnlineReader::Attach(path_));
+  reader_ = std::move(fresh);
+  return reader_;
+}
+
+Router::Router(FeatureStore* store, FollowingReader* reader, Metrics* metrics)
     : store_(store),
       reader_(reader),
       metrics_(metrics),
-      info_([reader] { return reader->Inspect(); }) {
-  struct stat st;
-  if (::stat(store_->config().online_store.path.c_str(), &st) == 0) {
-    segment_dev_ = st.st_dev;
-    segment_ino_ = st.st_ino;
-  }
-}
+      info_([reader] { return reader->Current()->Inspect(); }) {}
 
 bool Router::IsWrite(Endpoint e) {
   return e == Endpoint::kPush || e == Endpoint::kWriteToOnlineStore ||
@@ -137,7 +147,14 @@ Reply Router::GetOnlineFeatures(std::string_view body) {
   // registry generation and the feature list: no registry work per request in steady state.
   auto request = ParseOnlineRequestJson(body);
   if (!request.ok()) return ErrorReply(request.status());
-  Status st = reader_->GetOnlineFeatures(*request, &t_response);
+  std::shared_ptr<const OnlineReader> reader = reader_->Current();
+  Status st = reader->GetOnlineFeatures(*request, &t_response);
+  if (st.code() == ErrorCode::kStoreNotFound) {
+    // The segment was torn down: read the one now at the path, if there is one.
+    auto followed = reader_->Follow(reader);
+    if (!followed.ok()) return ErrorReply(followed.status());
+    if (*followed != reader) st = (*followed)->GetOnlineFeatures(*request, &t_response);
+  }
   if (!st.ok()) return ErrorReply(st);
   Reply r;
   r.body = OnlineResponseToJson(t_response);
@@ -180,16 +197,13 @@ Reply Router::Materialize(std::string_view body, bool incremental) {
 
 Reply Router::Health() {
   const std::string& path = store_->config().online_store.path;
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
+  // The segment the server reads must be the live one: a torn-down or replaced one is
+  // followed to the segment now at the path; with none there, the store is unavailable.
+  auto followed = reader_->Follow(reader_->Current());
+  if (!followed.ok()) {
     return HttpErrorReply(503, "StoreUnavailable",
-                          "the segment " + path + " is gone (" + std::strerror(errno) +
-                              "): was it torn down? run `larder apply` and restart the server");
-  }
-  if (st.st_dev != segment_dev_ || st.st_ino != segment_ino_) {
-    return HttpErrorReply(
-        503, "StoreUnavailable",
-        "the segment " + path + " was replaced after the server attached: restart the server");
+                          "the segment " + path + " is gone (" + followed.status().message() +
+                              "): was it torn down? run `larder apply`");
   }
   auto info = info_.Get();
   if (!info.ok()) {

@@ -16,6 +16,8 @@
 
 #include <sys/types.h>
 
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -36,7 +38,7 @@ struct Reply {
 
 // The HTTP status of an engine error: FeatureViewNotFound, FeatureNotFound,
 // FeatureServiceNotFound 404; PushSourceNotFound 422; InvalidArgument, MissingJoinKey 400;
-// Unsupported 501; StoreFull 507; Busy 503; any other 500.
+// Unsupported 501; StoreFull 507; Busy and StoreNotFound 503; any other 500.
 int HttpStatusFor(ErrorCode code);
 
 // A reply carrying an engine error: HttpStatusFor(code) and ErrorToJson.
@@ -44,11 +46,31 @@ Reply ErrorReply(const Status& status);
 // A reply for an error of the HTTP layer: {"error":{"code":code,"message":message}}.
 Reply HttpErrorReply(int http_status, std::string_view code, std::string_view message);
 
+// The server's reader of the store's segment, following the store across a teardown and a new
+// apply: once the segment it reads is detached (OnlineReader::Detached), the next request
+// attaches to the segment now at the path, without a restart.
+// Thread-safety: every method may be called from any thread.
+class FollowingReader {
+ public:
+  FollowingReader(std::string path, std::shared_ptr<const OnlineReader> first)
+      : path_(std::move(path)), reader_(std::move(first)) {}
+  std::shared_ptr<const OnlineReader> Current() const;
+  // The reader to use after `used` answered an error: a fresh one when `used` is detached
+  // (kStoreNotFound when no segment is at the path yet), else `used`.
+  Result<std::shared_ptr<const OnlineReader>> Follow(
+      const std::shared_ptr<const OnlineReader>& used);
+
+ private:
+  const std::string path_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const OnlineReader> reader_;  // GUARDED_BY(mu_)
+};
+
 class Router {
  public:
   // `store` writes, `reader` reads (both of the same segment); `metrics` counts pushed rows and
   // is rendered by /metrics. None is owned; all must outlive the router.
-  Router(FeatureStore* store, const OnlineReader* reader, Metrics* metrics);
+  Router(FeatureStore* store, FollowingReader* reader, Metrics* metrics);
 
   // Requests that may wait on the writer lock or run long; the server runs them off its
   // network threads.
@@ -65,12 +87,9 @@ class Router {
   Reply RenderMetrics();
 
   FeatureStore* const store_;
-  const OnlineReader* const reader_;
+  FollowingReader* const reader_;
   Metrics* const metrics_;
   StoreInfoCache info_;
-  // The segment file mapped at start, to tell when it was removed or replaced (teardown).
-  dev_t segment_dev_ = 0;
-  ino_t segment_ino_ = 0;
 };
 
 }  // namespace larder::server
