@@ -19,8 +19,14 @@ FeatureStore::~FeatureStore() = default;
 
 Result<std::shared_ptr<Store>> FeatureStore::Attached() {
   MutexLock lock(mu_);
+  // A segment torn down since (by another process, say `larder teardown` then `larder
+  // apply`): follow the store to the segment now at its path.
+  if (store_ && store_->Retired()) store_.reset();
   if (!store_) {
-    LARDER_ASSIGN_OR_RETURN(store_, Store::Open(config_.online_store.path, /*writable=*/true));
+    WriterOptions options;
+    options.reader_grace_ms = static_cast<int>(config_.online_store.reader_grace_ms);
+    LARDER_ASSIGN_OR_RETURN(store_,
+                            Store::Open(config_.online_store.path, /*writable=*/true, options));
   }
   return store_;
 }
@@ -138,6 +144,8 @@ Status OnlineReader::GetOnlineFeaturesColumnar(const OnlineRequest& request,
 }
 Result<StoreInfo> OnlineReader::Inspect() const { return store_->Inspect(); }
 Result<CheckReport> OnlineReader::Check() const { return store_->Check(); }
+
+bool OnlineReader::Detached() const { return store_->Detached(); }
 
 Result<RepoConfig> OnlineReader::Registry() const {
   LARDER_ASSIGN_OR_RETURN(auto cat, store_->CurrentCatalog());

@@ -118,6 +118,7 @@ Result<ApplyReport> CreateStore(const RepoConfig& config, const FileModes& modes
 }
 
 Result<ApplyReport> UpdateStore(const RepoConfig& config, WriterOptions options) {
+  options.reader_grace_ms = static_cast<int>(config.online_store.reader_grace_ms);
   LARDER_ASSIGN_OR_RETURN(auto store_ptr, Store::Open(config.online_store.path, true, options));
   return Store::Impl::ApplyUpdate(*store_ptr, config);
 }

@@ -12,11 +12,10 @@ using layout::BlockHeader;
 using layout::BlockKind;
 
 Result<StoreInfo> Store::Inspect() const {
-  LARDER_ASSIGN_OR_RETURN(layout::ReaderSlot * slot, impl_->Slot());
   StoreInfo info;
-  {
-    EpochGuard guard(slot, impl_->header()->global_epoch);
-    LARDER_ASSIGN_OR_RETURN(auto cat, impl_->CatalogNow());
+  LARDER_RETURN_IF_ERROR(impl_->ReadProtected([&](const EpochGuard& guard) -> Status {
+    info = StoreInfo();
+    LARDER_ASSIGN_OR_RETURN(auto cat, impl_->CatalogNow(guard));
     const layout::SegmentHeader* h = impl_->header();
     info.path = impl_->seg->path();
     info.project = cat->config().project;
@@ -39,6 +38,7 @@ Result<StoreInfo> Store::Inspect() const {
     info.recoveries = h->recoveries.load(std::memory_order_relaxed);
     info.last_recovery_micros = h->last_recovery_micros.load(std::memory_order_relaxed);
     info.writer_pid = h->writer_pid.load(std::memory_order_relaxed);
+    info.stuck_reader_reports = h->stuck_reader_reports.load(std::memory_order_relaxed);
     std::unordered_map<uint32_t, size_t> by_id;
     for (const ViewInfo& v : cat->views()) {
       by_id[v.id()] = info.views.size();
@@ -61,10 +61,23 @@ Result<StoreInfo> Store::Inspect() const {
       LineRun run;
       if (idx.HintedRun(e.bucket(), &run) && run.Contains(off)) v.rows_in_runs++;
     });
-  }
+    return Status::Ok();
+  }));
+  info.lookups_retried = impl_->lookups_retried.load(std::memory_order_relaxed);
   // The reader table lies outside the arena: listing it (a /proc read per claimed slot)
   // needs no epoch, so it does not hold reclamation back.
   info.readers = ListReaders(impl_->pool->table());
+  // Who holds memory back: a reader inside a lookup at epoch e keeps every limbo list of an
+  // epoch >= e from reuse. (The writer's allocator state, read without its lock: a snapshot.)
+  const layout::AllocatorState& alloc = impl_->header()->alloc;
+  for (ReaderInfo& r : info.readers) {
+    if (r.epoch == 0 || r.withdrawn || !r.alive) continue;
+    for (uint32_t k = 0; k < layout::kLimboRing; ++k) {
+      if (alloc.limbo_head[k] != 0 && alloc.limbo_epoch[k] >= r.epoch) {
+        r.held_back_bytes += alloc.limbo_bytes[k];
+      }
+    }
+  }
   return info;
 }
 
@@ -349,11 +362,13 @@ Result<CheckReport> Store::Check() const {
   std::unique_lock<Mutex> process_lock(impl_->write_mu);
   auto lock = WriterLock::Acquire(impl_->seg->path(), impl_->options.lock_timeout_ms);
   if (!lock.ok()) return lock.status().WithContext("check waits for the running write batch");
-  LARDER_ASSIGN_OR_RETURN(layout::ReaderSlot * slot, impl_->Slot());
-  EpochGuard guard(slot, impl_->header()->global_epoch);
-  LARDER_ASSIGN_OR_RETURN(auto cat, impl_->CatalogNow());
   CheckReport report;
-  Checker(*impl_, *cat, &report).Run();
+  LARDER_RETURN_IF_ERROR(impl_->ReadProtected([&](const EpochGuard& guard) -> Status {
+    report = CheckReport();
+    LARDER_ASSIGN_OR_RETURN(auto cat, impl_->CatalogNow(guard));
+    Checker(*impl_, *cat, &report).Run();
+    return Status::Ok();
+  }));
   return report;
 }
 

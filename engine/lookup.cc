@@ -621,14 +621,11 @@ const uint8_t* CopyRowPayload(const uint8_t* base, uint64_t size, const layout::
   return reinterpret_cast<const uint8_t*>(buf->data());
 }
 
-// The lookup proper, shared by both response shapes.
+// The lookup proper, shared by both response shapes: one attempt, inside `guard`.
 template <typename Sink>
-Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
-  const uint64_t speculated = PrefetchLikelyBucket(impl, req.entities);
-  LARDER_RETURN_IF_ERROR(req.entities.CheckShape());
-  LARDER_ASSIGN_OR_RETURN(layout::ReaderSlot * slot, impl.Slot());
-  EpochGuard guard(slot, impl.header()->global_epoch);
-  LARDER_ASSIGN_OR_RETURN(auto cat, impl.CatalogNow());
+Status LookupOnce(const Store::Impl& impl, const OnlineRequest& req, Sink& sink,
+                  const EpochGuard& guard, layout::ReaderSlot* slot, uint64_t speculated) {
+  LARDER_ASSIGN_OR_RETURN(auto cat, impl.CatalogNow(guard));
   LARDER_ASSIGN_OR_RETURN(const QueryPlan* plan_ptr, CachedPlanFor(impl.instance_id, cat, req));
   const QueryPlan& plan = *plan_ptr;
   RememberShape(impl, plan, req.entities.num_rows());
@@ -744,6 +741,25 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
   slot->lookups.store(slot->lookups.load(std::memory_order_relaxed) + n * plan.views.size(),
                       std::memory_order_relaxed);
   return Status::Ok();
+}
+
+// A lookup whose hold lasted it whole: one that a writer withdrew (its reader stuck for the
+// grace period) is read again, as what it read may have been freed and reused meanwhile
+// (docs/design.md, "Withdrawn holds"). The sink's Begin() resets the response.
+template <typename Sink>
+Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
+  // A guess at the bucket, prefetched before the epoch guard's fence (only an address).
+  const uint64_t speculated = PrefetchLikelyBucket(impl, req.entities);
+  LARDER_RETURN_IF_ERROR(req.entities.CheckShape());
+  // A torn-down segment is never served: teardown sets the mark before it unlinks anything,
+  // so every lookup that starts after the teardown began sees it (one load of a line that
+  // nothing else writes).
+  if (impl.header()->retired.load(std::memory_order_relaxed) != 0) {
+    return TornDown(impl.seg->path());
+  }
+  return impl.ReadProtected([&](const EpochGuard& guard) {
+    return LookupOnce(impl, req, sink, guard, guard.slot(), speculated);
+  });
 }
 
 }  // namespace

@@ -105,11 +105,7 @@ Status AllocateRows(WriteSession& ws, const HashIndex& idx, Staging& st) {
   for (size_t i = 0; i < order.size(); ++i) {
     StagedRow& s = st.rows[order[i]];
     uint64_t bytes = layout::RowBlockBytes(s.key_len, s.payload_len);
-    auto off = ws.arena().Allocate(bytes, BlockKind::kRow);
-    if (!off.ok() && ws.arena().damage().empty()) {
-      ws.ReclaimNow();
-      off = ws.arena().Allocate(bytes, BlockKind::kRow);
-    }
+    auto off = ws.AllocateMakingRoom(bytes, BlockKind::kRow);
     if (!off.ok()) {
       // With damaged lists the blocks are left to the rebuild (nothing references them).
       if (ws.arena().damage().empty()) {
@@ -197,7 +193,7 @@ Result<PushResult> WriteViews(Store::Impl& store, WriteSession& ws,
 Result<PushResult> Store::Push(const std::string& push_source, const Frame& frame,
                                ConvertedCells* cells) {
   LARDER_ASSIGN_OR_RETURN(auto ws, WriteSession::Begin(*impl_));
-  LARDER_ASSIGN_OR_RETURN(auto cat, impl_->CatalogNow());
+  LARDER_ASSIGN_OR_RETURN(auto cat, impl_->WriterCatalog());
   const SourceDef* src = cat->config().FindSource(push_source);
   if (src == nullptr || src->kind != SourceKind::kPush) {
     return Status(ErrorCode::kPushSourceNotFound,
@@ -213,7 +209,7 @@ Result<PushResult> Store::Push(const std::string& push_source, const Frame& fram
 Result<PushResult> Store::WriteToView(const std::string& view, const Frame& frame,
                                       AllNullRows all_null) {
   LARDER_ASSIGN_OR_RETURN(auto ws, WriteSession::Begin(*impl_));
-  LARDER_ASSIGN_OR_RETURN(auto cat, impl_->CatalogNow());
+  LARDER_ASSIGN_OR_RETURN(auto cat, impl_->WriterCatalog());
   const ViewInfo* v = cat->FindView(view);
   if (v == nullptr) {
     return Status(ErrorCode::kFeatureViewNotFound,

@@ -29,6 +29,10 @@ class ConvertedCells;  // engine/row_stager.h
 
 struct WriterOptions {
   int lock_timeout_ms = 10000;  // how long a write waits for another writer's batch
+  // How long a reader may hold one epoch inside one lookup before a writer that needs the
+  // memory withdraws its hold (docs/design.md, "Withdrawn holds"). A write that runs out of
+  // memory while readers hold some back waits up to about this long for it.
+  int reader_grace_ms = 1000;
 };
 
 class Store {
@@ -41,7 +45,9 @@ class Store {
   // Creates the segment described by `config`, or brings an existing one up to date.
   static Result<ApplyReport> Apply(const RepoConfig& config, const FileModes& modes = {},
                                    WriterOptions options = {});
-  // Removes the segment, its reader table and lock file. Attached readers keep their mappings.
+  // Removes the segment, its reader table and lock file, under the writer lock: a batch in
+  // progress finishes first, and the segment is marked retired before it is unlinked, so that
+  // every process still attached finds out (writers refuse it, lookups answer kStoreNotFound).
   static Status Teardown(const std::string& path);
 
   ~Store();
@@ -86,6 +92,11 @@ class Store {
 
   const std::string& path() const;
   bool writable() const;
+  // True once the segment this store maps is no longer the live one at path(): torn down
+  // (retired mark), or removed or replaced (another file at the path). Attach again.
+  bool Detached() const;
+  // The cheap half of Detached(): the retired mark teardown sets (one load, no system call).
+  bool Retired() const;
 
   struct Impl;
 

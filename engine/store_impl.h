@@ -45,6 +45,8 @@ struct Store::Impl {
   Mutex write_mu;  // serializes this process's write batches before the flock
   // The writer's scan of the reader slots.
   ReaderWatch reader_watch LARDER_GUARDED_BY(write_mu);
+  // Lookups of this process read again because their hold was withdrawn (StoreInfo).
+  mutable std::atomic<uint64_t> lookups_retried{0};
 
   layout::SegmentHeader* header() const { return seg->header(); }
   uint8_t* base() const { return seg->base(); }
@@ -67,13 +69,28 @@ struct Store::Impl {
     return idx;
   }
 
-  // The catalog of the current registry generation. Readers call it inside an EpochGuard
-  // (the registry block may be retired once a newer generation is published).
-  Result<std::shared_ptr<const Catalog>> CatalogNow() const;
+  // The catalog of the current registry generation. Readers call it inside `guard` (the
+  // registry block may be retired once a newer generation is published); a catalog decoded
+  // while the hold was withdrawn is not kept (its bytes may have been reused).
+  Result<std::shared_ptr<const Catalog>> CatalogNow(const EpochGuard& guard) const;
+  // The same for a writer inside its WriteSession (nothing retires the registry meanwhile).
+  Result<std::shared_ptr<const Catalog>> WriterCatalog() const;
   static Result<ApplyReport> ApplyUpdate(Store& store, const RepoConfig& config);
+  // `guard` null: under the write lock.
+  Result<std::shared_ptr<const Catalog>> CatalogNowImpl(const EpochGuard* guard) const;
   // The calling thread's reader slot.
-  Result<layout::ReaderSlot*> Slot() const { return pool->SlotForThisThread(); }
+  Result<SlotRef> Slot() const { return pool->SlotForThisThread(); }
+  // Runs `once(guard)` inside an epoch guard until its hold lasts the whole call (a writer
+  // may withdraw the hold of a reader stuck for its grace period; what it read is then
+  // discarded), at most kMaxReadAttempts times; then kBusy.
+  template <typename Once>
+  Status ReadProtected(Once&& once) const;
+  static constexpr int kMaxReadAttempts = 8;
 };
+
+// kStoreNotFound for a process attached to a segment that is no longer the store's live one
+// (torn down, or replaced at its path). Callers that follow the store attach again.
+Status TornDown(const std::string& path);
 
 // Decodes the registry block at `offset` (bounds-checked against the mapping).
 Result<RepoConfig> ReadRegistryBlock(const SegmentMapping& seg, uint64_t offset,
@@ -92,6 +109,10 @@ class WriteSession {
   void Retire(uint64_t offset);
   // Runs an epoch advance and a reclamation pass now (to make room before failing).
   void ReclaimNow();
+  // Allocate, and when memory is short: reclaim, and while readers hold retired memory back,
+  // wait for them (up to about the grace period, after which their holds are withdrawn) and
+  // try again. kStoreFull names what fills the store and who holds memory back.
+  Result<uint64_t> AllocateMakingRoom(uint64_t bytes, layout::BlockKind kind, bool align64 = false);
   // Makes room for `extra` more index entries, rebuilding the index at a larger size if needed.
   Status EnsureIndexCapacity(uint64_t extra);
   // Rebuilds the index at 2^log2 buckets, retiring the rows of the views in `drop_views` and
@@ -119,6 +140,30 @@ class WriteSession {
   Arena arena_;
   bool finished_ = false;
   bool recovered_ = false;
+  ReaderScan last_scan_ LARDER_GUARDED_BY(store_.write_mu);  // of the last ReclaimNow
 };
+
+template <typename Once>
+Status Store::Impl::ReadProtected(Once&& once) const {
+  for (int attempt = 1;; ++attempt) {
+    LARDER_ASSIGN_OR_RETURN(SlotRef ref, Slot());
+    Status st;
+    bool held = false;
+    {
+      EpochGuard guard(ref, header()->global_epoch);
+      st = once(guard);
+      held = guard.End();
+      if (!held && guard.SlotLost()) pool->ForgetLostSlot(ref.slot);
+    }
+    if (held) return st;
+    lookups_retried.fetch_add(1, std::memory_order_relaxed);
+    if (attempt == kMaxReadAttempts) {
+      return Status(ErrorCode::kBusy,
+                    "a writer withdrew this reader's hold " + std::to_string(attempt) +
+                        " times in a row: the read takes longer than the writers' grace period "
+                        "(reader_grace_ms)");
+    }
+  }
+}
 
 }  // namespace larder

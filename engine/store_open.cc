@@ -52,7 +52,15 @@ Result<RepoConfig> ReadRegistryBlock(const SegmentMapping& seg, uint64_t offset,
   return DecodeRegistry(bytes, next_view_id);
 }
 
-Result<std::shared_ptr<const Catalog>> Store::Impl::CatalogNow() const {
+Result<std::shared_ptr<const Catalog>> Store::Impl::CatalogNow(const EpochGuard& guard) const {
+  return CatalogNowImpl(&guard);
+}
+
+Result<std::shared_ptr<const Catalog>> Store::Impl::WriterCatalog() const {
+  return CatalogNowImpl(nullptr);
+}
+
+Result<std::shared_ptr<const Catalog>> Store::Impl::CatalogNowImpl(const EpochGuard* guard) const {
   // acquire: pairs with PublishRegistry's release increment; the block offset read next is at
   // least as new as this generation.
   uint64_t gen = header()->registry_generation.load(std::memory_order_acquire);
@@ -68,6 +76,10 @@ Result<std::shared_ptr<const Catalog>> Store::Impl::CatalogNow() const {
       uint64_t off = header()->registry_block.load(std::memory_order_acquire);
       LARDER_ASSIGN_OR_RETURN(RepoConfig config, ReadRegistryBlock(*seg, off, nullptr));
       LARDER_ASSIGN_OR_RETURN(cat, Catalog::Build(std::move(config), gen));
+      // A registry read while the hold was withdrawn may be bytes reused since: not kept.
+      if (guard != nullptr && !guard->HeldSoFar()) {
+        return Status(ErrorCode::kBusy, "reader hold withdrawn while decoding the registry");
+      }
       catalog = cat;
     }
   }
@@ -109,11 +121,30 @@ Result<std::shared_ptr<Store>> Store::Open(const std::string& path, bool writabl
   return std::shared_ptr<Store>(new Store(std::move(impl)));
 }
 
+Status TornDown(const std::string& path) {
+  return Status(ErrorCode::kStoreNotFound,
+                "the segment this process attached to at '" + path +
+                    "' was torn down or replaced (nothing was written or read): attach again");
+}
+
 Status Store::Teardown(const std::string& path) {
+  // Serialized with writers: a batch in progress ends first; a writer that takes the lock
+  // after us finds the mark below (WriteSession::Begin), and one waiting on the lock file we
+  // unlink locks the new one instead (WriterLock::Acquire).
+  LARDER_ASSIGN_OR_RETURN(WriterLock lock,
+                          WriterLock::Acquire(path, WriterOptions{}.lock_timeout_ms));
+  // Mark the segment retired before anything is unlinked, so that every process attached to
+  // it finds out. A file that is not a valid segment is removed all the same.
+  if (auto seg = SegmentMapping::Open(path, SegmentMapping::Mode::kReadWrite); seg.ok()) {
+    // release: a process that sees the mark sees the segment as it was at teardown.
+    (*seg)->header()->retired.store(1, std::memory_order_release);
+  }
   bool any = false;
-  for (const std::string& p : {path, ReadersPath(path), LockPath(path), path + ".tmp"}) {
+  // The lock file last: it is what serializes the teardown with writers.
+  const std::string lock_path = LockPath(path);
+  for (const std::string& p : {path, ReadersPath(path), path + ".tmp", lock_path}) {
     if (::unlink(p.c_str()) == 0) {
-      any = true;
+      any = any || p != lock_path;  // Acquire() created the lock file if it was missing
     } else if (errno != ENOENT) {
       return IoError("cannot remove '" + p + "': " + std::strerror(errno));
     }
@@ -122,10 +153,22 @@ Status Store::Teardown(const std::string& path) {
   return Status::Ok();
 }
 
+bool Store::Retired() const {
+  return impl_->header()->retired.load(std::memory_order_acquire) != 0;
+}
+
+bool Store::Detached() const {
+  return impl_->header()->retired.load(std::memory_order_acquire) != 0 ||
+         !impl_->seg->StillAtPath();
+}
+
 Result<std::shared_ptr<const Catalog>> Store::CurrentCatalog() const {
-  LARDER_ASSIGN_OR_RETURN(layout::ReaderSlot * slot, impl_->Slot());
-  EpochGuard guard(slot, impl_->header()->global_epoch);
-  return impl_->CatalogNow();
+  std::shared_ptr<const Catalog> cat;
+  LARDER_RETURN_IF_ERROR(impl_->ReadProtected([&](const EpochGuard& guard) -> Status {
+    LARDER_ASSIGN_OR_RETURN(cat, impl_->CatalogNow(guard));
+    return Status::Ok();
+  }));
+  return cat;
 }
 
 const std::string& Store::path() const { return impl_->seg->path(); }

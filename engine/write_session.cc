@@ -1,6 +1,7 @@
 // Write batches: the writer lock, crash recovery, epochs and index rebuilds.
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,6 +20,17 @@ namespace larder {
 using layout::BlockHeader;
 using layout::BlockKind;
 
+namespace {
+
+// Whether `fd` is the file now at `path`.
+bool SameFileAtPath(int fd, const std::string& path) {
+  struct stat held, now;
+  return ::fstat(fd, &held) == 0 && ::stat(path.c_str(), &now) == 0 && held.st_dev == now.st_dev &&
+         held.st_ino == now.st_ino;
+}
+
+}  // namespace
+
 Result<WriterLock> WriterLock::Acquire(const std::string& segment_path, int timeout_ms,
                                        uint32_t mode) {
   std::string path = LockPath(segment_path);
@@ -29,7 +41,19 @@ Result<WriterLock> WriterLock::Acquire(const std::string& segment_path, int time
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   auto pause = std::chrono::microseconds(50);
-  while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+  // Teardown unlinks the lock file while it holds it: a lock taken on an unlinked (or
+  // replaced) lock file excludes nobody, so lock again the file now at the path.
+  for (;;) {
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
+      if (SameFileAtPath(fd, path)) break;
+      ::close(fd);  // locked, but a file no longer at the path
+      fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, mode);
+      if (fd < 0 && errno == EACCES) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        return IoError("cannot open writer lock '" + path + "': " + std::strerror(errno));
+      }
+      continue;
+    }
     if (errno != EWOULDBLOCK && errno != EINTR) {
       int err = errno;
       ::close(fd);
@@ -60,6 +84,11 @@ Result<std::unique_ptr<WriteSession>> WriteSession::Begin(Store::Impl& store) {
   std::unique_lock<Mutex> process_lock(store.write_mu);
   LARDER_ASSIGN_OR_RETURN(WriterLock lock,
                           WriterLock::Acquire(store.seg->path(), store.options.lock_timeout_ms));
+  // One live segment: a batch is never acknowledged into a segment torn down or replaced
+  // (teardown marks it retired under this lock before unlinking it).
+  if (store.header()->retired.load(std::memory_order_acquire) != 0 || !store.seg->StillAtPath()) {
+    return TornDown(store.seg->path());
+  }
   std::unique_ptr<WriteSession> ws(new WriteSession(store, std::move(lock)));
   ws->process_lock_ = std::move(process_lock);
   if (Status st = ws->RecoverIfDirty(); !st.ok()) {
@@ -92,8 +121,12 @@ void WriteSession::ReclaimNow() {
   // seq_cst fence: pairs with each reader's fence after its epoch store (reader_slots.h).
   std::atomic_thread_fence(std::memory_order_seq_cst);
   store_.write_mu.AssertHeld();  // process_lock_
-  ReaderScan scan = ScanReaders(store_.pool->table(), store_.reader_watch);
-  arena_.Reclaim(scan.min_active_epoch);
+  last_scan_ = ScanReaders(store_.pool->table(), store_.reader_watch,
+                           std::chrono::milliseconds(store_.options.reader_grace_ms));
+  if (last_scan_.withdrawn > 0) {
+    h->stuck_reader_reports.fetch_add(last_scan_.withdrawn, std::memory_order_relaxed);
+  }
+  arena_.Reclaim(last_scan_.min_active_epoch);
 }
 
 void WriteSession::Finish() {
@@ -156,12 +189,8 @@ Status WriteSession::RebuildIndex(uint32_t log2_buckets, const std::set<uint32_t
   layout::SegmentHeader* h = store_.header();
   LARDER_ASSIGN_OR_RETURN(HashIndex old_idx, store_.index());
   uint64_t bytes = layout::IndexBlockBytes(log2_buckets);
-  auto off = arena_.Allocate(bytes, BlockKind::kIndex, /*align64=*/true);
-  if (!off.ok()) {
-    ReclaimNow();
-    off = arena_.Allocate(bytes, BlockKind::kIndex, true);
-    if (!off.ok()) return off.status().WithContext("cannot grow the index");
-  }
+  auto off = AllocateMakingRoom(bytes, BlockKind::kIndex, /*align64=*/true);
+  if (!off.ok()) return off.status().WithContext("cannot grow the index");
   uint64_t data = *off + layout::kIndexDataOffset;
   std::memset(store_.base() + data, 0, bytes - layout::kIndexDataOffset);
   const IndexWriter fresh(

@@ -192,7 +192,10 @@ struct SegmentHeader {
   uint64_t arena_begin;       // first block
   uint64_t segment_uid;       // random; the reader table carries the same value
   uint64_t created_micros;
-  uint64_t reserved0;
+  // retired: 0 while this segment is the store's live one; set (release) once by teardown,
+  // under the writer lock, before the files are unlinked. The one word of line 0 written after
+  // creation. Writers refuse to write a retired segment; readers answer kStoreNotFound.
+  std::atomic<uint64_t> retired;
 
   // Line 1: publication words, read by every lookup.
   // ready: kReadyValue, stored last at creation with release; readers acquire it first.
@@ -248,10 +251,18 @@ static_assert(sizeof(ReaderTableHeader) == 64);
 // exec()ed (same pid and start time, but the table no longer mapped there) from one that still
 // reads; it counts only when `table_seal` matches the claim (an older build claims a slot
 // without writing either word, and the stale seal then fails).
+//
+// A writer withdraws the hold of a slot that has held one epoch for its grace period (a
+// stopped or stuck reader) by a CAS of `epoch` from e to e | kEpochWithdrawn; the slot then
+// holds nothing back. The reader ends every lookup with an exchange of `epoch` to 0 and keeps
+// its result only if it gets back the e it stored (docs/design.md, "Withdrawn holds").
+inline constexpr uint64_t kEpochWithdrawn = uint64_t{1} << 63;
+
 struct alignas(kCacheLine) ReaderSlot {
   std::atomic<uint64_t> owner;          // pid, or 0 when free
   std::atomic<uint64_t> start_time;     // owner's process start time
-  std::atomic<uint64_t> epoch;          // global_epoch seen at lookup start, or 0
+  std::atomic<uint64_t> epoch;          // global_epoch seen at lookup start (| kEpochWithdrawn
+                                        // once a writer withdrew it), or 0
   std::atomic<uint64_t> tid;            // owner's thread id (diagnostics)
   std::atomic<uint64_t> lookups;        // entity lookups made through this slot (diagnostics)
   std::atomic<uint64_t> table_address;  // where the owner maps PATH.readers; 0: not recorded

@@ -635,7 +635,11 @@ class ChildGuard {
 class MultiProcessDeadReaders : public testing::StoreFixture {
  protected:
   void SetUp() override {
-    repo_.Write(CounterRepo(), StoreOptions{2000, "256MiB"});
+    // A grace period longer than any test: these tests are about telling dead readers from
+    // live ones, not about withdrawing the holds of stuck ones (tests/reader_safety_test.cc).
+    StoreOptions options{2000, "256MiB"};
+    options.reader_grace_ms = "3600000";
+    repo_.Write(CounterRepo(), options);
     auto fs = repo_.OpenApplied();
     ASSERT_TRUE(fs.ok()) << fs.status().ToString();
     fs_ = std::move(fs).value();
@@ -675,8 +679,10 @@ TEST_F(MultiProcessDeadReaders, KilledZombieDoesNotBlockReclamation) {
 }
 
 TEST_F(MultiProcessDeadReaders, StoppedReaderHoldsMemoryBackOnlyUntilItResumes) {
-  // A reader stopped (SIGSTOP) inside a lookup is alive: the writer must keep its rows, keep
-  // writing (the limbo ring stops the epoch from wrapping past it), and reclaim once it runs.
+  // A reader stopped (SIGSTOP) inside a lookup is alive: within the grace period (an hour here)
+  // the writer must keep its rows, keep writing (the limbo ring stops the epoch from wrapping
+  // past it), and reclaim once it runs. (After the grace period its hold is withdrawn:
+  // ReaderSafety.StoppedReaderDoesNotFillTheStoreAndReadsAgainWhenResumed.)
   pid_t pid = -1;
   for (int attempt = 0; attempt < 50 && pid < 0; ++attempt) {
     pid_t p = StartLoopingReader(repo_.segment());

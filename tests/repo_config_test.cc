@@ -211,6 +211,7 @@ TEST(RepoConfigTest, DefaultsAndOptionalSections) {
   EXPECT_EQ(r->online_store.path, "/dev/shm/larder-bare");
   EXPECT_EQ(r->online_store.initial_capacity, 100000u);
   EXPECT_EQ(r->online_store.memory_limit, uint64_t{1} << 30);
+  EXPECT_EQ(r->online_store.reader_grace_ms, 1000u);
   EXPECT_TRUE(r->entities.empty());
   EXPECT_TRUE(r->views.empty());
 }
@@ -228,12 +229,14 @@ online_store:
   path: store/seg
   initial_capacity: 42
   memory_limit: 64MiB
+  reader_grace_ms: 250
 )",
                                          kFile, "/repo/dir");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->online_store.path, "/repo/dir/store/seg");
   EXPECT_EQ(r->online_store.initial_capacity, 42u);
   EXPECT_EQ(r->online_store.memory_limit, 64ull << 20);
+  EXPECT_EQ(r->online_store.reader_grace_ms, 250u);
 }
 
 TEST(RepoConfigTest, AbsoluteSourcePathIsKept) {
@@ -707,6 +710,12 @@ TEST(RepoConfigErrorTest, OnlineStoreValues) {
       IsConfigError("project: p\nonline_store:\n  initial_capacity: -5\n", "3:21", {"'-5'"}));
   EXPECT_TRUE(IsConfigError("project: p\nonline_store:\n  path: ''\n", "3:9",
                             {"'path' must not be empty"}));
+  EXPECT_TRUE(IsConfigError("project: p\nonline_store:\n  reader_grace_ms: 0\n", "3:20",
+                            {"reader_grace_ms", "'0'", "from 1 to 3600000"}));
+  EXPECT_TRUE(IsConfigError("project: p\nonline_store:\n  reader_grace_ms: 1s\n", "3:20",
+                            {"reader_grace_ms", "'1s'"}));
+  EXPECT_TRUE(IsConfigError("project: p\nonline_store:\n  reader_grace_ms: 3600001\n", "3:20",
+                            {"'3600001'"}));
 }
 
 // --- durations and byte sizes ----------------------------------------------------------------

@@ -840,6 +840,41 @@ TEST_F(ServerTest, MetricsAndHealth) {
   EXPECT_EQ(ErrorCodeOf(gone.body), "StoreUnavailable");
 }
 
+// One live segment: after `teardown` the server answers errors, never the dead store's rows;
+// after a new `apply` it reads and writes the new segment, without a restart.
+TEST_F(ServerTest, FollowsTheStoreAcrossTeardownAndApply) {
+  Start();
+  Client c(port_);
+  ASSERT_EQ(c.Post("/push", PushBody({1, 2, 3}, 5)).status, 200);
+  HttpResult before = c.Post("/get-online-features", GetBody({1}));
+  ASSERT_EQ(before.status, 200);
+  EXPECT_EQ(IntAt(before.body, 1, 0), 5);
+
+  auto other = repo_.Open();
+  ASSERT_TRUE(other.ok());
+  ASSERT_TRUE((*other)->Teardown().ok());
+  HttpResult gone = c.Post("/get-online-features", GetBody({1}));
+  EXPECT_EQ(gone.status, 503) << "a torn-down store was served: " << gone.body;
+  EXPECT_EQ(ErrorCodeOf(gone.body), "StoreNotFound") << gone.body;
+  EXPECT_EQ(c.Get("/health").status, 503);
+  EXPECT_NE(c.Post("/push", PushBody({1}, 6)).status, 200);
+
+  ASSERT_TRUE((*other)->Apply().ok());
+  ASSERT_EQ(c.Post("/push", PushBody({1}, 7)).status, 200);
+  HttpResult after = c.Post("/get-online-features", GetBody({1}));
+  ASSERT_EQ(after.status, 200) << after.body;
+  EXPECT_EQ(IntAt(after.body, 1, 0), 7);
+  EXPECT_EQ(c.Get("/health").status, 200);
+  // The push went to the live segment: a fresh reader of the path sees it.
+  auto fresh = OnlineReader::Attach(repo_.segment());
+  ASSERT_TRUE(fresh.ok());
+  auto resp = (*fresh)->GetOnlineFeatures(
+      testing::Features({"driver_hourly_stats:avg_daily_trips"},
+                        testing::MakeFrame({{"driver_id", {testing::I(1)}}})));
+  ASSERT_TRUE(resp.ok()) << resp.status().ToString();
+  EXPECT_EQ(resp->results[1].statuses[0], FieldStatus::kPresent);
+}
+
 TEST_F(ServerTest, TooManyConnectionsAndIdleTimeout) {
   ServerOptions o = DefaultOptions();
   o.max_connections = 2;

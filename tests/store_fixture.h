@@ -182,8 +182,9 @@ inline ::testing::AssertionResult SameValue(const Value& want, const Value& got)
 struct StoreOptions {
   uint64_t initial_capacity = 1000;
   std::string memory_limit = "16MiB";
-  std::string path;  // the online store's path; "" = the Repo's own unique segment path
-  std::string file_mode;  // online_store.file_mode; "" = the default
+  std::string path;             // the online store's path; "" = the Repo's own unique segment path
+  std::string file_mode;        // online_store.file_mode; "" = the default
+  std::string reader_grace_ms;  // online_store.reader_grace_ms; "" = the default
 };
 
 // The common entity/source preamble: entity `driver` (driver_id Int64), file source
@@ -244,11 +245,12 @@ class Repo {
   // services) verbatim.
   void Write(const std::string& body, const StoreOptions& opts = {}) const {
     const std::string& path = opts.path.empty() ? seg_.path() : opts.path;
-    std::string yaml = "project: larder_test\nonline_store:\n  path: " + path +
-                       "\n  initial_capacity: " + std::to_string(opts.initial_capacity) +
-                       "\n  memory_limit: " + opts.memory_limit + "\n" +
-                       (opts.file_mode.empty() ? "" : "  file_mode: \"" + opts.file_mode + "\"\n") +
-                       body;
+    std::string yaml = "project: larder_test\nonline_store:\n  path: " + path + "\n";
+    yaml += "  initial_capacity: " + std::to_string(opts.initial_capacity) + "\n";
+    yaml += "  memory_limit: " + opts.memory_limit + "\n";
+    if (!opts.file_mode.empty()) yaml += "  file_mode: \"" + opts.file_mode + "\"\n";
+    if (!opts.reader_grace_ms.empty()) yaml += "  reader_grace_ms: " + opts.reader_grace_ms + "\n";
+    yaml += body;
     dir_.Write("feature_store.yaml", yaml);
   }
 

@@ -156,6 +156,10 @@ class OnlineReader {
   Result<CheckReport> Check() const;
   // The registry stored in the segment.
   Result<RepoConfig> Registry() const;
+  // True once the segment this reader maps is no longer the store's live one (torn down, or
+  // removed or replaced at its path): its lookups answer kStoreNotFound; attach again to
+  // read the segment now at the path.
+  bool Detached() const;
 
  private:
   explicit OnlineReader(std::shared_ptr<Store> store) : store_(std::move(store)) {}

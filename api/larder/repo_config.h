@@ -93,6 +93,9 @@ struct OnlineStoreConfig {
   // write (they claim slots in it). Readers need only group read on the segment.
   uint32_t file_mode = 0640;
   uint32_t readers_mode = 0660;
+  // How long a reader may hold one epoch inside one lookup before a writer that needs the
+  // memory withdraws its hold and the reader reads again (docs/design.md, "Withdrawn holds").
+  uint32_t reader_grace_ms = 1000;
 };
 
 // A materialized interval of one view, [start, end] in micros (issue 4 fills these).

@@ -15,7 +15,9 @@ struct ReaderInfo {
   uint64_t tid = 0;
   uint64_t epoch = 0;
   uint64_t lookups = 0;
-  bool alive = false;
+  bool alive = false;            // uncertain (its /proc is not ours to read) counts as alive
+  bool withdrawn = false;        // a writer withdrew its hold: stopped or stuck inside a lookup
+  uint64_t held_back_bytes = 0;  // retired bytes its epoch keeps from reuse (0 outside a lookup)
 };
 
 struct ApplyReport {
@@ -59,6 +61,11 @@ struct StoreInfo {
   uint64_t recoveries = 0;
   uint64_t last_recovery_micros = 0;
   uint64_t writer_pid = 0;  // non-zero: a batch is in progress (or its writer died)
+  // Holds withdrawn from readers stuck in one lookup for the writer's grace period.
+  uint64_t stuck_reader_reports = 0;
+  // Lookups this process read again because its hold was withdrawn (or its slot lost) during
+  // them.
+  uint64_t lookups_retried = 0;
   std::vector<ViewStats> views;
   std::vector<ReaderInfo> readers;
 };

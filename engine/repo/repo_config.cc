@@ -144,8 +144,10 @@ constexpr uint64_t kMinMemoryLimit = 1ull << 20;
 
 constexpr std::string_view kTopKeys[] = {"project", "online_store",  "entities",
                                          "sources", "feature_views", "feature_services"};
-constexpr std::string_view kOnlineStoreKeys[] = {"path", "initial_capacity", "memory_limit",
-                                                 "file_mode", "readers_mode"};
+constexpr std::string_view kOnlineStoreKeys[] = {
+    "path", "initial_capacity", "memory_limit", "file_mode", "readers_mode", "reader_grace_ms"};
+// online_store.reader_grace_ms: from a millisecond (tests) to an hour.
+constexpr uint64_t kMaxReaderGraceMs = 3'600'000;
 constexpr std::string_view kEntityKeys[] = {"name",        "join_keys", "value_type",
                                             "description", "tags",      "owner"};
 constexpr std::string_view kSourceKeys[] = {
@@ -276,6 +278,7 @@ class Parser {
   Result<uint64_t> ReadCapacity(const Entry& entry) const;
   Result<uint64_t> ReadMemoryLimit(const Entry& entry) const;
   Result<uint32_t> ReadFileMode(const Entry& entry) const;
+  Result<uint32_t> ReadReaderGrace(const Entry& entry) const;
 
   Status ParseEntities(const Fields& top);
   Result<EntityDef> ParseEntity(const YAML::Node& node, size_t index) const;
@@ -503,6 +506,19 @@ Result<uint64_t> Parser::ReadCapacity(const Entry& entry) const {
   return number;
 }
 
+Result<uint32_t> Parser::ReadReaderGrace(const Entry& entry) const {
+  LARDER_ASSIGN_OR_RETURN(std::string text, ReadString(entry, "online_store"));
+  uint64_t number = 0;
+  std::string_view suffix;
+  if (!SplitNumber(text, &number, &suffix) || !suffix.empty() || number < 1 ||
+      number > kMaxReaderGraceMs) {
+    return Error(entry.value, "online_store: invalid reader_grace_ms " + Quote(text) +
+                                  " (expected whole milliseconds from 1 to " +
+                                  std::to_string(kMaxReaderGraceMs) + ")");
+  }
+  return static_cast<uint32_t>(number);
+}
+
 Result<uint64_t> Parser::ReadMemoryLimit(const Entry& entry) const {
   LARDER_ASSIGN_OR_RETURN(std::string text, ReadString(entry, "online_store"));
   Result<uint64_t> bytes = ParseByteSize(text);
@@ -554,6 +570,9 @@ Status Parser::ParseOnlineStore(const Fields& top) {
   }
   if (const Entry* e = fields.Find("readers_mode")) {
     LARDER_ASSIGN_OR_RETURN(store.readers_mode, ReadFileMode(*e));
+  }
+  if (const Entry* e = fields.Find("reader_grace_ms")) {
+    LARDER_ASSIGN_OR_RETURN(store.reader_grace_ms, ReadReaderGrace(*e));
   }
   return Status::Ok();
 }

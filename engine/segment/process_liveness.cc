@@ -1,12 +1,15 @@
 #include "engine/segment/process_liveness.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <fstream>
+#include <string_view>
 
 namespace larder {
 
@@ -15,37 +18,67 @@ namespace {
 // PF_EXITING (include/linux/sched.h). A task with it never returns to user space.
 constexpr uint64_t kTaskExiting = 0x00000004;
 
-// True when every thread of process `pid` has finished (TaskFinished). A thread that vanished
+// Whether every thread of process `pid` has finished (TaskFinished): nullopt when that cannot
+// be told (the task directory or a thread's stat is unreadable). A thread whose stat vanished
 // between the listing and the read has exited.
-bool AllThreadsFinished(pid_t pid) {
-  for (const TaskStat& t : ReadThreadStats(pid)) {
-    if (!TaskFinished(t)) return false;
+std::optional<bool> AllThreadsFinished(pid_t pid) {
+  const std::string dir = ProcFile(pid, "task");
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    if (errno == ENOENT || errno == ESRCH) return true;  // the whole process is gone
+    return std::nullopt;
   }
-  return true;
+  std::optional<bool> all = true;
+  while (const dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    TaskStat t;
+    const ProcRead r = ReadTaskStatFile(dir + "/" + e->d_name + "/stat", &t);
+    if (r == ProcRead::kUnknown) {
+      all = std::nullopt;
+      break;
+    }
+    if (r == ProcRead::kRead && !TaskFinished(t)) {
+      all = false;
+      break;
+    }
+  }
+  ::closedir(d);
+  return all;
 }
 
 }  // namespace
 
-bool ReadTaskStat(const std::string& path, TaskStat* out) {
-  std::ifstream in(path);
-  std::string line;
-  if (!std::getline(in, line)) return false;
+ProcRead ReadTaskStatFile(const std::string& path, TaskStat* out) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT || errno == ESRCH ? ProcRead::kGone : ProcRead::kUnknown;
+  // A stat line is at most ~1 KiB (52 numeric fields and a 16-byte comm): one read gets it.
+  char buf[4096];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  const int err = errno;
+  ::close(fd);
+  if (n < 0) return err == ESRCH ? ProcRead::kGone : ProcRead::kUnknown;
+  buf[n] = 0;
+  const std::string_view line(buf, static_cast<size_t>(n));
   // Field 2 (comm) may contain spaces; fields after the last ')' are space-separated.
   auto close = line.rfind(')');
-  if (close == std::string::npos || close + 2 >= line.size()) return false;
-  const char* p = line.c_str() + close + 2;
+  if (close == std::string_view::npos || close + 2 >= line.size()) return ProcRead::kUnknown;
+  const char* p = buf + close + 2;
   out->state = *p;
   for (int field = 3; *p != 0; ++field) {
     if (field == 9) out->flags = std::strtoull(p, nullptr, 10);
     if (field == 20) out->threads = std::strtoull(p, nullptr, 10);
     if (field == 22) {
       out->start_time = std::strtoull(p, nullptr, 10);
-      return true;
+      return ProcRead::kRead;
     }
     while (*p && *p != ' ') ++p;
     while (*p == ' ') ++p;
   }
-  return false;
+  return ProcRead::kUnknown;
+}
+
+bool ReadTaskStat(const std::string& path, TaskStat* out) {
+  return ReadTaskStatFile(path, out) == ProcRead::kRead;
 }
 
 std::string ProcFile(pid_t pid, const char* name) {
@@ -97,10 +130,16 @@ uint64_t ProcessStartTime(pid_t pid) {
 
 bool ProcessAlive(uint64_t pid, uint64_t start_time) {
   if (pid == 0 || pid > static_cast<uint64_t>(INT32_MAX)) return false;
+  // ESRCH is the one answer that proves the process gone; EPERM (another user's process)
+  // says it exists.
   if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return false;
   TaskStat t;
-  // start_time 0: claimed a moment ago, start time not yet written.
-  if (!ReadTaskStat(ProcFile(static_cast<pid_t>(pid), "stat"), &t)) return start_time == 0;
+  // Not read: kill() said the process exists, so an ENOENT here is a /proc that hides it
+  // (hidepid=invisible), and anything else an unknown. Either way it may be reading: alive.
+  // (It may also have died since kill(); the next scan's kill() says so.)
+  if (ReadTaskStatFile(ProcFile(static_cast<pid_t>(pid), "stat"), &t) != ProcRead::kRead) {
+    return true;
+  }
   if (start_time != 0 && t.start_time != start_time) return false;  // the pid was recycled
   // A killed process runs no more code from the moment its threads enter do_exit(), but it
   // keeps its pid, its /proc entry and (as a zombie) answers kill(pid, 0) until its parent
@@ -108,7 +147,9 @@ bool ProcessAlive(uint64_t pid, uint64_t start_time) {
   // must not hold reclamation back meanwhile. The first thread's state is not enough on its
   // own: it may have called pthread_exit() while the process's other threads read on.
   if (!TaskFinished(t)) return true;
-  return t.threads > 1 && !AllThreadsFinished(static_cast<pid_t>(pid));
+  if (t.threads <= 1) return false;
+  const std::optional<bool> finished = AllThreadsFinished(static_cast<pid_t>(pid));
+  return !finished.has_value() || !*finished;
 }
 
 }  // namespace larder

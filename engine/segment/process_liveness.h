@@ -21,7 +21,13 @@ struct TaskStat {
   uint64_t start_time = 0;  // field 22: start, in clock ticks since boot
 };
 
-// Reads a stat file. False when the task is gone (or /proc is unreadable).
+// What reading a /proc file told: its contents, that the task does not exist (ENOENT, ESRCH),
+// or nothing (EACCES, EMFILE, a hidepid mount, a short read: the answer is unknown).
+enum class ProcRead { kRead, kGone, kUnknown };
+
+// Reads a stat file.
+ProcRead ReadTaskStatFile(const std::string& path, TaskStat* out);
+// Same, true only for kRead.
 bool ReadTaskStat(const std::string& path, TaskStat* out);
 
 // /proc/PID/`name`: ProcFile(pid, "stat") is the first thread's stat file.
@@ -46,6 +52,9 @@ std::optional<bool> MapsAddress(pid_t pid, uint64_t address);
 // false once it is gone, its pid belongs to a newer process, or every one of its threads is a
 // zombie or inside do_exit() (a killed process can take seconds to tear down its memory, and
 // runs no code of its own meanwhile). start_time 0 (not yet recorded) trusts the pid alone.
+// Uncertain means alive: only kill()'s ESRCH, or /proc files that were read, prove a death.
+// A /proc that cannot be read (another user's process under hidepid or ProtectProc=, this
+// process at its descriptor limit, EACCES) leaves the process alive.
 bool ProcessAlive(uint64_t pid, uint64_t start_time);
 
 }  // namespace larder

@@ -102,13 +102,13 @@ struct ThreadSlotCache {
   struct Entry {
     std::weak_ptr<ReaderSlotPool> pool;
     const ReaderSlotPool* raw;
-    ReaderSlot* slot;
+    SlotRef ref;
     uint64_t fork_generation;
   };
   std::vector<Entry> entries;
   ~ThreadSlotCache() {
     for (auto& e : entries) {
-      if (auto pool = e.pool.lock()) pool->Release(e.slot);
+      if (auto pool = e.pool.lock()) pool->Release(e.ref.slot);
     }
   }
 };
@@ -138,10 +138,18 @@ void ReaderSlotPool::Release(ReaderSlot* slot) {
   }
 }
 
-Result<ReaderSlot*> ReaderSlotPool::SlotForThisThread() {
+void ReaderSlotPool::ForgetLostSlot(ReaderSlot* slot) {
+  std::erase_if(t_cache.entries, [&](const ThreadSlotCache::Entry& e) {
+    return e.raw == this && e.ref.slot == slot;
+  });
+  MutexLock lock(mu_);
+  std::erase(claimed_, slot);
+}
+
+Result<SlotRef> ReaderSlotPool::SlotForThisThread() {
   uint64_t gen = g_fork_generation.load(std::memory_order_relaxed);
   for (auto& e : t_cache.entries) {
-    if (e.raw == this && e.fork_generation == gen) return e.slot;
+    if (e.raw == this && e.fork_generation == gen) return e.ref;
   }
   // Forget entries of pools that are gone or of a parent process.
   std::erase_if(t_cache.entries, [&](const ThreadSlotCache::Entry& e) {
@@ -177,8 +185,9 @@ Result<ReaderSlot*> ReaderSlotPool::SlotForThisThread() {
         MutexLock lock(mu_);
         claimed_.push_back(&s);
       }
-      t_cache.entries.push_back({weak_from_this(), this, &s, gen});
-      return &s;
+      const SlotRef ref{&s, pid, tid};
+      t_cache.entries.push_back({weak_from_this(), this, ref, gen});
+      return ref;
     }
     if (pass == 1) break;
     uint32_t reaped = 0;
@@ -194,20 +203,25 @@ Result<ReaderSlot*> ReaderSlotPool::SlotForThisThread() {
                                       " reader slots of this store are in use by live threads");
 }
 
-bool ReaderWatch::DueForMapsCheck(uint32_t i, uint64_t owner, uint64_t epoch,
-                                  Clock::time_point now) {
+ReaderWatch::Sighting ReaderWatch::Observe(uint32_t i, uint64_t owner, uint64_t epoch,
+                                           uint64_t lookups, Clock::time_point now) {
   if (held_.size() <= i) held_.resize(layout::kReaderSlots);
   Held& h = held_[i];
-  if (h.owner != owner || h.epoch != epoch) {
-    h = Held{owner, epoch, now};
-    return false;
+  if (h.owner != owner || h.epoch != epoch || h.lookups != lookups) {
+    h = Held{owner, epoch, lookups, now, now};
+    return {};
   }
-  if (now - h.checked < kExecCheckAfter) return false;
-  h.checked = now;
-  return true;
+  Sighting s;
+  s.held = now - h.since;
+  if (now - h.checked >= kExecCheckAfter) {
+    h.checked = now;
+    s.maps_check_due = true;
+  }
+  return s;
 }
 
-ReaderScan ScanReaders(ReaderTableMapping& table, ReaderWatch& watch) {
+ReaderScan ScanReaders(ReaderTableMapping& table, ReaderWatch& watch,
+                       std::chrono::milliseconds grace) {
   ReaderScan scan;
   ReaderSlot* slots = table.slots();
   const ReaderWatch::Clock::time_point now = ReaderWatch::Clock::now();
@@ -216,8 +230,8 @@ ReaderScan ScanReaders(ReaderTableMapping& table, ReaderWatch& watch) {
     uint64_t owner = s.owner.load(std::memory_order_acquire);
     if (owner == 0 || IsReaping(owner)) continue;
     uint64_t epoch = s.epoch.load(std::memory_order_acquire);
-    if (epoch == 0) {
-      ++scan.claimed;
+    if (epoch == 0 || (epoch & layout::kEpochWithdrawn) != 0) {
+      ++scan.claimed;  // outside a lookup, or its hold was withdrawn: holds nothing back
       continue;
     }
     // Only a slot that holds reclamation back is worth the liveness check. If the reap fails,
@@ -225,14 +239,33 @@ ReaderScan ScanReaders(ReaderTableMapping& table, ReaderWatch& watch) {
     // above as active, which is only conservative.
     // The maps check only for a slot that has held this epoch for a while: a lookup takes
     // microseconds, and reading /proc/PID/maps costs more than a batch's other work.
-    const bool check_maps = watch.DueForMapsCheck(i, owner, epoch, now);
-    if (OwnerGone(s, owner, check_maps) && ReapSlot(s, owner)) {
+    const ReaderWatch::Sighting seen =
+        watch.Observe(i, owner, epoch, s.lookups.load(std::memory_order_relaxed), now);
+    if (OwnerGone(s, owner, seen.maps_check_due) && ReapSlot(s, owner)) {
       ++scan.reaped;
       continue;
     }
     ++scan.claimed;
+    if (seen.held >= grace) {
+      // A live reader (or one whose liveness cannot be told) that has held one epoch for the
+      // grace period: stopped, stuck or far too slow. seq_cst CAS: ordered with the reader's
+      // closing exchange (reader_slots.h); if it succeeds, the reader has not ended this
+      // lookup yet and will find the mark, so its hold no longer counts. If it fails, the
+      // reader moved on meanwhile: count the epoch read above, which is only conservative.
+      uint64_t expected = epoch;
+      if (s.epoch.compare_exchange_strong(expected, epoch | layout::kEpochWithdrawn,
+                                          std::memory_order_seq_cst)) {
+        ++scan.withdrawn;
+        continue;
+      }
+    }
     ++scan.active;
-    scan.min_active_epoch = std::min(scan.min_active_epoch, epoch);
+    if (epoch < scan.min_active_epoch) {
+      scan.min_active_epoch = epoch;
+      scan.oldest_pid = owner;
+      scan.oldest_tid = s.tid.load(std::memory_order_relaxed);
+      scan.oldest_held = std::chrono::duration_cast<std::chrono::milliseconds>(seen.held);
+    }
   }
   return scan;
 }
@@ -248,7 +281,9 @@ std::vector<ReaderInfo> ListReaders(ReaderTableMapping& table) {
     r.slot = i;
     r.pid = owner;
     r.tid = s.tid.load(std::memory_order_relaxed);
-    r.epoch = s.epoch.load(std::memory_order_relaxed);
+    const uint64_t epoch = s.epoch.load(std::memory_order_relaxed);
+    r.epoch = epoch & ~layout::kEpochWithdrawn;
+    r.withdrawn = (epoch & layout::kEpochWithdrawn) != 0;
     r.lookups = s.lookups.load(std::memory_order_relaxed);
     r.alive = !OwnerGone(s, owner, /*check_maps=*/true);
     out.push_back(r);

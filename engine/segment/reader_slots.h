@@ -1,15 +1,20 @@
-// Reader slots and epochs (docs/design.md, "Reclamation").
+// Reader slots and epochs (docs/design.md, "Reclamation" and "Withdrawn holds").
 //
 // Reader side: each thread that reads a store claims one ReaderSlot in PATH.readers, once, and
 // keeps it until the thread exits or the store is closed. Around each lookup batch it runs
-//     slot.epoch = global_epoch   (relaxed store)
+//     slot.epoch = e = global_epoch   (release store)
 //     atomic_thread_fence(seq_cst)
 //     ... probe and read rows ...
-//     slot.epoch = 0              (release store)
+//     old = slot.epoch.exchange(0)    (seq_cst)
+// and keeps what it read only if old == e and the slot is still its own (owner, tid): else a
+// writer withdrew its hold (old == e | kEpochWithdrawn) or judged it dead and released the slot,
+// so what it read may have been freed and reused, and it reads again.
 // Writer side: after unlinking rows it runs atomic_thread_fence(seq_cst) and scans the slots.
 // The two fences guarantee that either the scan sees the reader's epoch, or the reader's probes
-// see the unlink; so a block retired at epoch e is safe to free once every slot reads 0 or > e.
-// Thread-safety: ReaderSession is per-thread; ScanReaders is writer-only.
+// see the unlink; so a block retired at epoch e is safe to free once every slot reads 0, > e,
+// or withdrawn. A slot withdrawn by CAS (e -> e | kEpochWithdrawn) is one whose exchange has
+// not run yet, so its reader will see the mark.
+// Thread-safety: an EpochGuard is per-thread; ScanReaders is writer-only.
 #pragma once
 
 #include <sys/types.h>
@@ -29,6 +34,13 @@
 
 namespace larder {
 
+// A slot as its claiming thread knows it: the slot and the owner and tid it claimed it as.
+struct SlotRef {
+  layout::ReaderSlot* slot = nullptr;
+  uint64_t owner = 0;
+  uint64_t tid = 0;
+};
+
 // The slots one attached reader (one mapping of PATH.readers) has claimed for its threads.
 class ReaderSlotPool : public std::enable_shared_from_this<ReaderSlotPool> {
  public:
@@ -36,7 +48,11 @@ class ReaderSlotPool : public std::enable_shared_from_this<ReaderSlotPool> {
   ~ReaderSlotPool();  // releases every slot still claimed
 
   // The calling thread's slot, claimed on first use. kBusy when all slots are taken.
-  Result<layout::ReaderSlot*> SlotForThisThread();
+  Result<SlotRef> SlotForThisThread();
+  // Forgets the calling thread's slot without touching it: it is no longer ours (a process
+  // that misjudged us dead released it, and it may have a new owner). The next lookup claims
+  // another.
+  void ForgetLostSlot(layout::ReaderSlot* slot);
 
   ReaderTableMapping& table() const { return *table_; }
 
@@ -49,23 +65,54 @@ class ReaderSlotPool : public std::enable_shared_from_this<ReaderSlotPool> {
   std::vector<layout::ReaderSlot*> claimed_ LARDER_GUARDED_BY(mu_);
 };
 
-// RAII epoch guard for one lookup batch.
+// RAII epoch guard for one lookup batch. End() says whether the hold lasted the whole batch;
+// a caller that returns what it read must call it and read again when it says false.
 class EpochGuard {
  public:
-  EpochGuard(layout::ReaderSlot* slot, const std::atomic<uint64_t>& global_epoch) : slot_(slot) {
-    slot_->epoch.store(global_epoch.load(std::memory_order_acquire), std::memory_order_relaxed);
+  EpochGuard(const SlotRef& ref, const std::atomic<uint64_t>& global_epoch) : ref_(ref) {
+    epoch_ = global_epoch.load(std::memory_order_acquire);
+    // release: a process that reads this value (a late releaser of this slot, see End) also
+    // sees our claim of the slot.
+    ref_.slot->epoch.store(epoch_, std::memory_order_release);
     // seq_cst fence: orders the epoch store before this batch's index loads (see file comment).
     std::atomic_thread_fence(std::memory_order_seq_cst);
   }
   ~EpochGuard() {
-    // release: every read of this batch happens before the slot says it is done.
-    slot_->epoch.store(0, std::memory_order_release);
+    if (!ended_) End();
   }
   EpochGuard(const EpochGuard&) = delete;
   EpochGuard& operator=(const EpochGuard&) = delete;
 
+  // Ends the hold. True when it was never withdrawn and the slot is still ours: everything
+  // read since the constructor was protected. seq_cst exchange: every read of the batch
+  // happens before it (release), and it is ordered with a writer's withdrawing CAS (both are
+  // read-modify-writes of one word): if the CAS came first we get the mark back.
+  bool End() {
+    ended_ = true;
+    const uint64_t old = ref_.slot->epoch.exchange(0, std::memory_order_seq_cst);
+    held_ = old == epoch_ && StillOurs();
+    return held_;
+  }
+  // While the guard is alive: whether the hold has not been withdrawn so far (seq_cst fence:
+  // what was read before the call was protected if this says true). For results cached beyond
+  // the batch (a decoded registry).
+  bool HeldSoFar() const {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return ref_.slot->epoch.load(std::memory_order_relaxed) == epoch_ && StillOurs();
+  }
+  // After End(): false when the slot was taken from us (its owner or tid changed).
+  bool SlotLost() const { return !StillOurs(); }
+  layout::ReaderSlot* slot() const { return ref_.slot; }
+
  private:
-  layout::ReaderSlot* slot_;
+  bool StillOurs() const {
+    return ref_.slot->owner.load(std::memory_order_relaxed) == ref_.owner &&
+           ref_.slot->tid.load(std::memory_order_relaxed) == ref_.tid;
+  }
+  SlotRef ref_;
+  uint64_t epoch_ = 0;
+  bool ended_ = false;
+  bool held_ = false;
 };
 
 struct ReaderScan {
@@ -73,34 +120,49 @@ struct ReaderScan {
   uint32_t active = 0;                     // slots inside a lookup
   uint32_t claimed = 0;                    // slots owned by a live process
   uint32_t reaped = 0;                     // slots of dead processes released by this scan
+  uint32_t withdrawn = 0;                  // holds withdrawn by this scan (grace period over)
+  // The reader holding min_active_epoch (the oldest hold), for error messages.
+  uint64_t oldest_pid = 0;
+  uint64_t oldest_tid = 0;
+  std::chrono::milliseconds oldest_held{0};
 };
 
-// Writer-side memory of how long each slot has held one epoch. A reader inside one lookup for
-// kExecCheckAfter is checked for having exec()ed (a /proc/PID/maps read: the process no longer
-// maps the table where its claim recorded it), then again at most once per kExecCheckAfter.
+// Writer-side memory of how long each slot has held one epoch in one lookup (same owner, epoch
+// and lookups counter). A reader inside one lookup for kExecCheckAfter is checked for having
+// exec()ed (a /proc/PID/maps read: the process no longer maps the table where its claim
+// recorded it), then again at most once per kExecCheckAfter; one inside it for the grace
+// period has its hold withdrawn.
 // Thread-safety: one per store per process, used by its writer under the write lock.
 class ReaderWatch {
  public:
   using Clock = std::chrono::steady_clock;
   static constexpr Clock::duration kExecCheckAfter = std::chrono::milliseconds(200);
 
-  // True when slot `i` has held `epoch` for `owner` for kExecCheckAfter and was not checked
-  // within the last kExecCheckAfter (it then counts as checked now).
-  bool DueForMapsCheck(uint32_t i, uint64_t owner, uint64_t epoch, Clock::time_point now);
+  struct Sighting {
+    Clock::duration held{};       // since this hold was first seen
+    bool maps_check_due = false;  // held kExecCheckAfter, not checked within the last one
+  };
+  // Records that slot `i` holds `epoch` for `owner` with `lookups` lookups made so far.
+  Sighting Observe(uint32_t i, uint64_t owner, uint64_t epoch, uint64_t lookups,
+                   Clock::time_point now);
 
  private:
   struct Held {
     uint64_t owner = 0;
     uint64_t epoch = 0;
-    Clock::time_point checked;  // first seen holding this epoch, or last checked
+    uint64_t lookups = 0;
+    Clock::time_point since;    // first seen holding this epoch
+    Clock::time_point checked;  // first seen, or last maps check
   };
   std::vector<Held> held_;  // by slot index
 };
 
 // Scans every slot (writer, after its seq_cst fence). Slots of processes that no longer exist
 // (or whose pid was recycled: start time differs, or that exec()ed: see ReaderWatch) are
-// released.
-ReaderScan ScanReaders(ReaderTableMapping& table, ReaderWatch& watch);
+// released; a process whose liveness cannot be known is alive. A live slot that has held one
+// epoch for `grace` has its hold withdrawn (it then holds nothing back; its reader reads again).
+ReaderScan ScanReaders(ReaderTableMapping& table, ReaderWatch& watch,
+                       std::chrono::milliseconds grace);
 
 std::vector<ReaderInfo> ListReaders(ReaderTableMapping& table);
 

@@ -110,6 +110,8 @@ Result<std::unique_ptr<SegmentMapping>> SegmentMapping::Open(const std::string& 
   m->mode_ = mode;
   struct stat st;
   if (::fstat(fd, &st) != 0) return ErrnoStatus("cannot stat segment", path, errno);
+  m->dev_ = static_cast<uint64_t>(st.st_dev);
+  m->ino_ = static_cast<uint64_t>(st.st_ino);
   if (static_cast<uint64_t>(st.st_size) < layout::kHeaderSize) {
     return CorruptStore("'" + path + "': file is truncated: " + std::to_string(st.st_size) +
                         " bytes, smaller than the 4096-byte header");
@@ -131,6 +133,12 @@ Result<std::unique_ptr<SegmentMapping>> SegmentMapping::Open(const std::string& 
   return m;
 }
 
+bool SegmentMapping::StillAtPath() const {
+  struct stat st;
+  if (::stat(path_.c_str(), &st) != 0) return false;
+  return static_cast<uint64_t>(st.st_dev) == dev_ && static_cast<uint64_t>(st.st_ino) == ino_;
+}
+
 Result<std::unique_ptr<SegmentMapping>> SegmentMapping::CreateTemp(const std::string& path,
                                                                    uint64_t file_size,
                                                                    const FileModes& modes) {
@@ -143,6 +151,11 @@ Result<std::unique_ptr<SegmentMapping>> SegmentMapping::CreateTemp(const std::st
   m->path_ = path;
   m->temp_path_ = tmp;
   m->mode_ = Mode::kReadWrite;
+  struct stat created;
+  if (::fstat(fd, &created) == 0) {  // rename() keeps the inode: StillAtPath() after Publish()
+    m->dev_ = static_cast<uint64_t>(created.st_dev);
+    m->ino_ = static_cast<uint64_t>(created.st_ino);
+  }
   if (::fchmod(fd, modes.segment) != 0) return ErrnoStatus("cannot chmod", tmp, errno);
   if (::ftruncate(fd, static_cast<off_t>(file_size)) != 0) {
     int err = errno;

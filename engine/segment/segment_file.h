@@ -50,6 +50,9 @@ class SegmentMapping {
   uint64_t size() const { return size_; }
   const std::string& path() const { return path_; }
   bool writable() const { return mode_ == Mode::kReadWrite; }
+  // Whether the file at path() is still the one mapped (same device and inode): false once it
+  // was removed or replaced (a teardown and a new apply, or a removal by hand).
+  bool StillAtPath() const;
 
   // Makes sure [0, top) is backed by allocated file space (fallocate in 16 MiB steps), so a
   // full tmpfs is reported as kStoreFull here instead of SIGBUS on first touch. Writer only.
@@ -65,6 +68,8 @@ class SegmentMapping {
   std::string temp_path_;
   Mode mode_ = Mode::kReadOnly;
   int fd_ = -1;
+  uint64_t dev_ = 0;  // of the mapped file (Open)
+  uint64_t ino_ = 0;
 };
 
 // Validates a header as Open does; exposed for `larder check` and tests.

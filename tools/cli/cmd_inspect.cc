@@ -95,6 +95,8 @@ void PrintText(const StoreInfo& info) {
     recoveries += " (last took " + std::to_string(info.last_recovery_micros) + " µs)";
   }
   field("recoveries", recoveries);
+  field("stuck readers", std::to_string(info.stuck_reader_reports) +
+                             " holds withdrawn after the writers' grace period");
   if (info.writer_pid != 0) {
     field("writer", "pid " + std::to_string(info.writer_pid) +
                         " (a batch is in progress, or its writer died)");
@@ -116,12 +118,14 @@ void PrintText(const StoreInfo& info) {
 
   std::cout << "\nreaders:\n";
   std::vector<std::vector<std::string>> readers = {
-      {"SLOT", "PID", "TID", "EPOCH", "LOOKUPS", "ALIVE"}};
+      {"SLOT", "PID", "TID", "EPOCH", "LOOKUPS", "ALIVE", "HOLDS BACK"}};
   for (const ReaderInfo& r : info.readers) {
+    std::string epoch = std::to_string(r.epoch);
+    if (r.withdrawn) epoch += " (withdrawn: stuck in a lookup)";
     readers.push_back({std::to_string(r.slot),
                        std::to_string(r.pid) + (r.pid == self ? " (this command)" : ""),
-                       std::to_string(r.tid), std::to_string(r.epoch), std::to_string(r.lookups),
-                       r.alive ? "yes" : "no"});
+                       std::to_string(r.tid), epoch, std::to_string(r.lookups),
+                       r.alive ? "yes" : "no", HumanBytes(r.held_back_bytes)});
   }
   PrintTable(readers);
 }
@@ -152,6 +156,7 @@ std::string InfoJson(const StoreInfo& info) {
   w.Key("recoveries").UInt(info.recoveries);
   w.Key("last_recovery_micros").UInt(info.last_recovery_micros);
   w.Key("writer_pid").UInt(info.writer_pid);
+  w.Key("stuck_reader_reports").UInt(info.stuck_reader_reports);
   w.Key("views").BeginArray();
   for (const ViewStats& v : info.views) {
     w.BeginObject();
@@ -174,6 +179,8 @@ std::string InfoJson(const StoreInfo& info) {
     w.Key("epoch").UInt(r.epoch);
     w.Key("lookups").UInt(r.lookups);
     w.Key("alive").Bool(r.alive);
+    w.Key("withdrawn").Bool(r.withdrawn);
+    w.Key("held_back_bytes").UInt(r.held_back_bytes);
     w.Key("this_process").Bool(r.pid == self);
     w.EndObject();
   }

@@ -99,6 +99,7 @@ int HttpStatusFor(ErrorCode code) {
     case ErrorCode::kStoreFull:
       return 507;
     case ErrorCode::kBusy:
+    case ErrorCode::kStoreNotFound:  // torn down, and not (yet) applied again
       return 503;
     default:
       return 500;
@@ -117,6 +118,21 @@ Reply HttpErrorReply(int http_status, std::string_view code, std::string_view me
   r.status = http_status;
   r.body = ErrorJson(code, message);
   return r;
+}
+
+std::shared_ptr<const OnlineReader> FollowingReader::Current() const {
+  MutexLock lock(mu_);
+  return reader_;
+}
+
+Result<std::shared_ptr<const OnlineReader>> FollowingReader::Follow(
+    const std::shared_ptr<const OnlineReader>& used) {
+  MutexLock lock(mu_);
+  if (reader_ != used) return reader_;  // another thread followed already
+  if (!used->Detached()) return used;
+  LARDER_ASSIGN_OR_RETURN(std::unique_ptr<OnlineReader> fresh, OnlineReader::Attach(path_));
+  reader_ = std::move(fresh);
+  return reader_;
 }
 
 BackgroundJobs::~BackgroundJobs() {
@@ -181,19 +197,13 @@ void BackgroundJobs::Loop() {
   mu_.Unlock();
 }
 
-Router::Router(FeatureStore* store, const OnlineReader* reader, Metrics* metrics,
+Router::Router(FeatureStore* store, FollowingReader* reader, Metrics* metrics,
                RouterOptions options)
     : options_(options),
       store_(store),
       reader_(reader),
       metrics_(metrics),
-      info_([reader] { return reader->Inspect(); }) {
-  struct stat st;
-  if (::stat(store_->config().online_store.path.c_str(), &st) == 0) {
-    segment_dev_ = st.st_dev;
-    segment_ino_ = st.st_ino;
-  }
-}
+      info_([reader] { return reader->Current()->Inspect(); }) {}
 
 std::span<const Route> Router::Routes() {
   static constexpr std::array<Route, kEndpointCount - 1> kRoutes = {{
@@ -259,7 +269,14 @@ Reply Router::GetOnlineFeatures(std::string_view body, std::string_view /*query*
   // registry generation and the feature list: no registry work per request in steady state.
   auto request = ParseOnlineRequestJson(body, options_.unknown_fields);
   if (!request.ok()) return ErrorReply(request.status());
-  Status st = reader_->GetOnlineFeatures(*request, &t_response);
+  std::shared_ptr<const OnlineReader> reader = reader_->Current();
+  Status st = reader->GetOnlineFeatures(*request, &t_response);
+  if (st.code() == ErrorCode::kStoreNotFound) {
+    // The segment was torn down: read the one now at the path, if there is one.
+    auto followed = reader_->Follow(reader);
+    if (!followed.ok()) return ErrorReply(followed.status());
+    if (*followed != reader) st = (*followed)->GetOnlineFeatures(*request, &t_response);
+  }
   if (!st.ok()) return ErrorReply(st);
   Reply r;
   r.body = OnlineResponseToJson(t_response);
@@ -348,16 +365,13 @@ Reply Router::RunMaterialize(std::string_view body, bool incremental, std::strin
 
 Reply Router::Health(std::string_view /*body*/, std::string_view /*query*/) {
   const std::string& path = store_->config().online_store.path;
-  struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
+  // The segment the server reads must be the live one: a torn-down or replaced one is
+  // followed to the segment now at the path; with none there, the store is unavailable.
+  auto followed = reader_->Follow(reader_->Current());
+  if (!followed.ok()) {
     return HttpErrorReply(503, "StoreUnavailable",
-                          "the segment " + path + " is gone (" + std::strerror(errno) +
-                              "): was it torn down? run `larder apply` and restart the server");
-  }
-  if (st.st_dev != segment_dev_ || st.st_ino != segment_ino_) {
-    return HttpErrorReply(
-        503, "StoreUnavailable",
-        "the segment " + path + " was replaced after the server attached: restart the server");
+                          "the segment " + path + " is gone (" + followed.status().message() +
+                              "): was it torn down? run `larder apply`");
   }
   auto info = info_.Get();
   if (!info.ok()) {

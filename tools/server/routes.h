@@ -27,6 +27,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <set>
 #include <span>
 #include <string>
@@ -55,13 +56,33 @@ struct Reply {
 // The HTTP status of an engine error: FeatureViewNotFound, FeatureNotFound,
 // FeatureServiceNotFound 404; PushSourceNotFound, InvalidArgument, MissingJoinKey 422 (a
 // request that fails validation, as Feast's server answers); Unsupported 501; StoreFull 507;
-// Busy 503; any other 500.
+// Busy and StoreNotFound 503; any other 500.
 int HttpStatusFor(ErrorCode code);
 
 // A reply carrying an engine error: HttpStatusFor(code) and ErrorToJson.
 Reply ErrorReply(const Status& status);
 // A reply for an error of the HTTP layer: ErrorJson(code, message).
 Reply HttpErrorReply(int http_status, std::string_view code, std::string_view message);
+
+// The server's reader of the store's segment, following the store across a teardown and a new
+// apply: once the segment it reads is detached (OnlineReader::Detached), the next request
+// attaches to the segment now at the path, without a restart.
+// Thread-safety: every method may be called from any thread.
+class FollowingReader {
+ public:
+  FollowingReader(std::string path, std::shared_ptr<const OnlineReader> first)
+      : path_(std::move(path)), reader_(std::move(first)) {}
+  std::shared_ptr<const OnlineReader> Current() const;
+  // The reader to use after `used` answered an error: a fresh one when `used` is detached
+  // (kStoreNotFound when no segment is at the path yet), else `used`.
+  Result<std::shared_ptr<const OnlineReader>> Follow(
+      const std::shared_ptr<const OnlineReader>& used);
+
+ private:
+  const std::string path_;
+  mutable Mutex mu_;
+  std::shared_ptr<const OnlineReader> reader_ LARDER_GUARDED_BY(mu_);
+};
 
 // Runs accepted asynchronous materializations one after another on its own thread. The
 // destructor lets every accepted job finish (nothing acknowledged is dropped).
@@ -117,7 +138,7 @@ class Router {
  public:
   // `store` writes, `reader` reads (both of the same segment); `metrics` counts pushed rows and
   // is rendered by /metrics. None is owned; all must outlive the router.
-  Router(FeatureStore* store, const OnlineReader* reader, Metrics* metrics,
+  Router(FeatureStore* store, FollowingReader* reader, Metrics* metrics,
          RouterOptions options = {});
 
   // Every endpoint but kOther, in the order of the enum (Routes()[i].endpoint == Endpoint(i)).
@@ -148,12 +169,9 @@ class Router {
 
   const RouterOptions options_;
   FeatureStore* const store_;
-  const OnlineReader* const reader_;
+  FollowingReader* const reader_;
   Metrics* const metrics_;
   StoreInfoCache info_;
-  // The segment file mapped at start, to tell when it was removed or replaced (teardown).
-  dev_t segment_dev_ = 0;
-  ino_t segment_ino_ = 0;
   BackgroundJobs jobs_;  // last: destroyed (joined) first, while the store is still there
 };
 

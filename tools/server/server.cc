@@ -121,8 +121,8 @@ class Server::Impl {
                            ? options.threads
                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
         store_(store),
-        reader_(std::move(reader)),
-        router_(store_, reader_.get(), &metrics_,
+        reader_(store->config().online_store.path, std::move(reader)),
+        router_(store_, &reader_, &metrics_,
                 RouterOptions{options.strict ? UnknownFields::kRefuse : UnknownFields::kIgnore}),
         views_(std::move(views)),
         pool_(static_cast<size_t>(std::max(1, options.write_threads))),
@@ -174,7 +174,7 @@ class Server::Impl {
   const ServerOptions options_;
   const int threads_count_;
   FeatureStore* const store_;
-  const std::unique_ptr<OnlineReader> reader_;
+  FollowingReader reader_;
   Metrics metrics_;
   Router router_;
   const std::vector<std::string> views_;

@@ -1,0 +1,280 @@
+// Readers fail safe (docs/design.md, "Reclamation" and "Withdrawn holds"): a writer that cannot
+// tell whether a reader lives leaves its hold alone; a reader stuck inside a lookup for the
+// grace period has its hold withdrawn, so writers never fail because of it; and a reader whose
+// hold was withdrawn, or whose slot was released under it, finds out before it returns what it
+// read, and reads again.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "engine/segment/reader_slots.h"
+#include "engine/segment/segment_file.h"
+#include "engine/store.h"
+#include "tests/store_fixture.h"
+
+namespace larder {
+namespace {
+
+using testing::ForkChild;
+using testing::Readable;
+using testing::ReadAll;
+using testing::Repo;
+using testing::StoreOptions;
+using testing::TripsRows;
+using testing::WaitChild;
+using testing::WriteAll;
+
+std::string TripsRepoBody() { return std::string(testing::kDriverPreamble) + testing::kTripsView; }
+
+// This process's view of a store's reader table: a slot claimed the way a lookup claims one,
+// so a test can hold an epoch as a reader stuck inside a lookup would.
+struct ReaderHandle {
+  std::unique_ptr<SegmentMapping> seg;
+  std::shared_ptr<ReaderSlotPool> pool;
+
+  static ReaderHandle Attach(const std::string& path) {
+    ReaderHandle h;
+    auto seg = SegmentMapping::Open(path, SegmentMapping::Mode::kReadOnly);
+    EXPECT_TRUE(seg.ok()) << seg.status().ToString();
+    if (!seg.ok()) return h;
+    h.seg = std::move(seg).value();
+    auto table = ReaderTableMapping::Open(path, h.seg->header()->segment_uid);
+    EXPECT_TRUE(table.ok()) << table.status().ToString();
+    if (!table.ok()) return h;
+    h.pool = std::make_shared<ReaderSlotPool>(std::move(table).value());
+    return h;
+  }
+};
+
+// A write batch of a process that cannot read /proc (here: at its descriptor limit, as with
+// `ulimit -n`; hidepid=invisible or another user's process answer the same way) must not take
+// a reader inside a lookup for dead: uncertain means alive. Today's code released the slot.
+TEST(ReaderSafety, WriterThatCannotReadProcKeepsTheReadersHold) {
+  Repo repo;
+  repo.Write(TripsRepoBody());
+  {
+    auto fs = repo.OpenApplied();
+    ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+    LARDER_ASSERT_OK((*fs)->Push("stats_push", TripsRows(1, 50, 0, 1000)));
+  }
+  ReaderHandle reader = ReaderHandle::Attach(repo.segment());
+  ASSERT_NE(reader.pool, nullptr);
+  auto ref = reader.pool->SlotForThisThread();
+  ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+  EpochGuard guard(*ref, reader.seg->header()->global_epoch);  // "inside a lookup"
+
+  const std::string segment = repo.segment();
+  testing::Child writer = ForkChild([&](int report_fd) {
+    // A grace period longer than the test: only the liveness verdict is under test here.
+    WriterOptions options;
+    options.reader_grace_ms = 3'600'000;
+    auto store = Store::Open(segment, /*writable=*/true, options);
+    if (!store.ok()) _exit(10);
+    // Take every free descriptor, then give one back: the batch's writer lock takes it, and
+    // every /proc read of the slot scan fails with EMFILE.
+    struct rlimit lim {};
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    lim.rlim_cur = std::min<rlim_t>(lim.rlim_max, 256);
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) _exit(11);
+    int last = -1;
+    for (int fd; (fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0;) last = fd;
+    if (errno != EMFILE || last < 0) _exit(12);
+    ::close(last);
+    for (int batch = 0; batch < 3; ++batch) {
+      auto pushed =
+          (*store)->Push("stats_push", TripsRows(1, 50, 1000 * (batch + 1), 2000 + batch));
+      if (!pushed.ok()) {
+        const std::string msg = pushed.status().ToString();
+        WriteAll(report_fd, msg.data(), msg.size());
+        _exit(13);
+      }
+    }
+    _exit(0);
+  });
+  ASSERT_GT(writer.pid, 0);
+  char msg[512] = {};
+  ReadAll(writer.report_fd, msg, sizeof msg - 1);
+  ::close(writer.report_fd);
+  const int status = WaitChild(writer.pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << testing::DescribeWait(status) << " " << msg;
+  // The hold lasted: the slot is still ours, its epoch untouched.
+  EXPECT_TRUE(guard.End()) << "the writer released the slot of a reader inside a lookup";
+  EXPECT_FALSE(guard.SlotLost());
+}
+
+// The writer withdraws a hold kept for the grace period; the reader's End() sees it.
+TEST(ReaderSafety, WithdrawnHoldIsSeenWhenTheLookupEnds) {
+  Repo repo;
+  repo.Write(TripsRepoBody());
+  ASSERT_TRUE(repo.OpenApplied().ok());
+  ReaderHandle reader = ReaderHandle::Attach(repo.segment());
+  ASSERT_NE(reader.pool, nullptr);
+  auto ref = reader.pool->SlotForThisThread();
+  ASSERT_TRUE(ref.ok());
+  ReaderWatch watch;
+  {
+    EpochGuard guard(*ref, reader.seg->header()->global_epoch);
+    // A long grace period: the hold counts and is left alone.
+    ReaderScan scan = ScanReaders(reader.pool->table(), watch, std::chrono::hours(1));
+    EXPECT_EQ(scan.active, 1u);
+    EXPECT_EQ(scan.withdrawn, 0u);
+    EXPECT_TRUE(guard.HeldSoFar());
+    // Grace period over: withdrawn; it no longer holds anything back.
+    scan = ScanReaders(reader.pool->table(), watch, std::chrono::milliseconds(0));
+    EXPECT_EQ(scan.withdrawn, 1u);
+    EXPECT_EQ(scan.active, 0u);
+    EXPECT_EQ(scan.min_active_epoch, UINT64_MAX);
+    EXPECT_FALSE(guard.HeldSoFar());
+    EXPECT_FALSE(guard.End());
+    EXPECT_FALSE(guard.SlotLost()) << "a withdrawn hold keeps its slot";
+  }
+  // The next lookup holds again, normally.
+  EpochGuard again(*ref, reader.seg->header()->global_epoch);
+  EXPECT_TRUE(again.End());
+}
+
+// A slot released under its reader (a process that took it for dead: the only way is a
+// misjudgement, but it must still be safe) is seen as lost when the lookup ends, even if a
+// new owner has claimed it and holds the same epoch.
+TEST(ReaderSafety, SlotReleasedUnderTheReaderIsSeenAsLost) {
+  Repo repo;
+  repo.Write(TripsRepoBody());
+  ASSERT_TRUE(repo.OpenApplied().ok());
+  ReaderHandle reader = ReaderHandle::Attach(repo.segment());
+  ASSERT_NE(reader.pool, nullptr);
+  auto ref = reader.pool->SlotForThisThread();
+  ASSERT_TRUE(ref.ok());
+  layout::ReaderSlot& s = *ref->slot;
+  EpochGuard guard(*ref, reader.seg->header()->global_epoch);
+  const uint64_t epoch = s.epoch.load();
+  // A releaser resets the slot, then another process claims it and starts a lookup at the
+  // same epoch.
+  s.epoch.store(0);
+  s.owner.store(0);
+  s.owner.store(ref->owner + 1);
+  s.epoch.store(epoch);
+  EXPECT_FALSE(guard.HeldSoFar());
+  EXPECT_FALSE(guard.End());
+  EXPECT_TRUE(guard.SlotLost());
+  reader.pool->ForgetLostSlot(ref->slot);
+  s.epoch.store(0);
+  s.owner.store(0);  // the "other process" leaves
+  auto fresh = reader.pool->SlotForThisThread();
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(fresh->owner, ref->owner);
+}
+
+// Values a reader checks: trips = version * 1e6 + id, conv_rate = trips / 4. A row read from
+// memory that was freed and reused would break one of them (another id, or halves of two
+// rows).
+Frame VersionRows(int64_t n, int64_t version) {
+  return TripsRows(1, n, version * 1'000'000, 1000 + version);
+}
+
+// A reader process stopped inside a lookup (SIGSTOP; a debugger or a page-fault storm look the
+// same) must not make a small store full: after the grace period the writer withdraws its
+// hold and reuses the memory. Resumed, the reader finds its hold withdrawn and reads again,
+// never returning a mixed row. Today's code answered StoreFull with the store full of limbo.
+TEST(ReaderSafety, StoppedReaderDoesNotFillTheStoreAndReadsAgainWhenResumed) {
+  Repo repo;
+  StoreOptions opts;
+  opts.memory_limit = "2MiB";
+  opts.reader_grace_ms = "50";  // the writer below takes it from feature_store.yaml
+  repo.Write(TripsRepoBody(), opts);
+  constexpr int64_t kRows = 1000;
+  {
+    auto fs = repo.OpenApplied();
+    ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+    LARDER_ASSERT_OK((*fs)->Push("stats_push", VersionRows(kRows, 1)));
+  }
+  int stop[2];
+  ASSERT_EQ(::pipe(stop), 0);
+  const std::string segment = repo.segment();
+  // The reader reports one byte once it has read, then at the end: mixed rows seen, and the
+  // lookups it read again.
+  testing::Child reader = ForkChild([&](int report_fd) {
+    ::close(stop[1]);
+    auto r = OnlineReader::Attach(segment);
+    if (!r.ok()) _exit(20);
+    uint64_t mixed = 0;
+    bool told = false;
+    for (int64_t i = 0; !Readable(stop[0]); ++i) {
+      const int64_t id = 1 + i % kRows;
+      auto resp = (*r)->GetOnlineFeatures(
+          testing::Features({"driver_stats:trips", "driver_stats:conv_rate"},
+                            testing::MakeFrame({{"driver_id", {testing::I(id)}}})));
+      if (!resp.ok()) _exit(21);
+      const Value& trips = resp->results[1].values[0];
+      const Value& conv = resp->results[2].values[0];
+      if (trips.is_null || trips.i64 % 1'000'000 != id || conv.f64 != trips.i64 / 4.0) ++mixed;
+      if (!told) {
+        told = WriteAll(report_fd, "r", 1);
+      }
+    }
+    auto info = (*r)->Inspect();
+    uint64_t report[2] = {mixed, info.ok() ? info->lookups_retried : UINT64_MAX};
+    WriteAll(report_fd, report, sizeof report);
+    _exit(0);
+  });
+  ::close(stop[0]);
+  ASSERT_GT(reader.pid, 0);
+  char first = 0;
+  ASSERT_EQ(ReadAll(reader.report_fd, &first, 1), 1u) << "the reader never read";
+
+  // Stop the reader inside a lookup: stop it, look at its slot, resume and try again until its
+  // slot holds an epoch while it is stopped.
+  auto writer = repo.Open();
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  bool stopped_inside = false;
+  for (int attempt = 0; attempt < 100000 && !stopped_inside; ++attempt) {
+    ASSERT_EQ(::kill(reader.pid, SIGSTOP), 0);
+    int st = 0;
+    ASSERT_EQ(::waitpid(reader.pid, &st, WUNTRACED), reader.pid);
+    ASSERT_TRUE(WIFSTOPPED(st));
+    auto info = (*writer)->Inspect();
+    ASSERT_TRUE(info.ok());
+    for (const ReaderInfo& ri : info->readers) {
+      if (ri.pid == static_cast<uint64_t>(reader.pid) && ri.epoch != 0) stopped_inside = true;
+    }
+    if (!stopped_inside) ::kill(reader.pid, SIGCONT);
+  }
+  ASSERT_TRUE(stopped_inside);
+
+  // Push 40 versions of every row through a 2 MiB store (~100 bytes a row: ~4 MiB of rows,
+  // each version retiring the last).
+  for (int64_t version = 2; version <= 40; ++version) {
+    auto pushed = (*writer)->Push("stats_push", VersionRows(kRows, version));
+    ASSERT_TRUE(pushed.ok()) << "version " << version << ": " << pushed.status().ToString();
+  }
+  auto info = (*writer)->Inspect();
+  ASSERT_TRUE(info.ok());
+  EXPECT_GE(info->stuck_reader_reports, 1u);
+  bool withdrawn = false;
+  for (const ReaderInfo& ri : info->readers) {
+    if (ri.pid == static_cast<uint64_t>(reader.pid)) withdrawn = ri.withdrawn;
+  }
+  EXPECT_TRUE(withdrawn) << "larder inspect shows the stopped reader's hold as withdrawn";
+
+  ::kill(reader.pid, SIGCONT);
+  ::close(stop[1]);
+  uint64_t report[2] = {UINT64_MAX, 0};
+  ASSERT_EQ(ReadAll(reader.report_fd, report, sizeof report), sizeof report);
+  ::close(reader.report_fd);
+  const int status = WaitChild(reader.pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << testing::DescribeWait(status);
+  EXPECT_EQ(report[0], 0u) << "mixed rows returned";
+  EXPECT_GE(report[1], 1u) << "the resumed reader did not read its withdrawn lookup again";
+}
+
+}  // namespace
+}  // namespace larder
