@@ -241,6 +241,52 @@ inline Frame EntitiesFor(const FeatureViewDef& view) {
   return f;
 }
 
+// The lookups a reader can make of `reg`: every feature of each view (also as a columnar
+// request) and each feature service, over a few entity rows of every join key.
+struct ReaderLookup {
+  OnlineRequest request;
+  bool columnar = false;
+};
+
+inline std::vector<ReaderLookup> LookupsFor(const RepoConfig& reg) {
+  std::vector<ReaderLookup> out;
+  for (const FeatureViewDef& v : reg.views) {
+    ReaderLookup l;
+    for (const FieldDef& f : v.features) l.request.features.push_back(v.name + ":" + f.name);
+    if (l.request.features.empty()) continue;
+    l.request.entities = EntitiesFor(v);
+    l.request.full_feature_names = true;
+    l.columnar = true;
+    out.push_back(std::move(l));
+  }
+  for (const FeatureServiceDef& s : reg.services) {
+    ReaderLookup l;
+    l.request.feature_service = s.name;
+    l.request.full_feature_names = true;
+    for (const FeatureViewDef& v : reg.views) {
+      Frame e = EntitiesFor(v);
+      for (size_t i = 0; i < e.names.size(); ++i) {
+        if (l.request.entities.FindColumn(e.names[i]) >= 0) continue;
+        l.request.entities.names.push_back(e.names[i]);
+        l.request.entities.columns.push_back(e.columns[i]);
+      }
+    }
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
+// Makes every lookup of `lookups` through `reader`, serializing what succeeds. Errors are fine;
+// crashes are not.
+inline void RunLookups(const OnlineReader& reader, const std::vector<ReaderLookup>& lookups) {
+  OnlineResponse resp;
+  ColumnarResponse col;
+  for (const ReaderLookup& l : lookups) {
+    if (reader.GetOnlineFeatures(l.request, &resp).ok()) (void)OnlineResponseToJson(resp);
+    if (l.columnar) (void)reader.GetOnlineFeaturesColumnar(l.request, &col);
+  }
+}
+
 // Attaches read-only to the segment at `path` and uses everything a reader can: inspect,
 // check, the registry, a lookup of every feature of every view and of every service. Errors
 // are fine; crashes are not.
@@ -251,31 +297,7 @@ inline void ExerciseReader(const std::string& path) {
   (void)(*reader)->Check();
   auto reg = (*reader)->Registry();
   if (!reg.ok()) return;
-  OnlineResponse resp;
-  for (const FeatureViewDef& v : reg->views) {
-    OnlineRequest req;
-    for (const FieldDef& f : v.features) req.features.push_back(v.name + ":" + f.name);
-    if (req.features.empty()) continue;
-    req.entities = EntitiesFor(v);
-    req.full_feature_names = true;
-    if ((*reader)->GetOnlineFeatures(req, &resp).ok()) (void)OnlineResponseToJson(resp);
-    ColumnarResponse col;
-    (void)(*reader)->GetOnlineFeaturesColumnar(req, &col);
-  }
-  for (const FeatureServiceDef& s : reg->services) {
-    OnlineRequest req;
-    req.feature_service = s.name;
-    req.full_feature_names = true;
-    for (const FeatureViewDef& v : reg->views) {
-      Frame e = EntitiesFor(v);
-      for (size_t i = 0; i < e.names.size(); ++i) {
-        if (req.entities.FindColumn(e.names[i]) >= 0) continue;
-        req.entities.names.push_back(e.names[i]);
-        req.entities.columns.push_back(e.columns[i]);
-      }
-    }
-    if ((*reader)->GetOnlineFeatures(req, &resp).ok()) (void)OnlineResponseToJson(resp);
-  }
+  RunLookups(**reader, LookupsFor(*reg));
 }
 
 // Target fuzz_segment: the input is a segment file (arbitrary bytes: truncated, flipped,

@@ -12,8 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
 shift || true
-all=(segment segment_mutate segment_writer repo_config push_json online_request csv timestamp
-  row_verify parquet)
+all=(segment segment_mutate segment_writer segment_live repo_config push_json online_request csv
+  timestamp row_verify parquet)
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then targets=("${all[@]}"); fi
 
@@ -33,7 +33,10 @@ for t in "${targets[@]}"; do
   art="build-fuzz/artifacts/$t"
   mkdir -p "$work" "$art"
   max_len=8192
-  case "$t" in segment) max_len=131072 ;; segment_mutate | segment_writer) max_len=2000 ;; esac
+  case "$t" in
+    segment) max_len=131072 ;;
+    segment_mutate | segment_writer | segment_live) max_len=2000 ;;
+  esac
   echo "== fuzz_$t for ${secs}s" >&2
   log="build-fuzz/fuzz_$t.log"
   if ./build-fuzz/bin/"fuzz_$t" -max_total_time="$secs" -timeout=20 -rss_limit_mb=4096 \

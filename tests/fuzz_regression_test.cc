@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "fuzz/fuzz_segment_live.h"
 #include "fuzz/fuzz_targets.h"
 #include "tests/store_fixture.h"
 #include "tests/test_util.h"
@@ -54,6 +55,15 @@ TEST(FuzzRegression, Segment) { EXPECT_GT(Replay("segment", fuzz::FuzzSegment), 
 
 TEST(FuzzRegression, SegmentMutate) {
   EXPECT_GT(Replay("segment_mutate", fuzz::FuzzSegmentMutate), 3u);
+}
+
+// In-process only: the damage is written into the live segment under the attached reader, but
+// without fuzz_segment_live's reader process (a process forked for the rest of the test binary
+// is not worth it here; the fuzzer's runs have it).
+TEST(FuzzRegression, SegmentLive) {
+  EXPECT_GT(Replay("segment_live",
+                   [](const uint8_t* d, size_t n) { return fuzz::FuzzSegmentLive(d, n, false); }),
+            3u);
 }
 
 TEST(FuzzRegression, RepoConfig) { EXPECT_GT(Replay("repo_config", fuzz::FuzzRepoConfig), 3u); }
