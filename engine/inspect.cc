@@ -73,8 +73,10 @@ Result<StoreInfo> Store::Inspect() const {
   for (ReaderInfo& r : info.readers) {
     if (r.epoch == 0 || r.withdrawn || !r.alive) continue;
     for (uint32_t k = 0; k < layout::kLimboRing; ++k) {
-      if (alloc.limbo_head[k] != 0 && alloc.limbo_epoch[k] >= r.epoch) {
-        r.held_back_bytes += alloc.limbo_bytes[k];
+      // Relaxed loads (LoadOnce): the writer may be changing these words meanwhile.
+      if (layout::LoadOnce(alloc.limbo_head[k]) != 0 &&
+          layout::LoadOnce(alloc.limbo_epoch[k]) >= r.epoch) {
+        r.held_back_bytes += layout::LoadOnce(alloc.limbo_bytes[k]);
       }
     }
   }
@@ -355,6 +357,9 @@ class Checker {
 }  // namespace
 
 Result<CheckReport> Store::Check() const {
+  // Before the lock: taking it at the path of a torn-down segment would create a lock file
+  // for a store that no longer exists.
+  if (Retired()) return TornDown(impl_->seg->path());
   // The writer lock, so that no batch runs while the segment is walked: without it a check
   // during pushes met half-made blocks and lists and reported them as violations, and could
   // not tell a batch in progress from a dead writer. Readers may take it too (the lock file is

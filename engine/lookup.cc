@@ -751,12 +751,7 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
   // A guess at the bucket, prefetched before the epoch guard's fence (only an address).
   const uint64_t speculated = PrefetchLikelyBucket(impl, req.entities);
   LARDER_RETURN_IF_ERROR(req.entities.CheckShape());
-  // A torn-down segment is never served: teardown sets the mark before it unlinks anything,
-  // so every lookup that starts after the teardown began sees it (one load of a line that
-  // nothing else writes).
-  if (impl.header()->retired.load(std::memory_order_relaxed) != 0) {
-    return TornDown(impl.seg->path());
-  }
+  // (ReadProtected answers StoreNotFound for a torn-down segment.)
   return impl.ReadProtected([&](const EpochGuard& guard) {
     return LookupOnce(impl, req, sink, guard, guard.slot(), speculated);
   });

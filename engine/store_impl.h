@@ -145,6 +145,10 @@ class WriteSession {
 
 template <typename Once>
 Status Store::Impl::ReadProtected(Once&& once) const {
+  // A torn-down segment is never served, by any read (lookups, inspect, check, the registry):
+  // teardown sets the mark before it unlinks anything, so every read that starts after the
+  // teardown began sees it (one relaxed load of a line nothing else writes).
+  if (header()->retired.load(std::memory_order_relaxed) != 0) return TornDown(seg->path());
   for (int attempt = 1;; ++attempt) {
     LARDER_ASSIGN_OR_RETURN(SlotRef ref, Slot());
     Status st;

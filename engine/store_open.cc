@@ -111,6 +111,10 @@ Result<std::shared_ptr<Store>> Store::Open(const std::string& path, bool writabl
   impl->instance_id = g_next_instance.fetch_add(1);
   auto mode = writable ? SegmentMapping::Mode::kReadWrite : SegmentMapping::Mode::kReadOnly;
   LARDER_ASSIGN_OR_RETURN(impl->seg, SegmentMapping::Open(path, mode));
+  // A segment being torn down (marked, not yet unlinked) is not attached to.
+  if (impl->seg->header()->retired.load(std::memory_order_acquire) != 0) {
+    return Status(ErrorCode::kStoreNotFound, "the segment at '" + path + "' is being torn down");
+  }
   LARDER_ASSIGN_OR_RETURN(auto table,
                           ReaderTableMapping::Open(path, impl->seg->header()->segment_uid));
   impl->pool = std::make_shared<ReaderSlotPool>(std::move(table));
@@ -134,10 +138,17 @@ Status Store::Teardown(const std::string& path) {
   LARDER_ASSIGN_OR_RETURN(WriterLock lock,
                           WriterLock::Acquire(path, WriterOptions{}.lock_timeout_ms));
   // Mark the segment retired before anything is unlinked, so that every process attached to
-  // it finds out. A file that is not a valid segment is removed all the same.
+  // it finds out. A file that is not a valid segment is removed all the same; one this
+  // process may not write is left alone (it could not be marked, and its readers would go on
+  // serving it unaware).
   if (auto seg = SegmentMapping::Open(path, SegmentMapping::Mode::kReadWrite); seg.ok()) {
     // release: a process that sees the mark sees the segment as it was at teardown.
     (*seg)->header()->retired.store(1, std::memory_order_release);
+  } else if (::access(path.c_str(), W_OK) != 0 && errno == EACCES) {
+    return Status(ErrorCode::kIoError,
+                  "cannot tear down '" + path + "': this user may not write it, so attached " +
+                      "processes could not be told (" + seg.status().message() +
+                      "); nothing was removed");
   }
   bool any = false;
   // The lock file last: it is what serializes the teardown with writers.

@@ -267,7 +267,10 @@ struct alignas(kCacheLine) ReaderSlot {
   std::atomic<uint64_t> lookups;        // entity lookups made through this slot (diagnostics)
   std::atomic<uint64_t> table_address;  // where the owner maps PATH.readers; 0: not recorded
   std::atomic<uint64_t> table_seal;     // ClaimSeal(owner, start_time, tid, table_address)
-  uint64_t reserved;
+  // Holds begun through this slot (each EpochGuard adds one; only the owning thread writes
+  // it): tells a writer one hold from the next at the same epoch (ReaderWatch). Stays 0 under
+  // builds before it (the word was reserved and zero), which then are told apart by `lookups`.
+  std::atomic<uint64_t> holds;
 };
 static_assert(sizeof(ReaderSlot) == kCacheLine);
 

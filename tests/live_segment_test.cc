@@ -70,6 +70,10 @@ TEST(LiveSegment, ReaderOfATornDownSegmentAnswersAnError) {
   // anything is unlinked), and so does every later one, with or without a new segment.
   EXPECT_TRUE(
       IsError((*reader)->GetOnlineFeatures(TripsOf(1)), ErrorCode::kStoreNotFound, {"torn down"}));
+  // Every other read of the dead segment as well: its figures, its check, its registry.
+  EXPECT_TRUE(IsError((*reader)->Inspect(), ErrorCode::kStoreNotFound, {"torn down"}));
+  EXPECT_TRUE(IsError((*reader)->Check(), ErrorCode::kStoreNotFound, {"torn down"}));
+  EXPECT_TRUE(IsError((*reader)->Registry(), ErrorCode::kStoreNotFound, {"torn down"}));
   EXPECT_TRUE((*reader)->Detached());
   LARDER_ASSERT_OK((*other)->Apply());
   EXPECT_TRUE(

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "engine/segment/reader_slots.h"
 #include "engine/segment/segment_file.h"
@@ -141,6 +142,37 @@ TEST(ReaderSafety, WithdrawnHoldIsSeenWhenTheLookupEnds) {
   // The next lookup holds again, normally.
   EpochGuard again(*ref, reader.seg->header()->global_epoch);
   EXPECT_TRUE(again.End());
+}
+
+// Two holds in a row at the same epoch (no write between them: the epoch did not move) with
+// no lookup counted (inspect, check, the registry, a lookup refused early) are two holds: the
+// second one's time starts when it begins. Before the slot counted its holds, a writer's scan
+// that had seen the first hold took the second for the same one, held since then, and
+// withdrew it at once (a needless retry, and a false stuck_reader_reports).
+TEST(ReaderSafety, ANewHoldAtTheSameEpochIsNotTakenForAnOldOne) {
+  Repo repo;
+  repo.Write(TripsRepoBody());
+  ASSERT_TRUE(repo.OpenApplied().ok());
+  ReaderHandle reader = ReaderHandle::Attach(repo.segment());
+  ASSERT_NE(reader.pool, nullptr);
+  auto ref = reader.pool->SlotForThisThread();
+  ASSERT_TRUE(ref.ok());
+  ReaderWatch watch;
+  constexpr auto kGrace = std::chrono::milliseconds(1);
+  {
+    EpochGuard first(*ref, reader.seg->header()->global_epoch);
+    ReaderScan scan = ScanReaders(reader.pool->table(), watch, kGrace);
+    EXPECT_EQ(scan.active, 1u);
+    EXPECT_TRUE(first.End());
+  }
+  EpochGuard second(*ref, reader.seg->header()->global_epoch);
+  // More than the grace period since the scan saw the first hold (sleep_for waits at least
+  // this long; the second hold began after the first scan, so it has held less than that).
+  std::this_thread::sleep_for(5 * kGrace);
+  ReaderScan scan = ScanReaders(reader.pool->table(), watch, kGrace);
+  EXPECT_EQ(scan.withdrawn, 0u) << "the second hold was taken for the first";
+  EXPECT_EQ(scan.active, 1u);
+  EXPECT_TRUE(second.End());
 }
 
 // A slot released under its reader (a process that took it for dead: the only way is a

@@ -70,8 +70,14 @@ bool OwnerGone(const ReaderSlot& s, uint64_t owner, bool check_maps) {
 bool ReapSlot(ReaderSlot& s, uint64_t owner) {
   uint64_t expected = owner;
   const uint64_t mark = kReapingBit | static_cast<uint64_t>(::getpid());
-  if (!s.owner.compare_exchange_strong(expected, mark, std::memory_order_acq_rel)) return false;
-  s.epoch.store(0, std::memory_order_relaxed);
+  // The epoch is cleared by an exchange, ordered with the reader's closing exchange
+  // (EpochGuard::End) on the one word: a reader whose exchange comes after it gets 0 back and
+  // discards its read; one whose exchange comes first had finished reading, and the exchange
+  // below reads its 0 (synchronizes with it), so memory this reaper's writer reuses later was
+  // not read by it. Either way a live reader reaped by mistake never keeps a read of reused
+  // memory; its later lookups see the lost slot (StillOurs) and claim another.
+  if (!s.owner.compare_exchange_strong(expected, mark, std::memory_order_seq_cst)) return false;
+  s.epoch.exchange(0, std::memory_order_seq_cst);
   s.start_time.store(0, std::memory_order_relaxed);
   s.tid.store(0, std::memory_order_relaxed);
   s.lookups.store(0, std::memory_order_relaxed);
@@ -204,11 +210,12 @@ Result<SlotRef> ReaderSlotPool::SlotForThisThread() {
 }
 
 ReaderWatch::Sighting ReaderWatch::Observe(uint32_t i, uint64_t owner, uint64_t epoch,
-                                           uint64_t lookups, Clock::time_point now) {
+                                           uint64_t lookups, uint64_t holds,
+                                           Clock::time_point now) {
   if (held_.size() <= i) held_.resize(layout::kReaderSlots);
   Held& h = held_[i];
-  if (h.owner != owner || h.epoch != epoch || h.lookups != lookups) {
-    h = Held{owner, epoch, lookups, now, now};
+  if (h.owner != owner || h.epoch != epoch || h.lookups != lookups || h.holds != holds) {
+    h = Held{owner, epoch, lookups, holds, now, now};
     return {};
   }
   Sighting s;
@@ -240,7 +247,8 @@ ReaderScan ScanReaders(ReaderTableMapping& table, ReaderWatch& watch,
     // The maps check only for a slot that has held this epoch for a while: a lookup takes
     // microseconds, and reading /proc/PID/maps costs more than a batch's other work.
     const ReaderWatch::Sighting seen =
-        watch.Observe(i, owner, epoch, s.lookups.load(std::memory_order_relaxed), now);
+        watch.Observe(i, owner, epoch, s.lookups.load(std::memory_order_relaxed),
+                      s.holds.load(std::memory_order_relaxed), now);
     if (OwnerGone(s, owner, seen.maps_check_due) && ReapSlot(s, owner)) {
       ++scan.reaped;
       continue;

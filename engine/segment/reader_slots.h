@@ -71,6 +71,10 @@ class EpochGuard {
  public:
   EpochGuard(const SlotRef& ref, const std::atomic<uint64_t>& global_epoch) : ref_(ref) {
     epoch_ = global_epoch.load(std::memory_order_acquire);
+    // A new hold (relaxed: only this thread writes it; the release store below publishes it
+    // with the epoch, so a writer that reads this epoch reads this count or a later one).
+    ref_.slot->holds.store(ref_.slot->holds.load(std::memory_order_relaxed) + 1,
+                           std::memory_order_relaxed);
     // release: a process that reads this value (a late releaser of this slot, see End) also
     // sees our claim of the slot.
     ref_.slot->epoch.store(epoch_, std::memory_order_release);
@@ -96,18 +100,25 @@ class EpochGuard {
   // While the guard is alive: whether the hold has not been withdrawn so far (seq_cst fence:
   // what was read before the call was protected if this says true). For results cached beyond
   // the batch (a decoded registry).
+  // A read-modify-write (a CAS that writes back what it finds), not a load: like End(), it is
+  // ordered with a writer's withdrawing CAS on the one word, so a true answer means no
+  // withdrawal (and no reuse after one) came before it, on any memory model.
   bool HeldSoFar() const {
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    return ref_.slot->epoch.load(std::memory_order_relaxed) == epoch_ && StillOurs();
+    uint64_t expected = epoch_;
+    return ref_.slot->epoch.compare_exchange_strong(expected, epoch_,
+                                                    std::memory_order_seq_cst) &&
+           StillOurs();
   }
   // After End(): false when the slot was taken from us (its owner or tid changed).
   bool SlotLost() const { return !StillOurs(); }
   layout::ReaderSlot* slot() const { return ref_.slot; }
 
  private:
+  // Acquire, after the seq_cst read-modify-write of the epoch that precedes every call: a
+  // reaper's seq_cst CAS of `owner` (ReapSlot) that came before is seen.
   bool StillOurs() const {
-    return ref_.slot->owner.load(std::memory_order_relaxed) == ref_.owner &&
-           ref_.slot->tid.load(std::memory_order_relaxed) == ref_.tid;
+    return ref_.slot->owner.load(std::memory_order_acquire) == ref_.owner &&
+           ref_.slot->tid.load(std::memory_order_acquire) == ref_.tid;
   }
   SlotRef ref_;
   uint64_t epoch_ = 0;
@@ -142,8 +153,9 @@ class ReaderWatch {
     Clock::duration held{};       // since this hold was first seen
     bool maps_check_due = false;  // held kExecCheckAfter, not checked within the last one
   };
-  // Records that slot `i` holds `epoch` for `owner` with `lookups` lookups made so far.
-  Sighting Observe(uint32_t i, uint64_t owner, uint64_t epoch, uint64_t lookups,
+  // Records that slot `i` holds `epoch` for `owner` in its hold number `holds`, with `lookups`
+  // lookups made so far. A change of any of them is a new hold, whose time starts now.
+  Sighting Observe(uint32_t i, uint64_t owner, uint64_t epoch, uint64_t lookups, uint64_t holds,
                    Clock::time_point now);
 
  private:
@@ -151,6 +163,7 @@ class ReaderWatch {
     uint64_t owner = 0;
     uint64_t epoch = 0;
     uint64_t lookups = 0;
+    uint64_t holds = 0;
     Clock::time_point since;    // first seen holding this epoch
     Clock::time_point checked;  // first seen, or last maps check
   };

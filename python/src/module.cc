@@ -149,6 +149,8 @@ py::dict StoreInfoDict(const StoreInfo& s) {
   d["recoveries"] = s.recoveries;
   d["last_recovery_micros"] = s.last_recovery_micros;
   d["writer_pid"] = s.writer_pid;
+  d["stuck_reader_reports"] = s.stuck_reader_reports;
+  d["lookups_retried"] = s.lookups_retried;
   d["views"] = DictList(s.views, [](const ViewStats& v, py::dict& vd) {
     vd["name"] = v.name;
     vd["id"] = v.id;
@@ -165,6 +167,8 @@ py::dict StoreInfoDict(const StoreInfo& s) {
     rd["epoch"] = r.epoch;
     rd["lookups"] = r.lookups;
     rd["alive"] = r.alive;
+    rd["withdrawn"] = r.withdrawn;
+    rd["held_back_bytes"] = r.held_back_bytes;
   });
   return d;
 }
@@ -521,6 +525,10 @@ PYBIND11_MODULE(_larder, m) {
       .def(
           "check", [](StoreHandle& s) { return WithoutGil([&] { return s.fs->Check(); }); },
           "Verifies every invariant of the segment (`larder check`).")
+      .def(
+          "repair", [](StoreHandle& s) { return WithoutGil([&] { return s.fs->Repair(); }); },
+          "Repairs the online store if a writer died mid-batch (`larder check --repair`); True "
+          "when there was something to repair.")
       .def("_config", [](StoreHandle& s) { return ConfigDict(s.fs->config()); });
 
   py::class_<ReaderHandle>(m, "_Reader")

@@ -239,6 +239,10 @@ def test_reader_reads_what_the_store_pushed(store, repo):
     info = reader.inspect()
     assert {v["name"]: v["rows"] for v in info["views"]}["driver_hourly_stats"] == 3
     assert reader.check().ok
+    # Nothing stuck, nothing to repair: the reader-safety counters and repair are reachable.
+    assert info["stuck_reader_reports"] == 0 and info["lookups_retried"] == 0
+    assert all(not r["withdrawn"] and r["held_back_bytes"] == 0 for r in info["readers"])
+    assert store.repair() is False
 
 
 def test_empty_request(store):
