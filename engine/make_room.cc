@@ -38,6 +38,7 @@ std::string WhatFillsTheStore(const layout::SegmentHeader& h, const ReaderScan& 
 
 Result<uint64_t> WriteSession::AllocateMakingRoom(uint64_t bytes, layout::BlockKind kind,
                                                   bool align64) {
+  store_.write_mu.AssertHeld();  // process_lock_ (last_scan_, ReclaimNow)
   auto off = arena_.Allocate(bytes, kind, align64);
   if (off.ok() || !arena_.damage().empty()) return off;
   const layout::SegmentHeader& h = *store_.header();
