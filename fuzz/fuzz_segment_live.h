@@ -219,53 +219,8 @@ inline int FuzzSegmentLive(const uint8_t* data, size_t size, bool with_child = t
   live.ReattachIfStale();
   std::string bytes = base.bytes;
   for (size_t i = 0; i + 5 <= size; i += 5) {
-    const uint64_t off = (uint64_t{data[i]} << 16) | (uint64_t{data[i + 1]} << 8) | data[i + 2];
-    const uint8_t op = data[i + 3] % 8;
-    const uint8_t val = data[i + 4];
-    const uint64_t interesting[] = {0,
-                                    1,
-                                    0xff,
-                                    4096,
-                                    base.used,
-                                    base.used - 16,
-                                    bytes.size(),
-                                    bytes.size() + 4096,
-                                    UINT32_MAX,
-                                    UINT64_MAX,
-                                    uint64_t{1} << 47,
-                                    0xffffffffffffull,
-                                    63,
-                                    64};
-    const uint64_t word = interesting[val % (sizeof(interesting) / sizeof(interesting[0]))];
-    uint64_t at = 0;
-    size_t len = 0;
-    switch (op) {
-      case 0:
-        at = off % base.used;
-        len = 1;
-        bytes[at] = static_cast<char>(val);
-        break;
-      case 1:
-        at = off % base.used;
-        len = 1;
-        bytes[at] ^= static_cast<char>(val == 0 ? 1 : val);
-        break;
-      case 2:
-      case 3:
-        at = (off % (base.used - 8)) & ~uint64_t{7};
-        len = 8;
-        std::memcpy(bytes.data() + at, &word, 8);
-        break;
-      case 4:
-      case 5:
-        at = (off % (layout::kHeaderSize - 8)) & ~uint64_t{7};
-        len = 8;
-        std::memcpy(bytes.data() + at, &word, 8);
-        break;
-      default:  // 6, 7: resizing; see above
-        break;
-    }
-    if (len > 0) live.Write(at, bytes.data() + at, len);
+    const SegmentEdit e = ApplySegmentEdit(base, data + i, &bytes);
+    if (e.len > 0) live.Write(e.at, bytes.data() + e.at, e.len);  // ops 6, 7: see above
   }
   const OnlineReader& reader = live.reader();
   (void)reader.Inspect();

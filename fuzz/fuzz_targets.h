@@ -403,60 +403,70 @@ inline const BaseSegment& Base() {
   return base;
 }
 
-// Each 5-byte record of the input damages the base: offset (3 bytes, folded into the used part
-// of the file, or the header for ops 4-5), op, value. Ops: 0 set byte, 1 xor byte, 2/3 set a
-// 64-bit word to an interesting value, 4/5 the same inside the header, 6 truncate the file
-// there, 7 grow it by value pages.
+// One 5-byte record of a segment-damage input (fuzz_segment_mutate, fuzz_segment_live): offset
+// (3 bytes, folded into the used part of the file, or the header for ops 4-5), op, value. Ops:
+// 0 set byte, 1 xor byte, 2/3 set a 64-bit word to an interesting value, 4/5 the same inside
+// the header, 6 truncate the file there, 7 grow it by value pages.
+struct SegmentEdit {
+  uint64_t off = 0;
+  uint8_t op = 0;  // 0-7
+  uint8_t val = 0;
+  uint64_t at = 0;  // ops 0-5: the bytes changed in place are [at, at + len)
+  size_t len = 0;   // 0 for ops 6 and 7 (resizing: left to the caller)
+};
+
+// Decodes the record at `rec` and applies ops 0-5 to `bytes`, a copy of `base.bytes` (of the
+// same size).
+inline SegmentEdit ApplySegmentEdit(const BaseSegment& base, const uint8_t* rec,
+                                    std::string* bytes) {
+  SegmentEdit e;
+  e.off = (uint64_t{rec[0]} << 16) | (uint64_t{rec[1]} << 8) | rec[2];
+  e.op = rec[3] % 8;
+  e.val = rec[4];
+  const uint64_t size = base.bytes.size();
+  const uint64_t interesting[] = {
+      0,    1,           0xff,       4096,       base.used,         base.used - 16,
+      size, size + 4096, UINT32_MAX, UINT64_MAX, uint64_t{1} << 47, 0xffffffffffffull,
+      63,   64};
+  const uint64_t word = interesting[e.val % (sizeof(interesting) / sizeof(interesting[0]))];
+  switch (e.op) {
+    case 0:
+    case 1:
+      e.at = e.off % base.used;
+      e.len = 1;
+      if (e.op == 0) {
+        (*bytes)[e.at] = static_cast<char>(e.val);
+      } else {
+        (*bytes)[e.at] ^= static_cast<char>(e.val == 0 ? 1 : e.val);
+      }
+      break;
+    case 2:
+    case 3:
+    case 4:
+    case 5: {
+      const uint64_t span = e.op <= 3 ? base.used : layout::kHeaderSize;
+      e.at = (e.off % (span - 8)) & ~uint64_t{7};
+      e.len = 8;
+      std::memcpy(bytes->data() + e.at, &word, 8);
+      break;
+    }
+    default:  // 6, 7: resizing
+      break;
+  }
+  return e;
+}
+
+// Target fuzz_segment_mutate: the base segment damaged by the input's records (SegmentEdit),
+// then read by a reader that attaches to it.
 inline int FuzzSegmentMutate(const uint8_t* data, size_t size) {
   static const std::string path = "/dev/shm/larder-fuzz-" + std::to_string(::getpid()) + "-mutated";
   const BaseSegment& base = Base();
   std::string bytes = base.bytes;
   size_t file_len = bytes.size();
   for (size_t i = 0; i + 5 <= size; i += 5) {
-    uint64_t off = (uint64_t{data[i]} << 16) | (uint64_t{data[i + 1]} << 8) | data[i + 2];
-    uint8_t op = data[i + 3] % 8;
-    uint8_t val = data[i + 4];
-    const uint64_t interesting[] = {0,
-                                    1,
-                                    0xff,
-                                    4096,
-                                    base.used,
-                                    base.used - 16,
-                                    bytes.size(),
-                                    bytes.size() + 4096,
-                                    UINT32_MAX,
-                                    UINT64_MAX,
-                                    uint64_t{1} << 47,
-                                    0xffffffffffffull,
-                                    63,
-                                    64};
-    uint64_t word = interesting[val % (sizeof(interesting) / sizeof(interesting[0]))];
-    switch (op) {
-      case 0:
-        bytes[off % base.used] = static_cast<char>(val);
-        break;
-      case 1:
-        bytes[off % base.used] ^= static_cast<char>(val == 0 ? 1 : val);
-        break;
-      case 2:
-      case 3: {
-        uint64_t at = (off % (base.used - 8)) & ~uint64_t{7};
-        std::memcpy(bytes.data() + at, &word, 8);
-        break;
-      }
-      case 4:
-      case 5: {
-        uint64_t at = (off % (layout::kHeaderSize - 8)) & ~uint64_t{7};
-        std::memcpy(bytes.data() + at, &word, 8);
-        break;
-      }
-      case 6:
-        file_len = std::min<size_t>(file_len, off % bytes.size());
-        break;
-      case 7:
-        file_len += size_t{val} * 4096;
-        break;
-    }
+    const SegmentEdit e = ApplySegmentEdit(base, data + i, &bytes);
+    if (e.op == 6) file_len = std::min<size_t>(file_len, e.off % bytes.size());
+    if (e.op == 7) file_len += size_t{e.val} * 4096;
   }
   bytes.resize(file_len, '\0');
   if (!WriteFileBytes(path, bytes)) Fail("cannot write " + path);
