@@ -56,6 +56,29 @@ struct ReaderHandle {
   }
 };
 
+// An applied store of TripsRepoBody() and this thread's slot in its reader table, claimed as a
+// lookup claims it (for tests that hold and scan slots by hand).
+struct SlotOfAStore {
+  Repo repo;
+  ReaderHandle reader;
+  SlotRef ref;
+
+  // False (with the failure recorded) when a step fails.
+  bool SetUp() {
+    repo.Write(TripsRepoBody());
+    auto fs = repo.OpenApplied();
+    EXPECT_TRUE(fs.ok()) << fs.status().ToString();
+    if (!fs.ok()) return false;
+    reader = ReaderHandle::Attach(repo.segment());
+    if (reader.pool == nullptr) return false;
+    auto claimed = reader.pool->SlotForThisThread();
+    EXPECT_TRUE(claimed.ok()) << claimed.status().ToString();
+    if (!claimed.ok()) return false;
+    ref = *claimed;
+    return true;
+  }
+};
+
 // A write batch of a process that cannot read /proc (here: at its descriptor limit, as with
 // `ulimit -n`; hidepid=invisible or another user's process answer the same way) must not take
 // a reader inside a lookup for dead: uncertain means alive. Today's code released the slot.
@@ -115,16 +138,13 @@ TEST(ReaderSafety, WriterThatCannotReadProcKeepsTheReadersHold) {
 
 // The writer withdraws a hold kept for the grace period; the reader's End() sees it.
 TEST(ReaderSafety, WithdrawnHoldIsSeenWhenTheLookupEnds) {
-  Repo repo;
-  repo.Write(TripsRepoBody());
-  ASSERT_TRUE(repo.OpenApplied().ok());
-  ReaderHandle reader = ReaderHandle::Attach(repo.segment());
-  ASSERT_NE(reader.pool, nullptr);
-  auto ref = reader.pool->SlotForThisThread();
-  ASSERT_TRUE(ref.ok());
+  SlotOfAStore store;
+  ASSERT_TRUE(store.SetUp());
+  ReaderHandle& reader = store.reader;
+  const SlotRef& ref = store.ref;
   ReaderWatch watch;
   {
-    EpochGuard guard(*ref, reader.seg->header()->global_epoch);
+    EpochGuard guard(ref, reader.seg->header()->global_epoch);
     // A long grace period: the hold counts and is left alone.
     ReaderScan scan = ScanReaders(reader.pool->table(), watch, std::chrono::hours(1));
     EXPECT_EQ(scan.active, 1u);
@@ -140,7 +160,7 @@ TEST(ReaderSafety, WithdrawnHoldIsSeenWhenTheLookupEnds) {
     EXPECT_FALSE(guard.SlotLost()) << "a withdrawn hold keeps its slot";
   }
   // The next lookup holds again, normally.
-  EpochGuard again(*ref, reader.seg->header()->global_epoch);
+  EpochGuard again(ref, reader.seg->header()->global_epoch);
   EXPECT_TRUE(again.End());
 }
 
@@ -150,22 +170,19 @@ TEST(ReaderSafety, WithdrawnHoldIsSeenWhenTheLookupEnds) {
 // that had seen the first hold took the second for the same one, held since then, and
 // withdrew it at once (a needless retry, and a false stuck_reader_reports).
 TEST(ReaderSafety, ANewHoldAtTheSameEpochIsNotTakenForAnOldOne) {
-  Repo repo;
-  repo.Write(TripsRepoBody());
-  ASSERT_TRUE(repo.OpenApplied().ok());
-  ReaderHandle reader = ReaderHandle::Attach(repo.segment());
-  ASSERT_NE(reader.pool, nullptr);
-  auto ref = reader.pool->SlotForThisThread();
-  ASSERT_TRUE(ref.ok());
+  SlotOfAStore store;
+  ASSERT_TRUE(store.SetUp());
+  ReaderHandle& reader = store.reader;
+  const SlotRef& ref = store.ref;
   ReaderWatch watch;
   constexpr auto kGrace = std::chrono::milliseconds(1);
   {
-    EpochGuard first(*ref, reader.seg->header()->global_epoch);
+    EpochGuard first(ref, reader.seg->header()->global_epoch);
     ReaderScan scan = ScanReaders(reader.pool->table(), watch, kGrace);
     EXPECT_EQ(scan.active, 1u);
     EXPECT_TRUE(first.End());
   }
-  EpochGuard second(*ref, reader.seg->header()->global_epoch);
+  EpochGuard second(ref, reader.seg->header()->global_epoch);
   // More than the grace period since the scan saw the first hold (sleep_for waits at least
   // this long; the second hold began after the first scan, so it has held less than that).
   std::this_thread::sleep_for(5 * kGrace);
@@ -179,31 +196,28 @@ TEST(ReaderSafety, ANewHoldAtTheSameEpochIsNotTakenForAnOldOne) {
 // misjudgement, but it must still be safe) is seen as lost when the lookup ends, even if a
 // new owner has claimed it and holds the same epoch.
 TEST(ReaderSafety, SlotReleasedUnderTheReaderIsSeenAsLost) {
-  Repo repo;
-  repo.Write(TripsRepoBody());
-  ASSERT_TRUE(repo.OpenApplied().ok());
-  ReaderHandle reader = ReaderHandle::Attach(repo.segment());
-  ASSERT_NE(reader.pool, nullptr);
-  auto ref = reader.pool->SlotForThisThread();
-  ASSERT_TRUE(ref.ok());
-  layout::ReaderSlot& s = *ref->slot;
-  EpochGuard guard(*ref, reader.seg->header()->global_epoch);
+  SlotOfAStore store;
+  ASSERT_TRUE(store.SetUp());
+  ReaderHandle& reader = store.reader;
+  const SlotRef& ref = store.ref;
+  layout::ReaderSlot& s = *ref.slot;
+  EpochGuard guard(ref, reader.seg->header()->global_epoch);
   const uint64_t epoch = s.epoch.load();
   // A releaser resets the slot, then another process claims it and starts a lookup at the
   // same epoch.
   s.epoch.store(0);
   s.owner.store(0);
-  s.owner.store(ref->owner + 1);
+  s.owner.store(ref.owner + 1);
   s.epoch.store(epoch);
   EXPECT_FALSE(guard.HeldSoFar());
   EXPECT_FALSE(guard.End());
   EXPECT_TRUE(guard.SlotLost());
-  reader.pool->ForgetLostSlot(ref->slot);
+  reader.pool->ForgetLostSlot(ref.slot);
   s.epoch.store(0);
   s.owner.store(0);  // the "other process" leaves
   auto fresh = reader.pool->SlotForThisThread();
   ASSERT_TRUE(fresh.ok());
-  EXPECT_EQ(fresh->owner, ref->owner);
+  EXPECT_EQ(fresh->owner, ref.owner);
 }
 
 // Values a reader checks: trips = version * 1e6 + id, conv_rate = trips / 4. A row read from
