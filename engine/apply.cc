@@ -3,6 +3,7 @@
 // Views keep their id (and rows) while their key columns and feature schema are unchanged.
 // A view whose schema changed gets a new id, so its old rows can never be read as the new
 // schema; the index is then rebuilt without the rows of dead ids, which are retired.
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <utility>
 
 #include "engine/rows/registry_codec.h"
+#include "engine/segment/store_files.h"
 #include "engine/store_impl.h"
 
 namespace larder {
@@ -170,31 +172,38 @@ Result<ApplyReport> Store::Impl::ApplyUpdate(Store& store, const RepoConfig& con
 namespace {
 
 // The modes apply uses: the caller's when they are not the defaults, else the repo's
-// (online_store.file_mode and readers_mode).
+// (online_store.file_mode and readers_mode). The lock file is the owner's alone (0600).
 FileModes EffectiveModes(const RepoConfig& config, const FileModes& modes) {
   const FileModes d;
   if (modes.segment != d.segment || modes.readers != d.readers || modes.lock != d.lock) {
     return modes;
   }
-  return {config.online_store.file_mode, config.online_store.readers_mode,
-          config.online_store.file_mode};
+  return {config.online_store.file_mode, config.online_store.readers_mode, d.lock};
 }
 
 // Gives the files of an existing store the configured modes (a changed file_mode or
-// readers_mode takes effect on the next apply); a file this process may not chmod is reported.
+// readers_mode takes effect on the next apply). Each file is opened (never through a symlink,
+// only if this user owns it) and its mode set on that descriptor: a path swapped for a link
+// meanwhile can never redirect the change to another file.
 void SetModes(const std::string& path, const FileModes& modes, ApplyReport* report) {
   const std::pair<std::string, uint32_t> files[] = {
       {path, modes.segment}, {ReadersPath(path), modes.readers}, {LockPath(path), modes.lock}};
   for (const auto& [file, mode] : files) {
-    struct stat st;
-    if (::stat(file.c_str(), &st) != 0 || (st.st_mode & 07777) == mode) continue;
     char octal[8];
     std::snprintf(octal, sizeof(octal), "%04o", mode);
-    if (::chmod(file.c_str(), mode) == 0) {
-      report->messages.push_back("set the mode of '" + file + "' to " + octal);
-    } else {
+    struct stat st;
+    auto fd = OpenStoreFile(file, O_RDONLY, "store file", OwnerRule{.must_be_mine = true}, &st);
+    if (!fd.ok()) {
+      if (fd.status().code() == ErrorCode::kStoreNotFound) continue;
       report->messages.push_back("warning: cannot set the mode of '" + file + "' to " + octal +
-                                 ": " + std::strerror(errno));
+                                 ": " + fd.status().message());
+      continue;
+    }
+    auto changed = SetModeOnDescriptor(fd->get(), file, mode);
+    if (!changed.ok()) {
+      report->messages.push_back("warning: " + changed.status().message() + " to " + octal);
+    } else if (*changed) {
+      report->messages.push_back("set the mode of '" + file + "' to " + octal);
     }
   }
 }
@@ -205,16 +214,24 @@ Result<ApplyReport> Store::Apply(const RepoConfig& config, const FileModes& requ
                                  WriterOptions options) {
   const std::string& path = config.online_store.path;
   const FileModes modes = EffectiveModes(config, requested);
+  LARDER_RETURN_IF_ERROR(CheckStoreDirectory(path));
   LARDER_ASSIGN_OR_RETURN(WriterLock lock,
                           WriterLock::Acquire(path, options.lock_timeout_ms, modes.lock));
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) {
-    LARDER_ASSIGN_OR_RETURN(ApplyReport report, CreateStore(config, modes));
-    SetModes(path, modes, &report);  // the lock file was created under the umask
-    return report;
+  if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) {
+    auto created = CreateStore(config, modes);
+    if (!created.ok()) {
+      // Nothing was published: leave no reader table or lock file behind either.
+      ::unlink(ReadersPath(path).c_str());
+      lock.ReleaseAndRemove(path);
+      return created.status();
+    }
+    SetModes(path, modes, &*created);
+    return created;
   }
-  // UpdateStore takes the lock itself through a WriteSession; flock locks are per open file
-  // description, so release ours first.
+  // An existing path (a symlink, a file of another user, a foreign file) is refused by
+  // Store::Open. UpdateStore takes the lock itself through a WriteSession; flock locks are per
+  // open file description, so release ours first.
   { WriterLock released = std::move(lock); }
   LARDER_ASSIGN_OR_RETURN(ApplyReport report, UpdateStore(config, options));
   SetModes(path, modes, &report);

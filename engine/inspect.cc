@@ -1,8 +1,11 @@
 // `larder inspect` (figures) and `larder check` (every invariant of the segment).
+#include <unistd.h>
+
 #include <set>
 #include <unordered_map>
 
 #include "engine/rows/row_codec.h"
+#include "engine/segment/store_files.h"
 #include "engine/store_impl.h"
 #include "layout/entity_key.h"
 
@@ -360,6 +363,13 @@ Result<CheckReport> Store::Check() const {
   // Before the lock: taking it at the path of a torn-down segment would create a lock file
   // for a store that no longer exists.
   if (Retired()) return TornDown(impl_->seg->path());
+  // Only the owner may hold the writer lock (it is 0600): another user's check would fail to
+  // open it, or, were it missing, create one of its own that no writer could open again.
+  if (::geteuid() != impl_->seg->owner()) {
+    return IoError("larder check takes the writer lock of '" + impl_->seg->path() +
+                   "', which only its owner, " + DescribeUser(impl_->seg->owner()) +
+                   ", may hold: run it as that user");
+  }
   // The writer lock, so that no batch runs while the segment is walked: without it a check
   // during pushes met half-made blocks and lists and reported them as violations, and could
   // not tell a batch in progress from a dead writer. Readers may take it too (the lock file is

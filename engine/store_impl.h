@@ -17,11 +17,16 @@
 namespace larder {
 
 // An exclusive flock on PATH.lock, held for one write batch; the kernel drops it if the
-// holder dies, so a crashed writer never blocks the next one.
+// holder dies, so a crashed writer never blocks the next one. PATH.lock is created with `mode`
+// (0600: only the owner writes) and is never opened through a symlink nor when another user
+// owns it. A lock taken on a file that was unlinked meanwhile is dropped and taken again.
 class WriterLock {
  public:
   static Result<WriterLock> Acquire(const std::string& segment_path, int timeout_ms,
-                                    uint32_t mode = 0640);
+                                    uint32_t mode = 0600);
+  // Unlinks PATH.lock while still holding it, then releases it (a failed apply of a store that
+  // does not exist leaves no lock file behind).
+  void ReleaseAndRemove(const std::string& segment_path);
   WriterLock(WriterLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
   WriterLock& operator=(WriterLock&&) = delete;
   ~WriterLock();

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "engine/rows/registry_codec.h"
+#include "engine/segment/store_files.h"
 #include "engine/store_impl.h"
 
 namespace larder {
@@ -109,6 +110,8 @@ Result<std::shared_ptr<Store>> Store::Open(const std::string& path, bool writabl
   impl->options = options;
   impl->read_options = read_options;
   impl->instance_id = g_next_instance.fetch_add(1);
+  // A writer creates and locks files beside the segment: the directory must be safe for it.
+  if (writable) LARDER_RETURN_IF_ERROR(CheckStoreDirectory(path));
   auto mode = writable ? SegmentMapping::Mode::kReadWrite : SegmentMapping::Mode::kReadOnly;
   LARDER_ASSIGN_OR_RETURN(impl->seg, SegmentMapping::Open(path, mode));
   // A segment being torn down (marked, not yet unlinked) is not attached to.
@@ -116,7 +119,8 @@ Result<std::shared_ptr<Store>> Store::Open(const std::string& path, bool writabl
     return Status(ErrorCode::kStoreNotFound, "the segment at '" + path + "' is being torn down");
   }
   LARDER_ASSIGN_OR_RETURN(auto table,
-                          ReaderTableMapping::Open(path, impl->seg->header()->segment_uid));
+                          ReaderTableMapping::Open(path, impl->seg->header()->segment_uid, writable,
+                                                   impl->seg->owner()));
   impl->pool = std::make_shared<ReaderSlotPool>(std::move(table));
   // Validate the registry now, so a corrupt one is refused at attach rather than at first use.
   uint64_t off = impl->seg->header()->registry_block.load(std::memory_order_acquire);
@@ -135,20 +139,25 @@ Status Store::Teardown(const std::string& path) {
   // Serialized with writers: a batch in progress ends first; a writer that takes the lock
   // after us finds the mark below (WriteSession::Begin), and one waiting on the lock file we
   // unlink locks the new one instead (WriterLock::Acquire).
+  // Another user's store is refused before anything is opened or created: taking the lock
+  // would create a lock file of ours that its owner's writers could never open.
+  if (struct stat seg_st; ::lstat(path.c_str(), &seg_st) == 0 && seg_st.st_uid != ::geteuid()) {
+    return IoError("cannot tear down '" + path + "': it is owned by " +
+                   DescribeUser(seg_st.st_uid) + " (nothing was removed)");
+  }
   LARDER_ASSIGN_OR_RETURN(WriterLock lock,
                           WriterLock::Acquire(path, WriterOptions{}.lock_timeout_ms));
   // Mark the segment retired before anything is unlinked, so that every process attached to
   // it finds out. A file that is not a valid segment is removed all the same; one this
-  // process may not write is left alone (it could not be marked, and its readers would go on
-  // serving it unaware).
+  // process may not open for writing (another user's, a symlink) is left alone: it could not
+  // be marked, and its readers would go on serving it unaware.
   if (auto seg = SegmentMapping::Open(path, SegmentMapping::Mode::kReadWrite); seg.ok()) {
     // release: a process that sees the mark sees the segment as it was at teardown.
     (*seg)->header()->retired.store(1, std::memory_order_release);
-  } else if (::access(path.c_str(), W_OK) != 0 && errno == EACCES) {
-    return Status(ErrorCode::kIoError,
-                  "cannot tear down '" + path + "': this user may not write it, so attached " +
-                      "processes could not be told (" + seg.status().message() +
-                      "); nothing was removed");
+  } else if (const ErrorCode code = seg.status().code();
+             code != ErrorCode::kStoreNotFound && code != ErrorCode::kCorruptStore &&
+             code != ErrorCode::kIncompatibleStore) {
+    return seg.status().WithContext("cannot tear down '" + path + "' (nothing was removed)");
   }
   bool any = false;
   // The lock file last: it is what serializes the teardown with writers.

@@ -13,6 +13,7 @@
 
 #include "engine/fault.h"
 #include "engine/index/index_writer.h"
+#include "engine/segment/store_files.h"
 #include "engine/store_impl.h"
 
 namespace larder {
@@ -22,11 +23,31 @@ using layout::BlockKind;
 
 namespace {
 
-// Whether `fd` is the file now at `path`.
-bool SameFileAtPath(int fd, const std::string& path) {
-  struct stat held, now;
-  return ::fstat(fd, &held) == 0 && ::stat(path.c_str(), &now) == 0 && held.st_dev == now.st_dev &&
-         held.st_ino == now.st_ino;
+// Opens PATH.lock, creating it with `mode` if it does not exist; never through a symlink, and
+// only a regular file this user owns (a lock file another user owns could be held by them).
+Result<FileHandle> OpenLockFile(const std::string& path, uint32_t mode, struct stat* st) {
+  for (;;) {
+    auto existing = OpenStoreFile(path, O_RDWR, "writer lock", OwnerRule{.must_be_mine = true}, st);
+    if (existing.ok() && (st->st_mode & 077) != 0) {
+      // A lock file older builds made group-readable (0640): only the owner may hold the
+      // writer lock, so it becomes owner-only now (a descriptor opened before stays open).
+      if (::fchmod(existing->get(), st->st_mode & 0700) != 0 || ::fstat(existing->get(), st) != 0) {
+        return IoError("cannot make writer lock '" + path + "' owner-only: " +
+                       std::strerror(errno));
+      }
+    }
+    if (existing.ok() || existing.status().code() != ErrorCode::kStoreNotFound) return existing;
+    FileHandle fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+    if (fd.get() < 0) {
+      if (errno == EEXIST) continue;  // created by another writer meanwhile (or a symlink)
+      return IoError("cannot create writer lock '" + path + "': " + std::strerror(errno));
+    }
+    // The mode is set on the descriptor: exactly `mode`, whatever the umask.
+    if (::fchmod(fd.get(), mode) != 0 || ::fstat(fd.get(), st) != 0) {
+      return IoError("cannot set up writer lock '" + path + "': " + std::strerror(errno));
+    }
+    return fd;
+  }
 }
 
 }  // namespace
@@ -34,40 +55,41 @@ bool SameFileAtPath(int fd, const std::string& path) {
 Result<WriterLock> WriterLock::Acquire(const std::string& segment_path, int timeout_ms,
                                        uint32_t mode) {
   std::string path = LockPath(segment_path);
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, mode);
-  if (fd < 0 && errno == EACCES) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    return IoError("cannot open writer lock '" + path + "': " + std::strerror(errno));
-  }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   auto pause = std::chrono::microseconds(50);
-  // Teardown unlinks the lock file while it holds it: a lock taken on an unlinked (or
-  // replaced) lock file excludes nobody, so lock again the file now at the path.
   for (;;) {
-    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) {
-      if (SameFileAtPath(fd, path)) break;
-      ::close(fd);  // locked, but a file no longer at the path
-      fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, mode);
-      if (fd < 0 && errno == EACCES) fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-      if (fd < 0) {
-        return IoError("cannot open writer lock '" + path + "': " + std::strerror(errno));
+    struct stat st;
+    LARDER_ASSIGN_OR_RETURN(FileHandle fd, OpenLockFile(path, mode, &st));
+    while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK && errno != EINTR) {
+        return IoError("cannot lock '" + path + "': " + std::strerror(errno));
       }
-      continue;
+      if (std::chrono::steady_clock::now() >= deadline) {
+        return Status(ErrorCode::kBusy, "another writer held '" + path + "' for more than " +
+                                            std::to_string(timeout_ms) + " ms");
+      }
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::microseconds(5000));
     }
-    if (errno != EWOULDBLOCK && errno != EINTR) {
-      int err = errno;
-      ::close(fd);
-      return IoError("cannot lock '" + path + "': " + std::strerror(err));
+    // A teardown, or a failed apply (ReleaseAndRemove), unlinks the lock file while holding
+    // it. Whoever got the lock of that unlinked file must not write: only the file at
+    // PATH.lock excludes, so lock again the file there now.
+    struct stat now;
+    if (::lstat(path.c_str(), &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino) {
+      return WriterLock(fd.release());
     }
     if (std::chrono::steady_clock::now() >= deadline) {
-      ::close(fd);
-      return Status(ErrorCode::kBusy, "another writer held '" + path + "' for more than " +
+      return Status(ErrorCode::kBusy, "the writer lock '" + path + "' kept being replaced for " +
                                           std::to_string(timeout_ms) + " ms");
     }
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::microseconds(5000));
   }
-  return WriterLock(fd);
+}
+
+void WriterLock::ReleaseAndRemove(const std::string& segment_path) {
+  if (fd_ < 0) return;
+  ::unlink(LockPath(segment_path).c_str());  // still held: a waiter then sees it is gone
+  ::close(fd_);
+  fd_ = -1;
 }
 
 WriterLock::~WriterLock() {

@@ -61,7 +61,7 @@ struct Umask {
 class Permissions : public testing::StoreFixture {};
 
 // Defaults: segment 0640 (owner rw, group r), reader table 0660 (readers claim slots), lock
-// 0640; exactly, whatever the umask.
+// 0600 (only the owner writes); exactly, whatever the umask.
 TEST_F(Permissions, CreatedFilesHaveRestrictiveModes) {
   for (mode_t mask : {mode_t{0}, mode_t{022}, mode_t{077}}) {
     SCOPED_TRACE("umask " + std::to_string(mask));
@@ -70,7 +70,7 @@ TEST_F(Permissions, CreatedFilesHaveRestrictiveModes) {
     ASSERT_TRUE(repo_.OpenApplied().ok());
     EXPECT_EQ(ModeOf(repo_.segment()), 0640u);
     EXPECT_EQ(ModeOf(ReadersPath(repo_.segment())), 0660u);
-    EXPECT_EQ(ModeOf(LockPath(repo_.segment())), 0640u);
+    EXPECT_EQ(ModeOf(LockPath(repo_.segment())), 0600u);
     ASSERT_TRUE(Store::Teardown(repo_.segment()).ok());
   }
 }
@@ -101,7 +101,7 @@ TEST_F(Permissions, ModesAreConfigurable) {
     ASSERT_TRUE(report.ok()) << report.status().ToString();
     EXPECT_EQ(ModeOf(repo_.segment()), 0644u);
     EXPECT_EQ(ModeOf(ReadersPath(repo_.segment())), 0660u);
-    EXPECT_EQ(ModeOf(LockPath(repo_.segment())), 0644u);
+    EXPECT_EQ(ModeOf(LockPath(repo_.segment())), 0600u);
   }
   for (const char* bad : {"0400", "abc", "8", "01777", ""}) {
     SCOPED_TRACE(bad);

@@ -48,7 +48,8 @@ struct ReaderHandle {
     EXPECT_TRUE(seg.ok()) << seg.status().ToString();
     if (!seg.ok()) return h;
     h.seg = std::move(seg).value();
-    auto table = ReaderTableMapping::Open(path, h.seg->header()->segment_uid);
+    auto table = ReaderTableMapping::Open(path, h.seg->header()->segment_uid, /*writer=*/false,
+                                          h.seg->owner());
     EXPECT_TRUE(table.ok()) << table.status().ToString();
     if (!table.ok()) return h;
     h.pool = std::make_shared<ReaderSlotPool>(std::move(table).value());

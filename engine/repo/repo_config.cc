@@ -1064,7 +1064,12 @@ Result<RepoConfig> ParseRepoConfig(const std::string& yaml_text, const std::stri
 Result<RepoConfig> LoadRepoConfig(const std::string& repo_dir) {
   std::string path = repo_dir + "/feature_store.yaml";
   LARDER_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
-  return ParseRepoConfig(text, path, repo_dir);
+  // The registry stores the repo directory canonical, so `--repo gen` and `cd gen; larder
+  // apply` describe the same repo (and an apply of an unchanged repo changes nothing).
+  // Messages keep the path as typed.
+  std::error_code ec;
+  const std::filesystem::path canonical = std::filesystem::canonical(repo_dir, ec);
+  return ParseRepoConfig(text, path, ec ? repo_dir : canonical.string());
 }
 
 }  // namespace larder

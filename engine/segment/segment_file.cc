@@ -5,16 +5,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/interprocess/file_mapping.hpp>
-#include <boost/interprocess/mapped_region.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <random>
 
+#include "engine/segment/store_files.h"
+
 namespace larder {
 
-namespace bip = boost::interprocess;
 using layout::SegmentHeader;
 
 namespace {
@@ -31,6 +30,13 @@ uint64_t RandomUid() {
   return v == 0 ? 1 : v;
 }
 
+// Maps `size` bytes of `fd` shared; nullptr (errno set) on failure.
+uint8_t* MapShared(int fd, uint64_t size, bool writable) {
+  int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
+  void* p = ::mmap(nullptr, size, prot, MAP_SHARED, fd, 0);
+  return p == MAP_FAILED ? nullptr : static_cast<uint8_t*>(p);
+}
+
 uint64_t NowMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -42,12 +48,9 @@ uint64_t NowMicros() {
 std::string ReadersPath(const std::string& segment_path) { return segment_path + ".readers"; }
 std::string LockPath(const std::string& segment_path) { return segment_path + ".lock"; }
 
-struct SegmentMapping::Impl {
-  bip::file_mapping file;
-  bip::mapped_region region;
-};
-
 SegmentMapping::~SegmentMapping() {
+  if (base_ != nullptr) ::munmap(base_, size_);
+  if (!temp_path_.empty()) ::unlink(temp_path_.c_str());  // never published: a failed create
   if (fd_ >= 0) ::close(fd_);
 }
 
@@ -95,37 +98,33 @@ Status ValidateHeader(const SegmentHeader& h, uint64_t actual_size) {
 }
 
 Result<std::unique_ptr<SegmentMapping>> SegmentMapping::Open(const std::string& path, Mode mode) {
-  int flags = mode == Mode::kReadWrite ? O_RDWR : O_RDONLY;
-  int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) {
+  const bool writable = mode == Mode::kReadWrite;
+  struct stat st;
+  // A writer must own the segment: one another user created (squatted) is never adopted.
+  auto file = OpenStoreFile(path, writable ? O_RDWR : O_RDONLY, "segment",
+                            OwnerRule{.must_be_mine = writable}, &st);
+  if (!file.ok()) {
+    if (file.status().code() == ErrorCode::kStoreNotFound) {
       return Status(ErrorCode::kStoreNotFound,
                     "no segment at '" + path + "' (run `larder apply` first)");
     }
-    return ErrnoStatus("cannot open segment", path, errno);
+    return file.status();
   }
   std::unique_ptr<SegmentMapping> m(new SegmentMapping());
-  m->fd_ = fd;
+  m->fd_ = file->release();
   m->path_ = path;
   m->mode_ = mode;
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return ErrnoStatus("cannot stat segment", path, errno);
   m->dev_ = static_cast<uint64_t>(st.st_dev);
   m->ino_ = static_cast<uint64_t>(st.st_ino);
+  m->owner_ = st.st_uid;
   if (static_cast<uint64_t>(st.st_size) < layout::kHeaderSize) {
     return CorruptStore("'" + path + "': file is truncated: " + std::to_string(st.st_size) +
                         " bytes, smaller than the 4096-byte header");
   }
-  try {
-    auto bmode = mode == Mode::kReadWrite ? bip::read_write : bip::read_only;
-    m->impl_ = std::make_unique<Impl>();
-    m->impl_->file = bip::file_mapping(path.c_str(), bmode);
-    m->impl_->region = bip::mapped_region(m->impl_->file, bmode);
-  } catch (const bip::interprocess_exception& e) {
-    return IoError("cannot map segment '" + path + "': " + e.what());
-  }
-  m->base_ = static_cast<uint8_t*>(m->impl_->region.get_address());
-  m->size_ = m->impl_->region.get_size();
+  // The descriptor opened above is the one mapped: the path is never looked up again.
+  m->base_ = MapShared(m->fd_, static_cast<uint64_t>(st.st_size), writable);
+  if (m->base_ == nullptr) return ErrnoStatus("cannot map segment", path, errno);
+  m->size_ = static_cast<uint64_t>(st.st_size);
   // Huge pages halve the cost of a random lookup where shmem THP is enabled; harmless if not.
   ::madvise(m->base_, m->size_, MADV_HUGEPAGE);
   Status st_valid = ValidateHeader(*m->header(), m->size_);
@@ -156,22 +155,20 @@ Result<std::unique_ptr<SegmentMapping>> SegmentMapping::CreateTemp(const std::st
     m->dev_ = static_cast<uint64_t>(created.st_dev);
     m->ino_ = static_cast<uint64_t>(created.st_ino);
   }
+  m->owner_ = ::geteuid();
   if (::fchmod(fd, modes.segment) != 0) return ErrnoStatus("cannot chmod", tmp, errno);
   if (::ftruncate(fd, static_cast<off_t>(file_size)) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
     return ErrnoStatus("cannot size segment to " + std::to_string(file_size) + " bytes", tmp, err);
   }
-  try {
-    m->impl_ = std::make_unique<Impl>();
-    m->impl_->file = bip::file_mapping(tmp.c_str(), bip::read_write);
-    m->impl_->region = bip::mapped_region(m->impl_->file, bip::read_write);
-  } catch (const bip::interprocess_exception& e) {
+  m->base_ = MapShared(fd, file_size, /*writable=*/true);
+  if (m->base_ == nullptr) {
+    int err = errno;
     ::unlink(tmp.c_str());
-    return IoError("cannot map segment '" + tmp + "': " + e.what());
+    return ErrnoStatus("cannot map segment", tmp, err);
   }
-  m->base_ = static_cast<uint8_t*>(m->impl_->region.get_address());
-  m->size_ = m->impl_->region.get_size();
+  m->size_ = file_size;
   ::madvise(m->base_, m->size_, MADV_HUGEPAGE);
   LARDER_RETURN_IF_ERROR(m->ReserveUpTo(layout::kHeaderSize));
 
@@ -207,12 +204,13 @@ Status SegmentMapping::ReserveUpTo(uint64_t top) {
     return {ErrorCode::kStoreFull, "memory_limit of " + std::to_string(size_) +
                                        " bytes reached (raise online_store.memory_limit)"};
   }
-  uint64_t target = std::min<uint64_t>(size_, (top + kReserveStep - 1) / kReserveStep * kReserveStep);
-  int rc = ::posix_fallocate(fd_, static_cast<off_t>(reserved),
-                             static_cast<off_t>(target - reserved));
+  uint64_t target =
+      std::min<uint64_t>(size_, (top + kReserveStep - 1) / kReserveStep * kReserveStep);
+  int rc =
+      ::posix_fallocate(fd_, static_cast<off_t>(reserved), static_cast<off_t>(target - reserved));
   if (rc == ENOSPC) {
-    return {ErrorCode::kStoreFull, "no space left on the file system holding '" + path_ +
-                                       "' (" + std::to_string(target) + " bytes wanted)"};
+    return {ErrorCode::kStoreFull, "no space left on the file system holding '" + path_ + "' (" +
+                                       std::to_string(target) + " bytes wanted)"};
   }
   // EOPNOTSUPP/EINVAL: a file system without fallocate; pages are allocated on first touch.
   if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {
@@ -224,12 +222,9 @@ Status SegmentMapping::ReserveUpTo(uint64_t top) {
 
 // ---- Reader table ----
 
-struct ReaderTableMapping::Impl {
-  bip::file_mapping file;
-  bip::mapped_region region;
-};
-
-ReaderTableMapping::~ReaderTableMapping() = default;
+ReaderTableMapping::~ReaderTableMapping() {
+  if (slots_ != nullptr) ::munmap(reinterpret_cast<void*>(address_), layout::ReaderTableBytes());
+}
 
 Status ReaderTableMapping::Create(const std::string& segment_path, uint64_t segment_uid,
                                   const FileModes& modes) {
@@ -261,35 +256,38 @@ Status ReaderTableMapping::Create(const std::string& segment_path, uint64_t segm
 }
 
 Result<std::shared_ptr<ReaderTableMapping>> ReaderTableMapping::Open(
-    const std::string& segment_path, uint64_t segment_uid) {
+    const std::string& segment_path, uint64_t segment_uid, bool writer, uid_t segment_owner) {
   std::string path = ReadersPath(segment_path);
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return ErrnoStatus("cannot open reader table", path, errno);
+  // A writer must own the table; a reader needs it owned by whoever owns the segment (a table
+  // planted by someone else could hold forged slots).
+  OwnerRule rule{.must_be_mine = writer, .expected_uid = static_cast<long>(segment_owner)};
+  auto file = OpenStoreFile(path, O_RDWR, "reader table", rule, &st);
+  if (!file.ok()) {
+    if (file.status().message().find("ermission denied") != std::string::npos) {
+      return file.status().WithContext("readers need write access to the reader table");
+    }
+    return file.status();
+  }
   if (static_cast<uint64_t>(st.st_size) != layout::ReaderTableBytes()) {
     return CorruptStore("reader table '" + path + "' has the wrong size");
   }
   std::shared_ptr<ReaderTableMapping> m(new ReaderTableMapping());
-  try {
-    m->impl_ = std::make_unique<Impl>();
-    m->impl_->file = bip::file_mapping(path.c_str(), bip::read_write);
-    m->impl_->region = bip::mapped_region(m->impl_->file, bip::read_write);
-  } catch (const bip::interprocess_exception& e) {
-    return IoError("cannot map reader table '" + path + "' read-write: " + e.what() +
-                   " (readers need write access to it)");
+  uint8_t* base = MapShared(file->get(), layout::ReaderTableBytes(), /*writable=*/true);
+  if (base == nullptr) {
+    return ErrnoStatus("cannot map reader table (readers need write access to it)", path, errno);
   }
-  auto* base = static_cast<uint8_t*>(m->impl_->region.get_address());
+  m->address_ = reinterpret_cast<uintptr_t>(base);
+  m->slots_ = reinterpret_cast<layout::ReaderSlot*>(base + sizeof(layout::ReaderTableHeader));
   auto* hdr = reinterpret_cast<const layout::ReaderTableHeader*>(base);
   if (std::memcmp(hdr->magic, layout::kReadersMagic, sizeof(hdr->magic)) != 0 ||
       hdr->layout_version != layout::kLayoutVersion ||
-      hdr->abi_fingerprint != layout::AbiFingerprint() ||
-      hdr->num_slots != layout::kReaderSlots) {
+      hdr->abi_fingerprint != layout::AbiFingerprint() || hdr->num_slots != layout::kReaderSlots) {
     return Status(ErrorCode::kIncompatibleStore, "reader table '" + path + "' is not compatible");
   }
   if (hdr->segment_uid != segment_uid) {
     return CorruptStore("reader table '" + path + "' belongs to another segment");
   }
-  m->slots_ = reinterpret_cast<layout::ReaderSlot*>(base + sizeof(layout::ReaderTableHeader));
-  m->address_ = reinterpret_cast<uintptr_t>(base);
   return m;
 }
 

@@ -1,8 +1,10 @@
 // Mapping of the segment file (PATH) and the reader table (PATH.readers), and their
-// validation. Uses Boost.Interprocess's mapping primitives only (file_mapping, mapped_region):
-// nothing here takes a lock a crashed process could leave held.
+// validation. Each file is opened once (never through a symlink, engine/store_files.h) and that
+// descriptor is mapped; nothing here takes a lock a crashed process could leave held.
 // Thread-safety: a mapping is immutable after Open/Create; share it freely.
 #pragma once
+
+#include <sys/types.h>
 
 #include <cstdint>
 #include <memory>
@@ -14,11 +16,12 @@
 namespace larder {
 
 // File modes; owner read-write, group read for the segment, group read-write for the reader
-// table (readers claim slots in it).
+// table (readers claim slots in it). Only the owner writes, so only the owner needs the lock
+// file: a reader able to open it could hold its flock and stop every write.
 struct FileModes {
   uint32_t segment = 0640;
   uint32_t readers = 0660;
-  uint32_t lock = 0640;
+  uint32_t lock = 0600;
 };
 
 std::string ReadersPath(const std::string& segment_path);
@@ -29,7 +32,8 @@ class SegmentMapping {
   enum class Mode { kReadOnly, kReadWrite };
 
   // Maps an existing, initialized segment and validates its header (magic, version, ABI,
-  // readiness, size, offsets). Errors: kStoreNotFound, kIncompatibleStore, kCorruptStore.
+  // readiness, size, offsets). Never through a symlink; kReadWrite only a segment this user
+  // owns. Errors: kStoreNotFound, kIncompatibleStore, kCorruptStore, kIoError.
   static Result<std::unique_ptr<SegmentMapping>> Open(const std::string& path, Mode mode);
 
   // Creates PATH.tmp, sizes it to `file_size` (sparse), maps it read-write and writes the
@@ -53,6 +57,8 @@ class SegmentMapping {
   // Whether the file at path() is still the one mapped (same device and inode): false once it
   // was removed or replaced (a teardown and a new apply, or a removal by hand).
   bool StillAtPath() const;
+  uid_t owner() const { return owner_; }  // the file's owner when it was opened
+  int fd() const { return fd_; }
 
   // Makes sure [0, top) is backed by allocated file space (fallocate in 16 MiB steps), so a
   // full tmpfs is reported as kStoreFull here instead of SIGBUS on first touch. Writer only.
@@ -60,13 +66,12 @@ class SegmentMapping {
 
  private:
   SegmentMapping() = default;
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
   uint8_t* base_ = nullptr;
   uint64_t size_ = 0;
   std::string path_;
   std::string temp_path_;
   Mode mode_ = Mode::kReadOnly;
+  uid_t owner_ = 0;
   int fd_ = -1;
   uint64_t dev_ = 0;  // of the mapped file (Open)
   uint64_t ino_ = 0;
@@ -77,9 +82,11 @@ Status ValidateHeader(const layout::SegmentHeader& h, uint64_t actual_size);
 
 class ReaderTableMapping {
  public:
-  // Maps PATH.readers read-write and checks it belongs to the segment (same uid).
+  // Maps PATH.readers read-write and checks it belongs to the segment (same segment_uid) and
+  // is owned by the segment's owner (by this user, for a writer); never through a symlink.
   static Result<std::shared_ptr<ReaderTableMapping>> Open(const std::string& segment_path,
-                                                          uint64_t segment_uid);
+                                                          uint64_t segment_uid, bool writer,
+                                                          uid_t segment_owner);
   // Creates PATH.readers (replacing any stale one) for a new segment.
   static Status Create(const std::string& segment_path, uint64_t segment_uid,
                        const FileModes& modes);
@@ -92,8 +99,6 @@ class ReaderTableMapping {
 
  private:
   ReaderTableMapping() = default;
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
   layout::ReaderSlot* slots_ = nullptr;
   uint64_t address_ = 0;
 };

@@ -1,0 +1,70 @@
+// Opening the store's own files (the segment, PATH.readers, PATH.lock) safely: never through a
+// symbolic link (O_NOFOLLOW), only regular files, and, for a process that writes, only files
+// it owns. A squatter who created `/dev/shm/larder-<project>` first, or planted a symlink at
+// PATH.lock, gets a refusal naming the file and its owner instead of a store that adopts it.
+// Modes are set on the open descriptor (fchmod), never by path.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <string>
+
+#include "larder/status.h"
+
+namespace larder {
+
+// "root (uid 0)", "nobody (uid 65534)", "uid 1234" when the user has no name.
+std::string DescribeUser(uid_t uid);
+
+// An owned descriptor, closed on destruction.
+class FileHandle {
+ public:
+  FileHandle() = default;
+  explicit FileHandle(int fd) : fd_(fd) {}
+  FileHandle(FileHandle&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  FileHandle& operator=(FileHandle&& o) noexcept;
+  FileHandle(const FileHandle&) = delete;
+  FileHandle& operator=(const FileHandle&) = delete;
+  ~FileHandle();
+  int get() const { return fd_; }
+  int release() {
+    int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// Who must own a store file for this process to use it.
+struct OwnerRule {
+  // The process writes through the file (or creates, locks or chmods it): the file must be
+  // owned by the effective uid. Otherwise any owner is accepted unless `expected_uid` is set.
+  bool must_be_mine = false;
+  // For readers: the owner the other files of the store have (the reader table must belong to
+  // whoever owns the segment). -1: no requirement.
+  long expected_uid = -1;
+};
+
+// Opens an existing store file `path` (`what` names it in errors: "segment", "reader table",
+// "writer lock") with O_NOFOLLOW | O_CLOEXEC added to `flags`, and checks it is a regular file
+// owned as `rule` says. `*st` receives its fstat. ENOENT is returned as kStoreNotFound.
+Result<FileHandle> OpenStoreFile(const std::string& path, int flags, const char* what,
+                                 OwnerRule rule, struct stat* st);
+
+// Checks what OpenStoreFile checks on an already open descriptor's stat.
+Status CheckStoreFile(const std::string& path, const char* what, const struct stat& st,
+                      OwnerRule rule);
+
+// For a process about to create or write store files in `path`'s directory: every directory
+// component that is a symbolic link must be owned by this user or root, and the directory must
+// be owned by this user or root and, if others may write to it, sticky (like /tmp, /dev/shm),
+// so that nobody else can swap or replace the files in it.
+Status CheckStoreDirectory(const std::string& path);
+
+// Sets `mode` on an open store file (fchmod) if it differs; returns whether it changed.
+Result<bool> SetModeOnDescriptor(int fd, const std::string& path, uint32_t mode);
+
+}  // namespace larder

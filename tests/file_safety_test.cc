@@ -1,0 +1,400 @@
+// The store's files cannot be owned or redirected by anyone else (docs/reliability.md,
+// "Permissions and exposure"): a segment, reader table or lock file another user created is
+// refused with its owner named; no store file is opened through a symbolic link and no mode is
+// set through one; readers need no access to the lock file; a failed apply leaves nothing
+// behind. Tests that need a second user create one (root only) and skip, saying why, otherwise.
+#include <fcntl.h>
+#include <grp.h>
+#include <gtest/gtest.h>
+#include <pwd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "engine/segment/segment_file.h"
+#include "engine/store.h"
+#include "larder/feature_store.h"
+#include "tests/store_fixture.h"
+
+namespace larder {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::DescribeWait;
+using testing::StoreOptions;
+using testing::WaitChild;
+
+std::string Body() { return std::string(testing::kDriverPreamble) + testing::kTripsView; }
+
+uint32_t ModeOf(const std::string& path) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) return 07777;
+  return st.st_mode & 07777;
+}
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+// A local user created for one test (useradd) and removed after it (userdel).
+class OtherUser {
+ public:
+  OtherUser() {
+    if (::geteuid() != 0) {
+      why_not_ = "needs root to create a second local user";
+      return;
+    }
+    name_ = "larder_t" + std::to_string(::getpid() % 100000);
+    const std::string cmd =
+        "useradd --system --no-create-home --shell /usr/sbin/nologin " + name_ + " >/dev/null 2>&1";
+    if (std::system(cmd.c_str()) != 0) {
+      why_not_ = "useradd " + name_ + " failed";
+      name_.clear();
+      return;
+    }
+    const struct passwd* pw = ::getpwnam(name_.c_str());
+    if (pw == nullptr) {
+      why_not_ = "useradd " + name_ + " made no passwd entry";
+      return;
+    }
+    uid_ = pw->pw_uid;
+    gid_ = pw->pw_gid;
+  }
+  ~OtherUser() {
+    if (!name_.empty()) (void)std::system(("userdel " + name_ + " >/dev/null 2>&1").c_str());
+  }
+  bool ok() const { return !name_.empty(); }
+  const std::string& why_not() const { return why_not_; }
+  const std::string& name() const { return name_; }
+  uid_t uid() const { return uid_; }
+  gid_t gid() const { return gid_; }
+
+  // Runs `body` in a child process as this user; returns the child's exit code (or -1).
+  int RunAs(const std::function<int()>& body) const {
+    std::fflush(nullptr);
+    pid_t pid = ::fork();
+    if (pid < 0) return -1;
+    if (pid == 0) {
+      if (::setgroups(0, nullptr) != 0 || ::setgid(gid_) != 0 || ::setuid(uid_) != 0) ::_exit(99);
+      ::_exit(body());
+    }
+    int status = WaitChild(pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+ private:
+  std::string name_;
+  std::string why_not_;
+  uid_t uid_ = 0;
+  gid_t gid_ = 0;
+};
+
+class FileSafety : public testing::StoreFixture {};
+
+// Squatting: another user applied a repo with this store's path first. This user's apply, its
+// writers and its readers refuse the store, naming the file and its owner; nothing of it is
+// adopted or written.
+TEST_F(FileSafety, ASegmentAnotherUserCreatedIsRefused) {
+  OtherUser other;
+  if (!other.ok()) GTEST_SKIP() << other.why_not();
+  repo_.Write(Body());
+  auto fs = repo_.Open();
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  const RepoConfig config = (*fs)->config();
+  ASSERT_EQ(other.RunAs([&] { return Store::Apply(config).ok() ? 0 : 1; }), 0);
+  struct stat st;
+  ASSERT_EQ(::stat(repo_.segment().c_str(), &st), 0);
+  ASSERT_EQ(st.st_uid, other.uid());
+  const std::string before = testing::ReadFile(repo_.segment());
+
+  auto applied = (*fs)->Apply();
+  ASSERT_FALSE(applied.ok()) << "root adopted a store another user owns";
+  EXPECT_NE(applied.status().message().find("owned by " + other.name()), std::string::npos)
+      << applied.status().ToString();
+  // The lock file is checked first; with it removed, the segment itself is refused.
+  ASSERT_EQ(::unlink(LockPath(repo_.segment()).c_str()), 0);
+  applied = (*fs)->Apply();
+  ASSERT_FALSE(applied.ok());
+  EXPECT_NE(applied.status().message().find("segment '" + repo_.segment() + "' is owned by " +
+                                            other.name()),
+            std::string::npos)
+      << applied.status().ToString();
+  auto writer = Store::Open(repo_.segment(), /*writable=*/true);
+  ASSERT_FALSE(writer.ok());
+  EXPECT_NE(writer.status().message().find(other.name()), std::string::npos);
+  EXPECT_EQ(testing::ReadFile(repo_.segment()), before) << "the squatted segment was written";
+  // Every file is still the other user's: nothing was chmod'ed or replaced.
+  for (const std::string& f : {repo_.segment(), ReadersPath(repo_.segment())}) {
+    ASSERT_EQ(::stat(f.c_str(), &st), 0) << f;
+    EXPECT_EQ(st.st_uid, other.uid()) << f;
+  }
+}
+
+// A reader table planted by another user beside this user's segment (it could hold forged
+// slots) is refused by readers and writers alike.
+TEST_F(FileSafety, AReaderTableOfAnotherOwnerIsRefused) {
+  OtherUser other;
+  if (!other.ok()) GTEST_SKIP() << other.why_not();
+  repo_.Write(Body());
+  ASSERT_TRUE(repo_.OpenApplied().ok());
+  ASSERT_EQ(::chown(ReadersPath(repo_.segment()).c_str(), other.uid(), 0), 0);
+  auto reader = OnlineReader::Attach(repo_.segment());
+  ASSERT_FALSE(reader.ok());
+  EXPECT_NE(reader.status().message().find("reader table '" + ReadersPath(repo_.segment()) +
+                                           "' is owned by " + other.name()),
+            std::string::npos)
+      << reader.status().ToString();
+  auto writer = Store::Open(repo_.segment(), /*writable=*/true);
+  ASSERT_FALSE(writer.ok());
+  EXPECT_NE(writer.status().message().find(other.name()), std::string::npos);
+}
+
+// A lock file another user owns is refused (they could hold its flock and stop every write).
+TEST_F(FileSafety, ALockFileOfAnotherOwnerIsRefused) {
+  OtherUser other;
+  if (!other.ok()) GTEST_SKIP() << other.why_not();
+  repo_.Write(Body());
+  auto fs = repo_.OpenApplied();
+  ASSERT_TRUE(fs.ok());
+  ASSERT_EQ(::chown(LockPath(repo_.segment()).c_str(), other.uid(), 0), 0);
+  auto pushed = (*fs)->Push("stats_push", testing::TripsRows(1, 1, 0, 1));
+  ASSERT_FALSE(pushed.ok());
+  EXPECT_NE(pushed.status().message().find("writer lock '" + LockPath(repo_.segment()) +
+                                           "' is owned by " + other.name()),
+            std::string::npos)
+      << pushed.status().ToString();
+}
+
+// Readers need no access to the lock file (0600): a group member who may read the store cannot
+// open the lock file, so cannot hold its flock and stop the writers.
+TEST_F(FileSafety, AGroupMemberCannotHoldTheWriterLock) {
+  OtherUser other;
+  if (!other.ok()) GTEST_SKIP() << other.why_not();
+  repo_.Write(Body());
+  auto fs = repo_.OpenApplied();
+  ASSERT_TRUE(fs.ok());
+  // The other user's own group is the store's group: it may read the store.
+  const gid_t group = other.gid();
+  for (const std::string& f :
+       {repo_.segment(), ReadersPath(repo_.segment()), LockPath(repo_.segment())}) {
+    ASSERT_EQ(::chown(f.c_str(), 0, group), 0) << f;
+  }
+  EXPECT_EQ(ModeOf(LockPath(repo_.segment())), 0600u);
+  const std::string lock = LockPath(repo_.segment());
+  const std::string seg = repo_.segment();
+  const int code = other.RunAs([&] {
+    auto reader = OnlineReader::Attach(seg);
+    if (!reader.ok()) return 3;  // readers must still work
+    int fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0 && ::flock(fd, LOCK_EX | LOCK_NB) == 0) return 4;  // could stop the writers
+    return fd < 0 && errno == EACCES ? 0 : 5;
+  });
+  EXPECT_EQ(code, 0) << "3: the group member cannot read; 4: it holds the writer lock";
+  ASSERT_TRUE((*fs)->Push("stats_push", testing::TripsRows(1, 1, 0, 1)).ok());
+}
+
+// A group member's `larder check` (which takes the writer lock) and teardown are refused
+// before anything is created: were the lock file missing (removed by hand, or between a
+// teardown and a new apply), the member would otherwise create a 0600 lock of its own, and the
+// owner's writers could never open it again (found by review of the merge of this series with
+// the check that takes the lock).
+TEST_F(FileSafety, AGroupMembersCheckOrTeardownCreatesNoLockFile) {
+  OtherUser other;
+  if (!other.ok()) GTEST_SKIP() << other.why_not();
+  repo_.Write(Body());
+  auto fs = repo_.OpenApplied();
+  ASSERT_TRUE(fs.ok());
+  const gid_t group = other.gid();
+  for (const std::string& f : {repo_.segment(), ReadersPath(repo_.segment())}) {
+    ASSERT_EQ(::chown(f.c_str(), 0, group), 0) << f;
+  }
+  const std::string lock = LockPath(repo_.segment());
+  ASSERT_EQ(::unlink(lock.c_str()), 0);
+  const std::string seg = repo_.segment();
+  const int code = other.RunAs([&] {
+    auto reader = OnlineReader::Attach(seg);
+    if (!reader.ok()) return 3;
+    auto check = (*reader)->Check();
+    if (check.ok() || check.status().message().find("owner") == std::string::npos) return 4;
+    Status torn = Store::Teardown(seg);
+    if (torn.ok() || torn.message().find("owned by") == std::string::npos) return 5;
+    return 0;
+  });
+  EXPECT_EQ(code, 0) << "3: cannot read; 4: check was not refused; 5: teardown was not refused";
+  EXPECT_FALSE(Exists(lock)) << "the group member created the writer lock";
+  EXPECT_TRUE(Exists(seg)) << "the group member removed the store";
+  auto pushed = (*fs)->Push("stats_push", testing::TripsRows(1, 1, 0, 1));
+  EXPECT_TRUE(pushed.ok()) << pushed.status().ToString();
+}
+
+// A FIFO planted at the segment path is refused as not a regular file; opening it does not
+// block (it would have, waiting for a writer to the FIFO).
+TEST_F(FileSafety, AFifoAtTheSegmentPathIsRefusedWithoutBlocking) {
+  testing::TempSegmentPath fifo;
+  ASSERT_EQ(::mkfifo(fifo.path().c_str(), 0600), 0);
+  EXPECT_TRUE(testing::IsError(OnlineReader::Attach(fifo.path()), ErrorCode::kIoError,
+                               {"not a regular file"}));
+  EXPECT_TRUE(testing::IsError(Store::Open(fifo.path(), /*writable=*/true), ErrorCode::kIoError,
+                               {"not a regular file"}));
+  ::unlink(fifo.path().c_str());
+}
+
+// A lock file an older build left group-readable (0640) is made owner-only by the next write,
+// so that no group member can open it and hold the writer lock from then on.
+TEST_F(FileSafety, AGroupReadableLockFileIsMadeOwnerOnly) {
+  repo_.Write(Body());
+  auto fs = repo_.OpenApplied();
+  ASSERT_TRUE(fs.ok());
+  const std::string lock = LockPath(repo_.segment());
+  ASSERT_EQ(::chmod(lock.c_str(), 0640), 0);
+  ASSERT_TRUE((*fs)->Push("stats_push", testing::TripsRows(1, 1, 0, 1)).ok());
+  EXPECT_EQ(ModeOf(lock), 0600u);
+}
+
+// Another user who may not open a store file for writing is told whose file it is (before, only
+// root, which gets past open(), was told the owner).
+TEST_F(FileSafety, APermissionErrorNamesTheFilesOwner) {
+  OtherUser other;
+  if (!other.ok()) GTEST_SKIP() << other.why_not();
+  repo_.Write(Body());
+  ASSERT_TRUE(repo_.OpenApplied().ok());
+  ASSERT_EQ(::chown(repo_.segment().c_str(), 0, other.gid()), 0);
+  const std::string seg = repo_.segment();
+  const int code = other.RunAs([&] {
+    auto store = Store::Open(seg, /*writable=*/true);
+    if (store.ok()) return 3;
+    const std::string msg = store.status().message();
+    return msg.find("owned by root") != std::string::npos &&
+                   msg.find("runs as " + other.name()) != std::string::npos
+               ? 0
+               : 4;
+  });
+  EXPECT_EQ(code, 0) << "3: another user opened the segment for writing; 4: the error does not "
+                        "name the owner and the user";
+}
+
+// A symlink planted at PATH.lock: apply refuses it, creates nothing at its target and changes
+// no mode through it (before, root's apply created a file at the target, or turned an existing
+// 0600 file into 0640).
+TEST_F(FileSafety, ASymlinkAtTheLockPathIsNeverFollowed) {
+  repo_.Write(Body());
+  auto fs = repo_.Open();
+  ASSERT_TRUE(fs.ok());
+  testing::TempDir victims;
+  const std::string victim = victims.Write("secret", "x");
+  ASSERT_EQ(::chmod(victim.c_str(), 0600), 0);
+  const std::string absent = victims.path() + "/created-through-the-link";
+  const std::string lock = LockPath(repo_.segment());
+  for (const std::string& target : {victim, absent}) {
+    SCOPED_TRACE(target);
+    ASSERT_EQ(::symlink(target.c_str(), lock.c_str()), 0);
+    auto applied = (*fs)->Apply();
+    ASSERT_FALSE(applied.ok());
+    EXPECT_NE(applied.status().message().find("'" + lock + "' is a symbolic link"),
+              std::string::npos)
+        << applied.status().ToString();
+    EXPECT_FALSE(Exists(absent));
+    EXPECT_EQ(ModeOf(victim), 0600u);
+    EXPECT_FALSE(Exists(repo_.segment()));
+    ASSERT_EQ(::unlink(lock.c_str()), 0);
+  }
+  // Once the link is gone, the store applies; then a link at the lock path stops writes.
+  ASSERT_TRUE((*fs)->Apply().ok());
+  ASSERT_EQ(::unlink(lock.c_str()), 0);
+  ASSERT_EQ(::symlink(victim.c_str(), lock.c_str()), 0);
+  auto pushed = (*fs)->Push("stats_push", testing::TripsRows(1, 1, 0, 1));
+  ASSERT_FALSE(pushed.ok());
+  EXPECT_NE(pushed.status().message().find("symbolic link"), std::string::npos);
+  auto applied = (*fs)->Apply();
+  ASSERT_FALSE(applied.ok());
+  EXPECT_EQ(ModeOf(victim), 0600u);
+}
+
+// A symlink at the segment's path (to a real store) is opened by nobody: not by apply, a
+// writer or a reader.
+TEST_F(FileSafety, ASymlinkAtTheSegmentPathIsNeverFollowed) {
+  repo_.Write(Body());
+  ASSERT_TRUE(repo_.OpenApplied().ok());
+  testing::TempSegmentPath link;
+  ASSERT_EQ(::symlink(repo_.segment().c_str(), link.path().c_str()), 0);
+  ASSERT_EQ(::symlink(ReadersPath(repo_.segment()).c_str(), ReadersPath(link.path()).c_str()), 0);
+  auto reader = OnlineReader::Attach(link.path());
+  ASSERT_FALSE(reader.ok());
+  EXPECT_NE(reader.status().message().find("is a symbolic link"), std::string::npos)
+      << reader.status().ToString();
+  auto writer = Store::Open(link.path(), /*writable=*/true);
+  ASSERT_FALSE(writer.ok());
+  EXPECT_NE(writer.status().message().find("is a symbolic link"), std::string::npos);
+  StoreOptions opts;
+  opts.path = link.path();
+  repo_.Write(Body(), opts);
+  auto fs = repo_.Open();
+  ASSERT_FALSE(fs.ok() && (*fs)->Apply().ok());
+  ::unlink(ReadersPath(link.path()).c_str());
+}
+
+// A directory others may write to without the sticky bit lets them replace the store's files:
+// writers refuse it.
+TEST_F(FileSafety, AWorldWritableDirectoryWithoutTheStickyBitIsRefused) {
+  testing::TempDir dir;
+  ASSERT_EQ(::chmod(dir.path().c_str(), 0777), 0);
+  StoreOptions opts;
+  opts.path = dir.path() + "/store";
+  repo_.Write(Body(), opts);
+  auto fs = repo_.Open();
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  auto applied = (*fs)->Apply();
+  ASSERT_FALSE(applied.ok());
+  EXPECT_NE(applied.status().message().find("not sticky"), std::string::npos)
+      << applied.status().ToString();
+  EXPECT_FALSE(Exists(opts.path + ".lock"));
+  ASSERT_EQ(::chmod(dir.path().c_str(), 01777), 0);
+  EXPECT_TRUE((*fs)->Apply().ok());
+}
+
+// A failed apply (here the index does not fit memory_limit) leaves no file behind: no segment,
+// no reader table, no lock file, no temporary.
+TEST_F(FileSafety, AFailedApplyLeavesNoFiles) {
+  StoreOptions opts;
+  opts.initial_capacity = 10000000;
+  opts.memory_limit = "1MiB";
+  repo_.Write(Body(), opts);
+  auto fs = repo_.Open();
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  auto applied = (*fs)->Apply();
+  ASSERT_FALSE(applied.ok());
+  for (const char* suffix : {"", ".readers", ".lock", ".tmp", ".readers.tmp"}) {
+    EXPECT_FALSE(Exists(repo_.segment() + suffix)) << repo_.segment() + suffix;
+  }
+}
+
+// The registry stores the repo directory canonical: applying the same repo through another
+// spelling of its path (relative, with "..", through a symlink) changes nothing.
+TEST_F(FileSafety, TheRepoDirectoryIsStoredCanonical) {
+  repo_.Write(Body());
+  ASSERT_TRUE(repo_.OpenApplied().ok());
+  const fs::path dir(repo_.dir());
+  testing::TempDir links;
+  const std::string link = links.path() + "/repo";
+  ASSERT_EQ(::symlink(repo_.dir().c_str(), link.c_str()), 0);
+  for (const std::string& spelling :
+       {(dir / ".." / dir.filename()).string(), link, repo_.dir() + "/"}) {
+    SCOPED_TRACE(spelling);
+    auto fs = FeatureStore::Open(spelling);
+    ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+    auto report = (*fs)->Apply();
+    ASSERT_TRUE(report.ok()) << report.status().ToString();
+    EXPECT_FALSE(report->changed) << (report->messages.empty() ? "" : report->messages[0]);
+  }
+}
+
+}  // namespace
+}  // namespace larder
