@@ -32,8 +32,8 @@ Result<FileHandle> OpenLockFile(const std::string& path, uint32_t mode, struct s
       // A lock file older builds made group-readable (0640): only the owner may hold the
       // writer lock, so it becomes owner-only now (a descriptor opened before stays open).
       if (::fchmod(existing->get(), st->st_mode & 0700) != 0 || ::fstat(existing->get(), st) != 0) {
-        return IoError("cannot make writer lock '" + path + "' owner-only: " +
-                       std::strerror(errno));
+        return IoError("cannot make writer lock '" + path +
+                       "' owner-only: " + std::strerror(errno));
       }
     }
     if (existing.ok() || existing.status().code() != ErrorCode::kStoreNotFound) return existing;
@@ -144,7 +144,8 @@ void WriteSession::ReclaimNow() {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   store_.write_mu.AssertHeld();  // process_lock_
   last_scan_ = ScanReaders(store_.pool->table(), store_.reader_watch,
-                           std::chrono::milliseconds(store_.options.reader_grace_ms));
+                           std::chrono::milliseconds(store_.options.reader_grace_ms),
+                           h->global_epoch.load(std::memory_order_relaxed));
   if (last_scan_.withdrawn > 0) {
     h->stuck_reader_reports.fetch_add(last_scan_.withdrawn, std::memory_order_relaxed);
   }

@@ -57,6 +57,11 @@ struct ReaderHandle {
   }
 };
 
+// The store's global epoch, as a writer's scan is given it.
+uint64_t Global(const ReaderHandle& reader) {
+  return reader.seg->header()->global_epoch.load(std::memory_order_acquire);
+}
+
 // An applied store of TripsRepoBody() and this thread's slot in its reader table, claimed as a
 // lookup claims it (for tests that hold and scan slots by hand).
 struct SlotOfAStore {
@@ -147,12 +152,13 @@ TEST(ReaderSafety, WithdrawnHoldIsSeenWhenTheLookupEnds) {
   {
     EpochGuard guard(ref, reader.seg->header()->global_epoch);
     // A long grace period: the hold counts and is left alone.
-    ReaderScan scan = ScanReaders(reader.pool->table(), watch, std::chrono::hours(1));
+    ReaderScan scan =
+        ScanReaders(reader.pool->table(), watch, std::chrono::hours(1), Global(reader));
     EXPECT_EQ(scan.active, 1u);
     EXPECT_EQ(scan.withdrawn, 0u);
     EXPECT_TRUE(guard.HeldSoFar());
     // Grace period over: withdrawn; it no longer holds anything back.
-    scan = ScanReaders(reader.pool->table(), watch, std::chrono::milliseconds(0));
+    scan = ScanReaders(reader.pool->table(), watch, std::chrono::milliseconds(0), Global(reader));
     EXPECT_EQ(scan.withdrawn, 1u);
     EXPECT_EQ(scan.active, 0u);
     EXPECT_EQ(scan.min_active_epoch, UINT64_MAX);
@@ -179,7 +185,7 @@ TEST(ReaderSafety, ANewHoldAtTheSameEpochIsNotTakenForAnOldOne) {
   constexpr auto kGrace = std::chrono::milliseconds(1);
   {
     EpochGuard first(ref, reader.seg->header()->global_epoch);
-    ReaderScan scan = ScanReaders(reader.pool->table(), watch, kGrace);
+    ReaderScan scan = ScanReaders(reader.pool->table(), watch, kGrace, Global(reader));
     EXPECT_EQ(scan.active, 1u);
     EXPECT_TRUE(first.End());
   }
@@ -187,10 +193,68 @@ TEST(ReaderSafety, ANewHoldAtTheSameEpochIsNotTakenForAnOldOne) {
   // More than the grace period since the scan saw the first hold (sleep_for waits at least
   // this long; the second hold began after the first scan, so it has held less than that).
   std::this_thread::sleep_for(5 * kGrace);
-  ReaderScan scan = ScanReaders(reader.pool->table(), watch, kGrace);
+  ReaderScan scan = ScanReaders(reader.pool->table(), watch, kGrace, Global(reader));
   EXPECT_EQ(scan.withdrawn, 0u) << "the second hold was taken for the first";
   EXPECT_EQ(scan.active, 1u);
   EXPECT_TRUE(second.End());
+}
+
+// Part of issue 17: a group member can write the 0660 reader table. An entry that pins an old
+// epoch while its lookup and hold counters keep changing (no reader does that: a reader's next
+// lookup takes the global epoch afresh) is not taken for a new hold on each change: its hold
+// is withdrawn once it has pinned the epoch for the grace period. Before, every change restarted
+// its time, and the forged entry held memory back for ever.
+TEST(ReaderSafety, AForgedEntryThatKeepsChangingIsWithdrawnAfterTheGracePeriod) {
+  Repo repo;
+  StoreOptions opts;
+  opts.reader_grace_ms = "3600000";  // the pushing writer below leaves the hold alone
+  repo.Write(TripsRepoBody(), opts);
+  auto writer = repo.OpenApplied();
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  LARDER_ASSERT_OK((*writer)->Push("stats_push", TripsRows(1, 50, 0, 1000)));
+  ReaderHandle reader = ReaderHandle::Attach(repo.segment());
+  ASSERT_NE(reader.pool, nullptr);
+  auto ref = reader.pool->SlotForThisThread();
+  ASSERT_TRUE(ref.ok()) << ref.status().ToString();
+  layout::ReaderSlot& s = *ref->slot;
+  EpochGuard forged(*ref, reader.seg->header()->global_epoch);  // pins this epoch
+  const uint64_t pinned = s.epoch.load();
+
+  // This test's writer-side watch first sees the entry, then a writer moves the epoch on
+  // (updating every row retires the old ones).
+  ReaderWatch watch;
+  constexpr auto kGrace = std::chrono::milliseconds(20);
+  ReaderScan scan = ScanReaders(reader.pool->table(), watch, kGrace, Global(reader));
+  EXPECT_EQ(scan.active, 1u);
+  LARDER_ASSERT_OK((*writer)->Push("stats_push", TripsRows(1, 50, 1000, 2000)));
+  ASSERT_GT(Global(reader), pinned) << "the update did not move the global epoch";
+
+  // The forger changes its counters between scans, keeping the old epoch.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  uint32_t withdrawn = 0;
+  int scans = 0;
+  while (withdrawn == 0 && std::chrono::steady_clock::now() < deadline) {
+    s.lookups.fetch_add(1);
+    s.holds.fetch_add(1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    scan = ScanReaders(reader.pool->table(), watch, kGrace, Global(reader));
+    withdrawn += scan.withdrawn;
+    ++scans;
+  }
+  EXPECT_EQ(withdrawn, 1u) << "a forged entry held memory back through " << scans << " scans";
+  EXPECT_EQ(scan.min_active_epoch, UINT64_MAX);
+  // Writing the old epoch back (clearing the withdrawal mark) does not start a new hold either.
+  s.epoch.store(pinned);
+  s.lookups.fetch_add(1);
+  scan = ScanReaders(reader.pool->table(), watch, kGrace, Global(reader));
+  EXPECT_EQ(scan.withdrawn, 1u) << "a restored old epoch was taken for a new hold";
+  EXPECT_FALSE(forged.End());
+  // A real reader's next lookup takes the new epoch: a new hold, not withdrawn.
+  EpochGuard next(*ref, reader.seg->header()->global_epoch);
+  scan = ScanReaders(reader.pool->table(), watch, kGrace, Global(reader));
+  EXPECT_EQ(scan.withdrawn, 0u);
+  EXPECT_EQ(scan.active, 1u);
+  EXPECT_TRUE(next.End());
 }
 
 // A slot released under its reader (a process that took it for dead: the only way is a
@@ -253,17 +317,25 @@ TEST(ReaderSafety, StoppedReaderDoesNotFillTheStoreAndReadsAgainWhenResumed) {
     ::close(stop[1]);
     auto r = OnlineReader::Attach(segment);
     if (!r.ok()) _exit(20);
+    // Every row in each lookup, the request made once: the reader spends most of its time
+    // inside lookups, so the parent below soon stops it inside one.
+    std::vector<int64_t> ids;
+    for (int64_t id = 1; id <= kRows; ++id) ids.push_back(id);
+    const OnlineRequest request =
+        testing::Features({"driver_stats:trips", "driver_stats:conv_rate"},
+                          testing::MakeFrame({{"driver_id", testing::Ints(ids)}}));
     uint64_t mixed = 0;
     bool told = false;
-    for (int64_t i = 0; !Readable(stop[0]); ++i) {
-      const int64_t id = 1 + i % kRows;
-      auto resp = (*r)->GetOnlineFeatures(
-          testing::Features({"driver_stats:trips", "driver_stats:conv_rate"},
-                            testing::MakeFrame({{"driver_id", {testing::I(id)}}})));
+    while (!Readable(stop[0])) {
+      auto resp = (*r)->GetOnlineFeatures(request);
       if (!resp.ok()) _exit(21);
-      const Value& trips = resp->results[1].values[0];
-      const Value& conv = resp->results[2].values[0];
-      if (trips.is_null || trips.i64 % 1'000'000 != id || conv.f64 != trips.i64 / 4.0) ++mixed;
+      for (int64_t k = 0; k < kRows; ++k) {
+        const Value& trips = resp->results[1].values[k];
+        const Value& conv = resp->results[2].values[k];
+        if (trips.is_null || trips.i64 % 1'000'000 != k + 1 || conv.f64 != trips.i64 / 4.0) {
+          ++mixed;
+        }
+      }
       if (!told) {
         told = WriteAll(report_fd, "r", 1);
       }
@@ -283,7 +355,7 @@ TEST(ReaderSafety, StoppedReaderDoesNotFillTheStoreAndReadsAgainWhenResumed) {
   auto writer = repo.Open();
   ASSERT_TRUE(writer.ok()) << writer.status().ToString();
   bool stopped_inside = false;
-  for (int attempt = 0; attempt < 100000 && !stopped_inside; ++attempt) {
+  for (int attempt = 0; attempt < 20000 && !stopped_inside; ++attempt) {
     ASSERT_EQ(::kill(reader.pid, SIGSTOP), 0);
     int st = 0;
     ASSERT_EQ(::waitpid(reader.pid, &st, WUNTRACED), reader.pid);
@@ -293,7 +365,12 @@ TEST(ReaderSafety, StoppedReaderDoesNotFillTheStoreAndReadsAgainWhenResumed) {
     for (const ReaderInfo& ri : info->readers) {
       if (ri.pid == static_cast<uint64_t>(reader.pid) && ri.epoch != 0) stopped_inside = true;
     }
-    if (!stopped_inside) ::kill(reader.pid, SIGCONT);
+    if (!stopped_inside) {
+      ::kill(reader.pid, SIGCONT);
+      // Let it run into its next lookup: without the pause it was stopped again before it
+      // made any progress, and 100,000 attempts could pass without one inside a lookup.
+      std::this_thread::sleep_for(std::chrono::microseconds(300));
+    }
   }
   ASSERT_TRUE(stopped_inside);
 

@@ -210,14 +210,23 @@ Result<SlotRef> ReaderSlotPool::SlotForThisThread() {
 }
 
 ReaderWatch::Sighting ReaderWatch::Observe(uint32_t i, uint64_t owner, uint64_t epoch,
-                                           uint64_t lookups, uint64_t holds,
+                                           uint64_t lookups, uint64_t holds, uint64_t global_epoch,
                                            Clock::time_point now) {
   if (held_.size() <= i) held_.resize(layout::kReaderSlots);
   Held& h = held_[i];
-  if (h.owner != owner || h.epoch != epoch || h.lookups != lookups || h.holds != holds) {
-    h = Held{owner, epoch, lookups, holds, now, now};
+  const bool same_lookup =
+      h.owner == owner && h.epoch == epoch && h.lookups == lookups && h.holds == holds;
+  // Held since before the sighting that started the clock (only a forged entry shows this
+  // with changed counters): the clock keeps running.
+  const bool pins_older_epoch = epoch < h.global_at_start;
+  if (!same_lookup && !pins_older_epoch) {
+    h = Held{owner, epoch, lookups, holds, global_epoch, now, now};
     return {};
   }
+  h.owner = owner;
+  h.epoch = epoch;
+  h.lookups = lookups;
+  h.holds = holds;
   Sighting s;
   s.held = now - h.since;
   if (now - h.checked >= kExecCheckAfter) {
@@ -228,7 +237,7 @@ ReaderWatch::Sighting ReaderWatch::Observe(uint32_t i, uint64_t owner, uint64_t 
 }
 
 ReaderScan ScanReaders(ReaderTableMapping& table, ReaderWatch& watch,
-                       std::chrono::milliseconds grace) {
+                       std::chrono::milliseconds grace, uint64_t global_epoch) {
   ReaderScan scan;
   ReaderSlot* slots = table.slots();
   const ReaderWatch::Clock::time_point now = ReaderWatch::Clock::now();
@@ -248,7 +257,7 @@ ReaderScan ScanReaders(ReaderTableMapping& table, ReaderWatch& watch,
     // microseconds, and reading /proc/PID/maps costs more than a batch's other work.
     const ReaderWatch::Sighting seen =
         watch.Observe(i, owner, epoch, s.lookups.load(std::memory_order_relaxed),
-                      s.holds.load(std::memory_order_relaxed), now);
+                      s.holds.load(std::memory_order_relaxed), global_epoch, now);
     if (OwnerGone(s, owner, seen.maps_check_due) && ReapSlot(s, owner)) {
       ++scan.reaped;
       continue;

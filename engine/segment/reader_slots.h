@@ -105,8 +105,7 @@ class EpochGuard {
   // withdrawal (and no reuse after one) came before it, on any memory model.
   bool HeldSoFar() const {
     uint64_t expected = epoch_;
-    return ref_.slot->epoch.compare_exchange_strong(expected, epoch_,
-                                                    std::memory_order_seq_cst) &&
+    return ref_.slot->epoch.compare_exchange_strong(expected, epoch_, std::memory_order_seq_cst) &&
            StillOurs();
   }
   // After End(): false when the slot was taken from us (its owner or tid changed).
@@ -138,11 +137,16 @@ struct ReaderScan {
   std::chrono::milliseconds oldest_held{0};
 };
 
-// Writer-side memory of how long each slot has held one epoch in one lookup (same owner, epoch
-// and lookups counter). A reader inside one lookup for kExecCheckAfter is checked for having
-// exec()ed (a /proc/PID/maps read: the process no longer maps the table where its claim
-// recorded it), then again at most once per kExecCheckAfter; one inside it for the grace
-// period has its hold withdrawn.
+// Writer-side memory of how long each slot has held memory back. A hold is the same one while
+// its owner, epoch, lookups counter and holds counter are unchanged (a reader inside one
+// lookup), and also while its epoch stays below the global epoch the writer saw when the hold
+// was first seen: a reader's next lookup reads the global epoch after that sighting, so it
+// cannot show a smaller one. Only a forged entry (a process writing the 0660 table by hand) can
+// change its counters while pinning an old epoch, and that does not restart its time.
+// A reader inside one lookup for kExecCheckAfter is checked for having exec()ed (a
+// /proc/PID/maps read: the process no longer maps the table where its claim recorded it), then
+// again at most once per kExecCheckAfter; one holding for the grace period has its hold
+// withdrawn.
 // Thread-safety: one per store per process, used by its writer under the write lock.
 class ReaderWatch {
  public:
@@ -154,9 +158,10 @@ class ReaderWatch {
     bool maps_check_due = false;  // held kExecCheckAfter, not checked within the last one
   };
   // Records that slot `i` holds `epoch` for `owner` in its hold number `holds`, with `lookups`
-  // lookups made so far. A change of any of them is a new hold, whose time starts now.
+  // lookups made so far, while the store's global epoch is `global_epoch`. A new hold (see the
+  // class comment) starts its time now.
   Sighting Observe(uint32_t i, uint64_t owner, uint64_t epoch, uint64_t lookups, uint64_t holds,
-                   Clock::time_point now);
+                   uint64_t global_epoch, Clock::time_point now);
 
  private:
   struct Held {
@@ -164,8 +169,9 @@ class ReaderWatch {
     uint64_t epoch = 0;
     uint64_t lookups = 0;
     uint64_t holds = 0;
-    Clock::time_point since;    // first seen holding this epoch
-    Clock::time_point checked;  // first seen, or last maps check
+    uint64_t global_at_start = 0;  // the global epoch when this hold was first seen
+    Clock::time_point since;       // first seen
+    Clock::time_point checked;     // first seen, or last maps check
   };
   std::vector<Held> held_;  // by slot index
 };
@@ -174,8 +180,9 @@ class ReaderWatch {
 // (or whose pid was recycled: start time differs, or that exec()ed: see ReaderWatch) are
 // released; a process whose liveness cannot be known is alive. A live slot that has held one
 // epoch for `grace` has its hold withdrawn (it then holds nothing back; its reader reads again).
+// `global_epoch` is the store's global epoch as the writer last stored it.
 ReaderScan ScanReaders(ReaderTableMapping& table, ReaderWatch& watch,
-                       std::chrono::milliseconds grace);
+                       std::chrono::milliseconds grace, uint64_t global_epoch);
 
 std::vector<ReaderInfo> ListReaders(ReaderTableMapping& table);
 
