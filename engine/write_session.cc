@@ -146,8 +146,9 @@ void WriteSession::ReclaimNow() {
   last_scan_ = ScanReaders(store_.pool->table(), store_.reader_watch,
                            std::chrono::milliseconds(store_.options.reader_grace_ms),
                            h->global_epoch.load(std::memory_order_relaxed));
-  if (last_scan_.withdrawn > 0) {
-    h->stuck_reader_reports.fetch_add(last_scan_.withdrawn, std::memory_order_relaxed);
+  if (last_scan_.withdrawn + last_scan_.forged > 0) {
+    h->stuck_reader_reports.fetch_add(last_scan_.withdrawn + last_scan_.forged,
+                                      std::memory_order_relaxed);
   }
   arena_.Reclaim(last_scan_.min_active_epoch);
 }

@@ -257,6 +257,130 @@ TEST(ReaderSafety, AForgedEntryThatKeepsChangingIsWithdrawnAfterTheGracePeriod) 
   EXPECT_TRUE(next.End());
 }
 
+// A store whose global epoch has moved past `pinned` (every row updated), seen by a test's own
+// writer-side watch, and the epoch it pinned before: for tests that forge reader entries.
+struct ForgedEntries {
+  Repo repo;
+  std::unique_ptr<FeatureStore> writer;
+  ReaderHandle reader;
+  SlotRef ref;
+  uint64_t pinned = 0;
+
+  bool SetUp(int updates) {
+    StoreOptions opts;
+    opts.reader_grace_ms = "3600000";  // the pushing writer leaves every hold alone
+    repo.Write(TripsRepoBody(), opts);
+    auto fs = repo.OpenApplied();
+    EXPECT_TRUE(fs.ok()) << fs.status().ToString();
+    if (!fs.ok()) return false;
+    writer = std::move(fs).value();
+    EXPECT_TRUE(writer->Push("stats_push", TripsRows(1, 50, 0, 1000)).ok());
+    reader = ReaderHandle::Attach(repo.segment());
+    if (reader.pool == nullptr) return false;
+    auto claimed = reader.pool->SlotForThisThread();
+    EXPECT_TRUE(claimed.ok()) << claimed.status().ToString();
+    if (!claimed.ok()) return false;
+    ref = *claimed;
+    pinned = Global(reader);
+    for (int i = 0; i < updates; ++i) {
+      const int64_t t = 1000 * (i + 1);
+      EXPECT_TRUE(writer->Push("stats_push", TripsRows(1, 50, t, t + 1000)).ok());
+    }
+    EXPECT_GE(Global(reader), pinned + updates) << "the updates did not move the global epoch";
+    return Global(reader) >= pinned + updates;
+  }
+  // Slot `j`, made to look claimed by this thread, as a forger copying its own claim would.
+  layout::ReaderSlot& CopyOfOurClaim(uint32_t j) {
+    layout::ReaderSlot& from = *ref.slot;
+    layout::ReaderSlot& to = reader.pool->table().slots()[j];
+    EXPECT_EQ(to.owner.load(), 0u);
+    to.start_time.store(from.start_time.load());
+    to.tid.store(from.tid.load());
+    to.table_address.store(from.table_address.load());
+    to.table_seal.store(from.table_seal.load());
+    to.epoch.store(0);
+    to.owner.store(from.owner.load());
+    return to;
+  }
+};
+
+// Issue 17, part 1: two forged entries taking turns at an old epoch (one shows it while the
+// other shows the current one, then they swap) each look like a new hold at every scan. Before
+// the floor, each slot's time restarted whenever it was seen at the current epoch, so the old
+// epoch was pinned at every scan, for ever. Now any slot below the floor is withdrawn.
+TEST(ReaderSafety, TwoForgedEntriesTakingTurnsAtAnOldEpochAreWithdrawn) {
+  ForgedEntries store;
+  ASSERT_TRUE(store.SetUp(1));
+  const uint32_t other =
+      (static_cast<uint32_t>(store.ref.slot - store.reader.pool->table().slots()) + 1) %
+      store.reader.pool->table().num_slots();
+  layout::ReaderSlot& a = *store.ref.slot;
+  layout::ReaderSlot& b = store.CopyOfOurClaim(other);
+  ReaderWatch watch;
+  constexpr auto kGrace = std::chrono::milliseconds(20);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  uint32_t withdrawn = 0;
+  int scans = 0;
+  ReaderScan scan;
+  while (withdrawn == 0 && std::chrono::steady_clock::now() < deadline) {
+    const bool turn = scans % 2 == 0;
+    a.epoch.store(turn ? store.pinned : Global(store.reader));
+    b.epoch.store(turn ? Global(store.reader) : store.pinned);
+    scan = ScanReaders(store.reader.pool->table(), watch, kGrace, Global(store.reader));
+    withdrawn += scan.withdrawn;
+    ++scans;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  EXPECT_EQ(withdrawn, 1u) << "two forged entries taking turns held memory back through " << scans
+                           << " scans";
+  EXPECT_GT(scan.min_active_epoch, store.pinned);
+  a.epoch.store(0);
+  b.epoch.store(0);
+  b.owner.store(0);
+}
+
+// Issue 17, part 1: a forged entry that changes its epoch among old values as fast as it can
+// makes the scan's withdrawing CAS fail (the value moved between the scan's load and its CAS).
+// Before, a failed CAS counted the epoch the scan had read as active, so the old epochs stayed
+// pinned at nearly every scan. Now a value found below the floor is withdrawn in turn, and a
+// slot that keeps changing below it is left out: no scan counts it.
+TEST(ReaderSafety, AForgedEntryRacingTheWithdrawalNeverPinsAnOldEpoch) {
+  ForgedEntries store;
+  ASSERT_TRUE(store.SetUp(3));
+  layout::ReaderSlot& s = *store.ref.slot;
+  ReaderWatch watch;
+  constexpr auto kGrace = std::chrono::milliseconds(20);
+  // The floor: a scan after the updates, the grace period ago.
+  ScanReaders(store.reader.pool->table(), watch, kGrace, Global(store.reader));
+  std::this_thread::sleep_for(3 * kGrace);
+  const uint64_t floor = Global(store.reader);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> forged_writes{0};
+  std::thread forger([&] {
+    uint64_t k = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      s.epoch.store(floor - 1 - (k++ % (floor - 1)), std::memory_order_relaxed);  // 1 .. floor-1
+    }
+    forged_writes.store(k);
+  });
+  int pinned_scans = 0;
+  uint32_t withdrawn = 0;
+  uint32_t forged = 0;
+  constexpr int kScans = 2000;
+  for (int i = 0; i < kScans; ++i) {
+    ReaderScan scan = ScanReaders(store.reader.pool->table(), watch, kGrace, Global(store.reader));
+    if (scan.min_active_epoch < floor) ++pinned_scans;
+    withdrawn += scan.withdrawn;
+    forged += scan.forged;
+  }
+  stop.store(true);
+  forger.join();
+  s.epoch.store(0);
+  ASSERT_GT(forged_writes.load(), 0u);
+  EXPECT_EQ(pinned_scans, 0) << "of " << kScans << " scans (" << withdrawn << " withdrawals, "
+                             << forged << " left out as forged)";
+}
+
 // A slot released under its reader (a process that took it for dead: the only way is a
 // misjudgement, but it must still be safe) is seen as lost when the lookup ends, even if a
 // new owner has claimed it and holds the same epoch.

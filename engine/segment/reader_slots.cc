@@ -210,23 +210,14 @@ Result<SlotRef> ReaderSlotPool::SlotForThisThread() {
 }
 
 ReaderWatch::Sighting ReaderWatch::Observe(uint32_t i, uint64_t owner, uint64_t epoch,
-                                           uint64_t lookups, uint64_t holds, uint64_t global_epoch,
+                                           uint64_t lookups, uint64_t holds,
                                            Clock::time_point now) {
   if (held_.size() <= i) held_.resize(layout::kReaderSlots);
   Held& h = held_[i];
-  const bool same_lookup =
-      h.owner == owner && h.epoch == epoch && h.lookups == lookups && h.holds == holds;
-  // Held since before the sighting that started the clock (only a forged entry shows this
-  // with changed counters): the clock keeps running.
-  const bool pins_older_epoch = epoch < h.global_at_start;
-  if (!same_lookup && !pins_older_epoch) {
-    h = Held{owner, epoch, lookups, holds, global_epoch, now, now};
+  if (h.owner != owner || h.epoch != epoch || h.lookups != lookups || h.holds != holds) {
+    h = Held{owner, epoch, lookups, holds, now, now};
     return {};
   }
-  h.owner = owner;
-  h.epoch = epoch;
-  h.lookups = lookups;
-  h.holds = holds;
   Sighting s;
   s.held = now - h.since;
   if (now - h.checked >= kExecCheckAfter) {
@@ -236,16 +227,61 @@ ReaderWatch::Sighting ReaderWatch::Observe(uint32_t i, uint64_t owner, uint64_t 
   return s;
 }
 
+uint64_t ReaderWatch::Floor(Clock::time_point now, Clock::duration grace, uint64_t global_epoch) {
+  // Drop every mark older than the newest one that is `grace` old: that one is the floor.
+  while (marks_.size() >= 2 && now - marks_[1].at >= grace) marks_.pop_front();
+  const uint64_t floor =
+      !marks_.empty() && now - marks_.front().at >= grace ? marks_.front().global_epoch : 0;
+  if (marks_.empty() || now - marks_.back().at >= grace / 8) marks_.push_back({now, global_epoch});
+  return floor;
+}
+
+namespace {
+
+constexpr int kWithdrawTries = 16;
+
+enum class Withdrawal { kWithdrawn, kNotHolding, kHolding, kForged };
+
+// Withdraws the hold the scan read as `*epoch` from `s`. seq_cst CAS: ordered with the
+// reader's closing exchange (reader_slots.h); if it succeeds, the reader has not ended this
+// lookup yet and will find the mark, so its hold no longer counts. If it fails, the value found
+// decides: 0 or a withdrawn one hold nothing back; one at or above `floor` is a reader that
+// moved on (kHolding, `*epoch` set to it: counting it is only conservative); one below `floor`
+// is a hold at least `grace` old too, so it is withdrawn in turn. A slot that keeps showing new
+// epochs below the floor is a forged entry racing the scan (a reader shows at most one: its
+// next hold takes the floor or later): after kWithdrawTries it is left out (kForged), so no
+// writer of the table can make the scan spin or keep memory back.
+Withdrawal WithdrawHold(ReaderSlot& s, uint64_t* epoch, uint64_t floor) {
+  uint64_t expected = *epoch;
+  for (int tries = 0; tries < kWithdrawTries; ++tries) {
+    if (s.epoch.compare_exchange_strong(expected, expected | layout::kEpochWithdrawn,
+                                        std::memory_order_seq_cst)) {
+      return Withdrawal::kWithdrawn;
+    }
+    if (expected == 0 || (expected & layout::kEpochWithdrawn) != 0) return Withdrawal::kNotHolding;
+    if (expected >= floor) {
+      *epoch = expected;
+      return Withdrawal::kHolding;
+    }
+  }
+  return Withdrawal::kForged;
+}
+
+}  // namespace
+
 ReaderScan ScanReaders(ReaderTableMapping& table, ReaderWatch& watch,
                        std::chrono::milliseconds grace, uint64_t global_epoch) {
   ReaderScan scan;
   ReaderSlot* slots = table.slots();
   const ReaderWatch::Clock::time_point now = ReaderWatch::Clock::now();
+  const uint64_t floor = watch.Floor(now, grace, global_epoch);
   for (uint32_t i = 0; i < table.num_slots(); ++i) {
     ReaderSlot& s = slots[i];
     uint64_t owner = s.owner.load(std::memory_order_acquire);
     if (owner == 0 || IsReaping(owner)) continue;
-    uint64_t epoch = s.epoch.load(std::memory_order_acquire);
+    // seq_cst: a reader's next hold, which begins after its closing exchange overwrites what
+    // this reads, loads the global epoch after this in the single total order (the floor).
+    uint64_t epoch = s.epoch.load(std::memory_order_seq_cst);
     if (epoch == 0 || (epoch & layout::kEpochWithdrawn) != 0) {
       ++scan.claimed;  // outside a lookup, or its hold was withdrawn: holds nothing back
       continue;
@@ -257,23 +293,29 @@ ReaderScan ScanReaders(ReaderTableMapping& table, ReaderWatch& watch,
     // microseconds, and reading /proc/PID/maps costs more than a batch's other work.
     const ReaderWatch::Sighting seen =
         watch.Observe(i, owner, epoch, s.lookups.load(std::memory_order_relaxed),
-                      s.holds.load(std::memory_order_relaxed), global_epoch, now);
+                      s.holds.load(std::memory_order_relaxed), now);
     if (OwnerGone(s, owner, seen.maps_check_due) && ReapSlot(s, owner)) {
       ++scan.reaped;
       continue;
     }
     ++scan.claimed;
-    if (seen.held >= grace) {
-      // A live reader (or one whose liveness cannot be told) that has held one epoch for the
-      // grace period: stopped, stuck or far too slow. seq_cst CAS: ordered with the reader's
-      // closing exchange (reader_slots.h); if it succeeds, the reader has not ended this
-      // lookup yet and will find the mark, so its hold no longer counts. If it fails, the
-      // reader moved on meanwhile: count the epoch read above, which is only conservative.
-      uint64_t expected = epoch;
-      if (s.epoch.compare_exchange_strong(expected, epoch | layout::kEpochWithdrawn,
-                                          std::memory_order_seq_cst)) {
-        ++scan.withdrawn;
-        continue;
+    // A live reader (or one whose liveness cannot be told) that has held one epoch for the
+    // grace period (stopped, stuck or far too slow), or an epoch below the floor.
+    std::chrono::milliseconds held =
+        std::chrono::duration_cast<std::chrono::milliseconds>(seen.held);
+    if (epoch < floor || seen.held >= grace) {
+      switch (WithdrawHold(s, &epoch, floor)) {
+        case Withdrawal::kWithdrawn:
+          ++scan.withdrawn;
+          continue;
+        case Withdrawal::kNotHolding:
+          continue;
+        case Withdrawal::kForged:
+          ++scan.forged;
+          continue;
+        case Withdrawal::kHolding:
+          held = std::chrono::milliseconds(0);  // the reader moved on: a new hold
+          break;
       }
     }
     ++scan.active;
@@ -281,7 +323,7 @@ ReaderScan ScanReaders(ReaderTableMapping& table, ReaderWatch& watch,
       scan.min_active_epoch = epoch;
       scan.oldest_pid = owner;
       scan.oldest_tid = s.tid.load(std::memory_order_relaxed);
-      scan.oldest_held = std::chrono::duration_cast<std::chrono::milliseconds>(seen.held);
+      scan.oldest_held = held;
     }
   }
   return scan;

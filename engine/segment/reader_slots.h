@@ -22,6 +22,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -70,7 +71,11 @@ class ReaderSlotPool : public std::enable_shared_from_this<ReaderSlotPool> {
 class EpochGuard {
  public:
   EpochGuard(const SlotRef& ref, const std::atomic<uint64_t>& global_epoch) : ref_(ref) {
-    epoch_ = global_epoch.load(std::memory_order_acquire);
+    // seq_cst (a plain load on x86, LDAR on ARM): ordered in the single total order with the
+    // writer's seq_cst store of the global epoch and with its seq_cst reads of this slot, so a
+    // hold that begins after a writer's scan has read this slot's previous value takes that
+    // scan's global epoch or a later one (the floor argument, ReaderWatch).
+    epoch_ = global_epoch.load(std::memory_order_seq_cst);
     // A new hold (relaxed: only this thread writes it; the release store below publishes it
     // with the epoch, so a writer that reads this epoch reads this count or a later one).
     ref_.slot->holds.store(ref_.slot->holds.load(std::memory_order_relaxed) + 1,
@@ -131,22 +136,31 @@ struct ReaderScan {
   uint32_t claimed = 0;                    // slots owned by a live process
   uint32_t reaped = 0;                     // slots of dead processes released by this scan
   uint32_t withdrawn = 0;                  // holds withdrawn by this scan (grace period over)
+  // Slots left out of min_active_epoch without a withdrawal: each showed two different epochs
+  // below the floor in a row while the scan tried to withdraw them, which no reader does (a
+  // reader's next hold takes an epoch at or above the floor): a forged entry racing the scan.
+  uint32_t forged = 0;
   // The reader holding min_active_epoch (the oldest hold), for error messages.
   uint64_t oldest_pid = 0;
   uint64_t oldest_tid = 0;
   std::chrono::milliseconds oldest_held{0};
 };
 
-// Writer-side memory of how long each slot has held memory back. A hold is the same one while
-// its owner, epoch, lookups counter and holds counter are unchanged (a reader inside one
-// lookup), and also while its epoch stays below the global epoch the writer saw when the hold
-// was first seen: a reader's next lookup reads the global epoch after that sighting, so it
-// cannot show a smaller one. Only a forged entry (a process writing the 0660 table by hand) can
-// change its counters while pinning an old epoch, and that does not restart its time.
+// Writer-side memory of how long each slot has held memory back, and of the global epoch at
+// recent scans.
+//
+// The floor: the global epoch the writer had stored before its newest scan that is at least
+// `grace` old. A reader loads the global epoch when its hold begins (EpochGuard, seq_cst), so a
+// slot showing an epoch below the floor began its hold before that scan, at least `grace` ago:
+// it is withdrawn whatever its counters say and whichever slot it is in. Only a forged entry (a
+// process writing the 0660 table by hand) can show such an epoch with fresh counters, or two
+// slots taking turns at it; neither restarts anything. See docs/design.md, "Withdrawn holds".
+//
+// Above the floor, a hold is the same one while its owner, epoch, lookups counter and holds
+// counter are unchanged (a reader inside one lookup); one held for `grace` is withdrawn.
 // A reader inside one lookup for kExecCheckAfter is checked for having exec()ed (a
 // /proc/PID/maps read: the process no longer maps the table where its claim recorded it), then
-// again at most once per kExecCheckAfter; one holding for the grace period has its hold
-// withdrawn.
+// again at most once per kExecCheckAfter.
 // Thread-safety: one per store per process, used by its writer under the write lock.
 class ReaderWatch {
  public:
@@ -158,10 +172,14 @@ class ReaderWatch {
     bool maps_check_due = false;  // held kExecCheckAfter, not checked within the last one
   };
   // Records that slot `i` holds `epoch` for `owner` in its hold number `holds`, with `lookups`
-  // lookups made so far, while the store's global epoch is `global_epoch`. A new hold (see the
-  // class comment) starts its time now.
+  // lookups made so far. A new hold (see the class comment) starts its time now.
   Sighting Observe(uint32_t i, uint64_t owner, uint64_t epoch, uint64_t lookups, uint64_t holds,
-                   uint64_t global_epoch, Clock::time_point now);
+                   Clock::time_point now);
+
+  // Records a scan at `now`, made after the writer stored `global_epoch`, and returns the floor
+  // (0 when no recorded scan is `grace` old yet). Keeps at most about ten scans: one per
+  // grace/8 is recorded, which only makes the floor lower (later withdrawals, never earlier).
+  uint64_t Floor(Clock::time_point now, Clock::duration grace, uint64_t global_epoch);
 
  private:
   struct Held {
@@ -169,17 +187,22 @@ class ReaderWatch {
     uint64_t epoch = 0;
     uint64_t lookups = 0;
     uint64_t holds = 0;
-    uint64_t global_at_start = 0;  // the global epoch when this hold was first seen
-    Clock::time_point since;       // first seen
-    Clock::time_point checked;     // first seen, or last maps check
+    Clock::time_point since;    // first seen
+    Clock::time_point checked;  // first seen, or last maps check
   };
-  std::vector<Held> held_;  // by slot index
+  struct ScanMark {
+    Clock::time_point at;
+    uint64_t global_epoch = 0;  // stored by the writer before `at`
+  };
+  std::vector<Held> held_;      // by slot index
+  std::deque<ScanMark> marks_;  // oldest first; the front is the floor once `grace` old
 };
 
 // Scans every slot (writer, after its seq_cst fence). Slots of processes that no longer exist
 // (or whose pid was recycled: start time differs, or that exec()ed: see ReaderWatch) are
 // released; a process whose liveness cannot be known is alive. A live slot that has held one
-// epoch for `grace` has its hold withdrawn (it then holds nothing back; its reader reads again).
+// epoch for `grace`, or shows an epoch below the floor (ReaderWatch), has its hold withdrawn (it
+// then holds nothing back; its reader reads again).
 // `global_epoch` is the store's global epoch as the writer last stored it.
 ReaderScan ScanReaders(ReaderTableMapping& table, ReaderWatch& watch,
                        std::chrono::milliseconds grace, uint64_t global_epoch);
