@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -123,6 +124,11 @@ class WriteSession {
   // Rebuilds the index at 2^log2 buckets, retiring the rows of the views in `drop_views` and
   // keeping the others.
   Status RebuildIndex(uint32_t log2_buckets, const std::set<uint32_t>& drop_views);
+  // The same, keeping the rows `keep` accepts (given each row's header; the rows are this
+  // writer's own, so their headers and key bytes are trusted) and retiring the others once the
+  // new table is published.
+  Status RebuildIndexKeeping(uint32_t log2_buckets,
+                             const std::function<bool(const layout::BlockHeader&)>& keep);
   // Publishes a new registry (encoded FlatBuffer) and retires the old one.
   Status PublishRegistry(const std::string& encoded);
   // Rebuilds the allocator's free and limbo lists from the index, the registry and a walk of

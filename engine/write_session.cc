@@ -143,6 +143,8 @@ void WriteSession::ReclaimNow() {
   // seq_cst fence: pairs with each reader's fence after its epoch store (reader_slots.h).
   std::atomic_thread_fence(std::memory_order_seq_cst);
   store_.write_mu.AssertHeld();  // process_lock_
+  // The floor's marks are the segment's: every writing process of the store shares them.
+  store_.reader_watch.ShareMarks(layout::FloorMarksOf(h));
   last_scan_ = ScanReaders(store_.pool->table(), store_.reader_watch,
                            std::chrono::milliseconds(store_.options.reader_grace_ms),
                            h->global_epoch.load(std::memory_order_relaxed));
@@ -210,6 +212,12 @@ Status WriteSession::RebuildAllocator() {
 }
 
 Status WriteSession::RebuildIndex(uint32_t log2_buckets, const std::set<uint32_t>& drop_views) {
+  return RebuildIndexKeeping(
+      log2_buckets, [&](const BlockHeader& row) { return drop_views.count(row.view_id) == 0; });
+}
+
+Status WriteSession::RebuildIndexKeeping(
+    uint32_t log2_buckets, const std::function<bool(const layout::BlockHeader&)>& keep) {
   layout::SegmentHeader* h = store_.header();
   LARDER_ASSIGN_OR_RETURN(HashIndex old_idx, store_.index());
   uint64_t bytes = layout::IndexBlockBytes(log2_buckets);
@@ -222,9 +230,8 @@ Status WriteSession::RebuildIndex(uint32_t log2_buckets, const std::set<uint32_t
   // Rows left out are retired only once the new table is published: until then the old table
   // still serves them, and an error below must leave them where they are.
   std::vector<uint64_t> dropped;
-  const int64_t kept = fresh.RebuildFrom(
-      store_.base(), old_idx, [&](uint32_t view_id) { return drop_views.count(view_id) == 0; },
-      [&](uint64_t row) { dropped.push_back(row); });
+  const int64_t kept = fresh.RebuildFrom(store_.base(), old_idx, keep,
+                                         [&](uint64_t row) { dropped.push_back(row); });
   if (kept < 0) {
     arena_.FreeUnpublished(*off);
     return InternalError("index rebuild overflowed its table");

@@ -182,6 +182,29 @@ struct AllocatorState {
   uint64_t limbo_bytes[kLimboRing];
 };
 
+// The writer scans' record of the global epoch over time, shared by every writing process of a
+// store (engine/segment/reader_slots.h, ReaderWatch: the floor). Each mark says "the global
+// epoch had reached `epoch` before `at_ns`" (steady_clock, i.e. CLOCK_MONOTONIC, nanoseconds):
+// `ring` holds marks at least a quarter of a grace period apart (so its oldest is more than a
+// grace period old once it has filled), `latest` the newest scan's.
+// Written only under the writer lock, each mark as at_ns = kNoMark, epoch, at_ns (release), so
+// a writer killed in between leaves a mark that says nothing. Zero bytes (a store made before
+// these marks) are the mark (0, 0), which says nothing either. They live in the header page
+// after SegmentHeader (FloorMarksOf), in bytes every earlier build left zero and never reads, so
+// stores made before them stay compatible both ways (no layout version or ABI change).
+inline constexpr uint64_t kNoMark = UINT64_MAX;
+inline constexpr size_t kFloorMarks = 8;
+struct FloorMark {
+  std::atomic<uint64_t> at_ns;
+  std::atomic<uint64_t> epoch;
+};
+struct FloorMarks {
+  std::atomic<uint64_t> next;  // ring index written next (mod kFloorMarks)
+  FloorMark latest;
+  FloorMark ring[kFloorMarks];
+};
+static_assert(sizeof(FloorMarks) == 8 + 16 * (kFloorMarks + 1));
+
 struct SegmentHeader {
   // Line 0: immutable after creation; written before `ready`.
   char magic[8];
@@ -232,6 +255,14 @@ static_assert(sizeof(SegmentHeader) <= kHeaderSize, "header must fit its page");
 static_assert(std::is_standard_layout_v<SegmentHeader>);
 static_assert(offsetof(SegmentHeader, ready) == 64);
 static_assert(offsetof(SegmentHeader, arena_top) == 128);
+
+inline constexpr size_t kFloorMarksOffset =
+    (sizeof(SegmentHeader) + kCacheLine - 1) & ~(kCacheLine - 1);
+static_assert(kFloorMarksOffset + sizeof(FloorMarks) <= kHeaderSize,
+              "floor marks must fit the header page");
+inline FloorMarks* FloorMarksOf(SegmentHeader* h) {
+  return reinterpret_cast<FloorMarks*>(reinterpret_cast<uint8_t*>(h) + kFloorMarksOffset);
+}
 
 // ---- Reader table -----------------------------------------------------------------------------
 

@@ -206,7 +206,7 @@ TEST(HashIndex, RebuildKeepsEveryEntryAndDropsWhatItIsTold) {
   const HashIndex big = seg.NewTable(4);
   std::vector<uint64_t> dropped;
   const int64_t kept = IndexWriter(big).RebuildFrom(
-      seg.base(), small, [](uint32_t) { return true; },
+      seg.base(), small, [](const layout::BlockHeader&) { return true; },
       [&](uint64_t row) { dropped.push_back(row); });
   EXPECT_EQ(kept, 25);
   EXPECT_TRUE(dropped.empty());
@@ -220,7 +220,7 @@ TEST(HashIndex, RebuildKeepsEveryEntryAndDropsWhatItIsTold) {
   // Without view 2: its five rows are handed back, the others kept.
   const HashIndex without = seg.NewTable(4);
   const int64_t kept1 = IndexWriter(without).RebuildFrom(
-      seg.base(), small, [](uint32_t view) { return view != 2; },
+      seg.base(), small, [](const layout::BlockHeader& row) { return row.view_id != 2; },
       [&](uint64_t row) { dropped.push_back(row); });
   EXPECT_EQ(kept1, 20);
   EXPECT_EQ(dropped.size(), 5u);
@@ -231,9 +231,10 @@ TEST(HashIndex, RebuildKeepsEveryEntryAndDropsWhatItIsTold) {
   }
   // A table too small to hold them all reports the overflow.
   const HashIndex tiny = seg.NewTable(0);  // 8 words
-  EXPECT_EQ(IndexWriter(tiny).RebuildFrom(
-                seg.base(), small, [](uint32_t) { return true; }, [](uint64_t) {}),
-            -1);
+  EXPECT_EQ(
+      IndexWriter(tiny).RebuildFrom(
+          seg.base(), small, [](const layout::BlockHeader&) { return true; }, [](uint64_t) {}),
+      -1);
 }
 
 }  // namespace

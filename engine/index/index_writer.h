@@ -93,7 +93,7 @@ class IndexWriter {
   }
 
   // Fills this table, fresh (all zero) and not yet published, with the words of `from` (the
-  // published table of the same segment at `base`) whose row's view id keep(view_id) accepts;
+  // published table of the same segment at `base`) whose row keep(row's BlockHeader) accepts;
   // calls drop(row offset) for the others. Each key goes to the first empty word of its probe
   // sequence, and each bucket's run hint names the rows of the keys whose home it is. Returns
   // the words kept, or -1 if this table overflowed (then nothing here is to be published).
@@ -109,7 +109,7 @@ class IndexWriter {
       if (w == 0) continue;
       const uint64_t off = layout::WordOffset(w);
       const auto* row = reinterpret_cast<const layout::BlockHeader*>(base + off);
-      if (!keep(row->view_id)) {
+      if (!keep(*row)) {
         drop(off);
         continue;
       }

@@ -5,9 +5,11 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace larder {
 
@@ -227,12 +229,61 @@ ReaderWatch::Sighting ReaderWatch::Observe(uint32_t i, uint64_t owner, uint64_t 
   return s;
 }
 
+namespace {
+
+// Writes a mark so that a writer killed part-way leaves one that says nothing: at_ns = kNoMark
+// first; release on the epoch orders it after that, release on at_ns orders it after the epoch.
+void WriteMark(layout::FloorMark& mark, uint64_t at_ns, uint64_t epoch) {
+  mark.at_ns.store(layout::kNoMark, std::memory_order_relaxed);
+  mark.epoch.store(epoch, std::memory_order_release);
+  mark.at_ns.store(at_ns, std::memory_order_release);
+}
+
+}  // namespace
+
 uint64_t ReaderWatch::Floor(Clock::time_point now, Clock::duration grace, uint64_t global_epoch) {
-  // Drop every mark older than the newest one that is `grace` old: that one is the floor.
-  while (marks_.size() >= 2 && now - marks_[1].at >= grace) marks_.pop_front();
-  const uint64_t floor =
-      !marks_.empty() && now - marks_.front().at >= grace ? marks_.front().global_epoch : 0;
-  if (marks_.empty() || now - marks_.back().at >= grace / 8) marks_.push_back({now, global_epoch});
+  using std::chrono::duration_cast;
+  using std::chrono::nanoseconds;
+  const uint64_t now_ns =
+      static_cast<uint64_t>(duration_cast<nanoseconds>(now.time_since_epoch()).count());
+  const uint64_t grace_ns = static_cast<uint64_t>(duration_cast<nanoseconds>(grace).count());
+  const uint64_t spacing_ns = grace_ns / 4;
+  layout::FloorMarks& m = *marks_;
+  // A mark as read, or nullopt when it says nothing or cannot be true. Acquire: pairs with
+  // WriteMark's release of at_ns (the marks are also ordered by the writer lock).
+  auto read = [&](const layout::FloorMark& mark) -> std::optional<std::pair<uint64_t, uint64_t>> {
+    const uint64_t at = mark.at_ns.load(std::memory_order_acquire);
+    const uint64_t epoch = mark.epoch.load(std::memory_order_relaxed);
+    if (at == layout::kNoMark || at > now_ns || epoch > global_epoch) return std::nullopt;
+    return std::make_pair(at, epoch);
+  };
+  uint64_t floor = 0;
+  uint64_t newest_ring_at = 0;
+  bool ring_has_mark = false;
+  for (const layout::FloorMark& mark : m.ring) {
+    const auto seen = read(mark);
+    if (!seen) continue;
+    if (now_ns - seen->first >= grace_ns) floor = std::max(floor, seen->second);
+    if (!ring_has_mark || seen->first > newest_ring_at) newest_ring_at = seen->first;
+    ring_has_mark = true;
+  }
+  const auto latest = read(m.latest);
+  if (latest && now_ns - latest->first >= grace_ns) floor = std::max(floor, latest->second);
+  // Relaxed: `next` is written only under the writer lock, and any value is a valid index.
+  auto push = [&](uint64_t at, uint64_t epoch) {
+    const uint64_t next = m.next.load(std::memory_order_relaxed);
+    WriteMark(m.ring[next % layout::kFloorMarks], at, epoch);
+    m.next.store(next + 1, std::memory_order_relaxed);
+    newest_ring_at = at;
+    ring_has_mark = true;
+  };
+  // The previous scan's mark joins the ring once it is a quarter grace newer than the ring's
+  // newest; so does this scan's.
+  if (latest && (!ring_has_mark || latest->first >= newest_ring_at + spacing_ns)) {
+    push(latest->first, latest->second);
+  }
+  if (!ring_has_mark || now_ns >= newest_ring_at + spacing_ns) push(now_ns, global_epoch);
+  WriteMark(m.latest, now_ns, global_epoch);
   return floor;
 }
 

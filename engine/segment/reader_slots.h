@@ -22,7 +22,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -136,9 +135,10 @@ struct ReaderScan {
   uint32_t claimed = 0;                    // slots owned by a live process
   uint32_t reaped = 0;                     // slots of dead processes released by this scan
   uint32_t withdrawn = 0;                  // holds withdrawn by this scan (grace period over)
-  // Slots left out of min_active_epoch without a withdrawal: each showed two different epochs
-  // below the floor in a row while the scan tried to withdraw them, which no reader does (a
-  // reader's next hold takes an epoch at or above the floor): a forged entry racing the scan.
+  // Slots left out of min_active_epoch without a withdrawal: each made every one of the scan's
+  // withdrawing CASes fail with another non-zero epoch below the floor, which no reader does (a
+  // reader's next hold takes an epoch at or above the floor, so its slot can fail one such CAS
+  // at most): a forged entry racing the scan.
   uint32_t forged = 0;
   // The reader holding min_active_epoch (the oldest hold), for error messages.
   uint64_t oldest_pid = 0;
@@ -147,14 +147,15 @@ struct ReaderScan {
 };
 
 // Writer-side memory of how long each slot has held memory back, and of the global epoch at
-// recent scans.
+// recent scans (layout::FloorMarks: the segment header's, shared by every writing process, once
+// ShareMarks is called; else this watch's own).
 //
-// The floor: the global epoch the writer had stored before its newest scan that is at least
-// `grace` old. A reader loads the global epoch when its hold begins (EpochGuard, seq_cst), so a
-// slot showing an epoch below the floor began its hold before that scan, at least `grace` ago:
-// it is withdrawn whatever its counters say and whichever slot it is in. Only a forged entry (a
-// process writing the 0660 table by hand) can show such an epoch with fresh counters, or two
-// slots taking turns at it; neither restarts anything. See docs/design.md, "Withdrawn holds".
+// The floor: the highest global epoch a mark at least `grace` old says the writer had stored. A
+// reader loads the global epoch when its hold begins (EpochGuard, seq_cst), so a slot showing an
+// epoch below the floor began its hold before that scan, at least `grace` ago: it is withdrawn
+// whatever its counters say and whichever slot it is in. Only a forged entry (a process writing the
+// 0660 table by hand) can show such an epoch with fresh counters, or two slots taking turns at it;
+// neither restarts anything. See docs/design.md, "Withdrawn holds".
 //
 // Above the floor, a hold is the same one while its owner, epoch, lookups counter and holds
 // counter are unchanged (a reader inside one lookup); one held for `grace` is withdrawn.
@@ -177,9 +178,13 @@ class ReaderWatch {
                    Clock::time_point now);
 
   // Records a scan at `now`, made after the writer stored `global_epoch`, and returns the floor
-  // (0 when no recorded scan is `grace` old yet). Keeps at most about ten scans: one per
-  // grace/8 is recorded, which only makes the floor lower (later withdrawals, never earlier).
+  // (0 when no mark is `grace` old yet). Marks that cannot be true (from the future, or above
+  // `global_epoch`: the segment's bytes are untrusted) are ignored. The ring keeps one mark per
+  // quarter grace period, which only makes the floor lower (later withdrawals, never earlier).
   uint64_t Floor(Clock::time_point now, Clock::duration grace, uint64_t global_epoch);
+  // Uses `marks` (the segment header's) from now on. The caller holds the writer lock whenever
+  // it scans (the marks are written under it).
+  void ShareMarks(layout::FloorMarks* marks) { marks_ = marks; }
 
  private:
   struct Held {
@@ -190,12 +195,9 @@ class ReaderWatch {
     Clock::time_point since;    // first seen
     Clock::time_point checked;  // first seen, or last maps check
   };
-  struct ScanMark {
-    Clock::time_point at;
-    uint64_t global_epoch = 0;  // stored by the writer before `at`
-  };
-  std::vector<Held> held_;      // by slot index
-  std::deque<ScanMark> marks_;  // oldest first; the front is the floor once `grace` old
+  std::vector<Held> held_;  // by slot index
+  layout::FloorMarks own_marks_{};
+  layout::FloorMarks* marks_ = &own_marks_;
 };
 
 // Scans every slot (writer, after its seq_cst fence). Slots of processes that no longer exist
