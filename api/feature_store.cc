@@ -25,6 +25,7 @@ Result<std::shared_ptr<Store>> FeatureStore::Attached() {
   if (!store_) {
     WriterOptions options;
     options.reader_grace_ms = static_cast<int>(config_.online_store.reader_grace_ms);
+    options.max_future_skew_seconds = config_.max_future_skew_seconds;
     LARDER_ASSIGN_OR_RETURN(store_,
                             Store::Open(config_.online_store.path, /*writable=*/true, options));
   }

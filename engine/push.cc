@@ -43,8 +43,9 @@ struct Staging {
 
 // Phase 1 for one view.
 Status StageView(const ViewInfo& view, const Frame& f, Store::AllNullRows all_null,
-                 ConvertedCells* cells, RowEncoder& enc, Staging* out) {
-  LARDER_ASSIGN_OR_RETURN(RowStager rows, RowStager::Make(view, f, cells));
+                 ConvertedCells* cells, TimestampMicros latest_event_ts, RowEncoder& enc,
+                 Staging* out) {
+  LARDER_ASSIGN_OR_RETURN(RowStager rows, RowStager::Make(view, f, cells, latest_event_ts));
   const size_t first_row = out->rows.size();
   bool any_value = false;  // some feature of some row is not null
   for (size_t r = 0; r < f.num_rows(); ++r) {
@@ -178,8 +179,10 @@ Result<PushResult> WriteViews(Store::Impl& store, WriteSession& ws,
   Staging st;
   RowEncoder enc;
   st.rows.reserve(frame.num_rows() * views.size());
+  // A row from the far future would win over every later push of its entity, for good.
+  const TimestampMicros latest = LatestAllowedEventTime(store.options.max_future_skew_seconds);
   for (const ViewInfo* v : views) {
-    LARDER_RETURN_IF_ERROR(StageView(*v, frame, all_null, cells, enc, &st));
+    LARDER_RETURN_IF_ERROR(StageView(*v, frame, all_null, cells, latest, enc, &st));
   }
   LARDER_ASSIGN_OR_RETURN(PushResult res, Commit(store, ws, st));
   res.rows_all_null = st.all_null;

@@ -1,6 +1,8 @@
 #include "engine/row_stager.h"
 
 #include <algorithm>
+#include <chrono>
+#include <string>
 
 #include "engine/values/cell_convert.h"
 #include "larder/timestamp.h"
@@ -73,8 +75,29 @@ Result<const std::vector<std::optional<TimestampMicros>>*> ConvertedCells::Times
   return &timestamps_.back().times;
 }
 
-Result<RowStager> RowStager::Make(const ViewInfo& view, const Frame& f, ConvertedCells* cells) {
+TimestampMicros LatestAllowedEventTime(int64_t skew_seconds) {
+  if (skew_seconds <= 0) return kNoEventTimeLimit;
+  const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  constexpr int64_t kMicros = 1000000;
+  if (skew_seconds > (kNoEventTimeLimit - now) / kMicros) return kNoEventTimeLimit;
+  return static_cast<TimestampMicros>(now + skew_seconds * kMicros);
+}
+
+Status CheckEventTime(TimestampMicros event_ts, TimestampMicros latest) {
+  if (event_ts <= latest) return Status::Ok();
+  const int64_t past = (event_ts - latest) / 1000000;
+  return InvalidArgument("event time " + FormatTimestamp(event_ts) + " lies " +
+                         std::to_string(past) +
+                         " s past the clock plus max_future_skew (feature_store.yaml): refused, "
+                         "nothing was written");
+}
+
+Result<RowStager> RowStager::Make(const ViewInfo& view, const Frame& f, ConvertedCells* cells,
+                                  TimestampMicros latest_event_ts) {
   RowStager s(view, f);
+  s.latest_event_ts_ = latest_event_ts;
   ColumnRequirement need(f);
   for (const JoinKeyDef& k : view.def.join_keys) {
     s.key_cols_.push_back(need.Need(k.name, "join key"));
@@ -144,6 +167,9 @@ Status RowStager::StageTimestamps(size_t r) {
                        CellToTimestamp(f_->columns[ts_col_][r]).status());
     }
     event_ts_ = *ts;
+    if (Status late = CheckEventTime(event_ts_, latest_event_ts_); !late.ok()) {
+      return CellError(*f_, r, view_->timestamp_field, late);
+    }
     created_ts_ = 0;
     if (converted_created_ != nullptr) created_ts_ = (*converted_created_)[r].value_or(0);
     return Status::Ok();
@@ -151,6 +177,9 @@ Status RowStager::StageTimestamps(size_t r) {
   auto ts = CellToTimestamp(f_->columns[ts_col_][r]);
   if (!ts.ok()) return CellError(*f_, r, view_->timestamp_field, ts.status());
   event_ts_ = *ts;
+  if (Status late = CheckEventTime(event_ts_, latest_event_ts_); !late.ok()) {
+    return CellError(*f_, r, view_->timestamp_field, late);
+  }
   created_ts_ = 0;
   if (created_col_ >= 0 && f_->columns[created_col_][r].kind != Cell::Kind::kNull) {
     auto c = CellToTimestamp(f_->columns[created_col_][r]);

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 #include <deque>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -85,6 +86,15 @@ class ConvertedCells {
   std::deque<TimestampColumn> timestamps_;
 };
 
+// No limit on event times (RowStager::Make's default).
+inline constexpr TimestampMicros kNoEventTimeLimit = std::numeric_limits<TimestampMicros>::max();
+// The latest event time a row may carry now under max_future_skew (feature_store.yaml):
+// the clock plus `skew_seconds`; kNoEventTimeLimit when it is 0 (no limit).
+TimestampMicros LatestAllowedEventTime(int64_t skew_seconds);
+// kInvalidArgument when `event_ts` lies past `latest` ("event time T lies N s past the clock
+// plus max_future_skew ..."), for CellError to prefix with its row and column.
+Status CheckEventTime(TimestampMicros event_ts, TimestampMicros latest);
+
 // One view's rows of one frame. Make resolves the columns once; Stage converts one row.
 class RowStager {
  public:
@@ -92,8 +102,10 @@ class RowStager {
   // missing ones named). The created-timestamp column is optional: without it every row's
   // created timestamp is 0. With `cells`, the view's columns are taken from it (converted
   // there on first use, so a bad cell is the error of Make) and Stage converts nothing.
+  // A row whose event time lies past `latest_event_ts` is refused by Stage (max_future_skew).
   static Result<RowStager> Make(const ViewInfo& view, const Frame& f,
-                                ConvertedCells* cells = nullptr);
+                                ConvertedCells* cells = nullptr,
+                                TimestampMicros latest_event_ts = kNoEventTimeLimit);
 
   // Converts row `r` (keys, key size, timestamp, created timestamp, features, in that order;
   // the first bad cell is the error). On success the accessors below describe row `r` until
@@ -121,6 +133,7 @@ class RowStager {
   std::vector<int> feature_cols_;
   int ts_col_ = -1;
   int created_col_ = -1;
+  TimestampMicros latest_event_ts_ = kNoEventTimeLimit;
   std::string key_;
   Value key_value_;
   TimestampMicros event_ts_ = 0;

@@ -33,6 +33,9 @@ struct WriterOptions {
   // memory withdraws its hold (docs/design.md, "Withdrawn holds"). A write that runs out of
   // memory while readers hold some back waits up to about this long for it.
   int reader_grace_ms = 1000;
+  // > 0: a push or write refuses (whole) a batch with a row whose event time lies more than
+  // this far ahead of the clock (feature_store.yaml's max_future_skew).
+  int64_t max_future_skew_seconds = 0;
 };
 
 class Store {
@@ -65,6 +68,20 @@ class Store {
   // Writes rows to one view (Feast's write_to_online_store).
   Result<PushResult> WriteToView(const std::string& view, const Frame& frame,
                                  AllNullRows all_null = AllNullRows::kSkip);
+  // Removes the rows of `view` for the entity rows of `entities` (its join-key columns), in one
+  // batch under the writer lock (engine/delete_rows.cc): an operator's repair of poisoned rows.
+  // The index is rebuilt without them (one pass over it). Every key is validated before
+  // anything is removed. Errors: kFeatureViewNotFound, kMissingJoinKey, kInvalidArgument (a
+  // key value of the wrong type: row and column named), kBusy.
+  struct DeletedRow {
+    std::string entity;        // "driver_id=1001"
+    TimestampMicros event_ts;  // of the removed row (0 if its bytes fail verification)
+  };
+  struct DeleteResult {
+    std::vector<DeletedRow> removed;
+    std::vector<std::string> not_found;  // entities the view held no row for
+  };
+  Result<DeleteResult> DeleteRows(const std::string& view, const Frame& entities);
   // Adds materialized intervals to the registry (engine/intervals.cc): each view's intervals
   // are merged with the new ones (overlapping or touching intervals coalesce). Errors:
   // kFeatureViewNotFound, kInvalidArgument (start > end).

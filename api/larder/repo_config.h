@@ -114,6 +114,10 @@ struct RepoConfig {
   std::vector<FeatureServiceDef> services;
   std::vector<MaterializedInterval> intervals;  // segment only
   std::string repo_dir;  // directory holding feature_store.yaml ("" for a registry read back)
+  // max_future_skew (a duration; 0 = none): writes refuse a batch holding a row whose event
+  // time lies further ahead of the writer's clock (such a row would win over every later push
+  // of its entity). A writer's policy, read from the YAML, not kept in the registry.
+  int64_t max_future_skew_seconds = 0;
 
   const EntityDef* FindEntity(std::string_view name) const;
   const SourceDef* FindSource(std::string_view name) const;

@@ -90,10 +90,10 @@ Result<std::string> RenderRows(const BatchSource& bs, const Frame& f,
 }  // namespace
 
 Status ValidatePushFrame(const std::vector<const ViewInfo*>& views, const Frame& f,
-                         ConvertedCells* cells) {
+                         ConvertedCells* cells, TimestampMicros latest_event_ts) {
   LARDER_RETURN_IF_ERROR(f.CheckShape());
   for (const ViewInfo* view : views) {
-    LARDER_ASSIGN_OR_RETURN(RowStager rows, RowStager::Make(*view, f, cells));
+    LARDER_ASSIGN_OR_RETURN(RowStager rows, RowStager::Make(*view, f, cells, latest_event_ts));
     for (size_t r = 0; r < f.num_rows(); ++r) LARDER_RETURN_IF_ERROR(rows.Stage(r));
   }
   return Status::Ok();
@@ -120,6 +120,20 @@ Result<PushResult> PushToOffline(const Catalog& repo, const std::string& push_so
   const std::string& path = bs.file->resolved_path;
   ConvertedCells own(frame);
   ConvertedCells& converted = cells != nullptr ? *cells : own;
+  const TimestampMicros latest = LatestAllowedEventTime(repo.config().max_future_skew_seconds);
+  if (latest != kNoEventTimeLimit) {
+    for (const BatchColumn& c : bs.columns) {
+      if (c.role != BatchColumn::Role::kTimestamp) continue;
+      const int col = frame.FindColumn(c.name);
+      LARDER_ASSIGN_OR_RETURN(const auto* times, converted.Timestamps(col, c.name));
+      for (size_t r = 0; r < times->size(); ++r) {
+        if (!(*times)[r]) continue;  // a null event time: RenderRows names it
+        if (Status late = CheckEventTime(*(*times)[r], latest); !late.ok()) {
+          return CellError(frame, r, c.name, late);
+        }
+      }
+    }
+  }
   auto render = [&](const std::vector<std::string>& header) {
     return RenderRows(bs, frame, header, path, converted);
   };
@@ -147,7 +161,8 @@ Result<PushResult> PushOnlineAndOffline(Store& store, const Catalog& repo,
   // Each cell is converted once, here, for the three uses: validation, the offline records and
   // the online rows. (When an apply changed the registry since, Push converts what it lacks.)
   ConvertedCells cells(frame);
-  LARDER_RETURN_IF_ERROR(ValidatePushFrame(views, frame, &cells));
+  LARDER_RETURN_IF_ERROR(ValidatePushFrame(
+      views, frame, &cells, LatestAllowedEventTime(repo.config().max_future_skew_seconds)));
   LARDER_ASSIGN_OR_RETURN(PushResult offline,
                           PushToOffline(repo, push_source, frame, timeout_ms, &cells));
   (void)offline;

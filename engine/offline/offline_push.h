@@ -17,14 +17,17 @@ namespace larder {
 // Validates `frame` for `views` exactly as an online push would (columns present, every key,
 // timestamp and feature cell converts, keys within the size limit) without writing anything.
 // With `cells` (made for `frame`), the conversions are kept there for the writes that follow.
+// Rows whose event time lies past `latest_event_ts` are refused (max_future_skew).
 Status ValidatePushFrame(const std::vector<const ViewInfo*>& views, const Frame& frame,
-                         ConvertedCells* cells = nullptr);
+                         ConvertedCells* cells = nullptr,
+                         TimestampMicros latest_event_ts = kNoEventTimeLimit);
 
 // Appends `frame` to the batch source of `push_source` (repo = the feature repo's catalog).
 // The frame must hold the batch source's columns (the timestamp field, every join key and
 // feature of the views reading it; the created-timestamp column may be left out); extra
 // columns are ignored. Every cell is converted to its dtype before anything is written and the
-// rows are written in canonical text (timestamps RFC 3339). Errors: kPushSourceNotFound,
+// rows are written in canonical text (timestamps RFC 3339). A row whose event time lies past
+// the clock plus the repo's max_future_skew is refused. Errors: kPushSourceNotFound,
 // kInvalidArgument (missing columns, bad values: row and column named), kDataSourceError (the
 // file's header lacks columns), kIoError, kBusy.
 // With `cells` (made for `frame`), the records are rendered from its converted columns.

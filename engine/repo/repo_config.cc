@@ -142,8 +142,9 @@ using Keys = std::span<const std::string_view>;
 
 constexpr uint64_t kMinMemoryLimit = 1ull << 20;
 
-constexpr std::string_view kTopKeys[] = {"project", "online_store",  "entities",
-                                         "sources", "feature_views", "feature_services"};
+constexpr std::string_view kTopKeys[] = {"project",        "online_store",  "entities",
+                                         "sources",        "feature_views", "feature_services",
+                                         "max_future_skew"};
 constexpr std::string_view kOnlineStoreKeys[] = {
     "path", "initial_capacity", "memory_limit", "file_mode", "readers_mode", "reader_grace_ms"};
 // online_store.reader_grace_ms: from a millisecond (tests) to an hour.
@@ -491,6 +492,15 @@ Status Parser::ParseProject(const Fields& top) {
   if (!IsValidProject(config_.project)) {
     return Error(entry->value, "invalid project name " + Quote(config_.project) +
                                    " (use lowercase letters, digits and _)");
+  }
+  if (const Entry* skew = top.Find("max_future_skew")) {
+    LARDER_ASSIGN_OR_RETURN(std::string text, ReadString(*skew, "the top level"));
+    Result<int64_t> seconds = ParseDuration(text);
+    if (!seconds.ok()) {
+      return Error(skew->value,
+                   "invalid max_future_skew " + Quote(text) + ": " + seconds.status().message());
+    }
+    config_.max_future_skew_seconds = *seconds;
   }
   return Status::Ok();
 }
@@ -1007,7 +1017,8 @@ Result<RepoConfig> Parser::Parse(const std::string& text) {
   if (starts.empty()) return ErrorAt(YAML::Mark::null_mark(), "the file is empty");
   if (starts.size() > 1) {
     if (starts[1].doc.pos == starts[0].doc.pos) {
-      return ErrorAt(starts[1].doc, "YAML syntax error: unexpected text at the start of a document");
+      return ErrorAt(starts[1].doc,
+                     "YAML syntax error: unexpected text at the start of a document");
     }
     return ErrorAt(starts[1].node, "expected one YAML document, found more");
   }

@@ -17,6 +17,8 @@ namespace {
 
 constexpr std::string_view kCmd = "get";
 
+}  // namespace
+
 // Join key name → its type, from every view of the registry.
 std::map<std::string, ScalarType> JoinKeyTypes(const RepoConfig& registry) {
   std::map<std::string, ScalarType> types;
@@ -25,6 +27,8 @@ std::map<std::string, ScalarType> JoinKeyTypes(const RepoConfig& registry) {
   }
   return types;
 }
+
+namespace {
 
 // The cell for an entity value typed on the command line: text for String and Bytes keys
 // (Bytes as base64, as in JSON requests), an integer when the text is one, else text (which the
@@ -48,6 +52,8 @@ std::string JoinNames(const std::vector<std::string>& names) {
   for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
   return out;
 }
+
+}  // namespace
 
 // Builds the request's column-major entity frame from "k1=v1,k2=v2" rows. Every row must give
 // the same keys (in any order); columns follow the first row's order.
@@ -94,6 +100,8 @@ Result<Frame> EntityFrame(const std::vector<std::string>& rows,
   }
   return frame;
 }
+
+namespace {
 
 // Times `repeat` calls and prints "lookup latency over N runs: median X ns, p99 Y ns, min Z ns".
 Status TimeLookups(const OnlineReader& reader, const OnlineRequest& request, uint64_t repeat) {

@@ -4,10 +4,13 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "larder/frame.h"
+#include "larder/repo_config.h"
 #include "larder/status.h"
 
 namespace larder::cli {
@@ -30,6 +33,18 @@ struct GetOptions {
   uint64_t repeat = 0;  // > 0: also time this many lookups (stats to stderr)
 };
 int RunGet(const GetOptions& options);
+
+// The entity frame of `--entity k1=v1,k2=v2` rows (every row giving the same keys), values
+// typed by the join keys' types (String and Bytes keys as text).
+Result<Frame> EntityFrame(const std::vector<std::string>& rows,
+                          const std::map<std::string, ScalarType>& key_types);
+// Join key name -> its type, from every view of `registry`.
+std::map<std::string, ScalarType> JoinKeyTypes(const RepoConfig& registry);
+
+// larder delete --view V --entity K=V ...: removes those entities' rows from the view (an
+// operator's repair; takes the writer lock) and prints each row removed.
+int RunDelete(const std::string& repo, const std::string& view,
+              const std::vector<std::string>& entities);
 
 int RunInspect(const std::string& repo, bool json);
 // Exit codes: 0 every invariant holds; 1 a violation (or an error); 3 a writer died mid-batch

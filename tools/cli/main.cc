@@ -67,6 +67,18 @@ int Main(int argc, char** argv) {
                   "also time N more lookups; prints median, p99 and min latency to stderr");
   add_repo(get);
 
+  std::vector<std::string> delete_entities;
+  CLI::App* del = app.add_subcommand(
+      "delete",
+      "Remove entities' rows from a feature view (repairs poisoned rows; takes the writer "
+      "lock; prints what it removed)");
+  del->add_option("--view", view, "feature view name")->required();
+  del->add_option("--entity", delete_entities,
+                  "one entity row KEY=VALUE[,KEY=VALUE...]; repeat for more rows")
+      ->required()
+      ->allow_extra_args(false);
+  add_repo(del);
+
   bool json = false;
   CLI::App* inspect = app.add_subcommand("inspect", "Show the online store's figures");
   inspect->add_flag("--json", json, "print a JSON object");
@@ -108,6 +120,7 @@ int Main(int argc, char** argv) {
   if (push->parsed()) return RunPush(repo, source, file, to);
   if (write->parsed()) return RunWriteToOnlineStore(repo, view, file);
   if (get->parsed()) return RunGet(get_opts);
+  if (del->parsed()) return RunDelete(repo, view, delete_entities);
   if (inspect->parsed()) return RunInspect(repo, json);
   if (check->parsed()) return RunCheck(repo, repair);
   if (teardown->parsed()) return RunTeardown(repo);
