@@ -64,13 +64,25 @@ Result<Store::DeleteResult> Store::DeleteRows(const std::string& view, const Fra
         return value.status().WithContext(entities.DescribeRow(r) + ", column '" + jk.name +
                                           "' (nothing was removed)");
       }
-      LARDER_RETURN_IF_ERROR(layout::AppendEntityKeyPart(*value, jk.type, &key));
+      Status appended = layout::AppendEntityKeyPart(*value, jk.type, &key);
+      if (!appended.ok()) {
+        return appended.WithContext(entities.DescribeRow(r) + ", column '" + jk.name +
+                                    "' (nothing was removed)");
+      }
     }
     wanted.emplace(std::move(key), DescribeEntity(entities, cols, r));
   }
   DeleteResult result;
   std::set<std::string> found;
   const uint32_t view_id = v->id();
+  LARDER_ASSIGN_OR_RETURN(HashIndex idx, impl_->index());
+  // The index is rebuilt only when some entity has a row: a delete of nothing writes nothing.
+  bool any_stored = false;
+  for (const auto& [key, entity] : wanted) {
+    any_stored = any_stored || idx.Find(impl_->base(), impl_->seg->size(),
+                                        HashEntityKey(view_id, key), view_id, key)
+                                   .found();
+  }
   auto keep = [&](const layout::BlockHeader& row) {
     if (row.view_id != view_id) return true;
     const std::string key(reinterpret_cast<const char*>(&row) + layout::kRowKeyOffset, row.key_len);
@@ -86,8 +98,16 @@ Result<Store::DeleteResult> Store::DeleteRows(const std::string& view, const Fra
     found.insert(key);
     return false;
   };
-  LARDER_ASSIGN_OR_RETURN(HashIndex idx, impl_->index());
-  if (!wanted.empty()) LARDER_RETURN_IF_ERROR(ws->RebuildIndexKeeping(idx.log2_buckets(), keep));
+  if (any_stored) {
+    // The rebuilt table is a second one of the same size until the old one is retired: a
+    // store too full to hold both says so.
+    Status rebuilt = ws->RebuildIndexKeeping(idx.log2_buckets(), keep);
+    if (!rebuilt.ok()) {
+      return rebuilt.WithContext("cannot remove rows from '" + view +
+                                 "' (it rebuilds the index beside the old one; nothing was "
+                                 "removed)");
+    }
+  }
   for (const auto& [key, entity] : wanted) {
     if (found.count(key) == 0) result.not_found.push_back(entity);
   }

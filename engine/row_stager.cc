@@ -90,8 +90,7 @@ Status CheckEventTime(TimestampMicros event_ts, TimestampMicros latest) {
   const int64_t past = (event_ts - latest) / 1000000;
   return InvalidArgument("event time " + FormatTimestamp(event_ts) + " lies " +
                          std::to_string(past) +
-                         " s past the clock plus max_future_skew (feature_store.yaml): refused, "
-                         "nothing was written");
+                         " s past the clock plus max_future_skew (feature_store.yaml): refused");
 }
 
 Result<RowStager> RowStager::Make(const ViewInfo& view, const Frame& f, ConvertedCells* cells,

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -143,6 +144,68 @@ TEST_F(SafeWrites, DeleteRemovesPoisonedRows) {
   auto check = (*fs)->Check();
   ASSERT_TRUE(check.ok()) << check.status().ToString();
   EXPECT_TRUE(check->ok());
+}
+
+// With max_future_skew, a materialization whose end lies past what a push may carry is refused
+// before anything is read (a far-future row of the batch source would otherwise stop it
+// part-way, after earlier batches were written); an end within the skew runs.
+TEST_F(SafeWrites, MaxFutureSkewRefusesAMaterializationEndingTooFarAhead) {
+  repo_.Write("max_future_skew: 1h\n" + Body());
+  auto fs = repo_.OpenApplied();
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  // The batch source: an ordinary row and one from the far future.
+  LARDER_ASSERT_OK((*fs)->Push("stats_push", RowAt(1, 7, Cell::Int(1000)), PushMode::kOffline));
+  {
+    // The row in the file's own column order.
+    const std::string path = repo_.dir() + "/data/stats.csv";
+    const std::string text = ReadText(path);
+    std::stringstream header(text.substr(0, text.find('\n')));
+    const std::map<std::string, std::string> cells = {
+        {"driver_id", "2"}, {"trips", "99"}, {"conv_rate", "0.5"}, {"event_timestamp", kFarFuture}};
+    std::string line, name;
+    for (bool first = true; std::getline(header, name, ','); first = false) {
+      auto it = cells.find(name);
+      if (!first) line += ",";
+      if (it != cells.end()) line += it->second;
+    }
+    std::ofstream out(path, std::ios::app);
+    out << line << "\n";
+  }
+  const TimestampMicros now = static_cast<TimestampMicros>(std::time(nullptr)) * 1000000;
+  auto far = (*fs)->Materialize(0, now + 2 * 3600 * 1000000LL);
+  ASSERT_FALSE(far.ok());
+  EXPECT_EQ(far.status().code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(far.status().message().find("max_future_skew"), std::string::npos)
+      << far.status().ToString();
+  EXPECT_EQ(TripsOf(**fs, 1), -1) << "a refused materialization wrote rows";
+  auto ok = (*fs)->Materialize(0, now);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(TripsOf(**fs, 1), 7);
+  EXPECT_EQ(TripsOf(**fs, 2), -1);
+}
+
+// A delete of entities that have no row rebuilds nothing (the index is rebuilt beside the old
+// one only when something is removed).
+TEST_F(SafeWrites, DeletingNothingRebuildsNothing) {
+  repo_.Write(Body());
+  auto fs = repo_.OpenApplied();
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  LARDER_ASSERT_OK((*fs)->Push("stats_push", testing::TripsRows(1, 10, 0, 1)));
+  auto before = (*fs)->Inspect();
+  ASSERT_TRUE(before.ok());
+  auto store = Store::Open(repo_.segment(), /*writable=*/true);
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  auto deleted = (*store)->DeleteRows("driver_stats", MakeFrame({{"driver_id", Ints({77, 78})}}));
+  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+  EXPECT_TRUE(deleted->removed.empty());
+  EXPECT_EQ(deleted->not_found.size(), 2u);
+  auto after = (*fs)->Inspect();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->index_growths, before->index_growths) << "the index was rebuilt for nothing";
+  auto one = (*store)->DeleteRows("driver_stats", MakeFrame({{"driver_id", Ints({3})}}));
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  EXPECT_EQ(one->removed.size(), 1u);
+  EXPECT_EQ(TripsOf(**fs, 3), -1);
 }
 
 // The CLI: `larder delete --view V --entity K=V ...` prints what it removed.

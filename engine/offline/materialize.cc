@@ -12,6 +12,7 @@
 #include "engine/index/hash_index.h"
 #include "engine/offline/batch_source.h"
 #include "engine/offline/offline_log.h"
+#include "engine/row_stager.h"
 #include "engine/values/csv_stream.h"
 #include "engine/values/value_text.h"
 #include "larder/timestamp.h"
@@ -317,6 +318,15 @@ Result<MaterializeResult> MaterializeRepo(Store& store, const RepoConfig& repo,
   if (start && *start > end) {
     return InvalidArgument("start " + FormatTimestamp(*start) + " is after end " +
                            FormatTimestamp(end));
+  }
+  // Rows up to `end` may be written: with max_future_skew, an end past what a push may carry
+  // could stop the run part-way at a far-future row, so it is refused before anything is read.
+  if (const TimestampMicros latest = LatestAllowedEventTime(repo.max_future_skew_seconds);
+      end > latest) {
+    return InvalidArgument("end " + FormatTimestamp(end) +
+                           " lies past the clock plus max_future_skew (feature_store.yaml): give "
+                           "an end no later than " +
+                           FormatTimestamp(latest) + " (nothing was written)");
   }
   LARDER_ASSIGN_OR_RETURN(auto repo_cat, Catalog::Build(repo, 0));
   LARDER_ASSIGN_OR_RETURN(auto reg_cat, store.CurrentCatalog());
