@@ -19,6 +19,7 @@ Result<simdjson::dom::object> ParseObject(simdjson::dom::parser& parser, std::st
 
 // Fields the endpoint does not know: ignored (UnknownFields::kIgnore, as Feast's pydantic
 // models do), or refused naming the field and the known ones (kRefuse, `larder serve --strict`).
+// A known field given twice is always refused ("duplicate field 'to' in the request body").
 Status CheckKeys(const simdjson::dom::object& obj, std::initializer_list<std::string_view> allowed,
                  UnknownFields unknown);
 

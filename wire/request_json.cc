@@ -9,12 +9,12 @@ namespace larder {
 
 namespace {
 
-using simdjson::dom::element;
-using simdjson::dom::object;
 using json_body::CheckKeys;
 using json_body::OptionalBool;
 using json_body::ParseFeatureSelection;
 using json_body::ParseObject;
+using simdjson::dom::element;
+using simdjson::dom::object;
 
 Result<std::string> RequiredString(const object& obj, std::string_view key) {
   element el;
@@ -107,11 +107,27 @@ Result<object> ParseObject(simdjson::dom::parser& parser, std::string_view body)
 
 Status CheckKeys(const object& obj, std::initializer_list<std::string_view> allowed,
                  UnknownFields unknown) {
-  if (unknown == UnknownFields::kIgnore) return Status::Ok();
+  // A key given twice is refused: simdjson's lookup finds the first, Feast's parser keeps the
+  // last, so either choice would silently drop one of them (`"to"` twice decided where a push
+  // went). A bit per allowed key (they are few). Unknown keys are ignored when `unknown` says
+  // so (they are never read, so a repeat of one drops nothing).
+  uint64_t seen = 0;
   for (auto field : obj) {
     bool ok = false;
-    for (std::string_view a : allowed) ok = ok || field.key == a;
-    if (!ok) {
+    size_t i = 0;
+    for (std::string_view a : allowed) {
+      if (field.key == a) {
+        ok = true;
+        const uint64_t bit = i < 64 ? uint64_t{1} << i : 0;
+        if ((seen & bit) != 0) {
+          return InvalidArgument("duplicate field '" + std::string(field.key) +
+                                 "' in the request body");
+        }
+        seen |= bit;
+      }
+      ++i;
+    }
+    if (!ok && unknown != UnknownFields::kIgnore) {
       std::string list;
       for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
       return InvalidArgument("unknown field '" + std::string(field.key) + "' (expected " + list +

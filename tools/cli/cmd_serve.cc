@@ -61,6 +61,39 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions* o) {
                    "connections open at once; more are answered 503")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
+  serve
+      ->add_option("--max-entities", o->max_entities,
+                   "entity rows one /get-online-features request may ask for; more get 413")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve
+      ->add_option("--max-values", o->max_values,
+                   "values (features x entities) one reply may hold; more get 413")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve
+      ->add_option("--max-reply-bytes", o->max_reply,
+                   "largest reply (bytes, or with a unit), so what one connection may leave "
+                   "waiting for its client; larger ones get 413")
+      ->capture_default_str();
+  serve
+      ->add_option("--max-queued-bytes", o->max_queued,
+                   "reply bytes all connections together may leave waiting for slow clients; "
+                   "past it, reads get 503 until clients catch up")
+      ->capture_default_str();
+  serve
+      ->add_option("--allow-origin", o->allow_origins,
+                   "a web origin (scheme://host[:port], or *) whose browser requests are served; "
+                   "requests with any other Origin header get 403 (repeat for several)")
+      ->allow_extra_args(false);
+  serve->add_option("--auth-token-file", o->auth_token_file,
+                    "file (mode 600) whose first line is a bearer token clients must send "
+                    "(Authorization: Bearer TOKEN); others get 401");
+  serve->add_option("--auth", o->auth, "what the token guards: all endpoints, or writes only")
+      ->check(CLI::IsMember({"all", "writes"}))
+      ->capture_default_str();
+  serve->add_flag("--no-auth", o->no_auth,
+                  "serve a non-loopback --host without a token (otherwise refused at start)");
   serve->add_flag("--reuse-port", o->reuse_port,
                   "set SO_REUSEPORT, so that several servers (each with this flag) share a port");
   serve
@@ -80,8 +113,8 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions* o) {
       ->capture_default_str();
   serve
       ->add_option("--busy-poll", o->busy_poll_us,
-                    "microseconds an idle network thread keeps polling before it sleeps: lower "
-                    "latency for a core's worth of CPU (0: off)")
+                   "microseconds an idle network thread keeps polling before it sleeps: lower "
+                   "latency for a core's worth of CPU (0: off)")
       ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
   serve->add_flag("--strict", o->strict,
@@ -100,6 +133,22 @@ int RunServe(const ServeOptions& o) {
   if (!max_body.ok()) return Fail(kCmd, max_body.status().WithContext("--max-body"));
   options.max_body_bytes = *max_body;
   options.max_connections = o.max_connections;
+  options.limits.max_entities = o.max_entities;
+  options.limits.max_values = o.max_values;
+  auto max_reply = ParseByteSize(o.max_reply);
+  if (!max_reply.ok()) return Fail(kCmd, max_reply.status().WithContext("--max-reply-bytes"));
+  options.limits.max_reply_bytes = *max_reply;
+  auto max_queued = ParseByteSize(o.max_queued);
+  if (!max_queued.ok()) return Fail(kCmd, max_queued.status().WithContext("--max-queued-bytes"));
+  options.limits.max_queued_bytes = *max_queued;
+  options.access.allowed_origins = o.allow_origins;
+  options.access.token_for_writes_only = o.auth == "writes";
+  options.access.no_auth = o.no_auth;
+  if (!o.auth_token_file.empty()) {
+    auto token = server::LoadTokenFile(o.auth_token_file);
+    if (!token.ok()) return Fail(kCmd, token.status());
+    options.access.token = std::move(token).value();
+  }
   options.reuse_port = o.reuse_port;
   options.idle_timeout = Millis(o.idle_timeout_s);
   options.request_timeout = Millis(o.request_timeout_s);

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace larder::cli {
 
@@ -14,6 +16,14 @@ struct ServeOptions {
   int write_threads = 2;
   std::string max_body = "16MiB";
   int max_connections = 10000;
+  uint64_t max_entities = 100000;
+  uint64_t max_values = 2000000;
+  std::string max_reply = "64MiB";
+  std::string max_queued = "256MiB";
+  std::vector<std::string> allow_origins;
+  std::string auth_token_file;
+  std::string auth = "all";
+  bool no_auth = false;
   bool reuse_port = false;
   double idle_timeout_s = 60;
   double request_timeout_s = 30;

@@ -192,6 +192,21 @@ std::string Metrics::Render(const Result<std::shared_ptr<const StoreInfo>>& info
          connections_rejected_.load(std::memory_order_relaxed), &out);
   Header("larder_http_connections_open", "gauge", "TCP connections open now.", &out);
   Sample("larder_http_connections_open", {}, accepted >= closed ? accepted - closed : 0, &out);
+  Header("larder_http_queued_reply_bytes", "gauge",
+         "Bytes of replies waiting for slow clients to read them.", &out);
+  Sample("larder_http_queued_reply_bytes", {}, queued_.Get(), &out);
+  Header("larder_http_requests_overloaded_total", "counter",
+         "Requests refused with 503 because --max-queued-bytes of replies were waiting.", &out);
+  Sample("larder_http_requests_overloaded_total", {}, overloaded_.load(std::memory_order_relaxed),
+         &out);
+  Header("larder_http_limit", "gauge",
+         "What one client may cost: the server's limits (larder serve --help).", &out);
+  Sample("larder_http_limit", {{"limit", "max_entities"}}, limits_.max_entities, &out);
+  Sample("larder_http_limit", {{"limit", "max_values"}}, limits_.max_values, &out);
+  Sample("larder_http_limit", {{"limit", "max_reply_bytes"}}, limits_.max_reply_bytes, &out);
+  Sample("larder_http_limit", {{"limit", "max_queued_bytes"}}, limits_.max_queued_bytes, &out);
+  Sample("larder_http_limit", {{"limit", "max_body_bytes"}}, max_body_bytes_, &out);
+  Sample("larder_http_limit", {{"limit", "max_connections"}}, max_connections_, &out);
   Header("larder_uptime_seconds", "gauge", "Seconds since the server started.", &out);
   Sample("larder_uptime_seconds", {},
          static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(

@@ -21,6 +21,7 @@
 #include "larder/status.h"
 #include "larder/store_info.h"
 #include "tools/server/endpoints.h"
+#include "tools/server/limits.h"
 
 namespace larder::server {
 
@@ -30,8 +31,8 @@ inline constexpr std::array<double, 18> kLatencyBucketsSeconds = {
     25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0,  2.5,    5.0,  10.0};
 
 // The status codes counted separately; any other is counted as "other".
-inline constexpr std::array<int, 11> kCountedStatuses = {200, 400, 404, 405, 413, 422,
-                                                         431, 500, 501, 503, 507};
+inline constexpr std::array<int, 13> kCountedStatuses = {200, 400, 401, 403, 404, 405, 413,
+                                                         422, 431, 500, 501, 503, 507};
 
 class Metrics {
  public:
@@ -43,6 +44,16 @@ class Metrics {
   void ConnectionOpened() { connections_accepted_.fetch_add(1, std::memory_order_relaxed); }
   void ConnectionClosed() { connections_closed_.fetch_add(1, std::memory_order_relaxed); }
   void ConnectionRejected() { connections_rejected_.fetch_add(1, std::memory_order_relaxed); }
+
+  // The limits /metrics shows; set once, before the server's threads start.
+  void SetLimits(const ClientLimits& limits, uint64_t max_body_bytes, uint64_t max_connections) {
+    limits_ = limits;
+    max_body_bytes_ = max_body_bytes;
+    max_connections_ = max_connections;
+  }
+  // Reply bytes waiting for clients to read them (shown, and compared with the limit).
+  QueuedBytes& queued() { return queued_; }
+  void RequestOverloaded() { overloaded_.fetch_add(1, std::memory_order_relaxed); }
 
   uint64_t requests(Endpoint e) const;
   uint64_t connections_accepted() const {
@@ -69,6 +80,11 @@ class Metrics {
   std::atomic<uint64_t> connections_accepted_{0};
   std::atomic<uint64_t> connections_closed_{0};
   std::atomic<uint64_t> connections_rejected_{0};
+  std::atomic<uint64_t> overloaded_{0};
+  QueuedBytes queued_;
+  ClientLimits limits_;
+  uint64_t max_body_bytes_ = 0;
+  uint64_t max_connections_ = 0;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

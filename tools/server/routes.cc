@@ -269,6 +269,7 @@ Reply Router::GetOnlineFeatures(std::string_view body, std::string_view /*query*
   // registry generation and the feature list: no registry work per request in steady state.
   auto request = ParseOnlineRequestJson(body, options_.unknown_fields);
   if (!request.ok()) return ErrorReply(request.status());
+  if (auto refused = CheckEntities(*request, options_.limits)) return std::move(*refused);
   std::shared_ptr<const OnlineReader> reader = reader_->Current();
   Status st = reader->GetOnlineFeatures(*request, &t_response);
   if (st.code() == ErrorCode::kStoreNotFound) {
@@ -278,6 +279,10 @@ Reply Router::GetOnlineFeatures(std::string_view body, std::string_view /*query*
     if (*followed != reader) st = (*followed)->GetOnlineFeatures(*request, &t_response);
   }
   if (!st.ok()) return ErrorReply(st);
+  const size_t rows = t_response.results.empty() ? 0 : t_response.results[0].values.size();
+  if (auto refused = CheckValues(t_response.results.size(), rows, options_.limits)) {
+    return std::move(*refused);
+  }
   Reply r;
   r.body = OnlineResponseToJson(t_response);
   return r;

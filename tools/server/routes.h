@@ -40,6 +40,7 @@
 #include "larder/mutex.h"
 #include "larder/status.h"
 #include "tools/server/endpoints.h"
+#include "tools/server/limits.h"
 #include "tools/server/metrics.h"
 
 namespace larder::server {
@@ -50,7 +51,8 @@ struct Reply {
   int status = 200;
   std::string body;
   const char* content_type = "application/json";
-  const char* allow = nullptr;  // the Allow header of a 405
+  const char* allow = nullptr;             // the Allow header of a 405
+  const char* www_authenticate = nullptr;  // the WWW-Authenticate header of a 401
 };
 
 // The HTTP status of an engine error: FeatureViewNotFound, FeatureNotFound,
@@ -119,6 +121,7 @@ class BackgroundJobs {
 
 struct RouterOptions {
   UnknownFields unknown_fields = UnknownFields::kIgnore;  // kRefuse: `larder serve --strict`
+  ClientLimits limits;  // caps on the entities and values of a read (tools/server/limits.h)
 };
 
 class Router;

@@ -81,7 +81,8 @@ void RunPolling(net::io_context& ioc, std::chrono::microseconds spin) {
 // Content-Type, Content-Length of its body, Allow for a 405, and the Connection header that
 // `keep` needs (close for HTTP/1.1, keep-alive for HTTP/1.0). Beast parses requests; a
 // response is written as these few lines and the body in one system call.
-void AppendResponseHead(unsigned version, const Reply& reply, bool keep, std::string* out) {
+void AppendResponseHead(unsigned version, const Reply& reply, bool keep, std::string_view cors,
+                        std::string* out) {
   const auto status = static_cast<http::status>(reply.status);
   char number[24];
   out->append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
@@ -97,9 +98,60 @@ void AppendResponseHead(unsigned version, const Reply& reply, bool keep, std::st
     out->append("\r\nAllow: ");
     out->append(reply.allow);
   }
+  if (reply.www_authenticate != nullptr) {
+    out->append("\r\nWWW-Authenticate: ");
+    out->append(reply.www_authenticate);
+  }
+  if (!cors.empty()) {  // an allowed origin: browsers may read the reply
+    out->append("\r\nAccess-Control-Allow-Origin: ");
+    out->append(cors);
+    out->append("\r\nVary: Origin");
+    out->append("\r\nAccess-Control-Allow-Methods: GET, POST");
+    out->append("\r\nAccess-Control-Allow-Headers: Content-Type, Authorization");
+  }
   if (version == 10 && keep) out->append("\r\nConnection: keep-alive");
   if (version != 10 && !keep) out->append("\r\nConnection: close");
   out->append("\r\n\r\n");
+}
+
+// RFC 9112 6.1: a request whose transfer codings the server does not implement gets 501; one
+// whose last coding is not chunked cannot be framed, 400. Only "chunked" is implemented.
+std::optional<Reply> CheckTransferCodings(beast::string_view header) {
+  if (header.empty()) return std::nullopt;
+  std::string last;
+  std::string unsupported;
+  size_t pos = 0;
+  const std::string_view text(header.data(), header.size());
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    if (comma == std::string_view::npos) comma = text.size();
+    std::string_view coding = text.substr(pos, comma - pos);
+    while (!coding.empty() && (coding.front() == ' ' || coding.front() == '\t')) {
+      coding.remove_prefix(1);
+    }
+    while (!coding.empty() && (coding.back() == ' ' || coding.back() == '\t')) {
+      coding.remove_suffix(1);
+    }
+    if (!coding.empty()) {
+      last = std::string(coding);
+      if (!beast::iequals(beast::string_view(coding.data(), coding.size()), "chunked") &&
+          unsupported.empty()) {
+        unsupported = last;
+      }
+    }
+    pos = comma + 1;
+  }
+  if (!beast::iequals(last, "chunked")) {
+    return HttpErrorReply(400, "BadRequest",
+                          "Transfer-Encoding '" + std::string(text) +
+                              "' does not end with chunked: the body cannot be framed");
+  }
+  if (!unsupported.empty()) {
+    return HttpErrorReply(501, "NotImplemented",
+                          "transfer coding '" + unsupported +
+                              "' is not supported (only chunked is): send the body uncoded");
+  }
+  return std::nullopt;
 }
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -123,13 +175,17 @@ class Server::Impl {
         store_(store),
         reader_(store->config().online_store.path, std::move(reader)),
         router_(store_, &reader_, &metrics_,
-                RouterOptions{options.strict ? UnknownFields::kRefuse : UnknownFields::kIgnore}),
+                RouterOptions{options.strict ? UnknownFields::kRefuse : UnknownFields::kIgnore,
+                              options.limits}),
         views_(std::move(views)),
         pool_(static_cast<size_t>(std::max(1, options.write_threads))),
         iocs_(MakeContexts(threads_count_)),
         acceptor_(*iocs_[0]),
         signals_(*iocs_[0]),
-        drain_timer_(*iocs_[0]) {}
+        drain_timer_(*iocs_[0]) {
+    metrics_.SetLimits(options.limits, options.max_body_bytes,
+                       static_cast<uint64_t>(options.max_connections));
+  }
 
   ~Impl() {
     Shutdown();
@@ -274,11 +330,24 @@ class Session : public std::enable_shared_from_this<Session> {
   void ReadHeader() {
     if (stopping_) return Close();
     endpoint_ = Endpoint::kOther;
+    cors_.clear();
     parser_.emplace();
     parser_->header_limit(server_->options().max_header_bytes);
     parser_->body_limit(server_->options().max_body_bytes);
     idle_ = buffer_.size() == 0;
-    SetDeadline(idle_ ? server_->options().idle_timeout : server_->options().request_timeout);
+    if (!idle_) return ReadHead();
+    // Idle: wait for the first byte of the next request under the idle timeout; from that
+    // byte on the request timeout holds (a head sent slowly is cut at --request-timeout).
+    SetDeadline(server_->options().idle_timeout);
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->Close();
+      self->idle_ = false;
+      self->ReadHead();
+    });
+  }
+
+  void ReadHead() {
+    SetDeadline(server_->options().request_timeout);
     http::async_read_header(socket_, buffer_, *parser_,
                             beast::bind_front_handler(&Session::OnHeader, shared_from_this()));
   }
@@ -288,6 +357,23 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return OnReadError(ec);
     endpoint_ = EndpointForTarget(
         std::string_view(parser_->get().target().data(), parser_->get().target().size()));
+    if (auto refused = CheckTransferCodings(parser_->get()[http::field::transfer_encoding])) {
+      start_ = Clock::now();
+      unread_body_ = true;
+      return Respond(std::move(*refused), /*close=*/true);
+    }
+    if (auto refused = CheckRequestAccess()) {
+      start_ = Clock::now();
+      unread_body_ = !parser_->is_done();
+      return Respond(std::move(*refused), /*close=*/true);
+    }
+    if (parser_->get().method() == http::verb::options && !cors_.empty()) {
+      start_ = Clock::now();  // a CORS preflight from an allowed origin
+      Reply ok;
+      ok.content_type = "text/plain";
+      ok.allow = "GET, POST, OPTIONS";
+      return Respond(std::move(ok), false);
+    }
     auto expect = parser_->get()[http::field::expect];
     if (!parser_->is_done() && beast::iequals(expect, "100-continue")) {
       // curl sends bodies over 1 MiB this way: say go on, or it waits a second first.
@@ -299,6 +385,23 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     ReadBody();
+  }
+
+  // Origins and tokens (access.h), checked on the head, before the body is read.
+  std::optional<Reply> CheckRequestAccess() {
+    const auto& req = parser_->get();
+    cors_.clear();
+    const auto origin_it = req.find(http::field::origin);
+    std::string_view origin;
+    if (origin_it != req.end()) {
+      origin = std::string_view(origin_it->value().data(), origin_it->value().size());
+    }
+    const auto auth = req[http::field::authorization];
+    auto refused =
+        CheckAccess(server_->options().access, origin_it != req.end() ? &origin : nullptr,
+                    std::string_view(auth.data(), auth.size()), Router::IsWrite(endpoint_));
+    if (!refused && origin_it != req.end()) cors_ = std::string(origin);
+    return refused;
   }
 
   void ReadBody() {
@@ -354,6 +457,14 @@ class Session : public std::enable_shared_from_this<Session> {
     ClearDeadline();  // handling may take long (a push waiting for the writer lock)
     start_ = Clock::now();
     const Method method = MethodOf(parser_->get().method());
+    // Replies waiting for slow clients are capped in total: past the cap, a request that may
+    // build a large reply is refused before it costs anything.
+    const uint64_t queued = server_->metrics().queued().Get();
+    if (queued >= server_->options().limits.max_queued_bytes &&
+        endpoint_ == Endpoint::kGetOnlineFeatures) {
+      server_->metrics().RequestOverloaded();
+      return Respond(Overloaded(queued, server_->options().limits), false);
+    }
     if (Router::IsWrite(endpoint_) && method == Method::kPost) {
       // Off the network threads: a push may wait for the store's writer lock. The work guard
       // keeps the io_context running until the answer is posted back.
@@ -396,9 +507,12 @@ class Session : public std::enable_shared_from_this<Session> {
     const bool keep = !close && !stopping_ && client_keep_alive && !unread_body_;
     const bool head_request =
         parser_ && parser_->is_header_done() && parser_->get().method() == http::verb::head;
+    if (reply.body.size() > server_->options().limits.max_reply_bytes) {
+      reply = ReplyTooLarge(reply.body.size(), server_->options().limits);
+    }
     status_ = reply.status;
     head_.clear();
-    AppendResponseHead(version, reply, keep, &head_);
+    AppendResponseHead(version, reply, keep, cors_, &head_);
     body_ = std::move(reply.body);
     if (head_request) body_.clear();  // Content-Length says what a GET would carry
     // The socket is non-blocking: a response that fits the socket buffer (nearly all) goes out
@@ -413,6 +527,9 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(parts);
     rest.consume(ec ? 0 : sent);
+    // The unsent part waits for the client: counted until the write ends (OnWrite).
+    queued_ = head_.size() + body_.size() - (ec ? 0 : sent);
+    server_->metrics().queued().Add(queued_);
     SetDeadline(server_->options().request_timeout);
     net::async_write(socket_, rest,
                      beast::bind_front_handler(&Session::OnWrite, shared_from_this(), !keep));
@@ -420,6 +537,9 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnWrite(bool close, beast::error_code ec, size_t) {
     ClearDeadline();
+    server_->metrics().queued().Sub(queued_);
+    queued_ = 0;
+    body_ = std::string();  // a large reply's memory goes back now, not at the next one
     server_->metrics().Record(endpoint_, status_, Clock::now() - start_);
     if (ec) return Close();
     if (close) return unread_body_ ? Linger() : Close();
@@ -459,6 +579,8 @@ class Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string head_;            // the response being written: status line and headers,
   std::string body_;            // then the body
+  uint64_t queued_ = 0;         // bytes of it counted in Metrics::queued() (unsent at first try)
+  std::string cors_;            // the request's Origin, when allowed: echoed in the reply
   net::io_context* const ioc_;  // the one thread this connection runs on
   Server::Impl* const server_;
   Endpoint endpoint_ = Endpoint::kOther;
@@ -633,6 +755,7 @@ int Server::Impl::Wait() {
 Result<std::unique_ptr<Server>> Server::Start(FeatureStore* store, const ServerOptions& options) {
   if (options.max_body_bytes == 0) return InvalidArgument("--max-body must be positive");
   if (options.max_connections <= 0) return InvalidArgument("--max-connections must be positive");
+  LARDER_RETURN_IF_ERROR(ValidateAccess(options.host, options.access));
   const std::string& path = store->config().online_store.path;
   auto reader = OnlineReader::Attach(path);
   if (!reader.ok()) {

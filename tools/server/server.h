@@ -28,6 +28,8 @@
 
 #include "larder/feature_store.h"
 #include "larder/status.h"
+#include "tools/server/access.h"
+#include "tools/server/limits.h"
 
 namespace larder::server {
 
@@ -40,9 +42,11 @@ struct ServerOptions {
   uint32_t max_header_bytes = 16u << 10;             // larger request heads are refused with 431
   int max_connections = 10000;                       // more are answered 503 and closed
   bool reuse_port = false;                           // SO_REUSEPORT: several servers share one port
+  ClientLimits limits;                               // what one client may cost (limits.h)
+  AccessOptions access;                              // origins and tokens (access.h)
   std::chrono::milliseconds idle_timeout{60000};     // keep-alive connection with no request
-  std::chrono::milliseconds request_timeout{30000};  // to read a request once it started
-                                                     // and to write its response
+  std::chrono::milliseconds request_timeout{30000};  // to read a request from its first byte
+                                                     // on, and to write its response
   std::chrono::milliseconds shutdown_timeout{30000};  // to drain in-flight requests
   bool handle_signals = true;  // SIGINT and SIGTERM start a graceful shutdown
   // Low-latency mode: a network thread that runs out of work keeps polling its sockets for this

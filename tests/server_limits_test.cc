@@ -1,0 +1,363 @@
+// What one client may cost the HTTP server (tools/server/limits.h, docs/server.md "Limits"):
+// entities and values per request, reply bytes per connection and waiting in total, the
+// request timeout from a request's first byte, and transfer codings the server does not
+// implement. Each test starts its own server on a free loopback port.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/store_fixture.h"
+#include "tools/server/server.h"
+
+namespace larder {
+namespace {
+
+using server::Server;
+using server::ServerOptions;
+
+const std::string kBody = std::string(testing::kDriverPreamble) + testing::kTripsView;
+
+// A loopback connection with a receive timeout; `rcvbuf` > 0 shrinks its receive buffer
+// (before connecting, so the window stays small: the server's reply then waits in its queue).
+int Connect(uint16_t port, int timeout_s = 10, int rcvbuf = 0) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  timeval tv{timeout_s, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return fd;
+}
+
+// Reads one response whose head says Content-Length (or until EOF).
+std::string ReadResponse(int fd) {
+  std::string out;
+  char buf[65536];
+  for (;;) {
+    const size_t head_end = out.find("\r\n\r\n");
+    if (head_end != std::string::npos) {
+      std::smatch m;
+      const std::string head = out.substr(0, head_end);
+      if (std::regex_search(head, m, std::regex("Content-Length: (\\d+)"))) {
+        if (out.size() >= head_end + 4 + std::stoull(m[1])) return out;
+      }
+    }
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n <= 0) return out;
+    out.append(buf, static_cast<size_t>(n));
+  }
+}
+
+std::string Request(const std::string& target, const std::string& body,
+                    const std::string& extra_headers = "") {
+  return "POST " + target + " HTTP/1.1\r\nHost: x\r\n" + extra_headers +
+         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+// One request on a fresh connection; the whole response.
+std::string Exchange(uint16_t port, const std::string& bytes) {
+  int fd = Connect(port);
+  if (fd < 0) return "connect failed";
+  testing::WriteAll(fd, bytes.data(), bytes.size());
+  std::string out = ReadResponse(fd);
+  ::close(fd);
+  return out;
+}
+
+int StatusOf(const std::string& response) {
+  std::smatch m;
+  if (!std::regex_search(response, m, std::regex("^HTTP/1\\.[01] (\\d{3})"))) return 0;
+  return std::stoi(m[1]);
+}
+
+std::string GetBody(int64_t first, int64_t n, const std::string& features) {
+  std::string ids;
+  for (int64_t i = 0; i < n; ++i) ids += (i == 0 ? "" : ",") + std::to_string(first + i);
+  return R"({"features":[)" + features + R"(],"entities":{"driver_id":[)" + ids + "]}}";
+}
+
+const char kTwoFeatures[] = R"("driver_stats:trips","driver_stats:conv_rate")";
+
+// The value of an unlabelled /metrics sample (or -1).
+int64_t MetricValue(uint16_t port, const std::string& name) {
+  const std::string r = Exchange(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::smatch m;
+  if (!std::regex_search(r, m, std::regex("\n" + name + " (\\d+)"))) return -1;
+  return std::stoll(m[1]);
+}
+
+class ServerLimits : public testing::StoreFixture {
+ protected:
+  void SetUp() override {
+    repo_.Write(kBody);
+    auto fs = repo_.OpenApplied();
+    ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+    store_ = std::move(fs).value();
+  }
+  void TearDown() override {
+    if (server_) {
+      server_->Shutdown();
+      server_->Wait();
+    }
+  }
+  ServerOptions Options() const {
+    ServerOptions o;
+    o.port = 0;
+    o.threads = 2;
+    o.handle_signals = false;
+    o.shutdown_timeout = std::chrono::milliseconds(2000);
+    return o;
+  }
+  void Start(const ServerOptions& o) {
+    auto s = Server::Start(store_.get(), o);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    server_ = std::move(s).value();
+    port_ = server_->port();
+  }
+
+  std::unique_ptr<FeatureStore> store_;
+  std::unique_ptr<Server> server_;
+  uint16_t port_ = 0;
+};
+
+// Entities per request and values (columns x entities) per reply are capped with a 413 that
+// names the limit; requests within the limits are answered; /metrics shows the limits.
+TEST_F(ServerLimits, EntitiesAndValuesPerRequestAreCapped) {
+  ServerOptions o = Options();
+  o.limits.max_entities = 10;
+  o.limits.max_values = 25;  // 3 columns (the key and 2 features) x 8 entities = 24
+  Start(o);
+  std::string r = Exchange(port_, Request("/get-online-features", GetBody(1, 11, kTwoFeatures)));
+  EXPECT_EQ(StatusOf(r), 413) << r;
+  EXPECT_NE(r.find("TooManyEntities"), std::string::npos) << r;
+  EXPECT_NE(r.find("11 entity rows, more than the limit of 10"), std::string::npos) << r;
+  r = Exchange(port_, Request("/get-online-features", GetBody(1, 9, kTwoFeatures)));
+  EXPECT_EQ(StatusOf(r), 413) << r;
+  EXPECT_NE(r.find("TooManyValues"), std::string::npos) << r;
+  EXPECT_NE(r.find("3 columns x 9 entity rows = 27 values"), std::string::npos) << r;
+  r = Exchange(port_, Request("/get-online-features", GetBody(1, 8, kTwoFeatures)));
+  EXPECT_EQ(StatusOf(r), 200) << r;
+  const std::string metrics = Exchange(port_, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(metrics.find("larder_http_limit{limit=\"max_entities\"} 10\n"), std::string::npos);
+  EXPECT_NE(metrics.find("larder_http_limit{limit=\"max_values\"} 25\n"), std::string::npos);
+  EXPECT_NE(metrics.find("larder_http_limit{limit=\"max_queued_bytes\"} 268435456\n"),
+            std::string::npos);
+}
+
+// A reply larger than max_reply_bytes is refused (413) instead of being queued.
+TEST_F(ServerLimits, AReplyLargerThanTheLimitIs413) {
+  ServerOptions o = Options();
+  o.limits.max_reply_bytes = 2000;
+  Start(o);
+  std::string r = Exchange(port_, Request("/get-online-features", GetBody(1, 200, kTwoFeatures)));
+  EXPECT_EQ(StatusOf(r), 413) << r.substr(0, 300);
+  EXPECT_NE(r.find("ReplyTooLarge"), std::string::npos);
+  r = Exchange(port_, Request("/get-online-features", GetBody(1, 2, kTwoFeatures)));
+  EXPECT_EQ(StatusOf(r), 200) << r;
+}
+
+// A client that asks for a large reply and does not read it leaves the reply queued; while
+// the queued bytes are at the limit, other reads get 503 Overloaded; once the client reads,
+// reads are served again.
+TEST_F(ServerLimits, RepliesWaitingForSlowClientsAreCappedInTotal) {
+  ASSERT_TRUE(store_->Push("stats_push", testing::TripsRows(1, 1000, 0, 1)).ok());
+  ServerOptions o = Options();
+  o.limits.max_queued_bytes = 1000;
+  Start(o);
+  // 60,000 entities: a reply of ~3 MB, far more than the socket buffers of a client whose
+  // receive buffer is 4 KiB, so most of it stays queued in the server.
+  const int slow = Connect(port_, 30, 4096);
+  ASSERT_GE(slow, 0);
+  const std::string big = Request("/get-online-features", GetBody(1, 60000, kTwoFeatures));
+  testing::WriteAll(slow, big.data(), big.size());
+  int64_t queued = 0;
+  for (int i = 0; i < 3000 && queued < 1000; ++i) {  // waits for the condition (<= 30 s)
+    queued = MetricValue(port_, "larder_http_queued_reply_bytes");
+    if (queued < 1000) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(queued, 1000) << "the slow client's reply was never queued";
+  std::string r = Exchange(port_, Request("/get-online-features", GetBody(1, 1, kTwoFeatures)));
+  EXPECT_EQ(StatusOf(r), 503) << r;
+  EXPECT_NE(r.find("Overloaded"), std::string::npos) << r;
+  EXPECT_GE(MetricValue(port_, "larder_http_requests_overloaded_total"), 1);
+  // The slow client reads its reply whole: the queue empties and reads are served again.
+  const std::string reply = ReadResponse(slow);
+  ::close(slow);
+  EXPECT_EQ(StatusOf(reply), 200) << reply.substr(0, 300);
+  for (int i = 0; i < 3000 && MetricValue(port_, "larder_http_queued_reply_bytes") != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  r = Exchange(port_, Request("/get-online-features", GetBody(1, 1, kTwoFeatures)));
+  EXPECT_EQ(StatusOf(r), 200) << r;
+}
+
+// A request head sent slowly is cut at --request-timeout (counted from its first byte), not at
+// the much longer --idle-timeout that applies before a request starts.
+TEST_F(ServerLimits, ASlowlySentHeadIsCutAtTheRequestTimeout) {
+  ServerOptions o = Options();
+  o.idle_timeout = std::chrono::milliseconds(600000);
+  o.request_timeout = std::chrono::milliseconds(500);
+  Start(o);
+  const int fd = Connect(port_, /*timeout_s=*/60);
+  ASSERT_GE(fd, 0);
+  const std::string part = "GET /health HTTP/1.1\r\nHost: x\r\n";  // the head never ends
+  testing::WriteAll(fd, part.data(), part.size());
+  char c;
+  const ssize_t n = ::recv(fd, &c, 1, 0);  // 0: the server closed; -1: our 60 s ran out
+  ::close(fd);
+  EXPECT_EQ(n, 0) << "the connection was not closed by the request timeout";
+}
+
+// Transfer codings other than chunked are refused as RFC 9112 says: 501 when the server does
+// not implement one, 400 when chunked is not the last (the body cannot be framed).
+TEST_F(ServerLimits, UnimplementedTransferCodingsAreRefused) {
+  Start(Options());
+  const std::string chunk = "5\r\nhello\r\n0\r\n\r\n";
+  auto send = [&](const std::string& te) {
+    return Exchange(
+        port_, "POST /push HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + te + "\r\n\r\n" + chunk);
+  };
+  std::string r = send("gzip, chunked");
+  EXPECT_EQ(StatusOf(r), 501) << r;
+  EXPECT_NE(r.find("transfer coding 'gzip' is not supported"), std::string::npos) << r;
+  r = send("chunked, gzip");
+  EXPECT_TRUE(StatusOf(r) == 400 || StatusOf(r) == 501) << r;
+  r = send("chunked");  // plain chunked goes on to the push (a bad body here: 422)
+  EXPECT_EQ(StatusOf(r), 422) << r;
+  EXPECT_EQ(r.find("transfer coding"), std::string::npos) << r;
+}
+
+// A key given twice at the top level of a body is refused (as inside `df` and `entities`),
+// instead of one of the two silently winning.
+TEST_F(ServerLimits, DuplicateTopLevelKeysAreRefused) {
+  Start(Options());
+  const std::string df = R"("df":{"driver_id":[1],"trips":[7],"conv_rate":[0.5],)"
+                         R"("event_timestamp":[1]})";
+  std::string r = Exchange(port_, Request("/push", R"({"push_source_name":"stats_push",)" + df +
+                                                       R"(,"to":"offline","to":"online"})"));
+  EXPECT_EQ(StatusOf(r), 422) << r;
+  EXPECT_NE(r.find("duplicate field 'to'"), std::string::npos) << r;
+  r = Exchange(port_, Request("/get-online-features",
+                              R"({"features":["driver_stats:trips"],"features":["x:y"],)"
+                              R"("entities":{"driver_id":[1]}})"));
+  EXPECT_EQ(StatusOf(r), 422) << r;
+  EXPECT_NE(r.find("duplicate field 'features'"), std::string::npos) << r;
+  r = Exchange(port_, Request("/push", R"({"push_source_name":"stats_push",)" + df + "}"));
+  EXPECT_EQ(StatusOf(r), 200) << r;
+}
+
+// A request carrying an Origin header (what a browser sends on a cross-site request, such as a
+// web page's text/plain POST to 127.0.0.1) is refused unless --allow-origin names the origin;
+// requests without one (curl, Feast's client) are served. Nothing is written by a refused push.
+TEST_F(ServerLimits, BrowserOriginsAreRefusedUnlessAllowed) {
+  ServerOptions o = Options();
+  o.access.allowed_origins = {"https://app.example"};
+  Start(o);
+  const std::string push = R"({"push_source_name":"stats_push","df":{"driver_id":[5],"trips":[9],)"
+                           R"("conv_rate":[0.5],"event_timestamp":["9999-12-31T23:59:59Z"]}})";
+  std::string r = Exchange(port_, Request("/push", push,
+                                          "Origin: https://evil.example\r\n"
+                                          "Content-Type: text/plain\r\n"));
+  EXPECT_EQ(StatusOf(r), 403) << r;
+  EXPECT_NE(r.find("OriginNotAllowed"), std::string::npos) << r;
+  EXPECT_NE(r.find("https://evil.example"), std::string::npos) << r;
+  const std::string get = GetBody(5, 1, R"("driver_stats:trips")");
+  r = Exchange(port_, Request("/get-online-features", get));
+  EXPECT_EQ(StatusOf(r), 200) << r;
+  EXPECT_NE(r.find("NOT_FOUND"), std::string::npos) << "the refused push wrote: " << r;
+  r = Exchange(port_, Request("/get-online-features", get, "Origin: https://app.example\r\n"));
+  EXPECT_EQ(StatusOf(r), 200) << r;
+  EXPECT_NE(r.find("Access-Control-Allow-Origin: https://app.example\r\n"), std::string::npos);
+  r = Exchange(port_, "GET /health HTTP/1.1\r\nHost: x\r\nOrigin: null\r\n\r\n");
+  EXPECT_EQ(StatusOf(r), 403) << r;
+}
+
+// --auth-token-file: requests without the bearer token get 401 (with WWW-Authenticate), for
+// every endpoint or, with --auth writes, for writes only.
+TEST_F(ServerLimits, ABearerTokenGuardsAllEndpointsOrWrites) {
+  const std::string push = R"({"push_source_name":"stats_push","df":{"driver_id":[5],"trips":[9],)"
+                           R"("conv_rate":[0.5],"event_timestamp":[1]}})";
+  const std::string health = "GET /health HTTP/1.1\r\nHost: x\r\n";
+  for (bool writes_only : {false, true}) {
+    SCOPED_TRACE(writes_only ? "--auth writes" : "--auth all");
+    ServerOptions o = Options();
+    o.access.token = "s3cret-token";
+    o.access.token_for_writes_only = writes_only;
+    Start(o);
+    std::string r = Exchange(port_, Request("/push", push));
+    EXPECT_EQ(StatusOf(r), 401) << r;
+    EXPECT_NE(r.find("WWW-Authenticate: Bearer"), std::string::npos) << r;
+    r = Exchange(port_, Request("/push", push, "Authorization: Bearer s3cret-tokeX\r\n"));
+    EXPECT_EQ(StatusOf(r), 401) << r;
+    r = Exchange(port_, Request("/push", push, "Authorization: Bearer s3cret-token\r\n"));
+    EXPECT_EQ(StatusOf(r), 200) << r;
+    r = Exchange(port_, health + "\r\n");
+    EXPECT_EQ(StatusOf(r), writes_only ? 200 : 401) << r;
+    r = Exchange(port_, health + "Authorization: bearer s3cret-token\r\n\r\n");
+    EXPECT_EQ(StatusOf(r), 200) << r;
+    server_->Shutdown();
+    server_->Wait();
+    server_.reset();
+  }
+}
+
+// A server listening beyond loopback refuses to start without a token unless --no-auth.
+TEST_F(ServerLimits, ANonLoopbackHostNeedsATokenOrNoAuth) {
+  ServerOptions o = Options();
+  o.host = "0.0.0.0";
+  auto refused = Server::Start(store_.get(), o);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("--auth-token-file"), std::string::npos)
+      << refused.status().ToString();
+  o.access.no_auth = true;
+  Start(o);
+  EXPECT_GT(port_, 0);
+  server_->Shutdown();
+  server_->Wait();
+  server_.reset();
+  o.access.no_auth = false;
+  o.access.token = "t";
+  Start(o);
+  ServerOptions bad = Options();
+  bad.access.allowed_origins = {"https://app.example/"};
+  EXPECT_FALSE(Server::Start(store_.get(), bad).ok());
+}
+
+// The token file must be its owner's alone; its first line is the token. Tokens compare equal
+// only when every byte and the length match.
+TEST(ServerAccess, TokenFilesAndComparison) {
+  testing::TempDir dir;
+  const std::string path = dir.Write("token", "  abc123  \nsecond line\n");
+  ASSERT_EQ(::chmod(path.c_str(), 0644), 0);
+  EXPECT_FALSE(server::LoadTokenFile(path).ok());
+  ASSERT_EQ(::chmod(path.c_str(), 0600), 0);
+  auto token = server::LoadTokenFile(path);
+  ASSERT_TRUE(token.ok()) << token.status().ToString();
+  EXPECT_EQ(*token, "abc123");
+  const std::string empty = dir.Write("empty", "\n");
+  ASSERT_EQ(::chmod(empty.c_str(), 0600), 0);
+  EXPECT_FALSE(server::LoadTokenFile(empty).ok());
+  EXPECT_TRUE(server::TokensEqual("abc123", "abc123"));
+  EXPECT_FALSE(server::TokensEqual("abc124", "abc123"));
+  EXPECT_FALSE(server::TokensEqual("abc12", "abc123"));
+  EXPECT_FALSE(server::TokensEqual("abc1234", "abc123"));
+  EXPECT_FALSE(server::TokensEqual("", "abc123"));
+}
+
+}  // namespace
+}  // namespace larder

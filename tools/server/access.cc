@@ -1,0 +1,128 @@
+#include "tools/server/access.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "tools/server/routes.h"
+
+namespace larder::server {
+
+namespace {
+
+std::string_view Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {
+    s.remove_prefix(1);
+  }
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
+    s.remove_suffix(1);
+  }
+  return s;
+}
+
+bool IEqualsPrefix(std::string_view s, std::string_view prefix) {
+  if (s.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    char a = s[i];
+    if (a >= 'A' && a <= 'Z') a = static_cast<char>(a - 'A' + 'a');
+    if (a != prefix[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<std::string> LoadTokenFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    return IoError("--auth-token-file '" + path + "': cannot open: " + std::strerror(errno));
+  }
+  struct stat st;
+  std::string text;
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) == 0) {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof(buf))) > 0 && text.size() < 65536) {
+      text.append(buf, static_cast<size_t>(n));
+    }
+  } else {
+    ::close(fd);
+    return InvalidArgument("--auth-token-file '" + path +
+                           "' must be a regular file only its owner may read (chmod 600)");
+  }
+  ::close(fd);
+  std::string_view first(text);
+  first = first.substr(0, first.find('\n'));
+  first = Trim(first);
+  if (first.empty()) return InvalidArgument("--auth-token-file '" + path + "' holds no token");
+  return std::string(first);
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
+Status ValidateAccess(const std::string& host, const AccessOptions& access) {
+  for (const std::string& o : access.allowed_origins) {
+    if (o == "*") continue;
+    const size_t scheme = o.find("://");
+    if (scheme == std::string::npos || scheme == 0 || scheme + 3 >= o.size() || o.back() == '/') {
+      return InvalidArgument("--allow-origin '" + o +
+                             "' is not an origin: give scheme://host[:port] (no path), or *");
+    }
+  }
+  if (!IsLoopbackHost(host) && access.token.empty() && !access.no_auth) {
+    return InvalidArgument("--host " + host +
+                           " listens beyond loopback: give --auth-token-file (a bearer token "
+                           "every client must send), or --no-auth to serve without one");
+  }
+  return Status::Ok();
+}
+
+bool TokensEqual(std::string_view given, std::string_view expected) {
+  // Every byte of `expected` is compared whatever differs; only the lengths are revealed.
+  volatile unsigned char diff = given.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const unsigned char g = i < given.size() ? static_cast<unsigned char>(given[i]) : 0;
+    diff = static_cast<unsigned char>(diff | (g ^ static_cast<unsigned char>(expected[i])));
+  }
+  return diff == 0;
+}
+
+bool OriginAllowed(const AccessOptions& access, std::string_view origin) {
+  for (const std::string& o : access.allowed_origins) {
+    if (o == "*" || o == origin) return true;
+  }
+  return false;
+}
+
+std::optional<Reply> CheckAccess(const AccessOptions& access, const std::string_view* origin,
+                                 std::string_view authorization, bool is_write) {
+  if (origin != nullptr && !OriginAllowed(access, *origin)) {
+    return HttpErrorReply(403, "OriginNotAllowed",
+                          "requests from origin '" + std::string(origin->substr(0, 200)) +
+                              "' are refused (a web page may not use this server); allow it "
+                              "with --allow-origin");
+  }
+  if (access.token.empty() || (access.token_for_writes_only && !is_write)) return std::nullopt;
+  std::string_view given = Trim(authorization);
+  if (!IEqualsPrefix(given, "bearer ")) {
+    Reply r =
+        HttpErrorReply(401, "Unauthorized",
+                       "this server needs 'Authorization: Bearer <token>' (--auth-token-file)");
+    r.www_authenticate = "Bearer";
+    return r;
+  }
+  given = Trim(given.substr(7));
+  if (!TokensEqual(given, access.token)) {
+    Reply r = HttpErrorReply(401, "Unauthorized", "the bearer token is not the server's");
+    r.www_authenticate = "Bearer error=\"invalid_token\"";
+    return r;
+  }
+  return std::nullopt;
+}
+
+}  // namespace larder::server

@@ -1,0 +1,44 @@
+#include "tools/server/limits.h"
+
+#include "tools/server/routes.h"
+
+namespace larder::server {
+
+std::optional<Reply> CheckEntities(const OnlineRequest& request, const ClientLimits& limits) {
+  const size_t rows = request.entities.num_rows();
+  if (rows <= limits.max_entities) return std::nullopt;
+  return HttpErrorReply(413, "TooManyEntities",
+                        "the request asks for " + std::to_string(rows) +
+                            " entity rows, more than the limit of " +
+                            std::to_string(limits.max_entities) +
+                            " per request (--max-entities): split it into smaller requests");
+}
+
+std::optional<Reply> CheckValues(size_t columns, size_t rows, const ClientLimits& limits) {
+  const uint64_t values = uint64_t{columns} * rows;
+  if (values <= limits.max_values) return std::nullopt;
+  return HttpErrorReply(413, "TooManyValues",
+                        "the reply would hold " + std::to_string(columns) + " columns x " +
+                            std::to_string(rows) + " entity rows = " + std::to_string(values) +
+                            " values, more than the limit of " + std::to_string(limits.max_values) +
+                            " (--max-values): ask for fewer features or entities per request");
+}
+
+Reply ReplyTooLarge(uint64_t bytes, const ClientLimits& limits) {
+  return HttpErrorReply(413, "ReplyTooLarge",
+                        "the reply would be " + std::to_string(bytes) +
+                            " bytes, more than the limit of " +
+                            std::to_string(limits.max_reply_bytes) +
+                            " per reply (--max-reply-bytes): ask for fewer entities per request");
+}
+
+Reply Overloaded(uint64_t queued, const ClientLimits& limits) {
+  return HttpErrorReply(503, "Overloaded",
+                        std::to_string(queued) +
+                            " bytes of replies are waiting for clients to read them, the limit "
+                            "is " +
+                            std::to_string(limits.max_queued_bytes) +
+                            " (--max-queued-bytes): retry later");
+}
+
+}  // namespace larder::server
