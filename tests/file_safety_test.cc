@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <fstream>
 #include <string>
 
 #include "engine/segment/segment_file.h"
@@ -371,6 +372,24 @@ TEST_F(FileSafety, AFailedApplyLeavesNoFiles) {
   ASSERT_TRUE(fs.ok()) << fs.status().ToString();
   auto applied = (*fs)->Apply();
   ASSERT_FALSE(applied.ok());
+  for (const char* suffix : {"", ".readers", ".lock", ".tmp", ".readers.tmp"}) {
+    EXPECT_FALSE(Exists(repo_.segment() + suffix)) << repo_.segment() + suffix;
+  }
+}
+
+// Teardown removes a reader table's temporary left by a create that failed part-way (before,
+// `PATH.readers.tmp` stayed for good), along with the store's other files.
+TEST_F(FileSafety, TeardownRemovesALeftoverReaderTableTemporary) {
+  repo_.Write(Body());
+  auto fs = repo_.OpenApplied();
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  const std::string tmp = repo_.segment() + ".readers.tmp";
+  {
+    std::ofstream out(tmp);
+    out << "left by a failed create";
+  }
+  ASSERT_TRUE(Exists(tmp));
+  LARDER_ASSERT_OK((*fs)->Teardown());
   for (const char* suffix : {"", ".readers", ".lock", ".tmp", ".readers.tmp"}) {
     EXPECT_FALSE(Exists(repo_.segment() + suffix)) << repo_.segment() + suffix;
   }

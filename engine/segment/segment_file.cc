@@ -250,8 +250,15 @@ Status ReaderTableMapping::Create(const std::string& segment_path, uint64_t segm
   ssize_t n = ::pwrite(fd, &hdr, sizeof(hdr), 0);
   err = errno;
   ::close(fd);
-  if (n != static_cast<ssize_t>(sizeof(hdr))) return ErrnoStatus("cannot write", tmp, err);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return ErrnoStatus("cannot rename", path, errno);
+  if (n != static_cast<ssize_t>(sizeof(hdr))) {
+    ::unlink(tmp.c_str());  // a failed create leaves nothing behind
+    return ErrnoStatus("cannot write", tmp, err);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    err = errno;
+    ::unlink(tmp.c_str());
+    return ErrnoStatus("cannot rename", path, err);
+  }
   return Status::Ok();
 }
 
