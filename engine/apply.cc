@@ -172,11 +172,13 @@ Result<ApplyReport> Store::Impl::ApplyUpdate(Store& store, const RepoConfig& con
 namespace {
 
 // The modes apply uses: the caller's when they are not the defaults, else the repo's
-// (online_store.file_mode and readers_mode). The lock file is the owner's alone (0600).
+// (online_store.file_mode and readers_mode). The lock file is the owner's alone (0600),
+// whatever the caller asks: a group member who could open it could hold its flock and stop
+// every write.
 FileModes EffectiveModes(const RepoConfig& config, const FileModes& modes) {
   const FileModes d;
-  if (modes.segment != d.segment || modes.readers != d.readers || modes.lock != d.lock) {
-    return modes;
+  if (modes.segment != d.segment || modes.readers != d.readers) {
+    return {modes.segment, modes.readers, d.lock};
   }
   return {config.online_store.file_mode, config.online_store.readers_mode, d.lock};
 }

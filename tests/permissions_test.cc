@@ -75,6 +75,27 @@ TEST_F(Permissions, CreatedFilesHaveRestrictiveModes) {
   }
 }
 
+// A caller of Store::Apply cannot make the lock file reachable to others: whatever modes it
+// passes, the lock file is 0600 (before, a lock mode in FileModes was used as given, and a
+// group member who could open the file could hold its flock and stop every write).
+TEST_F(Permissions, TheLockFileIsOwnerOnlyWhateverTheCallerAsks) {
+  repo_.Write(Body());
+  auto config = LoadRepoConfig(repo_.dir());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  FileModes asked;
+  asked.segment = 0640;
+  asked.readers = 0660;
+  asked.lock = 0666;
+  auto created = Store::Apply(*config, asked);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  EXPECT_EQ(ModeOf(LockPath(repo_.segment())), 0600u);
+  asked.segment = 0600;  // not the defaults: the modes given are used, but never for the lock
+  auto updated = Store::Apply(*config, asked);
+  ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+  EXPECT_EQ(ModeOf(repo_.segment()), 0600u);
+  EXPECT_EQ(ModeOf(LockPath(repo_.segment())), 0600u);
+}
+
 // online_store.file_mode / readers_mode: used at creation, applied to existing files by the
 // next apply; a mode without owner read-write, or not octal, is a config error.
 TEST_F(Permissions, ModesAreConfigurable) {
