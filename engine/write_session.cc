@@ -25,12 +25,17 @@ namespace {
 
 // Opens PATH.lock, creating it with `mode` if it does not exist; never through a symlink, and
 // only a regular file this user owns (a lock file another user owns could be held by them).
-Result<FileHandle> OpenLockFile(const std::string& path, uint32_t mode, struct stat* st) {
+// `*was_shared`: the file was open to others (group or other bits) when found.
+Result<FileHandle> OpenLockFile(const std::string& path, uint32_t mode, struct stat* st,
+                                bool* was_shared) {
+  *was_shared = false;
   for (;;) {
     auto existing = OpenStoreFile(path, O_RDWR, "writer lock", OwnerRule{.must_be_mine = true}, st);
     if (existing.ok() && (st->st_mode & 077) != 0) {
       // A lock file older builds made group-readable (0640): only the owner may hold the
-      // writer lock, so it becomes owner-only now (a descriptor opened before stays open).
+      // writer lock, so it becomes owner-only now; a descriptor someone opened before stays
+      // open, so the caller replaces the file once it holds the lock (ReplaceLockFile).
+      *was_shared = true;
       if (::fchmod(existing->get(), st->st_mode & 0700) != 0 || ::fstat(existing->get(), st) != 0) {
         return IoError("cannot make writer lock '" + path +
                        "' owner-only: " + std::strerror(errno));
@@ -50,6 +55,27 @@ Result<FileHandle> OpenLockFile(const std::string& path, uint32_t mode, struct s
   }
 }
 
+// Puts a fresh owner-only lock file, already locked, at PATH.lock in place of the one the
+// caller holds locked: a descriptor another process opened on the old file while it was open
+// to others then locks an orphan, which excludes nobody. REQUIRES: the caller holds the lock of
+// the file at PATH.lock (so no other writer replaces or creates it meanwhile). Writers waiting
+// on the old file find, once they get it, that PATH.lock is another file, and lock that one.
+Result<FileHandle> ReplaceLockFile(const std::string& path) {
+  const std::string fresh = path + ".new";
+  ::unlink(fresh.c_str());  // a leftover of a writer killed here before
+  FileHandle fd(::open(fresh.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (fd.get() < 0) {
+    return IoError("cannot create writer lock '" + fresh + "': " + std::strerror(errno));
+  }
+  if (::fchmod(fd.get(), 0600) != 0 || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0 ||
+      ::rename(fresh.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(fresh.c_str());
+    return IoError("cannot replace writer lock '" + path + "': " + std::strerror(err));
+  }
+  return fd;
+}
+
 }  // namespace
 
 Result<WriterLock> WriterLock::Acquire(const std::string& segment_path, int timeout_ms,
@@ -59,7 +85,8 @@ Result<WriterLock> WriterLock::Acquire(const std::string& segment_path, int time
   auto pause = std::chrono::microseconds(50);
   for (;;) {
     struct stat st;
-    LARDER_ASSIGN_OR_RETURN(FileHandle fd, OpenLockFile(path, mode, &st));
+    bool was_shared = false;
+    LARDER_ASSIGN_OR_RETURN(FileHandle fd, OpenLockFile(path, mode, &st, &was_shared));
     while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
       if (errno != EWOULDBLOCK && errno != EINTR) {
         return IoError("cannot lock '" + path + "': " + std::strerror(errno));
@@ -76,6 +103,10 @@ Result<WriterLock> WriterLock::Acquire(const std::string& segment_path, int time
     // PATH.lock excludes, so lock again the file there now.
     struct stat now;
     if (::lstat(path.c_str(), &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino) {
+      if (was_shared) {
+        LARDER_ASSIGN_OR_RETURN(FileHandle fresh, ReplaceLockFile(path));
+        return WriterLock(fresh.release());  // `fd` closes: the old file's lock is dropped
+      }
       return WriterLock(fd.release());
     }
     if (std::chrono::steady_clock::now() >= deadline) {

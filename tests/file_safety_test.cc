@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -258,6 +259,36 @@ TEST_F(FileSafety, AGroupReadableLockFileIsMadeOwnerOnly) {
   ASSERT_EQ(::chmod(lock.c_str(), 0640), 0);
   ASSERT_TRUE((*fs)->Push("stats_push", testing::TripsRows(1, 1, 0, 1)).ok());
   EXPECT_EQ(ModeOf(lock), 0600u);
+}
+
+// A descriptor opened on the lock file while an older build left it group-readable (what a group
+// member could do then) cannot stop writes later: the first writer that finds the file open to
+// others replaces it under the lock, so that descriptor locks an orphan. Before, the file was
+// only made 0600, and a flock on the old descriptor made every push wait and fail (Busy).
+TEST_F(FileSafety, ADescriptorOpenedOnAnOldGroupReadableLockCannotStopWrites) {
+  StoreOptions opts;
+  repo_.Write(Body(), opts);
+  auto fs = repo_.OpenApplied();
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  const std::string lock = LockPath(repo_.segment());
+  ASSERT_EQ(::chmod(lock.c_str(), 0640), 0);
+  const int old_fd = ::open(lock.c_str(), O_RDONLY | O_CLOEXEC);  // the group member's
+  ASSERT_GE(old_fd, 0);
+  struct stat before {};
+  ASSERT_EQ(::fstat(old_fd, &before), 0);
+  LARDER_ASSERT_OK((*fs)->Push("stats_push", testing::TripsRows(1, 1, 0, 1)));
+  struct stat after {};
+  ASSERT_EQ(::stat(lock.c_str(), &after), 0);
+  EXPECT_NE(after.st_ino, before.st_ino) << "the lock file was not replaced";
+  EXPECT_EQ(after.st_mode & 07777, 0600u);
+  EXPECT_FALSE(Exists(lock + ".new"));
+  // The old descriptor's holder takes its flock and keeps it: writes go on regardless.
+  ASSERT_EQ(::flock(old_fd, LOCK_EX | LOCK_NB), 0);
+  const auto start = std::chrono::steady_clock::now();
+  LARDER_ASSERT_OK((*fs)->Push("stats_push", testing::TripsRows(1, 1, 1, 2)));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5))
+      << "the push waited on the old descriptor's lock";
+  ::close(old_fd);
 }
 
 // Another user who may not open a store file for writing is told whose file it is (before, only
