@@ -150,6 +150,13 @@ TEST_F(ServerLimits, EntitiesAndValuesPerRequestAreCapped) {
   EXPECT_EQ(StatusOf(r), 413) << r;
   EXPECT_NE(r.find("TooManyValues"), std::string::npos) << r;
   EXPECT_NE(r.find("3 columns x 9 entity rows = 27 values"), std::string::npos) << r;
+  // Counted before the lookup (which sizes every column for every entity): a request whose
+  // reply would be too large is refused even before its view is looked up (before: 404 from
+  // the lookup, after the memory was taken).
+  r = Exchange(port_, Request("/get-online-features",
+                              GetBody(1, 9, R"("no_such_view:x","driver_stats:trips")")));
+  EXPECT_EQ(StatusOf(r), 413) << r;
+  EXPECT_NE(r.find("TooManyValues"), std::string::npos) << r;
   r = Exchange(port_, Request("/get-online-features", GetBody(1, 8, kTwoFeatures)));
   EXPECT_EQ(StatusOf(r), 200) << r;
   const std::string metrics = Exchange(port_, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -190,6 +197,7 @@ TEST_F(ServerLimits, RepliesWaitingForSlowClientsAreCappedInTotal) {
     queued = MetricValue(port_, "larder_http_queued_reply_bytes");
     if (queued < 1000) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  const int64_t queued_while_waiting = queued;
   ASSERT_GE(queued, 1000) << "the slow client's reply was never queued";
   std::string r = Exchange(port_, Request("/get-online-features", GetBody(1, 1, kTwoFeatures)));
   EXPECT_EQ(StatusOf(r), 503) << r;
@@ -199,6 +207,10 @@ TEST_F(ServerLimits, RepliesWaitingForSlowClientsAreCappedInTotal) {
   const std::string reply = ReadResponse(slow);
   ::close(slow);
   EXPECT_EQ(StatusOf(reply), 200) << reply.substr(0, 300);
+  // The server holds the whole reply until it is written: all of it is counted (before, only
+  // the part the first send left over, so replies a little larger than the socket buffers
+  // could pile up uncounted).
+  EXPECT_EQ(queued_while_waiting, static_cast<int64_t>(reply.size()));
   for (int i = 0; i < 3000 && MetricValue(port_, "larder_http_queued_reply_bytes") != 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
@@ -221,6 +233,39 @@ TEST_F(ServerLimits, ASlowlySentHeadIsCutAtTheRequestTimeout) {
   const ssize_t n = ::recv(fd, &c, 1, 0);  // 0: the server closed; -1: our 60 s ran out
   ::close(fd);
   EXPECT_EQ(n, 0) << "the connection was not closed by the request timeout";
+}
+
+// The request timeout covers head and body together, from the request's first byte: a head
+// sent over 400 ms and a body over another 400 ms are cut at 500 ms. Before, the deadline was
+// set again when the head was done, so the body got another whole timeout and was served.
+TEST_F(ServerLimits, HeadAndBodyTogetherGetOneRequestTimeout) {
+  ServerOptions o = Options();
+  o.idle_timeout = std::chrono::milliseconds(600000);
+  o.request_timeout = std::chrono::milliseconds(500);
+  Start(o);
+  const int fd = Connect(port_, /*timeout_s=*/60);
+  ASSERT_GE(fd, 0);
+  const std::string body = GetBody(1, 1, kTwoFeatures);
+  const std::string head = "POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Length: " +
+                           std::to_string(body.size()) + "\r\n\r\n";
+  auto send_slowly = [&](const std::string& bytes) {  // four pieces, 100 ms apart
+    const size_t step = (bytes.size() + 3) / 4;
+    for (size_t at = 0; at < bytes.size(); at += step) {
+      const std::string piece = bytes.substr(at, step);
+      // MSG_NOSIGNAL: once the server has closed, a write fails instead of raising SIGPIPE.
+      if (::send(fd, piece.data(), piece.size(), MSG_NOSIGNAL) < 0) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  };
+  send_slowly(head);
+  send_slowly(body);
+  std::string got;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;)
+    got.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  EXPECT_EQ(got.find(" 200 "), std::string::npos)
+      << "a request that took 800 ms was served under a 500 ms request timeout: " << got;
 }
 
 // Transfer codings other than chunked are refused as RFC 9112 says: 501 when the server does
@@ -316,6 +361,55 @@ TEST_F(ServerLimits, ABearerTokenGuardsAllEndpointsOrWrites) {
   }
 }
 
+// A CORS preflight from an allowed origin is answered even when a token is required (browsers
+// never send credentials on a preflight, so before, every preflight got 401 and browsers could
+// not use a server with a token); one from another origin is refused. A preflight that carries
+// a body closes the connection after its answer: those bytes are never read as a next request
+// (before, they were, without the Origin check a browser's request gets).
+TEST_F(ServerLimits, PreflightsAreAnsweredBeforeTheTokenAndNeverSmuggleABody) {
+  ServerOptions o = Options();
+  o.access.allowed_origins = {"https://app.example"};
+  o.access.token = "s3cret-token";
+  Start(o);
+  const std::string preflight =
+      "OPTIONS /push HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n"
+      "Access-Control-Request-Method: POST\r\n";
+  std::string r = Exchange(port_, preflight + "\r\n");
+  EXPECT_EQ(StatusOf(r), 200) << r;
+  EXPECT_NE(r.find("Access-Control-Allow-Origin: https://app.example\r\n"), std::string::npos) << r;
+  r = Exchange(port_, "OPTIONS /push HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n\r\n");
+  EXPECT_EQ(StatusOf(r), 403) << r;
+  // A body after the preflight holding a whole request (without Origin, with the token).
+  const std::string push = R"({"push_source_name":"stats_push","df":{"driver_id":[5],"trips":[9],)"
+                           R"("conv_rate":[0.5],"event_timestamp":[1]}})";
+  const std::string inner = Request("/push", push, "Authorization: Bearer s3cret-token\r\n");
+  const int fd = Connect(port_);
+  ASSERT_GE(fd, 0);
+  const std::string bytes =
+      preflight + "Content-Length: " + std::to_string(inner.size()) + "\r\n\r\n" + inner;
+  testing::WriteAll(fd, bytes.data(), bytes.size());
+  std::string all;
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;)
+    all.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  EXPECT_EQ(StatusOf(all), 200) << all;
+  EXPECT_EQ(all.find("HTTP/1.1", 1), std::string::npos)
+      << "the preflight's body was answered as a request: " << all;
+  EXPECT_EQ(store_->Inspect()->rows_written, 0u) << "the smuggled push was written";
+}
+
+// Only address literals of loopback, and "localhost", count as loopback: a name such as
+// 127.foo.example may resolve anywhere (before, any host starting with "127." counted).
+TEST(ServerAccess, LoopbackIsJudgedOnAddressesNotOnNames) {
+  for (const char* host : {"127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"}) {
+    EXPECT_TRUE(server::IsLoopbackHost(host)) << host;
+  }
+  for (const char* host : {"127.foo.example", "0.0.0.0", "::", "", "10.0.0.1", "example.com"}) {
+    EXPECT_FALSE(server::IsLoopbackHost(host)) << host;
+  }
+}
+
 // A server listening beyond loopback refuses to start without a token unless --no-auth.
 TEST_F(ServerLimits, ANonLoopbackHostNeedsATokenOrNoAuth) {
   ServerOptions o = Options();
@@ -336,6 +430,9 @@ TEST_F(ServerLimits, ANonLoopbackHostNeedsATokenOrNoAuth) {
   ServerOptions bad = Options();
   bad.access.allowed_origins = {"https://app.example/"};
   EXPECT_FALSE(Server::Start(store_.get(), bad).ok());
+  ServerOptions zero = Options();
+  zero.limits.max_queued_bytes = 0;  // every read would be refused
+  EXPECT_FALSE(Server::Start(store_.get(), zero).ok());
 }
 
 // The token file must be its owner's alone; its first line is the token. Tokens compare equal
@@ -349,6 +446,9 @@ TEST(ServerAccess, TokenFilesAndComparison) {
   auto token = server::LoadTokenFile(path);
   ASSERT_TRUE(token.ok()) << token.status().ToString();
   EXPECT_EQ(*token, "abc123");
+  const std::string link = dir.path() + "/link";
+  ASSERT_EQ(::symlink(path.c_str(), link.c_str()), 0);
+  EXPECT_FALSE(server::LoadTokenFile(link).ok()) << "a token file read through a symlink";
   const std::string empty = dir.Write("empty", "\n");
   ASSERT_EQ(::chmod(empty.c_str(), 0600), 0);
   EXPECT_FALSE(server::LoadTokenFile(empty).ok());

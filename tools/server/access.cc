@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <boost/asio/ip/address.hpp>
 #include <cerrno>
 #include <cstring>
 
@@ -36,7 +37,8 @@ bool IEqualsPrefix(std::string_view s, std::string_view prefix) {
 }  // namespace
 
 Result<std::string> LoadTokenFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Never through a symlink; a FIFO does not block the start (it is then refused below).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) {
     return IoError("--auth-token-file '" + path + "': cannot open: " + std::strerror(errno));
   }
@@ -47,6 +49,11 @@ Result<std::string> LoadTokenFile(const std::string& path) {
     ssize_t n;
     while ((n = ::read(fd, buf, sizeof(buf))) > 0 && text.size() < 65536) {
       text.append(buf, static_cast<size_t>(n));
+    }
+    if (n < 0) {
+      const int err = errno;
+      ::close(fd);
+      return IoError("--auth-token-file '" + path + "': cannot read: " + std::strerror(err));
     }
   } else {
     ::close(fd);
@@ -62,7 +69,15 @@ Result<std::string> LoadTokenFile(const std::string& path) {
 }
 
 bool IsLoopbackHost(const std::string& host) {
-  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+  if (host == "localhost") return true;
+  std::string_view text(host);
+  if (text.size() >= 2 && text.front() == '[' && text.back() == ']') {
+    text = text.substr(1, text.size() - 2);
+  }
+  // An address literal only: any other name (say 127.foo.example) may resolve anywhere.
+  boost::system::error_code ec;
+  const boost::asio::ip::address address = boost::asio::ip::make_address(text, ec);
+  return !ec && address.is_loopback();
 }
 
 Status ValidateAccess(const std::string& host, const AccessOptions& access) {

@@ -11,10 +11,10 @@
 #include <utility>
 #include <vector>
 
+#include "larder/frame.h"
 #include "wire/offline_json.h"
 #include "wire/request_json.h"
 #include "wire/response_json.h"
-#include "larder/frame.h"
 
 namespace larder::server {
 
@@ -113,6 +113,21 @@ Reply ErrorReply(const Status& status) {
   return r;
 }
 
+size_t ReplyColumns(const OnlineRequest& request, const RepoConfig& config) {
+  size_t features = request.features.size();
+  if (features == 0) {
+    const FeatureServiceDef* service = config.FindService(request.feature_service);
+    for (size_t i = 0; service != nullptr && i < service->projections.size(); ++i) {
+      const FeatureServiceDef::Projection& p = service->projections[i];
+      const FeatureViewDef* view = config.FindView(p.view);
+      features += !p.features.empty() ? p.features.size()
+                  : view != nullptr   ? view->features.size()
+                                      : 0;
+    }
+  }
+  return request.entities.columns.size() + features;
+}
+
 Reply HttpErrorReply(int http_status, std::string_view code, std::string_view message) {
   Reply r;
   r.status = http_status;
@@ -199,11 +214,9 @@ void BackgroundJobs::Loop() {
 
 Router::Router(FeatureStore* store, FollowingReader* reader, Metrics* metrics,
                RouterOptions options)
-    : options_(options),
-      store_(store),
-      reader_(reader),
-      metrics_(metrics),
-      info_([reader] { return reader->Current()->Inspect(); }) {}
+    : options_(options), store_(store), reader_(reader), metrics_(metrics), info_([reader] {
+        return reader->Current()->Inspect();
+      }) {}
 
 std::span<const Route> Router::Routes() {
   static constexpr std::array<Route, kEndpointCount - 1> kRoutes = {{
@@ -255,9 +268,9 @@ Reply Router::Handle(Endpoint endpoint, Method method, std::string_view body,
     return HttpErrorReply(404, "RouteNotFound", "no such endpoint (" + EndpointList() + ")");
   }
   if (method != route->method) {
-    Reply r = HttpErrorReply(405, "MethodNotAllowed",
-                             std::string(route->path) + " takes " + MethodName(route->method) +
-                                 " only");
+    Reply r =
+        HttpErrorReply(405, "MethodNotAllowed",
+                       std::string(route->path) + " takes " + MethodName(route->method) + " only");
     r.allow = MethodName(route->method);
     return r;
   }
@@ -270,6 +283,12 @@ Reply Router::GetOnlineFeatures(std::string_view body, std::string_view /*query*
   auto request = ParseOnlineRequestJson(body, options_.unknown_fields);
   if (!request.ok()) return ErrorReply(request.status());
   if (auto refused = CheckEntities(*request, options_.limits)) return std::move(*refused);
+  // The reply's values, known before the lookup (the lookup sizes every column for every
+  // entity): refused here rather than after the memory is taken.
+  if (auto refused = CheckValues(ReplyColumns(*request, store_->config()),
+                                 request->entities.num_rows(), options_.limits)) {
+    return std::move(*refused);
+  }
   std::shared_ptr<const OnlineReader> reader = reader_->Current();
   Status st = reader->GetOnlineFeatures(*request, &t_response);
   if (st.code() == ErrorCode::kStoreNotFound) {

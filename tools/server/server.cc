@@ -362,17 +362,21 @@ class Session : public std::enable_shared_from_this<Session> {
       unread_body_ = true;
       return Respond(std::move(*refused), /*close=*/true);
     }
+    if (parser_->get().method() == http::verb::options && AllowedPreflight()) {
+      // A CORS preflight from an allowed origin: answered before the token check (browsers
+      // never send credentials on a preflight). A body it carries is not read: the connection
+      // closes after the answer, so those bytes are never taken for a next request.
+      start_ = Clock::now();
+      unread_body_ = !parser_->is_done();
+      Reply ok;
+      ok.content_type = "text/plain";
+      ok.allow = "GET, POST, OPTIONS";
+      return Respond(std::move(ok), /*close=*/unread_body_);
+    }
     if (auto refused = CheckRequestAccess()) {
       start_ = Clock::now();
       unread_body_ = !parser_->is_done();
       return Respond(std::move(*refused), /*close=*/true);
-    }
-    if (parser_->get().method() == http::verb::options && !cors_.empty()) {
-      start_ = Clock::now();  // a CORS preflight from an allowed origin
-      Reply ok;
-      ok.content_type = "text/plain";
-      ok.allow = "GET, POST, OPTIONS";
-      return Respond(std::move(ok), false);
     }
     auto expect = parser_->get()[http::field::expect];
     if (!parser_->is_done() && beast::iequals(expect, "100-continue")) {
@@ -385,6 +389,18 @@ class Session : public std::enable_shared_from_this<Session> {
       return;
     }
     ReadBody();
+  }
+
+  // Whether the request has an Origin header that --allow-origin names (then echoed in CORS
+  // headers of the reply).
+  bool AllowedPreflight() {
+    const auto& req = parser_->get();
+    const auto origin_it = req.find(http::field::origin);
+    if (origin_it == req.end()) return false;
+    const std::string_view origin(origin_it->value().data(), origin_it->value().size());
+    if (!OriginAllowed(server_->options().access, origin)) return false;
+    cors_ = std::string(origin);
+    return true;
   }
 
   // Origins and tokens (access.h), checked on the head, before the body is read.
@@ -416,7 +432,8 @@ class Session : public std::enable_shared_from_this<Session> {
       if (used == 0) break;
     }
     if (parser_->is_done()) return Dispatch();
-    SetDeadline(server_->options().request_timeout);
+    // The deadline set when the request's first byte came (ReadHead) still runs: head and body
+    // together get --request-timeout.
     http::async_read(socket_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::OnBody, shared_from_this()));
   }
@@ -527,8 +544,10 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(parts);
     rest.consume(ec ? 0 : sent);
-    // The unsent part waits for the client: counted until the write ends (OnWrite).
-    queued_ = head_.size() + body_.size() - (ec ? 0 : sent);
+    // The reply waits for the client, held whole until the write ends (OnWrite): all of it is
+    // counted, not only the part still unsent. The request's body is no longer needed.
+    queued_ = head_.size() + body_.size();
+    if (parser_) std::string().swap(parser_->get().body());
     server_->metrics().queued().Add(queued_);
     SetDeadline(server_->options().request_timeout);
     net::async_write(socket_, rest,
@@ -755,6 +774,11 @@ int Server::Impl::Wait() {
 Result<std::unique_ptr<Server>> Server::Start(FeatureStore* store, const ServerOptions& options) {
   if (options.max_body_bytes == 0) return InvalidArgument("--max-body must be positive");
   if (options.max_connections <= 0) return InvalidArgument("--max-connections must be positive");
+  if (options.limits.max_entities == 0 || options.limits.max_values == 0 ||
+      options.limits.max_reply_bytes == 0 || options.limits.max_queued_bytes == 0) {
+    return InvalidArgument(
+        "--max-entities, --max-values, --max-reply-bytes and --max-queued-bytes must be positive");
+  }
   LARDER_RETURN_IF_ERROR(ValidateAccess(options.host, options.access));
   const std::string& path = store->config().online_store.path;
   auto reader = OnlineReader::Attach(path);
