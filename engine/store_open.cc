@@ -163,8 +163,7 @@ Status Store::Teardown(const std::string& path) {
   // The lock file last: it is what serializes the teardown with writers.
   const std::string lock_path = LockPath(path);
   for (const std::string& p :
-       {path, ReadersPath(path), path + ".tmp", ReadersPath(path) + ".tmp", lock_path + ".new",
-        lock_path}) {
+       {path, ReadersPath(path), path + ".tmp", ReadersPath(path) + ".tmp", lock_path}) {
     if (::unlink(p.c_str()) == 0) {
       any = any || p != lock_path;  // Acquire() created the lock file if it was missing
     } else if (errno != ENOENT) {

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <vector>
@@ -23,19 +24,22 @@ using layout::BlockKind;
 
 namespace {
 
+// A lock file this build made holds one byte; every earlier build left it empty. An empty lock
+// file may be one that was open to others (older builds made it 0640), on which a group member
+// may still hold a descriptor: the writer that next holds its lock replaces it (ReplaceLockFile).
+// The size, unlike the mode, stays a reliable sign until the replacement is done: the mode is
+// made 0600 at once, but a writer that then times out or dies leaves the file empty.
+constexpr char kLockMarker = 'L';
+
 // Opens PATH.lock, creating it with `mode` if it does not exist; never through a symlink, and
 // only a regular file this user owns (a lock file another user owns could be held by them).
-// `*was_shared`: the file was open to others (group or other bits) when found.
-Result<FileHandle> OpenLockFile(const std::string& path, uint32_t mode, struct stat* st,
-                                bool* was_shared) {
-  *was_shared = false;
+Result<FileHandle> OpenLockFile(const std::string& path, uint32_t mode, struct stat* st) {
   for (;;) {
     auto existing = OpenStoreFile(path, O_RDWR, "writer lock", OwnerRule{.must_be_mine = true}, st);
     if (existing.ok() && (st->st_mode & 077) != 0) {
       // A lock file older builds made group-readable (0640): only the owner may hold the
-      // writer lock, so it becomes owner-only now; a descriptor someone opened before stays
-      // open, so the caller replaces the file once it holds the lock (ReplaceLockFile).
-      *was_shared = true;
+      // writer lock, so it becomes owner-only now (a descriptor someone opened before stays
+      // open: see kLockMarker).
       if (::fchmod(existing->get(), st->st_mode & 0700) != 0 || ::fstat(existing->get(), st) != 0) {
         return IoError("cannot make writer lock '" + path +
                        "' owner-only: " + std::strerror(errno));
@@ -47,28 +51,31 @@ Result<FileHandle> OpenLockFile(const std::string& path, uint32_t mode, struct s
       if (errno == EEXIST) continue;  // created by another writer meanwhile (or a symlink)
       return IoError("cannot create writer lock '" + path + "': " + std::strerror(errno));
     }
-    // The mode is set on the descriptor: exactly `mode`, whatever the umask.
-    if (::fchmod(fd.get(), mode) != 0 || ::fstat(fd.get(), st) != 0) {
+    // The mode is set on the descriptor: exactly `mode`, whatever the umask. (A writer that
+    // opens the file before the marker is written replaces it: needless, and harmless.)
+    if (::fchmod(fd.get(), mode) != 0 || ::pwrite(fd.get(), &kLockMarker, 1, 0) != 1 ||
+        ::fstat(fd.get(), st) != 0) {
       return IoError("cannot set up writer lock '" + path + "': " + std::strerror(errno));
     }
     return fd;
   }
 }
 
-// Puts a fresh owner-only lock file, already locked, at PATH.lock in place of the one the
-// caller holds locked: a descriptor another process opened on the old file while it was open
-// to others then locks an orphan, which excludes nobody. REQUIRES: the caller holds the lock of
-// the file at PATH.lock (so no other writer replaces or creates it meanwhile). Writers waiting
-// on the old file find, once they get it, that PATH.lock is another file, and lock that one.
+// Puts a fresh owner-only lock file, marked and already locked, at PATH.lock in place of the
+// one the caller holds locked: a descriptor another process opened on the old file while it
+// was open to others then locks an orphan, which excludes nobody. The fresh file gets a unique
+// name first (mkostemp: another user cannot block it by creating the name). REQUIRES: the
+// caller holds the lock of the file at PATH.lock (so no other writer replaces or creates it
+// meanwhile). Writers waiting on the old file find, once they get it, that PATH.lock is
+// another file, and lock that one.
 Result<FileHandle> ReplaceLockFile(const std::string& path) {
-  const std::string fresh = path + ".new";
-  ::unlink(fresh.c_str());  // a leftover of a writer killed here before
-  FileHandle fd(::open(fresh.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  std::string fresh = path + ".new.XXXXXX";
+  FileHandle fd(::mkostemp(fresh.data(), O_CLOEXEC));  // 0600, O_EXCL
   if (fd.get() < 0) {
-    return IoError("cannot create writer lock '" + fresh + "': " + std::strerror(errno));
+    return IoError("cannot create writer lock beside '" + path + "': " + std::strerror(errno));
   }
-  if (::fchmod(fd.get(), 0600) != 0 || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0 ||
-      ::rename(fresh.c_str(), path.c_str()) != 0) {
+  if (::fchmod(fd.get(), 0600) != 0 || ::pwrite(fd.get(), &kLockMarker, 1, 0) != 1 ||
+      ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0 || ::rename(fresh.c_str(), path.c_str()) != 0) {
     const int err = errno;
     ::unlink(fresh.c_str());
     return IoError("cannot replace writer lock '" + path + "': " + std::strerror(err));
@@ -85,8 +92,7 @@ Result<WriterLock> WriterLock::Acquire(const std::string& segment_path, int time
   auto pause = std::chrono::microseconds(50);
   for (;;) {
     struct stat st;
-    bool was_shared = false;
-    LARDER_ASSIGN_OR_RETURN(FileHandle fd, OpenLockFile(path, mode, &st, &was_shared));
+    LARDER_ASSIGN_OR_RETURN(FileHandle fd, OpenLockFile(path, mode, &st));
     while (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
       if (errno != EWOULDBLOCK && errno != EINTR) {
         return IoError("cannot lock '" + path + "': " + std::strerror(errno));
@@ -103,9 +109,12 @@ Result<WriterLock> WriterLock::Acquire(const std::string& segment_path, int time
     // PATH.lock excludes, so lock again the file there now.
     struct stat now;
     if (::lstat(path.c_str(), &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino) {
-      if (was_shared) {
-        LARDER_ASSIGN_OR_RETURN(FileHandle fresh, ReplaceLockFile(path));
-        return WriterLock(fresh.release());  // `fd` closes: the old file's lock is dropped
+      if (now.st_size == 0) {  // an older build's lock file (kLockMarker)
+        // If the replacement fails, the lock held is still the writer lock, and the file stays
+        // empty: the next writer tries again.
+        if (auto fresh = ReplaceLockFile(path); fresh.ok()) {
+          return WriterLock(fresh->release());  // `fd` closes: the old file's lock is dropped
+        }
       }
       return WriterLock(fd.release());
     }

@@ -153,8 +153,10 @@ TEST_F(ServerLimits, EntitiesAndValuesPerRequestAreCapped) {
   // Counted before the lookup (which sizes every column for every entity): a request whose
   // reply would be too large is refused even before its view is looked up (before: 404 from
   // the lookup, after the memory was taken).
-  r = Exchange(port_, Request("/get-online-features",
-                              GetBody(1, 9, R"("no_such_view:x","driver_stats:trips")")));
+  r = Exchange(
+      port_,
+      Request("/get-online-features",
+              GetBody(1, 9, R"("no_such_view:x","driver_stats:trips","driver_stats:conv_rate")")));
   EXPECT_EQ(StatusOf(r), 413) << r;
   EXPECT_NE(r.find("TooManyValues"), std::string::npos) << r;
   r = Exchange(port_, Request("/get-online-features", GetBody(1, 8, kTwoFeatures)));
@@ -248,17 +250,21 @@ TEST_F(ServerLimits, HeadAndBodyTogetherGetOneRequestTimeout) {
   const std::string body = GetBody(1, 1, kTwoFeatures);
   const std::string head = "POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Length: " +
                            std::to_string(body.size()) + "\r\n\r\n";
-  auto send_slowly = [&](const std::string& bytes) {  // four pieces, 100 ms apart
-    const size_t step = (bytes.size() + 3) / 4;
+  // `pieces` pieces, `gap` apart (no pause after the last).
+  auto send_slowly = [&](const std::string& bytes, size_t pieces, int gap_ms) {
+    const size_t step = (bytes.size() + pieces - 1) / pieces;
     for (size_t at = 0; at < bytes.size(); at += step) {
+      if (at > 0) std::this_thread::sleep_for(std::chrono::milliseconds(gap_ms));
       const std::string piece = bytes.substr(at, step);
       // MSG_NOSIGNAL: once the server has closed, a write fails instead of raising SIGPIPE.
       if (::send(fd, piece.data(), piece.size(), MSG_NOSIGNAL) < 0) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   };
-  send_slowly(head);
-  send_slowly(body);
+  // The head ends at about 400 ms; the body's last byte comes at about 750 ms: 250 ms past the
+  // request timeout, and 150 ms before a timeout started again at the head's end would run out.
+  send_slowly(head, 3, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  send_slowly(body, 4, 100);
   std::string got;
   char buf[4096];
   for (ssize_t n; (n = ::recv(fd, buf, sizeof(buf), 0)) > 0;)
@@ -446,9 +452,14 @@ TEST(ServerAccess, TokenFilesAndComparison) {
   auto token = server::LoadTokenFile(path);
   ASSERT_TRUE(token.ok()) << token.status().ToString();
   EXPECT_EQ(*token, "abc123");
-  const std::string link = dir.path() + "/link";
+  const std::string link = dir.path() + "/link";  // as Kubernetes mounts a secret
   ASSERT_EQ(::symlink(path.c_str(), link.c_str()), 0);
-  EXPECT_FALSE(server::LoadTokenFile(link).ok()) << "a token file read through a symlink";
+  auto linked = server::LoadTokenFile(link);
+  ASSERT_TRUE(linked.ok()) << linked.status().ToString();
+  EXPECT_EQ(*linked, "abc123");
+  const std::string fifo = dir.path() + "/fifo";  // refused without blocking the start
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_FALSE(server::LoadTokenFile(fifo).ok());
   const std::string empty = dir.Write("empty", "\n");
   ASSERT_EQ(::chmod(empty.c_str(), 0600), 0);
   EXPECT_FALSE(server::LoadTokenFile(empty).ok());

@@ -37,14 +37,17 @@ bool IEqualsPrefix(std::string_view s, std::string_view prefix) {
 }  // namespace
 
 Result<std::string> LoadTokenFile(const std::string& path) {
-  // Never through a symlink; a FIFO does not block the start (it is then refused below).
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  // O_NONBLOCK: a FIFO does not block the start (it is refused below). Symlinks are followed
+  // (Kubernetes mounts secrets as links); the file reached is what is checked.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) {
     return IoError("--auth-token-file '" + path + "': cannot open: " + std::strerror(errno));
   }
   struct stat st;
   std::string text;
-  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) == 0) {
+  // Only the server's user or root may own it (another user could change the token).
+  if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 077) == 0 &&
+      (st.st_uid == ::geteuid() || st.st_uid == 0)) {
     char buf[4096];
     ssize_t n;
     while ((n = ::read(fd, buf, sizeof(buf))) > 0 && text.size() < 65536) {
@@ -58,7 +61,8 @@ Result<std::string> LoadTokenFile(const std::string& path) {
   } else {
     ::close(fd);
     return InvalidArgument("--auth-token-file '" + path +
-                           "' must be a regular file only its owner may read (chmod 600)");
+                           "' must be a regular file of this user (or root) only its owner may "
+                           "read (chmod 600)");
   }
   ::close(fd);
   std::string_view first(text);

@@ -125,7 +125,9 @@ size_t ReplyColumns(const OnlineRequest& request, const RepoConfig& config) {
                                       : 0;
     }
   }
-  return request.entities.columns.size() + features;
+  // The entity columns are left out: the reply carries only those that give a requested view's
+  // join key, which the lookup decides. So this never counts more than the reply will hold.
+  return features;
 }
 
 Reply HttpErrorReply(int http_status, std::string_view code, std::string_view message) {
@@ -283,8 +285,8 @@ Reply Router::GetOnlineFeatures(std::string_view body, std::string_view /*query*
   auto request = ParseOnlineRequestJson(body, options_.unknown_fields);
   if (!request.ok()) return ErrorReply(request.status());
   if (auto refused = CheckEntities(*request, options_.limits)) return std::move(*refused);
-  // The reply's values, known before the lookup (the lookup sizes every column for every
-  // entity): refused here rather than after the memory is taken.
+  // The reply's feature values, known before the lookup (the lookup sizes every column for
+  // every entity): refused here rather than after the memory is taken.
   if (auto refused = CheckValues(ReplyColumns(*request, store_->config()),
                                  request->entities.num_rows(), options_.limits)) {
     return std::move(*refused);

@@ -63,8 +63,9 @@ int HttpStatusFor(ErrorCode code);
 
 // A reply carrying an engine error: HttpStatusFor(code) and ErrorToJson.
 Reply ErrorReply(const Status& status);
-// The columns a /get-online-features reply will have (the entity columns and every requested
-// feature, a feature service's counted from `config`): known before the lookup.
+// The feature columns a /get-online-features reply will have (every requested feature, a
+// feature service's counted from `config`): known before the lookup, and never more than the
+// reply's columns (it also carries the join keys).
 size_t ReplyColumns(const OnlineRequest& request, const RepoConfig& config);
 // A reply for an error of the HTTP layer: ErrorJson(code, message).
 Reply HttpErrorReply(int http_status, std::string_view code, std::string_view message);
