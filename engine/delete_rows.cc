@@ -36,11 +36,7 @@ Result<Store::DeleteResult> Store::DeleteRows(const std::string& view, const Fra
   LARDER_RETURN_IF_ERROR(entities.CheckShape());
   LARDER_ASSIGN_OR_RETURN(auto ws, WriteSession::Begin(*impl_));
   LARDER_ASSIGN_OR_RETURN(auto cat, impl_->WriterCatalog());
-  const ViewInfo* v = cat->FindView(view);
-  if (v == nullptr) {
-    return Status(ErrorCode::kFeatureViewNotFound,
-                  "feature view '" + view + "' is not in the registry");
-  }
+  LARDER_ASSIGN_OR_RETURN(const ViewInfo* v, cat->RequireView(view));
   std::vector<int> cols;
   for (const JoinKeyDef& k : v->def.join_keys) {
     const int c = entities.FindColumn(k.name);

@@ -9,11 +9,7 @@ namespace {
 Status AddViewFeatures(const Catalog& cat, const std::string& view_name,
                        const std::vector<std::string>& names, bool full,
                        const std::string& catalog_name, std::vector<ResolvedFeature>* out) {
-  const ViewInfo* v = cat.FindView(view_name);
-  if (v == nullptr) {
-    return Status(ErrorCode::kFeatureViewNotFound,
-                  "feature view '" + view_name + "' is not in the " + catalog_name);
-  }
+  LARDER_ASSIGN_OR_RETURN(const ViewInfo* v, cat.RequireView(view_name, catalog_name));
   auto add = [&](const FeatureInfo* f) {
     out->push_back({v, f, full ? v->def.name + "__" + f->name : f->name});
   };

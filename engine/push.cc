@@ -213,11 +213,7 @@ Result<PushResult> Store::WriteToView(const std::string& view, const Frame& fram
                                       AllNullRows all_null) {
   LARDER_ASSIGN_OR_RETURN(auto ws, WriteSession::Begin(*impl_));
   LARDER_ASSIGN_OR_RETURN(auto cat, impl_->WriterCatalog());
-  const ViewInfo* v = cat->FindView(view);
-  if (v == nullptr) {
-    return Status(ErrorCode::kFeatureViewNotFound,
-                  "feature view '" + view + "' is not in the registry");
-  }
+  LARDER_ASSIGN_OR_RETURN(const ViewInfo* v, cat->RequireView(view));
   return WriteViews(*impl_, *ws, {v}, frame, all_null);
 }
 

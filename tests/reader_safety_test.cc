@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -199,35 +200,73 @@ TEST(ReaderSafety, ANewHoldAtTheSameEpochIsNotTakenForAnOldOne) {
   EXPECT_TRUE(second.End());
 }
 
+// A store whose global epoch has moved past `pinned` (every row updated `updates` times), this
+// thread's slot in its reader table, and the epoch `pinned` before the updates; with `hold`,
+// the slot holds it (an EpochGuard, as a reader stuck inside a lookup, or a forger, would).
+// For tests that forge reader entries.
+struct ForgedEntries {
+  Repo repo;
+  std::unique_ptr<FeatureStore> writer;
+  ReaderHandle reader;
+  SlotRef ref;
+  std::optional<EpochGuard> held;
+  uint64_t pinned = 0;
+
+  // `grace_ms`: the writer's; by default so long that it leaves every hold alone.
+  bool SetUp(int updates, bool hold = false, const std::string& grace_ms = "3600000") {
+    StoreOptions opts;
+    opts.reader_grace_ms = grace_ms;
+    repo.Write(TripsRepoBody(), opts);
+    auto fs = repo.OpenApplied();
+    EXPECT_TRUE(fs.ok()) << fs.status().ToString();
+    if (!fs.ok()) return false;
+    writer = std::move(fs).value();
+    EXPECT_TRUE(writer->Push("stats_push", TripsRows(1, 50, 0, 1000)).ok());
+    reader = ReaderHandle::Attach(repo.segment());
+    if (reader.pool == nullptr) return false;
+    auto claimed = reader.pool->SlotForThisThread();
+    EXPECT_TRUE(claimed.ok()) << claimed.status().ToString();
+    if (!claimed.ok()) return false;
+    ref = *claimed;
+    pinned = Global(reader);
+    if (hold) held.emplace(ref, reader.seg->header()->global_epoch);
+    for (int i = 0; i < updates; ++i) {
+      const int64_t t = 1000 * (i + 1);
+      EXPECT_TRUE(writer->Push("stats_push", TripsRows(1, 50, t, t + 1000)).ok());
+    }
+    EXPECT_GE(Global(reader), pinned + updates) << "the updates did not move the global epoch";
+    return Global(reader) >= pinned + updates;
+  }
+  // Slot `j`, made to look claimed by this thread, as a forger copying its own claim would.
+  layout::ReaderSlot& CopyOfOurClaim(uint32_t j) {
+    layout::ReaderSlot& from = *ref.slot;
+    layout::ReaderSlot& to = reader.pool->table().slots()[j];
+    EXPECT_EQ(to.owner.load(), 0u);
+    to.start_time.store(from.start_time.load());
+    to.tid.store(from.tid.load());
+    to.table_address.store(from.table_address.load());
+    to.table_seal.store(from.table_seal.load());
+    to.epoch.store(0);
+    to.owner.store(from.owner.load());
+    return to;
+  }
+};
+
 // Part of issue 17: a group member can write the 0660 reader table. An entry that pins an old
 // epoch while its lookup and hold counters keep changing (no reader does that: a reader's next
 // lookup takes the global epoch afresh) is not taken for a new hold on each change: its hold
 // is withdrawn once it has pinned the epoch for the grace period. Before, every change restarted
 // its time, and the forged entry held memory back for ever.
 TEST(ReaderSafety, AForgedEntryThatKeepsChangingIsWithdrawnAfterTheGracePeriod) {
-  Repo repo;
-  StoreOptions opts;
-  opts.reader_grace_ms = "3600000";  // the pushing writer below leaves the hold alone
-  repo.Write(TripsRepoBody(), opts);
-  auto writer = repo.OpenApplied();
-  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
-  LARDER_ASSERT_OK((*writer)->Push("stats_push", TripsRows(1, 50, 0, 1000)));
-  ReaderHandle reader = ReaderHandle::Attach(repo.segment());
-  ASSERT_NE(reader.pool, nullptr);
-  auto ref = reader.pool->SlotForThisThread();
-  ASSERT_TRUE(ref.ok()) << ref.status().ToString();
-  layout::ReaderSlot& s = *ref->slot;
-  EpochGuard forged(*ref, reader.seg->header()->global_epoch);  // pins this epoch
-  const uint64_t pinned = s.epoch.load();
-
-  // This test's writer-side watch first sees the entry, then a writer moves the epoch on
-  // (updating every row retires the old ones).
+  ForgedEntries store;
+  ASSERT_TRUE(store.SetUp(/*updates=*/1, /*hold=*/true));
+  ReaderHandle& reader = store.reader;
+  layout::ReaderSlot& s = *store.ref.slot;
+  EpochGuard& forged = *store.held;
+  const uint64_t pinned = store.pinned;
   ReaderWatch watch;
   constexpr auto kGrace = std::chrono::milliseconds(20);
-  ReaderScan scan = ScanReaders(reader.pool->table(), watch, kGrace, Global(reader));
-  EXPECT_EQ(scan.active, 1u);
-  LARDER_ASSERT_OK((*writer)->Push("stats_push", TripsRows(1, 50, 1000, 2000)));
-  ASSERT_GT(Global(reader), pinned) << "the update did not move the global epoch";
+  ReaderScan scan;
 
   // The forger changes its counters between scans, keeping the old epoch.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -250,59 +289,12 @@ TEST(ReaderSafety, AForgedEntryThatKeepsChangingIsWithdrawnAfterTheGracePeriod) 
   EXPECT_EQ(scan.withdrawn, 1u) << "a restored old epoch was taken for a new hold";
   EXPECT_FALSE(forged.End());
   // A real reader's next lookup takes the new epoch: a new hold, not withdrawn.
-  EpochGuard next(*ref, reader.seg->header()->global_epoch);
+  EpochGuard next(store.ref, reader.seg->header()->global_epoch);
   scan = ScanReaders(reader.pool->table(), watch, kGrace, Global(reader));
   EXPECT_EQ(scan.withdrawn, 0u);
   EXPECT_EQ(scan.active, 1u);
   EXPECT_TRUE(next.End());
 }
-
-// A store whose global epoch has moved past `pinned` (every row updated), seen by a test's own
-// writer-side watch, and the epoch it pinned before: for tests that forge reader entries.
-struct ForgedEntries {
-  Repo repo;
-  std::unique_ptr<FeatureStore> writer;
-  ReaderHandle reader;
-  SlotRef ref;
-  uint64_t pinned = 0;
-
-  bool SetUp(int updates) {
-    StoreOptions opts;
-    opts.reader_grace_ms = "3600000";  // the pushing writer leaves every hold alone
-    repo.Write(TripsRepoBody(), opts);
-    auto fs = repo.OpenApplied();
-    EXPECT_TRUE(fs.ok()) << fs.status().ToString();
-    if (!fs.ok()) return false;
-    writer = std::move(fs).value();
-    EXPECT_TRUE(writer->Push("stats_push", TripsRows(1, 50, 0, 1000)).ok());
-    reader = ReaderHandle::Attach(repo.segment());
-    if (reader.pool == nullptr) return false;
-    auto claimed = reader.pool->SlotForThisThread();
-    EXPECT_TRUE(claimed.ok()) << claimed.status().ToString();
-    if (!claimed.ok()) return false;
-    ref = *claimed;
-    pinned = Global(reader);
-    for (int i = 0; i < updates; ++i) {
-      const int64_t t = 1000 * (i + 1);
-      EXPECT_TRUE(writer->Push("stats_push", TripsRows(1, 50, t, t + 1000)).ok());
-    }
-    EXPECT_GE(Global(reader), pinned + updates) << "the updates did not move the global epoch";
-    return Global(reader) >= pinned + updates;
-  }
-  // Slot `j`, made to look claimed by this thread, as a forger copying its own claim would.
-  layout::ReaderSlot& CopyOfOurClaim(uint32_t j) {
-    layout::ReaderSlot& from = *ref.slot;
-    layout::ReaderSlot& to = reader.pool->table().slots()[j];
-    EXPECT_EQ(to.owner.load(), 0u);
-    to.start_time.store(from.start_time.load());
-    to.tid.store(from.tid.load());
-    to.table_address.store(from.table_address.load());
-    to.table_seal.store(from.table_seal.load());
-    to.epoch.store(0);
-    to.owner.store(from.owner.load());
-    return to;
-  }
-};
 
 // Issue 17, part 1: two forged entries taking turns at an old epoch (one shows it while the
 // other shows the current one, then they swap) each look like a new hold at every scan. Before
@@ -391,25 +383,15 @@ TEST(ReaderSafety, AForgedEntryRacingTheWithdrawalNeverPinsAnOldEpoch) {
 // what earlier writers recorded. Kept per process, each short-lived writer started with no floor
 // and the forged epoch was never withdrawn.
 TEST(ReaderSafety, ANewWriterProcessUsesTheFloorEarlierWritersRecorded) {
-  Repo repo;
-  StoreOptions opts;
-  opts.reader_grace_ms = "20";
-  repo.Write(TripsRepoBody(), opts);
-  auto first = repo.OpenApplied();
-  ASSERT_TRUE(first.ok()) << first.status().ToString();
-  LARDER_ASSERT_OK((*first)->Push("stats_push", TripsRows(1, 50, 0, 1000)));
-  ReaderHandle reader = ReaderHandle::Attach(repo.segment());
-  ASSERT_NE(reader.pool, nullptr);
-  auto ref = reader.pool->SlotForThisThread();
-  ASSERT_TRUE(ref.ok()) << ref.status().ToString();
-  layout::ReaderSlot& s = *ref->slot;
-  EpochGuard forged(*ref, reader.seg->header()->global_epoch);  // pins this epoch
-  const uint64_t pinned = s.epoch.load();
   // The first writer moves the epoch on (and records it); its scans see the hold only briefly.
-  LARDER_ASSERT_OK((*first)->Push("stats_push", TripsRows(1, 50, 1000, 2000)));
-  ASSERT_GT(Global(reader), pinned);
+  ForgedEntries store;
+  ASSERT_TRUE(store.SetUp(/*updates=*/1, /*hold=*/true, /*grace_ms=*/"20"));
+  Repo& repo = store.repo;
+  layout::ReaderSlot& s = *store.ref.slot;
+  EpochGuard& forged = *store.held;
+  const uint64_t pinned = store.pinned;
   ASSERT_EQ(s.epoch.load(), pinned) << "withdrawn before the grace period";
-  first->reset();
+  store.writer.reset();
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // > the grace period
   // A new writer (its own watch, as in a new process), whose hold counters change meanwhile.
   s.lookups.fetch_add(1);

@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/http_client.h"
 #include "tests/store_fixture.h"
 #include "tools/server/server.h"
 
@@ -23,66 +24,16 @@ namespace {
 
 using server::Server;
 using server::ServerOptions;
+using testing::Exchange;
+using testing::ReadResponse;
+using testing::StatusOf;
 
 const std::string kBody = std::string(testing::kDriverPreamble) + testing::kTripsView;
-
-// A loopback connection with a receive timeout; `rcvbuf` > 0 shrinks its receive buffer
-// (before connecting, so the window stays small: the server's reply then waits in its queue).
-int Connect(uint16_t port, int timeout_s = 10, int rcvbuf = 0) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (rcvbuf > 0) ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  timeval tv{timeout_s, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  return fd;
-}
-
-// Reads one response whose head says Content-Length (or until EOF).
-std::string ReadResponse(int fd) {
-  std::string out;
-  char buf[65536];
-  for (;;) {
-    const size_t head_end = out.find("\r\n\r\n");
-    if (head_end != std::string::npos) {
-      std::smatch m;
-      const std::string head = out.substr(0, head_end);
-      if (std::regex_search(head, m, std::regex("Content-Length: (\\d+)"))) {
-        if (out.size() >= head_end + 4 + std::stoull(m[1])) return out;
-      }
-    }
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) return out;
-    out.append(buf, static_cast<size_t>(n));
-  }
-}
 
 std::string Request(const std::string& target, const std::string& body,
                     const std::string& extra_headers = "") {
   return "POST " + target + " HTTP/1.1\r\nHost: x\r\n" + extra_headers +
          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-}
-
-// One request on a fresh connection; the whole response.
-std::string Exchange(uint16_t port, const std::string& bytes) {
-  int fd = Connect(port);
-  if (fd < 0) return "connect failed";
-  testing::WriteAll(fd, bytes.data(), bytes.size());
-  std::string out = ReadResponse(fd);
-  ::close(fd);
-  return out;
-}
-
-int StatusOf(const std::string& response) {
-  std::smatch m;
-  if (!std::regex_search(response, m, std::regex("^HTTP/1\\.[01] (\\d{3})"))) return 0;
-  return std::stoi(m[1]);
 }
 
 std::string GetBody(int64_t first, int64_t n, const std::string& features) {
@@ -190,7 +141,7 @@ TEST_F(ServerLimits, RepliesWaitingForSlowClientsAreCappedInTotal) {
   Start(o);
   // 60,000 entities: a reply of ~3 MB, far more than the socket buffers of a client whose
   // receive buffer is 4 KiB, so most of it stays queued in the server.
-  const int slow = Connect(port_, 30, 4096);
+  const int slow = testing::ConnectLoopback(port_, 30, 4096);
   ASSERT_GE(slow, 0);
   const std::string big = Request("/get-online-features", GetBody(1, 60000, kTwoFeatures));
   testing::WriteAll(slow, big.data(), big.size());
@@ -227,7 +178,7 @@ TEST_F(ServerLimits, ASlowlySentHeadIsCutAtTheRequestTimeout) {
   o.idle_timeout = std::chrono::milliseconds(600000);
   o.request_timeout = std::chrono::milliseconds(500);
   Start(o);
-  const int fd = Connect(port_, /*timeout_s=*/60);
+  const int fd = testing::ConnectLoopback(port_, /*timeout_s=*/60);
   ASSERT_GE(fd, 0);
   const std::string part = "GET /health HTTP/1.1\r\nHost: x\r\n";  // the head never ends
   testing::WriteAll(fd, part.data(), part.size());
@@ -245,7 +196,7 @@ TEST_F(ServerLimits, HeadAndBodyTogetherGetOneRequestTimeout) {
   o.idle_timeout = std::chrono::milliseconds(600000);
   o.request_timeout = std::chrono::milliseconds(500);
   Start(o);
-  const int fd = Connect(port_, /*timeout_s=*/60);
+  const int fd = testing::ConnectLoopback(port_, /*timeout_s=*/60);
   ASSERT_GE(fd, 0);
   const std::string body = GetBody(1, 1, kTwoFeatures);
   const std::string head = "POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Length: " +
@@ -389,7 +340,7 @@ TEST_F(ServerLimits, PreflightsAreAnsweredBeforeTheTokenAndNeverSmuggleABody) {
   const std::string push = R"({"push_source_name":"stats_push","df":{"driver_id":[5],"trips":[9],)"
                            R"("conv_rate":[0.5],"event_timestamp":[1]}})";
   const std::string inner = Request("/push", push, "Authorization: Bearer s3cret-token\r\n");
-  const int fd = Connect(port_);
+  const int fd = testing::ConnectLoopback(port_);
   ASSERT_GE(fd, 0);
   const std::string bytes =
       preflight + "Content-Length: " + std::to_string(inner.size()) + "\r\n\r\n" + inner;

@@ -33,9 +33,10 @@
 #include <thread>
 #include <vector>
 
-#include "wire/response_json.h"
+#include "tests/http_client.h"
 #include "tests/store_fixture.h"
 #include "tools/server/routes.h"
+#include "wire/response_json.h"
 
 extern char** environ;
 
@@ -190,24 +191,6 @@ class Client {
   beast::flat_buffer buffer_;
 };
 
-// Connects a plain socket to 127.0.0.1:port (-1 on failure).
-int Connect(uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  // Only a deadline for a server that stops answering (a failure): on a loaded machine an
-  // answer may be seconds late.
-  timeval tv{30, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  return fd;
-}
-
 // Polls `done` every millisecond until it holds or 30 s have passed (a deadline for failures
 // only); returns its last value.
 template <typename Pred>
@@ -248,34 +231,6 @@ bool ServerReadEverything(int fd, uint16_t server_port) {
     return std::stoul(queues.substr(queues.find(':') + 1), nullptr, 16) == 0;  // tx:rx
   }
   return false;  // not accepted yet
-}
-
-// Reads until EOF, an error or the 30 s receive timeout.
-std::string ReadToEof(int fd) {
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  return out;
-}
-
-// Sends `bytes` on a fresh connection and returns everything the server sends until it closes.
-std::string RawExchange(uint16_t port, const std::string& bytes) {
-  int fd = Connect(port);
-  if (fd < 0) return "connect failed";
-  testing::WriteAll(fd, bytes.data(), bytes.size());
-  std::string out = ReadToEof(fd);
-  ::close(fd);
-  return out;
-}
-
-int RawStatus(const std::string& response) {
-  std::smatch m;
-  if (!std::regex_search(response, m, std::regex("^HTTP/1\\.[01] (\\d{3})"))) return 0;
-  return std::stoi(m[1]);
 }
 
 struct CmdOutput {
@@ -357,7 +312,8 @@ TEST_F(ServerTest, FeastDocCurlExamplesPushThenGet) {
   // Feast's docs: curl -X POST "http://localhost:6566/push" -d '{...}' (no Content-Type).
   HttpResult push = Curl("-X POST \"" + url_ + "/push\" -d '" + PushBody({1001, 1002}, 27) + "'");
   ASSERT_EQ(push.status, 200) << push.body;
-  EXPECT_EQ(push.body, R"({"rows":2,"views":2,"rows_written":4,"rows_skipped":0,"rows_all_null":0})");
+  EXPECT_EQ(push.body,
+            R"({"rows":2,"views":2,"rows_written":4,"rows_skipped":0,"rows_all_null":0})");
 
   HttpResult get = Curl("-X POST \"" + url_ + "/get-online-features\" -d '" +
                         R"({"features": ["driver_hourly_stats:conv_rate", )"
@@ -410,7 +366,8 @@ TEST_F(ServerTest, FeastDocCurlExamplesPushThenGet) {
                           R"("event_timestamp": ["2026-11-02 10:00:00"], "trips_today": [5]}})" +
                           "'");
   ASSERT_EQ(write.status, 200) << write.body;
-  EXPECT_EQ(write.body, R"({"rows":1,"views":1,"rows_written":1,"rows_skipped":0,"rows_all_null":0})");
+  EXPECT_EQ(write.body,
+            R"({"rows":1,"views":1,"rows_written":1,"rows_skipped":0,"rows_all_null":0})");
   // A body over 1 MiB: curl asks with Expect: 100-continue first.
   std::vector<int64_t> many;
   for (int64_t i = 0; i < 20000; ++i) many.push_back(200000 + i);
@@ -419,7 +376,8 @@ TEST_F(ServerTest, FeastDocCurlExamplesPushThenGet) {
   ASSERT_GT(big.size(), 0u);
   HttpResult big_push = Curl("-X POST \"" + url_ + "/push\" --data-binary @" + big);
   ASSERT_EQ(big_push.status, 200) << big_push.body;
-  EXPECT_EQ(big_push.body, R"({"rows":20000,"views":2,"rows_written":40000,"rows_skipped":0,"rows_all_null":0})");
+  EXPECT_EQ(big_push.body,
+            R"({"rows":20000,"views":2,"rows_written":40000,"rows_skipped":0,"rows_all_null":0})");
   HttpResult health = Curl("\"" + url_ + "/health\"");
   EXPECT_EQ(health.status, 200) << health.body;
   HttpResult metrics = Curl("\"" + url_ + "/metrics\"");
@@ -486,7 +444,8 @@ TEST_F(ServerTest, EveryErrorStatus) {
   // 422: unknown push source.
   expect_error("/push", R"({"push_source_name":"nope","df":{"driver_id":[1]}})", 422,
                "PushSourceNotFound", "'nope'");
-  // 422 (validation, as Feast): malformed JSON, wrong types, missing fields, missing join keys, bad values.
+  // 422 (validation, as Feast): malformed JSON, wrong types, missing fields, missing join keys, bad
+  // values.
   expect_error("/get-online-features", R"({"features":)", 422, "InvalidArgument", "not valid JSON");
   expect_error("/get-online-features", "[1,2]", 422, "InvalidArgument", "JSON object");
   expect_error("/get-online-features", R"({"features":"x","entities":{}})", 422, "InvalidArgument",
@@ -572,20 +531,21 @@ TEST_F(ServerTest, EveryErrorStatus) {
   std::string chunked = "POST /push HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
   for (int i = 0; i < 80; ++i) chunked += "400\r\n" + std::string(1024, ' ') + "\r\n";
   chunked += "0\r\n\r\n";
-  EXPECT_EQ(RawStatus(RawExchange(port_, chunked)), 413);
+  EXPECT_EQ(testing::StatusOf(testing::ExchangeToEof(port_, chunked)), 413);
   // Expect: 100-continue over the limit: 413 at once, no 100.
-  std::string expect = RawExchange(
+  std::string expect = testing::ExchangeToEof(
       port_,
       "POST /push HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 999999\r\n\r\n");
-  EXPECT_EQ(RawStatus(expect), 413) << expect;
+  EXPECT_EQ(testing::StatusOf(expect), 413) << expect;
 
   // 400 for malformed HTTP, 431 for a huge head.
-  std::string garbage = RawExchange(port_, "NOT HTTP AT ALL\r\n\r\n");
-  EXPECT_EQ(RawStatus(garbage), 400) << garbage;
+  std::string garbage = testing::ExchangeToEof(port_, "NOT HTTP AT ALL\r\n\r\n");
+  EXPECT_EQ(testing::StatusOf(garbage), 400) << garbage;
   EXPECT_NE(garbage.find("BadRequest"), std::string::npos) << garbage;
-  std::string huge_head = RawExchange(port_, "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " +
-                                                 std::string(32u << 10, 'a') + "\r\n\r\n");
-  EXPECT_EQ(RawStatus(huge_head), 431) << huge_head.substr(0, 200);
+  std::string huge_head = testing::ExchangeToEof(
+      port_,
+      "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(32u << 10, 'a') + "\r\n\r\n");
+  EXPECT_EQ(testing::StatusOf(huge_head), 431) << huge_head.substr(0, 200);
 
   // None of the bad requests wrote anything.
   auto info = store_->Inspect();
@@ -714,7 +674,7 @@ TEST_F(ServerTest, BadRequestsDisturbNothing) {
       std::string::npos)
       << get.body;
   // Garbage on another connection closes only that one.
-  EXPECT_EQ(RawStatus(RawExchange(port_, "\x01\x02\r\n\r\n")), 400);
+  EXPECT_EQ(testing::StatusOf(testing::ExchangeToEof(port_, "\x01\x02\r\n\r\n")), 400);
   EXPECT_EQ(a.Post("/get-online-features", GetBody({1})).status, 200);
 }
 
@@ -748,9 +708,9 @@ TEST_F(ServerTest, KeepAliveReusesOneConnection) {
 // the body a GET would carry) and no body bytes.
 TEST_F(ServerTest, HeadIsAnsweredWithoutABody) {
   Start();
-  const std::string out = RawExchange(
+  const std::string out = testing::ExchangeToEof(
       port_, "HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-  EXPECT_EQ(RawStatus(out), 405) << out;
+  EXPECT_EQ(testing::StatusOf(out), 405) << out;
   EXPECT_NE(out.find("\r\nAllow: GET\r\n"), std::string::npos) << out;
   std::smatch m;
   ASSERT_TRUE(std::regex_search(out, m, std::regex("Content-Length: (\\d+)\r\n"))) << out;
@@ -883,15 +843,15 @@ TEST_F(ServerTest, TooManyConnectionsAndIdleTimeout) {
   Client a(port_), b(port_);
   ASSERT_EQ(a.Get("/health").status, 200);
   ASSERT_EQ(b.Get("/health").status, 200);
-  std::string third = RawExchange(port_, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
-  EXPECT_EQ(RawStatus(third), 503) << third;
+  std::string third = testing::ExchangeToEof(port_, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(testing::StatusOf(third), 503) << third;
   EXPECT_NE(third.find("TooManyConnections"), std::string::npos);
   // Idle keep-alive connections are closed after the idle timeout, freeing the slots...
   EXPECT_TRUE(a.ClosedByServer(std::chrono::milliseconds(10000)));
   EXPECT_TRUE(b.ClosedByServer(std::chrono::milliseconds(10000)));
   // ...and so is a request that stops half-way: no answer, the server closes the socket (an
   // end of stream, not the client's 30 s receive timeout running out).
-  const int fd = Connect(port_);
+  const int fd = testing::ConnectLoopback(port_);
   ASSERT_GE(fd, 0);
   const std::string half = "POST /push HTTP/1.1\r\nHost: x\r\n";
   ASSERT_TRUE(testing::WriteAll(fd, half.data(), half.size()));
@@ -1065,7 +1025,7 @@ TEST_F(ServerTest, SigtermFinishesInFlightRequestsThenExitsZero) {
   const std::string head =
       "POST /push HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
       "\r\n\r\n";
-  int fd = Connect(port);
+  int fd = testing::ConnectLoopback(port);
   ASSERT_GE(fd, 0);
   const std::string first = head + body.substr(0, body.size() / 2);
   ASSERT_TRUE(testing::WriteAll(fd, first.data(), first.size()));
@@ -1078,15 +1038,15 @@ TEST_F(ServerTest, SigtermFinishesInFlightRequestsThenExitsZero) {
       << "idle keep-alive connections close at once";
   // No new connections once shutting down.
   EXPECT_TRUE(WaitUntil([&] {
-    const int other = Connect(port);
+    const int other = testing::ConnectLoopback(port);
     if (other >= 0) ::close(other);
     return other < 0;
   }));
   const std::string rest = body.substr(body.size() / 2);
   ASSERT_TRUE(testing::WriteAll(fd, rest.data(), rest.size()));
-  std::string answer = ReadToEof(fd);
+  std::string answer = testing::ReadToEof(fd);
   ::close(fd);
-  EXPECT_EQ(RawStatus(answer), 200) << answer;
+  EXPECT_EQ(testing::StatusOf(answer), 200) << answer;
   EXPECT_NE(answer.find("Connection: close"), std::string::npos) << answer;
 
   const int status = serve.WaitExit();

@@ -17,9 +17,9 @@ StorageClass StorageClassOf(DType t) {
       StorageClass::kI64,    // kUnixTimestamp
   };
   static constexpr StorageClass kList[] = {
-      StorageClass::kI64List,  StorageClass::kBytesList, StorageClass::kStrList,
-      StorageClass::kI32List,  StorageClass::kI64List,   StorageClass::kF64List,
-      StorageClass::kF32List,  StorageClass::kBoolList,  StorageClass::kI64List,
+      StorageClass::kI64List, StorageClass::kBytesList, StorageClass::kStrList,
+      StorageClass::kI32List, StorageClass::kI64List,   StorageClass::kF64List,
+      StorageClass::kF32List, StorageClass::kBoolList,  StorageClass::kI64List,
   };
   auto i = static_cast<size_t>(t.scalar);
   return t.is_array ? kList[i] : kScalar[i];
@@ -40,7 +40,7 @@ Result<std::shared_ptr<const Catalog>> Catalog::Build(RepoConfig config, uint64_
     // Saturated: a ttl beyond ~292,000 years (or a negative one from a damaged registry) must
     // not overflow; either way it never expires anything.
     constexpr int64_t kMaxTtlSeconds = std::numeric_limits<int64_t>::max() / 1000000;
-    v.ttl_micros = def.ttl_seconds <= 0              ? 0
+    v.ttl_micros = def.ttl_seconds <= 0               ? 0
                    : def.ttl_seconds > kMaxTtlSeconds ? 0
                                                       : def.ttl_seconds * 1000000;
     for (const JoinKeyDef& k : def.join_keys) v.key_types.push_back(k.type);
@@ -58,7 +58,8 @@ Result<std::shared_ptr<const Catalog>> Catalog::Build(RepoConfig config, uint64_
     const SourceDef* src = c->config_.FindSource(def.source);
     if (src == nullptr) return CorruptStore("view '" + def.name + "' names unknown source");
     if (src->kind == SourceKind::kPush) src = c->config_.FindSource(src->batch_source);
-    if (src == nullptr) return CorruptStore("push source of view '" + def.name + "' has no batch source");
+    if (src == nullptr)
+      return CorruptStore("push source of view '" + def.name + "' has no batch source");
     v.timestamp_field = src->timestamp_field;
     v.created_timestamp_column = src->created_timestamp_column;
     c->view_by_name_.emplace(def.name, c->views_.size());
@@ -71,6 +72,15 @@ Result<std::shared_ptr<const Catalog>> Catalog::Build(RepoConfig config, uint64_
 const ViewInfo* Catalog::FindView(std::string_view name) const {
   auto it = view_by_name_.find(std::string(name));
   return it == view_by_name_.end() ? nullptr : &views_[it->second];
+}
+
+Result<const ViewInfo*> Catalog::RequireView(std::string_view name, std::string_view where) const {
+  const ViewInfo* v = FindView(name);
+  if (v == nullptr) {
+    return Status(ErrorCode::kFeatureViewNotFound,
+                  "feature view '" + std::string(name) + "' is not in the " + std::string(where));
+  }
+  return v;
 }
 
 const ViewInfo* Catalog::FindViewById(uint32_t id) const {

@@ -20,8 +20,20 @@ namespace larder {
 
 // Where a feature's value lives in layout/row.fbs.
 enum class StorageClass : uint8_t {
-  kI32, kI64, kF32, kF64, kBool, kStr, kBytes,
-  kI32List, kI64List, kF32List, kF64List, kBoolList, kStrList, kBytesList,
+  kI32,
+  kI64,
+  kF32,
+  kF64,
+  kBool,
+  kStr,
+  kBytes,
+  kI32List,
+  kI64List,
+  kF32List,
+  kF64List,
+  kBoolList,
+  kStrList,
+  kBytesList,
   kCount
 };
 StorageClass StorageClassOf(DType t);
@@ -59,6 +71,9 @@ class Catalog {
   uint64_t generation() const { return generation_; }
   const std::vector<ViewInfo>& views() const { return views_; }
   const ViewInfo* FindView(std::string_view name) const;
+  // FindView, or kFeatureViewNotFound "feature view 'x' is not in the <where>".
+  Result<const ViewInfo*> RequireView(std::string_view name,
+                                      std::string_view where = "registry") const;
   const ViewInfo* FindViewById(uint32_t id) const;
   // Views whose source is `push_source` (online or not), in registry order.
   std::vector<const ViewInfo*> ViewsOfSource(std::string_view source) const;
