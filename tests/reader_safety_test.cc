@@ -63,6 +63,18 @@ uint64_t Global(const ReaderHandle& reader) {
   return reader.seg->header()->global_epoch.load(std::memory_order_acquire);
 }
 
+// Attaches a reader to the store at `segment` and claims this thread's slot in its reader table,
+// as a lookup claims it. False (with the failure recorded) when a step fails.
+bool AttachAndClaim(const std::string& segment, ReaderHandle* reader, SlotRef* ref) {
+  *reader = ReaderHandle::Attach(segment);
+  if (reader->pool == nullptr) return false;
+  auto claimed = reader->pool->SlotForThisThread();
+  EXPECT_TRUE(claimed.ok()) << claimed.status().ToString();
+  if (!claimed.ok()) return false;
+  *ref = *claimed;
+  return true;
+}
+
 // An applied store of TripsRepoBody() and this thread's slot in its reader table, claimed as a
 // lookup claims it (for tests that hold and scan slots by hand).
 struct SlotOfAStore {
@@ -76,12 +88,7 @@ struct SlotOfAStore {
     auto fs = repo.OpenApplied();
     EXPECT_TRUE(fs.ok()) << fs.status().ToString();
     if (!fs.ok()) return false;
-    reader = ReaderHandle::Attach(repo.segment());
-    if (reader.pool == nullptr) return false;
-    auto claimed = reader.pool->SlotForThisThread();
-    EXPECT_TRUE(claimed.ok()) << claimed.status().ToString();
-    if (!claimed.ok()) return false;
-    ref = *claimed;
+    if (!AttachAndClaim(repo.segment(), &reader, &ref)) return false;
     return true;
   }
 };
@@ -222,12 +229,7 @@ struct ForgedEntries {
     if (!fs.ok()) return false;
     writer = std::move(fs).value();
     EXPECT_TRUE(writer->Push("stats_push", TripsRows(1, 50, 0, 1000)).ok());
-    reader = ReaderHandle::Attach(repo.segment());
-    if (reader.pool == nullptr) return false;
-    auto claimed = reader.pool->SlotForThisThread();
-    EXPECT_TRUE(claimed.ok()) << claimed.status().ToString();
-    if (!claimed.ok()) return false;
-    ref = *claimed;
+    if (!AttachAndClaim(repo.segment(), &reader, &ref)) return false;
     pinned = Global(reader);
     if (hold) held.emplace(ref, reader.seg->header()->global_epoch);
     for (int i = 0; i < updates; ++i) {

@@ -74,6 +74,15 @@ class ServerLimits : public testing::StoreFixture {
     o.shutdown_timeout = std::chrono::milliseconds(2000);
     return o;
   }
+  // Starts a server whose request timeout (500 ms) is far shorter than its idle timeout, and
+  // returns a connection to it that waits up to 60 s for an answer (-1 if it fails).
+  int StartWithShortRequestTimeout() {
+    ServerOptions o = Options();
+    o.idle_timeout = std::chrono::milliseconds(600000);
+    o.request_timeout = std::chrono::milliseconds(500);
+    Start(o);
+    return server_ ? testing::ConnectLoopback(port_, /*timeout_s=*/60) : -1;
+  }
   void Start(const ServerOptions& o) {
     auto s = Server::Start(store_.get(), o);
     ASSERT_TRUE(s.ok()) << s.status().ToString();
@@ -174,11 +183,7 @@ TEST_F(ServerLimits, RepliesWaitingForSlowClientsAreCappedInTotal) {
 // A request head sent slowly is cut at --request-timeout (counted from its first byte), not at
 // the much longer --idle-timeout that applies before a request starts.
 TEST_F(ServerLimits, ASlowlySentHeadIsCutAtTheRequestTimeout) {
-  ServerOptions o = Options();
-  o.idle_timeout = std::chrono::milliseconds(600000);
-  o.request_timeout = std::chrono::milliseconds(500);
-  Start(o);
-  const int fd = testing::ConnectLoopback(port_, /*timeout_s=*/60);
+  const int fd = StartWithShortRequestTimeout();
   ASSERT_GE(fd, 0);
   const std::string part = "GET /health HTTP/1.1\r\nHost: x\r\n";  // the head never ends
   testing::WriteAll(fd, part.data(), part.size());
@@ -192,11 +197,7 @@ TEST_F(ServerLimits, ASlowlySentHeadIsCutAtTheRequestTimeout) {
 // sent over 400 ms and a body over another 400 ms are cut at 500 ms. Before, the deadline was
 // set again when the head was done, so the body got another whole timeout and was served.
 TEST_F(ServerLimits, HeadAndBodyTogetherGetOneRequestTimeout) {
-  ServerOptions o = Options();
-  o.idle_timeout = std::chrono::milliseconds(600000);
-  o.request_timeout = std::chrono::milliseconds(500);
-  Start(o);
-  const int fd = testing::ConnectLoopback(port_, /*timeout_s=*/60);
+  const int fd = StartWithShortRequestTimeout();
   ASSERT_GE(fd, 0);
   const std::string body = GetBody(1, 1, kTwoFeatures);
   const std::string head = "POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Length: " +
