@@ -67,15 +67,33 @@ larder_code larder_store_open(const char* repo_dir, larder_store** out, char** e
   });
 }
 
-larder_code larder_store_apply(larder_store* store, char** report, char** error) {
+namespace {
+
+// Apply (force: 0 or 1) or plan (force: -1), its messages one per line in *report.
+larder_code ApplyOrPlan(larder_store* store, int force, char** report, char** error) {
   return Guard(error, [&] {
-    auto r = store->impl->Apply();
+    auto r = force < 0 ? store->impl->Plan()
+                       : store->impl->Apply(larder::ApplyOptions{.force = force != 0});
     if (!r.ok()) return Fail(r.status(), error);
     std::string text;
     for (const std::string& m : r->messages) text += m + "\n";
     if (report != nullptr) *report = CopyString(text);
     return LARDER_OK;
   });
+}
+
+}  // namespace
+
+larder_code larder_store_apply(larder_store* store, char** report, char** error) {
+  return ApplyOrPlan(store, 0, report, error);
+}
+
+larder_code larder_store_apply_force(larder_store* store, int force, char** report, char** error) {
+  return ApplyOrPlan(store, force != 0 ? 1 : 0, report, error);
+}
+
+larder_code larder_store_plan(larder_store* store, char** report, char** error) {
+  return ApplyOrPlan(store, -1, report, error);
 }
 
 larder_code larder_store_push_json(larder_store* store, const char* body, size_t body_len,

@@ -32,8 +32,10 @@ Result<std::shared_ptr<Store>> FeatureStore::Attached() {
   return store_;
 }
 
-Result<ApplyReport> FeatureStore::Apply() {
-  LARDER_ASSIGN_OR_RETURN(ApplyReport report, Store::Apply(config_));
+Result<ApplyReport> FeatureStore::Plan() const { return Store::Plan(config_); }
+
+Result<ApplyReport> FeatureStore::Apply(ApplyOptions options) {
+  LARDER_ASSIGN_OR_RETURN(ApplyReport report, Store::Apply(config_, {}, {}, options));
   MutexLock lock(mu_);
   if (report.created) store_.reset();  // a new segment: re-attach on next use
   return report;

@@ -1,19 +1,26 @@
 // `larder apply`: create the segment, or bring its registry up to date with the repo.
 //
-// Views keep their id (and rows) while their key columns and feature schema are unchanged.
-// A view whose schema changed gets a new id, so its old rows can never be read as the new
-// schema; the index is then rebuilt without the rows of dead ids, which are retired.
+// Views keep their id (and rows) across compatible changes (engine/schema_plan.h). A view whose
+// key columns or feature dtypes changed gets a new id, so its old rows can never be read as the
+// new schema; the index is then rebuilt without the rows of dead ids, which are retired. Apply
+// refuses to discard rows unless forced; `larder plan` (Store::Plan) shows the same plan
+// without writing anything.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <set>
+#include <unordered_map>
 #include <utility>
 
+#include "engine/index/index_writer.h"
 #include "engine/rows/registry_codec.h"
+#include "engine/schema_plan.h"
 #include "engine/segment/store_files.h"
 #include "engine/store_impl.h"
 
@@ -34,46 +41,15 @@ std::string HumanBytes(uint64_t n) {
   return buf;
 }
 
-bool SameSchema(const FeatureViewDef& a, const FeatureViewDef& b) {
-  return a.join_keys == b.join_keys && a.features == b.features;
-}
-
-std::string DescribeSchemaChange(const FeatureViewDef& old_v, const FeatureViewDef& new_v) {
-  if (!(old_v.join_keys == new_v.join_keys)) return "its entity key columns changed";
-  return "its feature schema changed";
-}
-
-// Assigns ids to `next` from `prev` (nullptr for a new store); fills messages and dead ids.
-void AssignIds(const RepoConfig* prev, uint32_t* next_id, RepoConfig* next,
-               std::vector<std::string>* messages, std::set<uint32_t>* dead_ids) {
-  for (FeatureViewDef& v : next->views) {
-    const FeatureViewDef* old_v = prev ? prev->FindView(v.name) : nullptr;
-    if (old_v != nullptr && SameSchema(*old_v, v)) {
-      v.id = old_v->id;
-      continue;
-    }
-    v.id = (*next_id)++;
-    if (old_v == nullptr) {
-      messages->push_back("created feature view '" + v.name + "'");
-    } else {
-      dead_ids->insert(old_v->id);
-      messages->push_back("re-created feature view '" + v.name + "' empty: " +
-                          DescribeSchemaChange(*old_v, v) + "; its rows were dropped");
-    }
-  }
-  if (prev == nullptr) return;
-  for (const FeatureViewDef& old_v : prev->views) {
-    if (next->FindView(old_v.name) == nullptr) {
-      dead_ids->insert(old_v.id);
-      messages->push_back("dropped feature view '" + old_v.name + "' and its rows");
-    }
-  }
-  // Materialized intervals survive only for views that kept their id.
-  for (const MaterializedInterval& i : prev->intervals) {
-    const FeatureViewDef* v = next->FindView(i.view);
-    const FeatureViewDef* o = prev->FindView(i.view);
-    if (v != nullptr && o != nullptr && v->id == o->id) next->intervals.push_back(i);
-  }
+// Rows per view id, from the index (the writer's own rows: their headers are trusted).
+Result<std::unordered_map<uint32_t, uint64_t>> CountRowsByView(const Store::Impl& impl) {
+  LARDER_ASSIGN_OR_RETURN(HashIndex idx, impl.index());
+  std::unordered_map<uint32_t, uint64_t> counts;
+  const uint8_t* base = impl.base();
+  IndexWriter(idx).ForEach([&](const IndexEntry& e) {
+    ++counts[reinterpret_cast<const layout::BlockHeader*>(base + e.row())->view_id];
+  });
+  return counts;
 }
 
 Result<ApplyReport> CreateStore(const RepoConfig& config, const FileModes& modes) {
@@ -84,8 +60,8 @@ Result<ApplyReport> CreateStore(const RepoConfig& config, const FileModes& modes
   report.created = report.changed = true;
   RepoConfig reg = config;
   uint32_t next_id = 1;
-  std::set<uint32_t> dead;
-  AssignIds(nullptr, &next_id, &reg, &report.messages, &dead);
+  const SchemaPlan plan = PlanSchema(nullptr, &next_id, &reg, [](uint32_t) { return 0; });
+  report.messages = DescribePlan(plan, /*done=*/true);
 
   Store::Impl impl;
   impl.seg = std::move(seg);
@@ -119,15 +95,15 @@ Result<ApplyReport> CreateStore(const RepoConfig& config, const FileModes& modes
   return report;
 }
 
-Result<ApplyReport> UpdateStore(const RepoConfig& config, WriterOptions options) {
+Result<ApplyReport> UpdateStore(const RepoConfig& config, WriterOptions options, bool force) {
   options.reader_grace_ms = static_cast<int>(config.online_store.reader_grace_ms);
   LARDER_ASSIGN_OR_RETURN(auto store_ptr, Store::Open(config.online_store.path, true, options));
-  return Store::Impl::ApplyUpdate(*store_ptr, config);
+  return Store::Impl::ApplyUpdate(*store_ptr, config, force);
 }
 
 }  // namespace
 
-Result<ApplyReport> Store::Impl::ApplyUpdate(Store& store, const RepoConfig& config) {
+Result<ApplyReport> Store::Impl::ApplyUpdate(Store& store, const RepoConfig& config, bool force) {
   Impl& impl = *store.impl_;
   LARDER_ASSIGN_OR_RETURN(auto ws, WriteSession::Begin(impl));
   uint32_t next_id = 0;
@@ -136,9 +112,22 @@ Result<ApplyReport> Store::Impl::ApplyUpdate(Store& store, const RepoConfig& con
   const uint32_t prev_next_id = next_id;
   ApplyReport report;
   RepoConfig next = config;
-  std::set<uint32_t> dead;
-  AssignIds(&prev, &next_id, &next, &report.messages, &dead);
-  const bool views_changed = !report.messages.empty();
+  // Rows are counted (one pass over the index) only when a change needs the number.
+  std::optional<std::unordered_map<uint32_t, uint64_t>> counts;
+  Status count_status;
+  const SchemaPlan plan = PlanSchema(&prev, &next_id, &next, [&](uint32_t id) -> uint64_t {
+    if (!counts) {
+      auto c = CountRowsByView(impl);
+      if (!c.ok()) count_status = c.status();
+      counts = c.ok() ? std::move(*c) : std::unordered_map<uint32_t, uint64_t>{};
+    }
+    auto it = counts->find(id);
+    return it == counts->end() ? 0 : it->second;
+  });
+  LARDER_RETURN_IF_ERROR(count_status);
+  report.rows_discarded = plan.DiscardedRows();
+  if (report.rows_discarded > 0 && !force) return DiscardRefused(plan);
+  report.messages = DescribePlan(plan, /*done=*/true);
   if (config.online_store.memory_limit != impl.seg->size()) {
     report.messages.push_back(
         "note: memory_limit is fixed when a store is created; this store keeps " +
@@ -157,14 +146,66 @@ Result<ApplyReport> Store::Impl::ApplyUpdate(Store& store, const RepoConfig& con
   // dropped just look empty early), and the next apply redoes the change. The reverse order
   // left the new registry over rows of ids it no longer knows: the next apply saw "no changes",
   // so those rows stayed in the index for good and Check() failed on every one of them.
-  if (!dead.empty()) {
+  if (!plan.dead_ids.empty()) {
     LARDER_ASSIGN_OR_RETURN(HashIndex idx, impl.index());
-    LARDER_RETURN_IF_ERROR(ws->RebuildIndex(idx.log2_buckets(), dead));
+    LARDER_RETURN_IF_ERROR(ws->RebuildIndex(idx.log2_buckets(), plan.dead_ids));
   }
   LARDER_RETURN_IF_ERROR(ws->PublishRegistry(encoded));
-  if (!views_changed) {
+  // A removed feature's slot is left empty in rows written from now on. A reader that planned
+  // its lookup with the previous registry would read that empty value as the feature's: wait
+  // until every such lookup has ended (or been withdrawn, so that it reads again with this
+  // registry) before any row of the new layout is written.
+  if (plan.retires_features) {
+    Status waited = ws->AwaitReadersOfOlderRegistries();
+    if (!waited.ok()) report.messages.push_back("warning: " + waited.message());
+  }
+  if (!plan.ViewsChanged()) {
     report.messages.insert(report.messages.begin(),
-                           "updated the registry (descriptions, tags, ttl or services)");
+                           "updated the registry (entities, sources or feature services)");
+  }
+  return report;
+}
+
+Result<ApplyReport> Store::Plan(const RepoConfig& config) {
+  const std::string& path = config.online_store.path;
+  ApplyReport report;
+  RepoConfig next = config;
+  uint32_t next_id = 1;
+  auto store = Store::Open(path, /*writable=*/false);
+  if (!store.ok() && store.status().code() != ErrorCode::kStoreNotFound) return store.status();
+  if (!store.ok()) {
+    const SchemaPlan plan = PlanSchema(nullptr, &next_id, &next, [](uint32_t) { return 0; });
+    report.changed = true;
+    report.messages = DescribePlan(plan, /*done=*/false);
+    report.messages.insert(report.messages.begin(),
+                           "create store '" + path + "' (memory_limit " +
+                               HumanBytes(config.online_store.memory_limit) + ")");
+    return report;
+  }
+  LARDER_ASSIGN_OR_RETURN(auto catalog, (*store)->CurrentCatalog());
+  LARDER_ASSIGN_OR_RETURN(StoreInfo info, (*store)->Inspect());
+  const RepoConfig& prev = catalog->config();
+  next_id = 1;
+  for (const FeatureViewDef& v : prev.views) next_id = std::max(next_id, v.id + 1);
+  const SchemaPlan plan = PlanSchema(&prev, &next_id, &next, [&](uint32_t id) -> uint64_t {
+    for (const ViewStats& v : info.views) {
+      if (v.id == id) return v.rows;
+    }
+    return 0;
+  });
+  report.rows_discarded = plan.DiscardedRows();
+  report.messages = DescribePlan(plan, /*done=*/false);
+  next.online_store.memory_limit = prev.online_store.memory_limit;
+  RepoConfig prev_copy = prev;
+  report.changed = EncodeRegistry(next, 0) != EncodeRegistry(prev_copy, 0);
+  if (!report.changed) {
+    report.messages.push_back("no changes: the store already matches the repo");
+  } else if (!plan.ViewsChanged()) {
+    report.messages.push_back("update the registry (entities, sources or feature services)");
+  }
+  if (report.rows_discarded > 0) {
+    report.messages.push_back("apply would discard " + std::to_string(report.rows_discarded) +
+                              " rows: it needs `larder apply --force`");
   }
   return report;
 }
@@ -213,7 +254,7 @@ void SetModes(const std::string& path, const FileModes& modes, ApplyReport* repo
 }  // namespace
 
 Result<ApplyReport> Store::Apply(const RepoConfig& config, const FileModes& requested,
-                                 WriterOptions options) {
+                                 WriterOptions options, ApplyOptions apply) {
   const std::string& path = config.online_store.path;
   const FileModes modes = EffectiveModes(config, requested);
   LARDER_RETURN_IF_ERROR(CheckStoreDirectory(path));
@@ -235,7 +276,7 @@ Result<ApplyReport> Store::Apply(const RepoConfig& config, const FileModes& requ
   // Store::Open. UpdateStore takes the lock itself through a WriteSession; flock locks are per
   // open file description, so release ours first.
   { WriterLock released = std::move(lock); }
-  LARDER_ASSIGN_OR_RETURN(ApplyReport report, UpdateStore(config, options));
+  LARDER_ASSIGN_OR_RETURN(ApplyReport report, UpdateStore(config, options, apply.force));
   SetModes(path, modes, &report);
   return report;
 }

@@ -388,6 +388,8 @@ class ValueSink {
     col.event_timestamps[row] = ts;
     if (IsNullIn(nulls, fi)) {
       col.statuses[row] = FieldStatus::kNullValue;
+    } else if (!RowHasSlot(fr, fi)) {
+      col.statuses[row] = FieldStatus::kNotFound;  // written before the feature was added
     } else if (!DecodeFeature(fr, fi, &col.values[row])) {
       col.statuses[row] = FieldStatus::kInvalid;
     } else {
@@ -513,6 +515,10 @@ class ColumnarSink {
     c.event_timestamps[row] = ts;
     if (IsNullIn(vecs.nulls, fi)) {
       c.statuses[row] = FieldStatus::kNullValue;
+      return;
+    }
+    if (!RowHasSlot(fr, fi)) {
+      c.statuses[row] = FieldStatus::kNotFound;  // written before the feature was added
       return;
     }
     bool ok = false;

@@ -45,9 +45,14 @@ class Store {
                                              WriterOptions options = {},
                                              ReaderOptions read_options = {});
 
-  // Creates the segment described by `config`, or brings an existing one up to date.
+  // Creates the segment described by `config`, or brings an existing one up to date (see
+  // engine/schema_plan.h). A change that would discard rows is refused, with nothing written,
+  // unless `apply.force`.
   static Result<ApplyReport> Apply(const RepoConfig& config, const FileModes& modes = {},
-                                   WriterOptions options = {});
+                                   WriterOptions options = {}, ApplyOptions apply = {});
+  // What Apply would do (`larder plan`): one line per change, in the future tense, with the
+  // rows each discards. Reads the store (if any) as a reader; writes nothing.
+  static Result<ApplyReport> Plan(const RepoConfig& config);
   // Removes the segment, its reader table and lock file, under the writer lock: a batch in
   // progress finishes first, and the segment is marked retired before it is unlinked, so that
   // every process still attached finds out (writers refuse it, lookups answer kStoreNotFound).

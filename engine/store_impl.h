@@ -81,7 +81,7 @@ struct Store::Impl {
   Result<std::shared_ptr<const Catalog>> CatalogNow(const EpochGuard& guard) const;
   // The same for a writer inside its WriteSession (nothing retires the registry meanwhile).
   Result<std::shared_ptr<const Catalog>> WriterCatalog() const;
-  static Result<ApplyReport> ApplyUpdate(Store& store, const RepoConfig& config);
+  static Result<ApplyReport> ApplyUpdate(Store& store, const RepoConfig& config, bool force);
   // `guard` null: under the write lock.
   Result<std::shared_ptr<const Catalog>> CatalogNowImpl(const EpochGuard* guard) const;
   // The calling thread's reader slot.
@@ -131,6 +131,12 @@ class WriteSession {
                              const std::function<bool(const layout::BlockHeader&)>& keep);
   // Publishes a new registry (encoded FlatBuffer) and retires the old one.
   Status PublishRegistry(const std::string& encoded);
+  // After PublishRegistry: waits until no reader can still be inside a lookup planned with an
+  // older registry. Every hold that began before the epoch advanced past the publication has
+  // ended, or has been withdrawn (its reader reads again, with the new registry); a hold is
+  // withdrawn after the grace period, so the wait ends within about twice that. kBusy if it
+  // did not (only a reader table written by hand can cause it).
+  Status AwaitReadersOfOlderRegistries();
   // Rebuilds the allocator's free and limbo lists from the index, the registry and a walk of
   // the arena's blocks, as after a writer died mid-batch; every block nothing references goes
   // to limbo. For lists found damaged (Arena::damage()). CorruptStore if the blocks do not

@@ -223,6 +223,11 @@ Status WriteSession::RecoverIfDirty() {
   // (release: after the block store it relabels, which the dead writer made before dying);
   // a reload of an unchanged registry costs each process one decode.
   h->registry_generation.fetch_add(1, std::memory_order_release);
+  // The dead writer may have been an apply that removed a feature and died before it waited
+  // out the lookups planned with the previous registry: wait for them before this batch writes
+  // rows of the new layout. (Bounded by about twice the grace period; a reader table written by
+  // hand can make it give up, which leaves the write to go ahead as before.)
+  (void)AwaitReadersOfOlderRegistries();
   recovered_ = true;
   return Status::Ok();
 }
@@ -309,6 +314,30 @@ Status WriteSession::PublishRegistry(const std::string& encoded) {
   h->registry_generation.fetch_add(1, std::memory_order_release);
   if (old != 0) Retire(old);
   return Status::Ok();
+}
+
+Status WriteSession::AwaitReadersOfOlderRegistries() {
+  store_.write_mu.AssertHeld();  // process_lock_ (last_scan_, ReclaimNow)
+  // A hold at an epoch <= `published` may have loaded the older registry generation; one that
+  // began later loaded the global epoch (seq_cst) after its advance, which follows the
+  // generation's publication (release), so it reads the new registry.
+  const uint64_t published = epoch();
+  const auto grace = std::chrono::milliseconds(store_.options.reader_grace_ms);
+  const auto deadline =
+      std::chrono::steady_clock::now() + 2 * grace + std::chrono::milliseconds(100);
+  auto pause = std::chrono::microseconds(50);
+  for (;;) {
+    ReclaimNow();  // advances the epoch (when the limbo ring allows), scans, withdraws
+    if (epoch() > published && last_scan_.min_active_epoch > published) return Status::Ok();
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::microseconds(5000));
+  }
+  return Status(ErrorCode::kBusy,
+                "a reader is still inside a lookup planned with the previous registry after " +
+                    std::to_string(2 * grace.count() + 100) + " ms (pid " +
+                    std::to_string(last_scan_.oldest_pid) +
+                    "); rows written now may show it a removed feature's empty value");
 }
 
 }  // namespace larder

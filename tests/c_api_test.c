@@ -89,6 +89,16 @@ int main(int argc, char** argv) {
   text = NULL;
   c = larder_store_apply(store, NULL, NULL); /* report and error are optional */
   CHECK(c == LARDER_OK, "apply without out-parameters: %d", (int)c);
+  c = larder_store_plan(store, &text, &error);
+  expect_code("plan", c, LARDER_OK, error, "");
+  expect_has("plan's report", text, "keep feature view 'driver_hourly_stats' unchanged");
+  larder_free(text);
+  text = NULL;
+  c = larder_store_apply_force(store, 1, &text, &error);
+  expect_code("forced apply", c, LARDER_OK, error, "");
+  expect_has("forced apply's report", text, "no changes");
+  larder_free(text);
+  text = NULL;
 
   /* ---- online reads of an empty store */
   const char* get_trips =

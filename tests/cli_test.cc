@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <regex>
 #include <string>
@@ -153,6 +154,74 @@ TEST_F(CliTest, ApplyCreatesThenReportsNoChanges) {
   CmdResult second = Larder({"apply"});
   ASSERT_EQ(second.code, 0) << second.err;
   EXPECT_EQ(second.out, "no changes: the store already matches the repo\n");
+}
+
+// `larder plan` prints what apply would do and writes nothing; a compatible change keeps the
+// rows; a change that would discard rows needs `apply --force`.
+TEST_F(CliTest, PlanShowsWhatApplyWouldDoAndForceIsNeededToDiscardRows) {
+  CmdResult before = Larder({"plan"});
+  ASSERT_EQ(before.code, 0) << before.err;
+  EXPECT_EQ(before.out, "create store '" + seg_.path() +
+                            "' (memory_limit 64.0 MiB)\n"
+                            "create feature view 'driver_hourly_stats'\n"
+                            "create feature view 'driver_daily_quality'\n");
+  EXPECT_FALSE(fs::exists(seg_.path())) << "plan created the store";
+  ASSERT_EQ(Larder({"apply"}).code, 0);
+  CmdResult pushed = Larder({"push", "driver_stats_push", repo_.path() + "/push_rows.csv"});
+  ASSERT_EQ(pushed.code, 0) << pushed.err;
+  const std::string yaml = ReadFile(repo_.path() + "/feature_store.yaml");
+  // driver_daily_quality loses avg_daily_trips and gains rating; driver_hourly_stats' acc_rate
+  // becomes a Float64.
+  std::string changed = yaml;
+  const std::string daily =
+      "      - {name: conv_rate, dtype: Float32}\n"
+      "      - {name: avg_daily_trips, dtype: Int64}\n\n";
+  ASSERT_NE(changed.find(daily), std::string::npos);
+  changed.replace(changed.find(daily), daily.size(),
+                  "      - {name: conv_rate, dtype: Float32}\n"
+                  "      - {name: rating, dtype: Float64}\n\n");
+  changed.replace(changed.find("{name: acc_rate, dtype: Float32}"),
+                  std::strlen("{name: acc_rate, dtype: Float32}"),
+                  "{name: acc_rate, dtype: Float64}");
+  // The feature service asked for avg_daily_trips of driver_hourly_stats only: still valid.
+  repo_.Write("feature_store.yaml", changed);
+  CmdResult plan = Larder({"plan"});
+  ASSERT_EQ(plan.code, 0) << plan.err;
+  EXPECT_EQ(plan.out,
+            "re-create feature view 'driver_hourly_stats' empty: feature 'acc_rate' changes "
+            "dtype from Float32 to Float64; discards its 3 rows\n"
+            "update feature view 'driver_daily_quality', keeping its rows: add feature 'rating' "
+            "(Float64) (reads as NOT_FOUND in the 3 rows stored before, until each is written "
+            "again); remove feature 'avg_daily_trips'\n"
+            "apply would discard 3 rows: it needs `larder apply --force`\n");
+  CmdResult refused = Larder({"apply"});
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_NE(refused.err.find("apply would discard 3 rows: feature view 'driver_hourly_stats' "
+                             "would be re-created empty"),
+            std::string::npos)
+      << refused.err;
+  CmdResult still =
+      Larder({"get", "--features", "driver_hourly_stats:acc_rate", "--entity", "driver_id=1001"});
+  ASSERT_EQ(still.code, 0) << still.err;
+  EXPECT_NE(still.out.find("0.88"), std::string::npos) << "a refused apply changed the store";
+  CmdResult forced = Larder({"apply", "--force"});
+  ASSERT_EQ(forced.code, 0) << forced.err;
+  EXPECT_NE(forced.out.find("re-created feature view 'driver_hourly_stats' empty"),
+            std::string::npos)
+      << forced.out;
+  CmdResult kept = Larder({"get", "--features",
+                           "driver_daily_quality:conv_rate,"
+                           "driver_daily_quality:rating",
+                           "--entity", "driver_id=1001"});
+  ASSERT_EQ(kept.code, 0) << kept.err;
+  EXPECT_NE(kept.out.find("0.91"), std::string::npos) << kept.out;
+  EXPECT_NE(kept.out.find("NOT_FOUND"), std::string::npos) << kept.out;
+  CmdResult after = Larder({"plan"});
+  ASSERT_EQ(after.code, 0) << after.err;
+  EXPECT_EQ(after.out,
+            "keep feature view 'driver_hourly_stats' unchanged\n"
+            "keep feature view 'driver_daily_quality' unchanged\n"
+            "no changes: the store already matches the repo\n");
 }
 
 TEST_F(CliTest, ApplyReportsConfigErrors) {

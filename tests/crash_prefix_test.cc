@@ -58,7 +58,7 @@ sources:
     batch_source: stats_file
 )";
 
-// driver_stats keeps its schema, driver_notes changes it, driver_trips is dropped and
+// driver_stats keeps its schema, driver_notes changes a dtype, driver_trips is dropped and
 // driver_conv added by kAppliedViews.
 constexpr char kViews[] = R"(feature_views:
   - name: driver_stats
@@ -91,8 +91,7 @@ constexpr char kAppliedViews[] = R"(feature_views:
     entities: [driver]
     source: stats_push
     schema:
-      - {name: note, dtype: String}
-      - {name: trips, dtype: Int64}
+      - {name: note, dtype: Bytes}
   - name: driver_conv
     entities: [driver]
     source: stats_push
@@ -330,8 +329,8 @@ TEST_F(CrashPrefix, PushWithGrowthAndSplits) {
   EXPECT_GT(prefixes, 100u);
 }
 
-// apply: driver_stats kept, driver_notes' schema changed (new id, rows dropped), driver_trips
-// dropped, driver_conv added: an index rebuild without the dead rows, a new registry.
+// apply --force: driver_stats kept, driver_notes' dtype changed (new id, rows dropped),
+// driver_trips dropped, driver_conv added: an index rebuild without the dead rows, a new registry.
 TEST_F(CrashPrefix, ApplyAddsChangesAndDropsViews) {
   Prepare(StoreOptions{64, "2MiB"},
           [](Store& s) { ASSERT_TRUE(s.Push("stats_push", Rows(0, 20, 1, 8)).ok()); });
@@ -343,7 +342,9 @@ TEST_F(CrashPrefix, ApplyAddsChangesAndDropsViews) {
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   const RepoConfig applied = *config;
   CheckEveryPrefix("apply", 20,
-                   [&applied](Store& s) { return Store::Impl::ApplyUpdate(s, applied).status(); },
+                   [&applied](Store& s) {
+                     return Store::Impl::ApplyUpdate(s, applied, /*force=*/true).status();
+                   },
                    {"driver_notes", "driver_trips"});
 }
 

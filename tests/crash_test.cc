@@ -286,7 +286,7 @@ int ApplyInChild(const testing::Repo& repo, const std::string& yaml, const std::
     EnableFaultInjection();  // fault points obey it only in a test child
     auto fs = FeatureStore::Open(repo.dir());
     if (!fs.ok()) ::_exit(2);
-    auto r = (*fs)->Apply();
+    auto r = (*fs)->Apply(ApplyOptions{.force = true});
     ::_exit(r.ok() ? 7 : 3);
   }
   return pid < 0 ? -1 : WaitChild(pid);
@@ -326,7 +326,7 @@ TEST_F(CrashTest, KilledDuringApply) {
     LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.Open());
     LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo before, fs->Inspect());
     EXPECT_NE(before.writer_pid, 0u);
-    LARDER_ASSERT_OK_AND_ASSIGN(ApplyReport report, fs->Apply());
+    LARDER_ASSERT_OK_AND_ASSIGN(ApplyReport report, fs->Apply(ApplyOptions{.force = true}));
     EXPECT_EQ(report.changed, step.rerun_changes);
     LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo after, fs->Inspect());
     EXPECT_EQ(after.recoveries, before.recoveries + 1);

@@ -520,7 +520,7 @@ TEST_F(MultiProcess, ReadersSurviveRegistryChanges) {
       }
       rep.last_counter = k;
       ++rep.batches;
-      auto ap = (k % 2 ? *a : *b)->Apply();
+      auto ap = (k % 2 ? *a : *b)->Apply(ApplyOptions{.force = true});
       if (!ap.ok() || !ap->changed) {
         std::snprintf(rep.error, sizeof(rep.error), "apply: %s",
                       ap.ok() ? "no change" : ap.status().ToString().c_str());

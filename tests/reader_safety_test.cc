@@ -549,5 +549,37 @@ TEST(ReaderSafety, StoppedReaderDoesNotFillTheStoreAndReadsAgainWhenResumed) {
   EXPECT_GE(report[1], 1u) << "the resumed reader did not read its withdrawn lookup again";
 }
 
+// An apply that removes a feature leaves its slot empty in the rows written after it. A lookup
+// planned with the previous registry would read that empty value as the feature's, so apply
+// returns (and the next write begins) only once every such lookup has ended or had its hold
+// withdrawn (it then reads again, with the new registry). Without the wait, apply returned
+// with the hold below intact, and End() said the lookup's reads were protected.
+TEST(ReaderSafety, ApplyThatRemovesAFeatureWithdrawsLookupsOfTheOlderRegistry) {
+  Repo repo;
+  StoreOptions opts;
+  opts.reader_grace_ms = "100";
+  repo.Write(TripsRepoBody(), opts);
+  {
+    auto fs = repo.OpenApplied();
+    ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+    LARDER_ASSERT_OK((*fs)->Push("stats_push", TripsRows(1, 10, 0, 1000)));
+  }
+  ReaderHandle reader;
+  SlotRef ref;
+  ASSERT_TRUE(AttachAndClaim(repo.segment(), &reader, &ref));
+  std::optional<EpochGuard> lookup;
+  lookup.emplace(ref, reader.seg->header()->global_epoch);  // planned with the old registry
+  std::string without_trips = TripsRepoBody();
+  const std::string trips_line = "      - {name: trips, dtype: Int64}\n";
+  without_trips.erase(without_trips.find(trips_line), trips_line.size());
+  repo.Write(without_trips, opts);
+  ApplyReport report;
+  auto fs = repo.OpenApplied(&report);
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  EXPECT_EQ(report.rows_discarded, 0u);
+  EXPECT_FALSE(lookup->End())
+      << "apply returned while a lookup planned with the older registry still held its epoch";
+}
+
 }  // namespace
 }  // namespace larder

@@ -35,7 +35,7 @@ constexpr char kNotesViewChanged[] = R"(  - name: driver_notes
     entities: [driver]
     source: stats_push
     schema:
-      - {name: trips, dtype: Int64}
+      - {name: trips, dtype: Int32}
       - {name: conv_rate, dtype: Float64}
 )";
 
@@ -81,11 +81,11 @@ TEST_F(RecoverySoundness, RegistryPublishedWithoutItsGenerationIsReloadedByTheNe
     testing::RawSegment raw(repo_.segment());
     generation = raw.header()->registry_generation.load();
   }
-  // Another process applies a changed schema for driver_notes (a new view id)...
+  // Another process applies a changed dtype for driver_notes (a new view id)...
   repo_.Write(std::string(testing::kDriverPreamble) + testing::kTripsView + kNotesViewChanged,
               StoreOptions{200, "4MiB"});
   {
-    auto applier = repo_.OpenApplied();
+    auto applier = repo_.OpenApplied(nullptr, ApplyOptions{.force = true});
     ASSERT_TRUE(applier.ok()) << applier.status().ToString();
   }
   // ...and is killed after storing the registry block, before advancing the generation: the

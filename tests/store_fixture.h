@@ -257,10 +257,11 @@ class Repo {
   // Opens the repo (parsing the YAML now on disk).
   Result<std::unique_ptr<FeatureStore>> Open() const { return FeatureStore::Open(dir_.path()); }
 
-  // Opens the repo and applies it.
-  Result<std::unique_ptr<FeatureStore>> OpenApplied(ApplyReport* report = nullptr) const {
+  // Opens the repo and applies it (with `options.force`: even a change that discards rows).
+  Result<std::unique_ptr<FeatureStore>> OpenApplied(ApplyReport* report = nullptr,
+                                                    ApplyOptions options = {}) const {
     LARDER_ASSIGN_OR_RETURN(auto fs, Open());
-    LARDER_ASSIGN_OR_RETURN(ApplyReport r, fs->Apply());
+    LARDER_ASSIGN_OR_RETURN(ApplyReport r, fs->Apply(options));
     if (report != nullptr) *report = std::move(r);
     return fs;
   }

@@ -203,7 +203,10 @@ TEST_F(StoreApply, RegistryChangesKeepOrDropRowsAsDocumented) {
   ApplyReport meta;
   LARDER_ASSERT_OK_AND_ASSIGN(auto fs_meta, repo_.OpenApplied(&meta));
   EXPECT_TRUE(meta.changed);
-  EXPECT_TRUE(HasMessage(meta, "updated the registry")) << Messages(meta);
+  EXPECT_TRUE(HasMessage(meta,
+                         "updated feature view 'driver_stats', keeping its rows: changed "
+                         "ttl 0 s -> 3153600000 s, description"))
+      << Messages(meta);
   EXPECT_FALSE(HasMessage(meta, "re-created")) << Messages(meta);
   EXPECT_EQ(ReadTrips(*fs, {1, 2, 3}), (std::vector<std::optional<int64_t>>{10, 20, 30}));
   LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo meta_info, fs->Inspect());
@@ -213,35 +216,72 @@ TEST_F(StoreApply, RegistryChangesKeepOrDropRowsAsDocumented) {
     }
   }
 
-  // 3. Changing a view's schema re-creates it empty; the other views keep their rows.
+  // 3. Adding a feature keeps the rows: those stored before read it as NOT_FOUND, with their
+  // timestamp (as Feast reads a feature missing from a stored row), until written again.
   std::string changed = described;
   changed.replace(changed.find("      - {name: trips, dtype: Int64}\n"),
                   std::strlen("      - {name: trips, dtype: Int64}\n"),
                   "      - {name: trips, dtype: Int64}\n      - {name: rating, dtype: Float32}\n");
   repo_.Write(changed);
-  ApplyReport recreated;
-  LARDER_ASSERT_OK_AND_ASSIGN(auto fs_recreated, repo_.OpenApplied(&recreated));
-  EXPECT_TRUE(recreated.changed);
-  EXPECT_TRUE(HasMessage(recreated,
-                         "re-created feature view 'driver_stats' empty: its feature "
-                         "schema changed; its rows were dropped"))
-      << Messages(recreated);
-  EXPECT_EQ(ReadTrips(*fs, {1, 2, 3}),
-            (std::vector<std::optional<int64_t>>{std::nullopt, std::nullopt, std::nullopt}));
-  EXPECT_EQ(ReadTrips(*fs, {1, 2, 3}, "other_stats"),
-            (std::vector<std::optional<int64_t>>{10, 20, 30}));
-  // The re-created view takes rows of its new schema.
+  ApplyReport grown;
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs_grown, repo_.OpenApplied(&grown));
+  EXPECT_TRUE(grown.changed);
+  EXPECT_EQ(grown.rows_discarded, 0u);
+  EXPECT_TRUE(HasMessage(grown,
+                         "updated feature view 'driver_stats', keeping its rows: added "
+                         "feature 'rating' (Float32) (read as NOT_FOUND in the 3 rows"))
+      << Messages(grown);
+  EXPECT_EQ(ReadTrips(*fs, {1, 2, 3}), (std::vector<std::optional<int64_t>>{10, 20, 30}));
+  {
+    LARDER_ASSERT_OK_AND_ASSIGN(
+        OnlineResponse resp, fs->GetOnlineFeatures(Features(
+                                 {"driver_stats:trips", "driver_stats:rating"}, DriverIds({1}))));
+    EXPECT_EQ(resp.results[2].statuses[0], FieldStatus::kNotFound);
+    EXPECT_TRUE(resp.results[2].values[0].is_null);
+    EXPECT_EQ(resp.results[2].event_timestamps[0], 1000 * kMicros);
+  }
+  // A row written now carries it.
   Frame rows = StatsRows({1}, {11});
   rows.names.push_back("rating");
   rows.columns.push_back({F(4.5)});
   LARDER_ASSERT_OK(fs->Push("stats_push", rows));
-  LARDER_ASSERT_OK_AND_ASSIGN(OnlineResponse resp,
-                              fs->GetOnlineFeatures(Features(
-                                  {"driver_stats:trips", "driver_stats:rating"}, DriverIds({1}))));
-  ASSERT_EQ(resp.results.size(), 3u);
-  EXPECT_EQ(resp.results[1].values[0].i64, 11);
-  EXPECT_EQ(resp.results[2].values[0].f64, 4.5);
-  // Changing a view's entity keys re-creates it as well.
+  {
+    LARDER_ASSERT_OK_AND_ASSIGN(
+        OnlineResponse resp, fs->GetOnlineFeatures(Features(
+                                 {"driver_stats:trips", "driver_stats:rating"}, DriverIds({1}))));
+    ASSERT_EQ(resp.results.size(), 3u);
+    EXPECT_EQ(resp.results[1].values[0].i64, 11);
+    EXPECT_EQ(resp.results[2].values[0].f64, 4.5);
+  }
+  ExpectCheckOk(*fs);
+
+  // A changed dtype would discard the view's rows: refused without --force, writing nothing.
+  std::string retyped = changed;
+  retyped.replace(retyped.find("{name: rating, dtype: Float32}"),
+                  std::strlen("{name: rating, dtype: Float32}"), "{name: rating, dtype: Int32}");
+  repo_.Write(retyped);
+  LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo before_refusal, fs->Inspect());
+  EXPECT_TRUE(IsError(repo_.OpenApplied(), ErrorCode::kInvalidArgument,
+                      {"apply would discard 3 rows", "feature view 'driver_stats'",
+                       "feature 'rating' changes dtype from Float32 to Int32",
+                       "Nothing was changed", "larder apply --force"}));
+  LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo after_refusal, fs->Inspect());
+  EXPECT_EQ(after_refusal.registry_generation, before_refusal.registry_generation);
+  EXPECT_EQ(ReadTrips(*fs, {1, 2, 3}), (std::vector<std::optional<int64_t>>{11, 20, 30}));
+  // With --force the view is re-created empty; the other views keep their rows.
+  ApplyReport recreated;
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs_recreated,
+                              repo_.OpenApplied(&recreated, ApplyOptions{.force = true}));
+  EXPECT_EQ(recreated.rows_discarded, 3u);
+  EXPECT_TRUE(HasMessage(recreated,
+                         "re-created feature view 'driver_stats' empty: feature 'rating' changes "
+                         "dtype from Float32 to Int32; its 3 rows were dropped"))
+      << Messages(recreated);
+  EXPECT_EQ(ReadTrips(*fs, {1, 2, 3}),
+            (std::vector<std::optional<int64_t>>{std::nullopt, std::nullopt, std::nullopt}));
+  EXPECT_EQ(ReadTrips(*fs, {1, 2, 3}, "other_stats"),
+            (std::vector<std::optional<int64_t>>{11, 20, 30}));
+  // Changing a view's entity keys re-creates it as well (an empty view needs no --force).
   {
     std::string rekeyed = changed;
     rekeyed.replace(rekeyed.find("value_type: Int64"), std::strlen("value_type: Int64"),
@@ -251,15 +291,18 @@ TEST_F(StoreApply, RegistryChangesKeepOrDropRowsAsDocumented) {
                     "{name: driver_id, dtype: Int32}");
     repo_.Write(rekeyed);
     ApplyReport r;
-    LARDER_ASSERT_OK_AND_ASSIGN(auto fs_rekeyed, repo_.OpenApplied(&r));
+    LARDER_ASSERT_OK_AND_ASSIGN(auto fs_rekeyed,
+                                repo_.OpenApplied(&r, ApplyOptions{.force = true}));
     EXPECT_TRUE(HasMessage(r,
                            "re-created feature view 'driver_stats' empty: its entity key "
-                           "columns changed"))
+                           "columns change from (driver_id Int64) to (driver_id Int32); its 0 "
+                           "rows were dropped"))
         << Messages(r);
     EXPECT_EQ(ReadTrips(*fs, {1})[0], std::nullopt);
     // And back (every view is re-created once more); refill driver_stats for step 4.
     repo_.Write(changed);
-    LARDER_ASSERT_OK_AND_ASSIGN(auto fs_back, repo_.OpenApplied());
+    LARDER_ASSERT_OK_AND_ASSIGN(auto fs_back,
+                                repo_.OpenApplied(nullptr, ApplyOptions{.force = true}));
     EXPECT_EQ(ReadTrips(*fs, {1}, "other_stats")[0], std::nullopt);
     LARDER_ASSERT_OK(fs->Push("stats_push", rows));
     LARDER_ASSERT_OK(fs->Push("stats_push", [] {
@@ -274,10 +317,14 @@ TEST_F(StoreApply, RegistryChangesKeepOrDropRowsAsDocumented) {
   std::string removed = changed;
   removed.erase(removed.find("  - name: other_stats"), other_view.size());
   repo_.Write(removed);
+  EXPECT_TRUE(IsError(repo_.OpenApplied(), ErrorCode::kInvalidArgument,
+                      {"apply would discard 3 rows: feature view 'other_stats' would be dropped "
+                       "(3 rows)"}));
   ApplyReport dropped;
-  LARDER_ASSERT_OK_AND_ASSIGN(auto fs_dropped, repo_.OpenApplied(&dropped));
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs_dropped,
+                              repo_.OpenApplied(&dropped, ApplyOptions{.force = true}));
   EXPECT_TRUE(dropped.changed);
-  EXPECT_TRUE(HasMessage(dropped, "dropped feature view 'other_stats' and its rows"))
+  EXPECT_TRUE(HasMessage(dropped, "dropped feature view 'other_stats' and its 3 rows"))
       << Messages(dropped);
   EXPECT_TRUE(IsError(fs->GetOnlineFeatures(Features({"other_stats:trips"}, DriverIds({1}))),
                       ErrorCode::kFeatureViewNotFound, {"'other_stats'"}));
@@ -365,15 +412,16 @@ TEST_F(StoreApply, DroppedAndChangedViewsGiveTheirBytesBack) {
   ASSERT_GT(other_bytes, kRows * 32);
   EXPECT_EQ(full.rows, stats_bytes + other_bytes);
 
-  // 1. driver_stats re-created (its schema changed): its 20,000 rows are dropped, and once
+  // 1. driver_stats re-created (a dtype changed): its 20,000 rows are dropped, and once
   // their epoch has passed, their bytes are free.
   std::string changed = StatsRepo() + other_view;
   changed.replace(changed.find("      - {name: trips, dtype: Int64}\n"),
                   std::strlen("      - {name: trips, dtype: Int64}\n"),
-                  "      - {name: trips, dtype: Int64}\n      - {name: rating, dtype: Float32}\n");
+                  "      - {name: trips, dtype: Int32}\n      - {name: rating, dtype: Float32}\n");
   repo_.Write(changed);
   ApplyReport recreated;
-  LARDER_ASSERT_OK_AND_ASSIGN(auto fs_recreated, repo_.OpenApplied(&recreated));
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs_recreated,
+                              repo_.OpenApplied(&recreated, ApplyOptions{.force = true}));
   ASSERT_TRUE(HasMessage(recreated, "re-created feature view 'driver_stats'"))
       << Messages(recreated);
   const ArenaAccount retired = account("right after the re-creation");
@@ -391,8 +439,9 @@ TEST_F(StoreApply, DroppedAndChangedViewsGiveTheirBytesBack) {
   removed.erase(removed.find("  - name: other_stats"), other_view.size());
   repo_.Write(removed);
   ApplyReport dropped;
-  LARDER_ASSERT_OK_AND_ASSIGN(auto fs_dropped, repo_.OpenApplied(&dropped));
-  ASSERT_TRUE(HasMessage(dropped, "dropped feature view 'other_stats' and its rows"))
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs_dropped,
+                              repo_.OpenApplied(&dropped, ApplyOptions{.force = true}));
+  ASSERT_TRUE(HasMessage(dropped, "dropped feature view 'other_stats' and its 20000 rows"))
       << Messages(dropped);
   settle(4000);
   const ArenaAccount after_drop = account("after the drop");
@@ -1583,10 +1632,12 @@ TEST_F(StoreTest, ReadersSurviveGarbageRowsAndIndex) {
   ExpectCheckOk(*fs);
 }
 
-// A well-formed row whose class vector is shorter than its view's schema needs (a row that was
-// not written for this schema): both response shapes report the features past the vector's
-// end INVALID and read the others.
-TEST_F(StoreTest, ShortClassVectorsReadAsInvalid) {
+// A well-formed row whose class vector is shorter than its view's schema needs: a row written
+// before a feature was added to its view (by an apply that kept the rows) has no value for it.
+// Both response shapes report the features past the vector's end NOT_FOUND, with the row's
+// timestamp, as Feast reports a feature missing from a stored row
+// (sdk/python/feast/utils.py, _populate_response_from_feature_data), and read the others.
+TEST_F(StoreTest, ShortClassVectorsReadAsNotFound) {
   repo_.Write(StatsRepo(), StoreOptions{100, "1MiB"});
   LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
   LARDER_ASSERT_OK(fs->Push("stats_push", StatsRows({1}, {10})));
@@ -1620,12 +1671,14 @@ TEST_F(StoreTest, ShortClassVectorsReadAsInvalid) {
   LARDER_ASSERT_OK_AND_ASSIGN(OnlineResponse values, reader->GetOnlineFeatures(req));
   EXPECT_EQ(values.results[1].statuses[0], FieldStatus::kPresent);
   EXPECT_EQ(values.results[1].values[0].f64, 2.5);
-  EXPECT_EQ(values.results[2].statuses[0], FieldStatus::kInvalid);
+  EXPECT_EQ(values.results[2].statuses[0], FieldStatus::kNotFound);
+  EXPECT_TRUE(values.results[2].values[0].is_null);
+  EXPECT_EQ(values.results[2].event_timestamps[0], 1000 * kMicros);
   ColumnarResponse columns;
   LARDER_ASSERT_OK(reader->GetOnlineFeaturesColumnar(req, &columns));
   EXPECT_EQ(columns.features[0].statuses[0], FieldStatus::kPresent);
   EXPECT_EQ(columns.features[0].doubles[0], 2.5);
-  EXPECT_EQ(columns.features[1].statuses[0], FieldStatus::kInvalid);
+  EXPECT_EQ(columns.features[1].statuses[0], FieldStatus::kNotFound);
   EXPECT_EQ(columns.features[1].ints[0], 0);
   EXPECT_EQ(columns.features[1].event_timestamps[0], 1000 * kMicros);
 }

@@ -67,8 +67,14 @@ class FeatureStore {
   static Result<std::unique_ptr<FeatureStore>> Open(const std::string& repo_dir);
   ~FeatureStore();
 
-  // Creates the segment, or updates its registry to match the repo (see ApplyReport).
-  Result<ApplyReport> Apply();
+  // Creates the segment, or updates its registry to match the repo (see ApplyReport). Views
+  // keep their rows across compatible changes (features added or removed, ttl, description);
+  // a change that would discard rows (a view dropped, a join key or feature dtype changed) is
+  // refused with kInvalidArgument, writing nothing, unless `options.force`.
+  Result<ApplyReport> Apply(ApplyOptions options = {});
+  // What Apply would do, writing nothing (`larder plan`): one line per change, with the rows
+  // each would discard (ApplyReport::rows_discarded).
+  Result<ApplyReport> Plan() const;
   // Removes the segment and its side files. kStoreNotFound if there is none.
   Status Teardown();
 

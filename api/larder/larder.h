@@ -49,8 +49,14 @@ typedef struct larder_reader larder_reader;
 
 /* Opens <repo_dir>/feature_store.yaml. */
 larder_code larder_store_open(const char* repo_dir, larder_store** out, char** error);
-/* Creates or updates the segment; *report (optional) receives one line per action. */
+/* Creates or updates the segment; *report (optional) receives one line per action. Views
+ * keep their rows across compatible changes; a change that would discard rows (a view dropped,
+ * a join key or feature dtype changed) fails with LARDER_INVALID_ARGUMENT and writes nothing. */
 larder_code larder_store_apply(larder_store* store, char** report, char** error);
+/* larder_store_apply, making even changes that discard rows when `force` is non-zero. */
+larder_code larder_store_apply_force(larder_store* store, int force, char** report, char** error);
+/* What apply would do, writing nothing (`larder plan`): one line per change in *report. */
+larder_code larder_store_plan(larder_store* store, char** report, char** error);
 /* Feast's push body: {"push_source_name": ..., "df": {...}, "to": "online"}.
  * *rows_written (optional) receives the rows written across views. */
 larder_code larder_store_push_json(larder_store* store, const char* body, size_t body_len,

@@ -45,6 +45,12 @@ struct SourceDef {
 struct FieldDef {
   std::string name;
   DType dtype;
+  // Where the store keeps this feature in the view's rows: its position in the row vector of
+  // its storage class, and its bit in the row's null bitmap. Assigned by apply (like a view's
+  // id) and kept across compatible schema changes, so rows written before a feature was added
+  // or removed read the same. -1: not assigned (a repo read from its files).
+  int32_t slot = -1;
+  int32_t null_bit = -1;
   friend bool operator==(const FieldDef&, const FieldDef&) = default;
 };
 
@@ -63,6 +69,10 @@ struct FeatureViewDef {
   std::string source;       // a push source or a file source
   bool online = true;
   std::vector<FieldDef> features;  // schema fields that are not join keys, in declared order
+  // Features removed by earlier applies while the view kept its rows (assigned by the store):
+  // their slots and null bits stay reserved, since rows written before the removal still hold
+  // their values, so a feature added later never reads them.
+  std::vector<FieldDef> retired_features;
   std::vector<JoinKeyDef> join_keys;  // derived from entities (filled by the parser)
   std::string description;
   Tags tags;

@@ -22,8 +22,15 @@ struct ReaderInfo {
 
 struct ApplyReport {
   bool created = false;               // a new segment was created
-  bool changed = false;               // the registry changed
+  bool changed = false;               // the registry changed (a plan: would change)
+  uint64_t rows_discarded = 0;        // rows of re-created and dropped views (a plan: would be)
   std::vector<std::string> messages;  // one line per action, for the CLI
+};
+
+struct ApplyOptions {
+  // Apply changes that discard rows (a view dropped, or re-created because a join key or a
+  // feature's dtype changed). Without it such an apply is refused and writes nothing.
+  bool force = false;
 };
 
 struct ViewStats {

@@ -1,6 +1,9 @@
 #include "engine/rows/catalog.h"
 
+#include <algorithm>
 #include <limits>
+#include <set>
+#include <utility>
 
 namespace larder {
 
@@ -25,6 +28,59 @@ StorageClass StorageClassOf(DType t) {
   return t.is_array ? kList[i] : kScalar[i];
 }
 
+void AssignSchemaOrderLayout(std::vector<FieldDef>* features) {
+  std::array<int32_t, static_cast<size_t>(StorageClass::kCount)> next{};
+  for (size_t i = 0; i < features->size(); ++i) {
+    FieldDef& f = (*features)[i];
+    f.slot = next[static_cast<size_t>(StorageClassOf(f.dtype))]++;
+    f.null_bit = static_cast<int32_t>(i);
+  }
+}
+
+bool HasSchemaOrderLayout(const FeatureViewDef& view) {
+  if (!view.retired_features.empty()) return false;
+  std::vector<FieldDef> ordered = view.features;
+  AssignSchemaOrderLayout(&ordered);
+  for (size_t i = 0; i < ordered.size(); ++i) {
+    const FieldDef& f = view.features[i];
+    if (f.slot == -1 && f.null_bit == -1) continue;
+    if (f.slot != ordered[i].slot || f.null_bit != ordered[i].null_bit) return false;
+  }
+  return true;
+}
+
+Status ValidateLayout(const FeatureViewDef& view) {
+  std::set<std::pair<StorageClass, int32_t>> slots;
+  std::set<int32_t> bits;
+  for (const auto* list : {&view.features, &view.retired_features}) {
+    for (const FieldDef& f : *list) {
+      const bool fits = f.slot >= 0 && f.slot < kMaxLayoutSlots && f.null_bit >= 0 &&
+                        f.null_bit < kMaxLayoutSlots;
+      if (!fits || !slots.insert({StorageClassOf(f.dtype), f.slot}).second ||
+          !bits.insert(f.null_bit).second) {
+        return CorruptStore("feature view '" + view.name + "': feature '" + f.name + "' has slot " +
+                            std::to_string(f.slot) + " and null bit " + std::to_string(f.null_bit) +
+                            ", out of range or taken by another feature");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+void AssignFreshSlot(const FeatureViewDef& view, FieldDef* f) {
+  const StorageClass cls = StorageClassOf(f->dtype);
+  int32_t slot = 0;
+  int32_t bit = 0;
+  for (const auto* list : {&view.features, &view.retired_features}) {
+    for (const FieldDef& g : *list) {
+      if (g.slot >= 0 && StorageClassOf(g.dtype) == cls) slot = std::max(slot, g.slot + 1);
+      bit = std::max(bit, g.null_bit + 1);
+    }
+  }
+  f->slot = slot;
+  f->null_bit = bit;
+}
+
 const FeatureInfo* ViewInfo::FindFeature(std::string_view name) const {
   auto it = feature_by_name.find(std::string(name));
   return it == feature_by_name.end() ? nullptr : &features[it->second];
@@ -44,12 +100,23 @@ Result<std::shared_ptr<const Catalog>> Catalog::Build(RepoConfig config, uint64_
                    : def.ttl_seconds > kMaxTtlSeconds ? 0
                                                       : def.ttl_seconds * 1000000;
     for (const JoinKeyDef& k : def.join_keys) v.key_types.push_back(k.type);
-    for (uint32_t i = 0; i < def.features.size(); ++i) {
+    // A repo read from its files (slots unassigned) gets the layout apply would give it.
+    std::vector<FieldDef> placed = def.features;
+    if (!placed.empty() && placed[0].slot < 0) {
+      AssignSchemaOrderLayout(&placed);
+    } else {
+      LARDER_RETURN_IF_ERROR(ValidateLayout(def));  // the row encoder sizes vectors by it
+    }
+    for (uint32_t i = 0; i < placed.size(); ++i) {
       FeatureInfo f;
-      f.name = def.features[i].name;
-      f.dtype = def.features[i].dtype;
+      f.name = placed[i].name;
+      f.dtype = placed[i].dtype;
       f.cls = StorageClassOf(f.dtype);
-      f.slot = v.class_counts[static_cast<size_t>(f.cls)]++;
+      f.slot = static_cast<uint32_t>(placed[i].slot);
+      f.null_bit = static_cast<uint32_t>(placed[i].null_bit);
+      uint32_t& count = v.class_counts[static_cast<size_t>(f.cls)];
+      count = std::max(count, f.slot + 1);
+      v.null_bits = std::max(v.null_bits, f.null_bit + 1);
       v.class_mask |= 1u << static_cast<uint32_t>(f.cls);
       f.index = i;
       v.feature_by_name.emplace(f.name, i);

@@ -2,6 +2,7 @@
 
 #include <flatbuffers/flatbuffers.h>
 
+#include "engine/rows/catalog.h"
 #include "layout/registry_generated.h"
 
 namespace larder {
@@ -46,6 +47,17 @@ Result<ScalarType> DecodeScalar(uint8_t byte) {
   return t.scalar;
 }
 
+// Fields with their slots (View.placed_features, retired_features).
+Result<std::vector<FieldDef>> DecodePlacedFields(const Vector<Offset<fb::Field>>* v) {
+  std::vector<FieldDef> out;
+  if (v == nullptr) return out;
+  for (const auto* f : *v) {
+    LARDER_ASSIGN_OR_RETURN(DType t, DecodeDType(f->dtype()));
+    out.push_back({Str(f->name()), t, f->slot(), f->null_bit()});
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string EncodeRegistry(const RepoConfig& c, uint32_t next_view_id) {
@@ -67,19 +79,38 @@ std::string EncodeRegistry(const RepoConfig& c, uint32_t next_view_id) {
   }
   std::vector<Offset<fb::View>> views;
   for (const auto& v : c.views) {
-    std::vector<Offset<fb::Field>> fields;
-    for (const auto& f : v.features) {
-      fields.push_back(fb::CreateField(b, b.CreateString(f.name), f.dtype.Encode()));
+    // Schema-order views keep the encoding every build reads; others carry their slots
+    // (registry.fbs, View.placed_features) behind a marker older builds refuse.
+    const bool schema_order = HasSchemaOrderLayout(v);
+    auto encode_fields = [&](const std::vector<FieldDef>& list, bool with_slots) {
+      std::vector<Offset<fb::Field>> out;
+      for (const auto& f : list) {
+        out.push_back(fb::CreateField(b, b.CreateString(f.name), f.dtype.Encode(),
+                                      with_slots ? f.slot : -1, with_slots ? f.null_bit : -1));
+      }
+      return b.CreateVector(out);
+    };
+    Offset<Vector<Offset<fb::Field>>> placed = 0;
+    Offset<Vector<Offset<fb::Field>>> retired = 0;
+    Offset<Vector<Offset<fb::Field>>> fields;
+    if (schema_order) {
+      fields = encode_fields(v.features, false);
+    } else {
+      placed = encode_fields(v.features, true);
+      retired = encode_fields(v.retired_features, true);
+      std::vector<Offset<fb::Field>> marker = {
+          fb::CreateField(b, b.CreateString(kEvolvedLayoutMarkerName), kEvolvedLayoutMarker)};
+      fields = b.CreateVector(marker);
     }
     std::vector<Offset<fb::JoinKey>> keys;
     for (const auto& k : v.join_keys) {
       keys.push_back(fb::CreateJoinKey(b, b.CreateString(k.name), static_cast<uint8_t>(k.type)));
     }
     views.push_back(fb::CreateView(b, v.id, b.CreateString(v.name), EncodeStrings(b, v.entities),
-                                   v.ttl_seconds, b.CreateString(v.source), v.online,
-                                   b.CreateVector(fields), b.CreateVector(keys),
-                                   b.CreateString(v.description), EncodeTags(b, v.tags),
-                                   b.CreateString(v.owner)));
+                                   v.ttl_seconds, b.CreateString(v.source), v.online, fields,
+                                   b.CreateVector(keys), b.CreateString(v.description),
+                                   EncodeTags(b, v.tags), b.CreateString(v.owner), placed,
+                                   retired));
   }
   std::vector<Offset<fb::Service>> services;
   for (const auto& s : c.services) {
@@ -156,11 +187,15 @@ Result<RepoConfig> DecodeRegistry(std::string_view bytes, uint32_t* next_view_id
       d.ttl_seconds = v->ttl_seconds();
       d.source = Str(v->source());
       d.online = v->online();
-      if (v->features()) {
+      if (v->placed_features() != nullptr) {
+        LARDER_ASSIGN_OR_RETURN(d.features, DecodePlacedFields(v->placed_features()));
+        LARDER_ASSIGN_OR_RETURN(d.retired_features, DecodePlacedFields(v->retired_features()));
+      } else if (v->features()) {
         for (const auto* f : *v->features()) {
           LARDER_ASSIGN_OR_RETURN(DType t, DecodeDType(f->dtype()));
           d.features.push_back({Str(f->name()), t});
         }
+        AssignSchemaOrderLayout(&d.features);
       }
       if (v->join_keys()) {
         for (const auto* k : *v->join_keys()) {
@@ -171,6 +206,7 @@ Result<RepoConfig> DecodeRegistry(std::string_view bytes, uint32_t* next_view_id
       d.description = Str(v->description());
       d.tags = DecodeTags(v->tags());
       d.owner = Str(v->owner());
+      LARDER_RETURN_IF_ERROR(ValidateLayout(d));
       c.views.push_back(std::move(d));
     }
   }

@@ -17,6 +17,32 @@ Offset<void> ListOf(flatbuffers::FlatBufferBuilder& b, const std::vector<V>& src
   return b.CreateVector(tmp).Union();
 }
 
+// An empty value of an offset class, for the slot of a removed feature.
+Offset<void> EmptyItem(flatbuffers::FlatBufferBuilder& b, StorageClass c) {
+  switch (c) {
+    case StorageClass::kStr:
+      return b.CreateString("").Union();
+    case StorageClass::kBytes:
+      return fb::CreateBytesValue(b).Union();
+    case StorageClass::kI32List:
+      return fb::CreateInt32List(b).Union();
+    case StorageClass::kI64List:
+      return fb::CreateInt64List(b).Union();
+    case StorageClass::kF32List:
+      return fb::CreateFloatList(b).Union();
+    case StorageClass::kF64List:
+      return fb::CreateDoubleList(b).Union();
+    case StorageClass::kBoolList:
+      return fb::CreateBoolList(b).Union();
+    case StorageClass::kStrList:
+      return fb::CreateStringList(b).Union();
+    case StorageClass::kBytesList:
+      return fb::CreateBytesList(b).Union();
+    default:
+      return Offset<void>();
+  }
+}
+
 }  // namespace
 
 std::string_view RowEncoder::Encode(const ViewInfo& view, TimestampMicros event_ts,
@@ -38,9 +64,9 @@ std::string_view RowEncoder::Encode(const ViewInfo& view, TimestampMicros event_
   for (const FeatureInfo& f : view.features) {
     const Value& v = values[f.index];
     if (v.is_null) {
-      if (!any_null) nulls_.assign((view.features.size() + 7) / 8, 0);
+      if (!any_null) nulls_.assign((view.null_bits + 7) / 8, 0);
       any_null = true;
-      nulls_[f.index / 8] |= static_cast<uint8_t>(1u << (f.index % 8));
+      nulls_[f.null_bit / 8] |= static_cast<uint8_t>(1u << (f.null_bit % 8));
     }
     switch (f.cls) {
       case StorageClass::kI32: i32_[f.slot] = static_cast<int32_t>(v.i64); break;
@@ -92,9 +118,18 @@ std::string_view RowEncoder::Encode(const ViewInfo& view, TimestampMicros event_
       case StorageClass::kCount: break;
     }
   }
+  // Slots of removed features (below a live feature's slot) hold an empty value: an offset
+  // vector cannot hold a null offset. No reader reads them (apply waits for readers of the
+  // registry that still had the feature before any row of the new layout is written).
   auto vec_or_null = [&](StorageClass c) -> flatbuffers::uoffset_t {
-    const auto& offs = offsets_[Idx(c)];
+    auto& offs = offsets_[Idx(c)];
     if (offs.empty()) return 0;
+    Offset<void> empty;
+    for (Offset<void>& o : offs) {
+      if (!o.IsNull()) continue;
+      if (empty.IsNull()) empty = EmptyItem(b_, c);
+      o = empty;
+    }
     return b_.CreateVector(offs).o;
   };
   // Vectors of offsets must also precede the table.
@@ -396,6 +431,43 @@ bool DecodeList(const ListVec* lists, uint32_t slot, Fn&& each) {
 }
 
 }  // namespace
+
+bool RowHasSlot(const fb::Row* row, const FeatureInfo& f) {
+  const uint32_t s = f.slot;
+  switch (f.cls) {
+    case StorageClass::kI32:
+      return InRange(row->i32(), s);
+    case StorageClass::kI64:
+      return InRange(row->i64(), s);
+    case StorageClass::kF32:
+      return InRange(row->f32(), s);
+    case StorageClass::kF64:
+      return InRange(row->f64(), s);
+    case StorageClass::kBool:
+      return InRange(row->bools(), s);
+    case StorageClass::kStr:
+      return InRange(row->strs(), s);
+    case StorageClass::kBytes:
+      return InRange(row->bytes(), s);
+    case StorageClass::kI32List:
+      return InRange(row->i32_lists(), s);
+    case StorageClass::kI64List:
+      return InRange(row->i64_lists(), s);
+    case StorageClass::kF32List:
+      return InRange(row->f32_lists(), s);
+    case StorageClass::kF64List:
+      return InRange(row->f64_lists(), s);
+    case StorageClass::kBoolList:
+      return InRange(row->bool_lists(), s);
+    case StorageClass::kStrList:
+      return InRange(row->str_lists(), s);
+    case StorageClass::kBytesList:
+      return InRange(row->bytes_lists(), s);
+    case StorageClass::kCount:
+      break;
+  }
+  return false;
+}
 
 bool DecodeFeature(const fb::Row* row, const FeatureInfo& f, Value* out) {
   out->dtype = f.dtype;

@@ -54,9 +54,14 @@ inline const fb::Row* RowFromBuffer(const uint8_t* data) { return fb::GetRow(dat
 // True when feature `f` is null according to a row's null bitmap (row->nulls(), may be null).
 inline bool IsNullIn(const flatbuffers::Vector<uint8_t>* nulls, const FeatureInfo& f) {
   if (nulls == nullptr) return false;
-  uint32_t byte = f.index / 8;
-  return byte < nulls->size() && ((nulls->Get(byte) >> (f.index % 8)) & 1) != 0;
+  uint32_t byte = f.null_bit / 8;
+  return byte < nulls->size() && ((nulls->Get(byte) >> (f.null_bit % 8)) & 1) != 0;
 }
+
+// Whether the row's vector of `f`'s class reaches `f`'s slot. A row written before the feature
+// was added to its view (by an apply that kept the view's rows) does not: the feature has no
+// value in it, which reads as NOT_FOUND, as a field missing from a stored row does in Feast.
+bool RowHasSlot(const fb::Row* row, const FeatureInfo& f);
 
 // True when feature `f` is null in `row`.
 inline bool IsNullFeature(const fb::Row* row, const FeatureInfo& f) {
@@ -64,7 +69,7 @@ inline bool IsNullFeature(const fb::Row* row, const FeatureInfo& f) {
 }
 
 // Decodes feature `f` into `out` (dtype set). Returns false when the row does not have the
-// feature's slot (a row that does not fit its schema: only possible on corruption).
+// feature's slot (see RowHasSlot) or its item there is missing (only on corruption).
 bool DecodeFeature(const fb::Row* row, const FeatureInfo& f, Value* out);
 
 }  // namespace larder

@@ -424,6 +424,7 @@ PYBIND11_MODULE(_larder, m) {
   py::class_<ApplyReport>(m, "ApplyReport")
       .def_readonly("created", &ApplyReport::created)
       .def_readonly("changed", &ApplyReport::changed)
+      .def_readonly("rows_discarded", &ApplyReport::rows_discarded)
       .def_readonly("messages", &ApplyReport::messages)
       .def("__repr__", [](const ApplyReport& r) {
         return std::string("ApplyReport(created=") + (r.created ? "True" : "False") +
@@ -453,14 +454,25 @@ PYBIND11_MODULE(_larder, m) {
            }),
            py::arg("repo_path"))
       .def(
-          "apply", [](StoreHandle& s) { return WithoutGil([&] { return s.fs->Apply(); }); },
+          "apply",
+          [](StoreHandle& s, bool force) {
+            return WithoutGil([&] { return s.fs->Apply(ApplyOptions{.force = force}); });
+          },
+          py::kw_only(), py::arg("force") = false,
           "Creates the online store's segment, or updates its registry to match "
-          "feature_store.yaml (`larder apply`).")
+          "feature_store.yaml (`larder apply`). Views keep their rows across compatible "
+          "changes; a change that would discard rows (a view dropped, a join key or feature "
+          "dtype changed) raises InvalidArgument, writing nothing, unless force=True.")
+      .def(
+          "plan", [](const StoreHandle& s) { return WithoutGil([&] { return s.fs->Plan(); }); },
+          "What apply() would do, writing nothing (`larder plan`): an ApplyReport whose "
+          "messages list each change and whose rows_discarded counts the rows it would drop.")
       .def(
           "teardown", [](StoreHandle& s) { WithoutGil([&] { return s.fs->Teardown(); }); },
           "Removes the segment and its side files (`larder teardown`).")
       .def("_push",
-           [](StoreHandle& s, const std::string& source, py::handle columns, const std::string& to) {
+           [](StoreHandle& s, const std::string& source, py::handle columns,
+              const std::string& to) {
              PushMode mode = Unwrap(ParsePushMode(to));
              return PushFrame(columns, "DataFrame",
                               [&](const Frame& df) { return s.fs->Push(source, df, mode); });
@@ -471,18 +483,19 @@ PYBIND11_MODULE(_larder, m) {
                return s.fs->WriteToOnlineStore(view, df);
              });
            })
-      .def("get_online_features",
-           [](StoreHandle& s, const py::object& features, const py::object& entity_rows, bool full,
-              bool /*include_feature_view_version_metadata: accepted, ignored (Feast's
-                     servers never return the metadata it selects)*/,
-              const py::object& feature_service, const py::object& entities) {
-             return GetOnline(*s.fs, features, entity_rows, full, feature_service, entities);
-           },
-           py::arg("features") = py::none(), py::arg("entity_rows") = py::none(),
-           py::arg("full_feature_names") = false,
-           py::arg("include_feature_view_version_metadata") = false, py::kw_only(),
-           py::arg("feature_service") = py::none(), py::arg("entities") = py::none(),
-           kGetOnlineDoc)
+      .def(
+          "get_online_features",
+          [](StoreHandle& s, const py::object& features, const py::object& entity_rows, bool full,
+             bool /*include_feature_view_version_metadata: accepted, ignored (Feast's
+                    servers never return the metadata it selects)*/
+             ,
+             const py::object& feature_service, const py::object& entities) {
+            return GetOnline(*s.fs, features, entity_rows, full, feature_service, entities);
+          },
+          py::arg("features") = py::none(), py::arg("entity_rows") = py::none(),
+          py::arg("full_feature_names") = false,
+          py::arg("include_feature_view_version_metadata") = false, py::kw_only(),
+          py::arg("feature_service") = py::none(), py::arg("entities") = py::none(), kGetOnlineDoc)
       .def("_get_historical_features",
            [](StoreHandle& s, py::handle entity_columns, py::handle features,
               py::handle feature_service, bool full) {

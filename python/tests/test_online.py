@@ -294,3 +294,45 @@ def test_bad_requests(store):
         store.get_online_features(FEATURES, entities={"driver_id": [object()]})
     with pytest.raises(larder.InvalidArgument, match="int64 range"):
         store.get_online_features(FEATURES, [{"driver_id": 2**70}])
+
+
+def test_schema_changes_keep_rows_and_discarding_needs_force(store, repo):
+    """plan() writes nothing; a feature added keeps the rows (old rows read it NOT_FOUND); a
+    changed dtype raises InvalidArgument unless apply(force=True)."""
+    push_drivers(store)
+    yaml_path = repo[0] + "/feature_store.yaml"
+    with open(yaml_path) as f:
+        original = f.read()
+    quality = ("      - {name: conv_rate, dtype: Float32}\n"
+               "      - {name: avg_daily_trips, dtype: Int64}\n  - name: driver_fresh")
+    assert quality in original
+    grown = original.replace(quality, quality.replace(
+        "  - name: driver_fresh", "      - {name: rating, dtype: Float64}\n  - name: driver_fresh"))
+    with open(yaml_path, "w") as f:
+        f.write(grown)
+    changed = larder.FeatureStore(repo_path=repo[0])
+    plan = changed.plan()
+    assert plan.rows_discarded == 0
+    assert any("add feature 'rating' (Float64)" in m for m in plan.messages), plan.messages
+    report = changed.apply()
+    assert report.changed and report.rows_discarded == 0
+    got = changed.get_online_features(
+        features=["driver_daily_quality:avg_daily_trips", "driver_daily_quality:rating"],
+        entity_rows=[{"driver_id": 1001}]).to_dict()
+    assert got["avg_daily_trips"] == [27]
+    assert got["rating"] == [None]
+
+    retyped = grown.replace("{name: rating, dtype: Float64}", "{name: rating, dtype: Int64}")
+    with open(yaml_path, "w") as f:
+        f.write(retyped)
+    again = larder.FeatureStore(repo_path=repo[0])
+    assert again.plan().rows_discarded == 3
+    with pytest.raises(larder.InvalidArgument, match="apply would discard 3 rows"):
+        again.apply()
+    assert again.get_online_features(
+        features=["driver_daily_quality:avg_daily_trips"],
+        entity_rows=[{"driver_id": 1001}]).to_dict()["avg_daily_trips"] == [27]
+    assert again.apply(force=True).rows_discarded == 3
+    assert again.get_online_features(
+        features=["driver_daily_quality:avg_daily_trips"],
+        entity_rows=[{"driver_id": 1001}]).to_dict()["avg_daily_trips"] == [None]

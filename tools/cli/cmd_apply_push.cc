@@ -1,4 +1,4 @@
-// larder apply | push | write-to-online-store | teardown | version.
+// larder apply | plan | push | write-to-online-store | teardown | version.
 #include <cstdio>
 #include <iostream>
 
@@ -33,11 +33,20 @@ int Fail(std::string_view cmd, const Status& status) {
   return 1;
 }
 
-int RunApply(const std::string& repo) {
+int RunApply(const std::string& repo, bool force) {
   auto store = FeatureStore::Open(repo);
   if (!store.ok()) return Fail("apply", store.status());
-  auto report = (*store)->Apply();
+  auto report = (*store)->Apply(ApplyOptions{.force = force});
   if (!report.ok()) return Fail("apply", report.status());
+  for (const std::string& line : report->messages) std::cout << line << "\n";
+  return 0;
+}
+
+int RunPlan(const std::string& repo) {
+  auto store = FeatureStore::Open(repo);
+  if (!store.ok()) return Fail("plan", store.status());
+  auto report = (*store)->Plan();
+  if (!report.ok()) return Fail("plan", report.status());
   for (const std::string& line : report->messages) std::cout << line << "\n";
   return 0;
 }

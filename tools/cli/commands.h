@@ -18,7 +18,9 @@ namespace larder::cli {
 // Prints "larder <cmd>: <status>" to stderr and returns 1.
 int Fail(std::string_view cmd, const Status& status);
 
-int RunApply(const std::string& repo);
+int RunApply(const std::string& repo, bool force);
+// Prints what apply would do; writes nothing.
+int RunPlan(const std::string& repo);
 int RunPush(const std::string& repo, const std::string& source, const std::string& file,
             const std::string& to);
 int RunWriteToOnlineStore(const std::string& repo, const std::string& view,

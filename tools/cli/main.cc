@@ -23,9 +23,21 @@ int Main(int argc, char** argv) {
         ->capture_default_str();
   };
 
+  bool force = false;
   CLI::App* apply = app.add_subcommand(
-      "apply", "Create the online store, or bring its registry up to date with the repo");
+      "apply",
+      "Create the online store, or bring its registry up to date with the repo (views keep "
+      "their rows across compatible changes; see `larder plan`)");
+  apply->add_flag("--force", force,
+                  "also make changes that discard rows: a view dropped, or re-created empty "
+                  "because a join key or a feature's dtype changed");
   add_repo(apply);
+
+  CLI::App* plan = app.add_subcommand(
+      "plan",
+      "Show what `larder apply` would do (views created, kept, changed, dropped, and the rows "
+      "each change would discard), writing nothing");
+  add_repo(plan);
 
   std::string source;
   std::string file;
@@ -116,7 +128,8 @@ int Main(int argc, char** argv) {
   }
 
   get_opts.repo = repo;
-  if (apply->parsed()) return RunApply(repo);
+  if (apply->parsed()) return RunApply(repo, force);
+  if (plan->parsed()) return RunPlan(repo);
   if (push->parsed()) return RunPush(repo, source, file, to);
   if (write->parsed()) return RunWriteToOnlineStore(repo, view, file);
   if (get->parsed()) return RunGet(get_opts);
