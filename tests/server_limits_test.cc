@@ -32,7 +32,7 @@ const std::string kBody = std::string(testing::kDriverPreamble) + testing::kTrip
 
 std::string Request(const std::string& target, const std::string& body,
                     const std::string& extra_headers = "") {
-  return "POST " + target + " HTTP/1.1\r\nHost: x\r\n" + extra_headers +
+  return "POST " + target + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + extra_headers +
          "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
@@ -46,7 +46,7 @@ const char kTwoFeatures[] = R"("driver_stats:trips","driver_stats:conv_rate")";
 
 // The value of an unlabelled /metrics sample (or -1).
 int64_t MetricValue(uint16_t port, const std::string& name) {
-  const std::string r = Exchange(port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string r = Exchange(port, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   std::smatch m;
   if (!std::regex_search(r, m, std::regex("\n" + name + " (\\d+)"))) return -1;
   return std::stoll(m[1]);
@@ -121,7 +121,7 @@ TEST_F(ServerLimits, EntitiesAndValuesPerRequestAreCapped) {
   EXPECT_NE(r.find("TooManyValues"), std::string::npos) << r;
   r = Exchange(port_, Request("/get-online-features", GetBody(1, 8, kTwoFeatures)));
   EXPECT_EQ(StatusOf(r), 200) << r;
-  const std::string metrics = Exchange(port_, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string metrics = Exchange(port_, "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   EXPECT_NE(metrics.find("larder_http_limit{limit=\"max_entities\"} 10\n"), std::string::npos);
   EXPECT_NE(metrics.find("larder_http_limit{limit=\"max_values\"} 25\n"), std::string::npos);
   EXPECT_NE(metrics.find("larder_http_limit{limit=\"max_queued_bytes\"} 268435456\n"),
@@ -185,7 +185,7 @@ TEST_F(ServerLimits, RepliesWaitingForSlowClientsAreCappedInTotal) {
 TEST_F(ServerLimits, ASlowlySentHeadIsCutAtTheRequestTimeout) {
   const int fd = StartWithShortRequestTimeout();
   ASSERT_GE(fd, 0);
-  const std::string part = "GET /health HTTP/1.1\r\nHost: x\r\n";  // the head never ends
+  const std::string part = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n";  // the head never ends
   testing::WriteAll(fd, part.data(), part.size());
   char c;
   const ssize_t n = ::recv(fd, &c, 1, 0);  // 0: the server closed; -1: our 60 s ran out
@@ -200,8 +200,9 @@ TEST_F(ServerLimits, HeadAndBodyTogetherGetOneRequestTimeout) {
   const int fd = StartWithShortRequestTimeout();
   ASSERT_GE(fd, 0);
   const std::string body = GetBody(1, 1, kTwoFeatures);
-  const std::string head = "POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Length: " +
-                           std::to_string(body.size()) + "\r\n\r\n";
+  const std::string head =
+      "POST /get-online-features HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n";
   // `pieces` pieces, `gap` apart (no pause after the last).
   auto send_slowly = [&](const std::string& bytes, size_t pieces, int gap_ms) {
     const size_t step = (bytes.size() + pieces - 1) / pieces;
@@ -232,8 +233,8 @@ TEST_F(ServerLimits, UnimplementedTransferCodingsAreRefused) {
   Start(Options());
   const std::string chunk = "5\r\nhello\r\n0\r\n\r\n";
   auto send = [&](const std::string& te) {
-    return Exchange(
-        port_, "POST /push HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: " + te + "\r\n\r\n" + chunk);
+    return Exchange(port_, "POST /push HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: " + te +
+                               "\r\n\r\n" + chunk);
   };
   std::string r = send("gzip, chunked");
   EXPECT_EQ(StatusOf(r), 501) << r;
@@ -286,8 +287,51 @@ TEST_F(ServerLimits, BrowserOriginsAreRefusedUnlessAllowed) {
   r = Exchange(port_, Request("/get-online-features", get, "Origin: https://app.example\r\n"));
   EXPECT_EQ(StatusOf(r), 200) << r;
   EXPECT_NE(r.find("Access-Control-Allow-Origin: https://app.example\r\n"), std::string::npos);
-  r = Exchange(port_, "GET /health HTTP/1.1\r\nHost: x\r\nOrigin: null\r\n\r\n");
+  r = Exchange(port_, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: null\r\n\r\n");
   EXPECT_EQ(StatusOf(r), 403) << r;
+}
+
+// DNS rebinding: a page at http://evil.example:6566 whose name the attacker re-points at
+// 127.0.0.1 reaches a loopback server as a same-origin page: its GETs carry no Origin header,
+// only `Host: evil.example:6566`. A server on loopback serves only Host names that are loopback
+// addresses, localhost, or --allow-host names; before, /get-online-features and /metrics were
+// answered to it.
+TEST_F(ServerLimits, ALoopbackServerRefusesHostNamesItWasNotGiven) {
+  ServerOptions o = Options();
+  o.access.allowed_hosts = {"Features.Internal"};
+  Start(o);
+  const std::string get = GetBody(5, 1, R"("driver_stats:trips")");
+  auto with_host = [&](const std::string& host) {
+    return "POST /get-online-features HTTP/1.1\r\nHost: " + host +
+           "\r\nContent-Length: " + std::to_string(get.size()) + "\r\n\r\n" + get;
+  };
+  for (const std::string& host :
+       std::vector<std::string>{"evil.example:" + std::to_string(port_), "evil.example",
+                                "127.0.0.1.evil.example", "localhost.evil.example:80"}) {
+    std::string r = Exchange(port_, with_host(host));
+    EXPECT_EQ(StatusOf(r), 403) << host << "\n" << r;
+    EXPECT_NE(r.find("HostNotAllowed"), std::string::npos) << r;
+    r = Exchange(port_, "GET /metrics HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+    EXPECT_EQ(StatusOf(r), 403) << host << "\n" << r;
+  }
+  for (const std::string& host : std::vector<std::string>{
+           "127.0.0.1:" + std::to_string(port_), "localhost", "LOCALHOST.:" + std::to_string(port_),
+           "[::1]:8080", "127.1.2.3", "features.internal:443"}) {
+    const std::string r = Exchange(port_, with_host(host));
+    EXPECT_EQ(StatusOf(r), 200) << host << "\n" << r;
+  }
+}
+
+// Beyond loopback the server cannot know the names clients use: it does not judge Host.
+TEST(ServerAccess, OnlyALoopbackServerJudgesTheHostHeader) {
+  server::AccessOptions access;
+  const std::string_view evil = "evil.example";
+  EXPECT_TRUE(server::HostAllowed(access, &evil));
+  access.loopback_server = true;
+  EXPECT_FALSE(server::HostAllowed(access, &evil));
+  EXPECT_TRUE(server::HostAllowed(access, nullptr));  // HTTP/1.0 without Host
+  access.allowed_hosts = {"*"};
+  EXPECT_TRUE(server::HostAllowed(access, &evil));
 }
 
 // --auth-token-file: requests without the bearer token get 401 (with WWW-Authenticate), for
@@ -295,7 +339,7 @@ TEST_F(ServerLimits, BrowserOriginsAreRefusedUnlessAllowed) {
 TEST_F(ServerLimits, ABearerTokenGuardsAllEndpointsOrWrites) {
   const std::string push = R"({"push_source_name":"stats_push","df":{"driver_id":[5],"trips":[9],)"
                            R"("conv_rate":[0.5],"event_timestamp":[1]}})";
-  const std::string health = "GET /health HTTP/1.1\r\nHost: x\r\n";
+  const std::string health = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n";
   for (bool writes_only : {false, true}) {
     SCOPED_TRACE(writes_only ? "--auth writes" : "--auth all");
     ServerOptions o = Options();
@@ -330,12 +374,13 @@ TEST_F(ServerLimits, PreflightsAreAnsweredBeforeTheTokenAndNeverSmuggleABody) {
   o.access.token = "s3cret-token";
   Start(o);
   const std::string preflight =
-      "OPTIONS /push HTTP/1.1\r\nHost: x\r\nOrigin: https://app.example\r\n"
+      "OPTIONS /push HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://app.example\r\n"
       "Access-Control-Request-Method: POST\r\n";
   std::string r = Exchange(port_, preflight + "\r\n");
   EXPECT_EQ(StatusOf(r), 200) << r;
   EXPECT_NE(r.find("Access-Control-Allow-Origin: https://app.example\r\n"), std::string::npos) << r;
-  r = Exchange(port_, "OPTIONS /push HTTP/1.1\r\nHost: x\r\nOrigin: https://evil.example\r\n\r\n");
+  r = Exchange(port_,
+               "OPTIONS /push HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://evil.example\r\n\r\n");
   EXPECT_EQ(StatusOf(r), 403) << r;
   // A body after the preflight holding a whole request (without Origin, with the token).
   const std::string push = R"({"push_source_name":"stats_push","df":{"driver_id":[5],"trips":[9],)"

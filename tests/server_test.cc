@@ -528,14 +528,15 @@ TEST_F(ServerTest, EveryErrorStatus) {
   const std::string big_file = scratch.Write("big.json", std::string(200000, ' '));
   HttpResult curl_big = Curl("-X POST \"" + url_ + "/push\" --data-binary @" + big_file);
   EXPECT_EQ(curl_big.status, 413) << curl_big.body;
-  std::string chunked = "POST /push HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  std::string chunked =
+      "POST /push HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n";
   for (int i = 0; i < 80; ++i) chunked += "400\r\n" + std::string(1024, ' ') + "\r\n";
   chunked += "0\r\n\r\n";
   EXPECT_EQ(testing::StatusOf(testing::ExchangeToEof(port_, chunked)), 413);
   // Expect: 100-continue over the limit: 413 at once, no 100.
-  std::string expect = testing::ExchangeToEof(
-      port_,
-      "POST /push HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 999999\r\n\r\n");
+  std::string expect = testing::ExchangeToEof(port_,
+                                              "POST /push HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: "
+                                              "100-continue\r\nContent-Length: 999999\r\n\r\n");
   EXPECT_EQ(testing::StatusOf(expect), 413) << expect;
 
   // 400 for malformed HTTP, 431 for a huge head.
@@ -543,8 +544,8 @@ TEST_F(ServerTest, EveryErrorStatus) {
   EXPECT_EQ(testing::StatusOf(garbage), 400) << garbage;
   EXPECT_NE(garbage.find("BadRequest"), std::string::npos) << garbage;
   std::string huge_head = testing::ExchangeToEof(
-      port_,
-      "GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(32u << 10, 'a') + "\r\n\r\n");
+      port_, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + std::string(32u << 10, 'a') +
+                 "\r\n\r\n");
   EXPECT_EQ(testing::StatusOf(huge_head), 431) << huge_head.substr(0, 200);
 
   // None of the bad requests wrote anything.
@@ -709,7 +710,7 @@ TEST_F(ServerTest, KeepAliveReusesOneConnection) {
 TEST_F(ServerTest, HeadIsAnsweredWithoutABody) {
   Start();
   const std::string out = testing::ExchangeToEof(
-      port_, "HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      port_, "HEAD /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(testing::StatusOf(out), 405) << out;
   EXPECT_NE(out.find("\r\nAllow: GET\r\n"), std::string::npos) << out;
   std::smatch m;
@@ -843,7 +844,8 @@ TEST_F(ServerTest, TooManyConnectionsAndIdleTimeout) {
   Client a(port_), b(port_);
   ASSERT_EQ(a.Get("/health").status, 200);
   ASSERT_EQ(b.Get("/health").status, 200);
-  std::string third = testing::ExchangeToEof(port_, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+  std::string third =
+      testing::ExchangeToEof(port_, "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
   EXPECT_EQ(testing::StatusOf(third), 503) << third;
   EXPECT_NE(third.find("TooManyConnections"), std::string::npos);
   // Idle keep-alive connections are closed after the idle timeout, freeing the slots...
@@ -853,7 +855,7 @@ TEST_F(ServerTest, TooManyConnectionsAndIdleTimeout) {
   // end of stream, not the client's 30 s receive timeout running out).
   const int fd = testing::ConnectLoopback(port_);
   ASSERT_GE(fd, 0);
-  const std::string half = "POST /push HTTP/1.1\r\nHost: x\r\n";
+  const std::string half = "POST /push HTTP/1.1\r\nHost: 127.0.0.1\r\n";
   ASSERT_TRUE(testing::WriteAll(fd, half.data(), half.size()));
   char byte = 0;
   ssize_t n = ::recv(fd, &byte, 1, 0);
@@ -1023,7 +1025,7 @@ TEST_F(ServerTest, SigtermFinishesInFlightRequestsThenExitsZero) {
   // A push in flight: its head and half of its body sent when SIGTERM arrives.
   const std::string body = PushBody({31337}, 9);
   const std::string head =
-      "POST /push HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+      "POST /push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " + std::to_string(body.size()) +
       "\r\n\r\n";
   int fd = testing::ConnectLoopback(port);
   ASSERT_GE(fd, 0);

@@ -59,7 +59,7 @@ def http(port, raw):
 
 
 def metrics(port):
-    body = http(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").decode()
+    body = http(port, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").decode()
     queued = int(re.search(r"\nlarder_http_queued_reply_bytes (\d+)", body).group(1))
     answered = sum(int(v) for v in re.findall(
         r'\nlarder_http_requests_total\{endpoint="/get-online-features",code="\d+"\} (\d+)', body))
@@ -75,7 +75,7 @@ def start_server(repo, extra):
 
 
 def measure(proc, port, clients, body):
-    request = (b"POST /get-online-features HTTP/1.1\r\nHost: x\r\nContent-Length: "
+    request = (b"POST /get-online-features HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
                + str(len(body)).encode() + b"\r\n\r\n" + body)
     _, answered_before = metrics(port)
     socks = []

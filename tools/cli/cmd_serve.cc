@@ -86,6 +86,13 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions* o) {
                    "a web origin (scheme://host[:port], or *) whose browser requests are served; "
                    "requests with any other Origin header get 403 (repeat for several)")
       ->allow_extra_args(false);
+  serve
+      ->add_option("--allow-host", o->allow_hosts,
+                   "a name clients may give in the Host header of requests to a server on "
+                   "loopback (loopback addresses and localhost always may; * allows any); "
+                   "others get 403, so a web page cannot reach it through a rebound DNS name "
+                   "(repeat for several)")
+      ->allow_extra_args(false);
   serve->add_option("--auth-token-file", o->auth_token_file,
                     "file (mode 600) whose first line is a bearer token clients must send "
                     "(Authorization: Bearer TOKEN); others get 401");
@@ -142,6 +149,7 @@ int RunServe(const ServeOptions& o) {
   if (!max_queued.ok()) return Fail(kCmd, max_queued.status().WithContext("--max-queued-bytes"));
   options.limits.max_queued_bytes = *max_queued;
   options.access.allowed_origins = o.allow_origins;
+  options.access.allowed_hosts = o.allow_hosts;
   options.access.token_for_writes_only = o.auth == "writes";
   options.access.no_auth = o.no_auth;
   if (!o.auth_token_file.empty()) {

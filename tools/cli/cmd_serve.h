@@ -21,6 +21,7 @@ struct ServeOptions {
   std::string max_reply = "64MiB";
   std::string max_queued = "256MiB";
   std::vector<std::string> allow_origins;
+  std::vector<std::string> allow_hosts;
   std::string auth_token_file;
   std::string auth = "all";
   bool no_auth = false;

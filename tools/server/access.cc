@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <boost/asio/ip/address.hpp>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -22,6 +23,12 @@ std::string_view Trim(std::string_view s) {
     s.remove_suffix(1);
   }
   return s;
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
 }
 
 bool IEqualsPrefix(std::string_view s, std::string_view prefix) {
@@ -118,8 +125,34 @@ bool OriginAllowed(const AccessOptions& access, std::string_view origin) {
   return false;
 }
 
-std::optional<Reply> CheckAccess(const AccessOptions& access, const std::string_view* origin,
-                                 std::string_view authorization, bool is_write) {
+bool HostAllowed(const AccessOptions& access, const std::string_view* host) {
+  if (!access.loopback_server || host == nullptr) return true;
+  // name[:port], [v6-literal][:port]: the name without the port, lowercased.
+  std::string_view name = Trim(*host);
+  if (!name.empty() && name.front() == '[') {
+    name =
+        name.substr(0, name.find(']') == std::string_view::npos ? name.size() : name.find(']') + 1);
+  } else if (name.find(':') == name.rfind(':')) {
+    name = name.substr(0, name.find(':'));
+  }
+  std::string lower = Lower(name);
+  if (!lower.empty() && lower.back() == '.') lower.pop_back();  // "localhost."
+  if (IsLoopbackHost(lower)) return true;
+  for (const std::string& h : access.allowed_hosts) {
+    if (h == "*" || Lower(h) == lower) return true;
+  }
+  return false;
+}
+
+std::optional<Reply> CheckAccess(const AccessOptions& access, const std::string_view* host,
+                                 const std::string_view* origin, std::string_view authorization,
+                                 bool is_write) {
+  if (!HostAllowed(access, host)) {
+    return HttpErrorReply(403, "HostNotAllowed",
+                          "requests for host '" + std::string(host->substr(0, 200)) +
+                              "' are refused by a server on loopback (a web page may reach it "
+                              "through a rebound DNS name); allow the name with --allow-host");
+  }
   if (origin != nullptr && !OriginAllowed(access, *origin)) {
     return HttpErrorReply(403, "OriginNotAllowed",
                           "requests from origin '" + std::string(origin->substr(0, 200)) +

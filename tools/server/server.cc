@@ -399,6 +399,13 @@ class Session : public std::enable_shared_from_this<Session> {
     if (origin_it == req.end()) return false;
     const std::string_view origin(origin_it->value().data(), origin_it->value().size());
     if (!OriginAllowed(server_->options().access, origin)) return false;
+    const auto host_it = req.find(http::field::host);
+    std::string_view host;
+    if (host_it != req.end())
+      host = std::string_view(host_it->value().data(), host_it->value().size());
+    if (!HostAllowed(server_->options().access, host_it != req.end() ? &host : nullptr)) {
+      return false;
+    }
     cors_ = std::string(origin);
     return true;
   }
@@ -412,9 +419,15 @@ class Session : public std::enable_shared_from_this<Session> {
     if (origin_it != req.end()) {
       origin = std::string_view(origin_it->value().data(), origin_it->value().size());
     }
+    const auto host_it = req.find(http::field::host);
+    std::string_view host;
+    if (host_it != req.end()) {
+      host = std::string_view(host_it->value().data(), host_it->value().size());
+    }
     const auto auth = req[http::field::authorization];
     auto refused =
-        CheckAccess(server_->options().access, origin_it != req.end() ? &origin : nullptr,
+        CheckAccess(server_->options().access, host_it != req.end() ? &host : nullptr,
+                    origin_it != req.end() ? &origin : nullptr,
                     std::string_view(auth.data(), auth.size()), Router::IsWrite(endpoint_));
     if (!refused && origin_it != req.end()) cors_ = std::string(origin);
     return refused;
@@ -790,7 +803,9 @@ Result<std::unique_ptr<Server>> Server::Start(FeatureStore* store, const ServerO
   if (!registry.ok()) return registry.status();
   std::vector<std::string> views;
   for (const FeatureViewDef& v : registry->views) views.push_back(v.name);
-  auto impl = std::make_unique<Impl>(store, std::move(reader).value(), options, std::move(views));
+  ServerOptions opts = options;
+  opts.access.loopback_server = IsLoopbackHost(opts.host);
+  auto impl = std::make_unique<Impl>(store, std::move(reader).value(), opts, std::move(views));
   LARDER_RETURN_IF_ERROR(impl->Listen());
   impl->Run();
   return std::unique_ptr<Server>(new Server(std::move(impl)));
