@@ -41,13 +41,20 @@ std::string HumanBytes(uint64_t n) {
   return buf;
 }
 
-// Rows per view id, from the index (the writer's own rows: their headers are trusted).
+// Rows per view id, from the index. A damaged word may point anywhere: only aligned,
+// in-bounds blocks are counted (as Inspect counts them).
 Result<std::unordered_map<uint32_t, uint64_t>> CountRowsByView(const Store::Impl& impl) {
   LARDER_ASSIGN_OR_RETURN(HashIndex idx, impl.index());
   std::unordered_map<uint32_t, uint64_t> counts;
   const uint8_t* base = impl.base();
-  IndexWriter(idx).ForEach([&](const IndexEntry& e) {
-    ++counts[reinterpret_cast<const layout::BlockHeader*>(base + e.row())->view_id];
+  const uint64_t size = impl.seg->size();
+  idx.ForEach([&](const IndexEntry& e) {
+    const uint64_t off = e.row();
+    if (off < layout::kHeaderSize || off % layout::kBlockAlign != 0 ||
+        off + sizeof(layout::BlockHeader) > size) {
+      return;
+    }
+    ++counts[reinterpret_cast<const layout::BlockHeader*>(base + off)->view_id];
   });
   return counts;
 }
@@ -155,9 +162,16 @@ Result<ApplyReport> Store::Impl::ApplyUpdate(Store& store, const RepoConfig& con
   // its lookup with the previous registry would read that empty value as the feature's: wait
   // until every such lookup has ended (or been withdrawn, so that it reads again with this
   // registry) before any row of the new layout is written.
+  // If the wait gives up, the store is left marked dirty, so that the next writer waits again
+  // (RecoverIfDirty) before it writes anything.
   if (plan.retires_features) {
     Status waited = ws->AwaitReadersOfOlderRegistries();
-    if (!waited.ok()) report.messages.push_back("warning: " + waited.message());
+    if (!waited.ok()) {
+      ws->LeaveDirty();
+      return waited.WithContext(
+          "the registry was updated, but writes wait until no lookup can still use the "
+          "previous one");
+    }
   }
   if (!plan.ViewsChanged()) {
     report.messages.insert(report.messages.begin(),
@@ -182,22 +196,25 @@ Result<ApplyReport> Store::Plan(const RepoConfig& config) {
                                HumanBytes(config.online_store.memory_limit) + ")");
     return report;
   }
-  LARDER_ASSIGN_OR_RETURN(auto catalog, (*store)->CurrentCatalog());
-  LARDER_ASSIGN_OR_RETURN(StoreInfo info, (*store)->Inspect());
-  const RepoConfig& prev = catalog->config();
-  next_id = 1;
-  for (const FeatureViewDef& v : prev.views) next_id = std::max(next_id, v.id + 1);
+  // The registry and the rows per view, read in one hold (one generation).
+  const Impl& impl = *(*store)->impl_;
+  RepoConfig prev;
+  std::unordered_map<uint32_t, uint64_t> counts;
+  LARDER_RETURN_IF_ERROR(impl.ReadProtected([&](const EpochGuard&) -> Status {
+    const uint64_t reg_off = impl.header()->registry_block.load(std::memory_order_acquire);
+    LARDER_ASSIGN_OR_RETURN(prev, ReadRegistryBlock(*impl.seg, reg_off, &next_id));
+    LARDER_ASSIGN_OR_RETURN(counts, CountRowsByView(impl));
+    return Status::Ok();
+  }));
+  const uint32_t prev_next_id = next_id;
   const SchemaPlan plan = PlanSchema(&prev, &next_id, &next, [&](uint32_t id) -> uint64_t {
-    for (const ViewStats& v : info.views) {
-      if (v.id == id) return v.rows;
-    }
-    return 0;
+    auto it = counts.find(id);
+    return it == counts.end() ? 0 : it->second;
   });
   report.rows_discarded = plan.DiscardedRows();
   report.messages = DescribePlan(plan, /*done=*/false);
   next.online_store.memory_limit = prev.online_store.memory_limit;
-  RepoConfig prev_copy = prev;
-  report.changed = EncodeRegistry(next, 0) != EncodeRegistry(prev_copy, 0);
+  report.changed = EncodeRegistry(next, next_id) != EncodeRegistry(prev, prev_next_id);
   if (!report.changed) {
     report.messages.push_back("no changes: the store already matches the repo");
   } else if (!plan.ViewsChanged()) {

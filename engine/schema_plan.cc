@@ -93,6 +93,7 @@ void KeepView(const FeatureViewDef& old_v, FeatureViewDef* v, ViewChange* ch) {
   }
   ch->fields = ChangedSettings(old_v, *v);
   const bool features_changed = !ch->added.empty() || !ch->removed.empty();
+  v->layout_evolved = old_v.layout_evolved || features_changed;
   ch->kind =
       features_changed || !ch->fields.empty() ? ViewChange::Kind::kUpdate : ViewChange::Kind::kKeep;
 }
@@ -118,11 +119,25 @@ SchemaPlan PlanSchema(const RepoConfig* prev, uint32_t* next_id, RepoConfig* nex
     const FeatureViewDef* old_v = prev ? prev->FindView(v.name) : nullptr;
     ViewChange ch;
     ch.view = v.name;
-    const std::string reason = old_v ? IncompatibleChange(*old_v, v) : "";
+    std::string reason = old_v ? IncompatibleChange(*old_v, v) : "";
     if (old_v != nullptr && reason.empty()) {
-      KeepView(*old_v, &v, &ch);
+      FeatureViewDef kept = v;
+      ViewChange kept_change = ch;
+      KeepView(*old_v, &kept, &kept_change);
+      if (ValidateLayout(kept).ok()) {
+        v = std::move(kept);
+        ch = std::move(kept_change);
+      } else {
+        reason = "its row layout has run out of slots (" + std::to_string(kMaxLayoutSlots) +
+                 " features added and removed over its life)";
+      }
+    }
+    if (old_v != nullptr && reason.empty()) {
       if (!ch.removed.empty()) plan.retires_features = true;
       if (!ch.added.empty() || !ch.removed.empty()) ch.rows = rows_of(old_v->id);
+      // Intervals record what was loaded into the view's rows: an added feature was not, so
+      // the view is materialized afresh (materialize-incremental starts at now - ttl again).
+      if (!ch.added.empty()) plan.intervals_reset.insert(v.name);
     } else {
       v.id = (*next_id)++;
       v.retired_features.clear();
@@ -146,11 +161,13 @@ SchemaPlan PlanSchema(const RepoConfig* prev, uint32_t* next_id, RepoConfig* nex
     plan.dead_ids.insert(old_v.id);
     plan.changes.push_back(std::move(ch));
   }
-  // Materialized intervals survive only for views that kept their id.
+  // Materialized intervals survive only for views that kept their id and gained no feature.
   for (const MaterializedInterval& i : prev->intervals) {
     const FeatureViewDef* v = next->FindView(i.view);
     const FeatureViewDef* o = prev->FindView(i.view);
-    if (v != nullptr && o != nullptr && v->id == o->id) next->intervals.push_back(i);
+    if (v != nullptr && o != nullptr && v->id == o->id && !plan.intervals_reset.count(i.view)) {
+      next->intervals.push_back(i);
+    }
   }
   return plan;
 }
@@ -173,12 +190,15 @@ std::vector<std::string> DescribePlan(const SchemaPlan& plan, bool done) {
         if (!c.added.empty()) {
           line += sep + (done ? "added" : "add") + " feature '" + c.added[0];
           for (size_t i = 1; i < c.added.size(); ++i) line += ", '" + c.added[i];
-          line += " (" + std::string(done ? "read" : "reads") + " as NOT_FOUND in the " +
-                  Rows(c.rows) + " stored before, until each is written again)";
+          line += ": NOT_FOUND in the " + Rows(c.rows) +
+                  " stored until each is written again; materialized intervals forgotten, so "
+                  "materialize-incremental reloads the view";
           sep = "; ";
         }
         if (!c.removed.empty()) {
-          line += sep + (done ? "removed" : "remove") + " feature " + Quoted(c.removed);
+          line += sep + (done ? "removed" : "remove") + " feature " + Quoted(c.removed) +
+                  ": its values in the " + Rows(c.rows) +
+                  " stored become unreadable, even if it is added back";
           sep = "; ";
         }
         if (!c.fields.empty()) {

@@ -4,10 +4,11 @@
 // A view keeps its id, and so its rows, across compatible changes: features added (rows written
 // before read them as NOT_FOUND), features removed (their slots stay reserved: see
 // FieldDef::slot), reordered features, and changes of ttl, source, description, tags or owner.
-// A changed join key or feature dtype re-creates the view under a new id, empty; a view no
-// longer in the repo is dropped. Either discards the view's rows, which apply refuses to do
-// without `force`.
-// Thread-safety: pure functions.
+// A changed join key or feature dtype re-creates the view under a new id, empty (so does a
+// layout whose slots have run out: kMaxLayoutSlots); a view no longer in the repo is dropped.
+// A kept view that gains a feature forgets its materialized intervals, so that
+// materialize-incremental loads the new feature's history. Either discards the view's rows, which
+// apply refuses to do without `force`. Thread-safety: pure functions.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +38,7 @@ struct SchemaPlan {
   std::vector<ViewChange> changes;  // the new repo's views in order, then the dropped ones
   std::set<uint32_t> dead_ids;      // ids whose rows go (re-created and dropped views)
   bool retires_features = false;    // some kept view loses a feature
+  std::set<std::string> intervals_reset;  // kept views that gained a feature: intervals dropped
   uint64_t DiscardedRows() const;
   bool ViewsChanged() const;  // anything but kKeep
 };

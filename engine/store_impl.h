@@ -143,6 +143,9 @@ class WriteSession {
   // tile the arena.
   Status RebuildAllocator();
   void Finish();
+  // Ends the session leaving the store marked dirty (writer_pid set), so that the next writer
+  // runs RecoverIfDirty before it writes: for a step that must be redone before any write.
+  void LeaveDirty() { finished_ = true; }
   // Whether Begin found the store marked dirty (a writer died mid-batch, or its lists were
   // damaged) and rebuilt its allocator lists.
   bool recovered() const { return recovered_; }

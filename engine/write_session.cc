@@ -223,11 +223,11 @@ Status WriteSession::RecoverIfDirty() {
   // (release: after the block store it relabels, which the dead writer made before dying);
   // a reload of an unchanged registry costs each process one decode.
   h->registry_generation.fetch_add(1, std::memory_order_release);
-  // The dead writer may have been an apply that removed a feature and died before it waited
-  // out the lookups planned with the previous registry: wait for them before this batch writes
-  // rows of the new layout. (Bounded by about twice the grace period; a reader table written by
-  // hand can make it give up, which leaves the write to go ahead as before.)
-  (void)AwaitReadersOfOlderRegistries();
+  // The dead writer may have been an apply that removed a feature and died (or gave up) before
+  // it waited out the lookups planned with the previous registry: wait for them before this
+  // batch writes rows of the new layout. Bounded by about twice the grace period; if it gives
+  // up, the batch fails and the store stays marked dirty, so the next writer waits again.
+  LARDER_RETURN_IF_ERROR(AwaitReadersOfOlderRegistries());
   recovered_ = true;
   return Status::Ok();
 }

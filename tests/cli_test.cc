@@ -191,8 +191,10 @@ TEST_F(CliTest, PlanShowsWhatApplyWouldDoAndForceIsNeededToDiscardRows) {
             "re-create feature view 'driver_hourly_stats' empty: feature 'acc_rate' changes "
             "dtype from Float32 to Float64; discards its 3 rows\n"
             "update feature view 'driver_daily_quality', keeping its rows: add feature 'rating' "
-            "(Float64) (reads as NOT_FOUND in the 3 rows stored before, until each is written "
-            "again); remove feature 'avg_daily_trips'\n"
+            "(Float64): NOT_FOUND in the 3 rows stored until each is written again; "
+            "materialized intervals forgotten, so materialize-incremental reloads the view; "
+            "remove feature 'avg_daily_trips': its values in the 3 rows stored become "
+            "unreadable, even if it is added back\n"
             "apply would discard 3 rows: it needs `larder apply --force`\n");
   CmdResult refused = Larder({"apply"});
   EXPECT_EQ(refused.code, 1);

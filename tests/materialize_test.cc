@@ -182,6 +182,19 @@ TEST_F(MaterializeTest, IncrementalRunsStartWhereTheLastEndedAndRecordIntervals)
   // Apply keeps the intervals of views whose schema did not change.
   LARDER_ASSERT_OK(fs_->Apply());
   EXPECT_EQ(Intervals().size(), 3u);
+  // A view that gains a feature keeps its rows but forgets its intervals (its rows lack the
+  // feature's history), so materialize-incremental loads it afresh; the other view's stay.
+  std::string grown = kOfflineViews;
+  const std::string score = "      - {name: score, dtype: Float64}\n";
+  grown.replace(grown.find(score), score.size(), score + "      - {name: trips, dtype: Int64}\n");
+  SetUpRepo(grown);
+  iv = Intervals();
+  ASSERT_EQ(iv.size(), 1u);
+  EXPECT_EQ(iv[0].view, "stats");
+  EXPECT_EQ(ReadOne(*fs_, "quality:trips", 5).status, FieldStatus::kNotFound);
+  LARDER_ASSERT_OK_AND_ASSIGN(r, fs_->MaterializeIncremental(now + 2 * kHour, {"quality"}));
+  EXPECT_LT(r.views[0].start, now - 300 * kDay);  // ttl 0: a year back, not the old end
+  EXPECT_EQ(ReadOne(*fs_, "quality:trips", 5).status, FieldStatus::kPresent);
 }
 
 TEST_F(MaterializeTest, ArgumentErrors) {

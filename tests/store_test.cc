@@ -229,7 +229,7 @@ TEST_F(StoreApply, RegistryChangesKeepOrDropRowsAsDocumented) {
   EXPECT_EQ(grown.rows_discarded, 0u);
   EXPECT_TRUE(HasMessage(grown,
                          "updated feature view 'driver_stats', keeping its rows: added "
-                         "feature 'rating' (Float32) (read as NOT_FOUND in the 3 rows"))
+                         "feature 'rating' (Float32): NOT_FOUND in the 3 rows stored"))
       << Messages(grown);
   EXPECT_EQ(ReadTrips(*fs, {1, 2, 3}), (std::vector<std::optional<int64_t>>{10, 20, 30}));
   {

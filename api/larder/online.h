@@ -40,7 +40,9 @@ struct OnlineRequest {
 struct FeatureColumn {
   std::vector<Value> values;
   std::vector<FieldStatus> statuses;
-  std::vector<TimestampMicros> event_timestamps;  // 0 when unknown (join keys, NOT_FOUND)
+  // 0 when unknown (join keys, an entity without a row); a feature NOT_FOUND in a row written
+  // before it was added to its view has the row's timestamp.
+  std::vector<TimestampMicros> event_timestamps;
 };
 
 // Feast's GetOnlineFeaturesResponse: metadata.feature_names[i] names results[i].

@@ -73,6 +73,10 @@ struct FeatureViewDef {
   // their slots and null bits stay reserved, since rows written before the removal still hold
   // their values, so a feature added later never reads them.
   std::vector<FieldDef> retired_features;
+  // Set by the store once a feature has been added or removed while the view kept its rows:
+  // the registry then stores the view's layout in the form older builds refuse (see
+  // layout/registry.fbs, View.placed_features), since they would misjudge rows written before.
+  bool layout_evolved = false;
   std::vector<JoinKeyDef> join_keys;  // derived from entities (filled by the parser)
   std::string description;
   Tags tags;

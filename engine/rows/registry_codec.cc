@@ -81,7 +81,7 @@ std::string EncodeRegistry(const RepoConfig& c, uint32_t next_view_id) {
   for (const auto& v : c.views) {
     // Schema-order views keep the encoding every build reads; others carry their slots
     // (registry.fbs, View.placed_features) behind a marker older builds refuse.
-    const bool schema_order = HasSchemaOrderLayout(v);
+    const bool schema_order = !v.layout_evolved && HasSchemaOrderLayout(v);
     auto encode_fields = [&](const std::vector<FieldDef>& list, bool with_slots) {
       std::vector<Offset<fb::Field>> out;
       for (const auto& f : list) {
@@ -190,6 +190,7 @@ Result<RepoConfig> DecodeRegistry(std::string_view bytes, uint32_t* next_view_id
       if (v->placed_features() != nullptr) {
         LARDER_ASSIGN_OR_RETURN(d.features, DecodePlacedFields(v->placed_features()));
         LARDER_ASSIGN_OR_RETURN(d.retired_features, DecodePlacedFields(v->retired_features()));
+        d.layout_evolved = true;
       } else if (v->features()) {
         for (const auto* f : *v->features()) {
           LARDER_ASSIGN_OR_RETURN(DType t, DecodeDType(f->dtype()));
