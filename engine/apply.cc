@@ -157,21 +157,21 @@ Result<ApplyReport> Store::Impl::ApplyUpdate(Store& store, const RepoConfig& con
     LARDER_ASSIGN_OR_RETURN(HashIndex idx, impl.index());
     LARDER_RETURN_IF_ERROR(ws->RebuildIndex(idx.log2_buckets(), plan.dead_ids));
   }
-  LARDER_RETURN_IF_ERROR(ws->PublishRegistry(encoded));
   // A removed feature's slot is left empty in rows written from now on. A reader that planned
-  // its lookup with the previous registry would read that empty value as the feature's: wait
-  // until every such lookup has ended (or been withdrawn, so that it reads again with this
-  // registry) before any row of the new layout is written.
-  // If the wait gives up, the store is left marked dirty, so that the next writer waits again
-  // (RecoverIfDirty) before it writes anything.
+  // its lookup with the previous registry would read that empty value as the feature's: the
+  // wait is recorded in the segment before the registry is published, and no row is written
+  // (by this process or any other) until every such lookup has ended or been withdrawn (so
+  // that it reads again, with this registry).
   if (plan.retires_features) {
-    Status waited = ws->AwaitReadersOfOlderRegistries();
-    if (!waited.ok()) {
-      ws->LeaveDirty();
-      return waited.WithContext(
-          "the registry was updated, but writes wait until no lookup can still use the "
-          "previous one");
+    bool waited = false;
+    Status st = ws->PublishRegistryAndWait(encoded, &waited);
+    if (!st.ok() && st.code() != ErrorCode::kBusy) return st;
+    if (!waited) {
+      report.messages.push_back("warning: " + st.message() +
+                                "; the next write waits for it before it writes");
     }
+  } else {
+    LARDER_RETURN_IF_ERROR(ws->PublishRegistry(encoded));
   }
   if (!plan.ViewsChanged()) {
     report.messages.insert(report.messages.begin(),

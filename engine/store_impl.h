@@ -131,21 +131,22 @@ class WriteSession {
                              const std::function<bool(const layout::BlockHeader&)>& keep);
   // Publishes a new registry (encoded FlatBuffer) and retires the old one.
   Status PublishRegistry(const std::string& encoded);
-  // After PublishRegistry: waits until no reader can still be inside a lookup planned with an
-  // older registry. Every hold that began before the epoch advanced past the publication has
-  // ended, or has been withdrawn (its reader reads again, with the new registry); a hold is
-  // withdrawn after the grace period, so the wait ends within about twice that. kBusy if it
-  // did not (only a reader table written by hand can cause it).
-  Status AwaitReadersOfOlderRegistries();
+  // Publishes a registry whose views lost features: records the wait as pending in the segment
+  // (layout::PendingRegistryWait) before publishing, then waits (AwaitPendingRegistryWait). If
+  // the wait gives up, the registry stays published and the next writer waits instead.
+  Status PublishRegistryAndWait(const std::string& encoded, bool* waited);
+  // Waits until no reader can still be inside a lookup planned with a registry older than the
+  // pending one: every hold at or below the pending epoch has ended, or has been withdrawn (its
+  // reader reads again, with the new registry); then clears the mark. A hold is withdrawn after
+  // the grace period, so the wait ends within about twice that. kBusy if it did not (only a
+  // reader table written by hand can cause it); the mark then stays for the next writer.
+  Status AwaitPendingRegistryWait();
   // Rebuilds the allocator's free and limbo lists from the index, the registry and a walk of
   // the arena's blocks, as after a writer died mid-batch; every block nothing references goes
   // to limbo. For lists found damaged (Arena::damage()). CorruptStore if the blocks do not
   // tile the arena.
   Status RebuildAllocator();
   void Finish();
-  // Ends the session leaving the store marked dirty (writer_pid set), so that the next writer
-  // runs RecoverIfDirty before it writes: for a step that must be redone before any write.
-  void LeaveDirty() { finished_ = true; }
   // Whether Begin found the store marked dirty (a writer died mid-batch, or its lists were
   // damaged) and rebuilt its allocator lists.
   bool recovered() const { return recovered_; }

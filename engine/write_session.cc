@@ -162,6 +162,10 @@ Result<std::unique_ptr<WriteSession>> WriteSession::Begin(Store::Impl& store) {
   // seq_cst: every block this batch touches is written after the dirty mark is visible, so a
   // writer killed anywhere in the batch leaves writer_pid set for the next one to see.
   store.header()->writer_pid.store(static_cast<uint64_t>(::getpid()), std::memory_order_seq_cst);
+  // An apply that removed features may have published its registry without seeing the wait
+  // through (it gave up, or was killed): no row is written before it is done. (Under the dirty
+  // mark: the wait reclaims memory.) If it gives up again, this batch fails, writing nothing.
+  LARDER_RETURN_IF_ERROR(ws->AwaitPendingRegistryWait());
   return ws;
 }
 
@@ -223,11 +227,6 @@ Status WriteSession::RecoverIfDirty() {
   // (release: after the block store it relabels, which the dead writer made before dying);
   // a reload of an unchanged registry costs each process one decode.
   h->registry_generation.fetch_add(1, std::memory_order_release);
-  // The dead writer may have been an apply that removed a feature and died (or gave up) before
-  // it waited out the lookups planned with the previous registry: wait for them before this
-  // batch writes rows of the new layout. Bounded by about twice the grace period; if it gives
-  // up, the batch fails and the store stays marked dirty, so the next writer waits again.
-  LARDER_RETURN_IF_ERROR(AwaitReadersOfOlderRegistries());
   recovered_ = true;
   return Status::Ok();
 }
@@ -316,19 +315,37 @@ Status WriteSession::PublishRegistry(const std::string& encoded) {
   return Status::Ok();
 }
 
-Status WriteSession::AwaitReadersOfOlderRegistries() {
+Status WriteSession::PublishRegistryAndWait(const std::string& encoded, bool* waited) {
+  layout::PendingRegistryWait* pending = layout::PendingRegistryWaitOf(store_.header());
+  // Before the publication (relaxed: only writers, under the lock, read it; a writer killed
+  // after the publication leaves it set for the next one). Lookups that may plan with the
+  // registry being replaced hold an epoch <= this one: the publication does not advance it.
+  pending->epoch.store(std::max<uint64_t>(epoch(), 1), std::memory_order_relaxed);
+  LARDER_RETURN_IF_ERROR(PublishRegistry(encoded));
+  Status st = AwaitPendingRegistryWait();
+  *waited = st.ok();
+  return st.ok() ? Status::Ok() : st;
+}
+
+Status WriteSession::AwaitPendingRegistryWait() {
   store_.write_mu.AssertHeld();  // process_lock_ (last_scan_, ReclaimNow)
+  layout::PendingRegistryWait* pending = layout::PendingRegistryWaitOf(store_.header());
   // A hold at an epoch <= `published` may have loaded the older registry generation; one that
   // began later loaded the global epoch (seq_cst) after its advance, which follows the
-  // generation's publication (release), so it reads the new registry.
-  const uint64_t published = epoch();
+  // generation's publication (release), so it reads the new registry. The segment's bytes are
+  // untrusted: a mark above the global epoch is treated as the global epoch.
+  const uint64_t published = std::min(pending->epoch.load(std::memory_order_relaxed), epoch());
+  if (published == 0) return Status::Ok();
   const auto grace = std::chrono::milliseconds(store_.options.reader_grace_ms);
   const auto deadline =
       std::chrono::steady_clock::now() + 2 * grace + std::chrono::milliseconds(100);
   auto pause = std::chrono::microseconds(50);
   for (;;) {
     ReclaimNow();  // advances the epoch (when the limbo ring allows), scans, withdraws
-    if (epoch() > published && last_scan_.min_active_epoch > published) return Status::Ok();
+    if (epoch() > published && last_scan_.min_active_epoch > published) {
+      pending->epoch.store(0, std::memory_order_relaxed);
+      return Status::Ok();
+    }
     if (std::chrono::steady_clock::now() >= deadline) break;
     std::this_thread::sleep_for(pause);
     pause = std::min(pause * 2, std::chrono::microseconds(5000));
@@ -337,7 +354,7 @@ Status WriteSession::AwaitReadersOfOlderRegistries() {
                 "a reader is still inside a lookup planned with the previous registry after " +
                     std::to_string(2 * grace.count() + 100) + " ms (pid " +
                     std::to_string(last_scan_.oldest_pid) +
-                    "); rows written now may show it a removed feature's empty value");
+                    "): rows are written only once it has ended or been withdrawn");
 }
 
 }  // namespace larder

@@ -264,6 +264,24 @@ inline FloorMarks* FloorMarksOf(SegmentHeader* h) {
   return reinterpret_cast<FloorMarks*>(reinterpret_cast<uint8_t*>(h) + kFloorMarksOffset);
 }
 
+// A registry change some readers may not have seen yet (docs/design.md, "Registry and apply"):
+// `epoch` is non-zero while lookups planned with an older registry may still be running and rows
+// of the new registry's layout must not be written yet; every writer waits until no hold at or
+// below `epoch` remains (WriteSession::Begin), then clears it. Written only under the writer
+// lock. It lives in the header page after the floor marks, in bytes every earlier build left
+// zero (nothing pending) and never reads: no layout version or ABI change.
+struct PendingRegistryWait {
+  std::atomic<uint64_t> epoch;
+};
+inline constexpr size_t kPendingRegistryWaitOffset = kFloorMarksOffset + sizeof(FloorMarks);
+static_assert(kPendingRegistryWaitOffset % alignof(PendingRegistryWait) == 0);
+static_assert(kPendingRegistryWaitOffset + sizeof(PendingRegistryWait) <= kHeaderSize,
+              "the pending registry wait must fit the header page");
+inline PendingRegistryWait* PendingRegistryWaitOf(SegmentHeader* h) {
+  return reinterpret_cast<PendingRegistryWait*>(reinterpret_cast<uint8_t*>(h) +
+                                                kPendingRegistryWaitOffset);
+}
+
 // ---- Reader table -----------------------------------------------------------------------------
 
 struct ReaderTableHeader {

@@ -581,5 +581,32 @@ TEST(ReaderSafety, ApplyThatRemovesAFeatureWithdrawsLookupsOfTheOlderRegistry) {
       << "apply returned while a lookup planned with the older registry still held its epoch";
 }
 
+// An apply killed (or giving up) between publishing a registry that removes features and
+// seeing its readers through leaves the wait pending in the segment: the next writer, of any
+// process, waits before it writes a row of the new layout. Without it, the push below wrote
+// with the hold intact.
+TEST(ReaderSafety, APendingRegistryWaitIsSeenThroughByTheNextWriter) {
+  Repo repo;
+  StoreOptions opts;
+  opts.reader_grace_ms = "100";
+  repo.Write(TripsRepoBody(), opts);
+  auto fs = repo.OpenApplied();
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  ReaderHandle reader;
+  SlotRef ref;
+  ASSERT_TRUE(AttachAndClaim(repo.segment(), &reader, &ref));
+  std::optional<EpochGuard> lookup;
+  lookup.emplace(ref, reader.seg->header()->global_epoch);
+  // The mark, as an apply that published and died leaves it (addressed from the mapping's
+  // bytes: it lies in the header page, past SegmentHeader).
+  testing::RawSegment raw(repo.segment());
+  auto* pending =
+      reinterpret_cast<layout::PendingRegistryWait*>(raw.block(layout::kPendingRegistryWaitOffset));
+  pending->epoch.store(raw.header()->global_epoch.load());
+  LARDER_ASSERT_OK((*fs)->Push("stats_push", TripsRows(1, 5, 0, 1000)));
+  EXPECT_FALSE(lookup->End()) << "a write began while a lookup of the older registry held on";
+  EXPECT_EQ(pending->epoch.load(), 0u);
+}
+
 }  // namespace
 }  // namespace larder

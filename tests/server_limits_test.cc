@@ -322,16 +322,40 @@ TEST_F(ServerLimits, ALoopbackServerRefusesHostNamesItWasNotGiven) {
   }
 }
 
-// Beyond loopback the server cannot know the names clients use: it does not judge Host.
-TEST(ServerAccess, OnlyALoopbackServerJudgesTheHostHeader) {
+// Through a non-loopback address the server cannot know the names clients use: it does not
+// judge Host there. Entries of --allow-host compare without port, brackets, dot or case.
+TEST(ServerAccess, OnlyRequestsThroughLoopbackHaveTheirHostJudged) {
   server::AccessOptions access;
   const std::string_view evil = "evil.example";
-  EXPECT_TRUE(server::HostAllowed(access, &evil));
-  access.loopback_server = true;
-  EXPECT_FALSE(server::HostAllowed(access, &evil));
-  EXPECT_TRUE(server::HostAllowed(access, nullptr));  // HTTP/1.0 without Host
+  EXPECT_TRUE(server::HostAllowed(access, /*via_loopback=*/false, &evil));
+  EXPECT_FALSE(server::HostAllowed(access, true, &evil));
+  EXPECT_TRUE(server::HostAllowed(access, true, nullptr));  // no Host header
+  const std::string_view empty = "";
+  EXPECT_FALSE(server::HostAllowed(access, true, &empty));  // also: several Host headers
+  const std::string_view mapped = "[::ffff:127.0.0.1]:6566";
+  EXPECT_TRUE(server::HostAllowed(access, true, &mapped));
+  access.allowed_hosts = {"Features.Internal.:6566"};
+  const std::string_view named = "features.internal";
+  EXPECT_TRUE(server::HostAllowed(access, true, &named));
   access.allowed_hosts = {"*"};
-  EXPECT_TRUE(server::HostAllowed(access, &evil));
+  EXPECT_TRUE(server::HostAllowed(access, true, &evil));
+  access.allowed_hosts = {"http://x/"};
+  EXPECT_FALSE(server::ValidateAccess("127.0.0.1", access).ok());
+}
+
+// A server bound to every address is reached through 127.0.0.1 too: those requests have their
+// Host judged as on a loopback server (before, only a --host that was a loopback literal was).
+TEST_F(ServerLimits, AServerOnEveryAddressJudgesHostThroughLoopback) {
+  ServerOptions o = Options();
+  o.host = "0.0.0.0";
+  o.access.no_auth = true;
+  Start(o);
+  std::string r = Exchange(port_, "GET /metrics HTTP/1.1\r\nHost: evil.example\r\n\r\n");
+  EXPECT_EQ(StatusOf(r), 403) << r;
+  r = Exchange(port_, "GET /health HTTP/1.1\r\nHost: localhost\r\nHost: evil.example\r\n\r\n");
+  EXPECT_EQ(StatusOf(r), 403) << "several Host headers: " << r;
+  r = Exchange(port_, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  EXPECT_EQ(StatusOf(r), 200) << r;
 }
 
 // --auth-token-file: requests without the bearer token get 401 (with WWW-Authenticate), for

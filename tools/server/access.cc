@@ -31,6 +31,21 @@ std::string Lower(std::string_view s) {
   return out;
 }
 
+// A Host header's name (or an --allow-host entry) as compared: without :port, [brackets] and a
+// trailing dot, lowercased.
+std::string HostName(std::string_view host) {
+  std::string_view name = Trim(host);
+  if (!name.empty() && name.front() == '[') {
+    const size_t close = name.find(']');
+    name = name.substr(1, close == std::string_view::npos ? std::string_view::npos : close - 1);
+  } else if (name.find(':') == name.rfind(':')) {
+    name = name.substr(0, name.find(':'));  // name:port (a bare IPv6 literal has several ':')
+  }
+  std::string lower = Lower(name);
+  if (!lower.empty() && lower.back() == '.') lower.pop_back();  // "localhost."
+  return lower;
+}
+
 bool IEqualsPrefix(std::string_view s, std::string_view prefix) {
   if (s.size() < prefix.size()) return false;
   for (size_t i = 0; i < prefix.size(); ++i) {
@@ -79,6 +94,14 @@ Result<std::string> LoadTokenFile(const std::string& path) {
   return std::string(first);
 }
 
+bool IsLoopbackAddress(const boost::asio::ip::address& address) {
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6())
+        .is_loopback();
+  }
+  return address.is_loopback();
+}
+
 bool IsLoopbackHost(const std::string& host) {
   if (host == "localhost") return true;
   std::string_view text(host);
@@ -88,7 +111,7 @@ bool IsLoopbackHost(const std::string& host) {
   // An address literal only: any other name (say 127.foo.example) may resolve anywhere.
   boost::system::error_code ec;
   const boost::asio::ip::address address = boost::asio::ip::make_address(text, ec);
-  return !ec && address.is_loopback();
+  return !ec && IsLoopbackAddress(address);
 }
 
 Status ValidateAccess(const std::string& host, const AccessOptions& access) {
@@ -98,6 +121,11 @@ Status ValidateAccess(const std::string& host, const AccessOptions& access) {
     if (scheme == std::string::npos || scheme == 0 || scheme + 3 >= o.size() || o.back() == '/') {
       return InvalidArgument("--allow-origin '" + o +
                              "' is not an origin: give scheme://host[:port] (no path), or *");
+    }
+  }
+  for (const std::string& h : access.allowed_hosts) {
+    if (h != "*" && (HostName(h).empty() || h.find_first_of("/@ \t") != std::string::npos)) {
+      return InvalidArgument("--allow-host '" + h + "' is not a host name");
     }
   }
   if (!IsLoopbackHost(host) && access.token.empty() && !access.no_auth) {
@@ -125,33 +153,26 @@ bool OriginAllowed(const AccessOptions& access, std::string_view origin) {
   return false;
 }
 
-bool HostAllowed(const AccessOptions& access, const std::string_view* host) {
-  if (!access.loopback_server || host == nullptr) return true;
-  // name[:port], [v6-literal][:port]: the name without the port, lowercased.
-  std::string_view name = Trim(*host);
-  if (!name.empty() && name.front() == '[') {
-    name =
-        name.substr(0, name.find(']') == std::string_view::npos ? name.size() : name.find(']') + 1);
-  } else if (name.find(':') == name.rfind(':')) {
-    name = name.substr(0, name.find(':'));
-  }
-  std::string lower = Lower(name);
-  if (!lower.empty() && lower.back() == '.') lower.pop_back();  // "localhost."
-  if (IsLoopbackHost(lower)) return true;
+bool HostAllowed(const AccessOptions& access, bool via_loopback, const std::string_view* host) {
+  if (!via_loopback || host == nullptr) return true;
+  const std::string name = HostName(*host);
+  if (name.empty()) return false;
+  if (IsLoopbackHost(name)) return true;
   for (const std::string& h : access.allowed_hosts) {
-    if (h == "*" || Lower(h) == lower) return true;
+    if (h == "*" || HostName(h) == name) return true;
   }
   return false;
 }
 
-std::optional<Reply> CheckAccess(const AccessOptions& access, const std::string_view* host,
-                                 const std::string_view* origin, std::string_view authorization,
-                                 bool is_write) {
-  if (!HostAllowed(access, host)) {
+std::optional<Reply> CheckAccess(const AccessOptions& access, bool via_loopback,
+                                 const std::string_view* host, const std::string_view* origin,
+                                 std::string_view authorization, bool is_write) {
+  if (!HostAllowed(access, via_loopback, host)) {
     return HttpErrorReply(403, "HostNotAllowed",
                           "requests for host '" + std::string(host->substr(0, 200)) +
-                              "' are refused by a server on loopback (a web page may reach it "
-                              "through a rebound DNS name); allow the name with --allow-host");
+                              "' that reach the server through loopback are refused (a web "
+                              "page may reach it through a rebound DNS name); allow the name "
+                              "with --allow-host");
   }
   if (origin != nullptr && !OriginAllowed(access, *origin)) {
     return HttpErrorReply(403, "OriginNotAllowed",

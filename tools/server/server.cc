@@ -264,6 +264,20 @@ class Server::Impl {
 // One connection: reads requests one after another (keep-alive), answers each, and closes on
 // `Connection: close`, an error, the idle timeout, or shutdown. All of its handlers run on its
 // network thread; the writer pool touches it only while no operation of its own is pending.
+// The request's Host header in *host, or null when it has none. Several Host headers (which
+// RFC 9112 answers with 400) read as an empty one, which is refused wherever Host is judged.
+template <class Request>
+const std::string_view* RequestHost(const Request& req, std::string_view* host) {
+  if (req.count(http::field::host) > 1) {
+    *host = {};
+    return host;
+  }
+  const auto it = req.find(http::field::host);
+  if (it == req.end()) return nullptr;
+  *host = std::string_view(it->value().data(), it->value().size());
+  return host;
+}
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, net::io_context* ioc, Server::Impl* server)
@@ -290,6 +304,10 @@ class Session : public std::enable_shared_from_this<Session> {
   void Begin(bool reject) {
     beast::error_code ec;
     socket_.non_blocking(true, ec);  // see Respond
+    // Whether this connection reached the server through a loopback address (a server bound to
+    // 0.0.0.0 is reached that way too): then its Host header is judged (access.h).
+    const auto local = socket_.local_endpoint(ec);
+    via_loopback_ = !ec && IsLoopbackAddress(local.address());
     if (reject) {
       start_ = Clock::now();
       server_->metrics().ConnectionRejected();
@@ -399,11 +417,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (origin_it == req.end()) return false;
     const std::string_view origin(origin_it->value().data(), origin_it->value().size());
     if (!OriginAllowed(server_->options().access, origin)) return false;
-    const auto host_it = req.find(http::field::host);
     std::string_view host;
-    if (host_it != req.end())
-      host = std::string_view(host_it->value().data(), host_it->value().size());
-    if (!HostAllowed(server_->options().access, host_it != req.end() ? &host : nullptr)) {
+    if (!HostAllowed(server_->options().access, via_loopback_, RequestHost(req, &host))) {
       return false;
     }
     cors_ = std::string(origin);
@@ -419,14 +434,11 @@ class Session : public std::enable_shared_from_this<Session> {
     if (origin_it != req.end()) {
       origin = std::string_view(origin_it->value().data(), origin_it->value().size());
     }
-    const auto host_it = req.find(http::field::host);
     std::string_view host;
-    if (host_it != req.end()) {
-      host = std::string_view(host_it->value().data(), host_it->value().size());
-    }
+    const std::string_view* host_ptr = RequestHost(req, &host);
     const auto auth = req[http::field::authorization];
     auto refused =
-        CheckAccess(server_->options().access, host_it != req.end() ? &host : nullptr,
+        CheckAccess(server_->options().access, via_loopback_, host_ptr,
                     origin_it != req.end() ? &origin : nullptr,
                     std::string_view(auth.data(), auth.size()), Router::IsWrite(endpoint_));
     if (!refused && origin_it != req.end()) cors_ = std::string(origin);
@@ -613,6 +625,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string body_;            // then the body
   uint64_t queued_ = 0;         // bytes of it counted in Metrics::queued() (unsent at first try)
   std::string cors_;            // the request's Origin, when allowed: echoed in the reply
+  bool via_loopback_ = false;   // reached through a loopback address: Host is judged
   net::io_context* const ioc_;  // the one thread this connection runs on
   Server::Impl* const server_;
   Endpoint endpoint_ = Endpoint::kOther;
@@ -803,9 +816,7 @@ Result<std::unique_ptr<Server>> Server::Start(FeatureStore* store, const ServerO
   if (!registry.ok()) return registry.status();
   std::vector<std::string> views;
   for (const FeatureViewDef& v : registry->views) views.push_back(v.name);
-  ServerOptions opts = options;
-  opts.access.loopback_server = IsLoopbackHost(opts.host);
-  auto impl = std::make_unique<Impl>(store, std::move(reader).value(), opts, std::move(views));
+  auto impl = std::make_unique<Impl>(store, std::move(reader).value(), options, std::move(views));
   LARDER_RETURN_IF_ERROR(impl->Listen());
   impl->Run();
   return std::unique_ptr<Server>(new Server(std::move(impl)));
