@@ -549,35 +549,48 @@ TEST(ReaderSafety, StoppedReaderDoesNotFillTheStoreAndReadsAgainWhenResumed) {
   EXPECT_GE(report[1], 1u) << "the resumed reader did not read its withdrawn lookup again";
 }
 
+// An applied store of TripsRepoBody() with a 100 ms grace period, and this thread inside a
+// lookup on it (a hold of its current epoch), as one planned with its current registry is.
+struct LookupInsideAStore {
+  Repo repo;
+  StoreOptions opts;
+  std::unique_ptr<FeatureStore> fs;
+  ReaderHandle reader;
+  SlotRef ref;
+  std::optional<EpochGuard> lookup;
+
+  // False (with the failure recorded) when a step fails.
+  bool SetUp() {
+    opts.reader_grace_ms = "100";
+    repo.Write(TripsRepoBody(), opts);
+    auto applied = repo.OpenApplied();
+    EXPECT_TRUE(applied.ok()) << applied.status().ToString();
+    if (!applied.ok()) return false;
+    fs = std::move(applied).value();
+    if (!fs->Push("stats_push", TripsRows(1, 10, 0, 1000)).ok()) return false;
+    if (!AttachAndClaim(repo.segment(), &reader, &ref)) return false;
+    lookup.emplace(ref, reader.seg->header()->global_epoch);
+    return true;
+  }
+};
+
 // An apply that removes a feature leaves its slot empty in the rows written after it. A lookup
 // planned with the previous registry would read that empty value as the feature's, so apply
 // returns (and the next write begins) only once every such lookup has ended or had its hold
 // withdrawn (it then reads again, with the new registry). Without the wait, apply returned
 // with the hold below intact, and End() said the lookup's reads were protected.
 TEST(ReaderSafety, ApplyThatRemovesAFeatureWithdrawsLookupsOfTheOlderRegistry) {
-  Repo repo;
-  StoreOptions opts;
-  opts.reader_grace_ms = "100";
-  repo.Write(TripsRepoBody(), opts);
-  {
-    auto fs = repo.OpenApplied();
-    ASSERT_TRUE(fs.ok()) << fs.status().ToString();
-    LARDER_ASSERT_OK((*fs)->Push("stats_push", TripsRows(1, 10, 0, 1000)));
-  }
-  ReaderHandle reader;
-  SlotRef ref;
-  ASSERT_TRUE(AttachAndClaim(repo.segment(), &reader, &ref));
-  std::optional<EpochGuard> lookup;
-  lookup.emplace(ref, reader.seg->header()->global_epoch);  // planned with the old registry
+  LookupInsideAStore store;
+  ASSERT_TRUE(store.SetUp());
   std::string without_trips = TripsRepoBody();
   const std::string trips_line = "      - {name: trips, dtype: Int64}\n";
   without_trips.erase(without_trips.find(trips_line), trips_line.size());
-  repo.Write(without_trips, opts);
+  store.repo.Write(without_trips, store.opts);
   ApplyReport report;
-  auto fs = repo.OpenApplied(&report);
+  auto fs = store.repo.OpenApplied(&report);
   ASSERT_TRUE(fs.ok()) << fs.status().ToString();
   EXPECT_EQ(report.rows_discarded, 0u);
-  EXPECT_FALSE(lookup->End())
+  EXPECT_FALSE(store.lookup->End())
       << "apply returned while a lookup planned with the older registry still held its epoch";
 }
 
@@ -586,25 +599,16 @@ TEST(ReaderSafety, ApplyThatRemovesAFeatureWithdrawsLookupsOfTheOlderRegistry) {
 // process, waits before it writes a row of the new layout. Without it, the push below wrote
 // with the hold intact.
 TEST(ReaderSafety, APendingRegistryWaitIsSeenThroughByTheNextWriter) {
-  Repo repo;
-  StoreOptions opts;
-  opts.reader_grace_ms = "100";
-  repo.Write(TripsRepoBody(), opts);
-  auto fs = repo.OpenApplied();
-  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
-  ReaderHandle reader;
-  SlotRef ref;
-  ASSERT_TRUE(AttachAndClaim(repo.segment(), &reader, &ref));
-  std::optional<EpochGuard> lookup;
-  lookup.emplace(ref, reader.seg->header()->global_epoch);
+  LookupInsideAStore store;
+  ASSERT_TRUE(store.SetUp());
   // The mark, as an apply that published and died leaves it (addressed from the mapping's
   // bytes: it lies in the header page, past SegmentHeader).
-  testing::RawSegment raw(repo.segment());
+  testing::RawSegment raw(store.repo.segment());
   auto* pending =
       reinterpret_cast<layout::PendingRegistryWait*>(raw.block(layout::kPendingRegistryWaitOffset));
   pending->epoch.store(raw.header()->global_epoch.load());
-  LARDER_ASSERT_OK((*fs)->Push("stats_push", TripsRows(1, 5, 0, 1000)));
-  EXPECT_FALSE(lookup->End()) << "a write began while a lookup of the older registry held on";
+  LARDER_ASSERT_OK(store.fs->Push("stats_push", TripsRows(1, 5, 0, 2000)));
+  EXPECT_FALSE(store.lookup->End()) << "a write began while a lookup of the older registry held on";
   EXPECT_EQ(pending->epoch.load(), 0u);
 }
 
