@@ -411,39 +411,6 @@ TEST_F(FileSafety, AWorldWritableDirectoryWithoutTheStickyBitIsRefused) {
   EXPECT_TRUE((*fs)->Apply().ok());
 }
 
-// The directories above the store's are checked too: one another user owns, or that others
-// may write to without the sticky bit, lets them rename the store's directory away and put
-// their own in its place. Before, only the store's own directory was checked.
-TEST_F(FileSafety, DirectoriesAboveTheStoresAreCheckedToo) {
-  testing::TempDir dir;
-  const std::string inner = dir.path() + "/inner";
-  ASSERT_EQ(::mkdir(inner.c_str(), 0755), 0);
-  StoreOptions opts;
-  opts.path = inner + "/store";
-  repo_.Write(Body(), opts);
-  auto fs = repo_.Open();
-  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
-  ASSERT_EQ(::chmod(dir.path().c_str(), 0777), 0);
-  auto applied = (*fs)->Apply();
-  ASSERT_FALSE(applied.ok()) << "a store under a world-writable, non-sticky directory";
-  EXPECT_NE(applied.status().message().find("'" + dir.path() + "' above the store"),
-            std::string::npos)
-      << applied.status().ToString();
-  EXPECT_FALSE(Exists(opts.path));
-  ASSERT_EQ(::chmod(dir.path().c_str(), 0755), 0);
-
-  OtherUser other;
-  if (!other.ok()) GTEST_SKIP() << other.why_not();
-  ASSERT_EQ(::chown(dir.path().c_str(), other.uid(), other.gid()), 0);
-  applied = (*fs)->Apply();
-  ASSERT_FALSE(applied.ok()) << "a store under a directory another user owns";
-  EXPECT_NE(applied.status().message().find("owned by " + other.name()), std::string::npos)
-      << applied.status().ToString();
-  EXPECT_FALSE(Exists(opts.path));
-  ASSERT_EQ(::chown(dir.path().c_str(), ::geteuid(), ::getegid()), 0);
-  EXPECT_TRUE((*fs)->Apply().ok());
-}
-
 // A failed apply (here the index does not fit memory_limit) leaves no file behind: no segment,
 // no reader table, no lock file, no temporary.
 TEST_F(FileSafety, AFailedApplyLeavesNoFiles) {

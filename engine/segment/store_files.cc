@@ -139,29 +139,6 @@ Status CheckStoreDirectory(const std::string& path) {
                    ": others may write to it and it is not sticky, so they could replace the "
                    "store's files (chmod +t or o-w it)");
   }
-  // Every directory above it, as the kernel resolves them: one another user owns, or may write
-  // to without the sticky bit, lets them rename the store's directory away and put their own
-  // in its place between this check and an open.
-  fs::path real = fs::canonical(dir, ec);
-  if (ec) return Status::Ok();  // reported by the open that follows
-  for (fs::path up = real.parent_path(); !up.empty(); up = up.parent_path()) {
-    struct stat ust;
-    if (::stat(up.c_str(), &ust) != 0) break;
-    if (ust.st_uid != me && ust.st_uid != 0) {
-      return IoError("the directory '" + up.string() + "' above the store '" + path +
-                     "' is owned by " + DescribeUser(ust.st_uid) +
-                     ": refusing it (its owner could replace the store's directory)");
-    }
-    if ((ust.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (ust.st_mode & S_ISVTX) == 0) {
-      char mode[8];
-      std::snprintf(mode, sizeof(mode), "%04o", ust.st_mode & 07777);
-      return IoError("the directory '" + up.string() + "' above the store '" + path +
-                     "' has mode " + mode +
-                     ": others may write to it and it is not sticky, so they could replace the "
-                     "store's directory (chmod +t or o-w it)");
-    }
-    if (up == up.root_path()) break;
-  }
   return Status::Ok();
 }
 
