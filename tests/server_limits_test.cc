@@ -322,6 +322,18 @@ TEST_F(ServerLimits, ALoopbackServerRefusesHostNamesItWasNotGiven) {
   }
 }
 
+// A request with the server's token is not judged on Host: a rebinding page cannot send the
+// token, while a proxy on the same host that keeps its client's Host header can.
+TEST_F(ServerLimits, ARequestWithTheTokenIsNotJudgedOnHost) {
+  ServerOptions o = Options();
+  o.access.token = "s3cret-token";
+  Start(o);
+  const std::string health = "GET /health HTTP/1.1\r\nHost: features.example\r\n";
+  EXPECT_EQ(StatusOf(Exchange(port_, health + "Authorization: Bearer s3cret-token\r\n\r\n")), 200);
+  EXPECT_EQ(StatusOf(Exchange(port_, health + "Authorization: Bearer wrong\r\n\r\n")), 403);
+  EXPECT_EQ(StatusOf(Exchange(port_, health + "\r\n")), 403);
+}
+
 // Through a non-loopback address the server cannot know the names clients use: it does not
 // judge Host there. Entries of --allow-host compare without port, brackets, dot or case.
 TEST(ServerAccess, OnlyRequestsThroughLoopbackHaveTheirHostJudged) {

@@ -167,7 +167,13 @@ bool HostAllowed(const AccessOptions& access, bool via_loopback, const std::stri
 std::optional<Reply> CheckAccess(const AccessOptions& access, bool via_loopback,
                                  const std::string_view* host, const std::string_view* origin,
                                  std::string_view authorization, bool is_write) {
-  if (!HostAllowed(access, via_loopback, host)) {
+  // A request with the server's token is not judged on Host (a rebinding page cannot send the
+  // token; a proxy on this host that keeps the client's Host header can).
+  std::string_view bearer = Trim(authorization);
+  const bool has_bearer = IEqualsPrefix(bearer, "bearer ");
+  if (has_bearer) bearer = Trim(bearer.substr(7));
+  const bool token_ok = !access.token.empty() && has_bearer && TokensEqual(bearer, access.token);
+  if (!token_ok && !HostAllowed(access, via_loopback, host)) {
     return HttpErrorReply(403, "HostNotAllowed",
                           "requests for host '" + std::string(host->substr(0, 200)) +
                               "' that reach the server through loopback are refused (a web "
@@ -181,16 +187,14 @@ std::optional<Reply> CheckAccess(const AccessOptions& access, bool via_loopback,
                               "with --allow-origin");
   }
   if (access.token.empty() || (access.token_for_writes_only && !is_write)) return std::nullopt;
-  std::string_view given = Trim(authorization);
-  if (!IEqualsPrefix(given, "bearer ")) {
+  if (!has_bearer) {
     Reply r =
         HttpErrorReply(401, "Unauthorized",
                        "this server needs 'Authorization: Bearer <token>' (--auth-token-file)");
     r.www_authenticate = "Bearer";
     return r;
   }
-  given = Trim(given.substr(7));
-  if (!TokensEqual(given, access.token)) {
+  if (!token_ok) {
     Reply r = HttpErrorReply(401, "Unauthorized", "the bearer token is not the server's");
     r.www_authenticate = "Bearer error=\"invalid_token\"";
     return r;

@@ -32,7 +32,8 @@ struct AccessOptions {
   // 0.0.0.0 reached through it) is therefore answered only when its Host header names a
   // loopback address, localhost, or a name in allowed_hosts (--allow-host, compared without
   // port, brackets, trailing dot or case; "*" allows any); others get 403 HostNotAllowed. A
-  // request without a Host header (no browser sends one) is not refused for it.
+  // request without a Host header (no browser sends one), or with the server's token (which a
+  // rebinding page cannot send), is not refused for it.
   std::vector<std::string> allowed_hosts;
 };
 

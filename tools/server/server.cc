@@ -306,8 +306,9 @@ class Session : public std::enable_shared_from_this<Session> {
     socket_.non_blocking(true, ec);  // see Respond
     // Whether this connection reached the server through a loopback address (a server bound to
     // 0.0.0.0 is reached that way too): then its Host header is judged (access.h).
+    // An address that cannot be read counts as loopback: Host is then judged (fails safe).
     const auto local = socket_.local_endpoint(ec);
-    via_loopback_ = !ec && IsLoopbackAddress(local.address());
+    via_loopback_ = ec || IsLoopbackAddress(local.address());
     if (reject) {
       start_ = Clock::now();
       server_->metrics().ConnectionRejected();
