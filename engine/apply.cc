@@ -18,7 +18,6 @@
 #include <unordered_map>
 #include <utility>
 
-#include "engine/index/index_writer.h"
 #include "engine/rows/registry_codec.h"
 #include "engine/schema_plan.h"
 #include "engine/segment/store_files.h"
@@ -41,22 +40,30 @@ std::string HumanBytes(uint64_t n) {
   return buf;
 }
 
-// Rows per view id, from the index. A damaged word may point anywhere: only aligned,
-// in-bounds blocks are counted (as Inspect counts them).
-Result<std::unordered_map<uint32_t, uint64_t>> CountRowsByView(const Store::Impl& impl) {
+using RowCounts = std::unordered_map<uint32_t, uint64_t>;
+
+// Rows per view id, from the index (blocks a damaged word cannot point at are not counted).
+Result<RowCounts> CountRowsByView(const Store::Impl& impl) {
   LARDER_ASSIGN_OR_RETURN(HashIndex idx, impl.index());
-  std::unordered_map<uint32_t, uint64_t> counts;
-  const uint8_t* base = impl.base();
-  const uint64_t size = impl.seg->size();
+  RowCounts counts;
   idx.ForEach([&](const IndexEntry& e) {
-    const uint64_t off = e.row();
-    if (off < layout::kHeaderSize || off % layout::kBlockAlign != 0 ||
-        off + sizeof(layout::BlockHeader) > size) {
-      return;
-    }
-    ++counts[reinterpret_cast<const layout::BlockHeader*>(base + off)->view_id];
+    if (const layout::BlockHeader* b = impl.RowBlockAt(e.row())) ++counts[b->view_id];
   });
   return counts;
+}
+
+uint64_t RowsOf(const RowCounts& counts, uint32_t id) {
+  auto it = counts.find(id);
+  return it == counts.end() ? 0 : it->second;
+}
+
+// Whether `next` (as planned) differs from `prev` in the segment; a changed memory_limit alone
+// is no change (the segment keeps its size), so `next` takes the segment's.
+bool RegistryChanges(RepoConfig* next, uint32_t next_id, const RepoConfig& prev,
+                     uint32_t prev_next_id, std::string* encoded) {
+  next->online_store.memory_limit = prev.online_store.memory_limit;
+  *encoded = EncodeRegistry(*next, next_id);
+  return *encoded != EncodeRegistry(prev, prev_next_id);
 }
 
 Result<ApplyReport> CreateStore(const RepoConfig& config, const FileModes& modes) {
@@ -120,18 +127,12 @@ Result<ApplyReport> Store::Impl::ApplyUpdate(Store& store, const RepoConfig& con
   ApplyReport report;
   RepoConfig next = config;
   // Rows are counted (one pass over the index) only when a change needs the number.
-  std::optional<std::unordered_map<uint32_t, uint64_t>> counts;
-  Status count_status;
+  std::optional<Result<RowCounts>> counts;
   const SchemaPlan plan = PlanSchema(&prev, &next_id, &next, [&](uint32_t id) -> uint64_t {
-    if (!counts) {
-      auto c = CountRowsByView(impl);
-      if (!c.ok()) count_status = c.status();
-      counts = c.ok() ? std::move(*c) : std::unordered_map<uint32_t, uint64_t>{};
-    }
-    auto it = counts->find(id);
-    return it == counts->end() ? 0 : it->second;
+    if (!counts) counts = CountRowsByView(impl);
+    return counts->ok() ? RowsOf(**counts, id) : 0;
   });
-  LARDER_RETURN_IF_ERROR(count_status);
+  if (counts && !counts->ok()) return counts->status();
   report.rows_discarded = plan.DiscardedRows();
   if (report.rows_discarded > 0 && !force) return DiscardRefused(plan);
   report.messages = DescribePlan(plan, /*done=*/true);
@@ -140,10 +141,8 @@ Result<ApplyReport> Store::Impl::ApplyUpdate(Store& store, const RepoConfig& con
         "note: memory_limit is fixed when a store is created; this store keeps " +
         HumanBytes(impl.seg->size()) + " (run `larder teardown` then `larder apply` to resize)");
   }
-  // Compare with the segment's own memory_limit so that a changed limit alone is no change.
-  next.online_store.memory_limit = prev.online_store.memory_limit;
-  std::string encoded = EncodeRegistry(next, next_id);
-  if (encoded == EncodeRegistry(prev, prev_next_id)) {
+  std::string encoded;
+  if (!RegistryChanges(&next, next_id, prev, prev_next_id, &encoded)) {
     report.messages.push_back("no changes: the store already matches the repo");
     return report;
   }
@@ -162,13 +161,13 @@ Result<ApplyReport> Store::Impl::ApplyUpdate(Store& store, const RepoConfig& con
   // wait is recorded in the segment before the registry is published, and no row is written
   // (by this process or any other) until every such lookup has ended or been withdrawn (so
   // that it reads again, with this registry).
-  if (plan.retires_features) {
-    bool waited = false;
-    Status st = ws->PublishRegistryAndWait(encoded, &waited);
-    if (!st.ok() && st.code() != ErrorCode::kBusy) return st;
-    if (!waited) {
+  if (plan.RetiresFeatures()) {
+    Status st = ws->PublishRegistryAndWait(encoded);
+    if (st.code() == ErrorCode::kBusy) {  // published; the wait stays pending in the segment
       report.messages.push_back("warning: " + st.message() +
                                 "; the next write waits for it before it writes");
+    } else {
+      LARDER_RETURN_IF_ERROR(st);
     }
   } else {
     LARDER_RETURN_IF_ERROR(ws->PublishRegistry(encoded));
@@ -199,7 +198,7 @@ Result<ApplyReport> Store::Plan(const RepoConfig& config) {
   // The registry and the rows per view, read in one hold (one generation).
   const Impl& impl = *(*store)->impl_;
   RepoConfig prev;
-  std::unordered_map<uint32_t, uint64_t> counts;
+  RowCounts counts;
   LARDER_RETURN_IF_ERROR(impl.ReadProtected([&](const EpochGuard&) -> Status {
     const uint64_t reg_off = impl.header()->registry_block.load(std::memory_order_acquire);
     LARDER_ASSIGN_OR_RETURN(prev, ReadRegistryBlock(*impl.seg, reg_off, &next_id));
@@ -207,14 +206,12 @@ Result<ApplyReport> Store::Plan(const RepoConfig& config) {
     return Status::Ok();
   }));
   const uint32_t prev_next_id = next_id;
-  const SchemaPlan plan = PlanSchema(&prev, &next_id, &next, [&](uint32_t id) -> uint64_t {
-    auto it = counts.find(id);
-    return it == counts.end() ? 0 : it->second;
-  });
+  const SchemaPlan plan =
+      PlanSchema(&prev, &next_id, &next, [&](uint32_t id) { return RowsOf(counts, id); });
   report.rows_discarded = plan.DiscardedRows();
   report.messages = DescribePlan(plan, /*done=*/false);
-  next.online_store.memory_limit = prev.online_store.memory_limit;
-  report.changed = EncodeRegistry(next, next_id) != EncodeRegistry(prev, prev_next_id);
+  std::string encoded;
+  report.changed = RegistryChanges(&next, next_id, prev, prev_next_id, &encoded);
   if (!report.changed) {
     report.messages.push_back("no changes: the store already matches the repo");
   } else if (!plan.ViewsChanged()) {

@@ -47,15 +47,10 @@ Result<StoreInfo> Store::Inspect() const {
       by_id[v.id()] = info.views.size();
       info.views.push_back({v.def.name, v.id(), 0, 0, 0, v.def.ttl_seconds, v.def.source});
     }
-    const uint8_t* base = impl_->base();
     idx.ForEach([&](const IndexEntry& e) {
       const uint64_t off = e.row();
-      // A corrupt word may point anywhere: count only aligned, in-bounds blocks.
-      if (off < layout::kHeaderSize || off % layout::kBlockAlign != 0 ||
-          off + sizeof(BlockHeader) > impl_->seg->size()) {
-        return;
-      }
-      const auto* b = reinterpret_cast<const BlockHeader*>(base + off);
+      const BlockHeader* b = impl_->RowBlockAt(off);  // null: a corrupt word
+      if (b == nullptr) return;
       auto it = by_id.find(b->view_id);
       if (it == by_id.end()) return;
       ViewStats& v = info.views[it->second];

@@ -89,7 +89,7 @@ void KeepView(const FeatureViewDef& old_v, FeatureViewDef* v, ViewChange* ch) {
   for (FieldDef& f : v->features) {
     if (f.slot >= 0) continue;
     AssignFreshSlot(*v, &f);
-    ch->added.push_back(f.name + "' (" + DTypeName(f.dtype) + ")");
+    ch->added.push_back("'" + f.name + "' (" + DTypeName(f.dtype) + ")");
   }
   ch->fields = ChangedSettings(old_v, *v);
   const bool features_changed = !ch->added.empty() || !ch->removed.empty();
@@ -106,6 +106,11 @@ uint64_t SchemaPlan::DiscardedRows() const {
   return n;
 }
 
+bool SchemaPlan::RetiresFeatures() const {
+  return std::any_of(changes.begin(), changes.end(),
+                     [](const ViewChange& c) { return !c.removed.empty(); });
+}
+
 bool SchemaPlan::ViewsChanged() const {
   return std::any_of(changes.begin(), changes.end(),
                      [](const ViewChange& c) { return c.kind != ViewChange::Kind::kKeep; });
@@ -115,6 +120,8 @@ SchemaPlan PlanSchema(const RepoConfig* prev, uint32_t* next_id, RepoConfig* nex
                       const std::function<uint64_t(uint32_t)>& rows_of) {
   using Kind = ViewChange::Kind;
   SchemaPlan plan;
+  // Kept views that gained a feature: their intervals record loads without it, so they go.
+  std::set<std::string> intervals_reset;
   for (FeatureViewDef& v : next->views) {
     const FeatureViewDef* old_v = prev ? prev->FindView(v.name) : nullptr;
     ViewChange ch;
@@ -133,11 +140,9 @@ SchemaPlan PlanSchema(const RepoConfig* prev, uint32_t* next_id, RepoConfig* nex
       }
     }
     if (old_v != nullptr && reason.empty()) {
-      if (!ch.removed.empty()) plan.retires_features = true;
       if (!ch.added.empty() || !ch.removed.empty()) ch.rows = rows_of(old_v->id);
-      // Intervals record what was loaded into the view's rows: an added feature was not, so
-      // the view is materialized afresh (materialize-incremental starts at now - ttl again).
-      if (!ch.added.empty()) plan.intervals_reset.insert(v.name);
+      // materialize-incremental then starts at now - ttl again, loading the new feature.
+      if (!ch.added.empty()) intervals_reset.insert(v.name);
     } else {
       v.id = (*next_id)++;
       v.retired_features.clear();
@@ -165,7 +170,7 @@ SchemaPlan PlanSchema(const RepoConfig* prev, uint32_t* next_id, RepoConfig* nex
   for (const MaterializedInterval& i : prev->intervals) {
     const FeatureViewDef* v = next->FindView(i.view);
     const FeatureViewDef* o = prev->FindView(i.view);
-    if (v != nullptr && o != nullptr && v->id == o->id && !plan.intervals_reset.count(i.view)) {
+    if (v != nullptr && o != nullptr && v->id == o->id && !intervals_reset.count(i.view)) {
       next->intervals.push_back(i);
     }
   }
@@ -188,8 +193,8 @@ std::vector<std::string> DescribePlan(const SchemaPlan& plan, bool done) {
         std::string line = (done ? "updated " : "update ") + view + ", keeping its rows:";
         std::string sep = " ";
         if (!c.added.empty()) {
-          line += sep + (done ? "added" : "add") + " feature '" + c.added[0];
-          for (size_t i = 1; i < c.added.size(); ++i) line += ", '" + c.added[i];
+          line += sep + (done ? "added" : "add") + " feature " + c.added[0];
+          for (size_t i = 1; i < c.added.size(); ++i) line += ", " + c.added[i];
           line += ": NOT_FOUND in the " + Rows(c.rows) +
                   " stored until each is written again; materialized intervals forgotten, so "
                   "materialize-incremental reloads the view";

@@ -27,7 +27,7 @@ struct ViewChange {
   Kind kind = Kind::kKeep;
   std::string view;
   uint64_t rows = 0;                 // rows the view holds now (0 for kCreate)
-  std::vector<std::string> added;    // kUpdate: features added, "name (dtype)"
+  std::vector<std::string> added;    // kUpdate: features added, "'name' (dtype)"
   std::vector<std::string> removed;  // kUpdate: features removed
   std::vector<std::string> fields;   // kUpdate: other settings changed ("ttl", "source", ...)
   std::string reason;                // kRecreate: what changed incompatibly
@@ -37,10 +37,9 @@ struct ViewChange {
 struct SchemaPlan {
   std::vector<ViewChange> changes;  // the new repo's views in order, then the dropped ones
   std::set<uint32_t> dead_ids;      // ids whose rows go (re-created and dropped views)
-  bool retires_features = false;    // some kept view loses a feature
-  std::set<std::string> intervals_reset;  // kept views that gained a feature: intervals dropped
   uint64_t DiscardedRows() const;
-  bool ViewsChanged() const;  // anything but kKeep
+  bool ViewsChanged() const;     // anything but kKeep
+  bool RetiresFeatures() const;  // some kept view loses a feature
 };
 
 // Plans `next` against `prev` (nullptr: a new store) and assigns its views' ids (from

@@ -56,6 +56,16 @@ struct Store::Impl {
 
   layout::SegmentHeader* header() const { return seg->header(); }
   uint8_t* base() const { return seg->base(); }
+  // The header of the row block at `offset` (an index word's target), or null when the word
+  // cannot point at one: not aligned, or not inside the arena. A damaged word may point
+  // anywhere; every walk of the index that reads block headers goes through this.
+  const layout::BlockHeader* RowBlockAt(uint64_t offset) const {
+    if (offset < layout::kHeaderSize || offset % layout::kBlockAlign != 0 ||
+        offset + sizeof(layout::BlockHeader) > seg->size()) {
+      return nullptr;
+    }
+    return reinterpret_cast<const layout::BlockHeader*>(base() + offset);
+  }
   // The published index table. Its descriptor is validated each time it is loaded, not only at
   // attach: a descriptor damaged since (the segment is shared memory) must not send a reader or
   // the writer outside the mapping. False (LoadIndex) or CorruptStore (index) when the table it
@@ -132,9 +142,9 @@ class WriteSession {
   // Publishes a new registry (encoded FlatBuffer) and retires the old one.
   Status PublishRegistry(const std::string& encoded);
   // Publishes a registry whose views lost features: records the wait as pending in the segment
-  // (layout::PendingRegistryWait) before publishing, then waits (AwaitPendingRegistryWait). If
-  // the wait gives up, the registry stays published and the next writer waits instead.
-  Status PublishRegistryAndWait(const std::string& encoded, bool* waited);
+  // (layout::PendingRegistryWait) before publishing, then waits (AwaitPendingRegistryWait).
+  // kBusy: the wait gave up; the registry stays published and the next writer waits instead.
+  Status PublishRegistryAndWait(const std::string& encoded);
   // Waits until no reader can still be inside a lookup planned with a registry older than the
   // pending one: every hold at or below the pending epoch has ended, or has been withdrawn (its
   // reader reads again, with the new registry); then clears the mark. A hold is withdrawn after

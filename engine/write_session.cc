@@ -315,16 +315,14 @@ Status WriteSession::PublishRegistry(const std::string& encoded) {
   return Status::Ok();
 }
 
-Status WriteSession::PublishRegistryAndWait(const std::string& encoded, bool* waited) {
+Status WriteSession::PublishRegistryAndWait(const std::string& encoded) {
   layout::PendingRegistryWait* pending = layout::PendingRegistryWaitOf(store_.header());
   // Before the publication (relaxed: only writers, under the lock, read it; a writer killed
   // after the publication leaves it set for the next one). Lookups that may plan with the
   // registry being replaced hold an epoch <= this one: the publication does not advance it.
   pending->epoch.store(std::max<uint64_t>(epoch(), 1), std::memory_order_relaxed);
   LARDER_RETURN_IF_ERROR(PublishRegistry(encoded));
-  Status st = AwaitPendingRegistryWait();
-  *waited = st.ok();
-  return st.ok() ? Status::Ok() : st;
+  return AwaitPendingRegistryWait();
 }
 
 Status WriteSession::AwaitPendingRegistryWait() {

@@ -100,13 +100,17 @@ Result<std::shared_ptr<const Catalog>> Catalog::Build(RepoConfig config, uint64_
                    : def.ttl_seconds > kMaxTtlSeconds ? 0
                                                       : def.ttl_seconds * 1000000;
     for (const JoinKeyDef& k : def.join_keys) v.key_types.push_back(k.type);
-    // A repo read from its files (slots unassigned) gets the layout apply would give it.
-    std::vector<FieldDef> placed = def.features;
-    if (!placed.empty() && placed[0].slot < 0) {
-      AssignSchemaOrderLayout(&placed);
-    } else {
-      LARDER_RETURN_IF_ERROR(ValidateLayout(def));  // the row encoder sizes vectors by it
+    // A repo read from its files (slots unassigned) gets the layout apply would give it. A
+    // registry's slots passed ValidateLayout when DecodeRegistry read them (the row encoder
+    // sizes its vectors by them).
+    std::vector<FieldDef> ordered;
+    const std::vector<FieldDef>* fields = &def.features;
+    if (!fields->empty() && (*fields)[0].slot < 0) {
+      ordered = def.features;
+      AssignSchemaOrderLayout(&ordered);
+      fields = &ordered;
     }
+    const std::vector<FieldDef>& placed = *fields;
     for (uint32_t i = 0; i < placed.size(); ++i) {
       FeatureInfo f;
       f.name = placed[i].name;

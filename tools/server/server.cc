@@ -261,9 +261,6 @@ class Server::Impl {
   Clock::time_point drain_deadline_;
 };
 
-// One connection: reads requests one after another (keep-alive), answers each, and closes on
-// `Connection: close`, an error, the idle timeout, or shutdown. All of its handlers run on its
-// network thread; the writer pool touches it only while no operation of its own is pending.
 // The request's Host header in *host, or null when it has none. Several Host headers (which
 // RFC 9112 answers with 400) read as an empty one, which is refused wherever Host is judged.
 template <class Request>
@@ -278,6 +275,9 @@ const std::string_view* RequestHost(const Request& req, std::string_view* host) 
   return host;
 }
 
+// One connection: reads requests one after another (keep-alive), answers each, and closes on
+// `Connection: close`, an error, the idle timeout, or shutdown. All of its handlers run on its
+// network thread; the writer pool touches it only while no operation of its own is pending.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, net::io_context* ioc, Server::Impl* server)
