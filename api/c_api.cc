@@ -160,8 +160,15 @@ larder_code larder_store_get_historical_features_json(larder_store* store, const
 void larder_store_close(larder_store* store) { delete store; }
 
 larder_code larder_reader_attach(const char* segment_path, larder_reader** out, char** error) {
+  return larder_reader_attach_owned(segment_path, nullptr, out, error);
+}
+
+larder_code larder_reader_attach_owned(const char* segment_path, const char* owner,
+                                       larder_reader** out, char** error) {
   return Guard(error, [&] {
-    auto r = larder::OnlineReader::Attach(segment_path ? segment_path : "");
+    larder::ReaderOptions options;
+    if (owner != nullptr) options.segment_owner = owner;
+    auto r = larder::OnlineReader::Attach(segment_path ? segment_path : "", options);
     if (!r.ok()) return Fail(r.status(), error);
     *out = new larder_reader{std::move(r).value()};
     return LARDER_OK;

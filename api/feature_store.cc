@@ -133,6 +133,12 @@ Result<std::unique_ptr<OnlineReader>> OnlineReader::Attach(const std::string& se
   return std::unique_ptr<OnlineReader>(new OnlineReader(std::move(store)));
 }
 
+Result<std::unique_ptr<OnlineReader>> OnlineReader::AttachTo(const RepoConfig& config,
+                                                             ReaderOptions options) {
+  if (options.segment_owner.empty()) options.segment_owner = config.online_store.owner;
+  return Attach(config.online_store.path, options);
+}
+
 OnlineReader::~OnlineReader() = default;
 
 Result<OnlineResponse> OnlineReader::GetOnlineFeatures(const OnlineRequest& request) const {

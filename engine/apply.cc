@@ -271,6 +271,7 @@ Result<ApplyReport> Store::Apply(const RepoConfig& config, const FileModes& requ
                                  WriterOptions options, ApplyOptions apply) {
   const std::string& path = config.online_store.path;
   const FileModes modes = EffectiveModes(config, requested);
+  LARDER_RETURN_IF_ERROR(CheckRunsAsConfiguredOwner(config.online_store.owner));
   LARDER_RETURN_IF_ERROR(CheckStoreDirectory(path));
   LARDER_ASSIGN_OR_RETURN(WriterLock lock,
                           WriterLock::Acquire(path, options.lock_timeout_ms, modes.lock));

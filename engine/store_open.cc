@@ -113,7 +113,12 @@ Result<std::shared_ptr<Store>> Store::Open(const std::string& path, bool writabl
   // A writer creates and locks files beside the segment: the directory must be safe for it.
   if (writable) LARDER_RETURN_IF_ERROR(CheckStoreDirectory(path));
   auto mode = writable ? SegmentMapping::Mode::kReadWrite : SegmentMapping::Mode::kReadOnly;
-  LARDER_ASSIGN_OR_RETURN(impl->seg, SegmentMapping::Open(path, mode));
+  long trusted_uid = -1;
+  if (!writable && !read_options.segment_owner.empty()) {
+    LARDER_ASSIGN_OR_RETURN(uid_t uid, ResolveUser(read_options.segment_owner, "segment owner"));
+    trusted_uid = static_cast<long>(uid);
+  }
+  LARDER_ASSIGN_OR_RETURN(impl->seg, SegmentMapping::Open(path, mode, trusted_uid));
   // A segment being torn down (marked, not yet unlinked) is not attached to.
   if (impl->seg->header()->retired.load(std::memory_order_acquire) != 0) {
     return Status(ErrorCode::kStoreNotFound, "the segment at '" + path + "' is being torn down");

@@ -140,6 +140,64 @@ TEST_F(FileSafety, ASegmentAnotherUserCreatedIsRefused) {
   }
 }
 
+// A reader serves only a segment owned by its own user, root, or the user it is told to trust
+// (online_store.owner, ReaderOptions::segment_owner): one another user created at the path
+// first could hold any rows they chose. Before, every reader served it.
+TEST_F(FileSafety, AReaderServesOnlyASegmentOfAUserItTrusts) {
+  OtherUser other;
+  if (!other.ok()) GTEST_SKIP() << other.why_not();
+  repo_.Write(Body());
+  auto fs = repo_.Open();
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  RepoConfig config = (*fs)->config();
+  ASSERT_EQ(other.RunAs([&] { return Store::Apply(config).ok() ? 0 : 1; }), 0);
+
+  auto refused = OnlineReader::Attach(repo_.segment());
+  ASSERT_FALSE(refused.ok()) << "a reader served a segment of an untrusted owner";
+  EXPECT_TRUE(testing::IsError(
+      refused, ErrorCode::kIoError,
+      {"segment '" + repo_.segment() + "' is owned by " + other.name(), "online_store.owner"}))
+      << refused.status().ToString();
+  EXPECT_FALSE(OnlineReader::AttachTo(config).ok());
+
+  // Told to trust that user, by name or uid, or through the repo's online_store.owner.
+  ReaderOptions trusting;
+  trusting.segment_owner = other.name();
+  auto by_name = OnlineReader::Attach(repo_.segment(), trusting);
+  EXPECT_TRUE(by_name.ok()) << by_name.status().ToString();
+  trusting.segment_owner = std::to_string(other.uid());
+  auto by_uid = OnlineReader::Attach(repo_.segment(), trusting);
+  EXPECT_TRUE(by_uid.ok()) << by_uid.status().ToString();
+  config.online_store.owner = other.name();
+  auto by_repo = OnlineReader::AttachTo(config);
+  EXPECT_TRUE(by_repo.ok()) << by_repo.status().ToString();
+
+  trusting.segment_owner = "no_such_user_of_larder";
+  EXPECT_TRUE(testing::IsError(OnlineReader::Attach(repo_.segment(), trusting),
+                               ErrorCode::kInvalidArgument, {"no_such_user_of_larder"}));
+}
+
+// With online_store.owner set, an apply run as anyone else is refused before it creates
+// anything: root's apply would otherwise make root's files, which that user's writers could not
+// open and its readers, trusting that user, would refuse.
+TEST_F(FileSafety, AnApplyAsAnotherUserThanTheConfiguredOwnerWritesNothing) {
+  OtherUser other;
+  if (!other.ok()) GTEST_SKIP() << other.why_not();
+  repo_.Write(Body());
+  auto fs = repo_.Open();
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  RepoConfig config = (*fs)->config();
+  config.online_store.owner = other.name();
+  EXPECT_TRUE(testing::IsError(Store::Apply(config), ErrorCode::kInvalidArgument,
+                               {"belongs to " + other.name(), "runs as root"}));
+  EXPECT_FALSE(Exists(repo_.segment()));
+  EXPECT_FALSE(Exists(LockPath(repo_.segment())));
+  // Run as that user, the apply goes ahead, and root's reader trusts the result.
+  ASSERT_EQ(other.RunAs([&] { return Store::Apply(config).ok() ? 0 : 1; }), 0);
+  auto reader = OnlineReader::AttachTo(config);
+  EXPECT_TRUE(reader.ok()) << reader.status().ToString();
+}
+
 // A reader table planted by another user beside this user's segment (it could hold forged
 // slots) is refused by readers and writers alike.
 TEST_F(FileSafety, AReaderTableOfAnotherOwnerIsRefused) {

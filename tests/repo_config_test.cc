@@ -212,6 +212,7 @@ TEST(RepoConfigTest, DefaultsAndOptionalSections) {
   EXPECT_EQ(r->online_store.initial_capacity, 100000u);
   EXPECT_EQ(r->online_store.memory_limit, uint64_t{1} << 30);
   EXPECT_EQ(r->online_store.reader_grace_ms, 1000u);
+  EXPECT_EQ(r->online_store.owner, "");
   EXPECT_TRUE(r->entities.empty());
   EXPECT_TRUE(r->views.empty());
 }
@@ -230,6 +231,7 @@ online_store:
   initial_capacity: 42
   memory_limit: 64MiB
   reader_grace_ms: 250
+  owner: feast
 )",
                                          kFile, "/repo/dir");
   ASSERT_TRUE(r.ok()) << r.status().ToString();
@@ -237,6 +239,7 @@ online_store:
   EXPECT_EQ(r->online_store.initial_capacity, 42u);
   EXPECT_EQ(r->online_store.memory_limit, 64ull << 20);
   EXPECT_EQ(r->online_store.reader_grace_ms, 250u);
+  EXPECT_EQ(r->online_store.owner, "feast");
 }
 
 TEST(RepoConfigTest, AbsoluteSourcePathIsKept) {
@@ -716,6 +719,8 @@ TEST(RepoConfigErrorTest, OnlineStoreValues) {
                             {"reader_grace_ms", "'1s'"}));
   EXPECT_TRUE(IsConfigError("project: p\nonline_store:\n  reader_grace_ms: 3600001\n", "3:20",
                             {"'3600001'"}));
+  EXPECT_TRUE(IsConfigError("project: p\nonline_store:\n  owner: ''\n", "3:10",
+                            {"'owner' must not be empty"}));
 }
 
 // --- durations and byte sizes ----------------------------------------------------------------

@@ -150,6 +150,9 @@ class OnlineReader {
   // Errors: kStoreNotFound, kIncompatibleStore (foreign file, other version), kCorruptStore.
   static Result<std::unique_ptr<OnlineReader>> Attach(const std::string& segment_path,
                                                       ReaderOptions options = {});
+  // The same, for a repo's online store: its path, trusting its online_store.owner.
+  static Result<std::unique_ptr<OnlineReader>> AttachTo(const RepoConfig& config,
+                                                        ReaderOptions options = {});
   ~OnlineReader();
 
   Result<OnlineResponse> GetOnlineFeatures(const OnlineRequest& request) const;

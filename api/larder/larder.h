@@ -86,8 +86,13 @@ larder_code larder_store_get_historical_features_json(larder_store* store, const
                                                       char** error);
 void larder_store_close(larder_store* store);
 
-/* Attaches read-only to the segment at `segment_path`. */
+/* Attaches read-only to the segment at `segment_path`; the segment must be owned by this
+ * process's user or root (LARDER_IO_ERROR otherwise, naming its owner). */
 larder_code larder_reader_attach(const char* segment_path, larder_reader** out, char** error);
+/* The same, trusting also a segment owned by `owner` (a user name or decimal uid: the writer's
+ * user, online_store.owner); NULL or "" trusts no one more. */
+larder_code larder_reader_attach_owned(const char* segment_path, const char* owner,
+                                       larder_reader** out, char** error);
 larder_code larder_reader_get_online_features_json(larder_reader* reader, const char* body,
                                                    size_t body_len, char** response,
                                                    char** error);

@@ -26,6 +26,11 @@ struct ReaderOptions {
   // saves about 9 ns per row read (docs/design.md) and is only safe when nothing but Larder's
   // writer can write the segment file.
   bool verify_rows = true;
+  // The user (name, or decimal uid) whose segment this reader trusts besides its own user and
+  // root: the writer's user when it differs from the reader's (online_store.owner in
+  // feature_store.yaml). A segment of any other owner is refused, naming its owner: another
+  // user could have created it at the path first and filled it with rows of their choosing.
+  std::string segment_owner;
 };
 
 struct OnlineRequest {

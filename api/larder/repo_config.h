@@ -110,6 +110,11 @@ struct OnlineStoreConfig {
   // How long a reader may hold one epoch inside one lookup before a writer that needs the
   // memory withdraws its hold and the reader reads again (docs/design.md, "Withdrawn holds").
   uint32_t reader_grace_ms = 1000;
+  // The user (name, or decimal uid) who owns the store's files, when readers run as other users:
+  // they trust a segment owned by themselves, root, or this user, and nobody else's (one created
+  // at the path by someone else is refused). `apply` refuses to run as any other user. "": the
+  // user of each process.
+  std::string owner;
 };
 
 // A materialized interval of one view, [start, end] in micros (issue 4 fills these).

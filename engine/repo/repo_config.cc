@@ -145,8 +145,9 @@ constexpr uint64_t kMinMemoryLimit = 1ull << 20;
 constexpr std::string_view kTopKeys[] = {"project",        "online_store",  "entities",
                                          "sources",        "feature_views", "feature_services",
                                          "max_future_skew"};
-constexpr std::string_view kOnlineStoreKeys[] = {
-    "path", "initial_capacity", "memory_limit", "file_mode", "readers_mode", "reader_grace_ms"};
+constexpr std::string_view kOnlineStoreKeys[] = {"path",      "initial_capacity", "memory_limit",
+                                                 "file_mode", "readers_mode",     "reader_grace_ms",
+                                                 "owner"};
 // online_store.reader_grace_ms: from a millisecond (tests) to an hour.
 constexpr uint64_t kMaxReaderGraceMs = 3'600'000;
 constexpr std::string_view kEntityKeys[] = {"name",        "join_keys", "value_type",
@@ -583,6 +584,11 @@ Status Parser::ParseOnlineStore(const Fields& top) {
   }
   if (const Entry* e = fields.Find("reader_grace_ms")) {
     LARDER_ASSIGN_OR_RETURN(store.reader_grace_ms, ReadReaderGrace(*e));
+  }
+  if (const Entry* e = fields.Find("owner")) {
+    // Resolved where it is used: the user need not exist where the repo is only parsed.
+    LARDER_ASSIGN_OR_RETURN(store.owner, ReadString(*e, "online_store"));
+    if (store.owner.empty()) return Error(e->value, "online_store: 'owner' must not be empty");
   }
   return Status::Ok();
 }

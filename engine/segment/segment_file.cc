@@ -97,12 +97,17 @@ Status ValidateHeader(const SegmentHeader& h, uint64_t actual_size) {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<SegmentMapping>> SegmentMapping::Open(const std::string& path, Mode mode) {
+Result<std::unique_ptr<SegmentMapping>> SegmentMapping::Open(const std::string& path, Mode mode,
+                                                             long trusted_uid) {
   const bool writable = mode == Mode::kReadWrite;
   struct stat st;
-  // A writer must own the segment: one another user created (squatted) is never adopted.
-  auto file = OpenStoreFile(path, writable ? O_RDWR : O_RDONLY, "segment",
-                            OwnerRule{.must_be_mine = writable}, &st);
+  // A writer must own the segment: one another user created (squatted) is never adopted. A
+  // reader serves only a segment of a user it trusts: one squatted at the path could hold any
+  // rows its owner chose.
+  auto file = OpenStoreFile(
+      path, writable ? O_RDWR : O_RDONLY, "segment",
+      OwnerRule{.must_be_mine = writable, .must_be_trusted = !writable, .trusted_uid = trusted_uid},
+      &st);
   if (!file.ok()) {
     if (file.status().code() == ErrorCode::kStoreNotFound) {
       return Status(ErrorCode::kStoreNotFound,

@@ -33,8 +33,10 @@ class SegmentMapping {
 
   // Maps an existing, initialized segment and validates its header (magic, version, ABI,
   // readiness, size, offsets). Never through a symlink; kReadWrite only a segment this user
-  // owns. Errors: kStoreNotFound, kIncompatibleStore, kCorruptStore, kIoError.
-  static Result<std::unique_ptr<SegmentMapping>> Open(const std::string& path, Mode mode);
+  // owns; kReadOnly one owned by this user, root or `trusted_uid` (-1: none).
+  // Errors: kStoreNotFound, kIncompatibleStore, kCorruptStore, kIoError.
+  static Result<std::unique_ptr<SegmentMapping>> Open(const std::string& path, Mode mode,
+                                                      long trusted_uid = -1);
 
   // Creates PATH.tmp, sizes it to `file_size` (sparse), maps it read-write and writes the
   // immutable part of the header. The caller initializes the rest, then calls Publish().

@@ -24,6 +24,37 @@ std::string DescribeUser(uid_t uid) {
   return "uid " + std::to_string(uid);
 }
 
+Result<uid_t> ResolveUser(const std::string& name, const std::string& what) {
+  std::vector<char> buf(4096);
+  struct passwd pw;
+  struct passwd* found = nullptr;
+  if (::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+    return found->pw_uid;
+  }
+  // A uid given as a number: all digits, and within uid_t (the -1 of "no owner" excluded).
+  bool digits = !name.empty() && name.size() <= 10;
+  uint64_t uid = 0;
+  for (char c : name) {
+    digits = digits && c >= '0' && c <= '9';
+    if (digits) uid = uid * 10 + static_cast<uint64_t>(c - '0');
+  }
+  if (!digits || uid >= 0xffffffffull) {
+    return InvalidArgument(what + " '" + name.substr(0, 64) +
+                           "' names no user of this host (give a user name or a uid)");
+  }
+  return static_cast<uid_t>(uid);
+}
+
+Status CheckRunsAsConfiguredOwner(const std::string& owner) {
+  if (owner.empty()) return Status::Ok();
+  LARDER_ASSIGN_OR_RETURN(uid_t uid, ResolveUser(owner, "online_store.owner"));
+  if (uid == ::geteuid()) return Status::Ok();
+  return Status(ErrorCode::kInvalidArgument, "online_store.owner says the store belongs to " +
+                                                 DescribeUser(uid) + ", but this process runs as " +
+                                                 DescribeUser(::geteuid()) +
+                                                 ": run it as that user (nothing was written)");
+}
+
 FileHandle& FileHandle::operator=(FileHandle&& o) noexcept {
   if (this != &o) {
     if (fd_ >= 0) ::close(fd_);
@@ -59,6 +90,17 @@ Status CheckStoreFile(const std::string& path, const char* what, const struct st
                    ", not by " + DescribeUser(me) +
                    ": refusing to use a store file another user owns (remove it, or run as its "
                    "owner)");
+  }
+  if (rule.must_be_trusted && st.st_uid != me && st.st_uid != 0 &&
+      (rule.trusted_uid < 0 || st.st_uid != static_cast<uid_t>(rule.trusted_uid))) {
+    std::string trusted = DescribeUser(me);
+    if (me != 0) trusted += ", root";
+    if (rule.trusted_uid >= 0)
+      trusted += " or " + DescribeUser(static_cast<uid_t>(rule.trusted_uid));
+    return IoError(std::string(what) + " '" + path + "' is owned by " + DescribeUser(st.st_uid) +
+                   ": a reader trusts only a store owned by " + trusted +
+                   " (name its writer's user in online_store.owner, or ReaderOptions::"
+                   "segment_owner, if that user should be trusted)");
   }
   if (rule.expected_uid >= 0 && st.st_uid != static_cast<uid_t>(rule.expected_uid)) {
     return IoError(std::string(what) + " '" + path + "' is owned by " + DescribeUser(st.st_uid) +

@@ -46,7 +46,20 @@ struct OwnerRule {
   // For readers: the owner the other files of the store have (the reader table must belong to
   // whoever owns the segment). -1: no requirement.
   long expected_uid = -1;
+  // For readers of the segment: it must be owned by this process's user, by root, or by
+  // `trusted_uid` (the configured owner, -1 when none is), so that a segment another user
+  // squatted at the path is never served.
+  bool must_be_trusted = false;
+  long trusted_uid = -1;
 };
+
+// The uid a user name (or a decimal uid) names; InvalidArgument naming `what` when neither.
+Result<uid_t> ResolveUser(const std::string& name, const std::string& what);
+
+// For a process about to create or write the store: when online_store.owner names a user
+// (`owner` not empty), this process must run as that user, or it would create files that
+// user's writers cannot open and that readers refuse.
+Status CheckRunsAsConfiguredOwner(const std::string& owner);
 
 // Opens an existing store file `path` (`what` names it in errors: "segment", "reader table",
 // "writer lock") with O_NOFOLLOW | O_CLOEXEC added to `flags`, and checks it is a regular file

@@ -268,7 +268,8 @@ class FeatureStore(_RegistryMixin, _larder._Store):
 
     def online_reader(self) -> "OnlineReader":
         """A read-only OnlineReader of this repo's segment."""
-        return OnlineReader(self.segment_path)
+        owner = self._config()["online_store"]["owner"]
+        return OnlineReader(self.segment_path, owner=owner or None)
 
 
 class OnlineReader(_RegistryMixin, _larder._Reader):
@@ -282,9 +283,11 @@ class OnlineReader(_RegistryMixin, _larder._Reader):
     Raises StoreNotFound, IncompatibleStore, CorruptStore.
     """
 
-    def __init__(self, segment_path):
+    def __init__(self, segment_path, owner=None):
+        # owner: the user (name or uid) whose segment is trusted besides this process's user
+        # and root (online_store.owner); a segment of anyone else is refused.
         self.segment_path = os.fspath(segment_path)
-        super().__init__(self.segment_path)
+        super().__init__(self.segment_path, "" if owner is None else str(owner))
 
     def __repr__(self):
         return f"larder.OnlineReader({self.segment_path!r})"

@@ -79,6 +79,7 @@ py::dict ConfigDict(const RepoConfig& c) {
   os["path"] = c.online_store.path;
   os["initial_capacity"] = c.online_store.initial_capacity;
   os["memory_limit"] = c.online_store.memory_limit;
+  os["owner"] = c.online_store.owner;
   out["online_store"] = os;
   out["entities"] = DictList(c.entities, [](const EntityDef& e, py::dict& d) {
     d["name"] = e.name;
@@ -545,27 +546,32 @@ PYBIND11_MODULE(_larder, m) {
       .def("_config", [](StoreHandle& s) { return ConfigDict(s.fs->config()); });
 
   py::class_<ReaderHandle>(m, "_Reader")
-      .def(py::init([](const std::string& segment_path) {
-             return ReaderHandle{WithoutGil([&] { return OnlineReader::Attach(segment_path); })};
+      .def(py::init([](const std::string& segment_path, const std::string& owner) {
+             ReaderOptions options;
+             options.segment_owner = owner;
+             return ReaderHandle{
+                 WithoutGil([&] { return OnlineReader::Attach(segment_path, options); })};
            }),
-           py::arg("segment_path"))
-      .def("get_online_features",
-           [](const ReaderHandle& h, const py::object& features, const py::object& entity_rows, bool full,
-              bool /*include_feature_view_version_metadata: accepted, ignored (Feast's
-                     servers never return the metadata it selects)*/,
-              const py::object& feature_service, const py::object& entities) {
-             return GetOnline(*h.reader, features, entity_rows, full, feature_service, entities);
-           },
-           py::arg("features") = py::none(), py::arg("entity_rows") = py::none(),
-           py::arg("full_feature_names") = false,
-           py::arg("include_feature_view_version_metadata") = false, py::kw_only(),
-           py::arg("feature_service") = py::none(), py::arg("entities") = py::none(),
-           kGetOnlineDoc)
+           py::arg("segment_path"), py::arg("owner") = "")
+      .def(
+          "get_online_features",
+          [](const ReaderHandle& h, const py::object& features, const py::object& entity_rows,
+             bool full, bool /*include_feature_view_version_metadata: accepted, ignored (Feast's
+                               servers never return the metadata it selects)*/
+             ,
+             const py::object& feature_service, const py::object& entities) {
+            return GetOnline(*h.reader, features, entity_rows, full, feature_service, entities);
+          },
+          py::arg("features") = py::none(), py::arg("entity_rows") = py::none(),
+          py::arg("full_feature_names") = false,
+          py::arg("include_feature_view_version_metadata") = false, py::kw_only(),
+          py::arg("feature_service") = py::none(), py::arg("entities") = py::none(), kGetOnlineDoc)
       .def("inspect",
            [](const ReaderHandle& h) {
              return StoreInfoDict(WithoutGil([&] { return h.reader->Inspect(); }));
            })
       .def("check",
            [](const ReaderHandle& h) { return WithoutGil([&] { return h.reader->Check(); }); })
-      .def("_config", [](const ReaderHandle& h) { return ConfigDict(Unwrap(h.reader->Registry())); });
+      .def("_config",
+           [](const ReaderHandle& h) { return ConfigDict(Unwrap(h.reader->Registry())); });
 }

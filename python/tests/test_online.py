@@ -245,6 +245,16 @@ def test_reader_reads_what_the_store_pushed(store, repo):
     assert store.repair() is False
 
 
+def test_reader_trusts_a_named_owner_and_refuses_an_unknown_one(store, repo):
+    # This process owns the segment: trusting root (uid 0) as well changes nothing.
+    reader = larder.OnlineReader(repo[1], owner=0)
+    assert reader.get_online_features(FEATURES, [{"driver_id": 1001}]).to_dict()[
+        "conv_rate"] == [None]
+    with pytest.raises(larder.InvalidArgument, match="no_such_user_of_larder"):
+        larder.OnlineReader(repo[1], owner="no_such_user_of_larder")
+    assert store.config["online_store"]["owner"] == ""
+
+
 def test_empty_request(store):
     resp = store.get_online_features(FEATURES[:1], entities={"driver_id": []})
     assert len(resp) == 0

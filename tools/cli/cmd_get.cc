@@ -128,7 +128,7 @@ Status TimeLookups(const OnlineReader& reader, const OnlineRequest& request, uin
 int RunGet(const GetOptions& options) {
   auto config = LoadRepoConfig(options.repo);
   if (!config.ok()) return Fail(kCmd, config.status());
-  auto reader = OnlineReader::Attach(config->online_store.path);
+  auto reader = OnlineReader::AttachTo(*config);
   if (!reader.ok()) return Fail(kCmd, reader.status());
   auto registry = (*reader)->Registry();
   if (!registry.ok()) return Fail(kCmd, registry.status());

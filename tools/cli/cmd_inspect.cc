@@ -18,7 +18,7 @@ namespace {
 
 Result<std::unique_ptr<OnlineReader>> AttachRepo(const std::string& repo) {
   LARDER_ASSIGN_OR_RETURN(RepoConfig config, LoadRepoConfig(repo));
-  return OnlineReader::Attach(config.online_store.path);
+  return OnlineReader::AttachTo(config);
 }
 
 std::string HumanBytes(uint64_t n) {

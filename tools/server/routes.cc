@@ -147,7 +147,7 @@ Result<std::shared_ptr<const OnlineReader>> FollowingReader::Follow(
   MutexLock lock(mu_);
   if (reader_ != used) return reader_;  // another thread followed already
   if (!used->Detached()) return used;
-  LARDER_ASSIGN_OR_RETURN(std::unique_ptr<OnlineReader> fresh, OnlineReader::Attach(path_));
+  LARDER_ASSIGN_OR_RETURN(std::unique_ptr<OnlineReader> fresh, OnlineReader::AttachTo(config_));
   reader_ = std::move(fresh);
   return reader_;
 }

@@ -76,8 +76,8 @@ Reply HttpErrorReply(int http_status, std::string_view code, std::string_view me
 // Thread-safety: every method may be called from any thread.
 class FollowingReader {
  public:
-  FollowingReader(std::string path, std::shared_ptr<const OnlineReader> first)
-      : path_(std::move(path)), reader_(std::move(first)) {}
+  FollowingReader(const RepoConfig& config, std::shared_ptr<const OnlineReader> first)
+      : config_(config), reader_(std::move(first)) {}
   std::shared_ptr<const OnlineReader> Current() const;
   // The reader to use after `used` answered an error: a fresh one when `used` is detached
   // (kStoreNotFound when no segment is at the path yet), else `used`.
@@ -85,7 +85,7 @@ class FollowingReader {
       const std::shared_ptr<const OnlineReader>& used);
 
  private:
-  const std::string path_;
+  const RepoConfig config_;  // the store's path and owner
   mutable Mutex mu_;
   std::shared_ptr<const OnlineReader> reader_ LARDER_GUARDED_BY(mu_);
 };

@@ -173,7 +173,7 @@ class Server::Impl {
                            ? options.threads
                            : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
         store_(store),
-        reader_(store->config().online_store.path, std::move(reader)),
+        reader_(store->config(), std::move(reader)),
         router_(store_, &reader_, &metrics_,
                 RouterOptions{options.strict ? UnknownFields::kRefuse : UnknownFields::kIgnore,
                               options.limits}),
@@ -808,7 +808,7 @@ Result<std::unique_ptr<Server>> Server::Start(FeatureStore* store, const ServerO
   }
   LARDER_RETURN_IF_ERROR(ValidateAccess(options.host, options.access));
   const std::string& path = store->config().online_store.path;
-  auto reader = OnlineReader::Attach(path);
+  auto reader = OnlineReader::AttachTo(store->config());
   if (!reader.ok()) {
     return reader.status().WithContext("cannot attach to the online store " + path +
                                        " (run `larder apply` first?)");
