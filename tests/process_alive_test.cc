@@ -1,7 +1,9 @@
 // Tests of ProcessAlive (engine/segment/reader_slots.h): how the writer's scan and `larder inspect` tell
 // a reader process that may still read from one that never will. A dead process's slot is
 // released; a live one's must never be (its reads would go on in reclaimed memory).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -9,9 +11,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <string>
 #include <thread>
 
+#include "engine/segment/host_clock.h"
 #include "engine/segment/process_liveness.h"
 #include "tests/store_fixture.h"
 #include "tests/test_util.h"
@@ -62,8 +66,12 @@ TEST(ProcessAlive, ThisProcessIsAliveAndARecycledPidIsNot) {
   ASSERT_GT(start, 0u);
   EXPECT_TRUE(ProcessAlive(static_cast<uint64_t>(self), start));
   EXPECT_TRUE(ProcessAlive(static_cast<uint64_t>(self), 0));  // start time not yet recorded
-  // The same pid with another start time is a newer process: the slot's owner is gone.
-  EXPECT_FALSE(ProcessAlive(static_cast<uint64_t>(self), start + 1));
+  // The same pid with another start time is a newer process: the slot's owner is gone. Within
+  // a tick the two count as the same process (the rounding HostStartTicks may leave between
+  // processes in different time namespaces): alive, the safe side.
+  EXPECT_FALSE(ProcessAlive(static_cast<uint64_t>(self), start + 2));
+  EXPECT_FALSE(ProcessAlive(static_cast<uint64_t>(self), start - 2));
+  EXPECT_TRUE(ProcessAlive(static_cast<uint64_t>(self), start + 1));
   EXPECT_FALSE(ProcessAlive(0, 0));
 }
 
@@ -182,6 +190,90 @@ TEST(ProcessAlive, KilledProcessTearingDownItsMemoryIsDead) {
   }
   EXPECT_TRUE(saw_exiting) << "never caught a killed process before it became a zombie, in "
                            << victims << " tries";
+}
+
+TEST(TimeNamespace, OffsetsAreParsedAsTheKernelPrintsAndTakesThem) {
+  auto read =
+      ParseTimeNamespaceOffsets("monotonic      864000         0\nboottime  -5  250000000\n");
+  ASSERT_TRUE(read.has_value());
+  EXPECT_EQ(read->monotonic_ns, int64_t{864000} * 1'000'000'000);
+  EXPECT_EQ(read->boottime_ns, -5 * int64_t{1'000'000'000} + 250'000'000);
+  read = ParseTimeNamespaceOffsets("7 3 0\n1 2 0");  // clock ids, as written to the file
+  ASSERT_TRUE(read.has_value());
+  EXPECT_EQ(read->monotonic_ns, 2'000'000'000);
+  EXPECT_EQ(read->boottime_ns, 3'000'000'000);
+  EXPECT_TRUE(ParseTimeNamespaceOffsets("").has_value());
+  EXPECT_FALSE(ParseTimeNamespaceOffsets("monotonic 1\n").has_value());
+  EXPECT_FALSE(ParseTimeNamespaceOffsets("realtime 1 0\n").has_value());
+  EXPECT_FALSE(ParseTimeNamespaceOffsets("monotonic x 0\n").has_value());
+  EXPECT_FALSE(ParseTimeNamespaceOffsets("monotonic 1 1000000000\n").has_value());
+}
+
+// What a process in a time namespace whose clocks run 10 days ahead reports of itself.
+struct ShiftedReport {
+  int64_t status = -1;  // 0: read; 1: no time namespace could be made (reason in `why`)
+  uint64_t pid = 0;
+  uint64_t start_ticks = 0;   // ProcessStartTime(itself)
+  uint64_t host_mono_ns = 0;  // HostMonotonicNs(now)
+  char why[96] = {};
+};
+
+// A process in another time namespace (a container, a CRIU restore) takes the times it shares
+// through the segment on the host's clocks: the floor's marks (HostMonotonicNs, used by
+// ReaderWatch::Floor) and its start time, which a writer compares to tell whether the reader that
+// claimed a slot is alive. Before, the start time it recorded was 10 days "later" than the one
+// the writer read, so the writer took the live reader for a recycled pid and released its slot
+// (its reads would have gone on in reclaimed memory); and its marks lay 10 days in the future.
+TEST(TimeNamespace, AProcessInAShiftedTimeNamespaceReportsHostTimes) {
+  const uint64_t before = HostMonotonicNs(Clock::now());
+  testing::Child c = testing::ForkChild([](int report_fd) {
+    ShiftedReport r;
+    auto fail = [&](const char* what) {
+      r.status = 1;
+      std::snprintf(r.why, sizeof r.why, "%s: %s", what, std::strerror(errno));
+      testing::WriteAll(report_fd, &r, sizeof r);
+      ::_exit(0);
+    };
+    if (::unshare(CLONE_NEWTIME) != 0) fail("unshare(CLONE_NEWTIME)");
+    const char offsets[] = "1 864000 0\n7 864000 0\n";  // CLOCK_MONOTONIC, CLOCK_BOOTTIME
+    const int fd = ::open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || ::write(fd, offsets, sizeof offsets - 1) != sizeof offsets - 1) {
+      fail("writing /proc/self/timens_offsets");
+    }
+    ::close(fd);
+    const pid_t shifted = ::fork();  // the first process of the new namespace
+    if (shifted < 0) fail("fork");
+    if (shifted == 0) {
+      r.status = 0;
+      r.pid = static_cast<uint64_t>(::getpid());
+      r.start_ticks = ProcessStartTime(::getpid());
+      r.host_mono_ns = HostMonotonicNs(Clock::now());
+      testing::WriteAll(report_fd, &r, sizeof r);
+      ::pause();  // until the test kills it
+      ::_exit(0);
+    }
+    int status = 0;
+    while (::waitpid(shifted, &status, 0) < 0 && errno == EINTR) {
+    }
+  });
+  ASSERT_GT(c.pid, 0);
+  ShiftedReport r;
+  const bool got = testing::ReadAll(c.report_fd, &r, sizeof r) == sizeof r;
+  const uint64_t after = HostMonotonicNs(Clock::now());
+  ::close(c.report_fd);
+  if (got && r.status == 0) {
+    EXPECT_TRUE(ProcessAlive(r.pid, r.start_ticks))
+        << "the live process in the shifted namespace was taken for a recycled pid";
+    const uint64_t seen = ProcessStartTime(static_cast<pid_t>(r.pid));
+    EXPECT_LE(seen, r.start_ticks + 1);
+    EXPECT_LE(r.start_ticks, seen + 1);
+    EXPECT_GE(r.host_mono_ns, before);
+    EXPECT_LE(r.host_mono_ns, after) << "its clock reading is not on the host's clock";
+    ::kill(static_cast<pid_t>(r.pid), SIGKILL);
+  }
+  WaitFor(c.pid);
+  ASSERT_TRUE(got) << "the child reported nothing";
+  if (r.status != 0) GTEST_SKIP() << "cannot make a time namespace here: " << r.why;
 }
 
 }  // namespace

@@ -11,6 +11,8 @@
 #include <fstream>
 #include <string_view>
 
+#include "engine/segment/host_clock.h"
+
 namespace larder {
 
 namespace {
@@ -125,7 +127,7 @@ bool TaskFinished(const TaskStat& t) {
 
 uint64_t ProcessStartTime(pid_t pid) {
   TaskStat t;
-  return ReadTaskStat(ProcFile(pid, "stat"), &t) ? t.start_time : 0;
+  return ReadTaskStat(ProcFile(pid, "stat"), &t) ? HostStartTicks(t.start_time) : 0;
 }
 
 bool ProcessAlive(uint64_t pid, uint64_t start_time) {
@@ -140,7 +142,13 @@ bool ProcessAlive(uint64_t pid, uint64_t start_time) {
   if (ReadTaskStatFile(ProcFile(static_cast<pid_t>(pid), "stat"), &t) != ProcRead::kRead) {
     return true;
   }
-  if (start_time != 0 && t.start_time != start_time) return false;  // the pid was recycled
+  // The pid was recycled when its start differs by more than the tick that rounding may put
+  // between two processes' readings in different time namespaces (HostStartTicks); a process
+  // started within a tick of the recorded one counts as the same (alive: the safe side).
+  const uint64_t seen_start = HostStartTicks(t.start_time);
+  if (start_time != 0 && (seen_start > start_time + 1 || seen_start + 1 < start_time)) {
+    return false;
+  }
   // A killed process runs no more code from the moment its threads enter do_exit(), but it
   // keeps its pid, its /proc entry and (as a zombie) answers kill(pid, 0) until its parent
   // reaps it; tearing down a large address space can take seconds on a loaded machine. It

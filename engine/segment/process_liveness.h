@@ -41,7 +41,8 @@ std::vector<TaskStat> ReadThreadStats(pid_t pid);
 // set as it enters do_exit(), before its memory is torn down).
 bool TaskFinished(const TaskStat& t);
 
-// The start time of `pid` in clock ticks since boot (/proc/PID/stat field 22); 0 if it is gone.
+// The start time of `pid` in clock ticks since the host's boot (/proc/PID/stat field 22, less
+// this process's time-namespace boottime offset: HostStartTicks); 0 if it is gone.
 uint64_t ProcessStartTime(pid_t pid);
 
 // Whether process `pid` has a mapping that contains `address` (/proc/PID/maps); nullopt when

@@ -11,6 +11,8 @@
 #include <string>
 #include <utility>
 
+#include "engine/segment/host_clock.h"
+
 namespace larder {
 
 using layout::ReaderSlot;
@@ -244,8 +246,8 @@ void WriteMark(layout::FloorMark& mark, uint64_t at_ns, uint64_t epoch) {
 uint64_t ReaderWatch::Floor(Clock::time_point now, Clock::duration grace, uint64_t global_epoch) {
   using std::chrono::duration_cast;
   using std::chrono::nanoseconds;
-  const uint64_t now_ns =
-      static_cast<uint64_t>(duration_cast<nanoseconds>(now.time_since_epoch()).count());
+  // On the host's clock: the marks are shared with writers in other time namespaces.
+  const uint64_t now_ns = HostMonotonicNs(now);
   const uint64_t grace_ns = static_cast<uint64_t>(duration_cast<nanoseconds>(grace).count());
   const uint64_t spacing_ns = grace_ns / 4;
   layout::FloorMarks& m = *marks_;
