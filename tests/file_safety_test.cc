@@ -496,6 +496,50 @@ TEST_F(FileSafety, ATemporaryOfAnotherOwnerRefusesTheTeardownBeforeAnythingIsRem
   EXPECT_FALSE(Exists(repo_.segment()));
 }
 
+// The case as users meet it: the store's owner is not root, and a `PATH.tmp` of root's lies
+// beside the store in /dev/shm (sticky: the owner may not unlink it). Before, the owner's
+// teardown unlinked the segment and the reader table, then failed with EPERM: half removed.
+// Now it is refused first, naming the file and its owner, and the segment stays, unmarked.
+TEST_F(FileSafety, AnOwnersTeardownStopsBeforeATemporaryItCannotUnlink) {
+  OtherUser other;
+  if (!other.ok()) GTEST_SKIP() << other.why_not();
+  repo_.Write(Body());
+  auto fs = repo_.Open();
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  const RepoConfig config = (*fs)->config();
+  const std::string seg = repo_.segment();
+  ASSERT_EQ(other.RunAs([&] {
+    auto made = Store::Apply(config);
+    if (!made.ok()) return 1;
+    auto store = Store::Open(seg, /*writable=*/true);
+    if (!store.ok()) return 2;
+    return (*store)->Push("stats_push", testing::TripsRows(1, 1, 100, 1)).ok() ? 0 : 3;
+  }),
+            0);
+  const std::string tmp = seg + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << "root's";
+  }
+  const int code = other.RunAs([&] {
+    Status torn = Store::Teardown(seg);
+    if (torn.ok()) return 4;
+    if (torn.message().find("'" + tmp + "' is owned by root") == std::string::npos) return 5;
+    return 0;
+  });
+  EXPECT_EQ(code, 0) << "4: the teardown succeeded; 5: its error does not name the file's owner";
+  for (const std::string& f : {seg, ReadersPath(seg), LockPath(seg), tmp}) {
+    EXPECT_TRUE(Exists(f)) << f << " was removed";
+  }
+  auto reader = OnlineReader::Attach(seg);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  auto got = (*reader)->GetOnlineFeatures(testing::Features(
+      {"driver_stats:trips"}, testing::MakeFrame({{"driver_id", testing::Ints({1})}})));
+  ASSERT_TRUE(got.ok()) << "the segment was marked retired: " << got.status().ToString();
+  EXPECT_EQ(got->results[1].statuses[0], FieldStatus::kPresent);
+  EXPECT_EQ(got->results[1].values[0].i64, 101);
+}
+
 // A temporary that is not a regular file (here a directory, which unlink() cannot remove)
 // refuses the teardown before anything is removed. Before, the segment was gone when the
 // unlink of `PATH.tmp` failed.
