@@ -69,8 +69,10 @@ larder_code larder_store_open(const char* repo_dir, larder_store** out, char** e
 
 namespace {
 
-// Apply (force: 0 or 1) or plan (force: -1), its messages one per line in *report.
-larder_code ApplyOrPlan(larder_store* store, int force, char** report, char** error) {
+// Apply (force: 0 or 1) or plan (force: -1), its messages one per line in *report, the rows
+// it discarded in *rows_discarded.
+larder_code ApplyOrPlan(larder_store* store, int force, uint64_t* rows_discarded, char** report,
+                        char** error) {
   return Guard(error, [&] {
     auto r = force < 0 ? store->impl->Plan()
                        : store->impl->Apply(larder::ApplyOptions{.force = force != 0});
@@ -78,6 +80,7 @@ larder_code ApplyOrPlan(larder_store* store, int force, char** report, char** er
     std::string text;
     for (const std::string& m : r->messages) text += m + "\n";
     if (report != nullptr) *report = CopyString(text);
+    if (rows_discarded != nullptr) *rows_discarded = r->rows_discarded;
     return LARDER_OK;
   });
 }
@@ -85,15 +88,20 @@ larder_code ApplyOrPlan(larder_store* store, int force, char** report, char** er
 }  // namespace
 
 larder_code larder_store_apply(larder_store* store, char** report, char** error) {
-  return ApplyOrPlan(store, 0, report, error);
+  return ApplyOrPlan(store, 0, nullptr, report, error);
 }
 
 larder_code larder_store_apply_force(larder_store* store, int force, char** report, char** error) {
-  return ApplyOrPlan(store, force != 0 ? 1 : 0, report, error);
+  return ApplyOrPlan(store, force != 0 ? 1 : 0, nullptr, report, error);
+}
+
+larder_code larder_store_apply_ex(larder_store* store, int force, uint64_t* rows_discarded,
+                                  char** report, char** error) {
+  return ApplyOrPlan(store, force != 0 ? 1 : 0, rows_discarded, report, error);
 }
 
 larder_code larder_store_plan(larder_store* store, char** report, char** error) {
-  return ApplyOrPlan(store, -1, report, error);
+  return ApplyOrPlan(store, -1, nullptr, report, error);
 }
 
 larder_code larder_store_push_json(larder_store* store, const char* body, size_t body_len,

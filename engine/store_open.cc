@@ -1,8 +1,11 @@
 // Attaching to a segment, the per-generation catalog cache, teardown.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "engine/rows/registry_codec.h"
 #include "engine/segment/store_files.h"
@@ -140,22 +143,57 @@ Status TornDown(const std::string& path) {
                     "' was torn down or replaced (nothing was written or read): attach again");
 }
 
+namespace {
+
+// The files a teardown removes, the lock file last: it is what serializes the teardown with
+// writers.
+std::vector<std::string> TeardownFiles(const std::string& path) {
+  return {path, ReadersPath(path), path + ".tmp", ReadersPath(path) + ".tmp", LockPath(path)};
+}
+
+// Every file the teardown would remove must be a regular file of this user's: one that is not
+// is refused here, before anything is marked or removed. Before, the files were unlinked in
+// turn, so another user's `PATH.tmp` in a sticky directory (/dev/shm) failed the teardown with
+// EPERM after the segment was gone: the store was half removed.
+Status CheckTeardownFiles(const std::string& path) {
+  for (const std::string& p : TeardownFiles(path)) {
+    struct stat st;
+    if (::lstat(p.c_str(), &st) != 0) {
+      if (errno == ENOENT) continue;
+      return IoError("cannot tear down '" + path + "': cannot stat '" + p +
+                     "': " + std::strerror(errno) + " (nothing was removed)");
+    }
+    if (st.st_uid != ::geteuid()) {
+      return IoError("cannot tear down '" + path + "': '" + p + "' is owned by " +
+                     DescribeUser(st.st_uid) + ", not by " + DescribeUser(::geteuid()) +
+                     " (nothing was removed)");
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return IoError("cannot tear down '" + path + "': '" + p +
+                     "' is not a regular file (nothing was removed)");
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status Store::Teardown(const std::string& path) {
   // Serialized with writers: a batch in progress ends first; a writer that takes the lock
   // after us finds the mark below (WriteSession::Begin), and one waiting on the lock file we
   // unlink locks the new one instead (WriterLock::Acquire).
-  // Another user's store is refused before anything is opened or created: taking the lock
+  // Another user's files are refused before anything is opened or created: taking the lock
   // would create a lock file of ours that its owner's writers could never open.
-  if (struct stat seg_st; ::lstat(path.c_str(), &seg_st) == 0 && seg_st.st_uid != ::geteuid()) {
-    return IoError("cannot tear down '" + path + "': it is owned by " +
-                   DescribeUser(seg_st.st_uid) + " (nothing was removed)");
-  }
+  LARDER_RETURN_IF_ERROR(CheckTeardownFiles(path));
   LARDER_ASSIGN_OR_RETURN(WriterLock lock,
                           WriterLock::Acquire(path, WriterOptions{}.lock_timeout_ms));
+  // Again under the lock: a file may have appeared while we waited for it (a file made after
+  // this check can still fail an unlink below, leaving the segment marked and removed).
+  LARDER_RETURN_IF_ERROR(CheckTeardownFiles(path));
   // Mark the segment retired before anything is unlinked, so that every process attached to
   // it finds out. A file that is not a valid segment is removed all the same; one this
-  // process may not open for writing (another user's, a symlink) is left alone: it could not
-  // be marked, and its readers would go on serving it unaware.
+  // process may not open for writing (its mode) is left alone: it could not be marked, and its
+  // readers would go on serving it unaware.
   if (auto seg = SegmentMapping::Open(path, SegmentMapping::Mode::kReadWrite); seg.ok()) {
     // release: a process that sees the mark sees the segment as it was at teardown.
     (*seg)->header()->retired.store(1, std::memory_order_release);
@@ -165,10 +203,8 @@ Status Store::Teardown(const std::string& path) {
     return seg.status().WithContext("cannot tear down '" + path + "' (nothing was removed)");
   }
   bool any = false;
-  // The lock file last: it is what serializes the teardown with writers.
   const std::string lock_path = LockPath(path);
-  for (const std::string& p :
-       {path, ReadersPath(path), path + ".tmp", ReadersPath(path) + ".tmp", lock_path}) {
+  for (const std::string& p : TeardownFiles(path)) {
     if (::unlink(p.c_str()) == 0) {
       any = any || p != lock_path;  // Acquire() created the lock file if it was missing
     } else if (errno != ENOENT) {

@@ -42,6 +42,26 @@ static void expect_has(const char* what, const char* text, const char* needle) {
         text ? text : "(null)");
 }
 
+/* Replaces `from` by `to` (once) in REPO_DIR/feature_store.yaml. Returns 0 on failure. */
+static int change_dtype(const char* repo, const char* from, const char* to) {
+  char path[4096];
+  snprintf(path, sizeof(path), "%s/feature_store.yaml", repo);
+  FILE* f = fopen(path, "rb");
+  if (f == NULL) return 0;
+  static char yaml[1 << 16];
+  const size_t n = fread(yaml, 1, sizeof(yaml) - 1, f);
+  fclose(f);
+  yaml[n] = '\0';
+  char* at = strstr(yaml, from);
+  if (at == NULL) return 0;
+  f = fopen(path, "wb");
+  if (f == NULL) return 0;
+  const size_t before = (size_t)(at - yaml);
+  const int ok =
+      fwrite(yaml, 1, before, f) == before && fputs(to, f) >= 0 && fputs(at + strlen(from), f) >= 0;
+  return fclose(f) == 0 && ok;
+}
+
 static larder_code store_get(larder_store* s, const char* body, char** response, char** error) {
   return larder_store_get_online_features_json(s, body, strlen(body), response, error);
 }
@@ -99,6 +119,10 @@ int main(int argc, char** argv) {
   expect_has("forced apply's report", text, "no changes");
   larder_free(text);
   text = NULL;
+  uint64_t discarded = 12345;
+  c = larder_store_apply_ex(store, 1, &discarded, NULL, &error);
+  expect_code("apply_ex of no change", c, LARDER_OK, error, "");
+  CHECK(discarded == 0, "apply_ex of no change discarded %llu rows", (unsigned long long)discarded);
 
   /* ---- online reads of an empty store */
   const char* get_trips =
@@ -264,6 +288,38 @@ int main(int argc, char** argv) {
   larder_reader_close(NULL);
   larder_store_close(store);
   larder_store_close(NULL);
+
+  /* ---- a dtype change discards the view's rows: refused without force, counted with it */
+  store = NULL;
+  if (!change_dtype(repo, "{name: acc_rate, dtype: Float32}", "{name: acc_rate, dtype: Float64}")) {
+    CHECK(0, "cannot rewrite %s/feature_store.yaml", repo);
+  }
+  c = larder_store_open(repo, &store, &error);
+  expect_code("open of the changed repo", c, LARDER_OK, error, "");
+  if (store == NULL) return 1;
+  discarded = 12345;
+  c = larder_store_apply_ex(store, 0, &discarded, &text, &error);
+  expect_code("apply_ex of a dtype change without force", c, LARDER_INVALID_ARGUMENT, error,
+              "driver_hourly_stats");
+  CHECK(text == NULL, "a refused apply set its report");
+  CHECK(discarded == 12345, "a refused apply set rows_discarded to %llu",
+        (unsigned long long)discarded);
+  /* driver_hourly_stats holds drivers 1001..1005 (materialized, 1001 pushed since). */
+  c = larder_store_apply_ex(store, 1, &discarded, &text, &error);
+  expect_code("apply_ex of a dtype change with force", c, LARDER_OK, error, "");
+  CHECK(discarded == 5, "the forced apply discarded %llu rows, want 5",
+        (unsigned long long)discarded);
+  expect_has("forced dtype change's report", text, "driver_hourly_stats");
+  larder_free(text);
+  text = NULL;
+  c = store_get(store, get_trips, &text, &error);
+  expect_code("get after the forced dtype change", c, LARDER_OK, error, "");
+  expect_has("get after the forced dtype change", text,
+             "{\"values\":[null,null,null],\"statuses\":[\"NOT_FOUND\",\"NOT_FOUND\","
+             "\"NOT_FOUND\"]");
+  larder_free(text);
+  text = NULL;
+  larder_store_close(store);
 
   if (failures != 0) {
     fprintf(stderr, "%d checks failed\n", failures);

@@ -99,8 +99,32 @@ constexpr char kAppliedViews[] = R"(feature_views:
       - {name: conv_rate, dtype: Float64}
 )";
 
-// What a reader may ask: view → features.
-const std::map<std::string, std::vector<std::string>> kProbes = {
+// kViews with one more feature in driver_trips, which an apply to kViews removes (it keeps the
+// view's rows: a compatible change).
+constexpr char kViewsBeforeRetiring[] = R"(feature_views:
+  - name: driver_stats
+    entities: [driver]
+    source: stats_push
+    schema:
+      - {name: trips, dtype: Int64}
+      - {name: conv_rate, dtype: Float64}
+      - {name: note, dtype: String}
+  - name: driver_notes
+    entities: [driver]
+    source: stats_push
+    schema:
+      - {name: note, dtype: String}
+  - name: driver_trips
+    entities: [driver]
+    source: stats_push
+    schema:
+      - {name: trips, dtype: Int64}
+      - {name: conv_rate, dtype: Float64}
+)";
+
+// What a reader may ask: view → features. A key "view#name" is another probe of `view`.
+using Probes = std::map<std::string, std::vector<std::string>>;
+const Probes kProbes = {
     {"driver_stats", {"trips", "conv_rate", "note"}},
     {"driver_notes", {"note"}},
     {"driver_trips", {"trips"}},
@@ -127,12 +151,13 @@ Frame Rows(int64_t first, int64_t n, int64_t k, size_t note_bytes) {
                     {"event_timestamp", std::move(ts)}});
 }
 
-// One line per (view, entity): each feature's status and value, or the request's error.
+// One line per (probe, entity): each feature's status and value, or the request's error.
 using Snapshot = std::map<std::pair<std::string, int64_t>, std::string>;
 
-Snapshot Read(Store& store, int64_t ids) {
+Snapshot Read(Store& store, int64_t ids, const Probes& probes) {
   Snapshot out;
-  for (const auto& [view, features] : kProbes) {
+  for (const auto& [probe, features] : probes) {
+    const std::string view = probe.substr(0, probe.find('#'));
     std::vector<std::string> refs;
     for (const std::string& f : features) refs.push_back(view + ":" + f);
     std::vector<int64_t> all;
@@ -155,15 +180,15 @@ Snapshot Read(Store& store, int64_t ids) {
                   std::to_string(col.event_timestamps[id]) + "|";
         }
       }
-      out[{view, id}] = line;
+      out[{probe, id}] = line;
     }
   }
   return out;
 }
 
-std::string NotFoundLine(const std::string& view) {
+std::string NotFoundLine(const Probes& probes, const std::string& probe) {
   std::string line;
-  for (size_t i = 0; i < kProbes.at(view).size(); ++i) line += "NF|";
+  for (size_t i = 0; i < probes.at(probe).size(); ++i) line += "NF|";
   return line;
 }
 
@@ -188,9 +213,10 @@ class CrashPrefix : public ::testing::Test {
     if (!kCanRecord) GTEST_SKIP() << "the store recorder needs x86-64 and no TSan";
   }
 
-  // Writes the repo (kViews), applies it and runs `setup` on a writable store.
-  void Prepare(const StoreOptions& opts, const std::function<void(Store&)>& setup) {
-    repo_.Write(std::string(kPreamble) + kViews, opts);
+  // Writes the repo (`views`), applies it and runs `setup` on a writable store.
+  void Prepare(const StoreOptions& opts, const std::function<void(Store&)>& setup,
+               const char* views = kViews) {
+    repo_.Write(std::string(kPreamble) + views, opts);
     ASSERT_TRUE(repo_.OpenApplied().ok());
     auto store = Store::Open(repo_.segment(), /*writable=*/true);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
@@ -205,7 +231,7 @@ class CrashPrefix : public ::testing::Test {
                           const std::function<Status(Store&)>& batch,
                           const std::set<std::string>& dropping = {}) {
     const std::string path = repo_.segment();
-    const Snapshot before = Read(*store_, ids);
+    const Snapshot before = Read(*store_, ids, probes_);
     const std::string pre = ReadWhole(path);
     EXPECT_GT(pre.size(), layout::kHeaderSize);
     const auto* pre_header = reinterpret_cast<const layout::SegmentHeader*>(pre.data());
@@ -220,7 +246,7 @@ class CrashPrefix : public ::testing::Test {
     const std::vector<RecordedStore> stores = recorder.Stop(&log_error);
     EXPECT_TRUE(ran.ok()) << ran.ToString();
     EXPECT_EQ(log_error, "");
-    const Snapshot after = Read(*store_, ids);
+    const Snapshot after = Read(*store_, ids, probes_);
 
     // The log is complete: the bytes before the batch plus every store are the file now.
     std::string image = pre;
@@ -230,6 +256,7 @@ class CrashPrefix : public ::testing::Test {
       used = std::max<uint64_t>(used, s.offset + s.bytes.size());
     }
     EXPECT_TRUE(image == ReadWhole(path)) << "the recorder missed stores";
+    recorded_ = stores;
     EXPECT_GT(stores.size(), 10u);
 
     const std::string copy = path + ".prefix";
@@ -279,10 +306,10 @@ class CrashPrefix : public ::testing::Test {
                                        : std::string("still marked dirty"));
       return false;
     }
-    const Snapshot now = Read(next, ids);
+    const Snapshot now = Read(next, ids, probes_);
     for (const auto& [key, line] : now) {
       if (line == before.at(key) || line == after.at(key)) continue;
-      if (dropping.count(key.first) && line == NotFoundLine(key.first)) continue;
+      if (dropping.count(key.first) && line == NotFoundLine(probes_, key.first)) continue;
       ADD_FAILURE() << where << ": " << key.first << " id " << key.second << " reads '" << line
                     << "'; before the batch '" << before.at(key) << "', after it '" << after.at(key)
                     << "'";
@@ -293,7 +320,7 @@ class CrashPrefix : public ::testing::Test {
       ADD_FAILURE() << where << ": the batch run again failed: " << again.ToString();
       return false;
     }
-    if (Read(next, ids) != after) {
+    if (Read(next, ids, probes_) != after) {
       ADD_FAILURE() << where << ": the batch run again left another state than the whole batch";
       return false;
     }
@@ -309,6 +336,8 @@ class CrashPrefix : public ::testing::Test {
 
   testing::Repo repo_;
   std::shared_ptr<Store> store_;
+  Probes probes_ = kProbes;              // what each prefix reads
+  std::vector<RecordedStore> recorded_;  // the stores of the last CheckEveryPrefix's batch
 };
 
 // A push that grows the index (rebuilt from a block of the large free list, behind an
@@ -346,6 +375,42 @@ TEST_F(CrashPrefix, ApplyAddsChangesAndDropsViews) {
                      return Store::Impl::ApplyUpdate(s, applied, /*force=*/true).status();
                    },
                    {"driver_notes", "driver_trips"});
+}
+
+// apply (no --force needed): driver_trips loses conv_rate and keeps its rows, so the apply
+// records a pending registry wait (layout::PendingRegistryWait) before it publishes the new
+// registry, waits out older lookups (none here) and clears the mark. At every prefix the kept
+// feature reads the same stored values, and the removed one reads its stored value (older
+// registry) or FeatureNotFound (newer): never an empty slot, never a lost row.
+TEST_F(CrashPrefix, ApplyRetiresAFeatureOfAViewHoldingRows) {
+  Prepare(
+      StoreOptions{64, "2MiB"},
+      [](Store& s) { ASSERT_TRUE(s.Push("stats_push", Rows(0, 20, 1, 8)).ok()); },
+      kViewsBeforeRetiring);
+  probes_["driver_trips#removed"] = {"conv_rate"};
+  testing::TempDir dir2;
+  dir2.Write("feature_store.yaml",
+             "project: larder_test\nonline_store:\n  path: " + repo_.segment() +
+                 "\n  initial_capacity: 64\n  memory_limit: 2MiB\n" + kPreamble + kViews);
+  auto config = LoadRepoConfig(dir2.path());
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  const RepoConfig applied = *config;
+  CheckEveryPrefix("apply retiring a feature", 20, [&applied](Store& s) {
+    return Store::Impl::ApplyUpdate(s, applied, /*force=*/false).status();
+  });
+  // The batch is the one meant: it set the pending wait (and cleared it) and kept the rows.
+  size_t wait_stores = 0;
+  for (const RecordedStore& st : recorded_) {
+    if (st.offset <= layout::kPendingRegistryWaitOffset &&
+        layout::kPendingRegistryWaitOffset < st.offset + st.bytes.size()) {
+      ++wait_stores;
+    }
+  }
+  EXPECT_GE(wait_stores, 2u) << "the apply did not set and clear a pending registry wait";
+  const Snapshot now = Read(*store_, 20, probes_);
+  EXPECT_NE(now.at({"driver_trips", 5}).find(":1005,"), std::string::npos)
+      << now.at({"driver_trips", 5});
+  EXPECT_EQ(now.at({"driver_trips#removed", 5}), "error FeatureNotFound");
 }
 
 // materialize: rows of the batch source, newer than some stored rows and older than others,

@@ -503,6 +503,121 @@ TEST_F(FileSafety, TeardownRemovesALeftoverReaderTableTemporary) {
   }
 }
 
+// After a refused teardown the store is whole: every file is still there, the segment was not
+// marked retired (a push applies) and a reader attached afresh reads the rows pushed before.
+void ExpectTheStoreIsWhole(FeatureStore& fs, const std::string& segment) {
+  for (const char* suffix : {"", ".readers", ".lock"}) {
+    EXPECT_TRUE(Exists(segment + suffix)) << segment + suffix << " was removed";
+  }
+  LARDER_EXPECT_OK(fs.Push("stats_push", testing::TripsRows(2, 1, 100, 1)));
+  auto reader = OnlineReader::Attach(segment);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  auto got = (*reader)->GetOnlineFeatures(testing::Features(
+      {"driver_stats:trips"}, testing::MakeFrame({{"driver_id", testing::Ints({1, 2})}})));
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->results.size(), 2u);
+  EXPECT_EQ(got->results[1].statuses[0], FieldStatus::kPresent);
+  EXPECT_EQ(got->results[1].values[0].i64, 101);
+  EXPECT_EQ(got->results[1].statuses[1], FieldStatus::kPresent);
+  EXPECT_EQ(got->results[1].values[1].i64, 102);
+}
+
+// A temporary another user owns beside the store (in a sticky directory like /dev/shm, this
+// user may not unlink it) refuses the teardown before anything is marked or removed, naming the
+// file and its owner. Before, the segment and the reader table were unlinked first and the
+// teardown then failed with EPERM on `PATH.tmp`: the store was half removed (as root, which may
+// unlink it, the teardown removed another user's file).
+TEST_F(FileSafety, ATemporaryOfAnotherOwnerRefusesTheTeardownBeforeAnythingIsRemoved) {
+  OtherUser other;
+  if (!other.ok()) GTEST_SKIP() << other.why_not();
+  repo_.Write(Body());
+  auto fs = repo_.OpenApplied();
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  LARDER_ASSERT_OK((*fs)->Push("stats_push", testing::TripsRows(1, 1, 100, 1)));
+  for (const std::string& tmp : {repo_.segment() + ".tmp", ReadersPath(repo_.segment()) + ".tmp"}) {
+    SCOPED_TRACE(tmp);
+    {
+      std::ofstream out(tmp);
+      out << "another user's";
+    }
+    ASSERT_EQ(::chown(tmp.c_str(), other.uid(), other.gid()), 0);
+    Status torn = (*fs)->Teardown();
+    EXPECT_FALSE(torn.ok()) << "the teardown removed another user's file";
+    EXPECT_NE(torn.message().find("'" + tmp + "' is owned by " + other.name()), std::string::npos)
+        << torn.ToString();
+    EXPECT_NE(torn.message().find("nothing was removed"), std::string::npos) << torn.ToString();
+    EXPECT_TRUE(Exists(tmp)) << "another user's file was removed";
+    ExpectTheStoreIsWhole(**fs, repo_.segment());
+    ASSERT_EQ(::unlink(tmp.c_str()), 0);
+  }
+  LARDER_ASSERT_OK((*fs)->Teardown());
+  EXPECT_FALSE(Exists(repo_.segment()));
+}
+
+// The case as users meet it: the store's owner is not root, and a `PATH.tmp` of root's lies
+// beside the store in /dev/shm (sticky: the owner may not unlink it). Before, the owner's
+// teardown unlinked the segment and the reader table, then failed with EPERM: half removed.
+// Now it is refused first, naming the file and its owner, and the segment stays, unmarked.
+TEST_F(FileSafety, AnOwnersTeardownStopsBeforeATemporaryItCannotUnlink) {
+  OtherUser other;
+  if (!other.ok()) GTEST_SKIP() << other.why_not();
+  repo_.Write(Body());
+  auto fs = repo_.Open();
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  const RepoConfig config = (*fs)->config();
+  const std::string seg = repo_.segment();
+  ASSERT_EQ(other.RunAs([&] {
+    auto made = Store::Apply(config);
+    if (!made.ok()) return 1;
+    auto store = Store::Open(seg, /*writable=*/true);
+    if (!store.ok()) return 2;
+    return (*store)->Push("stats_push", testing::TripsRows(1, 1, 100, 1)).ok() ? 0 : 3;
+  }),
+            0);
+  const std::string tmp = seg + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << "root's";
+  }
+  const int code = other.RunAs([&] {
+    Status torn = Store::Teardown(seg);
+    if (torn.ok()) return 4;
+    if (torn.message().find("'" + tmp + "' is owned by root") == std::string::npos) return 5;
+    return 0;
+  });
+  EXPECT_EQ(code, 0) << "4: the teardown succeeded; 5: its error does not name the file's owner";
+  for (const std::string& f : {seg, ReadersPath(seg), LockPath(seg), tmp}) {
+    EXPECT_TRUE(Exists(f)) << f << " was removed";
+  }
+  auto reader = OnlineReader::Attach(seg);
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  auto got = (*reader)->GetOnlineFeatures(testing::Features(
+      {"driver_stats:trips"}, testing::MakeFrame({{"driver_id", testing::Ints({1})}})));
+  ASSERT_TRUE(got.ok()) << "the segment was marked retired: " << got.status().ToString();
+  EXPECT_EQ(got->results[1].statuses[0], FieldStatus::kPresent);
+  EXPECT_EQ(got->results[1].values[0].i64, 101);
+}
+
+// A temporary that is not a regular file (here a directory, which unlink() cannot remove)
+// refuses the teardown before anything is removed. Before, the segment was gone when the
+// unlink of `PATH.tmp` failed.
+TEST_F(FileSafety, ATemporaryThatIsNotARegularFileRefusesTheTeardownBeforeAnythingIsRemoved) {
+  repo_.Write(Body());
+  auto fs = repo_.OpenApplied();
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  LARDER_ASSERT_OK((*fs)->Push("stats_push", testing::TripsRows(1, 1, 100, 1)));
+  const std::string tmp = repo_.segment() + ".tmp";
+  ASSERT_EQ(::mkdir(tmp.c_str(), 0700), 0);
+  Status torn = (*fs)->Teardown();
+  EXPECT_FALSE(torn.ok()) << "the teardown succeeded with a directory at " << tmp;
+  EXPECT_NE(torn.message().find("'" + tmp + "' is not a regular file"), std::string::npos)
+      << torn.ToString();
+  ExpectTheStoreIsWhole(**fs, repo_.segment());
+  ASSERT_EQ(::rmdir(tmp.c_str()), 0);
+  LARDER_ASSERT_OK((*fs)->Teardown());
+  EXPECT_FALSE(Exists(repo_.segment()));
+}
+
 // The registry stores the repo directory canonical: applying the same repo through another
 // spelling of its path (relative, with "..", through a symlink) changes nothing.
 TEST_F(FileSafety, TheRepoDirectoryIsStoredCanonical) {

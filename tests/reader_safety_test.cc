@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -610,6 +611,56 @@ TEST(ReaderSafety, APendingRegistryWaitIsSeenThroughByTheNextWriter) {
   LARDER_ASSERT_OK(store.fs->Push("stats_push", TripsRows(1, 5, 0, 2000)));
   EXPECT_FALSE(store.lookup->End()) << "a write began while a lookup of the older registry held on";
   EXPECT_EQ(pending->epoch.load(), 0u);
+}
+
+// The hold that never ends, by hand: this thread's slot (naming this live process) pins the
+// epoch of a lookup planned with the older registry, while a forger changes its lookup and hold
+// counters all the time (so no sighting is one long hold) and writes the epoch back whenever a
+// writer withdraws it. An apply that removes a feature must still see its wait through: the
+// floor (docs/design.md, "Withdrawn holds") withdraws the entry once a writer has moved past
+// its epoch for a grace period, well inside the wait's bound of two grace periods and 100 ms.
+// So it returns without the warning of a wait it gave up, leaves no wait pending, and the next
+// push writes. Without the floor, the per-slot rule alone never withdraws such an entry and
+// the apply gave up (a warning; the wait left pending for the next writer).
+TEST(ReaderSafety, AForgedHoldThatNeverEndsCannotMakeAnApplyGiveUpItsRegistryWait) {
+  LookupInsideAStore store;
+  ASSERT_TRUE(store.SetUp());
+  layout::ReaderSlot& s = *store.ref.slot;
+  const uint64_t pinned = s.epoch.load();
+  ASSERT_NE(pinned, 0u);
+  std::atomic<bool> stop{false};
+  std::thread forger([&] {
+    while (!stop.load()) {
+      s.lookups.fetch_add(1);
+      s.holds.fetch_add(1);
+      uint64_t seen = s.epoch.load();
+      if (seen != pinned) s.epoch.compare_exchange_strong(seen, pinned);
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  });
+  std::string without_trips = TripsRepoBody();
+  const std::string trips_line = "      - {name: trips, dtype: Int64}\n";
+  without_trips.erase(without_trips.find(trips_line), trips_line.size());
+  store.repo.Write(without_trips, store.opts);
+  ApplyReport report;
+  auto fs = store.repo.OpenApplied(&report);
+  testing::RawSegment raw(store.repo.segment());
+  const auto* pending =
+      reinterpret_cast<layout::PendingRegistryWait*>(raw.block(layout::kPendingRegistryWaitOffset));
+  const uint64_t pending_after_apply = pending->epoch.load();
+  stop.store(true);
+  forger.join();
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  EXPECT_TRUE(report.changed);
+  for (const std::string& m : report.messages) {
+    EXPECT_EQ(m.find("warning"), std::string::npos) << "the apply gave up its wait: " << m;
+  }
+  EXPECT_EQ(pending_after_apply, 0u) << "the apply left its registry wait pending";
+  auto info = (*fs)->Inspect();
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_GE(info->stuck_reader_reports, 1u);
+  LARDER_EXPECT_OK((*fs)->Push("stats_push", TripsRows(1, 5, 0, 2000)));
+  EXPECT_FALSE(store.lookup->End()) << "the forged hold was never withdrawn";
 }
 
 }  // namespace

@@ -55,6 +55,11 @@ larder_code larder_store_open(const char* repo_dir, larder_store** out, char** e
 larder_code larder_store_apply(larder_store* store, char** report, char** error);
 /* larder_store_apply, making even changes that discard rows when `force` is non-zero. */
 larder_code larder_store_apply_force(larder_store* store, int force, char** report, char** error);
+/* larder_store_apply_force; on success *rows_discarded (optional) receives the rows the apply
+ * discarded: those of views re-created (a join key or feature dtype changed) or dropped (0
+ * without `force`, which refuses such a change). Left unset on failure. */
+larder_code larder_store_apply_ex(larder_store* store, int force, uint64_t* rows_discarded,
+                                  char** report, char** error);
 /* What apply would do, writing nothing (`larder plan`): one line per change in *report. */
 larder_code larder_store_plan(larder_store* store, char** report, char** error);
 /* Feast's push body: {"push_source_name": ..., "df": {...}, "to": "online"}.
