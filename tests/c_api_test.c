@@ -285,6 +285,17 @@ int main(int argc, char** argv) {
     larder_reader_close(reader);
   }
   larder_free(store_answer);
+  /* A reader trusts a segment of its own user, root, or the owner it names: this process owns
+   * the segment, so naming root (uid 0) changes nothing; an unknown user is refused. */
+  reader = NULL;
+  c = larder_reader_attach_owned(segment, "0", &reader, &error);
+  expect_code("attach trusting uid 0", c, LARDER_OK, error, "");
+  larder_reader_close(reader);
+  reader = NULL;
+  c = larder_reader_attach_owned(segment, "no_such_user_of_larder", &reader, &error);
+  expect_code("attach trusting an unknown user", c, LARDER_INVALID_ARGUMENT, error,
+              "no_such_user_of_larder");
+  CHECK(reader == NULL, "a refused attach set the reader");
   larder_reader_close(NULL);
   larder_store_close(store);
   larder_store_close(NULL);

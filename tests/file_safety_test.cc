@@ -589,7 +589,9 @@ TEST_F(FileSafety, AnOwnersTeardownStopsBeforeATemporaryItCannotUnlink) {
   for (const std::string& f : {seg, ReadersPath(seg), LockPath(seg), tmp}) {
     EXPECT_TRUE(Exists(f)) << f << " was removed";
   }
-  auto reader = OnlineReader::Attach(seg);
+  ReaderOptions trusting;  // the store is the other user's
+  trusting.segment_owner = other.name();
+  auto reader = OnlineReader::Attach(seg, trusting);
   ASSERT_TRUE(reader.ok()) << reader.status().ToString();
   auto got = (*reader)->GetOnlineFeatures(testing::Features(
       {"driver_stats:trips"}, testing::MakeFrame({{"driver_id", testing::Ints({1})}})));
