@@ -18,6 +18,7 @@
 #include "tests/http_client.h"
 #include "tests/store_fixture.h"
 #include "tools/server/server.h"
+#include "wire/request_json.h"
 
 namespace larder {
 namespace {
@@ -126,6 +127,93 @@ TEST_F(ServerLimits, EntitiesAndValuesPerRequestAreCapped) {
   EXPECT_NE(metrics.find("larder_http_limit{limit=\"max_values\"} 25\n"), std::string::npos);
   EXPECT_NE(metrics.find("larder_http_limit{limit=\"max_queued_bytes\"} 268435456\n"),
             std::string::npos);
+}
+
+// The entity rows, and the values they make with the requested features, are judged as soon as
+// the parser knows how many rows there are, before any entity value is converted into the frame
+// (about 80 bytes a cell: a 16 MiB body of small keys took several hundred MiB). A request over
+// a limit is refused even when one of its values would fail the conversion: before, the frame
+// was built first and the conversion's 422 came instead of the 413.
+TEST_F(ServerLimits, EntityLimitsAreCheckedBeforeTheEntityFrameIsBuilt) {
+  ServerOptions o = Options();
+  o.limits.max_entities = 10;
+  o.limits.max_values = 15;  // 2 features x 7 entities = 14
+  Start(o);
+  // `n` entities, the last of them an object: a value the frame refuses (nested objects).
+  auto with_bad_last = [](int n) {
+    std::string ids;
+    for (int i = 1; i < n; ++i) ids += std::to_string(i) + ",";
+    return std::string(R"({"features":[)") + kTwoFeatures + R"(],"entities":{"driver_id":[)" + ids +
+           "{}]}}";
+  };
+  std::string r = Exchange(port_, Request("/get-online-features", with_bad_last(11)));
+  EXPECT_EQ(StatusOf(r), 413) << r;
+  EXPECT_NE(r.find("TooManyEntities"), std::string::npos) << r;
+  EXPECT_NE(r.find("11 entity rows, more than the limit of 10"), std::string::npos) << r;
+  r = Exchange(port_, Request("/get-online-features", with_bad_last(8)));
+  EXPECT_EQ(StatusOf(r), 413) << r;
+  EXPECT_NE(r.find("TooManyValues"), std::string::npos) << r;
+  EXPECT_NE(r.find("2 columns x 8 entity rows = 16 values"), std::string::npos) << r;
+  // Within the limits, the value is converted and refused.
+  r = Exchange(port_, Request("/get-online-features", with_bad_last(7)));
+  EXPECT_EQ(StatusOf(r), 422) << r;
+  EXPECT_NE(r.find("nested objects"), std::string::npos) << r;
+}
+
+// The parser's check is given the features and the row count before any value is converted,
+// and its error is the parse's: the structural half of the test above, without a server.
+TEST(ServerLimitsParse, TheEntityCheckSeesTheRowCountBeforeAnyValueIsConverted) {
+  size_t seen_rows = 0;
+  std::vector<std::string> seen_features;
+  auto at_most_10 = [&](const OnlineRequest& selection, size_t rows) {
+    seen_rows = rows;
+    seen_features = selection.features;
+    return rows > 10 ? InvalidArgument("over 10") : Status::Ok();
+  };
+  // `n` rows whose first value is an object (refused by the conversion).
+  auto body = [](int n) {
+    std::string ids = "{}";
+    for (int i = 1; i < n; ++i) ids += "," + std::to_string(i);
+    return R"({"features":["v:f"],"entities":{"k":[)" + ids + "]}}";
+  };
+  auto req = ParseOnlineRequestJson(body(11), UnknownFields::kIgnore, at_most_10);
+  ASSERT_FALSE(req.ok());
+  EXPECT_EQ(req.status().message(), "over 10");
+  EXPECT_EQ(seen_rows, 11u);
+  EXPECT_EQ(seen_features, std::vector<std::string>{"v:f"});
+  req = ParseOnlineRequestJson(body(10), UnknownFields::kIgnore, at_most_10);
+  ASSERT_FALSE(req.ok());
+  EXPECT_NE(req.status().message().find("nested objects"), std::string::npos)
+      << req.status().ToString();
+  EXPECT_EQ(seen_rows, 10u);
+  // The row count is the first column's; a longer later column is refused by its length
+  // (before it is allocated).
+  req = ParseOnlineRequestJson(
+      R"({"features":["v:f"],"entities":{"k":[1,2],"other":[1,2,3,4,5,6,7,8,9,10,11,12]}})",
+      UnknownFields::kIgnore, at_most_10);
+  ASSERT_FALSE(req.ok());
+  EXPECT_NE(req.status().message().find("column 'other' has 12 values but column 'k' has 2"),
+            std::string::npos)
+      << req.status().ToString();
+}
+
+// Row counts are exact past 0xFFFFFF elements, where simdjson's array size() stops counting.
+// Before, a column of more values (a 32 MiB body: a raised --max-body, or `larder push` of a
+// JSON file) was sized at 16,777,215 cells and written past its end.
+TEST(ServerLimitsParse, RowCountsPastSimdjsonsSaturatedSizeAreExact) {
+  constexpr size_t kRows = 0xFFFFFF + 2;
+  std::string body = R"({"features":["v:f"],"entities":{"k":[)";
+  body.reserve(body.size() + 2 * kRows + 8);
+  for (size_t i = 0; i < kRows; ++i) body += i == 0 ? "0" : ",0";
+  body += "]}}";
+  size_t seen_rows = 0;
+  auto req =
+      ParseOnlineRequestJson(body, UnknownFields::kIgnore, [&](const OnlineRequest&, size_t rows) {
+        seen_rows = rows;
+        return InvalidArgument("counted");
+      });
+  EXPECT_FALSE(req.ok());
+  EXPECT_EQ(seen_rows, kRows);
 }
 
 // A reply larger than max_reply_bytes is refused (413) instead of being queued.

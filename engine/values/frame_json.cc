@@ -184,8 +184,18 @@ Result<Cell> ParseJsonCell(std::string_view text) {
 
 namespace frame_internal {
 
+size_t ArrayLength(simdjson::dom::array arr) {
+  // simdjson's size() saturates at 0xFFFFFF: past it, count the elements (no allocation).
+  constexpr size_t kSaturated = 0xFFFFFF;
+  size_t n = arr.size();
+  if (n < kSaturated) return n;
+  n = 0;
+  for ([[maybe_unused]] element e : arr) ++n;
+  return n;
+}
+
 Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string& origin,
-                                   ScalarColumns scalars) {
+                                   ScalarColumns scalars, const RowCheck& check_rows) {
   simdjson::dom::object obj;
   if (doc.get_object().get(obj)) {
     return InvalidArgument(origin +
@@ -201,11 +211,13 @@ Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string
   for (auto field : obj) {
     simdjson::dom::array arr;
     if (!field.value.get_array().get(arr)) {
-      rows = arr.size();
+      rows = ArrayLength(arr);
       rows_from = std::string(field.key);
       break;
     }
   }
+  // Before any cell is built: a caller's limit refuses the frame without its memory.
+  if (check_rows) LARDER_RETURN_IF_ERROR(check_rows(rows));
   // Duplicate names: a linear scan while there are few columns (a request's entities: no
   // allocation), a hash index once there are many (a push of a million columns stays linear).
   constexpr size_t kScanColumns = 16;
@@ -239,12 +251,14 @@ Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string
       frame.names.push_back(std::move(name));
       continue;
     }
-    std::vector<Cell>& column = frame.columns.emplace_back(arr.size());
-    if (column.size() != rows) {
-      return InvalidArgument(origin + ": column '" + name + "' has " +
-                             std::to_string(column.size()) + " values but column '" + rows_from +
-                             "' has " + std::to_string(rows));
+    // The length is compared before the column is allocated (a short first column and a long
+    // second one would otherwise take the long one's cells).
+    const size_t length = ArrayLength(arr);
+    if (length != rows) {
+      return InvalidArgument(origin + ": column '" + name + "' has " + std::to_string(length) +
+                             " values but column '" + rows_from + "' has " + std::to_string(rows));
     }
+    std::vector<Cell>& column = frame.columns.emplace_back(rows);
     size_t i = 0;
     for (element value : arr) {
       Status st = ConvertJson(value, &column[i]);

@@ -4,8 +4,7 @@
 
 namespace larder::server {
 
-std::optional<Reply> CheckEntities(const OnlineRequest& request, const ClientLimits& limits) {
-  const size_t rows = request.entities.num_rows();
+std::optional<Reply> CheckEntities(size_t rows, const ClientLimits& limits) {
   if (rows <= limits.max_entities) return std::nullopt;
   return HttpErrorReply(413, "TooManyEntities",
                         "the request asks for " + std::to_string(rows) +

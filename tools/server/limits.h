@@ -27,10 +27,12 @@ struct ClientLimits {
   uint64_t max_queued_bytes = 256ull << 20;  // replies waiting for slow clients, in total
 };
 
-// 413 when `request` has more entity rows than the limit (checked right after parsing).
-std::optional<Reply> CheckEntities(const OnlineRequest& request, const ClientLimits& limits);
-// 413 when a reply of `columns` x `rows` values exceeds max_values (checked before the reply
-// is rendered as JSON, the larger part of its cost).
+// 413 when a request of `rows` entity rows has more than the limit (checked while parsing, once
+// the row count is known and before the entity frame is built: ParseOnlineRequestJson's check).
+std::optional<Reply> CheckEntities(size_t rows, const ClientLimits& limits);
+// 413 when a reply of `columns` x `rows` values exceeds max_values (checked while parsing, from
+// the requested feature columns, and again before the reply is rendered as JSON, the larger
+// part of its cost).
 std::optional<Reply> CheckValues(size_t columns, size_t rows, const ClientLimits& limits);
 // 413 for a rendered reply larger than max_reply_bytes.
 Reply ReplyTooLarge(uint64_t bytes, const ClientLimits& limits);
