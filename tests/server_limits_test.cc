@@ -15,8 +15,10 @@
 #include <thread>
 #include <vector>
 
+#include "engine/quote.h"
 #include "tests/http_client.h"
 #include "tests/store_fixture.h"
+#include "tools/server/routes.h"
 #include "tools/server/server.h"
 #include "wire/request_json.h"
 
@@ -214,6 +216,71 @@ TEST(ServerLimitsParse, RowCountsPastSimdjsonsSaturatedSizeAreExact) {
       });
   EXPECT_FALSE(req.ok());
   EXPECT_EQ(seen_rows, kRows);
+}
+
+// Every piece of client input an error quotes is cut at 200 bytes and given its length: a
+// 1 MiB name gets an error reply of a few hundred bytes that still names the problem. Before,
+// the reply quoted the whole name back (over 1 MiB, built and queued for the client).
+TEST_F(ServerLimits, ErrorsQuoteAtMostAFewHundredBytesOfEachInput) {
+  Start(Options());
+  const std::string huge(1 << 20, 'a');
+  const std::string cut = "'" + std::string(200, 'a') + "...' (1048576 bytes)";
+  struct Case {
+    std::string target, body;
+    int status;
+    std::string code, says;
+  };
+  const std::vector<Case> cases = {
+      {"/get-online-features",
+       R"({"features":["driver_stats:)" + huge + R"("],"entities":{"driver_id":[1]}})", 404,
+       "FeatureNotFound", "feature " + cut + " is not in feature view 'driver_stats'"},
+      {"/get-online-features", R"({"features":[")" + huge + R"(:x"],"entities":{"driver_id":[1]}})",
+       404, "FeatureViewNotFound", "feature view " + cut + " is not in the"},
+      {"/get-online-features", R"({"features":[")" + huge + R"("],"entities":{"driver_id":[1]}})",
+       422, "InvalidArgument", "feature reference " + cut + " is not of the form"},
+      {"/get-online-features",
+       R"({"features":["driver_stats:trips"],"entities":{")" + huge + R"(":[1]}})", 422,
+       "MissingJoinKey",
+       "lack join key 'driver_id' needed by feature view 'driver_stats' (given: " + cut + ")"},
+      {"/get-online-features",
+       R"({"features":["driver_stats:trips"],"entities":{"driver_id":[1],")" + huge +
+           R"(":[1,2]}})",
+       422, "InvalidArgument", "column " + cut + " has 2 values but column 'driver_id' has 1"},
+      {"/push", R"({"push_source_name":")" + huge + R"(","df":{"driver_id":[1]}})", 422,
+       "PushSourceNotFound", "push source " + cut + " is not in the registry"},
+      {"/push",
+       R"({"push_source_name":"stats_push","to":")" + huge + R"(","df":{"driver_id":[1]}})", 422,
+       "InvalidArgument", "push mode " + cut + " is not one of"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.code + ": " + c.says.substr(0, 40));
+    const std::string r = Exchange(port_, Request(c.target, c.body));
+    EXPECT_EQ(StatusOf(r), c.status) << r.substr(0, 500);
+    EXPECT_LT(r.size(), 1500u) << r.substr(0, 500);
+    EXPECT_NE(r.find(c.code), std::string::npos) << r.substr(0, 500);
+    EXPECT_NE(r.find(c.says), std::string::npos) << r.substr(0, 1500);
+  }
+}
+
+// QuoteInput keeps 200 bytes, never half a UTF-8 character; a whole error message is capped at
+// kMaxErrorMessageBytes, whatever it holds (many quoted pieces, or text no caller cut).
+TEST(ServerErrorReplies, QuotedInputAndWholeMessagesAreCapped) {
+  EXPECT_EQ(QuoteInput("abc"), "'abc'");
+  EXPECT_EQ(QuoteInput(std::string(200, 'x')), "'" + std::string(200, 'x') + "'");
+  // 2-byte characters from byte 1 on: byte 200 would split one, so 199 bytes are kept.
+  const std::string accents = "x" + [] {
+    std::string s;
+    for (int i = 0; i < 150; ++i) s += "\xC3\xA9";
+    return s;
+  }();
+  EXPECT_EQ(QuoteInput(accents), "'" + accents.substr(0, 199) + "...' (301 bytes)");
+  const std::string m(1 << 20, 'x');
+  for (const server::Reply& r :
+       {server::ErrorReply(InvalidArgument(m)), server::HttpErrorReply(400, "BadRequest", m)}) {
+    EXPECT_LT(r.body.size(), server::kMaxErrorMessageBytes + 300) << r.body.substr(0, 300);
+    EXPECT_NE(r.body.find("(message cut at 4096 of 1048576 bytes)"), std::string::npos)
+        << r.body.substr(r.body.size() - 300);
+  }
 }
 
 // A reply larger than max_reply_bytes is refused (413) instead of being queued.

@@ -2,8 +2,9 @@
 
 #include <simdjson.h>
 
-#include "wire/json_body.h"
+#include "engine/quote.h"
 #include "engine/values/json_cell.h"
+#include "wire/json_body.h"
 
 namespace larder {
 
@@ -135,8 +136,7 @@ Status CheckKeys(const object& obj, std::initializer_list<std::string_view> allo
     if (!ok && unknown != UnknownFields::kIgnore) {
       std::string list;
       for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      return InvalidArgument("unknown field '" + std::string(field.key) + "' (expected " + list +
-                             ")");
+      return InvalidArgument("unknown field " + QuoteInput(field.key) + " (expected " + list + ")");
     }
   }
   return Status::Ok();

@@ -6,6 +6,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "engine/quote.h"
 #include "engine/values/frame_readers.h"
 #include "engine/values/json_cell.h"
 #include "larder/frame.h"
@@ -136,11 +137,12 @@ class JsonLinesReader {
       size_t col = ColumnFor(field.key, guess, row);
       guess = col + 1;
       if (last_set_[col] == row + 1) {
-        return Error(line, "duplicate key '" + std::string(field.key) + "'");
+        return Error(line, "duplicate key " + QuoteInput(field.key));
       }
       last_set_[col] = row + 1;
       Status st = ConvertJson(field.value, &frame_.columns[col][row]);
-      if (!st.ok()) return Error(line, "column '" + frame_.names[col] + "': " + st.message());
+      if (!st.ok())
+        return Error(line, "column " + QuoteInput(frame_.names[col]) + ": " + st.message());
     }
     return Status::Ok();
   }
@@ -233,20 +235,25 @@ Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string
   };
   for (auto field : obj) {
     std::string name(field.key);
-    if (is_duplicate(name)) return InvalidArgument(origin + ": duplicate column '" + name + "'");
+    if (is_duplicate(name)) {
+      return InvalidArgument(origin + ": duplicate column " + QuoteInput(name));
+    }
     simdjson::dom::array arr;
     if (field.value.get_array().get(arr)) {
       if (scalars == ScalarColumns::kRefuse) {
-        return InvalidArgument(origin + ": column '" + name + "' is not an array (got " +
+        return InvalidArgument(origin + ": column " + QuoteInput(name) + " is not an array (got " +
                                JsonKindName(field.value.type()) + ")");
       }
       if (rows_from.empty()) {
-        return InvalidArgument(origin + ": every column is a single value (column '" + name +
-                               "'): give at least one column as an array of values");
+        return InvalidArgument(origin + ": every column is a single value (column " +
+                               QuoteInput(name) +
+                               "): give at least one column as an array of values");
       }
       Cell cell;
       Status st = ConvertJson(field.value, &cell);
-      if (!st.ok()) return InvalidArgument(origin + ": column '" + name + "': " + st.message());
+      if (!st.ok()) {
+        return InvalidArgument(origin + ": column " + QuoteInput(name) + ": " + st.message());
+      }
       frame.columns.emplace_back(rows, cell);
       frame.names.push_back(std::move(name));
       continue;
@@ -255,16 +262,17 @@ Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string
     // second one would otherwise take the long one's cells).
     const size_t length = ArrayLength(arr);
     if (length != rows) {
-      return InvalidArgument(origin + ": column '" + name + "' has " + std::to_string(length) +
-                             " values but column '" + rows_from + "' has " + std::to_string(rows));
+      return InvalidArgument(origin + ": column " + QuoteInput(name) + " has " +
+                             std::to_string(length) + " values but column " +
+                             QuoteInput(rows_from) + " has " + std::to_string(rows));
     }
     std::vector<Cell>& column = frame.columns.emplace_back(rows);
     size_t i = 0;
     for (element value : arr) {
       Status st = ConvertJson(value, &column[i]);
       if (!st.ok()) {
-        return InvalidArgument(origin + ": column '" + name + "' element " + std::to_string(i) +
-                               ": " + st.message());
+        return InvalidArgument(origin + ": column " + QuoteInput(name) + " element " +
+                               std::to_string(i) + ": " + st.message());
       }
       ++i;
     }

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/quote.h"
 #include "larder/frame.h"
 #include "wire/offline_json.h"
 #include "wire/request_json.h"
@@ -107,10 +108,22 @@ int HttpStatusFor(ErrorCode code) {
   }
 }
 
+std::string CappedErrorMessage(std::string_view message) {
+  if (message.size() <= kMaxErrorMessageBytes) return std::string(message);
+  size_t cut = kMaxErrorMessageBytes;  // message[cut] is the first byte left out
+  while (cut + 3 > kMaxErrorMessageBytes &&
+         (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) {
+    --cut;  // not inside a UTF-8 character
+  }
+  return std::string(message.substr(0, cut)) + "... (message cut at " + std::to_string(cut) +
+         " of " + std::to_string(message.size()) + " bytes)";
+}
+
 Reply ErrorReply(const Status& status) {
   Reply r;
   r.status = HttpStatusFor(status.code());
-  r.body = ErrorToJson(status);
+  r.body = ErrorJson(ErrorCodeName(status.code()), CappedErrorMessage(status.message()),
+                     FeastErrorClass(status.code()));
   return r;
 }
 
@@ -134,7 +147,7 @@ size_t ReplyColumns(const OnlineRequest& request, const RepoConfig& config) {
 Reply HttpErrorReply(int http_status, std::string_view code, std::string_view message) {
   Reply r;
   r.status = http_status;
-  r.body = ErrorJson(code, message);
+  r.body = ErrorJson(code, CappedErrorMessage(message));
   return r;
 }
 
@@ -368,7 +381,7 @@ Reply Router::RunMaterialize(std::string_view body, bool incremental, std::strin
   for (const std::string& v : names) {
     if (store_->config().FindView(v) == nullptr) {
       return ErrorReply(Status(ErrorCode::kFeatureViewNotFound,
-                               "feature view '" + v + "' is not in the registry"));
+                               "feature view " + QuoteInput(v) + " is not in the registry"));
     }
   }
   if (names.empty()) {

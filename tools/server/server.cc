@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/quote.h"
 #include "larder/mutex.h"
 #include "tools/server/metrics.h"
 #include "tools/server/routes.h"
@@ -143,13 +144,13 @@ std::optional<Reply> CheckTransferCodings(beast::string_view header) {
   }
   if (!beast::iequals(last, "chunked")) {
     return HttpErrorReply(400, "BadRequest",
-                          "Transfer-Encoding '" + std::string(text) +
-                              "' does not end with chunked: the body cannot be framed");
+                          "Transfer-Encoding " + QuoteInput(text) +
+                              " does not end with chunked: the body cannot be framed");
   }
   if (!unsupported.empty()) {
     return HttpErrorReply(501, "NotImplemented",
-                          "transfer coding '" + unsupported +
-                              "' is not supported (only chunked is): send the body uncoded");
+                          "transfer coding " + QuoteInput(unsupported) +
+                              " is not supported (only chunked is): send the body uncoded");
   }
   return std::nullopt;
 }
