@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <regex>
 #include <string>
@@ -302,6 +303,7 @@ TEST_F(ServerLimits, RepliesWaitingForSlowClientsAreCappedInTotal) {
   ASSERT_TRUE(store_->Push("stats_push", testing::TripsRows(1, 1000, 0, 1)).ok());
   ServerOptions o = Options();
   o.limits.max_queued_bytes = 1000;
+  o.limits.stall_timeout = std::chrono::minutes(10);  // the slow client's reply is not cut here
   Start(o);
   // 60,000 entities: a reply of ~3 MB, far more than the socket buffers of a client whose
   // receive buffer is 4 KiB, so most of it stays queued in the server.
@@ -333,6 +335,54 @@ TEST_F(ServerLimits, RepliesWaitingForSlowClientsAreCappedInTotal) {
   }
   r = Exchange(port_, Request("/get-online-features", GetBody(1, 1, kTwoFeatures)));
   EXPECT_EQ(StatusOf(r), 200) << r;
+}
+
+// At the queued-bytes cap, a reply that has not moved for --stall-timeout is cut (its connection
+// closed), so that a client that stopped reading does not keep every read refused until its
+// --request-timeout (here 10 minutes). Before, reads were 503 until then.
+TEST_F(ServerLimits, AStalledReplyIsCutWhenTheQueuedBytesReachTheCap) {
+  ASSERT_TRUE(store_->Push("stats_push", testing::TripsRows(1, 1000, 0, 1)).ok());
+  ServerOptions o = Options();
+  o.limits.max_queued_bytes = 1000;
+  o.limits.stall_timeout = std::chrono::milliseconds(200);
+  o.request_timeout = std::chrono::minutes(10);
+  o.idle_timeout = std::chrono::minutes(10);
+  Start(o);
+  // As above: a reply of ~3 MB to a client with a 4 KiB receive buffer that never reads.
+  const int stalled = testing::ConnectLoopback(port_, 60, 4096);
+  ASSERT_GE(stalled, 0);
+  const std::string big = Request("/get-online-features", GetBody(1, 60000, kTwoFeatures));
+  testing::WriteAll(stalled, big.data(), big.size());
+  int64_t queued = 0;
+  for (int i = 0; i < 3000 && queued < 1000; ++i) {  // waits for the condition (<= 30 s)
+    queued = MetricValue(port_, "larder_http_queued_reply_bytes");
+    if (queued < 1000) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(queued, 1000) << "the stalled client's reply was never queued";
+  // Reads are refused until the stalled reply is cut; then served. Retries wait for that
+  // condition (<= 60 s, far below the request timeout that would otherwise free the reply).
+  std::string r;
+  int overloaded = 0;
+  for (int i = 0; i < 600; ++i) {
+    r = Exchange(port_, Request("/get-online-features", GetBody(1, 1, kTwoFeatures)));
+    if (StatusOf(r) != 503) break;
+    ++overloaded;
+    EXPECT_NE(r.find("Overloaded"), std::string::npos) << r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(StatusOf(r), 200) << "reads were still refused: " << r;
+  EXPECT_GE(overloaded, 1);
+  EXPECT_EQ(MetricValue(port_, "larder_http_stalled_replies_cut_total"), 1);
+  // The stalled client gets what the sockets held of its reply, then the end of the
+  // connection (0), not its 60 s receive timeout (-1 with EAGAIN).
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::recv(stalled, buf, sizeof(buf), 0)) > 0) {
+  }
+  const int err = errno;
+  ::close(stalled);
+  EXPECT_TRUE(n == 0 || (err != EAGAIN && err != EWOULDBLOCK))
+      << "the stalled connection was not closed";
 }
 
 // A request head sent slowly is cut at --request-timeout (counted from its first byte), not at
