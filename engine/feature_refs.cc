@@ -2,6 +2,8 @@
 
 #include <unordered_map>
 
+#include "engine/quote.h"
+
 namespace larder {
 
 namespace {
@@ -20,8 +22,9 @@ Status AddViewFeatures(const Catalog& cat, const std::string& view_name,
   for (const std::string& n : names) {
     const FeatureInfo* f = v->FindFeature(n);
     if (f == nullptr) {
-      return Status(ErrorCode::kFeatureNotFound,
-                    "feature '" + n + "' is not in feature view '" + view_name + "'");
+      return Status(
+          ErrorCode::kFeatureNotFound,
+          "feature " + QuoteInput(n) + " is not in feature view " + QuoteInput(view_name));
     }
     add(f);
   }
@@ -42,8 +45,9 @@ Result<std::vector<ResolvedFeature>> ResolveFeatureRefs(const Catalog& cat,
   if (!feature_service.empty()) {
     const FeatureServiceDef* s = cat.config().FindService(feature_service);
     if (s == nullptr) {
-      return Status(ErrorCode::kFeatureServiceNotFound,
-                    "feature service '" + feature_service + "' is not in the " + catalog_name);
+      return Status(
+          ErrorCode::kFeatureServiceNotFound,
+          "feature service " + QuoteInput(feature_service) + " is not in the " + catalog_name);
     }
     for (const auto& p : s->projections) {
       LARDER_RETURN_IF_ERROR(
@@ -53,8 +57,8 @@ Result<std::vector<ResolvedFeature>> ResolveFeatureRefs(const Catalog& cat,
     for (const std::string& ref : features) {
       auto colon = ref.find(':');
       if (colon == std::string::npos || colon == 0 || colon + 1 == ref.size()) {
-        return InvalidArgument("feature reference '" + ref +
-                               "' is not of the form 'feature_view:feature'");
+        return InvalidArgument("feature reference " + QuoteInput(ref) +
+                               " is not of the form 'feature_view:feature'");
       }
       LARDER_RETURN_IF_ERROR(AddViewFeatures(cat, ref.substr(0, colon), {ref.substr(colon + 1)},
                                              full_feature_names, catalog_name, &out));

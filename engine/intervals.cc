@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <map>
 
+#include "engine/quote.h"
 #include "engine/rows/registry_codec.h"
 #include "engine/store_impl.h"
 
@@ -35,7 +36,7 @@ Status Store::RecordIntervals(const std::vector<MaterializedInterval>& intervals
   for (const MaterializedInterval& i : intervals) {
     if (reg.FindView(i.view) == nullptr) {
       return Status(ErrorCode::kFeatureViewNotFound,
-                    "feature view '" + i.view + "' is not in the registry");
+                    "feature view " + QuoteInput(i.view) + " is not in the registry");
     }
     if (i.start > i.end) {
       return InvalidArgument("interval of feature view '" + i.view + "' starts after it ends");

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "engine/feature_refs.h"
+#include "engine/quote.h"
 #include "engine/rows/row_codec.h"
 #include "engine/store_impl.h"
 #include "engine/values/cell_convert.h"
@@ -129,8 +130,15 @@ Status BuildKeys(const ViewInfo& view, const Frame& entities,
     auto it = std::find_if(given.begin(), given.end(),
                            [&k](const EntityColumn& ec) { return SameText(ec.key->name, k.name); });
     if (it == given.end()) {
+      // The given columns are the client's: each is quoted cut short, and at most 16 of them.
+      constexpr size_t kListed = 16;
       std::string have;
-      for (const auto& n : entities.names) have += (have.empty() ? "" : ", ") + n;
+      for (size_t i = 0; i < entities.names.size() && i < kListed; ++i) {
+        have += (i == 0 ? "" : ", ") + QuoteInput(entities.names[i]);
+      }
+      if (entities.names.size() > kListed) {
+        have += " and " + std::to_string(entities.names.size() - kListed) + " more";
+      }
       return Status(ErrorCode::kMissingJoinKey,
                     "entity rows lack join key '" + k.name + "' needed by feature view '" +
                         view.def.name + "' (given: " + (have.empty() ? "none" : have) + ")");

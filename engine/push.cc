@@ -13,6 +13,7 @@
 
 #include "engine/fault.h"
 #include "engine/index/index_writer.h"
+#include "engine/quote.h"
 #include "engine/row_stager.h"
 #include "engine/rows/row_codec.h"
 #include "engine/store_impl.h"
@@ -200,7 +201,7 @@ Result<PushResult> Store::Push(const std::string& push_source, const Frame& fram
   const SourceDef* src = cat->config().FindSource(push_source);
   if (src == nullptr || src->kind != SourceKind::kPush) {
     return Status(ErrorCode::kPushSourceNotFound,
-                  "push source '" + push_source + "' is not in the registry");
+                  "push source " + QuoteInput(push_source) + " is not in the registry");
   }
   std::vector<const ViewInfo*> views;
   for (const ViewInfo* v : cat->ViewsOfSource(push_source)) {

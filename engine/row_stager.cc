@@ -4,6 +4,7 @@
 #include <chrono>
 #include <string>
 
+#include "engine/quote.h"
 #include "engine/values/cell_convert.h"
 #include "larder/timestamp.h"
 #include "layout/entity_key.h"
@@ -13,7 +14,7 @@ namespace larder {
 
 Status CellError(const Frame& f, size_t row, std::string_view column, const Status& st) {
   return Status(st.code(),
-                f.DescribeRow(row) + ", column '" + std::string(column) + "': " + st.message());
+                f.DescribeRow(row) + ", column " + QuoteInput(column) + ": " + st.message());
 }
 
 std::string DescribeColumns(const std::vector<std::pair<std::string, std::string>>& named_roles) {

@@ -9,15 +9,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <regex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "engine/quote.h"
 #include "tests/http_client.h"
 #include "tests/store_fixture.h"
+#include "tools/server/routes.h"
 #include "tools/server/server.h"
+#include "wire/request_json.h"
 
 namespace larder {
 namespace {
@@ -128,6 +132,158 @@ TEST_F(ServerLimits, EntitiesAndValuesPerRequestAreCapped) {
             std::string::npos);
 }
 
+// The entity rows, and the values they make with the requested features, are judged as soon as
+// the parser knows how many rows there are, before any entity value is converted into the frame
+// (about 80 bytes a cell: a 16 MiB body of small keys took several hundred MiB). A request over
+// a limit is refused even when one of its values would fail the conversion: before, the frame
+// was built first and the conversion's 422 came instead of the 413.
+TEST_F(ServerLimits, EntityLimitsAreCheckedBeforeTheEntityFrameIsBuilt) {
+  ServerOptions o = Options();
+  o.limits.max_entities = 10;
+  o.limits.max_values = 15;  // 2 features x 7 entities = 14
+  Start(o);
+  // `n` entities, the last of them an object: a value the frame refuses (nested objects).
+  auto with_bad_last = [](int n) {
+    std::string ids;
+    for (int i = 1; i < n; ++i) ids += std::to_string(i) + ",";
+    return std::string(R"({"features":[)") + kTwoFeatures + R"(],"entities":{"driver_id":[)" + ids +
+           "{}]}}";
+  };
+  std::string r = Exchange(port_, Request("/get-online-features", with_bad_last(11)));
+  EXPECT_EQ(StatusOf(r), 413) << r;
+  EXPECT_NE(r.find("TooManyEntities"), std::string::npos) << r;
+  EXPECT_NE(r.find("11 entity rows, more than the limit of 10"), std::string::npos) << r;
+  r = Exchange(port_, Request("/get-online-features", with_bad_last(8)));
+  EXPECT_EQ(StatusOf(r), 413) << r;
+  EXPECT_NE(r.find("TooManyValues"), std::string::npos) << r;
+  EXPECT_NE(r.find("2 columns x 8 entity rows = 16 values"), std::string::npos) << r;
+  // Within the limits, the value is converted and refused.
+  r = Exchange(port_, Request("/get-online-features", with_bad_last(7)));
+  EXPECT_EQ(StatusOf(r), 422) << r;
+  EXPECT_NE(r.find("nested objects"), std::string::npos) << r;
+}
+
+// The parser's check is given the features and the row count before any value is converted,
+// and its error is the parse's: the structural half of the test above, without a server.
+TEST(ServerLimitsParse, TheEntityCheckSeesTheRowCountBeforeAnyValueIsConverted) {
+  size_t seen_rows = 0;
+  std::vector<std::string> seen_features;
+  auto at_most_10 = [&](const OnlineRequest& selection, size_t rows) {
+    seen_rows = rows;
+    seen_features = selection.features;
+    return rows > 10 ? InvalidArgument("over 10") : Status::Ok();
+  };
+  // `n` rows whose first value is an object (refused by the conversion).
+  auto body = [](int n) {
+    std::string ids = "{}";
+    for (int i = 1; i < n; ++i) ids += "," + std::to_string(i);
+    return R"({"features":["v:f"],"entities":{"k":[)" + ids + "]}}";
+  };
+  auto req = ParseOnlineRequestJson(body(11), UnknownFields::kIgnore, at_most_10);
+  ASSERT_FALSE(req.ok());
+  EXPECT_EQ(req.status().message(), "over 10");
+  EXPECT_EQ(seen_rows, 11u);
+  EXPECT_EQ(seen_features, std::vector<std::string>{"v:f"});
+  req = ParseOnlineRequestJson(body(10), UnknownFields::kIgnore, at_most_10);
+  ASSERT_FALSE(req.ok());
+  EXPECT_NE(req.status().message().find("nested objects"), std::string::npos)
+      << req.status().ToString();
+  EXPECT_EQ(seen_rows, 10u);
+  // The row count is the first column's; a longer later column is refused by its length
+  // (before it is allocated).
+  req = ParseOnlineRequestJson(
+      R"({"features":["v:f"],"entities":{"k":[1,2],"other":[1,2,3,4,5,6,7,8,9,10,11,12]}})",
+      UnknownFields::kIgnore, at_most_10);
+  ASSERT_FALSE(req.ok());
+  EXPECT_NE(req.status().message().find("column 'other' has 12 values but column 'k' has 2"),
+            std::string::npos)
+      << req.status().ToString();
+}
+
+// Row counts are exact past 0xFFFFFF elements, where simdjson's array size() stops counting.
+// Before, a column of more values (a 32 MiB body: a raised --max-body, or `larder push` of a
+// JSON file) was sized at 16,777,215 cells and written past its end.
+TEST(ServerLimitsParse, RowCountsPastSimdjsonsSaturatedSizeAreExact) {
+  constexpr size_t kRows = 0xFFFFFF + 2;
+  std::string body = R"({"features":["v:f"],"entities":{"k":[)";
+  body.reserve(body.size() + 2 * kRows + 8);
+  for (size_t i = 0; i < kRows; ++i) body += i == 0 ? "0" : ",0";
+  body += "]}}";
+  size_t seen_rows = 0;
+  auto req =
+      ParseOnlineRequestJson(body, UnknownFields::kIgnore, [&](const OnlineRequest&, size_t rows) {
+        seen_rows = rows;
+        return InvalidArgument("counted");
+      });
+  EXPECT_FALSE(req.ok());
+  EXPECT_EQ(seen_rows, kRows);
+}
+
+// Every piece of client input an error quotes is cut at 200 bytes and given its length: a
+// 1 MiB name gets an error reply of a few hundred bytes that still names the problem. Before,
+// the reply quoted the whole name back (over 1 MiB, built and queued for the client).
+TEST_F(ServerLimits, ErrorsQuoteAtMostAFewHundredBytesOfEachInput) {
+  Start(Options());
+  const std::string huge(1 << 20, 'a');
+  const std::string cut = "'" + std::string(200, 'a') + "...' (1048576 bytes)";
+  struct Case {
+    std::string target, body;
+    int status;
+    std::string code, says;
+  };
+  const std::vector<Case> cases = {
+      {"/get-online-features",
+       R"({"features":["driver_stats:)" + huge + R"("],"entities":{"driver_id":[1]}})", 404,
+       "FeatureNotFound", "feature " + cut + " is not in feature view 'driver_stats'"},
+      {"/get-online-features", R"({"features":[")" + huge + R"(:x"],"entities":{"driver_id":[1]}})",
+       404, "FeatureViewNotFound", "feature view " + cut + " is not in the"},
+      {"/get-online-features", R"({"features":[")" + huge + R"("],"entities":{"driver_id":[1]}})",
+       422, "InvalidArgument", "feature reference " + cut + " is not of the form"},
+      {"/get-online-features",
+       R"({"features":["driver_stats:trips"],"entities":{")" + huge + R"(":[1]}})", 422,
+       "MissingJoinKey",
+       "lack join key 'driver_id' needed by feature view 'driver_stats' (given: " + cut + ")"},
+      {"/get-online-features",
+       R"({"features":["driver_stats:trips"],"entities":{"driver_id":[1],")" + huge +
+           R"(":[1,2]}})",
+       422, "InvalidArgument", "column " + cut + " has 2 values but column 'driver_id' has 1"},
+      {"/push", R"({"push_source_name":")" + huge + R"(","df":{"driver_id":[1]}})", 422,
+       "PushSourceNotFound", "push source " + cut + " is not in the registry"},
+      {"/push",
+       R"({"push_source_name":"stats_push","to":")" + huge + R"(","df":{"driver_id":[1]}})", 422,
+       "InvalidArgument", "push mode " + cut + " is not one of"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.code + ": " + c.says.substr(0, 40));
+    const std::string r = Exchange(port_, Request(c.target, c.body));
+    EXPECT_EQ(StatusOf(r), c.status) << r.substr(0, 500);
+    EXPECT_LT(r.size(), 1500u) << r.substr(0, 500);
+    EXPECT_NE(r.find(c.code), std::string::npos) << r.substr(0, 500);
+    EXPECT_NE(r.find(c.says), std::string::npos) << r.substr(0, 1500);
+  }
+}
+
+// QuoteInput keeps 200 bytes, never half a UTF-8 character; a whole error message is capped at
+// kMaxErrorMessageBytes, whatever it holds (many quoted pieces, or text no caller cut).
+TEST(ServerErrorReplies, QuotedInputAndWholeMessagesAreCapped) {
+  EXPECT_EQ(QuoteInput("abc"), "'abc'");
+  EXPECT_EQ(QuoteInput(std::string(200, 'x')), "'" + std::string(200, 'x') + "'");
+  // 2-byte characters from byte 1 on: byte 200 would split one, so 199 bytes are kept.
+  const std::string accents = "x" + [] {
+    std::string s;
+    for (int i = 0; i < 150; ++i) s += "\xC3\xA9";
+    return s;
+  }();
+  EXPECT_EQ(QuoteInput(accents), "'" + accents.substr(0, 199) + "...' (301 bytes)");
+  const std::string m(1 << 20, 'x');
+  for (const server::Reply& r :
+       {server::ErrorReply(InvalidArgument(m)), server::HttpErrorReply(400, "BadRequest", m)}) {
+    EXPECT_LT(r.body.size(), server::kMaxErrorMessageBytes + 300) << r.body.substr(0, 300);
+    EXPECT_NE(r.body.find("(message cut at 4096 of 1048576 bytes)"), std::string::npos)
+        << r.body.substr(r.body.size() - 300);
+  }
+}
+
 // A reply larger than max_reply_bytes is refused (413) instead of being queued.
 TEST_F(ServerLimits, AReplyLargerThanTheLimitIs413) {
   ServerOptions o = Options();
@@ -147,6 +303,7 @@ TEST_F(ServerLimits, RepliesWaitingForSlowClientsAreCappedInTotal) {
   ASSERT_TRUE(store_->Push("stats_push", testing::TripsRows(1, 1000, 0, 1)).ok());
   ServerOptions o = Options();
   o.limits.max_queued_bytes = 1000;
+  o.limits.stall_timeout = std::chrono::minutes(10);  // the slow client's reply is not cut here
   Start(o);
   // 60,000 entities: a reply of ~3 MB, far more than the socket buffers of a client whose
   // receive buffer is 4 KiB, so most of it stays queued in the server.
@@ -178,6 +335,54 @@ TEST_F(ServerLimits, RepliesWaitingForSlowClientsAreCappedInTotal) {
   }
   r = Exchange(port_, Request("/get-online-features", GetBody(1, 1, kTwoFeatures)));
   EXPECT_EQ(StatusOf(r), 200) << r;
+}
+
+// At the queued-bytes cap, a reply that has not moved for --stall-timeout is cut (its connection
+// closed), so that a client that stopped reading does not keep every read refused until its
+// --request-timeout (here 10 minutes). Before, reads were 503 until then.
+TEST_F(ServerLimits, AStalledReplyIsCutWhenTheQueuedBytesReachTheCap) {
+  ASSERT_TRUE(store_->Push("stats_push", testing::TripsRows(1, 1000, 0, 1)).ok());
+  ServerOptions o = Options();
+  o.limits.max_queued_bytes = 1000;
+  o.limits.stall_timeout = std::chrono::milliseconds(200);
+  o.request_timeout = std::chrono::minutes(10);
+  o.idle_timeout = std::chrono::minutes(10);
+  Start(o);
+  // As above: a reply of ~3 MB to a client with a 4 KiB receive buffer that never reads.
+  const int stalled = testing::ConnectLoopback(port_, 60, 4096);
+  ASSERT_GE(stalled, 0);
+  const std::string big = Request("/get-online-features", GetBody(1, 60000, kTwoFeatures));
+  testing::WriteAll(stalled, big.data(), big.size());
+  int64_t queued = 0;
+  for (int i = 0; i < 3000 && queued < 1000; ++i) {  // waits for the condition (<= 30 s)
+    queued = MetricValue(port_, "larder_http_queued_reply_bytes");
+    if (queued < 1000) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GE(queued, 1000) << "the stalled client's reply was never queued";
+  // Reads are refused until the stalled reply is cut; then served. Retries wait for that
+  // condition (<= 60 s, far below the request timeout that would otherwise free the reply).
+  std::string r;
+  int overloaded = 0;
+  for (int i = 0; i < 600; ++i) {
+    r = Exchange(port_, Request("/get-online-features", GetBody(1, 1, kTwoFeatures)));
+    if (StatusOf(r) != 503) break;
+    ++overloaded;
+    EXPECT_NE(r.find("Overloaded"), std::string::npos) << r;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(StatusOf(r), 200) << "reads were still refused: " << r;
+  EXPECT_GE(overloaded, 1);
+  EXPECT_EQ(MetricValue(port_, "larder_http_stalled_replies_cut_total"), 1);
+  // The stalled client gets what the sockets held of its reply, then the end of the
+  // connection (0), not its 60 s receive timeout (-1 with EAGAIN).
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::recv(stalled, buf, sizeof(buf), 0)) > 0) {
+  }
+  const int err = errno;
+  ::close(stalled);
+  EXPECT_TRUE(n == 0 || (err != EAGAIN && err != EWOULDBLOCK))
+      << "the stalled connection was not closed";
 }
 
 // A request head sent slowly is cut at --request-timeout (counted from its first byte), not at

@@ -2,8 +2,9 @@
 
 #include <simdjson.h>
 
-#include "wire/json_body.h"
+#include "engine/quote.h"
 #include "engine/values/json_cell.h"
+#include "wire/json_body.h"
 
 namespace larder {
 
@@ -28,7 +29,8 @@ Result<std::string> RequiredString(const object& obj, std::string_view key) {
 
 }  // namespace
 
-Result<OnlineRequest> ParseOnlineRequestJson(std::string_view body, UnknownFields unknown) {
+Result<OnlineRequest> ParseOnlineRequestJson(std::string_view body, UnknownFields unknown,
+                                             const OnlineRequestCheck& check) {
   // One parser per thread: it keeps its buffers between requests. The frame built below copies
   // everything it needs, so the parsed document may be overwritten by the next call.
   thread_local simdjson::dom::parser parser;
@@ -45,7 +47,11 @@ Result<OnlineRequest> ParseOnlineRequestJson(std::string_view body, UnknownField
       OptionalBool(obj, "include_feature_view_version_metadata", &version_metadata));
   element el;
   if (obj["entities"].get(el)) return InvalidArgument("field 'entities' is missing");
-  LARDER_ASSIGN_OR_RETURN(req.entities, frame_internal::FrameFromJsonColumns(el, "entities"));
+  frame_internal::RowCheck check_rows;
+  if (check) check_rows = [&](size_t rows) { return check(req, rows); };
+  LARDER_ASSIGN_OR_RETURN(req.entities,
+                          frame_internal::FrameFromJsonColumns(
+                              el, "entities", frame_internal::ScalarColumns::kRefuse, check_rows));
   return req;
 }
 
@@ -130,8 +136,7 @@ Status CheckKeys(const object& obj, std::initializer_list<std::string_view> allo
     if (!ok && unknown != UnknownFields::kIgnore) {
       std::string list;
       for (std::string_view a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      return InvalidArgument("unknown field '" + std::string(field.key) + "' (expected " + list +
-                             ")");
+      return InvalidArgument("unknown field " + QuoteInput(field.key) + " (expected " + list + ")");
     }
   }
   return Status::Ok();

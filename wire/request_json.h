@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -28,8 +29,17 @@ enum class UnknownFields : uint8_t {
 //  "include_feature_view_version_metadata": false}
 // include_feature_view_version_metadata is accepted and ignored: Feast's HTTP server never
 // writes the metadata it selects (feature_server_utils.py keeps only feature_names).
+//
+// `check` (when given) is called once the features (or service) and the number of entity rows
+// are known, before any entity value is converted: `selection` has its features, service and
+// full_feature_names set and no entities. An error it returns is the parse's result, so a
+// caller's limit on entities refuses the request before its entity frame takes memory (a
+// 16 MiB body of small keys is a frame of several hundred MiB).
+using OnlineRequestCheck =
+    std::function<Status(const OnlineRequest& selection, size_t entity_rows)>;
 Result<OnlineRequest> ParseOnlineRequestJson(std::string_view body,
-                                             UnknownFields unknown = UnknownFields::kIgnore);
+                                             UnknownFields unknown = UnknownFields::kIgnore,
+                                             const OnlineRequestCheck& check = {});
 
 struct PushRequest {
   std::string push_source_name;

@@ -12,6 +12,7 @@
 #include "engine/index/hash_index.h"
 #include "engine/offline/batch_source.h"
 #include "engine/offline/offline_log.h"
+#include "engine/quote.h"
 #include "engine/row_stager.h"
 #include "engine/values/csv_stream.h"
 #include "engine/values/value_text.h"
@@ -260,7 +261,7 @@ Result<std::vector<const ViewInfo*>> SelectViews(const Catalog& repo, const Cata
       const ViewInfo* v = repo.FindView(name);
       if (v == nullptr) {
         return Status(ErrorCode::kFeatureViewNotFound,
-                      "feature view '" + name + "' is not in the feature repo");
+                      "feature view " + QuoteInput(name) + " is not in the feature repo");
       }
       if (!v->def.online) {
         return InvalidArgument("feature view '" + name +

@@ -5,6 +5,7 @@
 
 #include "engine/offline/batch_source.h"
 #include "engine/offline/offline_log.h"
+#include "engine/quote.h"
 #include "engine/row_stager.h"
 #include "engine/values/cell_convert.h"
 #include "engine/values/csv_stream.h"
@@ -104,7 +105,7 @@ Result<PushResult> PushToOffline(const Catalog& repo, const std::string& push_so
   const SourceDef* src = repo.config().FindSource(push_source);
   if (src == nullptr || src->kind != SourceKind::kPush) {
     return Status(ErrorCode::kPushSourceNotFound,
-                  "push source '" + push_source + "' is not in the feature repo");
+                  "push source " + QuoteInput(push_source) + " is not in the feature repo");
   }
   LARDER_ASSIGN_OR_RETURN(BatchSource bs, ResolveBatchSource(repo, src->batch_source));
   LARDER_RETURN_IF_ERROR(frame.CheckShape());
@@ -152,7 +153,7 @@ Result<PushResult> PushOnlineAndOffline(Store& store, const Catalog& repo,
   const SourceDef* src = registry->config().FindSource(push_source);
   if (src == nullptr || src->kind != SourceKind::kPush) {
     return Status(ErrorCode::kPushSourceNotFound,
-                  "push source '" + push_source + "' is not in the registry");
+                  "push source " + QuoteInput(push_source) + " is not in the registry");
   }
   std::vector<const ViewInfo*> views;
   for (const ViewInfo* v : registry->ViewsOfSource(push_source)) {

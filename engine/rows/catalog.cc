@@ -5,6 +5,8 @@
 #include <set>
 #include <utility>
 
+#include "engine/quote.h"
+
 namespace larder {
 
 StorageClass StorageClassOf(DType t) {
@@ -149,7 +151,7 @@ Result<const ViewInfo*> Catalog::RequireView(std::string_view name, std::string_
   const ViewInfo* v = FindView(name);
   if (v == nullptr) {
     return Status(ErrorCode::kFeatureViewNotFound,
-                  "feature view '" + std::string(name) + "' is not in the " + std::string(where));
+                  "feature view " + QuoteInput(name) + " is not in the " + std::string(where));
   }
   return v;
 }

@@ -13,6 +13,7 @@
 #include <system_error>
 #include <unordered_set>
 
+#include "engine/quote.h"
 #include "engine/values/frame_readers.h"
 #include "engine/values/same_text.h"
 
@@ -194,11 +195,11 @@ Status Frame::CheckShape() const {
     } else {
       for (size_t j = 0; j < i && !duplicate; ++j) duplicate = names[j] == names[i];
     }
-    if (duplicate) return InvalidArgument(origin + ": duplicate column '" + names[i] + "'");
+    if (duplicate) return InvalidArgument(origin + ": duplicate column " + QuoteInput(names[i]));
     if (columns[i].size() != columns[0].size()) {
-      return InvalidArgument(origin + ": column '" + names[i] + "' has " +
-                             std::to_string(columns[i].size()) + " values but column '" + names[0] +
-                             "' has " + std::to_string(columns[0].size()));
+      return InvalidArgument(origin + ": column " + QuoteInput(names[i]) + " has " +
+                             std::to_string(columns[i].size()) + " values but column " +
+                             QuoteInput(names[0]) + " has " + std::to_string(columns[0].size()));
     }
   }
   return Status::Ok();

@@ -6,6 +6,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "engine/quote.h"
 #include "engine/values/frame_readers.h"
 #include "engine/values/json_cell.h"
 #include "larder/frame.h"
@@ -136,11 +137,12 @@ class JsonLinesReader {
       size_t col = ColumnFor(field.key, guess, row);
       guess = col + 1;
       if (last_set_[col] == row + 1) {
-        return Error(line, "duplicate key '" + std::string(field.key) + "'");
+        return Error(line, "duplicate key " + QuoteInput(field.key));
       }
       last_set_[col] = row + 1;
       Status st = ConvertJson(field.value, &frame_.columns[col][row]);
-      if (!st.ok()) return Error(line, "column '" + frame_.names[col] + "': " + st.message());
+      if (!st.ok())
+        return Error(line, "column " + QuoteInput(frame_.names[col]) + ": " + st.message());
     }
     return Status::Ok();
   }
@@ -184,8 +186,18 @@ Result<Cell> ParseJsonCell(std::string_view text) {
 
 namespace frame_internal {
 
+size_t ArrayLength(simdjson::dom::array arr) {
+  // simdjson's size() saturates at 0xFFFFFF: past it, count the elements (no allocation).
+  constexpr size_t kSaturated = 0xFFFFFF;
+  size_t n = arr.size();
+  if (n < kSaturated) return n;
+  n = 0;
+  for ([[maybe_unused]] element e : arr) ++n;
+  return n;
+}
+
 Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string& origin,
-                                   ScalarColumns scalars) {
+                                   ScalarColumns scalars, const RowCheck& check_rows) {
   simdjson::dom::object obj;
   if (doc.get_object().get(obj)) {
     return InvalidArgument(origin +
@@ -201,11 +213,13 @@ Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string
   for (auto field : obj) {
     simdjson::dom::array arr;
     if (!field.value.get_array().get(arr)) {
-      rows = arr.size();
+      rows = ArrayLength(arr);
       rows_from = std::string(field.key);
       break;
     }
   }
+  // Before any cell is built: a caller's limit refuses the frame without its memory.
+  if (check_rows) LARDER_RETURN_IF_ERROR(check_rows(rows));
   // Duplicate names: a linear scan while there are few columns (a request's entities: no
   // allocation), a hash index once there are many (a push of a million columns stays linear).
   constexpr size_t kScanColumns = 16;
@@ -221,36 +235,44 @@ Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string
   };
   for (auto field : obj) {
     std::string name(field.key);
-    if (is_duplicate(name)) return InvalidArgument(origin + ": duplicate column '" + name + "'");
+    if (is_duplicate(name)) {
+      return InvalidArgument(origin + ": duplicate column " + QuoteInput(name));
+    }
     simdjson::dom::array arr;
     if (field.value.get_array().get(arr)) {
       if (scalars == ScalarColumns::kRefuse) {
-        return InvalidArgument(origin + ": column '" + name + "' is not an array (got " +
+        return InvalidArgument(origin + ": column " + QuoteInput(name) + " is not an array (got " +
                                JsonKindName(field.value.type()) + ")");
       }
       if (rows_from.empty()) {
-        return InvalidArgument(origin + ": every column is a single value (column '" + name +
-                               "'): give at least one column as an array of values");
+        return InvalidArgument(origin + ": every column is a single value (column " +
+                               QuoteInput(name) +
+                               "): give at least one column as an array of values");
       }
       Cell cell;
       Status st = ConvertJson(field.value, &cell);
-      if (!st.ok()) return InvalidArgument(origin + ": column '" + name + "': " + st.message());
+      if (!st.ok()) {
+        return InvalidArgument(origin + ": column " + QuoteInput(name) + ": " + st.message());
+      }
       frame.columns.emplace_back(rows, cell);
       frame.names.push_back(std::move(name));
       continue;
     }
-    std::vector<Cell>& column = frame.columns.emplace_back(arr.size());
-    if (column.size() != rows) {
-      return InvalidArgument(origin + ": column '" + name + "' has " +
-                             std::to_string(column.size()) + " values but column '" + rows_from +
-                             "' has " + std::to_string(rows));
+    // The length is compared before the column is allocated (a short first column and a long
+    // second one would otherwise take the long one's cells).
+    const size_t length = ArrayLength(arr);
+    if (length != rows) {
+      return InvalidArgument(origin + ": column " + QuoteInput(name) + " has " +
+                             std::to_string(length) + " values but column " +
+                             QuoteInput(rows_from) + " has " + std::to_string(rows));
     }
+    std::vector<Cell>& column = frame.columns.emplace_back(rows);
     size_t i = 0;
     for (element value : arr) {
       Status st = ConvertJson(value, &column[i]);
       if (!st.ok()) {
-        return InvalidArgument(origin + ": column '" + name + "' element " + std::to_string(i) +
-                               ": " + st.message());
+        return InvalidArgument(origin + ": column " + QuoteInput(name) + " element " +
+                               std::to_string(i) + ": " + st.message());
       }
       ++i;
     }

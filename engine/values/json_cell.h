@@ -4,6 +4,7 @@
 
 #include <simdjson.h>
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -20,8 +21,15 @@ enum class ScalarColumns : uint8_t {
                // column must be an array (it gives the row count; pandas refuses an all-scalar
                // dict too)
 };
+// The number of elements of `arr`, exact (simdjson's size() stops counting at 0xFFFFFF).
+size_t ArrayLength(simdjson::dom::array arr);
+// Judges a frame's row count before any of its cells is built; an error refuses the frame.
+using RowCheck = std::function<Status(size_t rows)>;
 // Converts a parsed JSON object of columns ({"col": [values, ...], ...}) into a Frame; errors
-// name `origin`, the column and the element.
+// name `origin`, the column and the element. The row count is that of the first array column;
+// `check_rows` (when given) is called with it before any value is converted or any column
+// allocated.
 Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string& origin,
-                                   ScalarColumns scalars = ScalarColumns::kRefuse);
+                                   ScalarColumns scalars = ScalarColumns::kRefuse,
+                                   const RowCheck& check_rows = {});
 }  // namespace larder::frame_internal

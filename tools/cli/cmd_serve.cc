@@ -79,7 +79,7 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions* o) {
   serve
       ->add_option("--max-queued-bytes", o->max_queued,
                    "reply bytes all connections together may leave waiting for slow clients; "
-                   "past it, reads get 503 until clients catch up")
+                   "past it, reads get 503, and replies unread for --stall-timeout are cut")
       ->capture_default_str();
   serve
       ->add_option("--allow-origin", o->allow_origins,
@@ -111,6 +111,12 @@ CLI::App* AddServeCommand(CLI::App& app, ServeOptions* o) {
   serve
       ->add_option("--request-timeout", o->request_timeout_s,
                    "seconds to receive a request once it started, and to send its response")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  serve
+      ->add_option("--stall-timeout", o->stall_timeout_s,
+                   "seconds a reply may go unread before, once --max-queued-bytes of replies "
+                   "wait, its connection is cut to make room (the largest such replies first)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   serve
@@ -161,6 +167,7 @@ int RunServe(const ServeOptions& o) {
   options.idle_timeout = Millis(o.idle_timeout_s);
   options.request_timeout = Millis(o.request_timeout_s);
   options.shutdown_timeout = Millis(o.shutdown_timeout_s);
+  options.limits.stall_timeout = Millis(o.stall_timeout_s);
   options.handle_signals = true;
   options.busy_poll = std::chrono::microseconds(o.busy_poll_us);
   options.strict = o.strict;

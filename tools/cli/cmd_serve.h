@@ -29,6 +29,7 @@ struct ServeOptions {
   double idle_timeout_s = 60;
   double request_timeout_s = 30;
   double shutdown_timeout_s = 30;
+  double stall_timeout_s = 5;
   int busy_poll_us = 0;
   bool strict = false;
 };

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "engine/quote.h"
 #include "tools/server/routes.h"
 
 namespace larder::server {
@@ -175,15 +176,15 @@ std::optional<Reply> CheckAccess(const AccessOptions& access, bool via_loopback,
   const bool token_ok = !access.token.empty() && has_bearer && TokensEqual(bearer, access.token);
   if (!token_ok && !HostAllowed(access, via_loopback, host)) {
     return HttpErrorReply(403, "HostNotAllowed",
-                          "requests for host '" + std::string(host->substr(0, 200)) +
-                              "' that reach the server through loopback are refused (a web "
+                          "requests for host " + QuoteInput(*host) +
+                              " that reach the server through loopback are refused (a web "
                               "page may reach it through a rebound DNS name); allow the name "
                               "with --allow-host");
   }
   if (origin != nullptr && !OriginAllowed(access, *origin)) {
     return HttpErrorReply(403, "OriginNotAllowed",
-                          "requests from origin '" + std::string(origin->substr(0, 200)) +
-                              "' are refused (a web page may not use this server); allow it "
+                          "requests from origin " + QuoteInput(*origin) +
+                              " are refused (a web page may not use this server); allow it "
                               "with --allow-origin");
   }
   if (access.token.empty() || (access.token_for_writes_only && !is_write)) return std::nullopt;

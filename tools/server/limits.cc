@@ -4,8 +4,7 @@
 
 namespace larder::server {
 
-std::optional<Reply> CheckEntities(const OnlineRequest& request, const ClientLimits& limits) {
-  const size_t rows = request.entities.num_rows();
+std::optional<Reply> CheckEntities(size_t rows, const ClientLimits& limits) {
   if (rows <= limits.max_entities) return std::nullopt;
   return HttpErrorReply(413, "TooManyEntities",
                         "the request asks for " + std::to_string(rows) +
@@ -32,13 +31,17 @@ Reply ReplyTooLarge(uint64_t bytes, const ClientLimits& limits) {
                             " per reply (--max-reply-bytes): ask for fewer entities per request");
 }
 
-Reply Overloaded(uint64_t queued, const ClientLimits& limits) {
-  return HttpErrorReply(503, "Overloaded",
-                        std::to_string(queued) +
-                            " bytes of replies are waiting for clients to read them, the limit "
-                            "is " +
-                            std::to_string(limits.max_queued_bytes) +
-                            " (--max-queued-bytes): retry later");
+Reply Overloaded(uint64_t queued, const ClientLimits& limits, bool cutting) {
+  const std::string stall_s = std::to_string(limits.stall_timeout.count() / 1000) + "." +
+                              std::to_string(limits.stall_timeout.count() % 1000 / 100);
+  return HttpErrorReply(
+      503, "Overloaded",
+      std::to_string(queued) +
+          " bytes of replies are waiting for clients to read them, the limit is " +
+          std::to_string(limits.max_queued_bytes) + " (--max-queued-bytes): " +
+          (cutting ? "replies that did not move for " + stall_s +
+                         " s (--stall-timeout) are being cut to make room: retry shortly"
+                   : "retry later"));
 }
 
 }  // namespace larder::server

@@ -199,6 +199,12 @@ std::string Metrics::Render(const Result<std::shared_ptr<const StoreInfo>>& info
          "Requests refused with 503 because --max-queued-bytes of replies were waiting.", &out);
   Sample("larder_http_requests_overloaded_total", {}, overloaded_.load(std::memory_order_relaxed),
          &out);
+  Header("larder_http_stalled_replies_cut_total", "counter",
+         "Connections closed because their reply did not move for --stall-timeout while "
+         "--max-queued-bytes of replies were waiting.",
+         &out);
+  Sample("larder_http_stalled_replies_cut_total", {}, stalled_cut_.load(std::memory_order_relaxed),
+         &out);
   Header("larder_http_limit", "gauge",
          "What one client may cost: the server's limits (larder serve --help).", &out);
   Sample("larder_http_limit", {{"limit", "max_entities"}}, limits_.max_entities, &out);

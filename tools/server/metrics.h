@@ -54,6 +54,8 @@ class Metrics {
   // Reply bytes waiting for clients to read them (shown, and compared with the limit).
   QueuedBytes& queued() { return queued_; }
   void RequestOverloaded() { overloaded_.fetch_add(1, std::memory_order_relaxed); }
+  // A connection closed because its reply stalled while the queued bytes were at the cap.
+  void StalledReplyCut() { stalled_cut_.fetch_add(1, std::memory_order_relaxed); }
 
   uint64_t requests(Endpoint e) const;
   uint64_t connections_accepted() const {
@@ -81,6 +83,7 @@ class Metrics {
   std::atomic<uint64_t> connections_closed_{0};
   std::atomic<uint64_t> connections_rejected_{0};
   std::atomic<uint64_t> overloaded_{0};
+  std::atomic<uint64_t> stalled_cut_{0};
   QueuedBytes queued_;
   ClientLimits limits_;
   uint64_t max_body_bytes_ = 0;

@@ -8,9 +8,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <utility>
 #include <vector>
 
+#include "engine/quote.h"
 #include "larder/frame.h"
 #include "wire/offline_json.h"
 #include "wire/request_json.h"
@@ -106,10 +108,22 @@ int HttpStatusFor(ErrorCode code) {
   }
 }
 
+std::string CappedErrorMessage(std::string_view message) {
+  if (message.size() <= kMaxErrorMessageBytes) return std::string(message);
+  size_t cut = kMaxErrorMessageBytes;  // message[cut] is the first byte left out
+  while (cut + 3 > kMaxErrorMessageBytes &&
+         (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) {
+    --cut;  // not inside a UTF-8 character
+  }
+  return std::string(message.substr(0, cut)) + "... (message cut at " + std::to_string(cut) +
+         " of " + std::to_string(message.size()) + " bytes)";
+}
+
 Reply ErrorReply(const Status& status) {
   Reply r;
   r.status = HttpStatusFor(status.code());
-  r.body = ErrorToJson(status);
+  r.body = ErrorJson(ErrorCodeName(status.code()), CappedErrorMessage(status.message()),
+                     FeastErrorClass(status.code()));
   return r;
 }
 
@@ -133,7 +147,7 @@ size_t ReplyColumns(const OnlineRequest& request, const RepoConfig& config) {
 Reply HttpErrorReply(int http_status, std::string_view code, std::string_view message) {
   Reply r;
   r.status = http_status;
-  r.body = ErrorJson(code, message);
+  r.body = ErrorJson(code, CappedErrorMessage(message));
   return r;
 }
 
@@ -282,15 +296,21 @@ Reply Router::Handle(Endpoint endpoint, Method method, std::string_view body,
 Reply Router::GetOnlineFeatures(std::string_view body, std::string_view /*query*/) {
   // Feature references are resolved by the engine against a per-thread plan cache keyed by the
   // registry generation and the feature list: no registry work per request in steady state.
-  auto request = ParseOnlineRequestJson(body, options_.unknown_fields);
+  //
+  // The entity rows and the reply's feature values are judged as soon as the parser knows the
+  // row count, before it converts any entity value (the frame takes about 80 bytes a cell) and
+  // before the lookup (which sizes every column for every entity).
+  std::optional<Reply> refused;
+  auto within_limits = [&](const OnlineRequest& selection, size_t rows) {
+    refused = CheckEntities(rows, options_.limits);
+    if (!refused) {
+      refused = CheckValues(ReplyColumns(selection, store_->config()), rows, options_.limits);
+    }
+    return refused ? InvalidArgument("over the server's limits") : Status::Ok();
+  };
+  auto request = ParseOnlineRequestJson(body, options_.unknown_fields, within_limits);
+  if (refused) return std::move(*refused);
   if (!request.ok()) return ErrorReply(request.status());
-  if (auto refused = CheckEntities(*request, options_.limits)) return std::move(*refused);
-  // The reply's feature values, known before the lookup (the lookup sizes every column for
-  // every entity): refused here rather than after the memory is taken.
-  if (auto refused = CheckValues(ReplyColumns(*request, store_->config()),
-                                 request->entities.num_rows(), options_.limits)) {
-    return std::move(*refused);
-  }
   std::shared_ptr<const OnlineReader> reader = reader_->Current();
   Status st = reader->GetOnlineFeatures(*request, &t_response);
   if (st.code() == ErrorCode::kStoreNotFound) {
@@ -361,7 +381,7 @@ Reply Router::RunMaterialize(std::string_view body, bool incremental, std::strin
   for (const std::string& v : names) {
     if (store_->config().FindView(v) == nullptr) {
       return ErrorReply(Status(ErrorCode::kFeatureViewNotFound,
-                               "feature view '" + v + "' is not in the registry"));
+                               "feature view " + QuoteInput(v) + " is not in the registry"));
     }
   }
   if (names.empty()) {

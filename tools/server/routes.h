@@ -61,13 +61,21 @@ struct Reply {
 // Busy and StoreNotFound 503; any other 500.
 int HttpStatusFor(ErrorCode code);
 
-// A reply carrying an engine error: HttpStatusFor(code) and ErrorToJson.
+// The longest error message a reply carries. Every piece of client input an error quotes is cut
+// at kQuotedInputBytes (QuoteInput, engine/quote.h); this bounds the whole message, whatever
+// it lists, so an error reply stays a few KiB however large the request.
+inline constexpr size_t kMaxErrorMessageBytes = 4096;
+// `message` when it is at most kMaxErrorMessageBytes; else its first bytes (a UTF-8 character
+// is not split) and a note of its length.
+std::string CappedErrorMessage(std::string_view message);
+// A reply carrying an engine error: HttpStatusFor(code) and ErrorToJson's body, its message
+// capped (CappedErrorMessage).
 Reply ErrorReply(const Status& status);
 // The feature columns a /get-online-features reply will have (every requested feature, a
 // feature service's counted from `config`): known before the lookup, and never more than the
 // reply's columns (it also carries the join keys).
 size_t ReplyColumns(const OnlineRequest& request, const RepoConfig& config);
-// A reply for an error of the HTTP layer: ErrorJson(code, message).
+// A reply for an error of the HTTP layer: ErrorJson(code, message), the message capped.
 Reply HttpErrorReply(int http_status, std::string_view code, std::string_view message);
 
 // The server's reader of the store's segment, following the store across a teardown and a new

@@ -19,6 +19,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/quote.h"
 #include "larder/mutex.h"
 #include "tools/server/metrics.h"
 #include "tools/server/routes.h"
@@ -32,6 +33,14 @@ using tcp = net::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+int64_t NowNanos() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+int64_t StallNanos(const ServerOptions& options) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(options.limits.stall_timeout).count();
+}
 
 // One line to stderr, written with one call so that threads' lines do not interleave.
 void Log(const std::string& line) {
@@ -143,13 +152,13 @@ std::optional<Reply> CheckTransferCodings(beast::string_view header) {
   }
   if (!beast::iequals(last, "chunked")) {
     return HttpErrorReply(400, "BadRequest",
-                          "Transfer-Encoding '" + std::string(text) +
-                              "' does not end with chunked: the body cannot be framed");
+                          "Transfer-Encoding " + QuoteInput(text) +
+                              " does not end with chunked: the body cannot be framed");
   }
   if (!unsupported.empty()) {
     return HttpErrorReply(501, "NotImplemented",
-                          "transfer coding '" + unsupported +
-                              "' is not supported (only chunked is): send the body uncoded");
+                          "transfer coding " + QuoteInput(unsupported) +
+                              " is not supported (only chunked is): send the body uncoded");
   }
   return std::nullopt;
 }
@@ -211,6 +220,15 @@ class Server::Impl {
   Metrics& metrics() { return metrics_; }
   net::thread_pool& pool() { return pool_; }
   void SessionGone(Session* s);
+  // Replies being written to clients that have not taken them whole (registered by the session
+  // when its first send leaves part of a reply unsent, until its write ends): what
+  // CutStalledReplies chooses from.
+  void WritingStarted(Session* s, std::weak_ptr<Session> weak, uint64_t bytes);
+  void WritingEnded(Session* s);
+  // Called when a read is refused at the queued-bytes cap (`queued` bytes wait): cuts the
+  // connections whose replies made no progress for limits.stall_timeout, the largest first,
+  // until the bytes they hold would bring the total under the cap. Returns how many it cut.
+  size_t CutStalledReplies(uint64_t queued);
 
  private:
   static std::vector<std::unique_ptr<net::io_context>> MakeContexts(int n) {
@@ -241,6 +259,14 @@ class Server::Impl {
   std::atomic<int> live_{0};  // sessions alive
   Mutex sessions_mu_;
   std::unordered_map<Session*, std::weak_ptr<Session>> sessions_ LARDER_GUARDED_BY(sessions_mu_);
+  struct Writing {
+    std::weak_ptr<Session> session;
+    uint64_t bytes;  // of its reply, all counted in Metrics::queued() until the write ends
+  };
+  // A session removes itself before its members are destroyed (~Session), so that a Session*
+  // found here under writing_mu_ may be read.
+  Mutex writing_mu_;
+  std::unordered_map<Session*, Writing> writing_ LARDER_GUARDED_BY(writing_mu_);
 
   Mutex wait_mu_;
   bool waited_ LARDER_GUARDED_BY(wait_mu_) = false;
@@ -282,7 +308,25 @@ class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(tcp::socket&& socket, net::io_context* ioc, Server::Impl* server)
       : socket_(std::move(socket)), timer_(*ioc), ioc_(ioc), server_(server) {}
-  ~Session() { server_->SessionGone(this); }
+  ~Session() {
+    if (writing_registered_) server_->WritingEnded(this);
+    server_->SessionGone(this);
+  }
+
+  // The steady-clock time (ns) the reply being written last made progress. Any thread.
+  int64_t ProgressNanos() const { return progress_ns_.load(std::memory_order_relaxed); }
+
+  // Closes the connection, on its own thread, if its reply is still being written and still
+  // has made no progress for the stall timeout (it may have moved since it was chosen).
+  void CutIfStalled() {
+    net::post(socket_.get_executor(), [self = shared_from_this()] {
+      if (self->queued_ == 0 || self->cut_) return;  // the write ended, or was cut already
+      if (NowNanos() - self->ProgressNanos() < StallNanos(self->server_->options())) return;
+      self->cut_ = true;
+      self->server_->metrics().StalledReplyCut();
+      self->Close();  // the pending write ends with an error: OnWrite frees the reply
+    });
+  }
 
   // Starts reading requests; with `reject`, answers 503 and closes instead.
   void Start(bool reject) {
@@ -506,7 +550,10 @@ class Session : public std::enable_shared_from_this<Session> {
     if (queued >= server_->options().limits.max_queued_bytes &&
         endpoint_ == Endpoint::kGetOnlineFeatures) {
       server_->metrics().RequestOverloaded();
-      return Respond(Overloaded(queued, server_->options().limits), false);
+      // Clients that stopped reading must not keep every read refused until their request
+      // timeout: the replies that stalled longest are cut, and the client retries.
+      const bool cutting = server_->CutStalledReplies(queued) > 0;
+      return Respond(Overloaded(queued, server_->options().limits, cutting), false);
     }
     if (Router::IsWrite(endpoint_) && method == Method::kPost) {
       // Off the network threads: a push may wait for the store's writer lock. The work guard
@@ -568,20 +615,43 @@ class Session : public std::enable_shared_from_this<Session> {
     } else if (ec || sent == head_.size() + body_.size()) {
       return OnWrite(!keep, ec, sent);
     }
-    beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(parts);
-    rest.consume(ec ? 0 : sent);
+    written_ = ec ? 0 : sent;
+    close_after_write_ = !keep;
     // The reply waits for the client, held whole until the write ends (OnWrite): all of it is
     // counted, not only the part still unsent. The request's body is no longer needed.
     queued_ = head_.size() + body_.size();
     if (parser_) std::string().swap(parser_->get().body());
     server_->metrics().queued().Add(queued_);
+    progress_ns_.store(NowNanos(), std::memory_order_relaxed);
+    writing_registered_ = true;
+    server_->WritingStarted(this, weak_from_this(), queued_);
     SetDeadline(server_->options().request_timeout);
-    net::async_write(socket_, rest,
-                     beast::bind_front_handler(&Session::OnWrite, shared_from_this(), !keep));
+    WriteSome();
+  }
+
+  // Writes the rest of the reply a piece at a time (what the socket takes), noting each
+  // piece's time: a reply whose client stopped reading shows no progress (CutIfStalled).
+  void WriteSome() {
+    const std::array<net::const_buffer, 2> parts{net::buffer(head_), net::buffer(body_)};
+    beast::buffers_suffix<std::array<net::const_buffer, 2>> rest(parts);
+    rest.consume(written_);
+    socket_.async_write_some(rest,
+                             beast::bind_front_handler(&Session::OnWriteSome, shared_from_this()));
+  }
+
+  void OnWriteSome(beast::error_code ec, size_t n) {
+    written_ += n;
+    if (n > 0) progress_ns_.store(NowNanos(), std::memory_order_relaxed);
+    if (!ec && written_ < head_.size() + body_.size()) return WriteSome();
+    OnWrite(close_after_write_, ec, written_);
   }
 
   void OnWrite(bool close, beast::error_code ec, size_t) {
     ClearDeadline();
+    if (writing_registered_) {
+      server_->WritingEnded(this);
+      writing_registered_ = false;
+    }
     server_->metrics().queued().Sub(queued_);
     queued_ = 0;
     body_ = std::string();  // a large reply's memory goes back now, not at the next one
@@ -625,6 +695,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string head_;            // the response being written: status line and headers,
   std::string body_;            // then the body
   uint64_t queued_ = 0;         // bytes of it counted in Metrics::queued() (unsent at first try)
+  size_t written_ = 0;          // bytes of head_ and body_ sent so far (while queued_ > 0)
+  bool close_after_write_ = false;
+  bool writing_registered_ = false;      // in Server::Impl's writing_ (while queued_ > 0)
+  bool cut_ = false;                     // closed by CutIfStalled
+  std::atomic<int64_t> progress_ns_{0};  // when the reply being written last moved (any thread)
   std::string cors_;            // the request's Origin, when allowed: echoed in the reply
   bool via_loopback_ = false;   // reached through a loopback address: Host is judged
   net::io_context* const ioc_;  // the one thread this connection runs on
@@ -736,6 +811,45 @@ void Server::Impl::OnAccept(beast::error_code ec, tcp::socket socket) {
   }
   session->Start(reject);
   DoAccept();
+}
+
+void Server::Impl::WritingStarted(Session* s, std::weak_ptr<Session> weak, uint64_t bytes) {
+  MutexLock lock(writing_mu_);
+  writing_[s] = Writing{std::move(weak), bytes};
+}
+
+void Server::Impl::WritingEnded(Session* s) {
+  MutexLock lock(writing_mu_);
+  writing_.erase(s);
+}
+
+size_t Server::Impl::CutStalledReplies(uint64_t queued) {
+  const int64_t now = NowNanos();
+  const int64_t stall = StallNanos(options_);
+  std::vector<std::pair<uint64_t, std::weak_ptr<Session>>> stalled;
+  {
+    MutexLock lock(writing_mu_);
+    for (const auto& [session, writing] : writing_) {
+      if (now - session->ProgressNanos() >= stall) {
+        stalled.emplace_back(writing.bytes, writing.session);
+      }
+    }
+  }
+  // Locked (and so perhaps destroyed) outside writing_mu_, which ~Session takes.
+  std::sort(stalled.begin(), stalled.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  const uint64_t cap = options_.limits.max_queued_bytes;
+  uint64_t freed = 0;
+  size_t cut = 0;
+  for (auto& [bytes, weak] : stalled) {
+    if (queued < cap + freed) break;  // what is left would be under the cap
+    if (auto session = weak.lock()) {
+      session->CutIfStalled();
+      freed += bytes;
+      ++cut;
+    }
+  }
+  return cut;
 }
 
 void Server::Impl::SessionGone(Session* s) {
