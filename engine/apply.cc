@@ -184,7 +184,9 @@ Result<ApplyReport> Store::Plan(const RepoConfig& config) {
   ApplyReport report;
   RepoConfig next = config;
   uint32_t next_id = 1;
-  auto store = Store::Open(path, /*writable=*/false);
+  ReaderOptions trusting;  // a plan reads as a reader: it trusts the configured owner's store
+  trusting.segment_owner = config.online_store.owner;
+  auto store = Store::Open(path, /*writable=*/false, WriterOptions{}, trusting);
   if (!store.ok() && store.status().code() != ErrorCode::kStoreNotFound) return store.status();
   if (!store.ok()) {
     const SchemaPlan plan = PlanSchema(nullptr, &next_id, &next, [](uint32_t) { return 0; });

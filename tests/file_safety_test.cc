@@ -168,9 +168,19 @@ TEST_F(FileSafety, AReaderServesOnlyASegmentOfAUserItTrusts) {
   trusting.segment_owner = std::to_string(other.uid());
   auto by_uid = OnlineReader::Attach(repo_.segment(), trusting);
   EXPECT_TRUE(by_uid.ok()) << by_uid.status().ToString();
+  EXPECT_FALSE(Store::Plan(config).ok());
   config.online_store.owner = other.name();
   auto by_repo = OnlineReader::AttachTo(config);
   EXPECT_TRUE(by_repo.ok()) << by_repo.status().ToString();
+  // `larder plan` reads as a reader: it trusts the configured owner too (found by review).
+  auto plan = Store::Plan(config);
+  EXPECT_TRUE(plan.ok()) << plan.status().ToString();
+
+  // A segment of a third user, where the repo names the owner: said to be someone else's.
+  ASSERT_EQ(::chown(repo_.segment().c_str(), 54321, static_cast<gid_t>(-1)), 0);
+  EXPECT_TRUE(testing::IsError(OnlineReader::AttachTo(config), ErrorCode::kIoError,
+                               {"uid 54321", "not by the store's owner", "remove it"}));
+  ASSERT_EQ(::chown(repo_.segment().c_str(), other.uid(), static_cast<gid_t>(-1)), 0);
 
   trusting.segment_owner = "no_such_user_of_larder";
   EXPECT_TRUE(testing::IsError(OnlineReader::Attach(repo_.segment(), trusting),

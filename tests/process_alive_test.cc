@@ -12,8 +12,10 @@
 
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "engine/segment/host_clock.h"
 #include "engine/segment/process_liveness.h"
@@ -223,7 +225,8 @@ struct ShiftedReport {
 // ReaderWatch::Floor) and its start time, which a writer compares to tell whether the reader that
 // claimed a slot is alive. Before, the start time it recorded was 10 days "later" than the one
 // the writer read, so the writer took the live reader for a recycled pid and released its slot
-// (its reads would have gone on in reclaimed memory); and its marks lay 10 days in the future.
+// (its lookups then retry, up to Busy; with verify_rows off they could decode reclaimed memory);
+// and its marks lay 10 days in the future.
 TEST(TimeNamespace, AProcessInAShiftedTimeNamespaceReportsHostTimes) {
   const uint64_t before = HostMonotonicNs(Clock::now());
   testing::Child c = testing::ForkChild([](int report_fd) {
@@ -263,7 +266,9 @@ TEST(TimeNamespace, AProcessInAShiftedTimeNamespaceReportsHostTimes) {
   ::close(c.report_fd);
   if (got && r.status == 0) {
     EXPECT_TRUE(ProcessAlive(r.pid, r.start_ticks))
-        << "the live process in the shifted namespace was taken for a recycled pid";
+        << "the live process in the shifted namespace was taken for a recycled pid (a reader's "
+           "slot released while it reads: its lookups retried, or, with verify_rows off, read "
+           "reclaimed memory)";
     const uint64_t seen = ProcessStartTime(static_cast<pid_t>(r.pid));
     EXPECT_LE(seen, r.start_ticks + 1);
     EXPECT_LE(r.start_ticks, seen + 1);
@@ -274,6 +279,92 @@ TEST(TimeNamespace, AProcessInAShiftedTimeNamespaceReportsHostTimes) {
   WaitFor(c.pid);
   ASSERT_TRUE(got) << "the child reported nothing";
   if (r.status != 0) GTEST_SKIP() << "cannot make a time namespace here: " << r.why;
+}
+
+// Start times read in namespaces whose boottime offsets are not whole ticks, of either sign, put
+// on the host's clock agree within the one tick ProcessAlive allows: the kernel rounds (start +
+// offset) down, and so must the offset subtracted. Before, an offset was divided toward zero, so
+// readings in namespaces of +5.009 s and -5.009 s lay two ticks apart, and a writer in one took a
+// live reader in the other for a recycled pid.
+TEST(TimeNamespace, StartTimesReadInNamespacesOfEitherSignAgreeWithinATick) {
+  constexpr int64_t kTick = 10'000'000;  // 100 Hz
+  const int64_t offsets[] = {0,
+                             5'009'000'000,
+                             -5'009'000'000,
+                             5'003'000'000,
+                             -5'003'000'000,
+                             int64_t{864000} * 1'000'000'000,
+                             -7'000'000'000};
+  for (int64_t r = 0; r < kTick; r += kTick / 20) {
+    const int64_t start_ns = 100'000 * kTick + r;  // on the host's boot clock
+    const uint64_t host_ticks = static_cast<uint64_t>(start_ns / kTick);
+    std::vector<uint64_t> on_host;
+    for (int64_t offset : offsets) {
+      const uint64_t seen = static_cast<uint64_t>((start_ns + offset) / kTick);  // the kernel's
+      const std::optional<uint64_t> host =
+          StartTicksOnHost(seen, offset, kTick, /*now_ticks=*/UINT64_MAX / 2);
+      ASSERT_TRUE(host.has_value());
+      EXPECT_TRUE(*host == host_ticks || *host == host_ticks + 1)
+          << "offset " << offset << " ns, start " << start_ns << " ns: " << *host;
+      on_host.push_back(*host);
+    }
+    for (uint64_t a : on_host) {
+      for (uint64_t b : on_host) EXPECT_LE(a > b ? a - b : b - a, 1u) << "start " << start_ns;
+    }
+  }
+  // A start before this namespace's zero, wrapped by the kernel's unsigned sum, cannot be told.
+  EXPECT_FALSE(StartTicksOnHost(UINT64_MAX / kTick, -5'000'000'000, kTick, 1000).has_value());
+  EXPECT_EQ(StartTicksOnHost(1000, 0, kTick, 2000), 1000u);
+}
+
+// A writer in a namespace whose boot clock starts near zero (the usual container setup: an
+// offset of minus the host's uptime) reads the start of every process older than the namespace
+// as a sum the kernel wrapped below zero. It must not take them for recycled pids: pid 1, alive
+// since boot, is judged alive. Before, it was judged dead (and so would every older reader be).
+TEST(TimeNamespace, AWriterInANamespaceBornNearZeroJudgesOlderProcessesAlive) {
+  const uint64_t init_start = ProcessStartTime(1);
+  if (init_start == 0) GTEST_SKIP() << "pid 1's start time cannot be read here";
+  struct timespec boot;
+  ASSERT_EQ(::clock_gettime(CLOCK_BOOTTIME, &boot), 0);
+  if (boot.tv_sec < 3) GTEST_SKIP() << "the host booted too recently for this test";
+  testing::Child c = testing::ForkChild([&](int report_fd) {
+    char verdict[96] = {};
+    if (::unshare(CLONE_NEWTIME) != 0) {
+      std::snprintf(verdict, sizeof verdict, "skip: unshare(CLONE_NEWTIME): %s",
+                    std::strerror(errno));
+      testing::WriteAll(report_fd, verdict, sizeof verdict);
+      ::_exit(0);
+    }
+    char offsets[64];
+    const int len = std::snprintf(offsets, sizeof offsets, "7 %lld 0\n",
+                                  -static_cast<long long>(boot.tv_sec - 1));
+    const int fd = ::open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || ::write(fd, offsets, static_cast<size_t>(len)) != len) {
+      std::snprintf(verdict, sizeof verdict, "skip: writing /proc/self/timens_offsets: %s",
+                    std::strerror(errno));
+      testing::WriteAll(report_fd, verdict, sizeof verdict);
+      ::_exit(0);
+    }
+    ::close(fd);
+    const pid_t writer = ::fork();  // in the namespace
+    if (writer == 0) {
+      std::snprintf(verdict, sizeof verdict, "%s", ProcessAlive(1, init_start) ? "alive" : "dead");
+      testing::WriteAll(report_fd, verdict, sizeof verdict);
+      ::_exit(0);
+    }
+    int status = 0;
+    while (writer > 0 && ::waitpid(writer, &status, 0) < 0 && errno == EINTR) {
+    }
+  });
+  ASSERT_GT(c.pid, 0);
+  char verdict[96] = {};
+  const bool got = testing::ReadAll(c.report_fd, verdict, sizeof verdict) == sizeof verdict;
+  ::close(c.report_fd);
+  WaitFor(c.pid);
+  ASSERT_TRUE(got) << "the child reported nothing";
+  const std::string v(verdict);
+  if (v.rfind("skip: ", 0) == 0) GTEST_SKIP() << "cannot make a time namespace here: " << v;
+  EXPECT_EQ(v, "alive") << "a writer in a namespace born near zero took pid 1 for a recycled pid";
 }
 
 }  // namespace

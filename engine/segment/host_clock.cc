@@ -1,59 +1,79 @@
 #include "engine/segment/host_clock.h"
 
 #include <fcntl.h>
-#include <pthread.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstdlib>
+#include <charconv>
+#include <climits>
+#include <cstdint>
 #include <string>
 
 namespace larder {
 
 namespace {
 
+// Kernel bound on an offset: KTIME_SEC_MAX / 2 seconds (kernel/time/namespace.c).
+constexpr int64_t kMaxOffsetSecs = (INT64_MAX / 1'000'000'000) / 2;
+
+std::optional<int64_t> ParseInt(std::string_view text) {
+  int64_t v = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (ec != std::errc() || ptr != end) return std::nullopt;
+  return v;
+}
+
 // "name secs nanos": the offset in nanoseconds, or nullopt.
 std::optional<int64_t> ParseOffset(std::string_view secs, std::string_view nanos) {
-  auto number = [](std::string_view text) -> std::optional<int64_t> {
-    if (text.empty() || text.size() > 19) return std::nullopt;
-    const bool negative = text.front() == '-';
-    if (negative) text.remove_prefix(1);
-    if (text.empty()) return std::nullopt;
-    int64_t v = 0;
-    for (char c : text) {
-      if (c < '0' || c > '9') return std::nullopt;
-      v = v * 10 + (c - '0');
-    }
-    return negative ? -v : v;
-  };
-  const std::optional<int64_t> s = number(secs);
-  const std::optional<int64_t> ns = number(nanos);
-  // The kernel bounds offsets to about ±2^62 ns (KTIME_SEC_MAX / 2 seconds); refuse more.
-  constexpr int64_t kMaxSecs = int64_t{1} << 32;
-  if (!s || !ns || *ns < 0 || *ns >= 1'000'000'000 || *s > kMaxSecs || *s < -kMaxSecs) {
+  const std::optional<int64_t> s = ParseInt(secs);
+  const std::optional<int64_t> ns = ParseInt(nanos);
+  if (!s || !ns || *ns < 0 || *ns >= 1'000'000'000 || *s > kMaxOffsetSecs || *s < -kMaxOffsetSecs) {
     return std::nullopt;
   }
   return *s * 1'000'000'000 + *ns;
 }
 
-std::string ReadSmallFile(const char* path, bool* exists) {
-  *exists = false;
-  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return {};
-  *exists = true;
+// The inode of a /proc/self/ns link's target; 0 with errno set when it cannot be read.
+uint64_t NamespaceInode(const char* path) {
+  struct stat st;
+  if (::stat(path, &st) != 0) return 0;
+  return static_cast<uint64_t>(st.st_ino);
+}
+
+// This process's offsets read now, or nullopt when they cannot be known.
+std::optional<TimeNamespaceOffsets> ReadOwnOffsets(uint64_t own_ns) {
+  const uint64_t children_ns = NamespaceInode("/proc/self/ns/time_for_children");
+  // The file describes the children's namespace: only that of this process when they agree.
+  if (children_ns == 0 || children_ns != own_ns) return std::nullopt;
+  const int fd = ::open("/proc/self/timens_offsets", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return std::nullopt;
   char buf[512];
   const ssize_t n = ::read(fd, buf, sizeof buf);
   ::close(fd);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  if (n <= 0 || static_cast<size_t>(n) == sizeof buf) return std::nullopt;
+  return ParseTimeNamespaceOffsets(std::string_view(buf, static_cast<size_t>(n)));
 }
 
-TimeNamespaceOffsets ReadOwnOffsets() {
-  bool exists = false;
-  const std::string text = ReadSmallFile("/proc/self/timens_offsets", &exists);
-  if (!exists) return {};
-  return ParseTimeNamespaceOffsets(text).value_or(TimeNamespaceOffsets{});
+// The offsets of the namespace whose inode is g_ns (0: none cached). Relaxed on the values,
+// release/acquire on g_ns: a thread that sees an inode sees the values stored before it; two
+// threads reading at once store the same values. A reader may see a newer inode's values with
+// an older inode only if the process changed namespaces meanwhile, which setns refuses to a
+// process with more than one thread.
+std::atomic<uint64_t> g_ns{0};
+std::atomic<int64_t> g_monotonic_ns{0};
+std::atomic<int64_t> g_boottime_ns{0};
+
+int64_t NanosPerTick() {
+  static const int64_t ns_per_tick = [] {
+    const long hz = ::sysconf(_SC_CLK_TCK);
+    return hz > 0 ? 1'000'000'000 / hz : 10'000'000;
+  }();
+  return ns_per_tick;
 }
 
 }  // namespace
@@ -90,50 +110,53 @@ std::optional<TimeNamespaceOffsets> ParseTimeNamespaceOffsets(std::string_view t
   return out;
 }
 
-// The offsets read, cached until a fork(): a child forked after its parent's unshare(CLONE_NEWTIME)
-// runs in the new namespace with its parent's memory, so it must read them again. Relaxed on the
-// values, release/acquire on `known`: a thread that sees `known` sees the values stored before
-// it; two threads reading at once store the same values.
-namespace {
-std::atomic<bool> g_known{false};
-std::atomic<int64_t> g_monotonic_ns{0};
-std::atomic<int64_t> g_boottime_ns{0};
-
-void ForgetOffsets() { g_known.store(false, std::memory_order_relaxed); }
-}  // namespace
-
-TimeNamespaceOffsets OwnTimeNamespaceOffsets() {
-  static const bool registered = [] {
-    ::pthread_atfork(nullptr, nullptr, ForgetOffsets);
-    return true;
-  }();
-  (void)registered;
-  if (g_known.load(std::memory_order_acquire)) {
-    return {g_monotonic_ns.load(std::memory_order_relaxed),
-            g_boottime_ns.load(std::memory_order_relaxed)};
+std::optional<TimeNamespaceOffsets> OwnTimeNamespaceOffsets() {
+  const uint64_t own_ns = NamespaceInode("/proc/self/ns/time");
+  if (own_ns == 0) {
+    // No time namespaces in this kernel: every process sees the host's clocks.
+    if (errno == ENOENT) return TimeNamespaceOffsets{};
+    return std::nullopt;
   }
-  const TimeNamespaceOffsets read = ReadOwnOffsets();
-  g_monotonic_ns.store(read.monotonic_ns, std::memory_order_relaxed);
-  g_boottime_ns.store(read.boottime_ns, std::memory_order_relaxed);
-  g_known.store(true, std::memory_order_release);
+  if (g_ns.load(std::memory_order_acquire) == own_ns) {
+    return TimeNamespaceOffsets{g_monotonic_ns.load(std::memory_order_relaxed),
+                                g_boottime_ns.load(std::memory_order_relaxed)};
+  }
+  const std::optional<TimeNamespaceOffsets> read = ReadOwnOffsets(own_ns);
+  if (!read) return std::nullopt;
+  g_monotonic_ns.store(read->monotonic_ns, std::memory_order_relaxed);
+  g_boottime_ns.store(read->boottime_ns, std::memory_order_relaxed);
+  g_ns.store(own_ns, std::memory_order_release);
   return read;
 }
 
 uint64_t HostMonotonicNs(std::chrono::steady_clock::time_point t) {
   const int64_t seen =
       std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-  const int64_t host = seen - OwnTimeNamespaceOffsets().monotonic_ns;
+  const std::optional<TimeNamespaceOffsets> offsets = OwnTimeNamespaceOffsets();
+  const int64_t host = seen - (offsets ? offsets->monotonic_ns : 0);
   return host < 0 ? 0 : static_cast<uint64_t>(host);
 }
 
-uint64_t HostStartTicks(uint64_t seen_ticks) {
-  const int64_t offset_ns = OwnTimeNamespaceOffsets().boottime_ns;
-  if (offset_ns == 0 || seen_ticks == 0) return seen_ticks;
-  static const int64_t ns_per_tick = [] {
-    const long hz = ::sysconf(_SC_CLK_TCK);
-    return hz > 0 ? 1'000'000'000 / hz : 10'000'000;
-  }();
-  const int64_t host = static_cast<int64_t>(seen_ticks) - offset_ns / ns_per_tick;
+std::optional<uint64_t> HostStartTicks(uint64_t seen_ticks) {
+  const std::optional<TimeNamespaceOffsets> offsets = OwnTimeNamespaceOffsets();
+  if (!offsets) return std::nullopt;
+  if (offsets->boottime_ns == 0) return seen_ticks;
+  const int64_t tick = NanosPerTick();
+  struct timespec now;
+  if (::clock_gettime(CLOCK_BOOTTIME, &now) != 0) return std::nullopt;
+  const int64_t now_ns = int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+  return StartTicksOnHost(seen_ticks, offsets->boottime_ns, tick,
+                          static_cast<uint64_t>(now_ns / tick));
+}
+
+std::optional<uint64_t> StartTicksOnHost(uint64_t seen_ticks, int64_t offset_ns,
+                                         int64_t ns_per_tick, uint64_t now_ticks) {
+  if (seen_ticks > now_ticks + 1) return std::nullopt;  // the kernel's sum wrapped below zero
+  // The kernel rounds (start + offset) down to ticks; subtracting the offset rounded down too
+  // gives floor(start / tick) or one more, whatever the offset's sign.
+  int64_t offset_ticks = offset_ns / ns_per_tick;
+  if (offset_ns % ns_per_tick < 0) --offset_ticks;
+  const int64_t host = static_cast<int64_t>(seen_ticks) - offset_ticks;
   return host < 1 ? 1 : static_cast<uint64_t>(host);
 }
 

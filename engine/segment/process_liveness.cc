@@ -127,7 +127,9 @@ bool TaskFinished(const TaskStat& t) {
 
 uint64_t ProcessStartTime(pid_t pid) {
   TaskStat t;
-  return ReadTaskStat(ProcFile(pid, "stat"), &t) ? HostStartTicks(t.start_time) : 0;
+  if (!ReadTaskStat(ProcFile(pid, "stat"), &t)) return 0;
+  // Unknown on the host's clock: 0, "not recorded", so that writers trust the pid alone.
+  return HostStartTicks(t.start_time).value_or(0);
 }
 
 bool ProcessAlive(uint64_t pid, uint64_t start_time) {
@@ -145,8 +147,10 @@ bool ProcessAlive(uint64_t pid, uint64_t start_time) {
   // The pid was recycled when its start differs by more than the tick that rounding may put
   // between two processes' readings in different time namespaces (HostStartTicks); a process
   // started within a tick of the recorded one counts as the same (alive: the safe side).
-  const uint64_t seen_start = HostStartTicks(t.start_time);
-  if (start_time != 0 && (seen_start > start_time + 1 || seen_start + 1 < start_time)) {
+  // A start that cannot be put on the host's clock cannot prove a recycled pid: alive.
+  const std::optional<uint64_t> seen_start = HostStartTicks(t.start_time);
+  if (start_time != 0 && seen_start &&
+      (*seen_start > start_time + 1 || *seen_start + 1 < start_time)) {
     return false;
   }
   // A killed process runs no more code from the moment its threads enter do_exit(), but it

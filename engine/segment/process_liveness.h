@@ -42,7 +42,8 @@ std::vector<TaskStat> ReadThreadStats(pid_t pid);
 bool TaskFinished(const TaskStat& t);
 
 // The start time of `pid` in clock ticks since the host's boot (/proc/PID/stat field 22, less
-// this process's time-namespace boottime offset: HostStartTicks); 0 if it is gone.
+// this process's time-namespace boottime offset: HostStartTicks); 0 if it is gone or its start
+// cannot be put on the host's clock (0 is "not recorded": the pid alone is then trusted).
 uint64_t ProcessStartTime(pid_t pid);
 
 // Whether process `pid` has a mapping that contains `address` (/proc/PID/maps); nullopt when

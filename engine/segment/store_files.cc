@@ -28,8 +28,13 @@ Result<uid_t> ResolveUser(const std::string& name, const std::string& what) {
   std::vector<char> buf(4096);
   struct passwd pw;
   struct passwd* found = nullptr;
-  if (::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
-    return found->pw_uid;
+  const int err = ::getpwnam_r(name.c_str(), &pw, buf.data(), buf.size(), &found);
+  if (err == 0 && found != nullptr) return found->pw_uid;
+  // An error of the lookup itself (not "no such user": 0, ENOENT, ESRCH, EBADF, EPERM) is
+  // reported as such, not as an unknown name.
+  if (err != 0 && err != ENOENT && err != ESRCH && err != EBADF && err != EPERM) {
+    return IoError("cannot look up the user '" + name.substr(0, 64) + "' of " + what + ": " +
+                   std::strerror(err));
   }
   // A uid given as a number: all digits, and within uid_t (the -1 of "no owner" excluded).
   bool digits = !name.empty() && name.size() <= 10;
@@ -95,12 +100,19 @@ Status CheckStoreFile(const std::string& path, const char* what, const struct st
       (rule.trusted_uid < 0 || st.st_uid != static_cast<uid_t>(rule.trusted_uid))) {
     std::string trusted = DescribeUser(me);
     if (me != 0) trusted += ", root";
-    if (rule.trusted_uid >= 0)
+    if (rule.trusted_uid >= 0) {
       trusted += " or " + DescribeUser(static_cast<uid_t>(rule.trusted_uid));
+      return IoError(std::string(what) + " '" + path + "' is owned by " + DescribeUser(st.st_uid) +
+                     ", not by the store's owner: a reader trusts only a store owned by " +
+                     trusted +
+                     " (someone else may have created it at the path first: remove it and apply "
+                     "again as the owner)");
+    }
     return IoError(std::string(what) + " '" + path + "' is owned by " + DescribeUser(st.st_uid) +
                    ": a reader trusts only a store owned by " + trusted +
-                   " (name its writer's user in online_store.owner, or ReaderOptions::"
-                   "segment_owner, if that user should be trusted)");
+                   " (if that user is the store's writer, name it in online_store.owner, or pass "
+                   "it as the reader's owner: ReaderOptions::segment_owner, Python "
+                   "OnlineReader(path, owner=...), C larder_reader_attach_owned)");
   }
   if (rule.expected_uid >= 0 && st.st_uid != static_cast<uid_t>(rule.expected_uid)) {
     return IoError(std::string(what) + " '" + path + "' is owned by " + DescribeUser(st.st_uid) +

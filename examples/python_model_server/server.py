@@ -147,10 +147,11 @@ def main():
     args = ap.parse_args()
 
     segment = args.segment or "/dev/shm/larder-driver_stats"
-    if args.repo:
-        segment = larder.FeatureStore(repo_path=args.repo).segment_path
     try:
-        reader = larder.OnlineReader(segment)
+        if args.repo:  # its online_store.path, trusting its online_store.owner
+            reader = larder.FeatureStore(repo_path=args.repo).online_reader()
+        else:
+            reader = larder.OnlineReader(segment)
     except larder.StoreNotFound as e:
         sys.exit(f"server.py: {e.message}\n(create it: cd examples/driver_stats && larder apply "
                  f"&& larder push driver_stats_push push_rows.csv)")
