@@ -99,28 +99,10 @@ constexpr char kAppliedViews[] = R"(feature_views:
       - {name: conv_rate, dtype: Float64}
 )";
 
-// kViews with one more feature in driver_trips, which an apply to kViews removes (it keeps the
-// view's rows: a compatible change).
-constexpr char kViewsBeforeRetiring[] = R"(feature_views:
-  - name: driver_stats
-    entities: [driver]
-    source: stats_push
-    schema:
-      - {name: trips, dtype: Int64}
-      - {name: conv_rate, dtype: Float64}
-      - {name: note, dtype: String}
-  - name: driver_notes
-    entities: [driver]
-    source: stats_push
-    schema:
-      - {name: note, dtype: String}
-  - name: driver_trips
-    entities: [driver]
-    source: stats_push
-    schema:
-      - {name: trips, dtype: Int64}
-      - {name: conv_rate, dtype: Float64}
-)";
+// kViews with one more feature in driver_trips (its last view), which an apply to kViews
+// removes (it keeps the view's rows: a compatible change).
+const std::string kViewsBeforeRetiring =
+    std::string(kViews) + "      - {name: conv_rate, dtype: Float64}\n";
 
 // What a reader may ask: view → features. A key "view#name" is another probe of `view`.
 using Probes = std::map<std::string, std::vector<std::string>>;
@@ -215,8 +197,8 @@ class CrashPrefix : public ::testing::Test {
 
   // Writes the repo (`views`), applies it and runs `setup` on a writable store.
   void Prepare(const StoreOptions& opts, const std::function<void(Store&)>& setup,
-               const char* views = kViews) {
-    repo_.Write(std::string(kPreamble) + views, opts);
+               const std::string& views = kViews) {
+    repo_.Write(kPreamble + views, opts);
     ASSERT_TRUE(repo_.OpenApplied().ok());
     auto store = Store::Open(repo_.segment(), /*writable=*/true);
     ASSERT_TRUE(store.ok()) << store.status().ToString();

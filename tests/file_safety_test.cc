@@ -99,7 +99,16 @@ class OtherUser {
   gid_t gid_ = 0;
 };
 
-class FileSafety : public testing::StoreFixture {};
+class FileSafety : public testing::StoreFixture {
+ protected:
+  // Writes the repo (Body()) and returns its parsed configuration; nothing is applied.
+  RepoConfig WrittenRepo() {
+    repo_.Write(Body());
+    auto fs = repo_.Open();
+    EXPECT_TRUE(fs.ok()) << fs.status().ToString();
+    return fs.ok() ? (*fs)->config() : RepoConfig{};
+  }
+};
 
 // Squatting: another user applied a repo with this store's path first. This user's apply, its
 // writers and its readers refuse the store, naming the file and its owner; nothing of it is
@@ -146,10 +155,7 @@ TEST_F(FileSafety, ASegmentAnotherUserCreatedIsRefused) {
 TEST_F(FileSafety, AReaderServesOnlyASegmentOfAUserItTrusts) {
   OtherUser other;
   if (!other.ok()) GTEST_SKIP() << other.why_not();
-  repo_.Write(Body());
-  auto fs = repo_.Open();
-  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
-  RepoConfig config = (*fs)->config();
+  RepoConfig config = WrittenRepo();
   ASSERT_EQ(other.RunAs([&] { return Store::Apply(config).ok() ? 0 : 1; }), 0);
 
   auto refused = OnlineReader::Attach(repo_.segment());
@@ -193,10 +199,7 @@ TEST_F(FileSafety, AReaderServesOnlyASegmentOfAUserItTrusts) {
 TEST_F(FileSafety, AnApplyAsAnotherUserThanTheConfiguredOwnerWritesNothing) {
   OtherUser other;
   if (!other.ok()) GTEST_SKIP() << other.why_not();
-  repo_.Write(Body());
-  auto fs = repo_.Open();
-  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
-  RepoConfig config = (*fs)->config();
+  RepoConfig config = WrittenRepo();
   config.online_store.owner = other.name();
   EXPECT_TRUE(testing::IsError(Store::Apply(config), ErrorCode::kInvalidArgument,
                                {"belongs to " + other.name(), "runs as root"}));
@@ -571,10 +574,7 @@ TEST_F(FileSafety, ATemporaryOfAnotherOwnerRefusesTheTeardownBeforeAnythingIsRem
 TEST_F(FileSafety, AnOwnersTeardownStopsBeforeATemporaryItCannotUnlink) {
   OtherUser other;
   if (!other.ok()) GTEST_SKIP() << other.why_not();
-  repo_.Write(Body());
-  auto fs = repo_.Open();
-  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
-  const RepoConfig config = (*fs)->config();
+  const RepoConfig config = WrittenRepo();
   const std::string seg = repo_.segment();
   ASSERT_EQ(other.RunAs([&] {
     auto made = Store::Apply(config);
