@@ -108,7 +108,36 @@ class FileSafety : public testing::StoreFixture {
     EXPECT_TRUE(fs.ok()) << fs.status().ToString();
     return fs.ok() ? (*fs)->config() : RepoConfig{};
   }
+  // Writes the repo with its store at `path` and applies it.
+  Status ApplyStoreAt(const std::string& path) {
+    StoreOptions opts;
+    opts.path = path;
+    repo_.Write(Body(), opts);
+    auto fs = repo_.Open();
+    if (!fs.ok()) return fs.status();
+    auto applied = (*fs)->Apply();
+    return applied.ok() ? Status::Ok() : applied.status();
+  }
 };
+
+bool Contains(const Status& status, const std::string& text) {
+  return status.message().find(text) != std::string::npos;
+}
+
+// mkdir with an exact mode (the umask would clear bits) and an owner.
+void MakeDir(const std::string& dir, mode_t mode, uid_t uid = 0, gid_t gid = 0) {
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0) << dir;
+  ASSERT_EQ(::chown(dir.c_str(), uid, gid), 0) << dir;
+  ASSERT_EQ(::chmod(dir.c_str(), mode), 0) << dir;
+}
+
+// A store whose directory does not exist yet is reported missing (kStoreNotFound, "run larder
+// apply"), as before the walk of the path's directories, which stops at the first missing one.
+TEST_F(FileSafety, AStoreInADirectoryThatDoesNotExistIsNotFound) {
+  const std::string seg = testing::TempSegmentPath().path() + ".nodir/sub/seg";
+  EXPECT_TRUE(testing::IsError(Store::Open(seg, /*writable=*/true), ErrorCode::kStoreNotFound,
+                               {"no segment"}));
+}
 
 // Squatting: another user applied a repo with this store's path first. This user's apply, its
 // writers and its readers refuse the store, naming the file and its owner; nothing of it is
@@ -480,6 +509,166 @@ TEST_F(FileSafety, AWorldWritableDirectoryWithoutTheStickyBitIsRefused) {
   EXPECT_FALSE(Exists(opts.path + ".lock"));
   ASSERT_EQ(::chmod(dir.path().c_str(), 01777), 0);
   EXPECT_TRUE((*fs)->Apply().ok());
+}
+
+// A directory above the store's own that another user owns lets them rename the store's
+// directory away and put their own in its place: writers refuse it, naming the directory and its
+// owner. Before, only the store's own directory was checked.
+TEST_F(FileSafety, ADirectoryAboveTheStoresOwnedByAnotherUserIsRefused) {
+  OtherUser other;
+  if (!other.ok()) GTEST_SKIP() << other.why_not();
+  testing::TempDir top;
+  const std::string theirs = top.path() + "/theirs";
+  MakeDir(theirs, 0755, other.uid(), other.gid());
+  MakeDir(theirs + "/ours", 0755);
+  const std::string store = theirs + "/ours/store";
+  Status applied = ApplyStoreAt(store);
+  EXPECT_FALSE(applied.ok()) << "a store under another user's directory was applied";
+  EXPECT_TRUE(Contains(applied, "directory '" + theirs + "' on the path to the store '" + store +
+                                    "' is owned by " + other.name()))
+      << applied.ToString();
+  EXPECT_FALSE(Exists(store + ".lock"));
+  ASSERT_EQ(::chown(theirs.c_str(), 0, 0), 0);
+  LARDER_EXPECT_OK(ApplyStoreAt(store));
+}
+
+// A directory above the store's own that others may write to without the sticky bit is refused
+// (they could rename the store's directory away); sticky, it is accepted, its next entry being
+// root's. Before, only the store's own directory was checked.
+TEST_F(FileSafety, ADirectoryAboveTheStoresWritableByOthersWithoutTheStickyBitIsRefused) {
+  testing::TempDir top;
+  const std::string open = top.path() + "/open";
+  MakeDir(open, 0777);
+  MakeDir(open + "/ours", 0755);
+  const std::string store = open + "/ours/store";
+  Status applied = ApplyStoreAt(store);
+  EXPECT_FALSE(applied.ok()) << "a store under a world-writable directory was applied";
+  EXPECT_TRUE(Contains(
+      applied, "directory '" + open + "' on the path to the store '" + store + "' has mode 0777"))
+      << applied.ToString();
+  EXPECT_TRUE(Contains(applied, "not sticky")) << applied.ToString();
+  EXPECT_FALSE(Exists(store + ".lock"));
+  ASSERT_EQ(::chmod(open.c_str(), 01777), 0);
+  LARDER_EXPECT_OK(ApplyStoreAt(store));
+}
+
+// A directory that holds a symbolic link on the path is checked like any other: whoever may
+// write to it can replace the link (the reverted first try walked the canonical path and so
+// skipped it). Here a world-writable, or another user's, directory holds a root-owned link to a
+// safe directory, reached directly and through a relative link elsewhere.
+TEST_F(FileSafety, ADirectoryHoldingASymlinkOnThePathIsChecked) {
+  testing::TempDir safe;
+  testing::TempDir top;
+  const std::string d = top.path() + "/d";
+  MakeDir(d, 0777);
+  ASSERT_EQ(::symlink(safe.path().c_str(), (d + "/link").c_str()), 0);
+  MakeDir(top.path() + "/e", 0755);
+  // "link/.." is the parent of the link's target, as the kernel resolves it.
+  const std::string rel = "../d/./link/../" + fs::path(safe.path()).filename().string();
+  ASSERT_EQ(::symlink(rel.c_str(), (top.path() + "/e/rel").c_str()), 0);
+  for (const std::string& store : {d + "/link/store", top.path() + "/e/rel/store"}) {
+    SCOPED_TRACE(store);
+    Status applied = ApplyStoreAt(store);
+    EXPECT_FALSE(applied.ok()) << "the directory holding the link was not checked";
+    EXPECT_TRUE(Contains(
+        applied, "directory '" + d + "' on the path to the store '" + store + "' has mode 0777"))
+        << applied.ToString();
+    EXPECT_FALSE(Exists(safe.path() + "/store.lock"));
+  }
+  OtherUser other;
+  if (other.ok()) {
+    ASSERT_EQ(::chown(d.c_str(), other.uid(), other.gid()), 0);
+    ASSERT_EQ(::chmod(d.c_str(), 0755), 0);
+    Status applied = ApplyStoreAt(d + "/link/store");
+    EXPECT_FALSE(applied.ok()) << "the directory holding the link was not checked";
+    EXPECT_TRUE(Contains(applied, "directory '" + d + "' on the path to the store '" + d +
+                                      "/link/store' is owned by " + other.name()))
+        << applied.ToString();
+  }
+  ASSERT_EQ(::chown(d.c_str(), 0, 0), 0);
+  ASSERT_EQ(::chmod(d.c_str(), 0755), 0);
+  LARDER_EXPECT_OK(ApplyStoreAt(d + "/link/store"));
+  EXPECT_TRUE(Exists(safe.path() + "/store"));
+  LARDER_EXPECT_OK(ApplyStoreAt(top.path() + "/e/rel/store"));
+  // A loop of links ends the walk.
+  ASSERT_EQ(::symlink("loop", (top.path() + "/e/loop").c_str()), 0);
+  EXPECT_TRUE(Contains(ApplyStoreAt(top.path() + "/e/loop/store"), "more than 40 symbolic links"));
+}
+
+// A sticky directory others may write to (like /tmp) is fine on the path when the entry taken
+// next in it is this user's or root's; one another user owns there, they may rename away and
+// replace: refused, naming it and its owner. Before, only the store's own directory was checked.
+TEST_F(FileSafety, AStickyDirectoryOnThePathIsFineOnlyWhenTheNextEntryIsOurs) {
+  testing::TempDir top;
+  const std::string sticky = top.path() + "/sticky";
+  MakeDir(sticky, 01777);
+  MakeDir(sticky + "/ours", 0755);
+  MakeDir(sticky + "/ours/store_dir", 0755);
+  LARDER_EXPECT_OK(ApplyStoreAt(sticky + "/ours/store_dir/store"));
+  OtherUser other;
+  if (!other.ok()) GTEST_SKIP() << other.why_not();
+  const std::string theirs = sticky + "/theirs";
+  MakeDir(theirs, 0755, other.uid(), other.gid());
+  MakeDir(theirs + "/ours", 0755);
+  const std::string store = theirs + "/ours/store";
+  Status applied = ApplyStoreAt(store);
+  EXPECT_FALSE(applied.ok()) << "another user's entry in a sticky directory was trusted";
+  EXPECT_TRUE(Contains(applied, "'" + theirs + "' on the path to the store '" + store +
+                                    "' is owned by " + other.name()))
+      << applied.ToString();
+  EXPECT_TRUE(Contains(applied, "in the directory '" + sticky + "' (mode 1777)"))
+      << applied.ToString();
+  EXPECT_FALSE(Exists(store + ".lock"));
+}
+
+// Directories made under umask 002 with user-private groups are group-writable by a group that
+// is the user's alone: accepted, above the store and as its own directory (before, the store's
+// directory was refused as "not sticky"). The same mode is refused once the group has another
+// member, or for another group.
+TEST_F(FileSafety, AGroupWritableDirectoryOfTheUsersPrivateGroupIsAccepted) {
+  OtherUser other;
+  if (!other.ok()) GTEST_SKIP() << other.why_not();
+  const struct group* gr = ::getgrgid(other.gid());
+  if (gr == nullptr || other.name() != gr->gr_name || gr->gr_mem[0] != nullptr) {
+    GTEST_SKIP() << "useradd made no private group for " << other.name();
+  }
+  testing::TempDir top;
+  ASSERT_EQ(::chmod(top.path().c_str(), 0755), 0);
+  const std::string pg = top.path() + "/pg";
+  MakeDir(pg, 0775, other.uid(), other.gid());
+  MakeDir(pg + "/sub", 0775, other.uid(), other.gid());
+  const std::string store = pg + "/sub/store";
+  repo_.Write(Body());
+  auto fs = repo_.Open();
+  ASSERT_TRUE(fs.ok()) << fs.status().ToString();
+  RepoConfig config = (*fs)->config();
+  config.online_store.path = store;
+  // 0: applied (and torn down); 1: refused naming `dir` as not sticky; 2: refused otherwise;
+  // 3: the teardown failed.
+  auto apply_as_other = [&](const std::string& dir) {
+    return other.RunAs([&] {
+      auto applied = Store::Apply(config);
+      if (applied.ok()) return Store::Teardown(store).ok() ? 0 : 3;
+      const std::string msg = applied.status().message();
+      return msg.find("directory '" + dir + "' on the path") != std::string::npos &&
+                     msg.find("not sticky") != std::string::npos
+                 ? 1
+                 : 2;
+    });
+  };
+  EXPECT_EQ(apply_as_other(""), 0) << "a directory of the user's private group was refused";
+  // Another member in the group: its write permission is no longer the user's alone.
+  ASSERT_EQ(std::system(("gpasswd -a nobody " + other.name() + " >/dev/null 2>&1").c_str()), 0);
+  EXPECT_EQ(apply_as_other(pg), 1);
+  ASSERT_EQ(std::system(("gpasswd -d nobody " + other.name() + " >/dev/null 2>&1").c_str()), 0);
+  EXPECT_EQ(apply_as_other(""), 0);
+  // Another group, as the store's own directory's.
+  const struct group* users = ::getgrnam("users");
+  if (users != nullptr) {
+    ASSERT_EQ(::chown((pg + "/sub").c_str(), other.uid(), users->gr_gid), 0);
+    EXPECT_EQ(apply_as_other(pg + "/sub"), 1);
+  }
+  EXPECT_FALSE(Exists(store));
 }
 
 // A failed apply (here the index does not fit memory_limit) leaves no file behind: no segment,

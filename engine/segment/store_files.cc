@@ -1,12 +1,14 @@
 #include "engine/segment/store_files.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <pwd.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <vector>
 
@@ -158,40 +160,182 @@ Result<FileHandle> OpenStoreFile(const std::string& path, int flags, const char*
   return fd;
 }
 
+namespace {
+
+// "larder (gid 1000)", "gid 1234" when the group has no name.
+std::string DescribeGroup(gid_t gid) {
+  std::vector<char> buf(16384);
+  struct group gr;
+  struct group* found = nullptr;
+  if (::getgrgid_r(gid, &gr, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
+    return std::string(found->gr_name) + " (gid " + std::to_string(gid) + ")";
+  }
+  return "gid " + std::to_string(gid);
+}
+
+// The groups whose write permission on a directory does not let anyone but this user or root
+// change it: gid 0, and this user's private group (the group of its primary gid, named as the
+// user, with no member but this user), which a umask of 002 makes group-writable.
+struct TrustedGroups {
+  bool has_private = false;
+  gid_t private_gid = 0;
+
+  static TrustedGroups For(uid_t me) {
+    TrustedGroups t;
+    std::vector<char> buf(16384);
+    struct passwd pw;
+    struct passwd* user = nullptr;
+    if (::getpwuid_r(me, &pw, buf.data(), buf.size(), &user) != 0 || user == nullptr) return t;
+    const std::string name = user->pw_name;
+    const gid_t gid = user->pw_gid;
+    std::vector<char> gbuf(65536);
+    struct group gr;
+    struct group* found = nullptr;
+    int rc;
+    while ((rc = ::getgrgid_r(gid, &gr, gbuf.data(), gbuf.size(), &found)) == ERANGE &&
+           gbuf.size() < (size_t{1} << 24)) {
+      gbuf.resize(gbuf.size() * 2);
+    }
+    if (rc != 0 || found == nullptr || name != found->gr_name) return t;
+    for (char** member = found->gr_mem; member != nullptr && *member != nullptr; ++member) {
+      if (name != *member) return t;
+    }
+    t.has_private = true;
+    t.private_gid = gid;
+    return t;
+  }
+
+  bool Trusts(gid_t gid) const { return gid == 0 || (has_private && gid == private_gid); }
+};
+
+// Whether someone other than the owner, root or this user may create, rename or remove entries
+// in the directory `st`: others may write, or a group that is not trusted may.
+bool UntrustedMayWrite(const struct stat& st, const TrustedGroups& groups) {
+  return (st.st_mode & S_IWOTH) != 0 || ((st.st_mode & S_IWGRP) != 0 && !groups.Trusts(st.st_gid));
+}
+
+// A directory the path passes through (or the store's own): owned by this user or root, and
+// sticky if anyone untrusted may write to it.
+Status JudgeDirectory(const std::string& dir, const struct stat& st, const std::string& path,
+                      uid_t me, const TrustedGroups& groups) {
+  if (st.st_uid != me && st.st_uid != 0) {
+    return IoError("the directory '" + dir + "' on the path to the store '" + path +
+                   "' is owned by " + DescribeUser(st.st_uid) + " (mode " + ModeText(st.st_mode) +
+                   "): its owner could replace what lies below it, so no store files are kept "
+                   "there (use a directory owned by " +
+                   DescribeUser(me) + (me != 0 ? " or root" : "") +
+                   " all the way from '/', or run as its owner)");
+  }
+  if (UntrustedMayWrite(st, groups) && (st.st_mode & S_ISVTX) == 0) {
+    return IoError("the directory '" + dir + "' on the path to the store '" + path + "' has mode " +
+                   ModeText(st.st_mode) + " (owner " + DescribeUser(st.st_uid) + ", group " +
+                   DescribeGroup(st.st_gid) +
+                   "): others may write to it and it is not sticky, so they could replace the "
+                   "store's files or the directories below it (chmod +t or o-w it; g-w it "
+                   "unless its group is root's or your private group)");
+  }
+  return Status::Ok();
+}
+
+void PushComponentsFront(const std::string& text, std::deque<std::string>* todo) {
+  std::vector<std::string> parts;
+  size_t begin = 0;
+  while (begin <= text.size()) {
+    size_t slash = text.find('/', begin);
+    if (slash == std::string::npos) slash = text.size();
+    if (slash > begin) parts.push_back(text.substr(begin, slash - begin));
+    begin = slash + 1;
+  }
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) todo->push_front(*it);
+}
+
+constexpr int kMaxSymlinks = 40;  // as the kernel's path walk (MAXSYMLINKS)
+
+}  // namespace
+
 Status CheckStoreDirectory(const std::string& path) {
   const uid_t me = ::geteuid();
+  const TrustedGroups groups = TrustedGroups::For(me);
   fs::path dir = fs::path(path).parent_path();
   if (dir.empty()) dir = ".";
   std::error_code ec;
-  fs::path abs = fs::absolute(dir, ec);
+  // A relative path is taken from the working directory's path (getcwd: no symbolic links).
+  const fs::path abs = fs::absolute(dir, ec);
   if (ec) return IoError("cannot resolve the directory of '" + path + "': " + ec.message());
-  fs::path prefix;
-  for (const fs::path& part : abs) {
-    prefix /= part;
-    struct stat st;
-    if (::lstat(prefix.c_str(), &st) != 0) continue;  // reported by the open that follows
-    if (S_ISLNK(st.st_mode) && st.st_uid != me && st.st_uid != 0) {
-      return IoError("the path to '" + path + "' goes through the symbolic link '" +
-                     prefix.string() + "' owned by " + DescribeUser(st.st_uid) +
-                     ": refusing it (another user could redirect the store's files)");
+  std::deque<std::string> todo;
+  PushComponentsFront(abs.string(), &todo);
+
+  // The walk resolves the path as the kernel does, one entry at a time, without following
+  // anything by itself: `cur` is always a directory reached through directories already judged
+  // (no symbolic link in it), so ".." is its textual parent.
+  std::string cur = "/";
+  struct stat cur_st;
+  auto enter = [&](const std::string& d) -> Status {
+    if (::lstat(d.c_str(), &cur_st) != 0) {
+      return IoError("cannot stat the directory '" + d + "' on the path to the store '" + path +
+                     "': " + std::strerror(errno));
     }
-  }
-  struct stat st;
-  if (::stat(dir.c_str(), &st) != 0) {
-    return IoError("cannot stat the directory '" + dir.string() + "' of '" + path +
-                   "': " + std::strerror(errno));
-  }
-  if (st.st_uid != me && st.st_uid != 0) {
-    return IoError("the directory '" + dir.string() + "' of '" + path + "' is owned by " +
-                   DescribeUser(st.st_uid) +
-                   ": refusing to keep store files where another user can replace them");
-  }
-  if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof(mode), "%04o", st.st_mode & 07777);
-    return IoError("the directory '" + dir.string() + "' of '" + path + "' has mode " + mode +
-                   ": others may write to it and it is not sticky, so they could replace the "
-                   "store's files (chmod +t or o-w it)");
+    cur = d;
+    return JudgeDirectory(d, cur_st, path, me, groups);
+  };
+  LARDER_RETURN_IF_ERROR(enter("/"));
+  int links = 0;
+  while (!todo.empty()) {
+    const std::string part = todo.front();
+    todo.pop_front();
+    if (part == ".") continue;
+    if (part == "..") {
+      const size_t slash = cur.rfind('/');
+      LARDER_RETURN_IF_ERROR(enter(slash == 0 ? "/" : cur.substr(0, slash)));
+      continue;
+    }
+    const std::string entry = (cur == "/" ? "" : cur) + "/" + part;
+    struct stat st;
+    if (::lstat(entry.c_str(), &st) != 0) {
+      // Nothing lies below a missing entry: the open or create that follows reports it (as
+      // kStoreNotFound, or the error of creating a file in a directory that does not exist).
+      if (errno == ENOENT) return Status::Ok();
+      return IoError("cannot stat '" + entry + "' on the path to the store '" + path +
+                     "': " + std::strerror(errno));
+    }
+    // In a sticky directory others may write to, they cannot rename or remove an entry they do
+    // not own; one they own, they can.
+    if (UntrustedMayWrite(cur_st, groups) && st.st_uid != me && st.st_uid != 0) {
+      return IoError("'" + entry + "' on the path to the store '" + path + "' is owned by " +
+                     DescribeUser(st.st_uid) + ", in the directory '" + cur + "' (mode " +
+                     ModeText(cur_st.st_mode) +
+                     ") that others may write to: its owner could rename it away and put "
+                     "another in its place (use a directory owned by " +
+                     DescribeUser(me) + (me != 0 ? " or root" : "") + ")");
+    }
+    if (S_ISLNK(st.st_mode)) {
+      if (st.st_uid != me && st.st_uid != 0) {
+        return IoError("the path to '" + path + "' goes through the symbolic link '" + entry +
+                       "' owned by " + DescribeUser(st.st_uid) +
+                       ": refusing it (another user could redirect the store's files)");
+      }
+      if (++links > kMaxSymlinks) {
+        return IoError("the path to the store '" + path + "' goes through more than " +
+                       std::to_string(kMaxSymlinks) + " symbolic links (a loop?)");
+      }
+      std::vector<char> target(static_cast<size_t>(st.st_size > 0 ? st.st_size : 0) + 4096);
+      const ssize_t n = ::readlink(entry.c_str(), target.data(), target.size());
+      if (n <= 0 || static_cast<size_t>(n) >= target.size()) {
+        return IoError("cannot read the symbolic link '" + entry + "' on the path to the store '" +
+                       path + "': " + (n < 0 ? std::strerror(errno) : "empty or changing"));
+      }
+      const std::string text(target.data(), static_cast<size_t>(n));
+      PushComponentsFront(text, &todo);
+      // An absolute target starts again from "/"; a relative one from the link's directory.
+      if (text[0] == '/') LARDER_RETURN_IF_ERROR(enter("/"));
+      continue;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      return IoError("'" + entry + "' on the path to the store '" + path + "' is not a directory");
+    }
+    cur = entry;
+    cur_st = st;
+    LARDER_RETURN_IF_ERROR(JudgeDirectory(entry, st, path, me, groups));
   }
   return Status::Ok();
 }

@@ -71,10 +71,14 @@ Result<FileHandle> OpenStoreFile(const std::string& path, int flags, const char*
 Status CheckStoreFile(const std::string& path, const char* what, const struct stat& st,
                       OwnerRule rule);
 
-// For a process about to create or write store files in `path`'s directory: every directory
-// component that is a symbolic link must be owned by this user or root, and the directory must
-// be owned by this user or root and, if others may write to it, sticky (like /tmp, /dev/shm),
-// so that nobody else can swap or replace the files in it.
+// For a process about to create or write store files in `path`'s directory: walks the
+// directory's absolute path from "/" one entry at a time, resolving symbolic links by hand (at
+// most 40), and refuses it unless nobody but this user and root can change where it leads:
+// every directory passed through (those holding a symbolic link on the path, and the store's
+// own, included) is owned by this user or root and, if others or an untrusted group may write
+// to it, sticky, with the entry the path takes next in it owned by this user or root; every
+// symbolic link is owned by this user or root. Trusted groups: gid 0 and this user's private
+// group (its primary group, named as the user, with no other member).
 Status CheckStoreDirectory(const std::string& path);
 
 // Sets `mode` on an open store file (fchmod) if it differs; returns whether it changed.
