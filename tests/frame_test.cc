@@ -600,11 +600,23 @@ TEST(TimestampTest, Errors) {
   }
 }
 
+// An error quotes at most kQuotedInputBytes of the text, and its length: the whole text and the
+// trailing part the parser stopped at are both cut (before, a valid date followed by 1 MiB of
+// text was quoted whole as "unexpected trailing text": found by review).
 TEST(TimestampTest, ErrorTextIsClipped) {
   std::string junk(500, 'x');
   auto r = ParseTimestamp(junk);
   ASSERT_FALSE(r.ok());
-  EXPECT_LT(r.status().message().size(), 150u);
+  EXPECT_LT(r.status().message().size(), 300u);
+  EXPECT_NE(r.status().message().find("(500 bytes)"), std::string::npos) << r.status().ToString();
+  const std::string trailing = "2024-01-01T00:00:00Z" + std::string(1 << 20, 'x');
+  r = ParseTimestamp(trailing);
+  ASSERT_FALSE(r.ok());
+  EXPECT_LT(r.status().message().size(), 700u) << r.status().message().substr(0, 300);
+  EXPECT_NE(r.status().message().find("unexpected trailing text"), std::string::npos);
+  r = ParseTimestamp("2024-01-01" + std::string(1 << 20, '#'));
+  ASSERT_FALSE(r.ok());
+  EXPECT_LT(r.status().message().size(), 700u) << r.status().message().substr(0, 300);
 }
 
 TEST(TimestampTest, Format) {

@@ -161,6 +161,22 @@ TEST_F(ServerLimits, EntityLimitsAreCheckedBeforeTheEntityFrameIsBuilt) {
   r = Exchange(port_, Request("/get-online-features", with_bad_last(7)));
   EXPECT_EQ(StatusOf(r), 422) << r;
   EXPECT_NE(r.find("nested objects"), std::string::npos) << r;
+  // Few rows, but many entity columns, or values nested in one: their cells are judged too
+  // (before, both were converted, then refused, or served: found by review).
+  std::string wide = std::string(R"({"features":[)") + kTwoFeatures + R"(],"entities":{)";
+  for (int c = 0; c < 4; ++c)
+    wide += (c == 0 ? "\"c" : ",\"c") + std::to_string(c) + "\":[1,2,3,4]";
+  wide += "}}";
+  r = Exchange(port_, Request("/get-online-features", wide));
+  EXPECT_EQ(StatusOf(r), 413) << r;
+  EXPECT_NE(r.find("entities hold up to 16 values"), std::string::npos) << r;
+  r = Exchange(
+      port_,
+      Request("/get-online-features",
+              std::string(R"({"features":[)") + kTwoFeatures +
+                  R"(],"entities":{"driver_id":[[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]]}})"));
+  EXPECT_EQ(StatusOf(r), 413) << r;
+  EXPECT_NE(r.find("TooManyValues"), std::string::npos) << r;
 }
 
 // The parser's check is given the features and the row count before any value is converted,
@@ -168,7 +184,7 @@ TEST_F(ServerLimits, EntityLimitsAreCheckedBeforeTheEntityFrameIsBuilt) {
 TEST(ServerLimitsParse, TheEntityCheckSeesTheRowCountBeforeAnyValueIsConverted) {
   size_t seen_rows = 0;
   std::vector<std::string> seen_features;
-  auto at_most_10 = [&](const OnlineRequest& selection, size_t rows) {
+  auto at_most_10 = [&](const OnlineRequest& selection, size_t rows, size_t) {
     seen_rows = rows;
     seen_features = selection.features;
     return rows > 10 ? InvalidArgument("over 10") : Status::Ok();
@@ -200,6 +216,38 @@ TEST(ServerLimitsParse, TheEntityCheckSeesTheRowCountBeforeAnyValueIsConverted) 
       << req.status().ToString();
 }
 
+// The check also sees the cells the entity frame would take: several columns of a row each
+// take a cell, and values nested in arrays take one each. Before, only rows were judged, so a
+// 16 MiB body of 80 entity columns x 100,000 rows, or of one row holding an array of 8 million
+// values, built a frame of several hundred MiB while passing every early check (found by review).
+TEST(ServerLimitsParse, TheEntityCheckSeesCellsOfEveryColumnAndNestedValues) {
+  size_t seen_rows = 0;
+  size_t seen_cells = 0;
+  auto record = [&](const OnlineRequest&, size_t rows, size_t cells) {
+    seen_rows = rows;
+    seen_cells = cells;
+    return InvalidArgument("judged");
+  };
+  std::string wide = R"({"features":["v:f"],"entities":{)";
+  for (int c = 0; c < 80; ++c) {
+    wide += (c == 0 ? "\"c" : ",\"c") + std::to_string(c) + "\":[1,2,3,4,5]";
+  }
+  wide += "}}";
+  EXPECT_FALSE(ParseOnlineRequestJson(wide, UnknownFields::kIgnore, record).ok());
+  EXPECT_EQ(seen_rows, 5u);
+  EXPECT_EQ(seen_cells, 400u);
+  std::string nested = R"({"features":["v:f"],"entities":{"k":[[)";
+  for (int i = 0; i < 1000; ++i) nested += i == 0 ? "0" : ",0";
+  nested += "]]}}";
+  EXPECT_FALSE(ParseOnlineRequestJson(nested, UnknownFields::kIgnore, record).ok());
+  EXPECT_EQ(seen_rows, 1u);
+  EXPECT_GE(seen_cells, 1000u) << "the nested values were not counted";
+  EXPECT_FALSE(ParseOnlineRequestJson(R"({"features":["v:f"],"entities":{"k":["a","b"]}})",
+                                      UnknownFields::kIgnore, record)
+                   .ok());
+  EXPECT_EQ(seen_cells, 2u);
+}
+
 // Row counts are exact past 0xFFFFFF elements, where simdjson's array size() stops counting.
 // Before, a column of more values (a 32 MiB body: a raised --max-body, or `larder push` of a
 // JSON file) was sized at 16,777,215 cells and written past its end.
@@ -210,12 +258,18 @@ TEST(ServerLimitsParse, RowCountsPastSimdjsonsSaturatedSizeAreExact) {
   for (size_t i = 0; i < kRows; ++i) body += i == 0 ? "0" : ",0";
   body += "]}}";
   size_t seen_rows = 0;
-  auto req =
-      ParseOnlineRequestJson(body, UnknownFields::kIgnore, [&](const OnlineRequest&, size_t rows) {
-        seen_rows = rows;
-        return InvalidArgument("counted");
-      });
-  EXPECT_FALSE(req.ok());
+  bool refused = false;
+  // On a thread of its own: the parser it uses (thread_local, about 14 bytes a body byte here)
+  // is freed with the thread instead of staying with the test process.
+  std::thread([&] {
+    auto req = ParseOnlineRequestJson(body, UnknownFields::kIgnore,
+                                      [&](const OnlineRequest&, size_t rows, size_t) {
+                                        seen_rows = rows;
+                                        return InvalidArgument("counted");
+                                      });
+    refused = !req.ok();
+  }).join();
+  EXPECT_TRUE(refused);
   EXPECT_EQ(seen_rows, kRows);
 }
 
@@ -677,6 +731,11 @@ TEST_F(ServerLimits, ANonLoopbackHostNeedsATokenOrNoAuth) {
   ServerOptions zero = Options();
   zero.limits.max_queued_bytes = 0;  // every read would be refused
   EXPECT_FALSE(Server::Start(store_.get(), zero).ok());
+  // A stall timeout of 0 would cut replies that are moving (found by review).
+  ServerOptions no_stall = Options();
+  no_stall.limits.stall_timeout = std::chrono::milliseconds(0);
+  EXPECT_TRUE(testing::IsError(Server::Start(store_.get(), no_stall), ErrorCode::kInvalidArgument,
+                               {"--stall-timeout"}));
 }
 
 // The token file must be its owner's alone; its first line is the token. Tokens compare equal

@@ -48,7 +48,11 @@ Result<OnlineRequest> ParseOnlineRequestJson(std::string_view body, UnknownField
   element el;
   if (obj["entities"].get(el)) return InvalidArgument("field 'entities' is missing");
   frame_internal::RowCheck check_rows;
-  if (check) check_rows = [&](size_t rows) { return check(req, rows); };
+  if (check) {
+    check_rows = [&](const frame_internal::FrameSize& size) {
+      return check(req, size.rows, size.cells);
+    };
+  }
   LARDER_ASSIGN_OR_RETURN(req.entities,
                           frame_internal::FrameFromJsonColumns(
                               el, "entities", frame_internal::ScalarColumns::kRefuse, check_rows));

@@ -35,8 +35,10 @@ enum class UnknownFields : uint8_t {
 // full_feature_names set and no entities. An error it returns is the parse's result, so a
 // caller's limit on entities refuses the request before its entity frame takes memory (a
 // 16 MiB body of small keys is a frame of several hundred MiB).
+// `entity_cells` is an upper bound of the cells the entity frame would take (several columns,
+// or values nested in arrays, take more than one cell a row).
 using OnlineRequestCheck =
-    std::function<Status(const OnlineRequest& selection, size_t entity_rows)>;
+    std::function<Status(const OnlineRequest& selection, size_t entity_rows, size_t entity_cells)>;
 Result<OnlineRequest> ParseOnlineRequestJson(std::string_view body,
                                              UnknownFields unknown = UnknownFields::kIgnore,
                                              const OnlineRequestCheck& check = {});

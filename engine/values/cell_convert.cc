@@ -11,6 +11,7 @@
 #include <limits>
 #include <string>
 
+#include "engine/quote.h"
 #include "engine/values/json_cell.h"
 #include "larder/civil_time.h"
 #include "larder/frame.h"
@@ -139,13 +140,13 @@ std::string ParseTimestampWhy(std::string_view text, TimestampMicros* out) {
   if (!in.AtEnd()) {
     char sep = in.Peek();
     if (sep != 'T' && sep != 't' && sep != ' ') {
-      return "unexpected '" + std::string(in.Rest()) + "' after the date";
+      return "unexpected " + QuoteInput(in.Rest()) + " after the date";
     }
     in.Consume(sep);
     std::string why = ParseTime(&in, &seconds_of_day, &micros);
     if (why.empty()) why = ParseZone(&in, &offset);
     if (!why.empty()) return why;
-    if (!in.AtEnd()) return "unexpected trailing text '" + std::string(in.Rest()) + "'";
+    if (!in.AtEnd()) return "unexpected trailing text " + QuoteInput(in.Rest());
   }
   int64_t seconds = DaysFromCivil(year, month, day) * kSecondsPerDay + seconds_of_day - offset;
   // An offset can carry the edge days past the range: the instant must be in years 1..9999 UTC,
@@ -155,13 +156,6 @@ std::string ParseTimestampWhy(std::string_view text, TimestampMicros* out) {
   }
   *out = seconds * kMicrosPerSecond + micros;
   return "";
-}
-
-// Cuts long text for error messages.
-std::string Clip(std::string_view text) {
-  constexpr size_t kMax = 64;
-  if (text.size() <= kMax) return std::string(text);
-  return std::string(text.substr(0, kMax)) + "...";
 }
 
 // Converts a timestamp cell into *out. Returns "" on success, else why not.
@@ -452,7 +446,7 @@ int Base64Digit(char c) {
 Result<TimestampMicros> ParseTimestamp(std::string_view text) {
   TimestampMicros ts = 0;
   std::string why = ParseTimestampWhy(text, &ts);
-  if (!why.empty()) return InvalidArgument("invalid timestamp '" + Clip(text) + "': " + why);
+  if (!why.empty()) return InvalidArgument("invalid timestamp " + QuoteInput(text) + ": " + why);
   return ts;
 }
 
@@ -498,7 +492,7 @@ Result<TimestampMicros> CellToTimestamp(const Cell& c) {
   if (why.empty()) return ts;
   if (c.kind == Cell::Kind::kNull) return InvalidArgument(why);
   if (c.kind == Cell::Kind::kString) {
-    return InvalidArgument("invalid timestamp '" + Clip(c.s) + "': " + why);
+    return InvalidArgument("invalid timestamp " + QuoteInput(c.s) + ": " + why);
   }
   return NotValid(c, ScalarType::kUnixTimestamp, why);
 }

@@ -196,6 +196,29 @@ size_t ArrayLength(simdjson::dom::array arr) {
   return n;
 }
 
+namespace {
+
+// An upper bound of the cells the columns of `obj` would take as a frame of `rows` rows, from
+// simdjson's tape alone (nothing converted): a column of scalars takes one cell a value (its
+// tape has two words for the array and one or two a scalar), one holding nested arrays or
+// objects at most one a tape word; a single value is repeated on every row.
+size_t CellsOf(simdjson::dom::object obj, size_t rows) {
+  size_t cells = 0;
+  for (auto field : obj) {
+    simdjson::dom::array arr;
+    if (field.value.get_array().get(arr)) {
+      cells += rows;
+      continue;
+    }
+    const size_t length = ArrayLength(arr);
+    const size_t words = arr.number_of_slots();
+    cells += words > 2 * length + 2 ? words : length;
+  }
+  return cells;
+}
+
+}  // namespace
+
 Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string& origin,
                                    ScalarColumns scalars, const RowCheck& check_rows) {
   simdjson::dom::object obj;
@@ -219,7 +242,7 @@ Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string
     }
   }
   // Before any cell is built: a caller's limit refuses the frame without its memory.
-  if (check_rows) LARDER_RETURN_IF_ERROR(check_rows(rows));
+  if (check_rows) LARDER_RETURN_IF_ERROR(check_rows(FrameSize{rows, CellsOf(obj, rows)}));
   // Duplicate names: a linear scan while there are few columns (a request's entities: no
   // allocation), a hash index once there are many (a push of a million columns stays linear).
   constexpr size_t kScanColumns = 16;

@@ -23,12 +23,18 @@ enum class ScalarColumns : uint8_t {
 };
 // The number of elements of `arr`, exact (simdjson's size() stops counting at 0xFFFFFF).
 size_t ArrayLength(simdjson::dom::array arr);
-// Judges a frame's row count before any of its cells is built; an error refuses the frame.
-using RowCheck = std::function<Status(size_t rows)>;
+// The size of a frame before any of its cells is built: its rows, and an upper bound of the
+// cells it would take (each column's values, nested values included).
+struct FrameSize {
+  size_t rows = 0;
+  size_t cells = 0;
+};
+// Judges a frame's size before any of its cells is built; an error refuses the frame.
+using RowCheck = std::function<Status(const FrameSize& size)>;
 // Converts a parsed JSON object of columns ({"col": [values, ...], ...}) into a Frame; errors
 // name `origin`, the column and the element. The row count is that of the first array column;
-// `check_rows` (when given) is called with it before any value is converted or any column
-// allocated.
+// `check_rows` (when given) is called with the row count and the cells the frame would take
+// (FrameSize) before any value is converted or any column allocated.
 Result<Frame> FrameFromJsonColumns(simdjson::dom::element doc, const std::string& origin,
                                    ScalarColumns scalars = ScalarColumns::kRefuse,
                                    const RowCheck& check_rows = {});

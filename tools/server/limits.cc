@@ -13,6 +13,16 @@ std::optional<Reply> CheckEntities(size_t rows, const ClientLimits& limits) {
                             " per request (--max-entities): split it into smaller requests");
 }
 
+std::optional<Reply> CheckEntityCells(size_t cells, const ClientLimits& limits) {
+  if (cells <= limits.max_values) return std::nullopt;
+  return HttpErrorReply(413, "TooManyValues",
+                        "the request's entities hold up to " + std::to_string(cells) +
+                            " values (columns x rows, nested values included), more than the "
+                            "limit of " +
+                            std::to_string(limits.max_values) +
+                            " (--max-values): send only the join keys, in smaller requests");
+}
+
 std::optional<Reply> CheckValues(size_t columns, size_t rows, const ClientLimits& limits) {
   const uint64_t values = uint64_t{columns} * rows;
   if (values <= limits.max_values) return std::nullopt;

@@ -37,6 +37,10 @@ struct ClientLimits {
 // 413 when a request of `rows` entity rows has more than the limit (checked while parsing, once
 // the row count is known and before the entity frame is built: ParseOnlineRequestJson's check).
 std::optional<Reply> CheckEntities(size_t rows, const ClientLimits& limits);
+// 413 when the entities of a request would take more than max_values cells (their columns x
+// rows, values nested in arrays included: an upper bound from the parsed JSON, checked before
+// the entity frame is built).
+std::optional<Reply> CheckEntityCells(size_t cells, const ClientLimits& limits);
 // 413 when a reply of `columns` x `rows` values exceeds max_values (checked while parsing, from
 // the requested feature columns, and again before the reply is rendered as JSON, the larger
 // part of its cost).

@@ -301,10 +301,13 @@ Reply Router::GetOnlineFeatures(std::string_view body, std::string_view /*query*
   // row count, before it converts any entity value (the frame takes about 80 bytes a cell) and
   // before the lookup (which sizes every column for every entity).
   std::optional<Reply> refused;
-  auto within_limits = [&](const OnlineRequest& selection, size_t rows) {
+  auto within_limits = [&](const OnlineRequest& selection, size_t rows, size_t cells) {
     refused = CheckEntities(rows, options_.limits);
+    if (!refused) refused = CheckEntityCells(cells, options_.limits);
     if (!refused) {
-      refused = CheckValues(ReplyColumns(selection, store_->config()), rows, options_.limits);
+      // At least one row: a request of no entities and a million features is judged too.
+      refused = CheckValues(ReplyColumns(selection, store_->config()), std::max<size_t>(rows, 1),
+                            options_.limits);
     }
     return refused ? InvalidArgument("over the server's limits") : Status::Ok();
   };

@@ -310,6 +310,9 @@ class Session : public std::enable_shared_from_this<Session> {
       : socket_(std::move(socket)), timer_(*ioc), ioc_(ioc), server_(server) {}
   ~Session() {
     if (writing_registered_) server_->WritingEnded(this);
+    // A reply still counted (its write never ended: a handler's exception unwound the run
+    // loop) is no longer held: uncount it, or the total would stay high for good.
+    if (queued_ > 0) server_->metrics().queued().Sub(queued_);
     server_->SessionGone(this);
   }
 
@@ -919,6 +922,13 @@ Result<std::unique_ptr<Server>> Server::Start(FeatureStore* store, const ServerO
       options.limits.max_reply_bytes == 0 || options.limits.max_queued_bytes == 0) {
     return InvalidArgument(
         "--max-entities, --max-values, --max-reply-bytes and --max-queued-bytes must be positive");
+  }
+  // At least a millisecond (0 would cut replies that are moving); at most a day (beyond it, the
+  // request timeout ends every reply first, and nanoseconds stay far from overflowing).
+  if (options.limits.stall_timeout < std::chrono::milliseconds(1) ||
+      options.limits.stall_timeout > std::chrono::hours(24)) {
+    return InvalidArgument("--stall-timeout must lie between 0.001 and 86400 seconds, not " +
+                           std::to_string(options.limits.stall_timeout.count() / 1000.0));
   }
   LARDER_RETURN_IF_ERROR(ValidateAccess(options.host, options.access));
   const std::string& path = store->config().online_store.path;
