@@ -367,6 +367,8 @@ Result<CheckReport> Store::Check() const {
                    "', which only its owner, " + DescribeUser(impl_->seg->owner()) +
                    ", may hold: run it as that user");
   }
+  // It may create the lock file: only in a directory writers would accept.
+  LARDER_RETURN_IF_ERROR(CheckStoreDirectory(impl_->seg->path()));
   // The writer lock, so that no batch runs while the segment is walked: without it a check
   // during pushes met half-made blocks and lists and reported them as violations, and could
   // not tell a batch in progress from a dead writer. Readers may take it too (the lock file is

@@ -184,6 +184,9 @@ Status Store::Teardown(const std::string& path) {
   // unlink locks the new one instead (WriterLock::Acquire).
   // Another user's files are refused before anything is opened or created: taking the lock
   // would create a lock file of ours that its owner's writers could never open.
+  // Through the same directories writers accept: one that another user could change could
+  // have been pointed at another of this user's stores.
+  LARDER_RETURN_IF_ERROR(CheckStoreDirectory(path));
   LARDER_RETURN_IF_ERROR(CheckTeardownFiles(path));
   LARDER_ASSIGN_OR_RETURN(WriterLock lock,
                           WriterLock::Acquire(path, WriterOptions{}.lock_timeout_ms));

@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -124,6 +125,27 @@ bool Contains(const Status& status, const std::string& text) {
   return status.message().find(text) != std::string::npos;
 }
 
+// Gives `dir` an access ACL granting user `uid` rwx (mask rwx), as `setfacl -m u:UID:rwx` does;
+// false where the file system has no ACLs.
+bool GrantUserByAcl(const std::string& dir, uid_t uid) {
+  struct Entry {  // posix_acl_xattr_entry, little-endian like the hosts this runs on
+    uint16_t tag;
+    uint16_t perm;
+    uint32_t id;
+  };
+  struct {
+    uint32_t version = 2;
+    Entry entries[5];
+  } acl;
+  constexpr uint32_t kNoId = UINT32_MAX;
+  acl.entries[0] = {0x01, 7, kNoId};  // ACL_USER_OBJ
+  acl.entries[1] = {0x02, 7, uid};    // ACL_USER
+  acl.entries[2] = {0x04, 5, kNoId};  // ACL_GROUP_OBJ
+  acl.entries[3] = {0x10, 7, kNoId};  // ACL_MASK
+  acl.entries[4] = {0x20, 5, kNoId};  // ACL_OTHER
+  return ::setxattr(dir.c_str(), "system.posix_acl_access", &acl, sizeof acl, 0) == 0;
+}
+
 // mkdir with an exact mode (the umask would clear bits) and an owner.
 void MakeDir(const std::string& dir, mode_t mode, uid_t uid = 0, gid_t gid = 0) {
   ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0) << dir;
@@ -132,11 +154,18 @@ void MakeDir(const std::string& dir, mode_t mode, uid_t uid = 0, gid_t gid = 0) 
 }
 
 // A store whose directory does not exist yet is reported missing (kStoreNotFound, "run larder
-// apply"), as before the walk of the path's directories, which stops at the first missing one.
-TEST_F(FileSafety, AStoreInADirectoryThatDoesNotExistIsNotFound) {
-  const std::string seg = testing::TempSegmentPath().path() + ".nodir/sub/seg";
-  EXPECT_TRUE(testing::IsError(Store::Open(seg, /*writable=*/true), ErrorCode::kStoreNotFound,
-                               {"no segment"}));
+// apply") where only this user could create it. Where others may create it (a sticky /dev/shm),
+// it is refused: they could make it after the check and own what the store's files went into
+// (found by review; the walk first returned OK for any missing entry).
+TEST_F(FileSafety, AMissingStoreDirectoryIsNotFoundOnlyWhereNobodyElseCanCreateIt) {
+  testing::TempDir ours;
+  ASSERT_EQ(::chmod(ours.path().c_str(), 0700), 0);
+  EXPECT_TRUE(testing::IsError(Store::Open(ours.path() + "/sub/seg", /*writable=*/true),
+                               ErrorCode::kStoreNotFound, {"no segment"}));
+  const std::string shared = testing::TempSegmentPath().path() + ".nodir/seg";
+  ASSERT_EQ(shared.rfind("/dev/shm/", 0), 0u) << shared;
+  EXPECT_TRUE(testing::IsError(Store::Open(shared, /*writable=*/true), ErrorCode::kIoError,
+                               {"does not exist, and others may create it in '/dev/shm'"}));
 }
 
 // Squatting: another user applied a repo with this store's path first. This user's apply, its
@@ -662,6 +691,32 @@ TEST_F(FileSafety, AGroupWritableDirectoryOfTheUsersPrivateGroupIsAccepted) {
   EXPECT_EQ(apply_as_other(pg), 1);
   ASSERT_EQ(std::system(("gpasswd -d nobody " + other.name() + " >/dev/null 2>&1").c_str()), 0);
   EXPECT_EQ(apply_as_other(""), 0);
+  // Another user whose primary group it is: no member in the group database, yet it may write
+  // (found by review: only the member list was read).
+  const std::string second = other.name() + "s";
+  if (std::system(("useradd --system --no-create-home --shell /usr/sbin/nologin -g " +
+                   other.name() + " " + second + " >/dev/null 2>&1")
+                      .c_str()) == 0) {
+    EXPECT_EQ(apply_as_other(pg), 1);
+    (void)std::system(("userdel " + second + " >/dev/null 2>&1").c_str());
+    EXPECT_EQ(apply_as_other(""), 0);
+  }
+  // An ACL naming another user: the group bits are then its mask, not the group's rights
+  // (found by review: 0755 plus `setfacl -m u:nobody:rwx` shows as 0775 of the private group).
+  if (GrantUserByAcl(pg, 65534)) {
+    EXPECT_EQ(apply_as_other(pg), 1);
+    ASSERT_EQ(::removexattr(pg.c_str(), "system.posix_acl_access"), 0);
+    ASSERT_EQ(::chmod(pg.c_str(), 0775), 0);
+    EXPECT_EQ(apply_as_other(""), 0);
+  } else {
+    std::printf("[   NOTE   ] ACLs unsupported on %s: the ACL case was not run\n", pg.c_str());
+  }
+  // Root's group is not trusted for other users (containers put their users in it).
+  const std::string g0 = top.path() + "/g0";
+  MakeDir(g0, 0775, 0, 0);
+  config.online_store.path = g0 + "/store";
+  EXPECT_EQ(apply_as_other(g0), 1) << "a directory group-writable by gid 0 was trusted";
+  config.online_store.path = store;
   // Another group, as the store's own directory's.
   const struct group* users = ::getgrnam("users");
   if (users != nullptr) {

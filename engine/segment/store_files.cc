@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <mutex>
 #include <vector>
 
 namespace larder {
@@ -173,9 +175,13 @@ std::string DescribeGroup(gid_t gid) {
   return "gid " + std::to_string(gid);
 }
 
-// The groups whose write permission on a directory does not let anyone but this user or root
-// change it: gid 0, and this user's private group (the group of its primary gid, named as the
-// user, with no member but this user), which a umask of 002 makes group-writable.
+// The group whose write permission on a directory does not let anyone but this user change it:
+// this user's private group (the group of its primary gid, named as the user, with no member
+// but this user in the group database and no other user having it as primary group), which a
+// umask of 002 makes group-writable. Not gid 0: containers commonly put their users in root's
+// group (OpenShift's arbitrary uids, `USER 1001:0`). Supplementary groups a container runtime
+// hands out (Kubernetes fsGroup) appear in no database: a directory of such a group is judged
+// by its group's name and members only, so name a group of the user's own there.
 struct TrustedGroups {
   bool has_private = false;
   gid_t private_gid = 0;
@@ -200,18 +206,54 @@ struct TrustedGroups {
     for (char** member = found->gr_mem; member != nullptr && *member != nullptr; ++member) {
       if (name != *member) return t;
     }
+    if (AnotherUserHasPrimaryGroup(gid, me)) return t;
     t.has_private = true;
     t.private_gid = gid;
     return t;
   }
 
-  bool Trusts(gid_t gid) const { return gid == 0 || (has_private && gid == private_gid); }
+  bool Trusts(gid_t gid) const { return has_private && gid == private_gid; }
+
+ private:
+  // Whether a user other than `me` has `gid` as primary group (a scan of the user database;
+  // getpwent's iteration state is process-wide, hence the lock).
+  static bool AnotherUserHasPrimaryGroup(gid_t gid, uid_t me) {
+    static std::mutex mu;
+    std::lock_guard<std::mutex> lock(mu);
+    ::setpwent();
+    bool another = false;
+    std::vector<char> buf(16384);
+    struct passwd pw;
+    struct passwd* entry = nullptr;
+    while (::getpwent_r(&pw, buf.data(), buf.size(), &entry) == 0 && entry != nullptr) {
+      if (entry->pw_gid == gid && entry->pw_uid != me) {
+        another = true;
+        break;
+      }
+    }
+    ::endpwent();
+    return another;
+  }
 };
 
+// Whether the directory `dir` has an access ACL (POSIX or NFSv4): its group mode bits are then
+// the ACL's mask, the most any named user or group may have, not the owning group's rights.
+// Unknown counts as having one.
+bool HasAcl(const std::string& dir) {
+  for (const char* name : {"system.posix_acl_access", "system.nfs4_acl"}) {
+    if (::lgetxattr(dir.c_str(), name, nullptr, 0) >= 0) return true;
+    if (errno != ENODATA && errno != ENOTSUP && errno != EOPNOTSUPP) return true;
+  }
+  return false;
+}
+
 // Whether someone other than the owner, root or this user may create, rename or remove entries
-// in the directory `st`: others may write, or a group that is not trusted may.
-bool UntrustedMayWrite(const struct stat& st, const TrustedGroups& groups) {
-  return (st.st_mode & S_IWOTH) != 0 || ((st.st_mode & S_IWGRP) != 0 && !groups.Trusts(st.st_gid));
+// in the directory `dir` (`st`): others may write, or a group that is not trusted may, or the
+// group bits are an ACL's mask (named users or groups may write).
+bool UntrustedMayWrite(const std::string& dir, const struct stat& st, const TrustedGroups& groups) {
+  if ((st.st_mode & S_IWOTH) != 0) return true;
+  if ((st.st_mode & S_IWGRP) == 0) return false;
+  return !groups.Trusts(st.st_gid) || HasAcl(dir);
 }
 
 // A directory the path passes through (or the store's own): owned by this user or root, and
@@ -226,13 +268,16 @@ Status JudgeDirectory(const std::string& dir, const struct stat& st, const std::
                    DescribeUser(me) + (me != 0 ? " or root" : "") +
                    " all the way from '/', or run as its owner)");
   }
-  if (UntrustedMayWrite(st, groups) && (st.st_mode & S_ISVTX) == 0) {
+  if (UntrustedMayWrite(dir, st, groups) && (st.st_mode & S_ISVTX) == 0) {
+    const char* who = (st.st_mode & S_IWOTH) != 0 ? "others"
+                      : groups.Trusts(st.st_gid)  ? "users its ACL names"
+                                                  : "its group's members";
     return IoError("the directory '" + dir + "' on the path to the store '" + path + "' has mode " +
                    ModeText(st.st_mode) + " (owner " + DescribeUser(st.st_uid) + ", group " +
-                   DescribeGroup(st.st_gid) +
-                   "): others may write to it and it is not sticky, so they could replace the "
+                   DescribeGroup(st.st_gid) + "): " + who +
+                   " may write to it and it is not sticky, so they could replace the "
                    "store's files or the directories below it (chmod +t or o-w it; g-w it "
-                   "unless its group is root's or your private group)");
+                   "unless its group is your private group and it has no ACL)");
   }
   return Status::Ok();
 }
@@ -292,15 +337,24 @@ Status CheckStoreDirectory(const std::string& path) {
     const std::string entry = (cur == "/" ? "" : cur) + "/" + part;
     struct stat st;
     if (::lstat(entry.c_str(), &st) != 0) {
-      // Nothing lies below a missing entry: the open or create that follows reports it (as
-      // kStoreNotFound, or the error of creating a file in a directory that does not exist).
-      if (errno == ENOENT) return Status::Ok();
+      // A missing entry where only trusted users may create one: nothing lies below it, and
+      // the open or create that follows reports it (kStoreNotFound, or the error of creating a
+      // file in a directory that does not exist). Where others may create it (a sticky
+      // /dev/shm), they could make it after this check and own what the store's files then go
+      // into: refused.
+      if (errno == ENOENT && !UntrustedMayWrite(cur, cur_st, groups)) return Status::Ok();
+      if (errno == ENOENT) {
+        return IoError("'" + entry + "' on the path to the store '" + path +
+                       "' does not exist, and others may create it in '" + cur + "' (mode " +
+                       ModeText(cur_st.st_mode) + "): create it first (or apply with a path " +
+                       "whose directory exists)");
+      }
       return IoError("cannot stat '" + entry + "' on the path to the store '" + path +
                      "': " + std::strerror(errno));
     }
     // In a sticky directory others may write to, they cannot rename or remove an entry they do
     // not own; one they own, they can.
-    if (UntrustedMayWrite(cur_st, groups) && st.st_uid != me && st.st_uid != 0) {
+    if (UntrustedMayWrite(cur, cur_st, groups) && st.st_uid != me && st.st_uid != 0) {
       return IoError("'" + entry + "' on the path to the store '" + path + "' is owned by " +
                      DescribeUser(st.st_uid) + ", in the directory '" + cur + "' (mode " +
                      ModeText(cur_st.st_mode) +

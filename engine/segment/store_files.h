@@ -77,8 +77,10 @@ Status CheckStoreFile(const std::string& path, const char* what, const struct st
 // every directory passed through (those holding a symbolic link on the path, and the store's
 // own, included) is owned by this user or root and, if others or an untrusted group may write
 // to it, sticky, with the entry the path takes next in it owned by this user or root; every
-// symbolic link is owned by this user or root. Trusted groups: gid 0 and this user's private
-// group (its primary group, named as the user, with no other member).
+// symbolic link is owned by this user or root. The one trusted group: this user's private group
+// (its primary group, named as the user, with no other member and no other user's primary
+// group), on a directory without an ACL. A missing entry ends the walk where only trusted
+// users could create it (the open reports it), and is refused where others could.
 Status CheckStoreDirectory(const std::string& path);
 
 // Sets `mode` on an open store file (fchmod) if it differs; returns whether it changed.
