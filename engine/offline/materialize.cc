@@ -7,12 +7,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <map>
 
 #include "engine/index/hash_index.h"
 #include "engine/offline/batch_source.h"
 #include "engine/offline/offline_log.h"
+#include "engine/offline/parquet_source.h"
+#include "engine/parquet/parquet_file.h"
 #include "engine/row_stager.h"
+#include "engine/values/cell_convert.h"
 #include "engine/values/csv_stream.h"
 #include "engine/values/value_text.h"
 #include "larder/timestamp.h"
@@ -42,8 +46,10 @@ class WinnerTable {
     std::string record;  // packed
   };
 
-  void Offer(std::string_view key, TimestampMicros ts, TimestampMicros created,
-             const CsvStream& record, uint64_t line) {
+  // `pack(std::string*)` writes the record's packed form (called only when it wins).
+  template <class Pack>
+  void Offer(std::string_view key, TimestampMicros ts, TimestampMicros created, uint64_t line,
+             Pack&& pack) {
     if ((winners_.size() + 1) * 2 > slots_.size()) Grow();
     const uint64_t h = XXH3_64bits(key.data(), key.size());
     const size_t mask = slots_.size() - 1;
@@ -52,7 +58,7 @@ class WinnerTable {
       if (s == 0) {
         slots_[i] = static_cast<uint32_t>(winners_.size() + 1);
         winners_.push_back({h, ts, created, line, std::string(key), std::string()});
-        PackRecord(record, &winners_.back().record);
+        pack(&winners_.back().record);
         return;
       }
       Winner& w = winners_[s - 1];
@@ -61,7 +67,7 @@ class WinnerTable {
         w.ts = ts;
         w.created = created;
         w.line = line;
-        PackRecord(record, &w.record);
+        pack(&w.record);
       }
       return;
     }
@@ -227,7 +233,7 @@ Status MaterializeFile(Store& store, const std::string& path, const std::vector<
         Status st = AppendKeyPartFromText(cs.field(c), cs.is_null(c), g.key_types[k], &key);
         if (!st.ok()) return DataError(path, cs.line(), header[c], st);
       }
-      g.table.Offer(key, *ts, created, cs, cs.line());
+      g.table.Offer(key, *ts, created, cs.line(), [&cs](std::string* out) { PackRecord(cs, out); });
     }
   }
   progress->Report(snap->limit());
@@ -236,6 +242,442 @@ Status MaterializeFile(Store& store, const std::string& path, const std::vector<
     for (Target* t : g.targets) {
       t->out->rows_read = g.rows;
       LARDER_RETURN_IF_ERROR(WriteWinners(store, header, path, g, t));
+    }
+  }
+  return Status::Ok();
+}
+
+// ---- Parquet sources (engine/offline/parquet_source.h) ----
+//
+// Row groups are decoded column by column (parquet::Column); each row in a view's interval
+// offers its key to the group's winner table, and a winning row's values are packed as typed
+// values (below), never as text. The winners are converted to the Values the row stager takes
+// (ConvertedCells::Provide), so the write path stages them without parsing anything.
+
+// A packed value: a tag, then its payload (int64 / double: 8 bytes; bytes: u32 length, the
+// bytes; list: u32 count, then that many tagged elements).
+enum PackTag : char { kPackNull = 0, kPackInt = 1, kPackReal = 2, kPackBytes = 3, kPackList = 4 };
+
+void PackRaw(const void* p, size_t n, std::string* out) {
+  out->append(static_cast<const char*>(p), n);
+}
+
+void PackSlot(const parquet::Column& c, size_t slot, std::string* out) {
+  switch (c.kind) {
+    case parquet::ValueKind::kFloat:
+    case parquet::ValueKind::kDouble:
+      out->push_back(kPackReal);
+      PackRaw(&c.f64[slot], 8, out);
+      return;
+    case parquet::ValueKind::kString:
+    case parquet::ValueKind::kBytes: {
+      out->push_back(kPackBytes);
+      const std::string_view b = c.Bytes(slot);
+      const auto n = static_cast<uint32_t>(b.size());
+      PackRaw(&n, 4, out);
+      out->append(b);
+      return;
+    }
+    default:  // kBool (0/1), kInt, kTimestamp (micros)
+      out->push_back(kPackInt);
+      PackRaw(&c.i64[slot], 8, out);
+      return;
+  }
+}
+
+void PackValue(const parquet::Column& c, size_t row, std::string* out) {
+  if (!c.valid[row]) {
+    out->push_back(kPackNull);
+    return;
+  }
+  if (!c.is_list) {
+    PackSlot(c, row, out);
+    return;
+  }
+  out->push_back(kPackList);
+  const uint32_t b = c.list_begin[row];
+  const uint32_t e = c.list_begin[row + 1];
+  const uint32_t n = e - b;
+  PackRaw(&n, 4, out);
+  for (uint32_t s = b; s < e; ++s) {
+    if (c.elem_valid[s] == 0) {
+      out->push_back(kPackNull);
+    } else {
+      PackSlot(c, s, out);
+    }
+  }
+}
+
+// Reads packed values (written by PackValue in this process: trusted).
+class PackedReader {
+ public:
+  explicit PackedReader(std::string_view p, size_t pos = 0) : p_(p), pos_(pos) {}
+  size_t pos() const { return pos_; }
+  char Tag() { return p_[pos_++]; }
+  int64_t Int() { return Fixed<int64_t>(); }
+  double Real() { return Fixed<double>(); }
+  uint32_t Count() { return Fixed<uint32_t>(); }
+  std::string_view Bytes() {
+    const uint32_t n = Count();
+    std::string_view b = p_.substr(pos_, n);
+    pos_ += n;
+    return b;
+  }
+  // Skips one whole value.
+  void Skip() {
+    switch (Tag()) {
+      case kPackInt:
+      case kPackReal:
+        pos_ += 8;
+        return;
+      case kPackBytes:
+        pos_ += Count();
+        return;
+      case kPackList:
+        for (uint32_t n = Count(); n > 0; --n) Skip();
+        return;
+      default:
+        return;
+    }
+  }
+
+ private:
+  template <class T>
+  T Fixed() {
+    T v;
+    std::memcpy(&v, p_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return v;
+  }
+  std::string_view p_;
+  size_t pos_;
+};
+
+constexpr int64_t kMinTimestampMicros = -62135596800LL * kMicrosPerSecond;      // 0001-01-01
+constexpr int64_t kMaxTimestampMicros = 253402300800LL * kMicrosPerSecond - 1;  // 9999-12-31
+
+Status CheckTimestampRange(int64_t micros) {
+  if (micros < kMinTimestampMicros || micros > kMaxTimestampMicros) {
+    return InvalidArgument("timestamp of " + std::to_string(micros) +
+                           " microseconds since the epoch is out of range (years 1..9999)");
+  }
+  return Status::Ok();
+}
+
+// One scalar (tag already read) as a cell of its own kind for CellToValueInto: integers,
+// doubles, booleans and raw bytes, no text.
+void ReadScalarCell(PackedReader& in, char tag, ScalarType t, Cell* c) {
+  switch (tag) {
+    case kPackInt: {
+      const int64_t v = in.Int();
+      if (t == ScalarType::kBool) {
+        c->kind = Cell::Kind::kBool;
+        c->b = v != 0;
+      } else {
+        c->kind = Cell::Kind::kInt;
+        c->i = v;
+      }
+      return;
+    }
+    case kPackReal:
+      c->kind = Cell::Kind::kDouble;
+      c->d = in.Real();
+      return;
+    case kPackBytes:
+      c->kind = t == ScalarType::kString ? Cell::Kind::kString : Cell::Kind::kBytes;
+      c->s.assign(in.Bytes());
+      return;
+    default:
+      c->kind = Cell::Kind::kNull;
+      return;
+  }
+}
+
+// The packed value at `in` as a Value of `dtype`: the conversions and checks of
+// CellToValueInto (Int32 and Float32 ranges, UTF-8 of strings, nulls inside arrays), except
+// timestamps, which are micros already (range-checked here).
+Status PackedToValue(PackedReader& in, DType dtype, Cell* scratch, Value* out) {
+  const char tag = in.Tag();
+  if (tag == kPackNull) {
+    *out = Value::Null(dtype);
+    return Status::Ok();
+  }
+  if (dtype.scalar == ScalarType::kUnixTimestamp) {
+    *out = Value::Null(dtype);
+    out->is_null = false;
+    if (!dtype.is_array) {
+      out->i64 = in.Int();
+      return CheckTimestampRange(out->i64);
+    }
+    for (uint32_t i = 0, n = in.Count(); i < n; ++i) {
+      if (in.Tag() == kPackNull) {
+        return InvalidArgument("element " + std::to_string(i) + " of " + DTypeName(dtype) +
+                               " is null (null inside an array)");
+      }
+      out->i64s.push_back(in.Int());
+      LARDER_RETURN_IF_ERROR(CheckTimestampRange(out->i64s.back()));
+    }
+    return Status::Ok();
+  }
+  if (!dtype.is_array) {
+    ReadScalarCell(in, tag, dtype.scalar, scratch);
+  } else {
+    scratch->kind = Cell::Kind::kArray;
+    scratch->arr.resize(in.Count());
+    for (Cell& e : scratch->arr) ReadScalarCell(in, in.Tag(), dtype.scalar, &e);
+  }
+  return CellToValueInto(*scratch, dtype, out);
+}
+
+// Where a Parquet winner came from: its file (index) and row (0-based, over row groups).
+constexpr int kRowBits = 40;
+uint64_t ParquetLine(size_t file, uint64_t row) { return (uint64_t{file} << kRowBits) | row; }
+std::string DescribeParquetRow(const std::vector<std::string>& files, uint64_t line) {
+  const size_t file = line >> kRowBits;
+  const uint64_t row = line & ((uint64_t{1} << kRowBits) - 1);
+  return files[file] + " row " + std::to_string(row + 1);
+}
+
+struct ParquetGroup {
+  std::vector<std::string> key_names;
+  std::vector<ScalarType> key_types;
+  TimestampMicros start;
+  TimestampMicros end;
+  uint64_t rows = 0;
+  WinnerTable table;
+  std::vector<Target*> targets;
+  // The columns each winner's record packs: the join keys, then every target's features, each
+  // name once.
+  std::vector<std::string> packed;
+};
+
+// Writes a group's winners to one view, as WriteWinners does, from their packed values.
+Status WriteParquetWinners(Store& store, const std::string& path,
+                           const std::vector<std::string>& files, const ParquetGroup& g,
+                           Target* t) {
+  const ViewInfo& v = *t->view;
+  const auto& winners = g.table.winners();
+  // The frame's columns: keys, features, the timestamp field, the created column. Their cells
+  // are placeholders: every column is provided converted.
+  std::vector<std::string> names;
+  std::vector<DType> dtypes;
+  std::vector<size_t> packed_index;
+  auto index_of = [&g](const std::string& name) {
+    return static_cast<size_t>(std::find(g.packed.begin(), g.packed.end(), name) -
+                               g.packed.begin());
+  };
+  for (const JoinKeyDef& k : v.def.join_keys) {
+    names.push_back(k.name);
+    dtypes.push_back(DType{k.type, false});
+    packed_index.push_back(index_of(k.name));
+  }
+  for (const FeatureInfo& f : v.features) {
+    names.push_back(f.name);
+    dtypes.push_back(f.dtype);
+    packed_index.push_back(index_of(f.name));
+  }
+  const size_t value_cols = names.size();
+  names.push_back(v.timestamp_field);
+  const bool has_created = !v.created_timestamp_column.empty();
+  if (has_created) names.push_back(v.created_timestamp_column);
+
+  const std::vector<uint32_t> order = InBucketOrder(
+      winners.size(), [&](size_t i) { return HashEntityKey(t->store_view_id, winners[i].key); });
+  Cell scratch;
+  std::vector<size_t> starts(g.packed.size());
+  for (size_t b = 0; b < winners.size(); b += kWriteBatch) {
+    const size_t e = std::min(winners.size(), b + kWriteBatch);
+    const size_t n = e - b;
+    Frame frame;
+    frame.origin = path + " (a batch of materialized rows)";
+    frame.names = names;
+    frame.columns.assign(names.size(), std::vector<Cell>(n));
+    std::vector<std::vector<Value>> values(value_cols, std::vector<Value>(n));
+    std::vector<std::optional<TimestampMicros>> times(n);
+    std::vector<std::optional<TimestampMicros>> created(n);
+    for (size_t i = b; i < e; ++i) {
+      const auto& w = winners[order[i]];
+      PackedReader scan(w.record);
+      for (size_t& s : starts) {
+        s = scan.pos();
+        scan.Skip();
+      }
+      for (size_t c = 0; c < value_cols; ++c) {
+        PackedReader in(w.record, starts[packed_index[c]]);
+        Status st = PackedToValue(in, dtypes[c], &scratch, &values[c][i - b]);
+        if (!st.ok()) {
+          return Status(ErrorCode::kDataSourceError, DescribeParquetRow(files, w.line) +
+                                                         ", column '" + names[c] +
+                                                         "': " + st.message())
+              .WithContext("materializing feature view '" + v.def.name + "'");
+        }
+      }
+      times[i - b] = t->event_time ? *t->event_time : w.ts;
+      created[i - b] = w.created;
+    }
+    ConvertedCells cells(frame);
+    for (size_t c = 0; c < value_cols; ++c) {
+      cells.Provide(static_cast<int>(c), dtypes[c], std::move(values[c]));
+    }
+    cells.ProvideTimestamps(static_cast<int>(value_cols), std::move(times));
+    if (has_created) cells.ProvideTimestamps(static_cast<int>(value_cols + 1), std::move(created));
+    auto res = store.WriteToView(v.def.name, frame, Store::AllNullRows::kWrite, &cells);
+    if (!res.ok()) {
+      Status st = res.status();
+      if (st.code() == ErrorCode::kInvalidArgument) {
+        st = Status(ErrorCode::kDataSourceError, st.message());
+      }
+      return st.WithContext("materializing feature view '" + v.def.name + "'");
+    }
+    t->out->rows_written += res->rows_written;
+    t->out->rows_skipped += res->rows_skipped;
+  }
+  return Status::Ok();
+}
+
+// Opens every file of a Parquet source and checks every target's columns in each (names,
+// and Parquet types against dtypes), before anything is read or written.
+Result<std::vector<std::unique_ptr<parquet::ParquetFile>>> OpenParquetSource(
+    const std::vector<std::string>& files, const std::vector<Target*>& targets) {
+  std::vector<std::unique_ptr<parquet::ParquetFile>> out;
+  for (const std::string& f : files) {
+    LARDER_ASSIGN_OR_RETURN(auto pf, parquet::ParquetFile::Open(f));
+    for (const Target* t : targets) {
+      LARDER_RETURN_IF_ERROR(LocateParquetViewFields(*t->view, *pf).status());
+    }
+    out.push_back(std::move(pf));
+  }
+  return out;
+}
+
+Status ParquetRowError(const std::vector<std::string>& files, size_t file, uint64_t row,
+                       const std::string& column, const std::string& why) {
+  return Status(ErrorCode::kDataSourceError, DescribeParquetRow(files, ParquetLine(file, row)) +
+                                                 ", column '" + column + "': " + why);
+}
+
+// Reads one Parquet source (a file or a directory of part files) for every target reading it.
+Status MaterializeParquet(Store& store, const std::string& path,
+                          const std::vector<std::string>& files,
+                          const std::vector<std::unique_ptr<parquet::ParquetFile>>& opened,
+                          const std::vector<Target*>& targets, Progress* progress) {
+  std::vector<ParquetGroup> groups;
+  for (Target* t : targets) {
+    std::vector<std::string> key_names;
+    for (const JoinKeyDef& k : t->view->def.join_keys) key_names.push_back(k.name);
+    ParquetGroup* g = nullptr;
+    for (ParquetGroup& cand : groups) {
+      if (cand.key_names == key_names && cand.start == t->start && cand.end == t->end) g = &cand;
+    }
+    if (g == nullptr) {
+      g = &groups.emplace_back();
+      g->key_names = key_names;
+      g->key_types = t->view->key_types;
+      g->start = t->start;
+      g->end = t->end;
+      g->packed = key_names;
+    }
+    for (const FeatureInfo& f : t->view->features) {
+      if (std::find(g->packed.begin(), g->packed.end(), f.name) == g->packed.end()) {
+        g->packed.push_back(f.name);
+      }
+    }
+    g->targets.push_back(t);
+  }
+  // Row groups whose timestamps all lie outside every group's interval are not decoded.
+  TimestampMicros lo = groups.front().start;
+  TimestampMicros hi = groups.front().end;
+  for (const ParquetGroup& g : groups) {
+    lo = std::min(lo, g.start);
+    hi = std::max(hi, g.end);
+  }
+  const std::string& ts_name = targets.front()->view->timestamp_field;
+  const std::string& created_name = targets.front()->view->created_timestamp_column;
+  uint64_t skipped_groups = 0;
+  std::string key;
+  for (size_t fi = 0; fi < opened.size(); ++fi) {
+    const parquet::ParquetFile& pf = *opened[fi];
+    const parquet::Field* ts_field = pf.FindField(ts_name);
+    const parquet::Field* created_field =
+        created_name.empty() ? nullptr : pf.FindField(created_name);
+    uint64_t row_base = 0;
+    for (size_t rg = 0; rg < pf.num_row_groups(); ++rg) {
+      const auto rows = static_cast<uint64_t>(pf.row_group_rows(rg));
+      if (auto range = pf.TimestampRange(rg, *ts_field);
+          range && (range->second < lo || range->first > hi)) {
+        ++skipped_groups;
+        row_base += rows;
+        continue;
+      }
+      // Each column this row group needs, decoded once.
+      std::vector<std::pair<const parquet::Field*, parquet::Column>> decoded;
+      auto column = [&](const parquet::Field* f) -> Result<const parquet::Column*> {
+        for (const auto& [field, col] : decoded) {
+          if (field == f) return &col;
+        }
+        LARDER_ASSIGN_OR_RETURN(parquet::Column col, pf.ReadColumn(rg, *f));
+        decoded.emplace_back(f, std::move(col));
+        return &decoded.back().second;
+      };
+      decoded.reserve(2 + groups.size() * 8);
+      LARDER_ASSIGN_OR_RETURN(const parquet::Column* ts, column(ts_field));
+      const parquet::Column* created = nullptr;
+      if (created_field != nullptr) {
+        LARDER_ASSIGN_OR_RETURN(created, column(created_field));
+      }
+      std::vector<std::vector<const parquet::Column*>> packed(groups.size());
+      for (size_t gi = 0; gi < groups.size(); ++gi) {
+        for (const std::string& name : groups[gi].packed) {
+          LARDER_ASSIGN_OR_RETURN(const parquet::Column* c, column(pf.FindField(name)));
+          packed[gi].push_back(c);
+        }
+      }
+      for (size_t r = 0; r < rows; ++r) {
+        if (++progress->rows % kProgressEvery == 0) progress->Report(0);
+        if (!ts->valid[r]) {
+          return ParquetRowError(files, fi, row_base + r, ts_name, "timestamp is null");
+        }
+        const TimestampMicros when = ts->i64[r];
+        const TimestampMicros made = created != nullptr && created->valid[r] ? created->i64[r] : 0;
+        if (Status st = CheckTimestampRange(made); !st.ok()) {
+          return ParquetRowError(files, fi, row_base + r, created_name, st.message());
+        }
+        for (size_t gi = 0; gi < groups.size(); ++gi) {
+          ParquetGroup& g = groups[gi];
+          if (when < g.start || when > g.end) continue;
+          ++g.rows;
+          key.clear();
+          for (size_t k = 0; k < g.key_names.size(); ++k) {
+            const parquet::Column& kc = *packed[gi][k];
+            Status st;
+            if (!kc.valid[r]) {
+              st = InvalidArgument("join key is null");
+            } else if (kc.kind == parquet::ValueKind::kInt) {
+              st = AppendKeyPartFromInt(kc.i64[r], g.key_types[k], &key);
+            } else {
+              AppendKeyPartFromBytes(kc.Bytes(r), &key);
+            }
+            if (!st.ok()) {
+              return ParquetRowError(files, fi, row_base + r, g.key_names[k], st.message());
+            }
+          }
+          const std::vector<const parquet::Column*>& cols = packed[gi];
+          g.table.Offer(key, when, made, ParquetLine(fi, row_base + r),
+                        [&cols, r](std::string* out) {
+                          out->clear();
+                          for (const parquet::Column* c : cols) PackValue(*c, r, out);
+                        });
+        }
+      }
+      row_base += rows;
+    }
+  }
+  progress->Report(0);
+  for (ParquetGroup& g : groups) {
+    for (Target* t : g.targets) {
+      t->out->rows_read = g.rows;
+      t->out->row_groups_skipped = skipped_groups;
+      LARDER_RETURN_IF_ERROR(WriteParquetWinners(store, path, files, g, t));
     }
   }
   return Status::Ok();
@@ -364,12 +806,30 @@ Result<MaterializeResult> MaterializeRepo(Store& store, const RepoConfig& repo,
                                                           "' of feature view '" + t.view->def.name +
                                                           "' does not exist");
       }
-      progress.bytes_total += static_cast<uint64_t>(st.st_size);
+      if (S_ISREG(st.st_mode)) progress.bytes_total += static_cast<uint64_t>(st.st_size);
       file_order.push_back(path);
     }
     by_file[path].push_back(&t);
   }
+  // Parquet sources: every file opened and every view's columns checked against its dtypes
+  // before anything is written.
+  struct ParquetSource {
+    std::vector<std::string> files;
+    std::vector<std::unique_ptr<parquet::ParquetFile>> opened;
+  };
+  std::map<std::string, ParquetSource> parquet_sources;
   for (const std::string& path : file_order) {
+    if (!IsParquetSource(path)) continue;
+    ParquetSource& ps = parquet_sources[path];
+    LARDER_ASSIGN_OR_RETURN(ps.files, ParquetSourceFiles(path));
+    LARDER_ASSIGN_OR_RETURN(ps.opened, OpenParquetSource(ps.files, by_file[path]));
+  }
+  for (const std::string& path : file_order) {
+    if (auto it = parquet_sources.find(path); it != parquet_sources.end()) {
+      LARDER_RETURN_IF_ERROR(MaterializeParquet(store, path, it->second.files, it->second.opened,
+                                                by_file[path], &progress));
+      continue;
+    }
     LARDER_RETURN_IF_ERROR(MaterializeFile(store, path, by_file[path], &progress));
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0) progress.bytes_base += static_cast<uint64_t>(st.st_size);
