@@ -23,7 +23,8 @@ std::string Fixture(const std::string& name) {
 }
 
 // Feast's driver_stats example: view `driver_hourly_stats` over source `driver_stats` at `path`.
-std::string DriverRepo(const std::string& path, const std::string& conv_dtype = "Float32") {
+std::string DriverRepo(const std::string& path, const std::string& conv_dtype = "Float32",
+                       const std::string& ttl = "0") {
   return "entities:\n"
          "  - name: driver\n"
          "    join_keys: [driver_id]\n"
@@ -36,10 +37,15 @@ std::string DriverRepo(const std::string& path, const std::string& conv_dtype = 
          "\n"
          "    timestamp_field: event_timestamp\n"
          "    created_timestamp_column: created\n"
+         "  - name: driver_stats_push\n"
+         "    type: push\n"
+         "    batch_source: driver_stats\n"
          "feature_views:\n"
          "  - name: driver_hourly_stats\n"
          "    entities: [driver]\n"
-         "    ttl: 0\n"
+         "    ttl: " +
+         ttl +
+         "\n"
          "    source: driver_stats\n"
          "    schema:\n"
          "      - {name: conv_rate, dtype: " +
@@ -138,8 +144,9 @@ class ParquetSourceTest : public ::testing::Test {
  protected:
   // A repo reading `path` (relative to the repo), applied.
   std::unique_ptr<FeatureStore> OpenRepo(Repo& repo, const std::string& path,
-                                         const std::string& conv_dtype = "Float32") {
-    repo.Write(DriverRepo(path, conv_dtype));
+                                         const std::string& conv_dtype = "Float32",
+                                         const std::string& ttl = "0") {
+    repo.Write(DriverRepo(path, conv_dtype, ttl));
     auto fs = repo.OpenApplied();
     EXPECT_TRUE(fs.ok()) << fs.status().ToString();
     return fs.ok() ? std::move(*fs) : nullptr;
@@ -301,6 +308,79 @@ TEST_F(ParquetSourceTest, RowGroupsOutsideTheIntervalAreNotDecoded) {
   EXPECT_EQ(r.views[0].row_groups_skipped, 1u);
   auto bad = fs->Materialize(Ts("2024-09-01T00:00:00Z"), Ts("2024-09-12T00:00:00Z"), {});
   EXPECT_TRUE(IsError(bad, ErrorCode::kDataSourceError, {"driver_stats.parquet", "row group 0"}));
+}
+
+std::string CellText(const Cell& c) {
+  return std::to_string(static_cast<int>(c.kind)) + DescribeCell(c);
+}
+
+TEST_F(ParquetSourceTest, HistoricalRetrievalReadsParquetAsCsv) {
+  // The same entity rows joined against Feast's file as Parquet (a file, then a directory of
+  // two part files) and as CSV, with ttl 0 and with a ttl of one hour.
+  for (const char* ttl : {"0", "1h"}) {
+    for (bool dir : {false, true}) {
+      SCOPED_TRACE(std::string("ttl ") + ttl + (dir ? ", directory" : ", file"));
+      std::vector<std::string> parts = {Fixture("feast_driver_stats.parquet")};
+      if (dir) parts.push_back(Fixture("feast_driver_stats_with_string.parquet"));
+      Repo pq, csv;
+      std::set<int64_t> ids;
+      Spit(csv.dir() + "/data/driver_stats.csv", ParquetAsCsv(parts, &ids));
+      auto fs_pq = OpenRepo(pq, dir ? "data/stats" : "data/stats.parquet", "Float32", ttl);
+      auto fs_csv = OpenRepo(csv, "data/driver_stats.csv", "Float32", ttl);
+      ASSERT_TRUE(fs_pq && fs_csv);
+      for (size_t i = 0; i < parts.size(); ++i) {
+        Copy(parts[i], dir ? pq.dir() + "/data/stats/part-" + std::to_string(i) + ".parquet"
+                           : pq.dir() + "/data/stats.parquet");
+      }
+      std::vector<Cell> id_cells, ts_cells;
+      ids.insert(99999);  // no rows
+      for (int64_t id : ids) {
+        for (const char* when : {"2021-04-12T07:30:00Z", "2024-08-26T12:30:00Z",
+                                 "2024-09-10T15:52:25.905768Z", "2026-01-01T00:00:00Z"}) {
+          id_cells.push_back(I(id));
+          ts_cells.push_back(S(when));
+        }
+      }
+      HistoricalRequest req;
+      req.features = {"driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate",
+                      "driver_hourly_stats:avg_daily_trips"};
+      req.entity_df = MakeFrame({{"driver_id", id_cells}, {"event_timestamp", ts_cells}});
+      LARDER_ASSERT_OK_AND_ASSIGN(Frame a, fs_pq->GetHistoricalFeatures(req));
+      LARDER_ASSERT_OK_AND_ASSIGN(Frame b, fs_csv->GetHistoricalFeatures(req));
+      ASSERT_EQ(a.names, b.names);
+      ASSERT_EQ(a.num_rows(), b.num_rows());
+      size_t non_null = 0;
+      for (size_t c = 0; c < a.columns.size(); ++c) {
+        for (size_t r = 0; r < a.num_rows(); ++r) {
+          EXPECT_EQ(CellText(a.columns[c][r]), CellText(b.columns[c][r])) << a.names[c] << r;
+          non_null += a.columns[c][r].kind != Cell::Kind::kNull;
+        }
+      }
+      EXPECT_GT(non_null, 2 * a.num_rows());  // more than the two entity columns
+    }
+  }
+}
+
+TEST_F(ParquetSourceTest, OfflinePushesToAParquetSourceAreRefused) {
+  Repo repo;
+  auto fs = OpenRepo(repo, "data/driver_stats.parquet");
+  ASSERT_TRUE(fs);
+  const std::string path = repo.dir() + "/data/driver_stats.parquet";
+  Copy(Fixture("feast_driver_stats.parquet"), path);
+  const std::string before = Slurp(path);
+  Frame rows = MakeFrame({{"driver_id", Ints({1001})},
+                          {"event_timestamp", {S("2026-01-01T00:00:00Z")}},
+                          {"conv_rate", {F(0.5)}},
+                          {"acc_rate", {F(0.25)}},
+                          {"avg_daily_trips", Ints({7})}});
+  for (PushMode mode : {PushMode::kOffline, PushMode::kOnlineAndOffline}) {
+    auto r = fs->Push("driver_stats_push", rows, mode);
+    EXPECT_TRUE(IsError(r, ErrorCode::kDataSourceError,
+                        {"batch source 'driver_stats'", "is Parquet", path,
+                         "does not write Parquet", "nothing was written"}));
+  }
+  EXPECT_EQ(Slurp(path), before);
+  EXPECT_EQ(ReadAll(*fs, {1001}).statuses[0], FieldStatus::kNotFound);  // nor online
 }
 
 }  // namespace

@@ -254,190 +254,6 @@ Status MaterializeFile(Store& store, const std::string& path, const std::vector<
 // values (below), never as text. The winners are converted to the Values the row stager takes
 // (ConvertedCells::Provide), so the write path stages them without parsing anything.
 
-// A packed value: a tag, then its payload (int64 / double: 8 bytes; bytes: u32 length, the
-// bytes; list: u32 count, then that many tagged elements).
-enum PackTag : char { kPackNull = 0, kPackInt = 1, kPackReal = 2, kPackBytes = 3, kPackList = 4 };
-
-void PackRaw(const void* p, size_t n, std::string* out) {
-  out->append(static_cast<const char*>(p), n);
-}
-
-void PackSlot(const parquet::Column& c, size_t slot, std::string* out) {
-  switch (c.kind) {
-    case parquet::ValueKind::kFloat:
-    case parquet::ValueKind::kDouble:
-      out->push_back(kPackReal);
-      PackRaw(&c.f64[slot], 8, out);
-      return;
-    case parquet::ValueKind::kString:
-    case parquet::ValueKind::kBytes: {
-      out->push_back(kPackBytes);
-      const std::string_view b = c.Bytes(slot);
-      const auto n = static_cast<uint32_t>(b.size());
-      PackRaw(&n, 4, out);
-      out->append(b);
-      return;
-    }
-    default:  // kBool (0/1), kInt, kTimestamp (micros)
-      out->push_back(kPackInt);
-      PackRaw(&c.i64[slot], 8, out);
-      return;
-  }
-}
-
-void PackValue(const parquet::Column& c, size_t row, std::string* out) {
-  if (!c.valid[row]) {
-    out->push_back(kPackNull);
-    return;
-  }
-  if (!c.is_list) {
-    PackSlot(c, row, out);
-    return;
-  }
-  out->push_back(kPackList);
-  const uint32_t b = c.list_begin[row];
-  const uint32_t e = c.list_begin[row + 1];
-  const uint32_t n = e - b;
-  PackRaw(&n, 4, out);
-  for (uint32_t s = b; s < e; ++s) {
-    if (c.elem_valid[s] == 0) {
-      out->push_back(kPackNull);
-    } else {
-      PackSlot(c, s, out);
-    }
-  }
-}
-
-// Reads packed values (written by PackValue in this process: trusted).
-class PackedReader {
- public:
-  explicit PackedReader(std::string_view p, size_t pos = 0) : p_(p), pos_(pos) {}
-  size_t pos() const { return pos_; }
-  char Tag() { return p_[pos_++]; }
-  int64_t Int() { return Fixed<int64_t>(); }
-  double Real() { return Fixed<double>(); }
-  uint32_t Count() { return Fixed<uint32_t>(); }
-  std::string_view Bytes() {
-    const uint32_t n = Count();
-    std::string_view b = p_.substr(pos_, n);
-    pos_ += n;
-    return b;
-  }
-  // Skips one whole value.
-  void Skip() {
-    switch (Tag()) {
-      case kPackInt:
-      case kPackReal:
-        pos_ += 8;
-        return;
-      case kPackBytes:
-        pos_ += Count();
-        return;
-      case kPackList:
-        for (uint32_t n = Count(); n > 0; --n) Skip();
-        return;
-      default:
-        return;
-    }
-  }
-
- private:
-  template <class T>
-  T Fixed() {
-    T v;
-    std::memcpy(&v, p_.data() + pos_, sizeof(T));
-    pos_ += sizeof(T);
-    return v;
-  }
-  std::string_view p_;
-  size_t pos_;
-};
-
-constexpr int64_t kMinTimestampMicros = -62135596800LL * kMicrosPerSecond;      // 0001-01-01
-constexpr int64_t kMaxTimestampMicros = 253402300800LL * kMicrosPerSecond - 1;  // 9999-12-31
-
-Status CheckTimestampRange(int64_t micros) {
-  if (micros < kMinTimestampMicros || micros > kMaxTimestampMicros) {
-    return InvalidArgument("timestamp of " + std::to_string(micros) +
-                           " microseconds since the epoch is out of range (years 1..9999)");
-  }
-  return Status::Ok();
-}
-
-// One scalar (tag already read) as a cell of its own kind for CellToValueInto: integers,
-// doubles, booleans and raw bytes, no text.
-void ReadScalarCell(PackedReader& in, char tag, ScalarType t, Cell* c) {
-  switch (tag) {
-    case kPackInt: {
-      const int64_t v = in.Int();
-      if (t == ScalarType::kBool) {
-        c->kind = Cell::Kind::kBool;
-        c->b = v != 0;
-      } else {
-        c->kind = Cell::Kind::kInt;
-        c->i = v;
-      }
-      return;
-    }
-    case kPackReal:
-      c->kind = Cell::Kind::kDouble;
-      c->d = in.Real();
-      return;
-    case kPackBytes:
-      c->kind = t == ScalarType::kString ? Cell::Kind::kString : Cell::Kind::kBytes;
-      c->s.assign(in.Bytes());
-      return;
-    default:
-      c->kind = Cell::Kind::kNull;
-      return;
-  }
-}
-
-// The packed value at `in` as a Value of `dtype`: the conversions and checks of
-// CellToValueInto (Int32 and Float32 ranges, UTF-8 of strings, nulls inside arrays), except
-// timestamps, which are micros already (range-checked here).
-Status PackedToValue(PackedReader& in, DType dtype, Cell* scratch, Value* out) {
-  const char tag = in.Tag();
-  if (tag == kPackNull) {
-    *out = Value::Null(dtype);
-    return Status::Ok();
-  }
-  if (dtype.scalar == ScalarType::kUnixTimestamp) {
-    *out = Value::Null(dtype);
-    out->is_null = false;
-    if (!dtype.is_array) {
-      out->i64 = in.Int();
-      return CheckTimestampRange(out->i64);
-    }
-    for (uint32_t i = 0, n = in.Count(); i < n; ++i) {
-      if (in.Tag() == kPackNull) {
-        return InvalidArgument("element " + std::to_string(i) + " of " + DTypeName(dtype) +
-                               " is null (null inside an array)");
-      }
-      out->i64s.push_back(in.Int());
-      LARDER_RETURN_IF_ERROR(CheckTimestampRange(out->i64s.back()));
-    }
-    return Status::Ok();
-  }
-  if (!dtype.is_array) {
-    ReadScalarCell(in, tag, dtype.scalar, scratch);
-  } else {
-    scratch->kind = Cell::Kind::kArray;
-    scratch->arr.resize(in.Count());
-    for (Cell& e : scratch->arr) ReadScalarCell(in, in.Tag(), dtype.scalar, &e);
-  }
-  return CellToValueInto(*scratch, dtype, out);
-}
-
-// Where a Parquet winner came from: its file (index) and row (0-based, over row groups).
-constexpr int kRowBits = 40;
-uint64_t ParquetLine(size_t file, uint64_t row) { return (uint64_t{file} << kRowBits) | row; }
-std::string DescribeParquetRow(const std::vector<std::string>& files, uint64_t line) {
-  const size_t file = line >> kRowBits;
-  const uint64_t row = line & ((uint64_t{1} << kRowBits) - 1);
-  return files[file] + " row " + std::to_string(row + 1);
-}
-
 struct ParquetGroup {
   std::vector<std::string> key_names;
   std::vector<ScalarType> key_types;
@@ -552,7 +368,7 @@ Result<std::vector<std::unique_ptr<parquet::ParquetFile>>> OpenParquetSource(
 
 Status ParquetRowError(const std::vector<std::string>& files, size_t file, uint64_t row,
                        const std::string& column, const std::string& why) {
-  return Status(ErrorCode::kDataSourceError, DescribeParquetRow(files, ParquetLine(file, row)) +
+  return Status(ErrorCode::kDataSourceError, DescribeParquetRow(files, ParquetRowId(file, row)) +
                                                  ", column '" + column + "': " + why);
 }
 
@@ -662,10 +478,10 @@ Status MaterializeParquet(Store& store, const std::string& path,
             }
           }
           const std::vector<const parquet::Column*>& cols = packed[gi];
-          g.table.Offer(key, when, made, ParquetLine(fi, row_base + r),
+          g.table.Offer(key, when, made, ParquetRowId(fi, row_base + r),
                         [&cols, r](std::string* out) {
                           out->clear();
-                          for (const parquet::Column* c : cols) PackValue(*c, r, out);
+                          for (const parquet::Column* c : cols) PackParquetValue(*c, r, out);
                         });
         }
       }

@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "engine/row_stager.h"
+#include "engine/values/cell_convert.h"
 
 namespace larder {
 
@@ -119,6 +120,156 @@ Result<ParquetViewFields> LocateParquetViewFields(const ViewInfo& view,
   }
   if (!mismatch.ok()) return mismatch;
   return out;
+}
+
+// ---- Packed values ----
+
+namespace {
+
+constexpr int kRowBits = 40;
+
+void PackRaw(const void* p, size_t n, std::string* out) {
+  out->append(static_cast<const char*>(p), n);
+}
+
+void PackSlot(const parquet::Column& c, size_t slot, std::string* out) {
+  switch (c.kind) {
+    case parquet::ValueKind::kFloat:
+    case parquet::ValueKind::kDouble:
+      out->push_back(kPackReal);
+      PackRaw(&c.f64[slot], 8, out);
+      return;
+    case parquet::ValueKind::kString:
+    case parquet::ValueKind::kBytes: {
+      out->push_back(kPackBytes);
+      const std::string_view b = c.Bytes(slot);
+      const auto n = static_cast<uint32_t>(b.size());
+      PackRaw(&n, 4, out);
+      out->append(b);
+      return;
+    }
+    default:  // kBool (0/1), kInt, kTimestamp (micros)
+      out->push_back(kPackInt);
+      PackRaw(&c.i64[slot], 8, out);
+      return;
+  }
+}
+
+}  // namespace
+
+void PackParquetValue(const parquet::Column& c, size_t row, std::string* out) {
+  if (!c.valid[row]) {
+    out->push_back(kPackNull);
+    return;
+  }
+  if (!c.is_list) {
+    PackSlot(c, row, out);
+    return;
+  }
+  out->push_back(kPackList);
+  const uint32_t b = c.list_begin[row];
+  const uint32_t e = c.list_begin[row + 1];
+  const uint32_t n = e - b;
+  PackRaw(&n, 4, out);
+  for (uint32_t s = b; s < e; ++s) {
+    if (c.elem_valid[s] == 0) {
+      out->push_back(kPackNull);
+    } else {
+      PackSlot(c, s, out);
+    }
+  }
+}
+
+namespace {
+
+constexpr int64_t kMicrosPerSecond = 1'000'000;
+constexpr int64_t kMinTimestampMicros = -62135596800LL * kMicrosPerSecond;      // 0001-01-01
+constexpr int64_t kMaxTimestampMicros = 253402300800LL * kMicrosPerSecond - 1;  // 9999-12-31
+
+}  // namespace
+
+Status CheckTimestampRange(int64_t micros) {
+  if (micros < kMinTimestampMicros || micros > kMaxTimestampMicros) {
+    return InvalidArgument("timestamp of " + std::to_string(micros) +
+                           " microseconds since the epoch is out of range (years 1..9999)");
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+// One scalar (tag already read) as a cell of its own kind for CellToValueInto: integers,
+// doubles, booleans and raw bytes, no text.
+void ReadScalarCell(PackedReader& in, char tag, ScalarType t, Cell* c) {
+  switch (tag) {
+    case kPackInt: {
+      const int64_t v = in.Int();
+      if (t == ScalarType::kBool) {
+        c->kind = Cell::Kind::kBool;
+        c->b = v != 0;
+      } else {
+        c->kind = Cell::Kind::kInt;
+        c->i = v;
+      }
+      return;
+    }
+    case kPackReal:
+      c->kind = Cell::Kind::kDouble;
+      c->d = in.Real();
+      return;
+    case kPackBytes:
+      c->kind = t == ScalarType::kString ? Cell::Kind::kString : Cell::Kind::kBytes;
+      c->s.assign(in.Bytes());
+      return;
+    default:
+      c->kind = Cell::Kind::kNull;
+      return;
+  }
+}
+
+}  // namespace
+
+// The packed value at `in` as a Value of `dtype`: the conversions and checks of
+// CellToValueInto (Int32 and Float32 ranges, UTF-8 of strings, nulls inside arrays), except
+// timestamps, which are micros already (range-checked here).
+Status PackedToValue(PackedReader& in, DType dtype, Cell* scratch, Value* out) {
+  const char tag = in.Tag();
+  if (tag == kPackNull) {
+    *out = Value::Null(dtype);
+    return Status::Ok();
+  }
+  if (dtype.scalar == ScalarType::kUnixTimestamp) {
+    *out = Value::Null(dtype);
+    out->is_null = false;
+    if (!dtype.is_array) {
+      out->i64 = in.Int();
+      return CheckTimestampRange(out->i64);
+    }
+    for (uint32_t i = 0, n = in.Count(); i < n; ++i) {
+      if (in.Tag() == kPackNull) {
+        return InvalidArgument("element " + std::to_string(i) + " of " + DTypeName(dtype) +
+                               " is null (null inside an array)");
+      }
+      out->i64s.push_back(in.Int());
+      LARDER_RETURN_IF_ERROR(CheckTimestampRange(out->i64s.back()));
+    }
+    return Status::Ok();
+  }
+  if (!dtype.is_array) {
+    ReadScalarCell(in, tag, dtype.scalar, scratch);
+  } else {
+    scratch->kind = Cell::Kind::kArray;
+    scratch->arr.resize(in.Count());
+    for (Cell& e : scratch->arr) ReadScalarCell(in, in.Tag(), dtype.scalar, &e);
+  }
+  return CellToValueInto(*scratch, dtype, out);
+}
+
+uint64_t ParquetRowId(size_t file, uint64_t row) { return (uint64_t{file} << kRowBits) | row; }
+std::string DescribeParquetRow(const std::vector<std::string>& files, uint64_t line) {
+  const size_t file = line >> kRowBits;
+  const uint64_t row = line & ((uint64_t{1} << kRowBits) - 1);
+  return files[file] + " row " + std::to_string(row + 1);
 }
 
 }  // namespace larder

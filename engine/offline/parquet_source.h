@@ -4,12 +4,16 @@
 // Thread-safety: pure functions over immutable values.
 #pragma once
 
+#include <cstring>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/parquet/parquet_file.h"
 #include "engine/rows/catalog.h"
+#include "larder/frame.h"
 #include "larder/status.h"
+#include "larder/types.h"
 
 namespace larder {
 
@@ -41,5 +45,74 @@ struct ParquetViewFields {
 // the column, its Parquet type and the dtype it cannot be read as.
 Result<ParquetViewFields> LocateParquetViewFields(const ViewInfo& view,
                                                   const parquet::ParquetFile& file);
+
+// ---- Parquet values packed for later (materialize's winners, historical candidates) ----
+
+// A packed value: a tag, then its payload (int64 / double: 8 bytes; bytes: u32 length, the
+// bytes; list: u32 count, then that many tagged elements).
+enum PackTag : char { kPackNull = 0, kPackInt = 1, kPackReal = 2, kPackBytes = 3, kPackList = 4 };
+
+// Appends the value of `row` of `c` (a scalar, a list, or null) packed: a tag, then its
+// payload (int64 / double: 8 bytes; bytes: u32 length, the bytes; list: u32 count, then that
+// many tagged elements). Integers, booleans and timestamps (micros) are int64.
+void PackParquetValue(const parquet::Column& c, size_t row, std::string* out);
+
+// Reads packed values (written by PackValue in this process: trusted).
+class PackedReader {
+ public:
+  explicit PackedReader(std::string_view p, size_t pos = 0) : p_(p), pos_(pos) {}
+  size_t pos() const { return pos_; }
+  char Tag() { return p_[pos_++]; }
+  int64_t Int() { return Fixed<int64_t>(); }
+  double Real() { return Fixed<double>(); }
+  uint32_t Count() { return Fixed<uint32_t>(); }
+  std::string_view Bytes() {
+    const uint32_t n = Count();
+    std::string_view b = p_.substr(pos_, n);
+    pos_ += n;
+    return b;
+  }
+  // Skips one whole value.
+  void Skip() {
+    switch (Tag()) {
+      case kPackInt:
+      case kPackReal:
+        pos_ += 8;
+        return;
+      case kPackBytes:
+        pos_ += Count();
+        return;
+      case kPackList:
+        for (uint32_t n = Count(); n > 0; --n) Skip();
+        return;
+      default:
+        return;
+    }
+  }
+
+ private:
+  template <class T>
+  T Fixed() {
+    T v;
+    std::memcpy(&v, p_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return v;
+  }
+  std::string_view p_;
+  size_t pos_;
+};
+
+// The packed value at `in` as a Value of `dtype`, with CellToValueInto's conversions and
+// checks (Int32 and Float32 ranges, UTF-8 of strings, nulls inside arrays), except that
+// timestamps are micros already (checked to lie in years 1..9999). `scratch` is reused.
+Status PackedToValue(PackedReader& in, DType dtype, Cell* scratch, Value* out);
+
+// InvalidArgument unless `micros` lies in years 1..9999 (what RFC 3339 text can spell).
+Status CheckTimestampRange(int64_t micros);
+
+// A row of a Parquet source: its file's index and its row in the file (0-based, over row
+// groups), in one number; described as "FILE row N" (1-based).
+uint64_t ParquetRowId(size_t file, uint64_t row);
+std::string DescribeParquetRow(const std::vector<std::string>& files, uint64_t id);
 
 }  // namespace larder
