@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <set>
 
+#include "engine/offline/offline_check.h"
 #include "engine/parquet/parquet_file.h"
 #include "engine/values/cell_convert.h"
 #include "larder/timestamp.h"
@@ -381,6 +382,42 @@ TEST_F(ParquetSourceTest, OfflinePushesToAParquetSourceAreRefused) {
   }
   EXPECT_EQ(Slurp(path), before);
   EXPECT_EQ(ReadAll(*fs, {1001}).statuses[0], FieldStatus::kNotFound);  // nor online
+}
+
+TEST_F(ParquetSourceTest, CheckValidatesParquetSources) {
+  Repo good;
+  auto fs = OpenRepo(good, "data/stats");
+  ASSERT_TRUE(fs);
+  Copy(Fixture("feast_driver_stats.parquet"), good.dir() + "/data/stats/part-0.parquet");
+  Copy(Fixture("feast_driver_stats_with_string.parquet"),
+       good.dir() + "/data/stats/part-1.parquet");
+  LARDER_ASSERT_OK_AND_ASSIGN(auto checks, CheckBatchSources(fs->config()));
+  ASSERT_EQ(checks.size(), 1u);
+  EXPECT_TRUE(checks[0].exists);
+  EXPECT_GT(checks[0].records, 1808u);  // both part files' rows
+  EXPECT_TRUE(checks[0].violations.empty()) << checks[0].violations[0];
+
+  // A column type the dtype cannot take; then column data overwritten with garbage.
+  Repo bad;
+  auto fs2 = OpenRepo(bad, "data/stats.parquet", "Int64");
+  ASSERT_TRUE(fs2);
+  const std::string path = bad.dir() + "/data/stats.parquet";
+  Copy(Fixture("feast_driver_stats.parquet"), path);
+  LARDER_ASSERT_OK_AND_ASSIGN(checks, CheckBatchSources(fs2->config()));
+  ASSERT_EQ(checks[0].violations.size(), 1u);
+  EXPECT_NE(checks[0].violations[0].find("'conv_rate'"), std::string::npos);
+  EXPECT_NE(checks[0].violations[0].find("Parquet type FLOAT"), std::string::npos);
+  Repo torn;
+  auto fs3 = OpenRepo(torn, "data/stats.parquet");
+  ASSERT_TRUE(fs3);
+  std::string bytes = Slurp(Fixture("feast_driver_stats.parquet"));
+  uint32_t footer = 0;
+  std::memcpy(&footer, bytes.data() + bytes.size() - 8, 4);
+  for (size_t i = 4; i < bytes.size() - 8 - footer; ++i) bytes[i] = '\xff';
+  Spit(torn.dir() + "/data/stats.parquet", bytes);
+  LARDER_ASSERT_OK_AND_ASSIGN(checks, CheckBatchSources(fs3->config()));
+  ASSERT_FALSE(checks[0].violations.empty());
+  EXPECT_NE(checks[0].violations[0].find("row group 0"), std::string::npos);
 }
 
 }  // namespace
