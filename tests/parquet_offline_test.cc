@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <set>
 
+#include "bench/micro/parquet_writer.h"
 #include "engine/offline/offline_check.h"
 #include "engine/parquet/parquet_file.h"
 #include "engine/values/cell_convert.h"
@@ -418,6 +419,77 @@ TEST_F(ParquetSourceTest, CheckValidatesParquetSources) {
   LARDER_ASSERT_OK_AND_ASSIGN(checks, CheckBatchSources(fs3->config()));
   ASSERT_FALSE(checks[0].violations.empty());
   EXPECT_NE(checks[0].violations[0].find("row group 0"), std::string::npos);
+}
+
+TEST_F(ParquetSourceTest, ManyColumnsAndRowGroupsMatchCsv) {
+  // 13 columns in 3 row groups of 1000 rows (written by the benchmarks' minimal writer), 10
+  // Float32 features for 100 entities; the interval covers the middle row group only, so the
+  // other two are skipped by their statistics. Same results as the same rows in CSV.
+  constexpr TimestampMicros kBase = 1'767'225'600'000'000;  // 2026-01-01
+  constexpr int64_t kRows = 3000;
+  auto value = [](int64_t i, int f) {
+    return static_cast<float>((i * 7 + f * 13) % 100'000) / 1000.0f;
+  };
+  std::string views =
+      "feature_views:\n  - name: v\n    entities: [driver]\n    ttl: 0\n"
+      "    source: stats_file\n    schema:\n";
+  std::vector<bench::ParquetColumnSpec> cols = {
+      {"event_timestamp", false, true}, {"created", false, true}, {"driver_id", false, false}};
+  std::string csv = "event_timestamp,created,driver_id";
+  std::vector<std::string> refs;
+  for (int f = 0; f < 10; ++f) {
+    cols.push_back({"f" + std::to_string(f), true, false});
+    views += "      - {name: f" + std::to_string(f) + ", dtype: Float32}\n";
+    csv += ",f" + std::to_string(f);
+    refs.push_back("v:f" + std::to_string(f));
+  }
+  csv += "\n";
+  for (int64_t i = 0; i < kRows; ++i) {
+    const std::string ts = FormatTimestamp(kBase + i * 1'000'000);
+    csv += ts + "," + ts + "," + std::to_string(i % 100);
+    for (int f = 0; f < 10; ++f) {
+      char buf[32];
+      auto res = std::to_chars(buf, buf + sizeof buf, value(i, f));
+      csv += "," + std::string(buf, res.ptr);
+    }
+    csv += "\n";
+  }
+  auto preamble = [](const std::string& path) {
+    return "entities:\n  - {name: driver, join_keys: [driver_id], value_type: Int64}\n"
+           "sources:\n  - {name: stats_file, type: file, path: " +
+           path + ", timestamp_field: event_timestamp, created_timestamp_column: created}\n";
+  };
+  Repo pq, plain;
+  pq.Write(preamble("data/s.parquet") + views);
+  plain.Write(preamble("data/s.csv") + views);
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs_pq, pq.OpenApplied());
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs_csv, plain.OpenApplied());
+  std::filesystem::create_directories(pq.dir() + "/data");
+  bench::WriteParquet(
+      pq.dir() + "/data/s.parquet", cols, kRows, 1000,
+      [&](size_t c, int64_t i) -> int64_t { return c < 2 ? kBase + i * 1'000'000 : i % 100; },
+      [&](size_t c, int64_t i) { return value(i, static_cast<int>(c) - 3); });
+  Spit(plain.dir() + "/data/s.csv", csv);
+  const TimestampMicros start = kBase + 1000 * 1'000'000;
+  const TimestampMicros end = kBase + 1999 * 1'000'000;
+  LARDER_ASSERT_OK_AND_ASSIGN(MaterializeResult a, fs_pq->Materialize(start, end, {}));
+  LARDER_ASSERT_OK_AND_ASSIGN(MaterializeResult b, fs_csv->Materialize(start, end, {}));
+  EXPECT_EQ(a.views[0].row_groups_skipped, 2u);
+  EXPECT_EQ(a.views[0].rows_read, 1000u);
+  EXPECT_EQ(a.views[0].rows_read, b.views[0].rows_read);
+  EXPECT_EQ(a.views[0].rows_written, 100u);
+  EXPECT_EQ(a.views[0].rows_written, b.views[0].rows_written);
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i < 100; ++i) ids.push_back(i);
+  auto x = fs_pq->GetOnlineFeatures(Features(refs, MakeFrame({{"driver_id", Ints(ids)}})));
+  auto y = fs_csv->GetOnlineFeatures(Features(refs, MakeFrame({{"driver_id", Ints(ids)}})));
+  ASSERT_TRUE(x.ok() && y.ok());
+  for (size_t i = 1; i < x->results.size(); ++i) {
+    EXPECT_EQ(x->results[i].values, y->results[i].values) << i;
+    EXPECT_EQ(x->results[i].event_timestamps, y->results[i].event_timestamps) << i;
+  }
+  // Entity 5's latest row in the interval is row 1905.
+  EXPECT_EQ(x->results[1].values[5].f64, static_cast<double>(value(1905, 0)));
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <map>
 
 #include "engine/index/hash_index.h"
@@ -46,10 +47,13 @@ class WinnerTable {
     std::string record;  // packed
   };
 
-  // `pack(std::string*)` writes the record's packed form (called only when it wins).
+  static constexpr size_t kLost = static_cast<size_t>(-1);
+
+  // `pack(std::string*)` writes the record's packed form (called only when it wins). Returns
+  // the index of the winner the record now is, or kLost.
   template <class Pack>
-  void Offer(std::string_view key, TimestampMicros ts, TimestampMicros created, uint64_t line,
-             Pack&& pack) {
+  size_t Offer(std::string_view key, TimestampMicros ts, TimestampMicros created, uint64_t line,
+               Pack&& pack) {
     if ((winners_.size() + 1) * 2 > slots_.size()) Grow();
     const uint64_t h = XXH3_64bits(key.data(), key.size());
     const size_t mask = slots_.size() - 1;
@@ -59,7 +63,7 @@ class WinnerTable {
         slots_[i] = static_cast<uint32_t>(winners_.size() + 1);
         winners_.push_back({h, ts, created, line, std::string(key), std::string()});
         pack(&winners_.back().record);
-        return;
+        return winners_.size() - 1;
       }
       Winner& w = winners_[s - 1];
       if (w.hash != h || w.key != key) continue;
@@ -68,10 +72,13 @@ class WinnerTable {
         w.created = created;
         w.line = line;
         pack(&w.record);
+        return s - 1;
       }
-      return;
+      return kLost;
     }
   }
+
+  Winner& at(size_t i) { return winners_[i]; }
 
   const std::vector<Winner>& winners() const { return winners_; }
 
@@ -411,6 +418,7 @@ Status MaterializeParquet(Store& store, const std::string& path,
   const std::string& created_name = targets.front()->view->created_timestamp_column;
   uint64_t skipped_groups = 0;
   std::string key;
+  std::vector<std::vector<std::pair<size_t, size_t>>> won(groups.size());  // (winner, row)
   for (size_t fi = 0; fi < opened.size(); ++fi) {
     const parquet::ParquetFile& pf = *opened[fi];
     const parquet::Field* ts_field = pf.FindField(ts_name);
@@ -426,7 +434,8 @@ Status MaterializeParquet(Store& store, const std::string& path,
         continue;
       }
       // Each column this row group needs, decoded once.
-      std::vector<std::pair<const parquet::Field*, parquet::Column>> decoded;
+      // A deque: the pointers handed out stay valid as columns are added.
+      std::deque<std::pair<const parquet::Field*, parquet::Column>> decoded;
       auto column = [&](const parquet::Field* f) -> Result<const parquet::Column*> {
         for (const auto& [field, col] : decoded) {
           if (field == f) return &col;
@@ -435,7 +444,6 @@ Status MaterializeParquet(Store& store, const std::string& path,
         decoded.emplace_back(f, std::move(col));
         return &decoded.back().second;
       };
-      decoded.reserve(2 + groups.size() * 8);
       LARDER_ASSIGN_OR_RETURN(const parquet::Column* ts, column(ts_field));
       const parquet::Column* created = nullptr;
       if (created_field != nullptr) {
@@ -477,13 +485,21 @@ Status MaterializeParquet(Store& store, const std::string& path,
               return ParquetRowError(files, fi, row_base + r, g.key_names[k], st.message());
             }
           }
-          const std::vector<const parquet::Column*>& cols = packed[gi];
-          g.table.Offer(key, when, made, ParquetRowId(fi, row_base + r),
-                        [&cols, r](std::string* out) {
-                          out->clear();
-                          for (const parquet::Column* c : cols) PackParquetValue(*c, r, out);
-                        });
+          // Packed once the row group is done, if the row still wins then (entities recur
+          // within a row group: most rows that win are beaten again before its end).
+          const size_t w =
+              g.table.Offer(key, when, made, ParquetRowId(fi, row_base + r), [](std::string*) {});
+          if (w != WinnerTable::kLost) won[gi].emplace_back(w, r);
         }
+      }
+      for (size_t gi = 0; gi < groups.size(); ++gi) {
+        for (const auto& [w, r] : won[gi]) {
+          WinnerTable::Winner& winner = groups[gi].table.at(w);
+          if (winner.line != ParquetRowId(fi, row_base + r)) continue;  // beaten since
+          winner.record.clear();
+          for (const parquet::Column* c : packed[gi]) PackParquetValue(*c, r, &winner.record);
+        }
+        won[gi].clear();
       }
       row_base += rows;
     }
