@@ -10,8 +10,10 @@
 
 #include "bench/micro/parquet_writer.h"
 #include "engine/offline/offline_check.h"
+#include "engine/offline/parquet_source.h"
 #include "engine/parquet/parquet_file.h"
 #include "engine/values/cell_convert.h"
+#include "engine/values/frame_readers.h"
 #include "larder/timestamp.h"
 #include "tests/offline_fixture.h"
 
@@ -490,6 +492,40 @@ TEST_F(ParquetSourceTest, ManyColumnsAndRowGroupsMatchCsv) {
   }
   // Entity 5's latest row in the interval is row 1905.
   EXPECT_EQ(x->results[1].values[5].f64, static_cast<double>(value(1905, 0)));
+}
+
+TEST_F(ParquetSourceTest, AParquetEntityDataframeJoinsAsItsCsv) {
+  // Feast's file as the entity dataframe (its driver_id and event_timestamp; its other columns
+  // are kept), read as Parquet and as the same rows in CSV: the same features join.
+  Repo repo;
+  auto fs = OpenRepo(repo, "data/driver_stats.parquet");
+  ASSERT_TRUE(fs);
+  Copy(Fixture("feast_driver_stats.parquet"), repo.dir() + "/data/driver_stats.parquet");
+  std::set<int64_t> ids;
+  const std::string csv_path = repo.dir() + "/entities.csv";
+  Spit(csv_path, ParquetAsCsv({Fixture("feast_driver_stats.parquet")}, &ids));
+  LARDER_ASSERT_OK_AND_ASSIGN(Frame pq_df, ReadParquetFrame(Fixture("feast_driver_stats.parquet")));
+  LARDER_ASSERT_OK_AND_ASSIGN(Frame csv_df, ReadFrameFile(csv_path));
+  ASSERT_EQ(pq_df.num_rows(), 1808u);
+  HistoricalRequest req;
+  req.features = {"driver_hourly_stats:conv_rate", "driver_hourly_stats:avg_daily_trips"};
+  req.full_feature_names = true;
+  req.entity_df = pq_df;
+  LARDER_ASSERT_OK_AND_ASSIGN(Frame a, fs->GetHistoricalFeatures(req));
+  req.entity_df = csv_df;
+  LARDER_ASSERT_OK_AND_ASSIGN(Frame b, fs->GetHistoricalFeatures(req));
+  ASSERT_EQ(a.num_rows(), b.num_rows());
+  for (const char* name :
+       {"driver_hourly_stats__conv_rate", "driver_hourly_stats__avg_daily_trips"}) {
+    const int ca = a.FindColumn(name);
+    const int cb = b.FindColumn(name);
+    ASSERT_GE(ca, 0);
+    ASSERT_GE(cb, 0);
+    for (size_t r = 0; r < a.num_rows(); ++r) {
+      ASSERT_EQ(CellText(a.columns[ca][r]), CellText(b.columns[cb][r])) << name << r;
+      ASSERT_NE(a.columns[ca][r].kind, Cell::Kind::kNull) << r;  // each row joins itself
+    }
+  }
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "engine/row_stager.h"
 #include "engine/values/cell_convert.h"
+#include "larder/timestamp.h"
 
 namespace larder {
 
@@ -120,6 +121,66 @@ Result<ParquetViewFields> LocateParquetViewFields(const ViewInfo& view,
   }
   if (!mismatch.ok()) return mismatch;
   return out;
+}
+
+namespace {
+
+Cell SlotCell(const parquet::Column& c, size_t slot) {
+  switch (c.kind) {
+    case parquet::ValueKind::kBool:
+      return Cell::Bool(c.i64[slot] != 0);
+    case parquet::ValueKind::kInt:
+      return Cell::Int(c.i64[slot]);
+    case parquet::ValueKind::kFloat:
+    case parquet::ValueKind::kDouble:
+      return Cell::Double(c.f64[slot]);
+    case parquet::ValueKind::kString:
+      return Cell::String(std::string(c.Bytes(slot)));
+    case parquet::ValueKind::kBytes:
+      return Cell::Bytes(std::string(c.Bytes(slot)));
+    case parquet::ValueKind::kTimestamp:
+      return Cell::String(FormatTimestamp(c.i64[slot]));
+    case parquet::ValueKind::kUnsupported:
+      break;
+  }
+  return Cell::Null();
+}
+
+}  // namespace
+
+Result<Frame> ReadParquetFrame(const std::string& path) {
+  LARDER_ASSIGN_OR_RETURN(auto pf, parquet::ParquetFile::Open(path));
+  Frame f;
+  f.origin = path;
+  for (const parquet::Field& field : pf->fields()) {
+    if (field.kind == parquet::ValueKind::kUnsupported) {
+      return Status(ErrorCode::kInvalidArgument,
+                    path + ": column '" + field.name + "' has Parquet type " + field.type_name +
+                        ", which is not read (" + field.unsupported_why + ")");
+    }
+    f.names.push_back(field.name);
+    f.columns.emplace_back();
+  }
+  for (size_t rg = 0; rg < pf->num_row_groups(); ++rg) {
+    for (size_t i = 0; i < pf->fields().size(); ++i) {
+      LARDER_ASSIGN_OR_RETURN(parquet::Column c, pf->ReadColumn(rg, pf->fields()[i]));
+      std::vector<Cell>& out = f.columns[i];
+      for (size_t r = 0; r < c.rows; ++r) {
+        if (!c.valid[r]) {
+          out.push_back(Cell::Null());
+        } else if (!c.is_list) {
+          out.push_back(SlotCell(c, r));
+        } else {
+          std::vector<Cell> elems;
+          for (uint32_t e = c.list_begin[r]; e < c.list_begin[r + 1]; ++e) {
+            elems.push_back(c.elem_valid[e] ? SlotCell(c, e) : Cell::Null());
+          }
+          out.push_back(Cell::Array(std::move(elems)));
+        }
+      }
+    }
+  }
+  return f;
 }
 
 // ---- Packed values ----

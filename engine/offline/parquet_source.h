@@ -46,6 +46,13 @@ struct ParquetViewFields {
 Result<ParquetViewFields> LocateParquetViewFields(const ViewInfo& view,
                                                   const parquet::ParquetFile& file);
 
+// A whole Parquet file as a frame (the entity dataframe of get-historical-features): every
+// top-level column, cells of their own kind (integers, doubles, booleans, strings, bytes,
+// arrays; timestamps as RFC 3339 UTC strings, which is what an entity dataframe's
+// event_timestamp holds in CSV), nulls as null cells. A column of a type the reader does not
+// read is an error naming the file, column and type.
+Result<Frame> ReadParquetFrame(const std::string& path);
+
 // ---- Parquet values packed for later (materialize's winners, historical candidates) ----
 
 // A packed value: a tag, then its payload (int64 / double: 8 bytes; bytes: u32 length, the
