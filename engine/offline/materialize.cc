@@ -315,7 +315,8 @@ Status WriteParquetWinners(Store& store, const std::string& path,
     frame.origin = path + " (a batch of materialized rows)";
     frame.names = names;
     frame.columns.assign(names.size(), std::vector<Cell>(n));
-    std::vector<std::vector<Value>> values(value_cols, std::vector<Value>(n));
+    std::vector<std::vector<Value>> values(value_cols);
+    for (auto& column : values) column.resize(n);
     std::vector<std::optional<TimestampMicros>> times(n);
     std::vector<std::optional<TimestampMicros>> created(n);
     for (size_t i = b; i < e; ++i) {

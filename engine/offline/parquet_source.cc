@@ -3,7 +3,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cfloat>
+#include <cmath>
 #include <filesystem>
+#include <limits>
 #include <system_error>
 
 #include "engine/row_stager.h"
@@ -315,6 +318,36 @@ Status PackedToValue(PackedReader& in, DType dtype, Cell* scratch, Value* out) {
       LARDER_RETURN_IF_ERROR(CheckTimestampRange(out->i64s.back()));
     }
     return Status::Ok();
+  }
+  // Numbers into numeric dtypes directly (the common case); anything else, and values out of
+  // range (for the message), through the cell conversion.
+  if (!dtype.is_array && (tag == kPackInt || tag == kPackReal)) {
+    const ScalarType t = dtype.scalar;
+    if (t == ScalarType::kFloat32 || t == ScalarType::kFloat64) {
+      double x = tag == kPackReal ? in.Real() : static_cast<double>(in.Int());
+      if (t == ScalarType::kFloat32 && !(std::isfinite(x) && std::fabs(x) > FLT_MAX)) {
+        x = static_cast<double>(static_cast<float>(x));
+      } else if (t == ScalarType::kFloat32) {
+        *scratch = Cell::Double(x);
+        return CellToValueInto(*scratch, dtype, out);
+      }
+      out->dtype = dtype;
+      out->is_null = false;
+      out->f64 = x;
+      return Status::Ok();
+    }
+    if (tag == kPackInt && (t == ScalarType::kInt64 || t == ScalarType::kInt32)) {
+      const int64_t v = in.Int();
+      if (t == ScalarType::kInt32 &&
+          (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())) {
+        *scratch = Cell::Int(v);
+        return CellToValueInto(*scratch, dtype, out);
+      }
+      out->dtype = dtype;
+      out->is_null = false;
+      out->i64 = v;
+      return Status::Ok();
+    }
   }
   if (!dtype.is_array) {
     ReadScalarCell(in, tag, dtype.scalar, scratch);
