@@ -474,8 +474,14 @@ TEST_F(ParquetSourceTest, ManyColumnsAndRowGroupsMatchCsv) {
   Spit(plain.dir() + "/data/s.csv", csv);
   const TimestampMicros start = kBase + 1000 * 1'000'000;
   const TimestampMicros end = kBase + 1999 * 1'000'000;
-  LARDER_ASSERT_OK_AND_ASSIGN(MaterializeResult a, fs_pq->Materialize(start, end, {}));
+  MaterializeProgress last;
+  LARDER_ASSERT_OK_AND_ASSIGN(
+      MaterializeResult a,
+      fs_pq->Materialize(start, end, {}, [&last](const MaterializeProgress& p) { last = p; }));
   LARDER_ASSERT_OK_AND_ASSIGN(MaterializeResult b, fs_csv->Materialize(start, end, {}));
+  // Progress counts the file's bytes, all of them once it is read.
+  EXPECT_EQ(last.bytes_total, std::filesystem::file_size(pq.dir() + "/data/s.parquet"));
+  EXPECT_EQ(last.bytes_done, last.bytes_total);
   EXPECT_EQ(a.views[0].row_groups_skipped, 2u);
   EXPECT_EQ(a.views[0].rows_read, 1000u);
   EXPECT_EQ(a.views[0].rows_read, b.views[0].rows_read);

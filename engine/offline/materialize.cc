@@ -136,6 +136,11 @@ struct Progress {
   }
 };
 
+uint64_t FileSize(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
+
 Status DataError(const std::string& path, uint64_t line, const std::string& column,
                  const Status& st) {
   return Status(ErrorCode::kDataSourceError, path + " line " + std::to_string(line) + ", column '" +
@@ -426,8 +431,12 @@ Status MaterializeParquet(Store& store, const std::string& path,
     const parquet::Field* created_field =
         created_name.empty() ? nullptr : pf.FindField(created_name);
     uint64_t row_base = 0;
+    // Progress in bytes: the file's size spread evenly over its row groups.
+    const uint64_t file_bytes = FileSize(files[fi]);
+    uint64_t done_in_file = 0;
     for (size_t rg = 0; rg < pf.num_row_groups(); ++rg) {
       const auto rows = static_cast<uint64_t>(pf.row_group_rows(rg));
+      done_in_file = file_bytes * rg / pf.num_row_groups();
       if (auto range = pf.TimestampRange(rg, *ts_field);
           range && (range->second < lo || range->first > hi)) {
         ++skipped_groups;
@@ -458,7 +467,7 @@ Status MaterializeParquet(Store& store, const std::string& path,
         }
       }
       for (size_t r = 0; r < rows; ++r) {
-        if (++progress->rows % kProgressEvery == 0) progress->Report(0);
+        if (++progress->rows % kProgressEvery == 0) progress->Report(done_in_file);
         if (!ts->valid[r]) {
           return ParquetRowError(files, fi, row_base + r, ts_name, "timestamp is null");
         }
@@ -504,8 +513,9 @@ Status MaterializeParquet(Store& store, const std::string& path,
       }
       row_base += rows;
     }
+    progress->bytes_base += file_bytes;
+    progress->Report(0);
   }
-  progress->Report(0);
   for (ParquetGroup& g : groups) {
     for (Target* t : g.targets) {
       t->out->rows_read = g.rows;
@@ -656,6 +666,9 @@ Result<MaterializeResult> MaterializeRepo(Store& store, const RepoConfig& repo,
     ParquetSource& ps = parquet_sources[path];
     LARDER_ASSIGN_OR_RETURN(ps.files, ParquetSourceFiles(path));
     LARDER_ASSIGN_OR_RETURN(ps.opened, OpenParquetSource(ps.files, by_file[path]));
+    if (ps.files.size() != 1 || ps.files[0] != path) {  // a directory: its part files' bytes
+      for (const std::string& f : ps.files) progress.bytes_total += FileSize(f);
+    }
   }
   for (const std::string& path : file_order) {
     if (auto it = parquet_sources.find(path); it != parquet_sources.end()) {
