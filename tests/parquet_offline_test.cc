@@ -534,5 +534,26 @@ TEST_F(ParquetSourceTest, AParquetEntityDataframeJoinsAsItsCsv) {
   }
 }
 
+TEST_F(ParquetSourceTest, MaterializeAsOfNowReadsParquetAsCsv) {
+  // Feast's disable_event_timestamp: every row up to now, written with now as its event time.
+  Repo pq, csv;
+  std::set<int64_t> ids;
+  Spit(csv.dir() + "/data/driver_stats.csv",
+       ParquetAsCsv({Fixture("feast_driver_stats.parquet")}, &ids));
+  auto fs_pq = OpenRepo(pq, "data/driver_stats.parquet");
+  auto fs_csv = OpenRepo(csv, "data/driver_stats.csv");
+  ASSERT_TRUE(fs_pq && fs_csv);
+  Copy(Fixture("feast_driver_stats.parquet"), pq.dir() + "/data/driver_stats.parquet");
+  LARDER_ASSERT_OK_AND_ASSIGN(MaterializeResult a, fs_pq->MaterializeAsOfNow());
+  LARDER_ASSERT_OK_AND_ASSIGN(MaterializeResult b, fs_csv->MaterializeAsOfNow());
+  EXPECT_EQ(a.views[0].rows_read, 1808u);
+  EXPECT_EQ(a.views[0].rows_written, b.views[0].rows_written);
+  Online x = ReadAll(*fs_pq, ids);
+  Online y = ReadAll(*fs_csv, ids);
+  EXPECT_EQ(x.values, y.values);
+  ASSERT_FALSE(x.ts.empty());
+  EXPECT_GT(x.ts[0], Ts("2026-01-01T00:00:00Z"));  // now, not the row's own time
+}
+
 }  // namespace
 }  // namespace larder
