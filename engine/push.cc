@@ -211,11 +211,11 @@ Result<PushResult> Store::Push(const std::string& push_source, const Frame& fram
 }
 
 Result<PushResult> Store::WriteToView(const std::string& view, const Frame& frame,
-                                      AllNullRows all_null) {
+                                      AllNullRows all_null, ConvertedCells* cells) {
   LARDER_ASSIGN_OR_RETURN(auto ws, WriteSession::Begin(*impl_));
   LARDER_ASSIGN_OR_RETURN(auto cat, impl_->WriterCatalog());
   LARDER_ASSIGN_OR_RETURN(const ViewInfo* v, cat->RequireView(view));
-  return WriteViews(*impl_, *ws, {v}, frame, all_null);
+  return WriteViews(*impl_, *ws, {v}, frame, all_null, cells);
 }
 
 }  // namespace larder

@@ -76,6 +76,14 @@ Result<const std::vector<std::optional<TimestampMicros>>*> ConvertedCells::Times
   return &timestamps_.back().times;
 }
 
+void ConvertedCells::Provide(int col, DType dtype, std::vector<Value> values) {
+  values_.push_back({col, dtype, std::move(values)});
+}
+
+void ConvertedCells::ProvideTimestamps(int col, std::vector<std::optional<TimestampMicros>> times) {
+  timestamps_.push_back({col, std::move(times)});
+}
+
 TimestampMicros LatestAllowedEventTime(int64_t skew_seconds) {
   if (skew_seconds <= 0) return kNoEventTimeLimit;
   const int64_t now = std::chrono::duration_cast<std::chrono::microseconds>(

@@ -70,6 +70,11 @@ class ConvertedCells {
                                                                         std::string_view name);
   // How many column conversions were made (each converts every cell of its column once).
   size_t conversions() const { return values_.size() + timestamps_.size(); }
+  // Column `col` as `dtype`, or as timestamps, already converted by the caller (one entry per
+  // row; materialize decodes Parquet straight into these): Values and Timestamps then return
+  // them and never look at the frame's cells of that column, which may be placeholders.
+  void Provide(int col, DType dtype, std::vector<Value> values);
+  void ProvideTimestamps(int col, std::vector<std::optional<TimestampMicros>> times);
 
  private:
   struct ValueColumn {

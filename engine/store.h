@@ -70,9 +70,11 @@ class Store {
   // there only what it lacks) rather than cell by cell.
   Result<PushResult> Push(const std::string& push_source, const Frame& frame,
                           ConvertedCells* cells = nullptr);
-  // Writes rows to one view (Feast's write_to_online_store).
+  // Writes rows to one view (Feast's write_to_online_store). With `cells` (made for `frame`),
+  // the rows are staged from its columns (materialize of Parquet sources provides them).
   Result<PushResult> WriteToView(const std::string& view, const Frame& frame,
-                                 AllNullRows all_null = AllNullRows::kSkip);
+                                 AllNullRows all_null = AllNullRows::kSkip,
+                                 ConvertedCells* cells = nullptr);
   // Removes the rows of `view` for the entity rows of `entities` (its join-key columns), in one
   // batch under the writer lock (engine/delete_rows.cc): an operator's repair of poisoned rows.
   // The index is rebuilt without them (one pass over it). Every key is validated before

@@ -35,6 +35,9 @@ struct MaterializeResult {
     uint64_t rows_read = 0;     // batch-source rows in the interval
     uint64_t rows_written = 0;  // rows written online (latest per entity, ordered write rule)
     uint64_t rows_skipped = 0;  // older than the stored row of their entity
+    // Parquet sources: row groups not decoded because their timestamp statistics lie wholly
+    // outside the intervals of the views reading the source.
+    uint64_t row_groups_skipped = 0;
   };
   std::vector<View> views;
 };

@@ -6,7 +6,9 @@
 //   build/bin/larder_microbench --benchmark_filter=Materialize
 //   LARDER_BENCH_MATERIALIZE_ROWS=200000 build/bin/larder_microbench ...   # smaller (0: skip)
 //
-// The CSV (~200 bytes a row) is written once under $TMPDIR and removed at exit.
+// The CSV (~200 bytes a row) is written once under $TMPDIR and removed at exit. The Parquet
+// variants read the same rows from a Parquet file (bench/micro/parquet_writer.h: PLAIN,
+// uncompressed, row groups of 1Mi rows, timestamp statistics), written the same way.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "bench/micro/parquet_writer.h"
 #include "larder/feature_store.h"
 #include "larder/timestamp.h"
 
@@ -32,6 +35,7 @@ struct MaterializeData {
   std::string segment;
   int64_t rows = 0;
   int64_t rows_per_entity = 0;
+  bool parquet = false;
   ~MaterializeData() {
     if (dir.empty()) return;
     std::error_code ec;
@@ -47,9 +51,12 @@ void AppendInt(int64_t v, std::string* out) {
 }
 
 // Writes the repo and its CSV once per shape.
-MaterializeData& Data(int64_t rows, int64_t rows_per_entity) {
+MaterializeData& Data(int64_t rows, int64_t rows_per_entity, bool parquet) {
   static std::unique_ptr<MaterializeData> data;
-  if (data && data->rows == rows && data->rows_per_entity == rows_per_entity) return *data;
+  if (data && data->rows == rows && data->rows_per_entity == rows_per_entity &&
+      data->parquet == parquet) {
+    return *data;
+  }
   data.reset();
   data = std::make_unique<MaterializeData>();
   const char* tmp = std::getenv("TMPDIR");
@@ -59,13 +66,16 @@ MaterializeData& Data(int64_t rows, int64_t rows_per_entity) {
   data->segment = "/dev/shm/larder-matbench-" + std::to_string(::getpid());
   data->rows = rows;
   data->rows_per_entity = rows_per_entity;
+  data->parquet = parquet;
   const int64_t entities = std::max<int64_t>(1, rows / rows_per_entity);
   std::string yaml = "project: larder_matbench\nonline_store:\n  path: " + data->segment +
                      "\n  initial_capacity: " + std::to_string(entities + entities / 4) +
                      "\n  memory_limit: 2GiB\n"
                      "entities:\n  - {name: driver, join_keys: [driver_id], value_type: Int64}\n"
                      "sources:\n"
-                     "  - {name: stats_file, type: file, path: stats.csv,\n"
+                     "  - {name: stats_file, type: file, path: " +
+                     std::string(parquet ? "stats.parquet" : "stats.csv") +
+                     ",\n"
                      "     timestamp_field: event_timestamp, created_timestamp_column: created}\n"
                      "  - {name: stats_push, type: push, batch_source: stats_file}\n"
                      "feature_views:\n  - name: stats\n    entities: [driver]\n"
@@ -74,6 +84,21 @@ MaterializeData& Data(int64_t rows, int64_t rows_per_entity) {
     yaml += "      - {name: f" + std::to_string(f) + ", dtype: Float32}\n";
   }
   std::ofstream(data->dir + "/feature_store.yaml") << yaml;
+  auto value = [](int64_t i, int f) {
+    return static_cast<float>((i * 7 + f * 13) % 100'000) / 1000.0f;
+  };
+  if (parquet) {
+    std::vector<ParquetColumnSpec> cols = {
+        {"event_timestamp", false, true}, {"created", false, true}, {"driver_id", false, false}};
+    for (int f = 0; f < kFeatures; ++f) cols.push_back({"f" + std::to_string(f), true, false});
+    WriteParquet(
+        data->dir + "/stats.parquet", cols, rows, 1 << 20,
+        [&](size_t c, int64_t i) -> int64_t {
+          return c < 2 ? kBase + i * 1'000'000 : i % entities;
+        },
+        [&](size_t c, int64_t i) { return value(i, static_cast<int>(c) - 3); });
+    return *data;
+  }
 
   std::string csv = "event_timestamp,created,driver_id";
   for (int f = 0; f < kFeatures; ++f) csv += ",f" + std::to_string(f);
@@ -89,7 +114,7 @@ MaterializeData& Data(int64_t rows, int64_t rows_per_entity) {
     for (int f = 0; f < kFeatures; ++f) {
       csv += ',';
       char buf[32];
-      float v = static_cast<float>((i * 7 + f * 13) % 100'000) / 1000.0f;
+      float v = value(i, f);
       auto res = std::to_chars(buf, buf + sizeof(buf), v);
       csv.append(buf, res.ptr);
     }
@@ -103,8 +128,8 @@ MaterializeData& Data(int64_t rows, int64_t rows_per_entity) {
   return *data;
 }
 
-void BM_Materialize(benchmark::State& state) {
-  MaterializeData& d = Data(state.range(0), state.range(1));
+void BM_Materialize(benchmark::State& state, bool parquet) {
+  MaterializeData& d = Data(state.range(0), state.range(1), parquet);
   auto fs = FeatureStore::Open(d.dir);
   if (!fs.ok()) {
     state.SkipWithError(fs.status().ToString().c_str());
@@ -138,13 +163,17 @@ void BM_Materialize(benchmark::State& state) {
     rows = std::strtoll(env, nullptr, 10);
   }
   if (rows <= 0) return false;
-  benchmark::RegisterBenchmark("BM_Materialize/10xFloat32", BM_Materialize)
-      ->Args({rows, 10})
-      ->Args({rows / 2, 1})
-      ->ArgNames({"rows", "rows_per_entity"})
-      ->Unit(benchmark::kMillisecond)
-      ->UseRealTime()
-      ->MinTime(2.0);
+  for (bool parquet : {false, true}) {
+    benchmark::RegisterBenchmark(
+        parquet ? "BM_Materialize/Parquet/10xFloat32" : "BM_Materialize/10xFloat32",
+        [parquet](benchmark::State& state) { BM_Materialize(state, parquet); })
+        ->Args({rows, 10})
+        ->Args({rows / 2, 1})
+        ->ArgNames({"rows", "rows_per_entity"})
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime()
+        ->MinTime(2.0);
+  }
   return true;
 }();
 

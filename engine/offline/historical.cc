@@ -1,6 +1,8 @@
 // Point-in-time join of an entity dataframe against batch-source files.
 #include "engine/offline/historical.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <limits>
 #include <unordered_map>
@@ -8,6 +10,8 @@
 #include "engine/feature_refs.h"
 #include "engine/offline/batch_source.h"
 #include "engine/offline/offline_log.h"
+#include "engine/offline/parquet_source.h"
+#include "engine/parquet/parquet_file.h"
 #include "engine/values/cell_convert.h"
 #include "engine/values/csv_stream.h"
 #include "engine/values/value_text.h"
@@ -103,6 +107,163 @@ Result<Entities> IndexEntities(const ViewInfo& view, const Frame& edf,
   return e;
 }
 
+// The record answering each entity row (kNoRow: none), from the candidates.
+std::vector<uint32_t> Choose(std::vector<Candidate>* candidates, const Entities& ent,
+                             const std::vector<TimestampMicros>& t, int64_t ttl) {
+  std::vector<Candidate>& cands = *candidates;
+  // Per entity, ascending (ts, created, file order): the answer for T is the last with ts <= T.
+  std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
+    if (a.entity != b.entity) return a.entity < b.entity;
+    if (a.ts != b.ts) return a.ts < b.ts;
+    if (a.created != b.created) return a.created < b.created;
+    return a.record < b.record;
+  });
+  std::vector<size_t> begin(ent.max_t.size() + 1, cands.size());
+  for (size_t i = cands.size(); i-- > 0;) begin[cands[i].entity] = i;
+  for (size_t s = ent.max_t.size(); s-- > 0;) begin[s] = std::min(begin[s], begin[s + 1]);
+
+  std::vector<uint32_t> chosen(t.size(), kNoRow);  // record index per entity row
+  for (size_t r = 0; r < t.size(); ++r) {
+    uint32_t s = ent.row_slot[r];
+    if (s == kNoEntity) continue;
+    auto first = cands.begin() + static_cast<ptrdiff_t>(begin[s]);
+    auto last = cands.begin() + static_cast<ptrdiff_t>(begin[s + 1]);
+    auto it = std::upper_bound(first, last, t[r],
+                               [](TimestampMicros v, const Candidate& c) { return v < c.ts; });
+    if (it == first) continue;
+    const Candidate& c = *(it - 1);
+    if (ttl > 0 && c.ts <= t[r] - ttl) continue;
+    chosen[r] = c.record;
+  }
+
+  return chosen;
+}
+
+// JoinView over a Parquet source: the same candidates and choice, from typed columns.
+Status JoinViewParquet(const ViewInfo& view, const std::vector<const Planned*>& feats,
+                       const Frame& edf, const std::vector<TimestampMicros>& t, const Entities& ent,
+                       const std::string& path, std::vector<std::vector<Cell>*> out) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status(
+        ErrorCode::kDataSourceNotFound,
+        "batch source file '" + path + "' of feature view '" + view.def.name + "' does not exist");
+  }
+  LARDER_ASSIGN_OR_RETURN(std::vector<std::string> files, ParquetSourceFiles(path));
+  std::vector<std::unique_ptr<parquet::ParquetFile>> opened;
+  for (const std::string& f : files) {
+    LARDER_ASSIGN_OR_RETURN(auto pf, parquet::ParquetFile::Open(f));
+    LARDER_RETURN_IF_ERROR(LocateParquetViewFields(view, *pf).status());
+    opened.push_back(std::move(pf));
+  }
+  const int64_t ttl = view.ttl_micros;
+  // Row groups wholly after every entity row's time, or (with a ttl) wholly at or before every
+  // entity row's time - ttl, cannot answer any: they are not decoded.
+  TimestampMicros latest = std::numeric_limits<TimestampMicros>::min();
+  TimestampMicros earliest = std::numeric_limits<TimestampMicros>::max();
+  for (size_t s = 0; s < ent.max_t.size(); ++s) {
+    latest = std::max(latest, ent.max_t[s]);
+    earliest = std::min(earliest, ent.min_t[s]);
+  }
+  std::vector<Candidate> cands;
+  std::vector<std::string> records;  // the requested features, packed
+  std::vector<uint64_t> record_rows;
+  std::string key;
+  for (size_t fi = 0; fi < opened.size() && !ent.max_t.empty(); ++fi) {
+    const parquet::ParquetFile& pf = *opened[fi];
+    LARDER_ASSIGN_OR_RETURN(ParquetViewFields vf, LocateParquetViewFields(view, pf));
+    uint64_t row_base = 0;
+    for (size_t rg = 0; rg < pf.num_row_groups(); ++rg) {
+      const auto rows = static_cast<uint64_t>(pf.row_group_rows(rg));
+      if (auto range = pf.TimestampRange(rg, *vf.timestamp);
+          range && (range->first > latest || (ttl > 0 && range->second <= earliest - ttl))) {
+        row_base += rows;
+        continue;
+      }
+      LARDER_ASSIGN_OR_RETURN(parquet::Column ts, pf.ReadColumn(rg, *vf.timestamp));
+      parquet::Column created;
+      if (vf.created != nullptr) {
+        LARDER_ASSIGN_OR_RETURN(created, pf.ReadColumn(rg, *vf.created));
+      }
+      std::vector<parquet::Column> keys;
+      for (const parquet::Field* f : vf.keys) {
+        LARDER_ASSIGN_OR_RETURN(keys.emplace_back(), pf.ReadColumn(rg, *f));
+      }
+      std::vector<parquet::Column> values;
+      for (const Planned* p : feats) {
+        const parquet::Field* f = pf.FindField(p->feature->name);
+        LARDER_ASSIGN_OR_RETURN(values.emplace_back(), pf.ReadColumn(rg, *f));
+      }
+      for (size_t r = 0; r < rows; ++r) {
+        const uint64_t id = ParquetRowId(fi, row_base + r);
+        key.clear();
+        for (size_t k = 0; k < keys.size(); ++k) {
+          Status kst;
+          if (!keys[k].valid[r]) {
+            kst = InvalidArgument("join key is null");
+          } else if (keys[k].kind == parquet::ValueKind::kInt) {
+            kst = AppendKeyPartFromInt(keys[k].i64[r], view.key_types[k], &key);
+          } else {
+            AppendKeyPartFromBytes(keys[k].Bytes(r), &key);
+          }
+          if (!kst.ok()) {
+            return Status(ErrorCode::kDataSourceError,
+                          DescribeParquetRow(files, id) + ", column '" +
+                              view.def.join_keys[k].name + "': " + kst.message());
+          }
+        }
+        auto it = ent.slot_of.find(key);
+        if (it == ent.slot_of.end()) continue;
+        const uint32_t slot = it->second;
+        if (!ts.valid[r]) {
+          return Status(ErrorCode::kDataSourceError, DescribeParquetRow(files, id) + ", column '" +
+                                                         view.timestamp_field +
+                                                         "': timestamp is null");
+        }
+        const TimestampMicros when = ts.i64[r];
+        if (when > ent.max_t[slot]) continue;
+        if (ttl > 0 && when <= ent.min_t[slot] - ttl) continue;
+        const TimestampMicros made = vf.created != nullptr && created.valid[r] ? created.i64[r] : 0;
+        cands.push_back({slot, when, made, static_cast<uint32_t>(records.size())});
+        std::string& rec = records.emplace_back();
+        for (const parquet::Column& c : values) PackParquetValue(c, r, &rec);
+        record_rows.push_back(id);
+      }
+      row_base += rows;
+    }
+  }
+  const std::vector<uint32_t> chosen = Choose(&cands, ent, t, ttl);
+
+  // The chosen records' values, converted once each.
+  std::vector<uint32_t> pos(records.size(), kNoRow);
+  std::vector<std::vector<Cell>> converted(feats.size());
+  Cell scratch;
+  Value v;
+  for (uint32_t rec : chosen) {
+    if (rec == kNoRow || pos[rec] != kNoRow) continue;
+    pos[rec] = static_cast<uint32_t>(converted[0].size());
+    PackedReader in(records[rec]);
+    for (size_t k = 0; k < feats.size(); ++k) {
+      const FeatureInfo& f = *feats[k]->feature;
+      Status vst = PackedToValue(in, f.dtype, &scratch, &v);
+      if (!vst.ok()) {
+        return Status(ErrorCode::kDataSourceError, DescribeParquetRow(files, record_rows[rec]) +
+                                                       ", column '" + f.name +
+                                                       "': " + vst.message());
+      }
+      converted[k].push_back(ValueToCell(v));
+    }
+  }
+  for (size_t k = 0; k < feats.size(); ++k) {
+    std::vector<Cell>& dst = *out[k];
+    dst.assign(edf.num_rows(), Cell::Null());
+    for (size_t r = 0; r < edf.num_rows(); ++r) {
+      if (chosen[r] != kNoRow) dst[r] = converted[k][pos[chosen[r]]];
+    }
+  }
+  return Status::Ok();
+}
+
 // Joins one view's features into `out` (one column per planned feature of the view).
 Status JoinView(const Catalog& repo, const ViewInfo& view, const std::vector<const Planned*>& feats,
                 const Frame& edf, const std::vector<TimestampMicros>& t,
@@ -110,6 +271,7 @@ Status JoinView(const Catalog& repo, const ViewInfo& view, const std::vector<con
   LARDER_ASSIGN_OR_RETURN(Entities ent, IndexEntities(view, edf, t));
   LARDER_ASSIGN_OR_RETURN(BatchSource bs, ResolveBatchSource(repo, view.def.source));
   const std::string& path = bs.file->resolved_path;
+  if (IsParquetSource(path)) return JoinViewParquet(view, feats, edf, t, ent, path, out);
   LARDER_ASSIGN_OR_RETURN(auto snap, OfflineSnapshot::Open(path));
   CsvStream cs(snap->fd(), snap->limit(), path);
   LARDER_ASSIGN_OR_RETURN(bool has_header, cs.Next());
@@ -152,30 +314,7 @@ Status JoinView(const Catalog& repo, const ViewInfo& view, const std::vector<con
     PackRecord(cs, &records.emplace_back());
     record_lines.push_back(cs.line());
   }
-  // Per entity, ascending (ts, created, file order): the answer for T is the last with ts <= T.
-  std::sort(cands.begin(), cands.end(), [](const Candidate& a, const Candidate& b) {
-    if (a.entity != b.entity) return a.entity < b.entity;
-    if (a.ts != b.ts) return a.ts < b.ts;
-    if (a.created != b.created) return a.created < b.created;
-    return a.record < b.record;
-  });
-  std::vector<size_t> begin(ent.max_t.size() + 1, cands.size());
-  for (size_t i = cands.size(); i-- > 0;) begin[cands[i].entity] = i;
-  for (size_t s = ent.max_t.size(); s-- > 0;) begin[s] = std::min(begin[s], begin[s + 1]);
-
-  std::vector<uint32_t> chosen(edf.num_rows(), kNoRow);  // record index per entity row
-  for (size_t r = 0; r < edf.num_rows(); ++r) {
-    uint32_t s = ent.row_slot[r];
-    if (s == kNoEntity) continue;
-    auto first = cands.begin() + static_cast<ptrdiff_t>(begin[s]);
-    auto last = cands.begin() + static_cast<ptrdiff_t>(begin[s + 1]);
-    auto it = std::upper_bound(first, last, t[r],
-                               [](TimestampMicros v, const Candidate& c) { return v < c.ts; });
-    if (it == first) continue;
-    const Candidate& c = *(it - 1);
-    if (ttl > 0 && c.ts <= t[r] - ttl) continue;
-    chosen[r] = c.record;
-  }
+  const std::vector<uint32_t> chosen = Choose(&cands, ent, t, ttl);
 
   // The chosen records' cells, once each, then the requested features converted.
   std::vector<uint32_t> pos(records.size(), kNoRow);

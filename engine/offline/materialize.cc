@@ -7,13 +7,18 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <deque>
 #include <map>
 
 #include "engine/index/hash_index.h"
 #include "engine/offline/batch_source.h"
 #include "engine/offline/offline_log.h"
+#include "engine/offline/parquet_source.h"
+#include "engine/parquet/parquet_file.h"
 #include "engine/quote.h"
 #include "engine/row_stager.h"
+#include "engine/values/cell_convert.h"
 #include "engine/values/csv_stream.h"
 #include "engine/values/value_text.h"
 #include "larder/timestamp.h"
@@ -43,8 +48,13 @@ class WinnerTable {
     std::string record;  // packed
   };
 
-  void Offer(std::string_view key, TimestampMicros ts, TimestampMicros created,
-             const CsvStream& record, uint64_t line) {
+  static constexpr size_t kLost = static_cast<size_t>(-1);
+
+  // `pack(std::string*)` writes the record's packed form (called only when it wins). Returns
+  // the index of the winner the record now is, or kLost.
+  template <class Pack>
+  size_t Offer(std::string_view key, TimestampMicros ts, TimestampMicros created, uint64_t line,
+               Pack&& pack) {
     if ((winners_.size() + 1) * 2 > slots_.size()) Grow();
     const uint64_t h = XXH3_64bits(key.data(), key.size());
     const size_t mask = slots_.size() - 1;
@@ -53,8 +63,8 @@ class WinnerTable {
       if (s == 0) {
         slots_[i] = static_cast<uint32_t>(winners_.size() + 1);
         winners_.push_back({h, ts, created, line, std::string(key), std::string()});
-        PackRecord(record, &winners_.back().record);
-        return;
+        pack(&winners_.back().record);
+        return winners_.size() - 1;
       }
       Winner& w = winners_[s - 1];
       if (w.hash != h || w.key != key) continue;
@@ -62,11 +72,14 @@ class WinnerTable {
         w.ts = ts;
         w.created = created;
         w.line = line;
-        PackRecord(record, &w.record);
+        pack(&w.record);
+        return s - 1;
       }
-      return;
+      return kLost;
     }
   }
+
+  Winner& at(size_t i) { return winners_[i]; }
 
   const std::vector<Winner>& winners() const { return winners_; }
 
@@ -123,6 +136,11 @@ struct Progress {
     (*fn)(p);
   }
 };
+
+uint64_t FileSize(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
+}
 
 Status DataError(const std::string& path, uint64_t line, const std::string& column,
                  const Status& st) {
@@ -228,7 +246,7 @@ Status MaterializeFile(Store& store, const std::string& path, const std::vector<
         Status st = AppendKeyPartFromText(cs.field(c), cs.is_null(c), g.key_types[k], &key);
         if (!st.ok()) return DataError(path, cs.line(), header[c], st);
       }
-      g.table.Offer(key, *ts, created, cs, cs.line());
+      g.table.Offer(key, *ts, created, cs.line(), [&cs](std::string* out) { PackRecord(cs, out); });
     }
   }
   progress->Report(snap->limit());
@@ -237,6 +255,273 @@ Status MaterializeFile(Store& store, const std::string& path, const std::vector<
     for (Target* t : g.targets) {
       t->out->rows_read = g.rows;
       LARDER_RETURN_IF_ERROR(WriteWinners(store, header, path, g, t));
+    }
+  }
+  return Status::Ok();
+}
+
+// ---- Parquet sources (engine/offline/parquet_source.h) ----
+//
+// Row groups are decoded column by column (parquet::Column); each row in a view's interval
+// offers its key to the group's winner table, and a winning row's values are packed as typed
+// values (below), never as text. The winners are converted to the Values the row stager takes
+// (ConvertedCells::Provide), so the write path stages them without parsing anything.
+
+struct ParquetGroup {
+  std::vector<std::string> key_names;
+  std::vector<ScalarType> key_types;
+  TimestampMicros start;
+  TimestampMicros end;
+  uint64_t rows = 0;
+  WinnerTable table;
+  std::vector<Target*> targets;
+  // The columns each winner's record packs: the join keys, then every target's features, each
+  // name once.
+  std::vector<std::string> packed;
+};
+
+// Writes a group's winners to one view, as WriteWinners does, from their packed values.
+Status WriteParquetWinners(Store& store, const std::string& path,
+                           const std::vector<std::string>& files, const ParquetGroup& g,
+                           Target* t) {
+  const ViewInfo& v = *t->view;
+  const auto& winners = g.table.winners();
+  // The frame's columns: keys, features, the timestamp field, the created column. Their cells
+  // are placeholders: every column is provided converted.
+  std::vector<std::string> names;
+  std::vector<DType> dtypes;
+  std::vector<size_t> packed_index;
+  auto index_of = [&g](const std::string& name) {
+    return static_cast<size_t>(std::find(g.packed.begin(), g.packed.end(), name) -
+                               g.packed.begin());
+  };
+  for (const JoinKeyDef& k : v.def.join_keys) {
+    names.push_back(k.name);
+    dtypes.push_back(DType{k.type, false});
+    packed_index.push_back(index_of(k.name));
+  }
+  for (const FeatureInfo& f : v.features) {
+    names.push_back(f.name);
+    dtypes.push_back(f.dtype);
+    packed_index.push_back(index_of(f.name));
+  }
+  const size_t value_cols = names.size();
+  names.push_back(v.timestamp_field);
+  const bool has_created = !v.created_timestamp_column.empty();
+  if (has_created) names.push_back(v.created_timestamp_column);
+
+  const std::vector<uint32_t> order = InBucketOrder(
+      winners.size(), [&](size_t i) { return HashEntityKey(t->store_view_id, winners[i].key); });
+  Cell scratch;
+  std::vector<size_t> starts(g.packed.size());
+  for (size_t b = 0; b < winners.size(); b += kWriteBatch) {
+    const size_t e = std::min(winners.size(), b + kWriteBatch);
+    const size_t n = e - b;
+    Frame frame;
+    frame.origin = path + " (a batch of materialized rows)";
+    frame.names = names;
+    frame.columns.assign(names.size(), std::vector<Cell>(n));
+    std::vector<std::vector<Value>> values(value_cols);
+    for (auto& column : values) column.resize(n);
+    std::vector<std::optional<TimestampMicros>> times(n);
+    std::vector<std::optional<TimestampMicros>> created(n);
+    for (size_t i = b; i < e; ++i) {
+      const auto& w = winners[order[i]];
+      PackedReader scan(w.record);
+      for (size_t& s : starts) {
+        s = scan.pos();
+        scan.Skip();
+      }
+      for (size_t c = 0; c < value_cols; ++c) {
+        PackedReader in(w.record, starts[packed_index[c]]);
+        Status st = PackedToValue(in, dtypes[c], &scratch, &values[c][i - b]);
+        if (!st.ok()) {
+          return Status(ErrorCode::kDataSourceError, DescribeParquetRow(files, w.line) +
+                                                         ", column '" + names[c] +
+                                                         "': " + st.message())
+              .WithContext("materializing feature view '" + v.def.name + "'");
+        }
+      }
+      times[i - b] = t->event_time ? *t->event_time : w.ts;
+      created[i - b] = w.created;
+    }
+    ConvertedCells cells(frame);
+    for (size_t c = 0; c < value_cols; ++c) {
+      cells.Provide(static_cast<int>(c), dtypes[c], std::move(values[c]));
+    }
+    cells.ProvideTimestamps(static_cast<int>(value_cols), std::move(times));
+    if (has_created) cells.ProvideTimestamps(static_cast<int>(value_cols + 1), std::move(created));
+    auto res = store.WriteToView(v.def.name, frame, Store::AllNullRows::kWrite, &cells);
+    if (!res.ok()) {
+      Status st = res.status();
+      if (st.code() == ErrorCode::kInvalidArgument) {
+        st = Status(ErrorCode::kDataSourceError, st.message());
+      }
+      return st.WithContext("materializing feature view '" + v.def.name + "'");
+    }
+    t->out->rows_written += res->rows_written;
+    t->out->rows_skipped += res->rows_skipped;
+  }
+  return Status::Ok();
+}
+
+// Opens every file of a Parquet source and checks every target's columns in each (names,
+// and Parquet types against dtypes), before anything is read or written.
+Result<std::vector<std::unique_ptr<parquet::ParquetFile>>> OpenParquetSource(
+    const std::vector<std::string>& files, const std::vector<Target*>& targets) {
+  std::vector<std::unique_ptr<parquet::ParquetFile>> out;
+  for (const std::string& f : files) {
+    LARDER_ASSIGN_OR_RETURN(auto pf, parquet::ParquetFile::Open(f));
+    for (const Target* t : targets) {
+      LARDER_RETURN_IF_ERROR(LocateParquetViewFields(*t->view, *pf).status());
+    }
+    out.push_back(std::move(pf));
+  }
+  return out;
+}
+
+Status ParquetRowError(const std::vector<std::string>& files, size_t file, uint64_t row,
+                       const std::string& column, const std::string& why) {
+  return Status(ErrorCode::kDataSourceError, DescribeParquetRow(files, ParquetRowId(file, row)) +
+                                                 ", column '" + column + "': " + why);
+}
+
+// Reads one Parquet source (a file or a directory of part files) for every target reading it.
+Status MaterializeParquet(Store& store, const std::string& path,
+                          const std::vector<std::string>& files,
+                          const std::vector<std::unique_ptr<parquet::ParquetFile>>& opened,
+                          const std::vector<Target*>& targets, Progress* progress) {
+  std::vector<ParquetGroup> groups;
+  for (Target* t : targets) {
+    std::vector<std::string> key_names;
+    for (const JoinKeyDef& k : t->view->def.join_keys) key_names.push_back(k.name);
+    ParquetGroup* g = nullptr;
+    for (ParquetGroup& cand : groups) {
+      if (cand.key_names == key_names && cand.start == t->start && cand.end == t->end) g = &cand;
+    }
+    if (g == nullptr) {
+      g = &groups.emplace_back();
+      g->key_names = key_names;
+      g->key_types = t->view->key_types;
+      g->start = t->start;
+      g->end = t->end;
+      g->packed = key_names;
+    }
+    for (const FeatureInfo& f : t->view->features) {
+      if (std::find(g->packed.begin(), g->packed.end(), f.name) == g->packed.end()) {
+        g->packed.push_back(f.name);
+      }
+    }
+    g->targets.push_back(t);
+  }
+  // Row groups whose timestamps all lie outside every group's interval are not decoded.
+  TimestampMicros lo = groups.front().start;
+  TimestampMicros hi = groups.front().end;
+  for (const ParquetGroup& g : groups) {
+    lo = std::min(lo, g.start);
+    hi = std::max(hi, g.end);
+  }
+  const std::string& ts_name = targets.front()->view->timestamp_field;
+  const std::string& created_name = targets.front()->view->created_timestamp_column;
+  uint64_t skipped_groups = 0;
+  std::string key;
+  std::vector<std::vector<std::pair<size_t, size_t>>> won(groups.size());  // (winner, row)
+  for (size_t fi = 0; fi < opened.size(); ++fi) {
+    const parquet::ParquetFile& pf = *opened[fi];
+    const parquet::Field* ts_field = pf.FindField(ts_name);
+    const parquet::Field* created_field =
+        created_name.empty() ? nullptr : pf.FindField(created_name);
+    uint64_t row_base = 0;
+    // Progress in bytes: the file's size spread evenly over its row groups.
+    const uint64_t file_bytes = FileSize(files[fi]);
+    uint64_t done_in_file = 0;
+    for (size_t rg = 0; rg < pf.num_row_groups(); ++rg) {
+      const auto rows = static_cast<uint64_t>(pf.row_group_rows(rg));
+      done_in_file = file_bytes * rg / pf.num_row_groups();
+      if (auto range = pf.TimestampRange(rg, *ts_field);
+          range && (range->second < lo || range->first > hi)) {
+        ++skipped_groups;
+        row_base += rows;
+        continue;
+      }
+      // Each column this row group needs, decoded once.
+      // A deque: the pointers handed out stay valid as columns are added.
+      std::deque<std::pair<const parquet::Field*, parquet::Column>> decoded;
+      auto column = [&](const parquet::Field* f) -> Result<const parquet::Column*> {
+        for (const auto& [field, col] : decoded) {
+          if (field == f) return &col;
+        }
+        LARDER_ASSIGN_OR_RETURN(parquet::Column col, pf.ReadColumn(rg, *f));
+        decoded.emplace_back(f, std::move(col));
+        return &decoded.back().second;
+      };
+      LARDER_ASSIGN_OR_RETURN(const parquet::Column* ts, column(ts_field));
+      const parquet::Column* created = nullptr;
+      if (created_field != nullptr) {
+        LARDER_ASSIGN_OR_RETURN(created, column(created_field));
+      }
+      std::vector<std::vector<const parquet::Column*>> packed(groups.size());
+      for (size_t gi = 0; gi < groups.size(); ++gi) {
+        for (const std::string& name : groups[gi].packed) {
+          LARDER_ASSIGN_OR_RETURN(const parquet::Column* c, column(pf.FindField(name)));
+          packed[gi].push_back(c);
+        }
+      }
+      for (size_t r = 0; r < rows; ++r) {
+        if (++progress->rows % kProgressEvery == 0) progress->Report(done_in_file);
+        if (!ts->valid[r]) {
+          return ParquetRowError(files, fi, row_base + r, ts_name, "timestamp is null");
+        }
+        const TimestampMicros when = ts->i64[r];
+        const TimestampMicros made = created != nullptr && created->valid[r] ? created->i64[r] : 0;
+        if (Status st = CheckTimestampRange(made); !st.ok()) {
+          return ParquetRowError(files, fi, row_base + r, created_name, st.message());
+        }
+        for (size_t gi = 0; gi < groups.size(); ++gi) {
+          ParquetGroup& g = groups[gi];
+          if (when < g.start || when > g.end) continue;
+          ++g.rows;
+          key.clear();
+          for (size_t k = 0; k < g.key_names.size(); ++k) {
+            const parquet::Column& kc = *packed[gi][k];
+            Status st;
+            if (!kc.valid[r]) {
+              st = InvalidArgument("join key is null");
+            } else if (kc.kind == parquet::ValueKind::kInt) {
+              st = AppendKeyPartFromInt(kc.i64[r], g.key_types[k], &key);
+            } else {
+              AppendKeyPartFromBytes(kc.Bytes(r), &key);
+            }
+            if (!st.ok()) {
+              return ParquetRowError(files, fi, row_base + r, g.key_names[k], st.message());
+            }
+          }
+          // Packed once the row group is done, if the row still wins then (entities recur
+          // within a row group: most rows that win are beaten again before its end).
+          const size_t w =
+              g.table.Offer(key, when, made, ParquetRowId(fi, row_base + r), [](std::string*) {});
+          if (w != WinnerTable::kLost) won[gi].emplace_back(w, r);
+        }
+      }
+      for (size_t gi = 0; gi < groups.size(); ++gi) {
+        for (const auto& [w, r] : won[gi]) {
+          WinnerTable::Winner& winner = groups[gi].table.at(w);
+          if (winner.line != ParquetRowId(fi, row_base + r)) continue;  // beaten since
+          winner.record.clear();
+          for (const parquet::Column* c : packed[gi]) PackParquetValue(*c, r, &winner.record);
+        }
+        won[gi].clear();
+      }
+      row_base += rows;
+    }
+    progress->bytes_base += file_bytes;
+    progress->Report(0);
+  }
+  for (ParquetGroup& g : groups) {
+    for (Target* t : g.targets) {
+      t->out->rows_read = g.rows;
+      t->out->row_groups_skipped = skipped_groups;
+      LARDER_RETURN_IF_ERROR(WriteParquetWinners(store, path, files, g, t));
     }
   }
   return Status::Ok();
@@ -365,12 +650,33 @@ Result<MaterializeResult> MaterializeRepo(Store& store, const RepoConfig& repo,
                                                           "' of feature view '" + t.view->def.name +
                                                           "' does not exist");
       }
-      progress.bytes_total += static_cast<uint64_t>(st.st_size);
+      if (S_ISREG(st.st_mode)) progress.bytes_total += static_cast<uint64_t>(st.st_size);
       file_order.push_back(path);
     }
     by_file[path].push_back(&t);
   }
+  // Parquet sources: every file opened and every view's columns checked against its dtypes
+  // before anything is written.
+  struct ParquetSource {
+    std::vector<std::string> files;
+    std::vector<std::unique_ptr<parquet::ParquetFile>> opened;
+  };
+  std::map<std::string, ParquetSource> parquet_sources;
   for (const std::string& path : file_order) {
+    if (!IsParquetSource(path)) continue;
+    ParquetSource& ps = parquet_sources[path];
+    LARDER_ASSIGN_OR_RETURN(ps.files, ParquetSourceFiles(path));
+    LARDER_ASSIGN_OR_RETURN(ps.opened, OpenParquetSource(ps.files, by_file[path]));
+    if (ps.files.size() != 1 || ps.files[0] != path) {  // a directory: its part files' bytes
+      for (const std::string& f : ps.files) progress.bytes_total += FileSize(f);
+    }
+  }
+  for (const std::string& path : file_order) {
+    if (auto it = parquet_sources.find(path); it != parquet_sources.end()) {
+      LARDER_RETURN_IF_ERROR(MaterializeParquet(store, path, it->second.files, it->second.opened,
+                                                by_file[path], &progress));
+      continue;
+    }
     LARDER_RETURN_IF_ERROR(MaterializeFile(store, path, by_file[path], &progress));
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0) progress.bytes_base += static_cast<uint64_t>(st.st_size);

@@ -1,7 +1,11 @@
 #include "engine/offline/offline_check.h"
 
+#include <sys/stat.h>
+
 #include "engine/offline/batch_source.h"
 #include "engine/offline/offline_log.h"
+#include "engine/offline/parquet_source.h"
+#include "engine/parquet/parquet_file.h"
 #include "engine/values/cell_convert.h"
 #include "engine/values/csv_stream.h"
 #include "engine/values/value_text.h"
@@ -101,6 +105,104 @@ void CheckFile(const Catalog& cat, const SourceDef& src, OfflineFileCheck* fc) {
   finish();
 }
 
+// The same checks over a Parquet source: every part file's columns against their dtypes,
+// then every row of every row group (null timestamps and keys, values a dtype refuses).
+void CheckParquetSource(const Catalog& cat, const SourceDef& src, OfflineFileCheck* fc) {
+  auto add = [fc](const std::string& v) {
+    if (fc->violations.size() < kMaxOfflineViolations) fc->violations.push_back(v);
+  };
+  struct stat st {};
+  if (::stat(fc->path.c_str(), &st) != 0) return;  // absent: as a CSV file not yet written
+  fc->exists = true;
+  auto files = ParquetSourceFiles(fc->path);
+  if (!files.ok()) return add(files.status().message());
+  auto bs = ResolveBatchSource(cat, src.name);
+  if (!bs.ok()) return add(bs.status().message());
+  struct Check {
+    const parquet::Field* field;
+    BatchColumn::Role role;
+    DType dtype;
+  };
+  const DType ts_type{ScalarType::kUnixTimestamp, false};
+  Cell scratch;
+  Value value;
+  std::string packed;
+  std::string key;
+  for (size_t fi = 0; fi < files->size(); ++fi) {
+    auto pf = parquet::ParquetFile::Open((*files)[fi]);
+    if (!pf.ok()) {
+      add(pf.status().message());
+      continue;
+    }
+    std::vector<Check> checks;
+    auto check = [&checks](const parquet::Field* f, BatchColumn::Role role, DType dtype) {
+      for (const Check& c : checks) {
+        if (c.field == f && c.role == role && c.dtype == dtype) return;
+      }
+      checks.push_back({f, role, dtype});
+    };
+    for (const ViewInfo* v : bs->views) {
+      auto vf = LocateParquetViewFields(*v, **pf);
+      if (!vf.ok()) {
+        add(vf.status().message());
+        continue;
+      }
+      check(vf->timestamp, BatchColumn::Role::kTimestamp, ts_type);
+      if (vf->created != nullptr) check(vf->created, BatchColumn::Role::kCreated, ts_type);
+      for (size_t k = 0; k < vf->keys.size(); ++k) {
+        check(vf->keys[k], BatchColumn::Role::kJoinKey, DType{v->key_types[k], false});
+      }
+      for (size_t f = 0; f < vf->features.size(); ++f) {
+        check(vf->features[f], BatchColumn::Role::kFeature, v->features[f].dtype);
+      }
+    }
+    uint64_t row_base = 0;
+    for (size_t rg = 0; rg < (*pf)->num_row_groups(); ++rg) {
+      const auto rows = static_cast<uint64_t>((*pf)->row_group_rows(rg));
+      fc->records += rows;
+      for (const Check& c : checks) {
+        auto col = (*pf)->ReadColumn(rg, *c.field);
+        if (!col.ok()) {
+          add(col.status().message());
+          continue;
+        }
+        for (size_t r = 0; r < rows; ++r) {
+          Status vst;
+          const bool valid = col->valid[r] != 0;
+          switch (c.role) {
+            case BatchColumn::Role::kTimestamp:
+              vst = valid ? CheckTimestampRange(col->i64[r]) : InvalidArgument("timestamp is null");
+              break;
+            case BatchColumn::Role::kCreated:
+              if (valid) vst = CheckTimestampRange(col->i64[r]);
+              break;
+            case BatchColumn::Role::kJoinKey:
+              key.clear();
+              if (!valid) {
+                vst = InvalidArgument("join key is null");
+              } else if (col->kind == parquet::ValueKind::kInt) {
+                vst = AppendKeyPartFromInt(col->i64[r], c.dtype.scalar, &key);
+              }
+              break;
+            case BatchColumn::Role::kFeature: {
+              packed.clear();
+              PackParquetValue(*col, r, &packed);
+              PackedReader in(packed);
+              vst = PackedToValue(in, c.dtype, &scratch, &value);
+              break;
+            }
+          }
+          if (vst.ok()) continue;
+          add(DescribeParquetRow(*files, ParquetRowId(fi, row_base + r)) + ", column '" +
+              c.field->name + "': " + vst.message());
+          if (fc->violations.size() >= kMaxOfflineViolations) return;
+        }
+      }
+      row_base += rows;
+    }
+  }
+}
+
 }  // namespace
 
 Result<std::vector<OfflineFileCheck>> CheckBatchSources(const RepoConfig& repo) {
@@ -111,7 +213,11 @@ Result<std::vector<OfflineFileCheck>> CheckBatchSources(const RepoConfig& repo) 
     OfflineFileCheck fc;
     fc.source = s.name;
     fc.path = s.resolved_path;
-    CheckFile(*cat, s, &fc);
+    if (IsParquetSource(fc.path)) {
+      CheckParquetSource(*cat, s, &fc);
+    } else {
+      CheckFile(*cat, s, &fc);
+    }
     out.push_back(std::move(fc));
   }
   return out;

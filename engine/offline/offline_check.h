@@ -1,6 +1,8 @@
 // `larder check` for the offline store: every batch-source file of a repo is read whole and
 // its header, records and values verified; a torn final record is reported (not a violation:
-// readers ignore it and the next append removes it).
+// readers ignore it and the next append removes it). A Parquet source (a `.parquet` file or a
+// directory of part files) has every part file's column types checked against their dtypes
+// and every row group decoded and its values verified; `records` counts its rows.
 // Thread-safety: pure function (reads files under their shared lock when needed).
 #pragma once
 

@@ -5,6 +5,7 @@
 
 #include "engine/offline/batch_source.h"
 #include "engine/offline/offline_log.h"
+#include "engine/offline/parquet_source.h"
 #include "engine/quote.h"
 #include "engine/row_stager.h"
 #include "engine/values/cell_convert.h"
@@ -108,6 +109,16 @@ Result<PushResult> PushToOffline(const Catalog& repo, const std::string& push_so
                   "push source " + QuoteInput(push_source) + " is not in the feature repo");
   }
   LARDER_ASSIGN_OR_RETURN(BatchSource bs, ResolveBatchSource(repo, src->batch_source));
+  // Larder writes no Parquet: appending CSV records to a Parquet file would corrupt it, and a
+  // new part file for a directory source would need a Parquet writer.
+  if (IsParquetSource(bs.file->resolved_path)) {
+    return Status(ErrorCode::kDataSourceError,
+                  "batch source '" + bs.file->name + "' of push source '" + push_source +
+                      "' is Parquet (" + bs.file->resolved_path +
+                      "): Larder does not write Parquet, so pushes to the offline store are "
+                      "refused for it (nothing was written); push to the online store only, or "
+                      "give the push source a CSV batch source");
+  }
   LARDER_RETURN_IF_ERROR(frame.CheckShape());
   ColumnRequirement need(frame);
   for (const BatchColumn& c : bs.columns) {

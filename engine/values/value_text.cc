@@ -208,6 +208,20 @@ Status AppendKeyPartFromText(std::string_view text, bool is_null, ScalarType typ
   }
 }
 
+Status AppendKeyPartFromInt(int64_t v, ScalarType type, std::string* key) {
+  if (type == ScalarType::kInt32 &&
+      (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())) {
+    return CellToValue(Cell::Int(v), DType{type, false}).status();
+  }
+  AppendI64(v, key);
+  return Status::Ok();
+}
+
+void AppendKeyPartFromBytes(std::string_view bytes, std::string* key) {
+  AppendU32(static_cast<uint32_t>(bytes.size()), key);
+  key->append(bytes);
+}
+
 Status AppendKeyPartFromCell(const Cell& c, ScalarType type, std::string* key) {
   if (c.kind == Cell::Kind::kNull) return InvalidArgument("join key is null");
   LARDER_ASSIGN_OR_RETURN(Value v, CellToValue(c, DType{type, false}));

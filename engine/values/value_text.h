@@ -38,6 +38,10 @@ void AppendCellJson(const Cell& c, std::string* out);
 Status AppendKeyPartFromText(std::string_view text, bool is_null, ScalarType type,
                              std::string* key);
 Status AppendKeyPartFromCell(const Cell& c, ScalarType type, std::string* key);
+// The same from typed values (Parquet): an integer for an Int32 / Int64 key (range-checked for
+// Int32), the bytes of a String / Bytes key.
+Status AppendKeyPartFromInt(int64_t v, ScalarType type, std::string* key);
+void AppendKeyPartFromBytes(std::string_view bytes, std::string* key);
 
 // Parses a timestamp field of a batch-source file; null is an error ("timestamp is null").
 Result<TimestampMicros> ParseTimestampField(std::string_view text, bool is_null);

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "engine/offline/offline_check.h"
+#include "engine/offline/parquet_source.h"
 #include "engine/values/frame_readers.h"
 #include "larder/feature_store.h"
 #include "larder/timestamp.h"
@@ -131,7 +132,8 @@ int RunHistorical(const OfflineOptions& o) {
   }
   auto store = FeatureStore::Open(o.repo);
   if (!store.ok()) return Fail(kCmd, store.status());
-  auto entity_df = ReadFrameFile(o.entity_df);
+  auto entity_df = o.entity_df.ends_with(".parquet") ? ReadParquetFrame(o.entity_df)
+                                                     : ReadFrameFile(o.entity_df);
   if (!entity_df.ok()) return Fail(kCmd, entity_df.status());
   HistoricalRequest req;
   req.features = o.features;
@@ -188,7 +190,7 @@ OfflineCommands AddOfflineCommands(CLI::App& app, OfflineOptions* o) {
       "as CSV");
   c.historical
       ->add_option("--entity-df", o->entity_df,
-                   "entity rows: join keys and event_timestamp (.csv, .json, .jsonl)")
+                   "entity rows: join keys and event_timestamp (.csv, .json, .jsonl, .parquet)")
       ->required();
   CLI::Option* features =
       c.historical->add_option("--features", o->features, "feature refs VIEW:FEATURE[,...]")
