@@ -160,6 +160,17 @@ class ParquetSourceTest : public ::testing::Test {
     std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
   }
 
+  // Feast's example file as the source of `pq`, and the same rows as CSV as that of `csv`.
+  void OpenFeastPair(Repo& pq, Repo& csv, std::set<int64_t>* ids,
+                     std::unique_ptr<FeatureStore>* fs_pq, std::unique_ptr<FeatureStore>* fs_csv) {
+    Spit(csv.dir() + "/data/driver_stats.csv",
+         ParquetAsCsv({Fixture("feast_driver_stats.parquet")}, ids));
+    *fs_pq = OpenRepo(pq, "data/driver_stats.parquet");
+    *fs_csv = OpenRepo(csv, "data/driver_stats.csv");
+    ASSERT_TRUE(*fs_pq && *fs_csv);
+    Copy(Fixture("feast_driver_stats.parquet"), pq.dir() + "/data/driver_stats.parquet");
+  }
+
   // Materializes [start, end] from `parquet_files` laid out as `layout` (a file or a directory
   // under the repo) and from the same rows as CSV; expects the same results and online rows.
   void ExpectSameAsCsv(const std::vector<std::string>& parquet_files, const std::string& layout,
@@ -221,12 +232,9 @@ TEST_F(ParquetSourceTest, ADirectoryOfPartFilesReadsThemInNameOrder) {
 TEST_F(ParquetSourceTest, IncrementalRunsReadParquet) {
   Repo pq, csv;
   std::set<int64_t> ids;
-  Spit(csv.dir() + "/data/driver_stats.csv",
-       ParquetAsCsv({Fixture("feast_driver_stats.parquet")}, &ids));
-  auto fs_pq = OpenRepo(pq, "data/driver_stats.parquet");
-  auto fs_csv = OpenRepo(csv, "data/driver_stats.csv");
-  ASSERT_TRUE(fs_pq && fs_csv);
-  Copy(Fixture("feast_driver_stats.parquet"), pq.dir() + "/data/driver_stats.parquet");
+  std::unique_ptr<FeatureStore> fs_pq, fs_csv;
+  OpenFeastPair(pq, csv, &ids, &fs_pq, &fs_csv);
+  ASSERT_FALSE(HasFatalFailure());
   // A first interval, then incremental runs from its end.
   for (FeatureStore* fs : {fs_pq.get(), fs_csv.get()}) {
     ASSERT_TRUE(fs->Materialize(Ts("2024-08-20T00:00:00Z"), Ts("2024-08-26T12:00:00Z"), {}).ok());
@@ -538,12 +546,9 @@ TEST_F(ParquetSourceTest, MaterializeAsOfNowReadsParquetAsCsv) {
   // Feast's disable_event_timestamp: every row up to now, written with now as its event time.
   Repo pq, csv;
   std::set<int64_t> ids;
-  Spit(csv.dir() + "/data/driver_stats.csv",
-       ParquetAsCsv({Fixture("feast_driver_stats.parquet")}, &ids));
-  auto fs_pq = OpenRepo(pq, "data/driver_stats.parquet");
-  auto fs_csv = OpenRepo(csv, "data/driver_stats.csv");
-  ASSERT_TRUE(fs_pq && fs_csv);
-  Copy(Fixture("feast_driver_stats.parquet"), pq.dir() + "/data/driver_stats.parquet");
+  std::unique_ptr<FeatureStore> fs_pq, fs_csv;
+  OpenFeastPair(pq, csv, &ids, &fs_pq, &fs_csv);
+  ASSERT_FALSE(HasFatalFailure());
   LARDER_ASSERT_OK_AND_ASSIGN(MaterializeResult a, fs_pq->MaterializeAsOfNow());
   LARDER_ASSERT_OK_AND_ASSIGN(MaterializeResult b, fs_csv->MaterializeAsOfNow());
   EXPECT_EQ(a.views[0].rows_read, 1808u);

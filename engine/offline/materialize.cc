@@ -108,15 +108,19 @@ struct Target {
   std::optional<TimestampMicros> event_time;  // replaces each written row's event timestamp
 };
 
-// Views of one file with the same key columns and interval share a winner table.
-struct Group {
-  std::vector<int> key_cols;
+// Views of one source with the same key columns and interval share a winner table.
+struct GroupCommon {
   std::vector<ScalarType> key_types;
   TimestampMicros start;
   TimestampMicros end;
   uint64_t rows = 0;
   WinnerTable table;
   std::vector<Target*> targets;
+};
+
+// A CSV source's group: its key columns by index.
+struct Group : GroupCommon {
+  std::vector<int> key_cols;
 };
 
 struct Progress {
@@ -267,14 +271,8 @@ Status MaterializeFile(Store& store, const std::string& path, const std::vector<
 // values (below), never as text. The winners are converted to the Values the row stager takes
 // (ConvertedCells::Provide), so the write path stages them without parsing anything.
 
-struct ParquetGroup {
+struct ParquetGroup : GroupCommon {
   std::vector<std::string> key_names;
-  std::vector<ScalarType> key_types;
-  TimestampMicros start;
-  TimestampMicros end;
-  uint64_t rows = 0;
-  WinnerTable table;
-  std::vector<Target*> targets;
   // The columns each winner's record packs: the join keys, then every target's features, each
   // name once.
   std::vector<std::string> packed;
