@@ -7,6 +7,7 @@
 #include "engine/quote.h"
 #include "engine/values/cell_convert.h"
 #include "larder/timestamp.h"
+#include "larder/types.h"
 #include "layout/entity_key.h"
 #include "layout/segment_layout.h"
 
@@ -47,7 +48,25 @@ Status ColumnRequirement::Check(std::string_view who) const {
 Result<const std::vector<Value>*> ConvertedCells::Values(int col, DType dtype,
                                                          std::string_view name) {
   for (const ValueColumn& c : values_) {
-    if (c.col == col && c.dtype == dtype) return &c.values;
+    if (c.col != col) continue;
+    if (c.dtype == dtype) {
+      if (c.values.size() != f_->num_rows()) {
+        return Status(ErrorCode::kInternal, "column '" + std::string(name) +
+                                                "' was provided with " +
+                                                std::to_string(c.values.size()) + " values for " +
+                                                std::to_string(f_->num_rows()) + " rows");
+      }
+      return &c.values;
+    }
+    // Provided as another dtype: the frame's cells of that column may be placeholders, so
+    // converting them would read every value as null. Refused instead.
+    if (c.provided) {
+      return InvalidArgument(f_->origin + ": column '" + std::string(name) + "' was read as " +
+                             DTypeName(c.dtype) + " but the store's registry has it as " +
+                             DTypeName(dtype) +
+                             ": the repo and the store differ, run `larder apply` first (nothing "
+                             "was written)");
+    }
   }
   std::vector<Value> values(f_->num_rows());
   const std::vector<Cell>& cells = f_->columns[col];
@@ -55,7 +74,7 @@ Result<const std::vector<Value>*> ConvertedCells::Values(int col, DType dtype,
     Status st = CellToValueInto(cells[r], dtype, &values[r]);
     if (!st.ok()) return CellError(*f_, r, name, st);
   }
-  values_.push_back({col, dtype, std::move(values)});
+  values_.push_back({col, dtype, std::move(values), /*provided=*/false});
   return &values_.back().values;
 }
 
@@ -77,7 +96,7 @@ Result<const std::vector<std::optional<TimestampMicros>>*> ConvertedCells::Times
 }
 
 void ConvertedCells::Provide(int col, DType dtype, std::vector<Value> values) {
-  values_.push_back({col, dtype, std::move(values)});
+  values_.push_back({col, dtype, std::move(values), /*provided=*/true});
 }
 
 void ConvertedCells::ProvideTimestamps(int col, std::vector<std::optional<TimestampMicros>> times) {

@@ -72,7 +72,9 @@ class ConvertedCells {
   size_t conversions() const { return values_.size() + timestamps_.size(); }
   // Column `col` as `dtype`, or as timestamps, already converted by the caller (one entry per
   // row; materialize decodes Parquet straight into these): Values and Timestamps then return
-  // them and never look at the frame's cells of that column, which may be placeholders.
+  // them and never look at the frame's cells of that column, which may be placeholders (asked
+  // for another dtype, Values refuses: the caller converted for a schema the writer's differs
+  // from). `values` must hold one entry per row.
   void Provide(int col, DType dtype, std::vector<Value> values);
   void ProvideTimestamps(int col, std::vector<std::optional<TimestampMicros>> times);
 
@@ -81,6 +83,7 @@ class ConvertedCells {
     int col;
     DType dtype;
     std::vector<Value> values;
+    bool provided;  // by Provide: the frame's cells of `col` may be placeholders
   };
   struct TimestampColumn {
     int col;

@@ -3,6 +3,8 @@
 // Feast's own example file, tests/data/parquet/feast_driver_stats.parquet), refuse Parquet
 // types a dtype cannot take before anything is written, and skip row groups whose timestamp
 // statistics lie outside the interval without decoding them.
+#include <sys/stat.h>
+
 #include <charconv>
 #include <cstring>
 #include <filesystem>
@@ -293,6 +295,74 @@ TEST_F(ParquetSourceTest, MissingColumnsAndSubdirectoriesAreNamed) {
        hive.dir() + "/data/driver_stats/year=2024/part-0.parquet");
   auto h = fs2->Materialize(Ts("2021-01-01T00:00:00Z"), Ts("2025-01-01T00:00:00Z"), {});
   EXPECT_TRUE(IsError(h, ErrorCode::kDataSourceError, {"subdirectory 'year=2024'", "hive"}));
+}
+
+// Materializing with a repo whose dtype differs from the store's registry (edited, not yet
+// applied) is refused, naming the column; the online rows stay as they were. Before, values were
+// converted for the repo's dtype and staged for the registry's, which found none of its dtype
+// and read the placeholder cells: every row was written null over its good value (found by
+// review).
+TEST_F(ParquetSourceTest, ARepoThatDiffersFromTheStoresRegistryIsRefusedNotWrittenAsNulls) {
+  Repo repo;
+  auto fs = OpenRepo(repo, "data/driver_stats.parquet");  // conv_rate Float32, applied
+  ASSERT_TRUE(fs);
+  Copy(Fixture("feast_driver_stats.parquet"), repo.dir() + "/data/driver_stats.parquet");
+  LARDER_ASSERT_OK(
+      fs->Materialize(Ts("2021-01-01T00:00:00Z"), Ts("2024-08-20T00:00:00Z"), {}).status());
+  const std::set<int64_t> ids = {1001, 1002, 1003, 1004, 1005};
+  const Online before = ReadAll(*fs, ids);
+  for (FieldStatus s : before.statuses) ASSERT_EQ(s, FieldStatus::kPresent);
+  repo.Write(DriverRepo("data/driver_stats.parquet", "Float64"));  // not applied
+  LARDER_ASSERT_OK_AND_ASSIGN(auto edited, repo.Open());
+  auto r = edited->Materialize(Ts("2021-01-01T00:00:00Z"), Ts("2025-01-01T00:00:00Z"), {});
+  EXPECT_TRUE(IsError(r, ErrorCode::kDataSourceError,
+                      {"conv_rate", "Float64", "Float32", "run `larder apply` first"}));
+  const Online after = ReadAll(*fs, ids);
+  EXPECT_EQ(after.statuses, before.statuses);
+  EXPECT_EQ(after.ts, before.ts);
+  for (const Value& v : after.values) EXPECT_FALSE(v.is_null) << "a value was written as null";
+}
+
+// A directory that would be read as holding nothing, or the wrong files, is refused: one with
+// no *.parquet file (read as empty, its interval would have been recorded as done), a Delta
+// table (its log, unread, decides which files are live), a *.parquet entry that is a symbolic
+// link; a FIFO at a file source's path is refused without blocking (found by review).
+TEST_F(ParquetSourceTest, DirectoriesThatWouldReadNothingOrTheWrongFilesAreRefused) {
+  Repo repo;
+  auto fs = OpenRepo(repo, "data/stats");
+  ASSERT_TRUE(fs);
+  const std::string dir = repo.dir() + "/data/stats";
+  std::filesystem::create_directories(dir);
+  Spit(dir + "/part-0.csv", "driver_id\n1\n");
+  const TimestampMicros from = Ts("2021-01-01T00:00:00Z");
+  const TimestampMicros to = Ts("2025-01-01T00:00:00Z");
+  EXPECT_TRUE(IsError(fs->Materialize(from, to, {}), ErrorCode::kDataSourceError,
+                      {"holds no *.parquet file"}));
+  std::filesystem::create_directories(dir + "/_delta_log");
+  Copy(Fixture("feast_driver_stats.parquet"), dir + "/part-0.parquet");
+  EXPECT_TRUE(IsError(fs->Materialize(from, to, {}), ErrorCode::kDataSourceError, {"Delta table"}));
+  std::filesystem::remove_all(dir + "/_delta_log");
+  std::filesystem::create_symlink(dir + "/part-0.parquet", dir + "/part-1.parquet");
+  EXPECT_TRUE(IsError(fs->Materialize(from, to, {}), ErrorCode::kDataSourceError,
+                      {"'part-1.parquet' is not a regular file"}));
+  std::filesystem::remove(dir + "/part-1.parquet");
+  LARDER_EXPECT_OK(fs->Materialize(from, to, {}).status());
+
+  Repo fifo;
+  auto fs2 = OpenRepo(fifo, "data/stats.parquet");
+  ASSERT_TRUE(fs2);
+  std::filesystem::create_directories(fifo.dir() + "/data");
+  ASSERT_EQ(::mkfifo((fifo.dir() + "/data/stats.parquet").c_str(), 0600), 0);
+  EXPECT_TRUE(
+      IsError(fs2->Materialize(from, to, {}), ErrorCode::kDataSourceError, {"not a regular file"}));
+}
+
+// A row id that names no file of the list (a declared row count past 2^40 would carry into the
+// file bits) is described as such, not read past the list (found by review).
+TEST(ParquetRowIds, AnIdNamingNoFileIsDescribedWithoutReadingPastTheList) {
+  const std::vector<std::string> files = {"a.parquet"};
+  EXPECT_EQ(DescribeParquetRow(files, ParquetRowId(0, 4)), "a.parquet row 5");
+  EXPECT_NE(DescribeParquetRow(files, ParquetRowId(2, 4)).find("no known file"), std::string::npos);
 }
 
 TEST_F(ParquetSourceTest, RowGroupsOutsideTheIntervalAreNotDecoded) {

@@ -152,7 +152,7 @@ Status JoinViewParquet(const ViewInfo& view, const std::vector<const Planned*>& 
   LARDER_ASSIGN_OR_RETURN(std::vector<std::string> files, ParquetSourceFiles(path));
   std::vector<std::unique_ptr<parquet::ParquetFile>> opened;
   for (const std::string& f : files) {
-    LARDER_ASSIGN_OR_RETURN(auto pf, parquet::ParquetFile::Open(f));
+    LARDER_ASSIGN_OR_RETURN(auto pf, OpenParquetSourceFile(f));
     LARDER_RETURN_IF_ERROR(LocateParquetViewFields(view, *pf).status());
     opened.push_back(std::move(pf));
   }

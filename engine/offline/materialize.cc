@@ -369,7 +369,7 @@ Result<std::vector<std::unique_ptr<parquet::ParquetFile>>> OpenParquetSource(
     const std::vector<std::string>& files, const std::vector<Target*>& targets) {
   std::vector<std::unique_ptr<parquet::ParquetFile>> out;
   for (const std::string& f : files) {
-    LARDER_ASSIGN_OR_RETURN(auto pf, parquet::ParquetFile::Open(f));
+    LARDER_ASSIGN_OR_RETURN(auto pf, OpenParquetSourceFile(f));
     for (const Target* t : targets) {
       LARDER_RETURN_IF_ERROR(LocateParquetViewFields(*t->view, *pf).status());
     }

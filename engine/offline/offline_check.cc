@@ -129,7 +129,7 @@ void CheckParquetSource(const Catalog& cat, const SourceDef& src, OfflineFileChe
   std::string packed;
   std::string key;
   for (size_t fi = 0; fi < files->size(); ++fi) {
-    auto pf = parquet::ParquetFile::Open((*files)[fi]);
+    auto pf = OpenParquetSourceFile((*files)[fi]);
     if (!pf.ok()) {
       add(pf.status().message());
       continue;

@@ -58,6 +58,13 @@ Result<std::vector<std::string>> ParquetSourceFiles(const std::string& path) {
   std::filesystem::directory_iterator it(path, ec);
   for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
     const std::string name = it->path().filename().string();
+    if (name == "_delta_log") {
+      return Status(ErrorCode::kDataSourceError,
+                    path +
+                        " is a Delta table (it has a _delta_log): its log decides which part "
+                        "files are live, and Larder does not read it; give a directory of "
+                        "plain Parquet part files");
+    }
     if (name.empty() || name[0] == '.' || name[0] == '_') continue;
     std::error_code type_ec;
     if (it->is_directory(type_ec)) {
@@ -67,11 +74,26 @@ Result<std::vector<std::string>> ParquetSourceFiles(const std::string& path) {
                         "folders key=value/ are not supported; put the part files directly in " +
                         path + ")");
     }
-    if (EndsWith(name, ".parquet")) names.push_back(name);
+    if (!EndsWith(name, ".parquet")) continue;
+    std::error_code link_ec;
+    if (!std::filesystem::is_regular_file(it->symlink_status(link_ec))) {
+      return Status(ErrorCode::kDataSourceError,
+                    path + ": '" + name +
+                        "' is not a regular file (symbolic links and special files in a Parquet "
+                        "source directory are not followed)");
+    }
+    names.push_back(name);
   }
   if (ec) {
     return Status(ErrorCode::kDataSourceError,
                   "cannot list Parquet source directory " + path + ": " + ec.message());
+  }
+  if (names.empty()) {
+    // Read as empty, the source would materialize nothing and record the interval as done.
+    return Status(ErrorCode::kDataSourceError,
+                  path +
+                      ": the Parquet source directory holds no *.parquet file (names starting "
+                      "with '.' or '_' are skipped)");
   }
   std::sort(names.begin(), names.end());
   std::vector<std::string> out;
@@ -359,10 +381,25 @@ Status PackedToValue(PackedReader& in, DType dtype, Cell* scratch, Value* out) {
   return CellToValueInto(*scratch, dtype, out);
 }
 
+Result<std::unique_ptr<parquet::ParquetFile>> OpenParquetSourceFile(const std::string& path) {
+  LARDER_ASSIGN_OR_RETURN(auto pf, parquet::ParquetFile::Open(path));
+  uint64_t rows = 0;
+  for (const parquet::RowGroup& g : pf->meta().row_groups) {
+    rows += static_cast<uint64_t>(std::max<int64_t>(g.num_rows, 0));
+    if (rows >= (uint64_t{1} << kRowBits)) {
+      return Status(ErrorCode::kDataSourceError,
+                    path + ": its row groups declare 2^" + std::to_string(kRowBits) +
+                        " rows or more, more than Larder reads from one file");
+    }
+  }
+  return pf;
+}
+
 uint64_t ParquetRowId(size_t file, uint64_t row) { return (uint64_t{file} << kRowBits) | row; }
 std::string DescribeParquetRow(const std::vector<std::string>& files, uint64_t line) {
   const size_t file = line >> kRowBits;
   const uint64_t row = line & ((uint64_t{1} << kRowBits) - 1);
+  if (file >= files.size()) return "row " + std::to_string(line) + " of no known file";
   return files[file] + " row " + std::to_string(row + 1);
 }
 

@@ -24,7 +24,9 @@ bool IsParquetSource(const std::string& path);
 // directory's regular files named `*.parquet` in byte order of their names. Names starting with
 // '.' or '_' (`_SUCCESS`, `.part-0.crc`, `_metadata`) and files not ending in ".parquet" are
 // skipped. A subdirectory is refused (kDataSourceError naming it): hive-style partition
-// folders (`key=value/`) are not read, and their key would be a column the files lack.
+// folders (`key=value/`) are not read, and their key would be a column the files lack. So are a
+// Delta table (`_delta_log`), a `*.parquet` entry that is not a regular file (links are not
+// followed), and a directory holding no `*.parquet` file.
 Result<std::vector<std::string>> ParquetSourceFiles(const std::string& path);
 
 // Whether values of `field` can be read as `dtype`: Int32 / Int64 from integers, Float32 /
@@ -64,7 +66,7 @@ enum PackTag : char { kPackNull = 0, kPackInt = 1, kPackReal = 2, kPackBytes = 3
 // many tagged elements). Integers, booleans and timestamps (micros) are int64.
 void PackParquetValue(const parquet::Column& c, size_t row, std::string* out);
 
-// Reads packed values (written by PackValue in this process: trusted).
+// Reads packed values (written by PackParquetValue in this process: trusted).
 class PackedReader {
  public:
   explicit PackedReader(std::string_view p, size_t pos = 0) : p_(p), pos_(pos) {}
@@ -117,8 +119,14 @@ Status PackedToValue(PackedReader& in, DType dtype, Cell* scratch, Value* out);
 // InvalidArgument unless `micros` lies in years 1..9999 (what RFC 3339 text can spell).
 Status CheckTimestampRange(int64_t micros);
 
+// Opens a file of a Parquet source (ParquetFile::Open), refusing one whose row groups declare
+// 2^40 rows or more in all: a row's number must fit ParquetRowId (the counts of row groups that
+// are skipped or fail to decode are believed as declared).
+Result<std::unique_ptr<parquet::ParquetFile>> OpenParquetSourceFile(const std::string& path);
+
 // A row of a Parquet source: its file's index and its row in the file (0-based, over row
-// groups), in one number; described as "FILE row N" (1-based).
+// groups), in one number; described as "FILE row N" (1-based; an id naming no file of `files`
+// is described as such, never read past the list).
 uint64_t ParquetRowId(size_t file, uint64_t row);
 std::string DescribeParquetRow(const std::vector<std::string>& files, uint64_t id);
 

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <limits>
@@ -205,7 +206,9 @@ ParquetFile::~ParquetFile() {
 Result<std::unique_ptr<ParquetFile>> ParquetFile::Open(const std::string& path) {
   std::unique_ptr<ParquetFile> f(new ParquetFile());
   f->origin_ = path;
-  f->fd_ = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO at the path must not block the open (it is refused below as not a
+  // regular file); reads of a regular file ignore the flag.
+  f->fd_ = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
   if (f->fd_ < 0) {
     int e = errno;
     if (e == ENOENT) return Status(ErrorCode::kDataSourceNotFound, path + ": no such file");
@@ -439,8 +442,10 @@ Result<Column> ParquetFile::ReadColumn(size_t rg, const Field& field) const {
     }
     slots = d.entries;
   } else {
-    c.valid.reserve(static_cast<size_t>(g.num_rows));
-    c.list_begin.reserve(static_cast<size_t>(g.num_rows) + 1);
+    // At most one row per decoded entry: a declared count is not believed for the reservation.
+    const size_t rows_at_most = std::min(static_cast<size_t>(g.num_rows), d.entries);
+    c.valid.reserve(rows_at_most);
+    c.list_begin.reserve(rows_at_most + 1);
     for (size_t e = 0; e < d.entries; ++e) {
       int def = d.def.empty() ? max_def : d.def[e];
       if (d.rep[e] == 0) {

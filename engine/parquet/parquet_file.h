@@ -86,7 +86,7 @@ class ParquetFile {
   Result<Column> ReadColumn(size_t rg, const Field& field) const;
 
   // The [min, max] of a timestamp field in row group `rg` from its statistics, in micros; empty
-  // when the statistics are absent or not trustworthy (INT96, legacy unsigned order).
+  // when the statistics are absent or not trustworthy (INT96; a width that does not match).
   std::optional<std::pair<int64_t, int64_t>> TimestampRange(size_t rg, const Field& field) const;
 
  private:
