@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -41,13 +42,10 @@ Result<uid_t> ResolveUser(const std::string& name, const std::string& what) {
                    std::strerror(err));
   }
   // A uid given as a number: all digits, and within uid_t (the -1 of "no owner" excluded).
-  bool digits = !name.empty() && name.size() <= 10;
-  uint64_t uid = 0;
-  for (char c : name) {
-    digits = digits && c >= '0' && c <= '9';
-    if (digits) uid = uid * 10 + static_cast<uint64_t>(c - '0');
-  }
-  if (!digits || uid >= 0xffffffffull) {
+  uint32_t uid = 0;
+  const char* end = name.data() + name.size();
+  const auto [ptr, ec] = std::from_chars(name.data(), end, uid);
+  if (name.empty() || ec != std::errc() || ptr != end || uid == 0xffffffffu) {
     return InvalidArgument(what + " '" + name.substr(0, 64) +
                            "' names no user of this host (give a user name or a uid)");
   }

@@ -110,11 +110,7 @@ int HttpStatusFor(ErrorCode code) {
 
 std::string CappedErrorMessage(std::string_view message) {
   if (message.size() <= kMaxErrorMessageBytes) return std::string(message);
-  size_t cut = kMaxErrorMessageBytes;  // message[cut] is the first byte left out
-  while (cut + 3 > kMaxErrorMessageBytes &&
-         (static_cast<unsigned char>(message[cut]) & 0xC0) == 0x80) {
-    --cut;  // not inside a UTF-8 character
-  }
+  const size_t cut = Utf8CutPoint(message, kMaxErrorMessageBytes);
   return std::string(message.substr(0, cut)) + "... (message cut at " + std::to_string(cut) +
          " of " + std::to_string(message.size()) + " bytes)";
 }
