@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -75,6 +76,9 @@ struct Frame {
   std::string origin;
   // Optional: the 1-based source line of each row (CSV, JSONL). Empty = describe rows by index.
   std::vector<uint64_t> row_lines;
+  // Optional: names row i in errors when the rows come from several places (materialize's rows
+  // from the part files of a Parquet source: "part-1.parquet row 7"); used before the above.
+  std::function<std::string(size_t)> describe_row;
 
   size_t num_rows() const { return columns.empty() ? 0 : columns[0].size(); }
   // Index of a column, or -1.

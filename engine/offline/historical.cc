@@ -154,6 +154,7 @@ Status JoinViewParquet(const ViewInfo& view, const std::vector<const Planned*>& 
   for (const std::string& f : files) {
     LARDER_ASSIGN_OR_RETURN(auto pf, OpenParquetSourceFile(f));
     LARDER_RETURN_IF_ERROR(LocateParquetViewFields(view, *pf).status());
+    pf->Detach();  // attached one at a time below: thousands of part files stay under EMFILE
     opened.push_back(std::move(pf));
   }
   const int64_t ttl = view.ttl_micros;
@@ -170,7 +171,8 @@ Status JoinViewParquet(const ViewInfo& view, const std::vector<const Planned*>& 
   std::vector<uint64_t> record_rows;
   std::string key;
   for (size_t fi = 0; fi < opened.size() && !ent.max_t.empty(); ++fi) {
-    const parquet::ParquetFile& pf = *opened[fi];
+    parquet::ParquetFile& pf = *opened[fi];
+    LARDER_RETURN_IF_ERROR(pf.Attach());
     LARDER_ASSIGN_OR_RETURN(ParquetViewFields vf, LocateParquetViewFields(view, pf));
     uint64_t row_base = 0;
     for (size_t rg = 0; rg < pf.num_row_groups(); ++rg) {
@@ -198,14 +200,7 @@ Status JoinViewParquet(const ViewInfo& view, const std::vector<const Planned*>& 
         const uint64_t id = ParquetRowId(fi, row_base + r);
         key.clear();
         for (size_t k = 0; k < keys.size(); ++k) {
-          Status kst;
-          if (!keys[k].valid[r]) {
-            kst = InvalidArgument("join key is null");
-          } else if (keys[k].kind == parquet::ValueKind::kInt) {
-            kst = AppendKeyPartFromInt(keys[k].i64[r], view.key_types[k], &key);
-          } else {
-            AppendKeyPartFromBytes(keys[k].Bytes(r), &key);
-          }
+          Status kst = AppendParquetKeyPart(keys[k], r, view.key_types[k], &key);
           if (!kst.ok()) {
             return Status(ErrorCode::kDataSourceError,
                           DescribeParquetRow(files, id) + ", column '" +
@@ -221,9 +216,18 @@ Status JoinViewParquet(const ViewInfo& view, const std::vector<const Planned*>& 
                                                          "': timestamp is null");
         }
         const TimestampMicros when = ts.i64[r];
+        const TimestampMicros made = vf.created != nullptr && created.valid[r] ? created.i64[r] : 0;
+        for (auto [name, micros] :
+             {std::pair<const std::string&, TimestampMicros>(view.timestamp_field, when),
+              {view.created_timestamp_column, made}}) {
+          if (Status range = CheckTimestampRange(micros); !range.ok()) {
+            return Status(
+                ErrorCode::kDataSourceError,
+                DescribeParquetRow(files, id) + ", column '" + name + "': " + range.message());
+          }
+        }
         if (when > ent.max_t[slot]) continue;
         if (ttl > 0 && when <= ent.min_t[slot] - ttl) continue;
-        const TimestampMicros made = vf.created != nullptr && created.valid[r] ? created.i64[r] : 0;
         cands.push_back({slot, when, made, static_cast<uint32_t>(records.size())});
         std::string& rec = records.emplace_back();
         for (const parquet::Column& c : values) PackParquetValue(c, r, &rec);
@@ -231,6 +235,7 @@ Status JoinViewParquet(const ViewInfo& view, const std::vector<const Planned*>& 
       }
       row_base += rows;
     }
+    pf.Detach();
   }
   const std::vector<uint32_t> chosen = Choose(&cands, ent, t, ttl);
 

@@ -304,9 +304,17 @@ Status WriteParquetWinners(Store& store, const std::string& path,
     packed_index.push_back(index_of(f.name));
   }
   const size_t value_cols = names.size();
-  names.push_back(v.timestamp_field);
+  // The timestamp and created columns, after the values unless a feature has their name (it
+  // is then the same column of the file: one frame column carries both).
+  auto column_of = [&names](const std::string& name) {
+    const auto at = std::find(names.begin(), names.end(), name);
+    if (at != names.end()) return static_cast<size_t>(at - names.begin());
+    names.push_back(name);
+    return names.size() - 1;
+  };
+  const size_t ts_col = column_of(v.timestamp_field);
   const bool has_created = !v.created_timestamp_column.empty();
-  if (has_created) names.push_back(v.created_timestamp_column);
+  const size_t created_col = has_created ? column_of(v.created_timestamp_column) : 0;
 
   const std::vector<uint32_t> order = InBucketOrder(
       winners.size(), [&](size_t i) { return HashEntityKey(t->store_view_id, winners[i].key); });
@@ -317,6 +325,9 @@ Status WriteParquetWinners(Store& store, const std::string& path,
     const size_t n = e - b;
     Frame frame;
     frame.origin = path + " (a batch of materialized rows)";
+    frame.describe_row = [&files, &winners, &order, b](size_t r) {
+      return DescribeParquetRow(files, winners[order[b + r]].line);
+    };
     frame.names = names;
     frame.columns.assign(names.size(), std::vector<Cell>(n));
     std::vector<std::vector<Value>> values(value_cols);
@@ -347,8 +358,8 @@ Status WriteParquetWinners(Store& store, const std::string& path,
     for (size_t c = 0; c < value_cols; ++c) {
       cells.Provide(static_cast<int>(c), dtypes[c], std::move(values[c]));
     }
-    cells.ProvideTimestamps(static_cast<int>(value_cols), std::move(times));
-    if (has_created) cells.ProvideTimestamps(static_cast<int>(value_cols + 1), std::move(created));
+    cells.ProvideTimestamps(static_cast<int>(ts_col), std::move(times));
+    if (has_created) cells.ProvideTimestamps(static_cast<int>(created_col), std::move(created));
     auto res = store.WriteToView(v.def.name, frame, Store::AllNullRows::kWrite, &cells);
     if (!res.ok()) {
       Status st = res.status();
@@ -364,7 +375,9 @@ Status WriteParquetWinners(Store& store, const std::string& path,
 }
 
 // Opens every file of a Parquet source and checks every target's columns in each (names,
-// and Parquet types against dtypes), before anything is read or written.
+// and Parquet types against dtypes), before anything is read or written. The files are
+// returned detached (their footers kept, no descriptor open): MaterializeParquet attaches one
+// at a time, so a source of thousands of part files stays under the descriptor limit.
 Result<std::vector<std::unique_ptr<parquet::ParquetFile>>> OpenParquetSource(
     const std::vector<std::string>& files, const std::vector<Target*>& targets) {
   std::vector<std::unique_ptr<parquet::ParquetFile>> out;
@@ -373,6 +386,7 @@ Result<std::vector<std::unique_ptr<parquet::ParquetFile>>> OpenParquetSource(
     for (const Target* t : targets) {
       LARDER_RETURN_IF_ERROR(LocateParquetViewFields(*t->view, *pf).status());
     }
+    pf->Detach();
     out.push_back(std::move(pf));
   }
   return out;
@@ -425,7 +439,8 @@ Status MaterializeParquet(Store& store, const std::string& path,
   std::string key;
   std::vector<std::vector<std::pair<size_t, size_t>>> won(groups.size());  // (winner, row)
   for (size_t fi = 0; fi < opened.size(); ++fi) {
-    const parquet::ParquetFile& pf = *opened[fi];
+    parquet::ParquetFile& pf = *opened[fi];
+    LARDER_RETURN_IF_ERROR(pf.Attach());
     const parquet::Field* ts_field = pf.FindField(ts_name);
     const parquet::Field* created_field =
         created_name.empty() ? nullptr : pf.FindField(created_name);
@@ -471,6 +486,9 @@ Status MaterializeParquet(Store& store, const std::string& path,
           return ParquetRowError(files, fi, row_base + r, ts_name, "timestamp is null");
         }
         const TimestampMicros when = ts->i64[r];
+        if (Status st = CheckTimestampRange(when); !st.ok()) {  // as RFC 3339 text would be
+          return ParquetRowError(files, fi, row_base + r, ts_name, st.message());
+        }
         const TimestampMicros made = created != nullptr && created->valid[r] ? created->i64[r] : 0;
         if (Status st = CheckTimestampRange(made); !st.ok()) {
           return ParquetRowError(files, fi, row_base + r, created_name, st.message());
@@ -481,15 +499,7 @@ Status MaterializeParquet(Store& store, const std::string& path,
           ++g.rows;
           key.clear();
           for (size_t k = 0; k < g.key_names.size(); ++k) {
-            const parquet::Column& kc = *packed[gi][k];
-            Status st;
-            if (!kc.valid[r]) {
-              st = InvalidArgument("join key is null");
-            } else if (kc.kind == parquet::ValueKind::kInt) {
-              st = AppendKeyPartFromInt(kc.i64[r], g.key_types[k], &key);
-            } else {
-              AppendKeyPartFromBytes(kc.Bytes(r), &key);
-            }
+            Status st = AppendParquetKeyPart(*packed[gi][k], r, g.key_types[k], &key);
             if (!st.ok()) {
               return ParquetRowError(files, fi, row_base + r, g.key_names[k], st.message());
             }
@@ -512,6 +522,7 @@ Status MaterializeParquet(Store& store, const std::string& path,
       }
       row_base += rows;
     }
+    pf.Detach();
     progress->bytes_base += file_bytes;
     progress->Report(0);
   }
@@ -620,8 +631,16 @@ Result<MaterializeResult> MaterializeRepo(Store& store, const RepoConfig& repo,
   result.views.resize(selected.size());
   std::vector<Target> targets;
   targets.reserve(selected.size());
-  std::map<std::string, std::vector<Target*>> by_file;  // path → targets, one pass per file
-  std::vector<std::string> file_order;
+  // One pass over a file per timestamp field and created column: two sources may name the same
+  // file with different ones, and each view must be read by its own.
+  struct Pass {
+    std::string path;
+    std::string timestamp_field;
+    std::string created_column;
+    auto operator<=>(const Pass&) const = default;
+  };
+  std::map<Pass, std::vector<Target*>> by_pass;
+  std::vector<Pass> pass_order;
   for (size_t i = 0; i < selected.size(); ++i) {
     const ViewInfo* v = selected[i];
     TimestampMicros s = 0;
@@ -639,19 +658,19 @@ Result<MaterializeResult> MaterializeRepo(Store& store, const RepoConfig& repo,
   Progress progress{&progress_fn, Clock::now()};
   for (Target& t : targets) {
     LARDER_ASSIGN_OR_RETURN(BatchSource bs, ResolveBatchSource(*repo_cat, t.view->def.source));
-    const std::string& path = bs.file->resolved_path;
-    if (by_file.find(path) == by_file.end()) {
+    Pass pass{bs.file->resolved_path, t.view->timestamp_field, t.view->created_timestamp_column};
+    if (by_pass.find(pass) == by_pass.end()) {
       // Every file must be there before anything is written.
       struct stat st {};
-      if (::stat(path.c_str(), &st) != 0) {
-        return Status(ErrorCode::kDataSourceNotFound, "batch source file '" + path +
+      if (::stat(pass.path.c_str(), &st) != 0) {
+        return Status(ErrorCode::kDataSourceNotFound, "batch source file '" + pass.path +
                                                           "' of feature view '" + t.view->def.name +
                                                           "' does not exist");
       }
       if (S_ISREG(st.st_mode)) progress.bytes_total += static_cast<uint64_t>(st.st_size);
-      file_order.push_back(path);
+      pass_order.push_back(pass);
     }
-    by_file[path].push_back(&t);
+    by_pass[pass].push_back(&t);
   }
   // Parquet sources: every file opened and every view's columns checked against its dtypes
   // before anything is written.
@@ -659,25 +678,27 @@ Result<MaterializeResult> MaterializeRepo(Store& store, const RepoConfig& repo,
     std::vector<std::string> files;
     std::vector<std::unique_ptr<parquet::ParquetFile>> opened;
   };
-  std::map<std::string, ParquetSource> parquet_sources;
-  for (const std::string& path : file_order) {
-    if (!IsParquetSource(path)) continue;
-    ParquetSource& ps = parquet_sources[path];
-    LARDER_ASSIGN_OR_RETURN(ps.files, ParquetSourceFiles(path));
-    LARDER_ASSIGN_OR_RETURN(ps.opened, OpenParquetSource(ps.files, by_file[path]));
-    if (ps.files.size() != 1 || ps.files[0] != path) {  // a directory: its part files' bytes
+  std::map<Pass, ParquetSource> parquet_sources;
+  for (const Pass& pass : pass_order) {
+    if (!IsParquetSource(pass.path)) continue;
+    ParquetSource& ps = parquet_sources[pass];
+    LARDER_ASSIGN_OR_RETURN(ps.files, ParquetSourceFiles(pass.path));
+    LARDER_ASSIGN_OR_RETURN(ps.opened, OpenParquetSource(ps.files, by_pass[pass]));
+    if (ps.files.size() != 1 || ps.files[0] != pass.path) {  // a directory: its part files' bytes
       for (const std::string& f : ps.files) progress.bytes_total += FileSize(f);
     }
   }
-  for (const std::string& path : file_order) {
-    if (auto it = parquet_sources.find(path); it != parquet_sources.end()) {
-      LARDER_RETURN_IF_ERROR(MaterializeParquet(store, path, it->second.files, it->second.opened,
-                                                by_file[path], &progress));
+  for (const Pass& pass : pass_order) {
+    if (auto it = parquet_sources.find(pass); it != parquet_sources.end()) {
+      LARDER_RETURN_IF_ERROR(MaterializeParquet(store, pass.path, it->second.files,
+                                                it->second.opened, by_pass[pass], &progress));
       continue;
     }
-    LARDER_RETURN_IF_ERROR(MaterializeFile(store, path, by_file[path], &progress));
+    LARDER_RETURN_IF_ERROR(MaterializeFile(store, pass.path, by_pass[pass], &progress));
     struct stat st {};
-    if (::stat(path.c_str(), &st) == 0) progress.bytes_base += static_cast<uint64_t>(st.st_size);
+    if (::stat(pass.path.c_str(), &st) == 0) {
+      progress.bytes_base += static_cast<uint64_t>(st.st_size);
+    }
   }
   std::vector<MaterializedInterval> intervals;
   for (const Target& t : targets) intervals.push_back({t.view->def.name, t.start, t.end});

@@ -2,6 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <map>
+#include <optional>
+
 #include "engine/offline/batch_source.h"
 #include "engine/offline/offline_log.h"
 #include "engine/offline/parquet_source.h"
@@ -10,10 +14,23 @@
 #include "engine/values/csv_stream.h"
 #include "engine/values/value_text.h"
 #include "larder/timestamp.h"
+#include "layout/segment_layout.h"
 
 namespace larder {
 
 namespace {
+
+// The entity key of a view's row, built by AppendKeyPart* (Int32 parts 8 bytes wide), as long
+// as the store keeps it (layout/entity_key.h: Int32 parts 4 bytes wide): InvalidArgument when
+// over layout::kMaxKeyLen, as the write path refuses it.
+Status CheckKeyLength(const std::string& key, const std::vector<ScalarType>& types,
+                      const std::string& view) {
+  size_t len = key.size();
+  for (ScalarType t : types) len -= t == ScalarType::kInt32 ? 4 : 0;
+  if (len <= layout::kMaxKeyLen) return Status::Ok();
+  return InvalidArgument("entity key of feature view '" + view + "' is " + std::to_string(len) +
+                         " bytes, over the limit of " + std::to_string(layout::kMaxKeyLen));
+}
 
 // One column check: a value of `dtype` (or a timestamp, or a join key) in column `col`.
 struct ColumnCheck {
@@ -32,6 +49,9 @@ Status CheckField(const CsvStream& cs, const ColumnCheck& c) {
     case BatchColumn::Role::kCreated:
       return null ? Status::Ok() : ParseTimestamp(text).status();
     case BatchColumn::Role::kJoinKey: {
+      if (!null && c.dtype.scalar == ScalarType::kString) {  // its UTF-8, as a write checks it
+        LARDER_RETURN_IF_ERROR(CellToValue(Cell::String(std::string(text)), c.dtype).status());
+      }
       std::string key;
       return AppendKeyPartFromText(text, null, c.dtype.scalar, &key);
     }
@@ -74,12 +94,18 @@ void CheckFile(const Catalog& cat, const SourceDef& src, OfflineFileCheck* fc) {
   auto bs = ResolveBatchSource(cat, src.name);
   if (!bs.ok()) return add(bs.status().message());
   const DType ts_type{ScalarType::kUnixTimestamp, false};
+  struct KeyCheck {
+    const ViewInfo* view;
+    std::vector<int> cols;
+  };
+  std::vector<KeyCheck> key_checks;
   for (const ViewInfo* v : bs->views) {
     auto vc = LocateViewColumns(*v, header, fc->path);
     if (!vc.ok()) {
       add(vc.status().message());
       continue;
     }
+    key_checks.push_back({v, vc->keys});
     check(vc->timestamp, BatchColumn::Role::kTimestamp, ts_type);
     if (vc->created >= 0) check(vc->created, BatchColumn::Role::kCreated, ts_type);
     for (size_t k = 0; k < vc->keys.size(); ++k) {
@@ -99,6 +125,20 @@ void CheckFile(const Catalog& cat, const SourceDef& src, OfflineFileCheck* fc) {
       if (st.ok()) continue;
       add(fc->path + " line " + std::to_string(cs.line()) + ", column '" + header[c.col] +
           "': " + st.message());
+      if (fc->violations.size() >= kMaxOfflineViolations) return finish();
+    }
+    for (const KeyCheck& kc : key_checks) {
+      std::string key;
+      bool parts_ok = true;  // a part in error is reported above
+      for (size_t k = 0; k < kc.cols.size() && parts_ok; ++k) {
+        const auto col = static_cast<size_t>(kc.cols[k]);
+        parts_ok =
+            AppendKeyPartFromText(cs.field(col), cs.is_null(col), kc.view->key_types[k], &key).ok();
+      }
+      if (!parts_ok) continue;
+      Status st = CheckKeyLength(key, kc.view->key_types, kc.view->def.name);
+      if (st.ok()) continue;
+      add(fc->path + " line " + std::to_string(cs.line()) + ": " + st.message());
       if (fc->violations.size() >= kMaxOfflineViolations) return finish();
     }
   }
@@ -141,6 +181,11 @@ void CheckParquetSource(const Catalog& cat, const SourceDef& src, OfflineFileChe
       }
       checks.push_back({f, role, dtype});
     };
+    struct KeyCheck {
+      const ViewInfo* view;
+      std::vector<const parquet::Field*> fields;
+    };
+    std::vector<KeyCheck> key_checks;
     for (const ViewInfo* v : bs->views) {
       auto vf = LocateParquetViewFields(*v, **pf);
       if (!vf.ok()) {
@@ -155,17 +200,33 @@ void CheckParquetSource(const Catalog& cat, const SourceDef& src, OfflineFileChe
       for (size_t f = 0; f < vf->features.size(); ++f) {
         check(vf->features[f], BatchColumn::Role::kFeature, v->features[f].dtype);
       }
+      key_checks.push_back({v, vf->keys});
     }
     uint64_t row_base = 0;
     for (size_t rg = 0; rg < (*pf)->num_row_groups(); ++rg) {
       const auto rows = static_cast<uint64_t>((*pf)->row_group_rows(rg));
       fc->records += rows;
-      for (const Check& c : checks) {
-        auto col = (*pf)->ReadColumn(rg, *c.field);
-        if (!col.ok()) {
-          add(col.status().message());
-          continue;
+      // Each column the checks read, decoded once (nullopt: it failed to decode, reported).
+      std::map<const parquet::Field*, std::optional<parquet::Column>> decoded;
+      auto column = [&](const parquet::Field* f) -> const parquet::Column* {
+        auto [it, fresh] = decoded.try_emplace(f);
+        if (fresh) {
+          auto col = (*pf)->ReadColumn(rg, *f);
+          if (col.ok()) {
+            it->second = std::move(col).value();
+          } else {
+            add(col.status().message());
+          }
         }
+        return it->second ? &*it->second : nullptr;
+      };
+      auto violation = [&](uint64_t r, const std::string& what) {
+        add(DescribeParquetRow(*files, ParquetRowId(fi, row_base + r)) + what);
+        return fc->violations.size() >= kMaxOfflineViolations;
+      };
+      for (const Check& c : checks) {
+        const parquet::Column* col = column(c.field);
+        if (col == nullptr) continue;
         for (size_t r = 0; r < rows; ++r) {
           Status vst;
           const bool valid = col->valid[r] != 0;
@@ -178,11 +239,7 @@ void CheckParquetSource(const Catalog& cat, const SourceDef& src, OfflineFileChe
               break;
             case BatchColumn::Role::kJoinKey:
               key.clear();
-              if (!valid) {
-                vst = InvalidArgument("join key is null");
-              } else if (col->kind == parquet::ValueKind::kInt) {
-                vst = AppendKeyPartFromInt(col->i64[r], c.dtype.scalar, &key);
-              }
+              vst = AppendParquetKeyPart(*col, r, c.dtype.scalar, &key);
               break;
             case BatchColumn::Role::kFeature: {
               packed.clear();
@@ -193,9 +250,22 @@ void CheckParquetSource(const Catalog& cat, const SourceDef& src, OfflineFileChe
             }
           }
           if (vst.ok()) continue;
-          add(DescribeParquetRow(*files, ParquetRowId(fi, row_base + r)) + ", column '" +
-              c.field->name + "': " + vst.message());
-          if (fc->violations.size() >= kMaxOfflineViolations) return;
+          if (violation(r, ", column '" + c.field->name + "': " + vst.message())) return;
+        }
+      }
+      for (const KeyCheck& kc : key_checks) {
+        std::vector<const parquet::Column*> cols;
+        for (const parquet::Field* f : kc.fields) cols.push_back(column(f));
+        if (std::find(cols.begin(), cols.end(), nullptr) != cols.end()) continue;
+        for (size_t r = 0; r < rows; ++r) {
+          key.clear();
+          bool parts_ok = true;  // a part in error is reported above
+          for (size_t k = 0; k < cols.size() && parts_ok; ++k) {
+            parts_ok = AppendParquetKeyPart(*cols[k], r, kc.view->key_types[k], &key).ok();
+          }
+          if (!parts_ok) continue;
+          Status st = CheckKeyLength(key, kc.view->key_types, kc.view->def.name);
+          if (!st.ok() && violation(r, ": " + st.message())) return;
         }
       }
       row_base += rows;

@@ -1,5 +1,6 @@
 #include "engine/offline/parquet_source.h"
 
+#include <simdjson.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 
 #include "engine/row_stager.h"
 #include "engine/values/cell_convert.h"
+#include "engine/values/value_text.h"
 #include "larder/timestamp.h"
 
 namespace larder {
@@ -35,7 +37,7 @@ bool ScalarFits(parquet::ValueKind kind, ScalarType t) {
     case ScalarType::kString:
       return kind == ValueKind::kString;
     case ScalarType::kBytes:
-      return kind == ValueKind::kBytes || kind == ValueKind::kString;
+      return kind == ValueKind::kBytes;
     case ScalarType::kUnixTimestamp:
       return kind == ValueKind::kTimestamp;
   }
@@ -173,7 +175,7 @@ Cell SlotCell(const parquet::Column& c, size_t slot) {
 
 }  // namespace
 
-Result<Frame> ReadParquetFrame(const std::string& path) {
+Result<Frame> ReadParquetFrame(const std::string& path, uint64_t max_cells) {
   LARDER_ASSIGN_OR_RETURN(auto pf, parquet::ParquetFile::Open(path));
   Frame f;
   f.origin = path;
@@ -186,9 +188,31 @@ Result<Frame> ReadParquetFrame(const std::string& path) {
     f.names.push_back(field.name);
     f.columns.emplace_back();
   }
+  // Cells (values and list elements) held so far: bounded, as a few compressed bytes can
+  // declare and decode to billions of cells of ~80 bytes each.
+  uint64_t cells = 0;
+  auto too_many = [&path, max_cells](const std::string& what) {
+    return Status(ErrorCode::kInvalidArgument,
+                  path + ": " + what + ", more than the " + std::to_string(max_cells) +
+                      " cells an entity dataframe may hold; split the file");
+  };
+  uint64_t declared = 0;
+  for (size_t rg = 0; rg < pf->num_row_groups(); ++rg) {
+    declared += static_cast<uint64_t>(std::max<int64_t>(pf->row_group_rows(rg), 0));
+    if (declared > max_cells) break;
+  }
+  if (!f.names.empty() && declared > max_cells / f.names.size()) {
+    return too_many("its row groups declare " + std::to_string(declared) + " rows of " +
+                    std::to_string(f.names.size()) + " columns");
+  }
   for (size_t rg = 0; rg < pf->num_row_groups(); ++rg) {
     for (size_t i = 0; i < pf->fields().size(); ++i) {
       LARDER_ASSIGN_OR_RETURN(parquet::Column c, pf->ReadColumn(rg, pf->fields()[i]));
+      cells += c.rows + (c.is_list ? c.list_begin[c.rows] : 0);
+      if (cells > max_cells) {
+        return too_many("row group " + std::to_string(rg) + " brings it to " +
+                        std::to_string(cells) + " cells");
+      }
       std::vector<Cell>& out = f.columns[i];
       for (size_t r = 0; r < c.rows; ++r) {
         if (!c.valid[r]) {
@@ -379,6 +403,17 @@ Status PackedToValue(PackedReader& in, DType dtype, Cell* scratch, Value* out) {
     for (Cell& e : scratch->arr) ReadScalarCell(in, in.Tag(), dtype.scalar, &e);
   }
   return CellToValueInto(*scratch, dtype, out);
+}
+
+Status AppendParquetKeyPart(const parquet::Column& c, size_t r, ScalarType type, std::string* key) {
+  if (!c.valid[r]) return InvalidArgument("join key is null");
+  if (c.kind == parquet::ValueKind::kInt) return AppendKeyPartFromInt(c.i64[r], type, key);
+  const std::string_view bytes = c.Bytes(r);
+  if (type == ScalarType::kString && !simdjson::validate_utf8(bytes.data(), bytes.size())) {
+    return CellToValue(Cell::String(std::string(bytes)), DType{type, false}).status();
+  }
+  AppendKeyPartFromBytes(bytes, key);
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<parquet::ParquetFile>> OpenParquetSourceFile(const std::string& path) {

@@ -31,8 +31,9 @@ Result<std::vector<std::string>> ParquetSourceFiles(const std::string& path);
 
 // Whether values of `field` can be read as `dtype`: Int32 / Int64 from integers, Float32 /
 // Float64 from FLOAT, DOUBLE or integers, Bool from BOOLEAN, String from strings, Bytes from
-// byte arrays or strings, UnixTimestamp from timestamps (and DATE); Array(T) from a list of
-// what T reads, a scalar from a scalar.
+// byte arrays without the STRING annotation (text for Bytes is base64 in CSV and JSON, which
+// a STRING column is not known to hold; Feast refuses it too), UnixTimestamp from timestamps (and
+// DATE); Array(T) from a list of what T reads, a scalar from a scalar.
 bool ParquetFieldFits(const parquet::Field& field, DType dtype);
 
 // A view's fields in one Parquet file (pointers into the file's fields()).
@@ -48,12 +49,16 @@ struct ParquetViewFields {
 Result<ParquetViewFields> LocateParquetViewFields(const ViewInfo& view,
                                                   const parquet::ParquetFile& file);
 
+// The most cells (values and list elements) ReadParquetFrame holds: 2^25 (about 2.7 GB).
+inline constexpr uint64_t kMaxParquetFrameCells = uint64_t{1} << 25;
+
 // A whole Parquet file as a frame (the entity dataframe of get-historical-features): every
 // top-level column, cells of their own kind (integers, doubles, booleans, strings, bytes,
 // arrays; timestamps as RFC 3339 UTC strings, which is what an entity dataframe's
 // event_timestamp holds in CSV), nulls as null cells. A column of a type the reader does not
-// read is an error naming the file, column and type.
-Result<Frame> ReadParquetFrame(const std::string& path);
+// read is an error naming the file, column and type; so is a file of more than
+// `max_cells` cells (InvalidArgument).
+Result<Frame> ReadParquetFrame(const std::string& path, uint64_t max_cells = kMaxParquetFrameCells);
 
 // ---- Parquet values packed for later (materialize's winners, historical candidates) ----
 
@@ -115,6 +120,11 @@ class PackedReader {
 // checks (Int32 and Float32 ranges, UTF-8 of strings, nulls inside arrays), except that
 // timestamps are micros already (checked to lie in years 1..9999). `scratch` is reused.
 Status PackedToValue(PackedReader& in, DType dtype, Cell* scratch, Value* out);
+
+// Appends row `r` of the join-key column `c` to `key` as a part of type `type`: integers as
+// AppendKeyPartFromInt does; byte arrays as they are (a String key's UTF-8 checked, as a write
+// checks it). InvalidArgument for a null or a value the type refuses.
+Status AppendParquetKeyPart(const parquet::Column& c, size_t r, ScalarType type, std::string* key);
 
 // InvalidArgument unless `micros` lies in years 1..9999 (what RFC 3339 text can spell).
 Status CheckTimestampRange(int64_t micros);

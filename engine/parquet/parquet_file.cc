@@ -203,24 +203,62 @@ ParquetFile::~ParquetFile() {
   if (fd_ >= 0) ::close(fd_);
 }
 
+Status ParquetFile::OpenFd(struct stat* st) {
+  // O_NONBLOCK: a FIFO at the path must not block the open (it is refused below as not a
+  // regular file); reads of a regular file ignore the flag.
+  fd_ = ::open(origin_.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd_ < 0) {
+    int e = errno;
+    if (e == ENOENT) return Status(ErrorCode::kDataSourceNotFound, origin_ + ": no such file");
+    if (e == ELOOP) return FileError(origin_, "is a symbolic link (not followed)");
+    return IoError(origin_ + ": open: " + std::strerror(e));
+  }
+  if (::fstat(fd_, st) != 0) return IoError(origin_ + ": fstat: " + std::strerror(errno));
+  if (!S_ISREG(st->st_mode)) return FileError(origin_, "not a regular file");
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<ParquetFile>> ParquetFile::Open(const std::string& path) {
   std::unique_ptr<ParquetFile> f(new ParquetFile());
   f->origin_ = path;
-  // O_NONBLOCK: a FIFO at the path must not block the open (it is refused below as not a
-  // regular file); reads of a regular file ignore the flag.
-  f->fd_ = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (f->fd_ < 0) {
-    int e = errno;
-    if (e == ENOENT) return Status(ErrorCode::kDataSourceNotFound, path + ": no such file");
-    if (e == ELOOP) return FileError(path, "is a symbolic link (not followed)");
-    return IoError(path + ": open: " + std::strerror(e));
-  }
   struct stat st {};
-  if (::fstat(f->fd_, &st) != 0) return IoError(path + ": fstat: " + std::strerror(errno));
-  if (!S_ISREG(st.st_mode)) return FileError(path, "not a regular file");
+  LARDER_RETURN_IF_ERROR(f->OpenFd(&st));
   f->size_ = static_cast<uint64_t>(st.st_size);
+  f->dev_ = static_cast<uint64_t>(st.st_dev);
+  f->ino_ = static_cast<uint64_t>(st.st_ino);
+  f->mtime_ns_ = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
   LARDER_RETURN_IF_ERROR(f->Init());
   return f;
+}
+
+void ParquetFile::Detach() {
+  if (fd_ < 0) return;
+  ::close(fd_);
+  fd_ = -1;
+  detached_ = true;
+}
+
+Status ParquetFile::Attach() {
+  if (!detached_) return Status::Ok();
+  struct stat st {};
+  Status opened = OpenFd(&st);
+  if (opened.ok()) {
+    const int64_t mtime_ns =
+        static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    if (static_cast<uint64_t>(st.st_dev) != dev_ || static_cast<uint64_t>(st.st_ino) != ino_ ||
+        static_cast<uint64_t>(st.st_size) != size_ || mtime_ns != mtime_ns_) {
+      opened = FileError(origin_,
+                         "was replaced or changed since it was opened (another file now lies at "
+                         "the path, or it was rewritten): read it again");
+    }
+  }
+  if (!opened.ok()) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    return opened;
+  }
+  detached_ = false;
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<ParquetFile>> ParquetFile::FromBytes(std::string bytes, std::string origin) {
@@ -236,6 +274,9 @@ Status ParquetFile::ReadAt(uint64_t offset, size_t n, std::string* out) const {
   if (offset > size_ || n > size_ - offset) {
     return FileError(origin_, "a range of the file lies past its end (" + std::to_string(size_) +
                                   " bytes): corrupt or truncated");
+  }
+  if (detached_) {
+    return Status(ErrorCode::kInternal, origin_ + ": read while detached (Attach it first)");
   }
   if (fd_ < 0) {
     out->assign(mem_, static_cast<size_t>(offset), n);

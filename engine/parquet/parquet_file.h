@@ -9,6 +9,8 @@
 // Thread-safety: a ParquetFile may be read from one thread at a time.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -82,8 +84,17 @@ class ParquetFile {
   size_t num_row_groups() const { return meta_.row_groups.size(); }
   int64_t row_group_rows(size_t rg) const { return meta_.row_groups[rg].num_rows; }
 
-  // Decodes `field` of row group `rg`. Errors name the file, row group and column.
+  // Decodes `field` of row group `rg`. Errors name the file, row group and column. A detached
+  // file reads nothing (kInternal): Attach it first.
   Result<Column> ReadColumn(size_t rg, const Field& field) const;
+
+  // Closes the file's descriptor and keeps its footer, so that a source of many part files can
+  // be checked whole before it is read with one file open at a time (no EMFILE past the
+  // descriptor limit). Attach reopens the path and refuses it (kDataSourceError naming the
+  // file) unless it is still the file that was opened: same device, inode, size and
+  // modification time. No-ops for a file already attached or read from memory.
+  void Detach();
+  Status Attach();
 
   // The [min, max] of a timestamp field in row group `rg` from its statistics, in micros; empty
   // when the statistics are absent or not trustworthy (INT96; a width that does not match).
@@ -95,10 +106,18 @@ class ParquetFile {
   Status ReadAt(uint64_t offset, size_t n, std::string* out) const;
   Status ResolveSchema();
 
+  // Opens origin_ as Open does and checks it is a regular file; fills `st`.
+  Status OpenFd(struct stat* st);
+
   std::string origin_;
   int fd_ = -1;
-  std::string mem_;  // FromBytes
+  bool detached_ = false;  // fd_ was closed by Detach (else fd_ < 0 means bytes in mem_)
+  std::string mem_;        // FromBytes
   uint64_t size_ = 0;
+  // The identity of the file opened, checked again by Attach.
+  uint64_t dev_ = 0;
+  uint64_t ino_ = 0;
+  int64_t mtime_ns_ = 0;
   FileMetaData meta_;
   std::vector<Field> fields_;
 };

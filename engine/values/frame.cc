@@ -173,6 +173,7 @@ int Frame::FindColumn(std::string_view name) const {
 }
 
 std::string Frame::DescribeRow(size_t row) const {
+  if (describe_row) return describe_row(row);
   std::string prefix = origin.empty() ? "" : origin + " ";
   if (row < row_lines.size()) return prefix + "line " + std::to_string(row_lines[row]);
   return prefix + "row " + std::to_string(row + 1);

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "engine/offline/parquet_source.h"
 #include "engine/values/frame_readers.h"
 #include "larder/feature_store.h"
 #include "larder/larder.h"
@@ -51,13 +52,17 @@ int RunPlan(const std::string& repo) {
   return 0;
 }
 
+Result<Frame> ReadInputFrame(const std::string& path) {
+  return path.ends_with(".parquet") ? ReadParquetFrame(path) : ReadFrameFile(path);
+}
+
 int RunPush(const std::string& repo, const std::string& source, const std::string& file,
             const std::string& to) {
   auto mode = ParsePushMode(to);
   if (!mode.ok()) return Fail("push", mode.status());
   auto store = FeatureStore::Open(repo);
   if (!store.ok()) return Fail("push", store.status());
-  auto frame = ReadFrameFile(file);
+  auto frame = ReadInputFrame(file);
   if (!frame.ok()) return Fail("push", frame.status());
   auto result = (*store)->Push(source, *frame, *mode);
   if (!result.ok()) return Fail("push", result.status());
@@ -72,7 +77,7 @@ int RunWriteToOnlineStore(const std::string& repo, const std::string& view,
   constexpr std::string_view kCmd = "write-to-online-store";
   auto store = FeatureStore::Open(repo);
   if (!store.ok()) return Fail(kCmd, store.status());
-  auto frame = ReadFrameFile(file);
+  auto frame = ReadInputFrame(file);
   if (!frame.ok()) return Fail(kCmd, frame.status());
   auto result = (*store)->WriteToOnlineStore(view, *frame);
   if (!result.ok()) return Fail(kCmd, result.status());

@@ -132,8 +132,7 @@ int RunHistorical(const OfflineOptions& o) {
   }
   auto store = FeatureStore::Open(o.repo);
   if (!store.ok()) return Fail(kCmd, store.status());
-  auto entity_df = o.entity_df.ends_with(".parquet") ? ReadParquetFrame(o.entity_df)
-                                                     : ReadFrameFile(o.entity_df);
+  auto entity_df = ReadInputFrame(o.entity_df);
   if (!entity_df.ok()) return Fail(kCmd, entity_df.status());
   HistoricalRequest req;
   req.features = o.features;

@@ -18,6 +18,9 @@ namespace larder::cli {
 // Prints "larder <cmd>: <status>" to stderr and returns 1.
 int Fail(std::string_view cmd, const Status& status);
 
+// Rows from a file: .csv, .json (columns), .jsonl or .parquet (by its extension).
+Result<Frame> ReadInputFrame(const std::string& path);
+
 int RunApply(const std::string& repo, bool force);
 // Prints what apply would do; writes nothing.
 int RunPlan(const std::string& repo);

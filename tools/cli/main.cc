@@ -44,17 +44,18 @@ int Main(int argc, char** argv) {
   std::string view;
   std::string to = "online";
   CLI::App* push = app.add_subcommand(
-      "push", "Push rows (.csv, .json columns or .jsonl) to every feature view of a push source");
+      "push",
+      "Push rows (.csv, .json columns, .jsonl or .parquet) to every feature view of a push source");
   push->add_option("SOURCE", source, "push source name")->required();
-  push->add_option("FILE", file, "rows to push: .csv, .json ({\"col\": [...]}) or .jsonl")
+  push->add_option("FILE", file, "rows to push: .csv, .json ({\"col\": [...]}), .jsonl or .parquet")
       ->required();
   push->add_option("--to", to, "where the rows go")
       ->check(CLI::IsMember({"online", "offline", "online_and_offline"}))
       ->capture_default_str();
   add_repo(push);
 
-  CLI::App* write = app.add_subcommand("write-to-online-store",
-                                       "Write rows (.csv, .json or .jsonl) to one feature view");
+  CLI::App* write = app.add_subcommand(
+      "write-to-online-store", "Write rows (.csv, .json, .jsonl or .parquet) to one feature view");
   write->add_option("VIEW", view, "feature view name")->required();
   write->add_option("FILE", file, "rows to write")->required();
   add_repo(write);
