@@ -248,10 +248,11 @@ TEST_F(ParquetSourceTest, HistoricalRetrievalReadsParquetAsCsv) {
   }
 }
 
-TEST_F(ParquetSourceTest, OfflinePushesToAParquetSourceAreRefused) {
+TEST_F(ParquetSourceTest, OfflinePushesToASingleParquetFileAreRefused) {
+  // A push would have to rewrite the whole file: refused, saying why and what to do instead.
   Repo repo;
-  auto fs = OpenRepo(repo, "data/driver_stats.parquet");
-  ASSERT_TRUE(fs);
+  repo.Write(ViewOnPushSource(DriverRepo("data/driver_stats.parquet")));
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo.OpenApplied());
   const std::string path = repo.dir() + "/data/driver_stats.parquet";
   Copy(Fixture("feast_driver_stats.parquet"), path);
   const std::string before = Slurp(path);
@@ -262,12 +263,18 @@ TEST_F(ParquetSourceTest, OfflinePushesToAParquetSourceAreRefused) {
                           {"avg_daily_trips", Ints({7})}});
   for (PushMode mode : {PushMode::kOffline, PushMode::kOnlineAndOffline}) {
     auto r = fs->Push("driver_stats_push", rows, mode);
-    EXPECT_TRUE(IsError(r, ErrorCode::kDataSourceError,
-                        {"batch source 'driver_stats'", "is Parquet", path,
-                         "does not write Parquet", "nothing was written"}));
+    EXPECT_TRUE(
+        IsError(r, ErrorCode::kDataSourceError,
+                {"batch source 'driver_stats'", "single Parquet file", path, "nothing was written",
+                 "rewriting the whole file", "directory of part files"}));
   }
   EXPECT_EQ(Slurp(path), before);
   EXPECT_EQ(ReadAll(*fs, {1001}).statuses[0], FieldStatus::kNotFound);  // nor online
+  // Nothing else appeared next to it either.
+  size_t entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(repo.dir() + "/data"))
+    entries += !e.path().empty();
+  EXPECT_EQ(entries, 1u);
 }
 
 TEST_F(ParquetSourceTest, CheckValidatesParquetSources) {
