@@ -248,6 +248,28 @@ TEST_F(ParquetPushTest, AValueItsColumnCannotHoldWritesNothingAndNamesTheColumn)
   EXPECT_EQ(Entries(dir2), std::vector<std::string>{"part-0.parquet"});
 }
 
+TEST_F(ParquetPushTest, AFirstPartLackingAColumnViewsNeedIsRefusedAsACsvHeaderIs) {
+  Repo repo;
+  auto fs = OpenRepo(repo, "data/stats");
+  ASSERT_TRUE(fs);
+  const std::string dir = repo.dir() + "/data/stats";
+  // A first part without avg_daily_trips: a part with its schema could not be materialized.
+  std::vector<parquet::WriteColumn> cols = {
+      {.name = "event_timestamp", .type = parquet::PhysicalType::kInt64, .timestamp = true},
+      {.name = "driver_id", .type = parquet::PhysicalType::kInt64},
+      {.name = "conv_rate", .type = parquet::PhysicalType::kFloat},
+      {.name = "acc_rate", .type = parquet::PhysicalType::kFloat}};
+  std::string bytes;
+  LARDER_ASSERT_OK(
+      parquet::WriteParquet(cols, std::vector<parquet::Column>(cols.size()), {}, &bytes));
+  Spit(dir + "/part-0.parquet", bytes);
+  EXPECT_TRUE(IsError(fs->Push("driver_stats_push", PushRows(2, 0), PushMode::kOffline),
+                      ErrorCode::kDataSourceError,
+                      {dir + "/part-0.parquet: the schema lacks column 'avg_daily_trips' (feature)",
+                       "batch source 'driver_stats'", "nothing was written"}));
+  EXPECT_EQ(Entries(dir), std::vector<std::string>{"part-0.parquet"});
+}
+
 TEST_F(ParquetPushTest, NullKeysAndEventTimesAreRefusedAsForCsv) {
   Repo repo;
   auto fs = OpenRepo(repo, "data/stats/");

@@ -26,19 +26,7 @@ namespace {
 Result<std::string> RenderRows(const BatchSource& bs, const Frame& f,
                                const std::vector<std::string>& header, const std::string& path,
                                ConvertedCells& cells) {
-  std::vector<std::pair<std::string, std::string>> lacking;
-  for (const BatchColumn& c : bs.columns) {
-    if (c.role == BatchColumn::Role::kCreated) continue;
-    if (std::find(header.begin(), header.end(), c.name) == header.end()) {
-      lacking.emplace_back(c.name, BatchColumnRoleName(c.role));
-    }
-  }
-  if (!lacking.empty()) {
-    return Status(ErrorCode::kDataSourceError,
-                  path + ": the header lacks " + DescribeColumnList(lacking) +
-                      " that feature views reading batch source '" + bs.file->name +
-                      "' need; add them to the file (nothing was written)");
-  }
+  LARDER_RETURN_IF_ERROR(CheckSourceColumns(bs, header, path, "header"));
   struct Out {
     int frame_col;
     const BatchColumn* spec;  // null: a column of the file no view reads (copied as is)

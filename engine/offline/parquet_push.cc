@@ -277,7 +277,7 @@ Result<parquet::Column> BuildColumn(const BatchSource& bs, const Frame& f, Conve
     LARDER_ASSIGN_OR_RETURN(times, cells.Timestamps(col, c.name));
   } else {
     // Every dtype views give the column converts (as the CSV path checks).
-    for (size_t i = spec != nullptr ? 1 : 0; spec != nullptr && i < spec->dtypes.size(); ++i) {
+    for (size_t i = 1; spec != nullptr && i < spec->dtypes.size(); ++i) {
       LARDER_RETURN_IF_ERROR(cells.Values(col, spec->dtypes[i], c.name).status());
     }
     LARDER_ASSIGN_OR_RETURN(values, cells.Values(col, dtype, c.name));
@@ -291,14 +291,16 @@ Result<parquet::Column> BuildColumn(const BatchSource& bs, const Frame& f, Conve
     if (!present && spec != nullptr && spec->role == BatchColumn::Role::kJoinKey) {
       return CellError(f, r, c.name, InvalidArgument("join key is null"));
     }
-    if (!present && !c.optional)
+    if (!present && !c.optional) {
       return Refuse(t, "is REQUIRED and row " + std::to_string(r + 1) + " is null");
+    }
     out.valid.push_back(present);
     if (!present) {
-      if (c.list)
+      if (c.list) {
         out.list_begin.push_back(out.list_begin.back());
-      else
+      } else {
         PutNothing(c, &out);
+      }
       continue;
     }
     if (time) {
@@ -345,6 +347,9 @@ Status WriteParquetPart(const BatchSource& bs, const Frame& frame, ConvertedCell
     schema = SchemaOfSource(bs, dir);
   } else {
     LARDER_ASSIGN_OR_RETURN(schema, SchemaOfPart(parts[0]));
+    std::vector<std::string> names;
+    for (const Target& t : schema) names.push_back(t.spec.name);
+    LARDER_RETURN_IF_ERROR(CheckSourceColumns(bs, names, parts[0], "schema"));
   }
   std::vector<WriteColumn> specs;
   std::vector<parquet::Column> columns;
