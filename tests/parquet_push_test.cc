@@ -10,6 +10,7 @@
 #include <set>
 
 #include "engine/offline/file_ops.h"
+#include "engine/offline/offline_check.h"
 #include "engine/offline/parquet_source.h"
 #include "engine/parquet/parquet_file.h"
 #include "engine/parquet/parquet_writer.h"
@@ -183,6 +184,11 @@ TEST_F(ParquetPushTest, APushIntoFeastsDirectoryKeepsItsSchemaAndIsReadBack) {
   LARDER_ASSERT_OK_AND_ASSIGN(parquet::Column created,
                               mine->ReadColumn(0, *mine->FindField("created")));
   EXPECT_EQ(created.valid, std::vector<uint8_t>(6, 0));
+  // `larder check` decodes every row group of both parts and finds nothing wrong.
+  LARDER_ASSERT_OK_AND_ASSIGN(auto checks, CheckBatchSources(fs_pq->config()));
+  ASSERT_EQ(checks.size(), 1u);
+  EXPECT_TRUE(checks[0].violations.empty()) << checks[0].violations[0];
+  EXPECT_EQ(checks[0].records, static_cast<uint64_t>(feast->meta().num_rows) + 6);
   ids.insert(1001);
   ExpectSameOnline(*fs_pq, *fs_csv, ids);
   ExpectSameHistorical(*fs_pq, *fs_csv, ids);
@@ -416,6 +422,9 @@ TEST_F(ParquetPushTest, EveryDtypeMapsToItsParquetTypeAndReadsBackAsCsv) {
                      "i32 INT32", "f64 DOUBLE", "flag BOOLEAN", "name BYTE_ARRAY (STRING)",
                      "blob BYTE_ARRAY", "seen INT64 (TIMESTAMP(MICROS,UTC))",
                      "tags list<BYTE_ARRAY (STRING)>", "nums list<INT64>", "reals list<FLOAT>"}));
+  LARDER_ASSERT_OK_AND_ASSIGN(auto checks, CheckBatchSources(fs_pq->config()));
+  ASSERT_EQ(checks.size(), 1u);
+  EXPECT_TRUE(checks[0].violations.empty()) << checks[0].violations[0];
   for (auto* fs : {fs_pq.get(), fs_csv.get()}) {
     LARDER_ASSERT_OK(
         fs->Materialize(Ts("2025-01-01T00:00:00Z"), Ts("2027-01-01T00:00:00Z"), {}).status());
