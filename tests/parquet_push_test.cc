@@ -207,7 +207,7 @@ TEST_F(ParquetPushTest, AValueItsColumnCannotHoldWritesNothingAndNamesTheColumn)
     auto r = fs->Push("driver_stats_push", rows, mode);
     EXPECT_TRUE(IsError(r, ErrorCode::kDataSourceError,
                         {dir + "/part-0.parquet", "column 'conv_rate'", "Parquet type FLOAT",
-                         "Float64 value 0.1", "nothing was written"}));
+                         "Float64 value 0.1 (not exact as FLOAT)", "nothing was written"}));
   }
   EXPECT_EQ(Entries(dir), std::vector<std::string>{"part-0.parquet"});
   EXPECT_EQ(ReadAll(*fs, {1001}).statuses[0], FieldStatus::kNotFound);  // nor online

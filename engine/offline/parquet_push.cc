@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 
@@ -180,6 +181,13 @@ bool Accepts(const WriteColumn& c, ScalarType s) {
   }
 }
 
+// The shortest text that reads back as `d` (for error messages).
+std::string ShortestText(double d) {
+  char buf[32];
+  const auto res = std::to_chars(buf, buf + sizeof buf, d);
+  return std::string(buf, res.ptr);
+}
+
 // Appends one present scalar to `out` (the slot's value), or says why it does not fit.
 Status PutScalar(const Target& t, ScalarType s, int64_t i, double d, const std::string& str,
                  parquet::Column* out) {
@@ -205,7 +213,7 @@ Status PutScalar(const Target& t, ScalarType s, int64_t i, double d, const std::
       out->i64.push_back(i);
       return Status::Ok();
     case PhysicalType::kInt32:
-      if (i < INT32_MIN || i > INT32_MAX) return refuse(std::to_string(i));
+      if (i < INT32_MIN || i > INT32_MAX) return refuse(std::to_string(i) + " (out of range)");
       out->i64.push_back(i);
       return Status::Ok();
     case PhysicalType::kFloat: {
@@ -213,7 +221,7 @@ Status PutScalar(const Target& t, ScalarType s, int64_t i, double d, const std::
       const auto f = static_cast<float>(v);
       if (!std::isnan(v) &&
           (static_cast<double>(f) != v || (integer && static_cast<int64_t>(f) != i))) {
-        return refuse(integer ? std::to_string(i) : std::to_string(d) + " (not exact as FLOAT)");
+        return refuse((integer ? std::to_string(i) : ShortestText(d)) + " (not exact as FLOAT)");
       }
       out->f64.push_back(v);
       return Status::Ok();
