@@ -10,211 +10,20 @@
 #include <filesystem>
 #include <set>
 
-#include "bench/micro/parquet_writer.h"
 #include "engine/offline/offline_check.h"
 #include "engine/offline/parquet_source.h"
 #include "engine/parquet/parquet_file.h"
+#include "engine/parquet/parquet_writer.h"
 #include "engine/values/cell_convert.h"
 #include "engine/values/frame_readers.h"
 #include "larder/timestamp.h"
 #include "tests/offline_fixture.h"
+#include "tests/parquet_fixture.h"
 
 namespace larder {
 namespace {
 
 using namespace larder::testing;  // NOLINT
-
-std::string Fixture(const std::string& name) {
-  return std::string(LARDER_SOURCE_DIR) + "/tests/data/parquet/" + name;
-}
-
-// Feast's driver_stats example: view `driver_hourly_stats` over source `driver_stats` at `path`.
-std::string DriverRepo(const std::string& path, const std::string& conv_dtype = "Float32",
-                       const std::string& ttl = "0") {
-  return "entities:\n"
-         "  - name: driver\n"
-         "    join_keys: [driver_id]\n"
-         "    value_type: Int64\n"
-         "sources:\n"
-         "  - name: driver_stats\n"
-         "    type: file\n"
-         "    path: " +
-         path +
-         "\n"
-         "    timestamp_field: event_timestamp\n"
-         "    created_timestamp_column: created\n"
-         "  - name: driver_stats_push\n"
-         "    type: push\n"
-         "    batch_source: driver_stats\n"
-         "feature_views:\n"
-         "  - name: driver_hourly_stats\n"
-         "    entities: [driver]\n"
-         "    ttl: " +
-         ttl +
-         "\n"
-         "    source: driver_stats\n"
-         "    schema:\n"
-         "      - {name: conv_rate, dtype: " +
-         conv_dtype +
-         "}\n"
-         "      - {name: acc_rate, dtype: Float32}\n"
-         "      - {name: avg_daily_trips, dtype: Int64}\n";
-}
-
-const std::vector<std::string> kColumns = {"event_timestamp", "created",  "driver_id",
-                                           "conv_rate",       "acc_rate", "avg_daily_trips"};
-
-// The rows of Parquet files as CSV text (kColumns), converted with Larder's Parquet reader:
-// timestamps as RFC 3339, floats as the shortest text that reads back to the same float.
-std::string ParquetAsCsv(const std::vector<std::string>& files, std::set<int64_t>* ids) {
-  std::string csv;
-  for (size_t c = 0; c < kColumns.size(); ++c) csv += (c ? "," : "") + kColumns[c];
-  csv += "\n";
-  for (const std::string& path : files) {
-    auto f = parquet::ParquetFile::Open(path);
-    EXPECT_TRUE(f.ok()) << f.status().ToString();
-    if (!f.ok()) return csv;
-    for (size_t rg = 0; rg < (*f)->num_row_groups(); ++rg) {
-      std::vector<parquet::Column> cols;
-      for (const std::string& name : kColumns) {
-        const parquet::Field* field = (*f)->FindField(name);
-        EXPECT_NE(field, nullptr) << name;
-        if (field == nullptr) return csv;
-        auto col = (*f)->ReadColumn(rg, *field);
-        EXPECT_TRUE(col.ok()) << col.status().ToString();
-        if (!col.ok()) return csv;
-        cols.push_back(std::move(*col));
-      }
-      for (size_t r = 0; r < cols[0].rows; ++r) {
-        for (size_t c = 0; c < cols.size(); ++c) {
-          if (c > 0) csv += ",";
-          const parquet::Column& col = cols[c];
-          if (!col.valid[r]) continue;
-          char buf[64];
-          switch (col.kind) {
-            case parquet::ValueKind::kTimestamp:
-              csv += FormatTimestamp(col.i64[r]);
-              break;
-            case parquet::ValueKind::kInt:
-              csv += std::to_string(col.i64[r]);
-              break;
-            case parquet::ValueKind::kFloat: {
-              auto res = std::to_chars(buf, buf + sizeof buf, static_cast<float>(col.f64[r]));
-              csv.append(buf, res.ptr);
-              break;
-            }
-            case parquet::ValueKind::kDouble: {
-              auto res = std::to_chars(buf, buf + sizeof buf, col.f64[r]);
-              csv.append(buf, res.ptr);
-              break;
-            }
-            default:
-              ADD_FAILURE() << "unexpected kind in column " << kColumns[c];
-          }
-        }
-        csv += "\n";
-        ids->insert(cols[2].i64[r]);
-      }
-    }
-  }
-  return csv;
-}
-
-struct Online {
-  std::vector<Value> values;
-  std::vector<FieldStatus> statuses;
-  std::vector<TimestampMicros> ts;
-};
-
-// Every feature of the view for `ids`, read online.
-Online ReadAll(FeatureStore& fs, const std::set<int64_t>& ids) {
-  Online out;
-  std::vector<int64_t> v(ids.begin(), ids.end());
-  auto r = fs.GetOnlineFeatures(
-      Features({"driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate",
-                "driver_hourly_stats:avg_daily_trips"},
-               MakeFrame({{"driver_id", Ints(v)}})));
-  EXPECT_TRUE(r.ok()) << r.status().ToString();
-  if (!r.ok()) return out;
-  for (size_t i = 1; i < r->results.size(); ++i) {
-    for (size_t k = 0; k < v.size(); ++k) {
-      out.values.push_back(r->results[i].values[k]);
-      out.statuses.push_back(r->results[i].statuses[k]);
-      out.ts.push_back(r->results[i].event_timestamps[k]);
-    }
-  }
-  return out;
-}
-
-class ParquetSourceTest : public ::testing::Test {
- protected:
-  // A repo reading `path` (relative to the repo), applied.
-  std::unique_ptr<FeatureStore> OpenRepo(Repo& repo, const std::string& path,
-                                         const std::string& conv_dtype = "Float32",
-                                         const std::string& ttl = "0") {
-    repo.Write(DriverRepo(path, conv_dtype, ttl));
-    auto fs = repo.OpenApplied();
-    EXPECT_TRUE(fs.ok()) << fs.status().ToString();
-    return fs.ok() ? std::move(*fs) : nullptr;
-  }
-  static void Copy(const std::string& from, const std::string& to) {
-    std::filesystem::create_directories(std::filesystem::path(to).parent_path());
-    std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
-  }
-
-  // Feast's example file as the source of `pq`, and the same rows as CSV as that of `csv`.
-  void OpenFeastPair(Repo& pq, Repo& csv, std::set<int64_t>* ids,
-                     std::unique_ptr<FeatureStore>* fs_pq, std::unique_ptr<FeatureStore>* fs_csv) {
-    Spit(csv.dir() + "/data/driver_stats.csv",
-         ParquetAsCsv({Fixture("feast_driver_stats.parquet")}, ids));
-    *fs_pq = OpenRepo(pq, "data/driver_stats.parquet");
-    *fs_csv = OpenRepo(csv, "data/driver_stats.csv");
-    ASSERT_TRUE(*fs_pq && *fs_csv);
-    Copy(Fixture("feast_driver_stats.parquet"), pq.dir() + "/data/driver_stats.parquet");
-  }
-
-  // Materializes [start, end] from `parquet_files` laid out as `layout` (a file or a directory
-  // under the repo) and from the same rows as CSV; expects the same results and online rows.
-  void ExpectSameAsCsv(const std::vector<std::string>& parquet_files, const std::string& layout,
-                       TimestampMicros start, TimestampMicros end) {
-    Repo pq, csv;
-    std::set<int64_t> ids;
-    Spit(csv.dir() + "/data/driver_stats.csv", ParquetAsCsv(parquet_files, &ids));
-    ASSERT_GT(ids.size(), 1u);
-    auto fs_pq = OpenRepo(pq, layout);
-    auto fs_csv = OpenRepo(csv, "data/driver_stats.csv");
-    ASSERT_TRUE(fs_pq && fs_csv);
-    if (parquet_files.size() == 1 && layout.ends_with(".parquet")) {
-      Copy(parquet_files[0], pq.dir() + "/" + layout);
-    } else {
-      for (size_t i = 0; i < parquet_files.size(); ++i) {
-        Copy(parquet_files[i], pq.dir() + "/" + layout + "/part-" + std::to_string(i) + ".parquet");
-      }
-      Spit(pq.dir() + "/" + layout + "/_SUCCESS", "");              // skipped
-      Spit(pq.dir() + "/" + layout + "/.part-0.parquet.crc", "x");  // skipped
-    }
-    LARDER_ASSERT_OK_AND_ASSIGN(MaterializeResult a, fs_pq->Materialize(start, end, {}));
-    LARDER_ASSERT_OK_AND_ASSIGN(MaterializeResult b, fs_csv->Materialize(start, end, {}));
-    ASSERT_EQ(a.views.size(), 1u);
-    ASSERT_EQ(b.views.size(), 1u);
-    EXPECT_GT(a.views[0].rows_read, 0u);
-    EXPECT_GT(a.views[0].rows_written, 1u);
-    EXPECT_EQ(a.views[0].rows_read, b.views[0].rows_read);
-    EXPECT_EQ(a.views[0].rows_written, b.views[0].rows_written);
-    EXPECT_EQ(a.views[0].rows_skipped, b.views[0].rows_skipped);
-    Online x = ReadAll(*fs_pq, ids);
-    Online y = ReadAll(*fs_csv, ids);
-    ASSERT_EQ(x.values.size(), y.values.size());
-    size_t present = 0;
-    for (size_t i = 0; i < x.values.size(); ++i) {
-      EXPECT_EQ(x.values[i], y.values[i]) << i;
-      EXPECT_EQ(x.statuses[i], y.statuses[i]) << i;
-      EXPECT_EQ(x.ts[i], y.ts[i]) << i;
-      present += x.statuses[i] == FieldStatus::kPresent;
-    }
-    EXPECT_GT(present, 0u);
-  }
-};
 
 TEST_F(ParquetSourceTest, FeastDriverStatsMaterializeAsTheSameRowsInCsv) {
   // The whole file (2021-04-12 .. 2024-09-10), then a window inside it.
@@ -392,10 +201,6 @@ TEST_F(ParquetSourceTest, RowGroupsOutsideTheIntervalAreNotDecoded) {
   EXPECT_TRUE(IsError(bad, ErrorCode::kDataSourceError, {"driver_stats.parquet", "row group 0"}));
 }
 
-std::string CellText(const Cell& c) {
-  return std::to_string(static_cast<int>(c.kind)) + DescribeCell(c);
-}
-
 TEST_F(ParquetSourceTest, HistoricalRetrievalReadsParquetAsCsv) {
   // The same entity rows joined against Feast's file as Parquet (a file, then a directory of
   // two part files) and as CSV, with ttl 0 and with a ttl of one hour.
@@ -443,10 +248,11 @@ TEST_F(ParquetSourceTest, HistoricalRetrievalReadsParquetAsCsv) {
   }
 }
 
-TEST_F(ParquetSourceTest, OfflinePushesToAParquetSourceAreRefused) {
+TEST_F(ParquetSourceTest, OfflinePushesToASingleParquetFileAreRefused) {
+  // A push would have to rewrite the whole file: refused, saying why and what to do instead.
   Repo repo;
-  auto fs = OpenRepo(repo, "data/driver_stats.parquet");
-  ASSERT_TRUE(fs);
+  repo.Write(ViewOnPushSource(DriverRepo("data/driver_stats.parquet")));
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo.OpenApplied());
   const std::string path = repo.dir() + "/data/driver_stats.parquet";
   Copy(Fixture("feast_driver_stats.parquet"), path);
   const std::string before = Slurp(path);
@@ -457,12 +263,18 @@ TEST_F(ParquetSourceTest, OfflinePushesToAParquetSourceAreRefused) {
                           {"avg_daily_trips", Ints({7})}});
   for (PushMode mode : {PushMode::kOffline, PushMode::kOnlineAndOffline}) {
     auto r = fs->Push("driver_stats_push", rows, mode);
-    EXPECT_TRUE(IsError(r, ErrorCode::kDataSourceError,
-                        {"batch source 'driver_stats'", "is Parquet", path,
-                         "does not write Parquet", "nothing was written"}));
+    EXPECT_TRUE(
+        IsError(r, ErrorCode::kDataSourceError,
+                {"batch source 'driver_stats'", "single Parquet file", path, "nothing was written",
+                 "rewriting the whole file", "directory of part files"}));
   }
   EXPECT_EQ(Slurp(path), before);
   EXPECT_EQ(ReadAll(*fs, {1001}).statuses[0], FieldStatus::kNotFound);  // nor online
+  // Nothing else appeared next to it either.
+  size_t entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(repo.dir() + "/data"))
+    entries += !e.path().empty();
+  EXPECT_EQ(entries, 1u);
 }
 
 TEST_F(ParquetSourceTest, CheckValidatesParquetSources) {
@@ -502,7 +314,7 @@ TEST_F(ParquetSourceTest, CheckValidatesParquetSources) {
 }
 
 TEST_F(ParquetSourceTest, ManyColumnsAndRowGroupsMatchCsv) {
-  // 13 columns in 3 row groups of 1000 rows (written by the benchmarks' minimal writer), 10
+  // 13 columns in 3 row groups of 1000 rows (written by Larder's writer, uncompressed), 10
   // Float32 features for 100 entities; the interval covers the middle row group only, so the
   // other two are skipped by their statistics. Same results as the same rows in CSV.
   constexpr TimestampMicros kBase = 1'767'225'600'000'000;  // 2026-01-01
@@ -513,12 +325,18 @@ TEST_F(ParquetSourceTest, ManyColumnsAndRowGroupsMatchCsv) {
   std::string views =
       "feature_views:\n  - name: v\n    entities: [driver]\n    ttl: 0\n"
       "    source: stats_file\n    schema:\n";
-  std::vector<bench::ParquetColumnSpec> cols = {
-      {"event_timestamp", false, true}, {"created", false, true}, {"driver_id", false, false}};
+  using parquet::PhysicalType;
+  std::vector<parquet::WriteColumn> cols;
+  for (const char* name : {"event_timestamp", "created"}) {
+    cols.push_back(
+        {.name = name, .type = PhysicalType::kInt64, .timestamp = true, .optional = false});
+  }
+  cols.push_back({.name = "driver_id", .type = PhysicalType::kInt64, .optional = false});
   std::string csv = "event_timestamp,created,driver_id";
   std::vector<std::string> refs;
   for (int f = 0; f < 10; ++f) {
-    cols.push_back({"f" + std::to_string(f), true, false});
+    cols.push_back(
+        {.name = "f" + std::to_string(f), .type = PhysicalType::kFloat, .optional = false});
     views += "      - {name: f" + std::to_string(f) + ", dtype: Float32}\n";
     csv += ",f" + std::to_string(f);
     refs.push_back("v:f" + std::to_string(f));
@@ -545,10 +363,22 @@ TEST_F(ParquetSourceTest, ManyColumnsAndRowGroupsMatchCsv) {
   LARDER_ASSERT_OK_AND_ASSIGN(auto fs_pq, pq.OpenApplied());
   LARDER_ASSERT_OK_AND_ASSIGN(auto fs_csv, plain.OpenApplied());
   std::filesystem::create_directories(pq.dir() + "/data");
-  bench::WriteParquet(
-      pq.dir() + "/data/s.parquet", cols, kRows, 1000,
-      [&](size_t c, int64_t i) -> int64_t { return c < 2 ? kBase + i * 1'000'000 : i % 100; },
-      [&](size_t c, int64_t i) { return value(i, static_cast<int>(c) - 3); });
+  std::vector<parquet::Column> values(cols.size());
+  for (size_t c = 0; c < cols.size(); ++c) {
+    values[c].rows = kRows;
+    for (int64_t i = 0; i < kRows; ++i) {
+      if (c < 3)
+        values[c].i64.push_back(c < 2 ? kBase + i * 1'000'000 : i % 100);
+      else
+        values[c].f64.push_back(value(i, static_cast<int>(c) - 3));
+    }
+  }
+  std::string bytes;
+  ASSERT_TRUE(
+      parquet::WriteParquet(
+          cols, values, {.codec = parquet::Codec::kUncompressed, .rows_per_group = 1000}, &bytes)
+          .ok());
+  Spit(pq.dir() + "/data/s.parquet", bytes);
   Spit(plain.dir() + "/data/s.csv", csv);
   const TimestampMicros start = kBase + 1000 * 1'000'000;
   const TimestampMicros end = kBase + 1999 * 1'000'000;

@@ -84,10 +84,11 @@ class FeatureStore {
   // Pushes `df` to every feature view reading `push_source`. The whole request is validated
   // before anything is written. Errors: kPushSourceNotFound, kInvalidArgument (missing column,
   // bad value: message names row and column), kStoreFull, kBusy (writer lock timeout).
-  // kOffline appends the rows to the push source's batch source (docs/offline.md); with
-  // kOnlineAndOffline the request is validated for both stores first, then appended offline,
-  // then written online. Offline errors: kDataSourceError (the file's header lacks columns),
-  // kIoError.
+  // kOffline appends the rows to the push source's batch source (docs/offline.md): to its CSV
+  // file, or as one new part file of a Parquet directory source; with kOnlineAndOffline the
+  // request is validated for both stores first, then appended offline, then written online.
+  // Offline errors: kDataSourceError (the file's header or first part's schema lacks columns;
+  // a value its Parquet column cannot hold; a single-file Parquet source), kIoError.
   Result<PushResult> Push(const std::string& push_source, const Frame& df,
                           PushMode to = PushMode::kOnline);
   // Writes `df` to one feature view. Errors as Push, and kFeatureViewNotFound.

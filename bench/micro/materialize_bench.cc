@@ -7,8 +7,9 @@
 //   LARDER_BENCH_MATERIALIZE_ROWS=200000 build/bin/larder_microbench ...   # smaller (0: skip)
 //
 // The CSV (~200 bytes a row) is written once under $TMPDIR and removed at exit. The Parquet
-// variants read the same rows from a Parquet file (bench/micro/parquet_writer.h: PLAIN,
-// uncompressed, row groups of 1Mi rows, timestamp statistics), written the same way.
+// variants read the same rows from a Parquet file written by Larder's own writer
+// (engine/parquet/parquet_writer.h: PLAIN, row groups of 1Mi rows, timestamp statistics):
+// uncompressed, and Snappy-compressed as pyarrow writes by default.
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
@@ -20,7 +21,7 @@
 #include <memory>
 #include <string>
 
-#include "bench/micro/parquet_writer.h"
+#include "engine/parquet/parquet_writer.h"
 #include "larder/feature_store.h"
 #include "larder/timestamp.h"
 
@@ -35,7 +36,7 @@ struct MaterializeData {
   std::string segment;
   int64_t rows = 0;
   int64_t rows_per_entity = 0;
-  bool parquet = false;
+  int source = 0;  // 0: CSV; else 1 + the Parquet codec
   ~MaterializeData() {
     if (dir.empty()) return;
     std::error_code ec;
@@ -51,10 +52,10 @@ void AppendInt(int64_t v, std::string* out) {
 }
 
 // Writes the repo and its CSV once per shape.
-MaterializeData& Data(int64_t rows, int64_t rows_per_entity, bool parquet) {
+MaterializeData& Data(int64_t rows, int64_t rows_per_entity, int source) {
   static std::unique_ptr<MaterializeData> data;
   if (data && data->rows == rows && data->rows_per_entity == rows_per_entity &&
-      data->parquet == parquet) {
+      data->source == source) {
     return *data;
   }
   data.reset();
@@ -66,7 +67,7 @@ MaterializeData& Data(int64_t rows, int64_t rows_per_entity, bool parquet) {
   data->segment = "/dev/shm/larder-matbench-" + std::to_string(::getpid());
   data->rows = rows;
   data->rows_per_entity = rows_per_entity;
-  data->parquet = parquet;
+  data->source = source;
   const int64_t entities = std::max<int64_t>(1, rows / rows_per_entity);
   std::string yaml = "project: larder_matbench\nonline_store:\n  path: " + data->segment +
                      "\n  initial_capacity: " + std::to_string(entities + entities / 4) +
@@ -74,7 +75,7 @@ MaterializeData& Data(int64_t rows, int64_t rows_per_entity, bool parquet) {
                      "entities:\n  - {name: driver, join_keys: [driver_id], value_type: Int64}\n"
                      "sources:\n"
                      "  - {name: stats_file, type: file, path: " +
-                     std::string(parquet ? "stats.parquet" : "stats.csv") +
+                     std::string(source != 0 ? "stats.parquet" : "stats.csv") +
                      ",\n"
                      "     timestamp_field: event_timestamp, created_timestamp_column: created}\n"
                      "  - {name: stats_push, type: push, batch_source: stats_file}\n"
@@ -87,16 +88,39 @@ MaterializeData& Data(int64_t rows, int64_t rows_per_entity, bool parquet) {
   auto value = [](int64_t i, int f) {
     return static_cast<float>((i * 7 + f * 13) % 100'000) / 1000.0f;
   };
-  if (parquet) {
-    std::vector<ParquetColumnSpec> cols = {
-        {"event_timestamp", false, true}, {"created", false, true}, {"driver_id", false, false}};
-    for (int f = 0; f < kFeatures; ++f) cols.push_back({"f" + std::to_string(f), true, false});
-    WriteParquet(
-        data->dir + "/stats.parquet", cols, rows, 1 << 20,
-        [&](size_t c, int64_t i) -> int64_t {
-          return c < 2 ? kBase + i * 1'000'000 : i % entities;
-        },
-        [&](size_t c, int64_t i) { return value(i, static_cast<int>(c) - 3); });
+  if (source != 0) {
+    using parquet::PhysicalType;
+    std::vector<parquet::WriteColumn> specs;
+    std::vector<parquet::Column> cols(3 + kFeatures);
+    for (const char* name : {"event_timestamp", "created"}) {
+      specs.push_back(
+          {.name = name, .type = PhysicalType::kInt64, .timestamp = true, .optional = false});
+    }
+    specs.push_back({.name = "driver_id", .type = PhysicalType::kInt64, .optional = false});
+    for (int f = 0; f < kFeatures; ++f) {
+      specs.push_back(
+          {.name = "f" + std::to_string(f), .type = PhysicalType::kFloat, .optional = false});
+    }
+    for (size_t c = 0; c < cols.size(); ++c) {
+      cols[c].rows = static_cast<size_t>(rows);
+      for (int64_t i = 0; i < rows; ++i) {
+        if (c < 2)
+          cols[c].i64.push_back(kBase + i * 1'000'000);
+        else if (c == 2)
+          cols[c].i64.push_back(i % entities);
+        else
+          cols[c].f64.push_back(value(i, static_cast<int>(c) - 3));
+      }
+    }
+    parquet::WriteOptions options;
+    options.codec = static_cast<parquet::Codec>(source - 1);
+    std::string bytes;
+    Status st = parquet::WriteParquet(specs, cols, options, &bytes);
+    if (!st.ok()) {
+      std::fprintf(stderr, "%s\n", st.ToString().c_str());
+      std::abort();
+    }
+    std::ofstream(data->dir + "/stats.parquet", std::ios::binary) << bytes;
     return *data;
   }
 
@@ -128,8 +152,8 @@ MaterializeData& Data(int64_t rows, int64_t rows_per_entity, bool parquet) {
   return *data;
 }
 
-void BM_Materialize(benchmark::State& state, bool parquet) {
-  MaterializeData& d = Data(state.range(0), state.range(1), parquet);
+void BM_Materialize(benchmark::State& state, int source) {
+  MaterializeData& d = Data(state.range(0), state.range(1), source);
   auto fs = FeatureStore::Open(d.dir);
   if (!fs.ok()) {
     state.SkipWithError(fs.status().ToString().c_str());
@@ -163,10 +187,14 @@ void BM_Materialize(benchmark::State& state, bool parquet) {
     rows = std::strtoll(env, nullptr, 10);
   }
   if (rows <= 0) return false;
-  for (bool parquet : {false, true}) {
+  // 0: CSV; else 1 + the Parquet codec.
+  const std::pair<int, const char*> variants[] = {
+      {0, "BM_Materialize/10xFloat32"},
+      {1 + static_cast<int>(parquet::Codec::kUncompressed), "BM_Materialize/Parquet/10xFloat32"},
+      {1 + static_cast<int>(parquet::Codec::kSnappy), "BM_Materialize/Parquet/Snappy/10xFloat32"}};
+  for (auto [source, name] : variants) {
     benchmark::RegisterBenchmark(
-        parquet ? "BM_Materialize/Parquet/10xFloat32" : "BM_Materialize/10xFloat32",
-        [parquet](benchmark::State& state) { BM_Materialize(state, parquet); })
+        name, [source](benchmark::State& state) { BM_Materialize(state, source); })
         ->Args({rows, 10})
         ->Args({rows / 2, 1})
         ->ArgNames({"rows", "rows_per_entity"})

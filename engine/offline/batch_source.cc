@@ -45,6 +45,22 @@ std::vector<std::string> BatchSource::ColumnNames() const {
   return out;
 }
 
+Status CheckSourceColumns(const BatchSource& bs, const std::vector<std::string>& names,
+                          const std::string& path, std::string_view what) {
+  std::vector<std::pair<std::string, std::string>> lacking;
+  for (const BatchColumn& c : bs.columns) {
+    if (c.role == BatchColumn::Role::kCreated) continue;
+    if (std::find(names.begin(), names.end(), c.name) == names.end()) {
+      lacking.emplace_back(c.name, BatchColumnRoleName(c.role));
+    }
+  }
+  if (lacking.empty()) return Status::Ok();
+  return Status(ErrorCode::kDataSourceError,
+                path + ": the " + std::string(what) + " lacks " + DescribeColumnList(lacking) +
+                    " that feature views reading batch source '" + bs.file->name +
+                    "' need; add them to the file (nothing was written)");
+}
+
 Result<BatchSource> ResolveBatchSource(const Catalog& repo, std::string_view source) {
   const RepoConfig& config = repo.config();
   const SourceDef* src = config.FindSource(source);

@@ -33,6 +33,13 @@ struct BatchSource {
   std::vector<std::string> ColumnNames() const;
 };
 
+// Whether a file's columns (`names`: a CSV header, a Parquet part's schema) hold every column
+// of `bs` but the created-timestamp column: kDataSourceError "<path>: the <what> lacks column
+// 'x' (feature) that feature views reading batch source 'b' need; add them to the file
+// (nothing was written)" otherwise. Offline pushes check this before writing.
+Status CheckSourceColumns(const BatchSource& bs, const std::vector<std::string>& names,
+                          const std::string& path, std::string_view what);
+
 // The batch source behind `source` (a file source, or a push source's batch source).
 // kDataSourceNotFound when `source` names neither.
 Result<BatchSource> ResolveBatchSource(const Catalog& repo, std::string_view source);

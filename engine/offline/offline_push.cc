@@ -1,10 +1,13 @@
-// push(to=offline): validate, render canonical CSV records, append durably.
+// push(to=offline): validate, then render canonical CSV records and append them durably, or
+// write a Parquet part file (engine/offline/parquet_push.h).
 #include "engine/offline/offline_push.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "engine/offline/batch_source.h"
 #include "engine/offline/offline_log.h"
+#include "engine/offline/parquet_push.h"
 #include "engine/offline/parquet_source.h"
 #include "engine/quote.h"
 #include "engine/row_stager.h"
@@ -23,19 +26,7 @@ namespace {
 Result<std::string> RenderRows(const BatchSource& bs, const Frame& f,
                                const std::vector<std::string>& header, const std::string& path,
                                ConvertedCells& cells) {
-  std::vector<std::pair<std::string, std::string>> lacking;
-  for (const BatchColumn& c : bs.columns) {
-    if (c.role == BatchColumn::Role::kCreated) continue;
-    if (std::find(header.begin(), header.end(), c.name) == header.end()) {
-      lacking.emplace_back(c.name, BatchColumnRoleName(c.role));
-    }
-  }
-  if (!lacking.empty()) {
-    return Status(ErrorCode::kDataSourceError,
-                  path + ": the header lacks " + DescribeColumnList(lacking) +
-                      " that feature views reading batch source '" + bs.file->name +
-                      "' need; add them to the file (nothing was written)");
-  }
+  LARDER_RETURN_IF_ERROR(CheckSourceColumns(bs, header, path, "header"));
   struct Out {
     int frame_col;
     const BatchColumn* spec;  // null: a column of the file no view reads (copied as is)
@@ -109,15 +100,21 @@ Result<PushResult> PushToOffline(const Catalog& repo, const std::string& push_so
                   "push source " + QuoteInput(push_source) + " is not in the feature repo");
   }
   LARDER_ASSIGN_OR_RETURN(BatchSource bs, ResolveBatchSource(repo, src->batch_source));
-  // Larder writes no Parquet: appending CSV records to a Parquet file would corrupt it, and a
-  // new part file for a directory source would need a Parquet writer.
-  if (IsParquetSource(bs.file->resolved_path)) {
+  // A Parquet source takes pushes as new part files, so only a directory of them can: a single
+  // file would have to be rewritten whole (every earlier row) on each push, and appending CSV
+  // records to it would corrupt it.
+  const bool parquet = IsParquetSource(bs.file->resolved_path);
+  if (parquet && !IsParquetDirectorySource(bs.file->resolved_path)) {
     return Status(ErrorCode::kDataSourceError,
                   "batch source '" + bs.file->name + "' of push source '" + push_source +
-                      "' is Parquet (" + bs.file->resolved_path +
-                      "): Larder does not write Parquet, so pushes to the offline store are "
-                      "refused for it (nothing was written); push to the online store only, or "
-                      "give the push source a CSV batch source");
+                      "' is a single Parquet file (" + bs.file->resolved_path +
+                      (std::filesystem::exists(bs.file->resolved_path)
+                           ? ""
+                           : ", not there yet: a path ending in .parquet names a file") +
+                      "): offline pushes are refused for it (nothing was written), since adding "
+                      "rows would mean rewriting the whole file, every earlier row, on each push; "
+                      "make the source a directory of part files (move the file into a directory "
+                      "and point `path` at the directory), where each push adds one part file");
   }
   LARDER_RETURN_IF_ERROR(frame.CheckShape());
   ColumnRequirement need(frame);
@@ -139,12 +136,18 @@ Result<PushResult> PushToOffline(const Catalog& repo, const std::string& push_so
       const int col = frame.FindColumn(c.name);
       LARDER_ASSIGN_OR_RETURN(const auto* times, converted.Timestamps(col, c.name));
       for (size_t r = 0; r < times->size(); ++r) {
-        if (!(*times)[r]) continue;  // a null event time: RenderRows names it
+        if (!(*times)[r]) continue;  // a null event time: RenderRows / WriteParquetPart name it
         if (Status late = CheckEventTime(*(*times)[r], latest); !late.ok()) {
           return CellError(frame, r, c.name, late);
         }
       }
     }
+  }
+  if (parquet) {
+    LARDER_RETURN_IF_ERROR(
+        WriteParquetPart(bs, frame, converted, repo.config().online_store.file_mode));
+    res.rows_written = frame.num_rows();
+    return res;
   }
   auto render = [&](const std::vector<std::string>& header) {
     return RenderRows(bs, frame, header, path, converted);

@@ -1,5 +1,7 @@
-// Pushes to the offline store: a push source's rows appended to its batch source's CSV file.
-// Thread-safety: free functions; appends serialize on the file's lock (engine/offline/offline_log.h).
+// Pushes to the offline store: a push source's rows appended to its batch source's CSV file, or
+// added to its directory of Parquet part files as a new part.
+// Thread-safety: free functions; CSV appends serialize on the file's lock
+// (engine/offline/offline_log.h); Parquet parts need none (each has a name of its own).
 #pragma once
 
 #include <string>
@@ -22,7 +24,10 @@ Status ValidatePushFrame(const std::vector<const ViewInfo*>& views, const Frame&
                          ConvertedCells* cells = nullptr,
                          TimestampMicros latest_event_ts = kNoEventTimeLimit);
 
-// Appends `frame` to the batch source of `push_source` (repo = the feature repo's catalog).
+// Appends `frame` to the batch source of `push_source` (repo = the feature repo's catalog): to
+// its CSV file, or, for a directory of Parquet part files, as one new part file
+// (engine/offline/parquet_push.h). A single-file Parquet source is refused (kDataSourceError,
+// nothing written): each push would rewrite the whole file.
 // The frame must hold the batch source's columns (the timestamp field, every join key and
 // feature of the views reading it; the created-timestamp column may be left out); extra
 // columns are ignored. Every cell is converted to its dtype before anything is written and the

@@ -47,7 +47,7 @@ bool ScalarFits(parquet::ValueKind kind, ScalarType t) {
 }  // namespace
 
 bool IsParquetSource(const std::string& path) {
-  if (EndsWith(path, ".parquet")) return true;
+  if (EndsWith(path, ".parquet") || EndsWith(path, "/")) return true;
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
@@ -55,6 +55,18 @@ bool IsParquetSource(const std::string& path) {
 Result<std::vector<std::string>> ParquetSourceFiles(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return std::vector<std::string>{path};
+  LARDER_ASSIGN_OR_RETURN(std::vector<std::string> out, ParquetDirectoryParts(path));
+  if (out.empty()) {
+    // Read as empty, the source would materialize nothing and record the interval as done.
+    return Status(ErrorCode::kDataSourceError,
+                  path +
+                      ": the Parquet source directory holds no *.parquet file (names starting "
+                      "with '.' or '_' are skipped)");
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> ParquetDirectoryParts(const std::string& path) {
   std::vector<std::string> names;
   std::error_code ec;
   std::filesystem::directory_iterator it(path, ec);
@@ -89,13 +101,6 @@ Result<std::vector<std::string>> ParquetSourceFiles(const std::string& path) {
   if (ec) {
     return Status(ErrorCode::kDataSourceError,
                   "cannot list Parquet source directory " + path + ": " + ec.message());
-  }
-  if (names.empty()) {
-    // Read as empty, the source would materialize nothing and record the interval as done.
-    return Status(ErrorCode::kDataSourceError,
-                  path +
-                      ": the Parquet source directory holds no *.parquet file (names starting "
-                      "with '.' or '_' are skipped)");
   }
   std::sort(names.begin(), names.end());
   std::vector<std::string> out;

@@ -17,7 +17,8 @@
 
 namespace larder {
 
-// True when a batch source's path names Parquet: it ends in ".parquet", or it is a directory.
+// True when a batch source's path names Parquet: it ends in ".parquet" or '/', or it is a
+// directory.
 bool IsParquetSource(const std::string& path);
 
 // The files of a Parquet source, in the order they are read: the file itself, or the
@@ -28,6 +29,10 @@ bool IsParquetSource(const std::string& path);
 // Delta table (`_delta_log`), a `*.parquet` entry that is not a regular file (links are not
 // followed), and a directory holding no `*.parquet` file.
 Result<std::vector<std::string>> ParquetSourceFiles(const std::string& path);
+
+// The part files of directory `path` as ParquetSourceFiles lists them, with the same refusals,
+// except that a directory holding none is an empty list (an offline push then writes the first).
+Result<std::vector<std::string>> ParquetDirectoryParts(const std::string& path);
 
 // Whether values of `field` can be read as `dtype`: Int32 / Int64 from integers, Float32 /
 // Float64 from FLOAT, DOUBLE or integers, Bool from BOOLEAN, String from strings, Bytes from

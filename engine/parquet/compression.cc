@@ -136,4 +136,28 @@ void SnappyCompress(const char* data, size_t n, std::string* out) {
   out->resize(len);
 }
 
+Status Compress(int32_t codec, const char* data, size_t n, std::string* out) {
+  switch (static_cast<Codec>(codec)) {
+    case Codec::kUncompressed:
+      out->assign(data, n);
+      return Status::Ok();
+    case Codec::kSnappy:
+      SnappyCompress(data, n, out);
+      return Status::Ok();
+    case Codec::kZstd: {
+      out->resize(ZSTD_compressBound(n));
+      const size_t got = ZSTD_compress(out->data(), out->size(), data, n, 1);
+      if (ZSTD_isError(got)) {
+        return Status(ErrorCode::kInternal,
+                      std::string("ZSTD compression failed: ") + ZSTD_getErrorName(got));
+      }
+      out->resize(got);
+      return Status::Ok();
+    }
+    default:
+      return InvalidArgument(std::string("Larder does not write the ") + CodecName(codec) +
+                             " codec (it writes UNCOMPRESSED, SNAPPY and ZSTD)");
+  }
+}
+
 }  // namespace larder::parquet

@@ -1,5 +1,6 @@
 """push / write_to_online_store from pandas and dicts: dtypes, timestamps, nulls, errors."""
 
+import os
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -288,6 +289,52 @@ def test_push_offline_modes(store, repo):
         "conv_rate"] == [0.75]
     with open(f"{repo[0]}/data/driver_stats.csv") as f:
         assert len(f.read().strip().splitlines()) == 2  # header + the pushed row
+
+
+def test_push_offline_to_a_parquet_directory(tmp_path):
+    # The driver source as a directory of Parquet part files: each offline push adds one part,
+    # which materialize reads back; a single .parquet file source refuses offline pushes.
+    import conftest
+    d = str(tmp_path)
+    yaml_text = conftest.REPO_YAML.replace("path: data/driver_stats.csv", "path: data/driver_stats/")
+    segment = conftest.make_repo(d, yaml_text)
+    try:
+        s = larder.FeatureStore(repo_path=d)
+        s.apply()
+        df = driver_df(2, conv_rate=[0.75, 0.5])
+        df["created"] = df["event_timestamp"]
+        try:
+            s.push("driver_stats_push", df, to=larder.PushMode.OFFLINE)
+        except larder.Unsupported:
+            pytest.skip("this build has no offline store")
+        s.push("driver_stats_push", df.iloc[:1], to=larder.PushMode.OFFLINE)
+        parts = sorted(os.listdir(f"{d}/data/driver_stats"))
+        assert len(parts) == 2 and all(p.startswith("part-") and p.endswith(".parquet")
+                                       for p in parts)
+        assert s.get_online_features(TS_FEATURES, [{"driver_id": 1}]).to_dict()[
+            "conv_rate"] == [None]
+        s.materialize("2020-01-01T00:00:00Z", "2030-01-01T00:00:00Z")
+        assert s.get_online_features(TS_FEATURES, [{"driver_id": 1}]).to_dict()[
+            "conv_rate"] == [0.75]
+        s.teardown()
+    finally:
+        conftest.remove_segment(segment)
+
+    single = str(tmp_path / "single")
+    os.makedirs(single)
+    yaml_text = conftest.REPO_YAML.replace("path: data/driver_stats.csv",
+                                           "path: data/driver_stats.parquet")
+    segment = conftest.make_repo(single, yaml_text)
+    try:
+        s = larder.FeatureStore(repo_path=single)
+        s.apply()
+        with pytest.raises(larder.DataSourceError, match="single Parquet file"):
+            s.push("driver_stats_push", driver_df(1, conv_rate=[0.75]),
+                   to=larder.PushMode.OFFLINE)
+        assert not os.path.exists(f"{single}/data/driver_stats.parquet")
+        s.teardown()
+    finally:
+        conftest.remove_segment(segment)
 
 
 def test_write_to_online_store(store):

@@ -1,0 +1,32 @@
+// A new file installed in a directory atomically, as Parquet part files are
+// (engine/offline/parquet_push.h): readers of the directory see it whole or not at all.
+//
+// Invariants: the file's bytes are written to a hidden name in the same directory ('.' first:
+// Parquet source readers skip such names, as Spark and pyarrow do), created with O_EXCL |
+// O_NOFOLLOW and exactly the mode asked for (fchmod past the umask), fsync'd, then renamed to
+// its name without replacing anything (renameat2 RENAME_NOREPLACE; link + unlink where the
+// filesystem lacks it), then the directory is fsync'd. On any failure the hidden file is
+// removed and the name does not exist (a failed directory sync removes it again): a crash
+// leaves at most a hidden file. Syncs go through FileOpsNow() (tests see and fail them).
+// Thread-safety: free functions; concurrent calls must use different names.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "larder/status.h"
+
+namespace larder {
+
+// "part-<yyyymmddThhmmssZ>-<16 hex digits>.parquet" for `unix_seconds` (UTC) and `random`.
+std::string ParquetPartName(int64_t unix_seconds, uint64_t random);
+// The same for now and 64 random bits (getrandom).
+std::string NewParquetPartName();
+
+// Installs `bytes` as `dir`/`name` (see above), the file with exactly `mode`. kIoError naming
+// the file or directory, nothing left behind; a `name` that exists already is such an error
+// (never replaced).
+Status InstallNewFile(const std::string& dir, const std::string& name, const std::string& bytes,
+                      uint32_t mode);
+
+}  // namespace larder
