@@ -5,9 +5,9 @@
 
 #include <filesystem>
 
-#include "bench/micro/parquet_writer.h"
 #include "engine/offline/offline_check.h"
 #include "engine/offline/parquet_source.h"
+#include "engine/parquet/parquet_writer.h"
 #include "larder/timestamp.h"
 #include "tests/offline_fixture.h"
 
@@ -21,6 +21,47 @@ std::string Fixture(const std::string& name) {
 }
 
 constexpr TimestampMicros kMicrosPerSecond = 1'000'000;
+
+// One column of a test file: INT64 (a TIMESTAMP(MICROS, UTC) when `timestamp`) or, when
+// `strings` is set, a STRING column of those values.
+struct TestColumn {
+  std::string name;
+  bool timestamp = false;
+  std::vector<int64_t> ints;
+  std::vector<std::string> strings;
+};
+
+// Writes `cols` (all of one length) as one row group, uncompressed, to `path`.
+void WriteTestParquet(const std::string& path, const std::vector<TestColumn>& cols) {
+  std::vector<parquet::WriteColumn> schema;
+  std::vector<parquet::Column> values;
+  for (const TestColumn& c : cols) {
+    parquet::WriteColumn w{.name = c.name, .optional = false};
+    parquet::Column v;
+    if (c.strings.empty()) {
+      w.type = parquet::PhysicalType::kInt64;
+      w.timestamp = c.timestamp;
+      v.rows = c.ints.size();
+      v.i64 = c.ints;
+    } else {
+      w.type = parquet::PhysicalType::kByteArray;
+      w.string = true;
+      v.rows = c.strings.size();
+      v.off.push_back(0);
+      for (const std::string& s : c.strings) {
+        v.bytes += s;
+        v.off.push_back(static_cast<uint32_t>(v.bytes.size()));
+      }
+    }
+    schema.push_back(std::move(w));
+    values.push_back(std::move(v));
+  }
+  std::string bytes;
+  const Status st =
+      parquet::WriteParquet(schema, values, {.codec = parquet::Codec::kUncompressed}, &bytes);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  Spit(path, bytes);
+}
 
 std::string DriverPreamble(const std::string& path) {
   return "entities:\n  - {name: driver, join_keys: [driver_id], value_type: Int64}\n"
@@ -134,10 +175,10 @@ TEST(ParquetSourceEdges, SourcesSharingAFileReadEachTheirOwnTimestampField) {
     // Row 0 (x = 10): ts_a in the window, ts_b before it. Row 1 (x = 20): the other way round.
     const std::vector<std::vector<int64_t>> cols = {{in, out}, {out, in}, {1, 1}, {10, 20}};
     if (parquet) {
-      bench::WriteParquet(
-          repo.dir() + "/" + path,
-          {{"ts_a", false, true}, {"ts_b", false, true}, {"driver_id"}, {"x"}}, 2, 2,
-          [&](size_t c, int64_t r) { return cols[c][r]; }, [](size_t, int64_t) { return 0.0f; });
+      WriteTestParquet(repo.dir() + "/" + path, {{"ts_a", true, cols[0]},
+                                                 {"ts_b", true, cols[1]},
+                                                 {"driver_id", false, cols[2]},
+                                                 {"x", false, cols[3]}});
     } else {
       Spit(repo.dir() + "/" + path, "ts_a,ts_b,driver_id,x\n" + FormatTimestamp(in) + "," +
                                         FormatTimestamp(out) + ",1,10\n" + FormatTimestamp(out) +
@@ -163,13 +204,10 @@ TEST(ParquetSourceEdges, AFeatureNamedLikeTheTimestampColumnIsThatColumn) {
   LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo.OpenApplied());
   std::filesystem::create_directories(repo.dir() + "/data");
   const TimestampMicros when = Ts("2021-06-01T00:00:00Z");
-  bench::WriteParquet(
-      repo.dir() + "/data/s.parquet",
-      {{"event_timestamp", false, true}, {"created", false, true}, {"driver_id"}, {"x"}}, 1, 1,
-      [&](size_t c, int64_t) -> int64_t { return c < 2    ? when
-                                                 : c == 2 ? 7
-                                                          : 42; },
-      [](size_t, int64_t) { return 0.0f; });
+  WriteTestParquet(repo.dir() + "/data/s.parquet", {{"event_timestamp", true, {when}},
+                                                    {"created", true, {when}},
+                                                    {"driver_id", false, {7}},
+                                                    {"x", false, {42}}});
   LARDER_ASSERT_OK_AND_ASSIGN(MaterializeResult m, fs->Materialize(Ts("2021-01-01T00:00:00Z"),
                                                                    Ts("2022-01-01T00:00:00Z"), {}));
   ASSERT_EQ(m.views.size(), 1u);
@@ -190,14 +228,11 @@ TEST(ParquetSourceEdges, TimestampsPastYear9999AreRefusedNamingTheRow) {
              " schema: [{name: x, dtype: Int64}]}\n");
   LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo.OpenApplied());
   std::filesystem::create_directories(repo.dir() + "/data");
-  bench::WriteParquet(
-      repo.dir() + "/data/s.parquet",
-      {{"event_timestamp", false, true}, {"created", false, true}, {"driver_id"}, {"x"}}, 2, 2,
-      [&](size_t c, int64_t r) -> int64_t {
-        if (c == 0) return r == 1 ? far : Ts("2021-06-01T00:00:00Z");
-        return c == 1 ? 0 : c == 2 ? 7 : 42;
-      },
-      [](size_t, int64_t) { return 0.0f; });
+  WriteTestParquet(repo.dir() + "/data/s.parquet",
+                   {{"event_timestamp", true, {Ts("2021-06-01T00:00:00Z"), far}},
+                    {"created", true, {0, 0}},
+                    {"driver_id", false, {7, 7}},
+                    {"x", false, {42, 42}}});
   // The row group's statistics span [2021, 3e17]: it is decoded for this interval.
   auto m = fs->Materialize(Ts("2021-01-01T00:00:00Z"), Ts("2022-01-01T00:00:00Z"), {});
   ASSERT_FALSE(m.ok());
@@ -273,6 +308,46 @@ TEST(ParquetSourceEdges, CheckFindsStringKeysAMaterializeRefuses) {
   // What materialize says of the same rows.
   auto m = fs->Materialize(Ts("2021-01-01T00:00:00Z"), Ts("2022-01-01T00:00:00Z"), {});
   EXPECT_FALSE(m.ok());
+}
+
+TEST(ParquetSourceEdges, CheckFindsStringKeysAMaterializeRefusesInParquet) {
+  // The same rows as above in a Parquet file of STRING keys: check names the file and row of
+  // each, and materialize's refusal of the long key names them too (it said only "entity key
+  // too long", with no row, before rows carried their file and row into the write stage).
+  Repo repo;
+  repo.Write(
+      "entities:\n  - {name: e, join_keys: [a, b], value_type: String}\n"
+      "sources:\n  - {name: stats, type: file, path: data/s.parquet, timestamp_field: ts}\n"
+      "feature_views:\n  - {name: v, entities: [e], ttl: 0, source: stats,"
+      " schema: [{name: x, dtype: Int64}]}\n");
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo.OpenApplied());
+  std::filesystem::create_directories(repo.dir() + "/data");
+  const std::string path = repo.dir() + "/data/s.parquet";
+  const std::string half(2100, 'k');
+  const TimestampMicros when = Ts("2021-06-01T00:00:00Z");
+  WriteTestParquet(path, {{"ts", true, {when, when, when}},
+                          {"a", false, {}, {"ok", "bad\xff", half}},
+                          {"b", false, {}, {"fine", "fine", half}},
+                          {"x", false, {1, 2, 3}}});
+  LARDER_ASSERT_OK_AND_ASSIGN(auto checks, CheckBatchSources(fs->config()));
+  ASSERT_EQ(checks.size(), 1u);
+  ASSERT_EQ(checks[0].violations.size(), 2u);
+  EXPECT_NE(checks[0].violations[0].find(path + " row 2, column 'a': "), std::string::npos)
+      << checks[0].violations[0];
+  EXPECT_NE(checks[0].violations[0].find("UTF-8"), std::string::npos) << checks[0].violations[0];
+  EXPECT_NE(checks[0].violations[1].find(path + " row 3: entity key of feature view 'v' is "
+                                                "4208 bytes, over the limit of 4096"),
+            std::string::npos)
+      << checks[0].violations[1];
+
+  // Only the long key left: materialize refuses it naming the file and row, writing nothing.
+  WriteTestParquet(path, {{"ts", true, {when, when}},
+                          {"a", false, {}, {"ok", half}},
+                          {"b", false, {}, {"fine", half}},
+                          {"x", false, {1, 3}}});
+  auto m = fs->Materialize(Ts("2021-01-01T00:00:00Z"), Ts("2022-01-01T00:00:00Z"), {});
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find(path + " row 2"), std::string::npos) << m.status().ToString();
 }
 
 TEST(ParquetSourceEdges, AnEntityDataframeOverTheCellCapIsRefused) {
