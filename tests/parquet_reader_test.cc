@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/parquet/parquet_file.h"
+#include "larder/timestamp.h"
 
 namespace larder::parquet {
 namespace {
@@ -115,8 +116,10 @@ TEST(ParquetReader, FeastDriverStats) {
 }
 
 TEST(ParquetReader, DeltaEncodingsMatchTheirExpectedCsv) {
-  // parquet-mr 1.10 DELTA_BINARY_PACKED integers and DELTA_BYTE_ARRAY strings with nulls.
-  for (const char* stem : {"delta_encoding_optional_column", "delta_byte_array"}) {
+  // parquet-mr 1.10 DELTA_BINARY_PACKED integers and DELTA_BYTE_ARRAY strings with nulls;
+  // parquet-testing's DELTA_BINARY_PACKED INT64 of every bit width 0..64.
+  for (const char* stem :
+       {"delta_encoding_optional_column", "delta_byte_array", "delta_binary_packed"}) {
     auto f = OpenFixture(std::string(stem) + ".parquet");
     auto rows = ReadSimpleCsv(Fixture(std::string(stem) + "_expect.csv"));
     ASSERT_GT(rows.size(), 1u);
@@ -207,6 +210,121 @@ TEST(ParquetReader, ListsWithNullsAndEmpties) {
   EXPECT_EQ(empty.list_begin, (std::vector<uint32_t>{0, 0}));
 }
 
+TEST(ParquetReader, LegacyListEncodingsReadAsLists) {
+  // The same list [34, 35, 36] in Avro's and Thrift's two-level encodings and as a bare
+  // repeated column (Impala's fixtures).
+  for (const char* name : {"AvroPrimitiveInList.parquet", "ThriftPrimitiveInList.parquet",
+                           "UnannotatedListOfPrimitives.parquet"}) {
+    SCOPED_TRACE(name);
+    auto f = OpenFixture(name);
+    Column c = Read(*f, "list_of_ints");
+    ASSERT_TRUE(c.is_list);
+    EXPECT_EQ(c.list_begin, (std::vector<uint32_t>{0, 3}));
+    EXPECT_EQ(c.i64, (std::vector<int64_t>{34, 35, 36}));
+  }
+  // parquet-rs: repeated primitives with no LIST group, one of them empty; a repeated group of
+  // two lists is refused.
+  auto r = OpenFixture("repeated_primitive_no_list.parquet");
+  Column ints = Read(*r, "Int32_list");
+  EXPECT_EQ(ints.list_begin, (std::vector<uint32_t>{0, 4, 4, 5, 9}));
+  EXPECT_EQ(ints.i64[3], 3);
+  Column strs = Read(*r, "String_list");
+  EXPECT_EQ(strs.list_begin, (std::vector<uint32_t>{0, 4, 5, 6, 10}));
+  EXPECT_EQ(strs.Bytes(0), "foo");
+  EXPECT_EQ(strs.Bytes(1), "zero");
+  EXPECT_EQ(r->FindField("group_of_lists")->kind, ValueKind::kUnsupported);
+  // Hive's arrays of INT and STRING (Impala's ComplexTypesTbl).
+  auto h = OpenFixture("hive_arrays.parquet");
+  Column ids = Read(*h, "id");
+  ASSERT_EQ(ids.rows, 11u);
+  EXPECT_EQ(ids.i64[0], 1);
+  Column arr1 = Read(*h, "arr1");
+  EXPECT_EQ(arr1.list_begin[1], 5u);
+  EXPECT_EQ(arr1.i64[0], 1);
+  Column arr2 = Read(*h, "arr2");
+  EXPECT_EQ(arr2.Bytes(arr2.list_begin[0]), "one");
+  EXPECT_EQ(arr2.Bytes(arr2.list_begin[0] + 2), "three");
+}
+
+TEST(ParquetReader, DatesAndMillisecondTimestampsAsDuckDbReadsThem) {
+  // DuckDB's test/parquet/test_parquet_reader.test_slow gives these files' values.
+  auto d = OpenFixture("date.parquet");
+  std::vector<std::string> got;
+  for (size_t rg = 0; rg < d->num_row_groups(); ++rg) {
+    Column c = Read(*d, "d", rg);
+    for (size_t r = 0; r < c.rows; ++r) {
+      got.push_back(c.valid[r] ? FormatTimestamp(c.i64[r]).substr(0, 10) : "NULL");
+    }
+  }
+  const std::vector<std::string> want = {
+      "1970-01-01", "1971-01-01", "1972-01-01", "1973-01-01", "1974-01-01", "1975-01-01",
+      "1975-02-01", "1975-03-01", "1975-04-01", "1975-05-01", "1976-01-01", "1977-01-01",
+      "NULL",       "NULL",       "1982-01-01", "1983-01-01", "1984-01-01", "1985-01-01",
+      "1985-02-01", "1985-03-01", "1985-04-01", "1985-05-01", "NULL",       "NULL",
+      "1990-01-01", "1991-01-01", "1992-01-01", "1993-01-01", "1994-01-01", "NULL",
+      "NULL",       "NULL",       "NULL",       "NULL",       "1996-01-01", "1997-01-01"};
+  EXPECT_EQ(got, want);
+  // test/sql/copy/parquet/parquet_stats.test: 1900-01-01 and 2030-12-31 (23:59:59).
+  auto s = OpenFixture("date_stats.parquet");
+  EXPECT_EQ(FormatTimestamp(Read(*s, "date_val").i64[0]), "1900-01-01T00:00:00Z");
+  EXPECT_EQ(FormatTimestamp(Read(*s, "date_val").i64[1]), "2030-12-31T00:00:00Z");
+  EXPECT_EQ(FormatTimestamp(Read(*s, "timestamp_val").i64[0]), "1990-01-01T00:00:00Z");
+  EXPECT_EQ(FormatTimestamp(Read(*s, "timestampms_val").i64[1]), "2030-12-31T23:59:59Z");
+  EXPECT_EQ(s->FindField("time_val")->kind, ValueKind::kUnsupported);  // TIME of day
+  // test/sql/copy/parquet/parquet_arrow_timestamp.test: TIMESTAMP(MILLIS).
+  auto ms = OpenFixture("timestamp-ms.parquet");
+  EXPECT_EQ(FormatTimestamp(Read(*ms, "Time").i64[0]), "2020-10-05T17:21:49Z");
+  // Spark's DATE (fastparquet's spark-date-empty-rg.parq part 5).
+  auto sp = OpenFixture("spark_date.parquet");
+  EXPECT_EQ(FormatTimestamp(Read(*sp, "Date").i64[0]), "2020-01-01T00:00:00Z");
+}
+
+TEST(ParquetReader, EmptyAndManyRowGroups) {
+  // parquet-mr: row groups of 1, 0 and 3 rows; the empty one is read as no rows (its chunk
+  // offsets point at no page: reading them was an error before).
+  auto e = OpenFixture("test-empty-row-group_2.parquet");
+  ASSERT_EQ(e->num_row_groups(), 3u);
+  EXPECT_EQ(Read(*e, "a", 0).i64, (std::vector<int64_t>{0}));
+  EXPECT_EQ(Read(*e, "a", 1).rows, 0u);
+  EXPECT_EQ(Read(*e, "a", 2).i64, (std::vector<int64_t>{2, 2, 2}));
+  auto kv = OpenFixture("column_chunk_key_value_metadata.parquet");  // one empty row group
+  EXPECT_EQ(Read(*kv, "column1").rows, 0u);
+  // Spark's part file with no row group at all: the schema alone.
+  auto none = OpenFixture("spark_date_no_row_group.parquet");
+  EXPECT_EQ(none->num_row_groups(), 0u);
+  EXPECT_EQ(none->FindField("Date")->kind, ValueKind::kTimestamp);
+  // Impala: 8 row groups of one BYTE_ARRAY column.
+  auto m = OpenFixture("multiple_rowgroups.parquet");
+  ASSERT_EQ(m->num_row_groups(), 8u);
+  for (size_t rg = 0; rg < m->num_row_groups(); ++rg) {
+    Column c = Read(*m, "field", rg);
+    EXPECT_EQ(static_cast<int64_t>(c.rows), m->row_group_rows(rg));
+    EXPECT_EQ(c.off.size(), c.rows + 1);
+  }
+  EXPECT_EQ(Read(*m, "field", 0).Bytes(0).substr(0, 10), "us depths.");
+  // parquet-cpp-arrow with sorting columns: a null then 2, 1 in each of two row groups.
+  auto sc = OpenFixture("sort_columns.parquet");
+  Column a = Read(*sc, "a", 1);
+  EXPECT_EQ(a.valid, (std::vector<uint8_t>{0, 1, 1}));
+  EXPECT_EQ(a.i64[1], 2);
+  EXPECT_EQ(Read(*sc, "b", 1).Bytes(2), "c");
+  // fastparquet 0.8.2 with non-standard key-value metadata; DuckDB's CloudTrail extract.
+  EXPECT_EQ(Read(*OpenFixture("non-std-kvm.fp-0.8.2.parquet"), "a").i64, (std::vector<int64_t>{1}));
+  auto ct = OpenFixture("internal_5994.parquet");
+  Column ids = Read(*ct, "eventId");
+  EXPECT_EQ(ids.rows, 121u);
+  EXPECT_EQ(ids.Bytes(0).substr(0, 8), "f9be51fb");
+}
+
+TEST(ParquetReader, AnAllNullPageWithNoValuesSection) {
+  // parquet-testing: a v2 page of one null FLOAT whose values section is zero bytes, marked
+  // compressed (Snappy). Decompressing zero bytes failed before.
+  auto f = OpenFixture("datapage_v2_empty_datapage.snappy.parquet");
+  Column c = Read(*f, "value");
+  ASSERT_EQ(c.rows, 1u);
+  EXPECT_EQ(c.valid, (std::vector<uint8_t>{0}));
+}
+
 TEST(ParquetReader, UnsupportedShapesAreNamed) {
   auto f = OpenFixture("nested_lists.snappy.parquet");
   const Field* a = f->FindField("a");
@@ -226,6 +344,11 @@ TEST(ParquetReader, UnsupportedShapesAreNamed) {
   EXPECT_EQ(old->FindField("a")->kind, ValueKind::kUnsupported);
   auto rep = OpenFixture("repeated_no_annotation.parquet");  // footer num_rows 0, row group 6
   EXPECT_EQ(Read(*rep, "id").i64, (std::vector<int64_t>{1, 2, 3, 4, 5, 6}));
+  // parquet-rs 53.2: a map with keys and no values has a single leaf; it is no list.
+  auto mnv = OpenFixture("map_no_value.parquet");
+  EXPECT_EQ(mnv->FindField("my_map_no_v")->kind, ValueKind::kUnsupported);
+  EXPECT_EQ(mnv->FindField("my_map")->kind, ValueKind::kUnsupported);
+  EXPECT_EQ(Read(*mnv, "my_list").list_begin, (std::vector<uint32_t>{0, 3, 6, 9}));
   auto z = OpenFixture("dict-page-offset-zero.parquet");
   EXPECT_EQ(Read(*z, "l_partkey").i64[0], 1552);
 }

@@ -339,7 +339,11 @@ Result<LeafData> ReadLeaf(const uint8_t* chunk, size_t size, const ColumnMeta& m
       }
       const size_t vsize = static_cast<size_t>(h.compressed_size) - lv;
       const size_t vraw = static_cast<size_t>(h.uncompressed_size) - lv;
-      if (h.is_compressed && meta.codec != 0) {
+      if (vsize == 0 && vraw == 0) {
+        // No values section at all (every value null): there is nothing to decompress, and
+        // zero bytes are no valid stream for most codecs (parquet-mr writes such pages).
+        page.clear();
+      } else if (h.is_compressed && meta.codec != 0) {
         LARDER_RETURN_IF_ERROR(Decompress(meta.codec, body + lv, vsize, vraw, &page));
       } else {
         page.assign(reinterpret_cast<const char*>(body + lv), vsize);

@@ -408,6 +408,15 @@ Status ParquetFile::ResolveSchema() {
       f.kind = ValueKind::kUnsupported;
       why = "a group of " + std::to_string(leaf_count) + " columns (struct or map) is not read";
       f.type_name = "group";
+    } else if (std::any_of(leaf_path.begin(), leaf_path.end(), [&](size_t n) {
+                 const SchemaElement& e = s[n];
+                 return e.logical == LogicalKind::kMap ||
+                        (e.converted && (*e.converted == kMap || *e.converted == kMapKeyValue));
+               })) {
+      // A map of keys alone (parquet-rs writes one) has a single leaf: not a list either.
+      f.kind = ValueKind::kUnsupported;
+      why = "a map is not read";
+      f.type_name = "map";
     } else if (repeated_nodes == 0 && leaf_path.size() > 1) {
       f.kind = ValueKind::kUnsupported;
       why = "a struct is not read";
@@ -454,6 +463,17 @@ Result<Column> ParquetFile::ReadColumn(size_t rg, const Field& field) const {
   if (!cc.has_meta) return where("column chunk without metadata");
   const ColumnMeta& m = cc.meta;
   if (m.type != field.shape.type) return where("column chunk type differs from the schema's");
+  if (g.num_rows == 0) {
+    // An empty row group (Arrow writes one for an empty table, and between others) has no
+    // values to read, and its chunk offsets need not point at a page: none is read.
+    if (m.num_values != 0) return where("values in a row group of no rows");
+    Column empty;
+    empty.kind = field.kind;
+    empty.is_list = field.is_list;
+    if (field.is_list) empty.list_begin.push_back(0);
+    if (field.kind == ValueKind::kString || field.kind == ValueKind::kBytes) empty.off.push_back(0);
+    return empty;
+  }
   int64_t start = m.data_page_offset;
   if (m.dictionary_page_offset && *m.dictionary_page_offset > 0 &&
       *m.dictionary_page_offset < start) {
