@@ -320,16 +320,23 @@ Status WriteParquetWinners(Store& store, const std::string& path,
       winners.size(), [&](size_t i) { return HashEntityKey(t->store_view_id, winners[i].key); });
   Cell scratch;
   std::vector<size_t> starts(g.packed.size());
+  // One frame for every batch: its cells are placeholders (null), sized once for the largest
+  // batch and cut for the last, so they are not built and destroyed again per batch (80-byte
+  // Cells, one per row and column: about a tenth of the time of a materialize that writes
+  // 200,000 rows).
+  Frame frame;
+  frame.origin = path + " (a batch of materialized rows)";
+  frame.names = names;
+  frame.columns.assign(names.size(), std::vector<Cell>(std::min(winners.size(), kWriteBatch)));
   for (size_t b = 0; b < winners.size(); b += kWriteBatch) {
     const size_t e = std::min(winners.size(), b + kWriteBatch);
     const size_t n = e - b;
-    Frame frame;
-    frame.origin = path + " (a batch of materialized rows)";
     frame.describe_row = [&files, &winners, &order, b](size_t r) {
       return DescribeParquetRow(files, winners[order[b + r]].line);
     };
-    frame.names = names;
-    frame.columns.assign(names.size(), std::vector<Cell>(n));
+    if (frame.num_rows() != n) {
+      for (auto& column : frame.columns) column.resize(n);
+    }
     std::vector<std::vector<Value>> values(value_cols);
     for (auto& column : values) column.resize(n);
     std::vector<std::optional<TimestampMicros>> times(n);
