@@ -350,6 +350,36 @@ TEST(ParquetSourceEdges, CheckFindsStringKeysAMaterializeRefusesInParquet) {
   EXPECT_NE(m.status().message().find(path + " row 2"), std::string::npos) << m.status().ToString();
 }
 
+TEST(ParquetSourceEdges, WinnersOverSeveralWriteBatchesAreAllWritten) {
+  // 70,000 distinct entities: three write batches of at most 32,768 rows, the last one shorter
+  // (the batches share one frame of placeholder cells, cut for the last).
+  constexpr int64_t kRows = 70'000;
+  Repo repo;
+  repo.Write(DriverPreamble("data/s.parquet") +
+             "feature_views:\n  - {name: v, entities: [driver], ttl: 0, source: stats,"
+             " schema: [{name: x, dtype: Int64}]}\n");
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo.OpenApplied());
+  std::filesystem::create_directories(repo.dir() + "/data");
+  const TimestampMicros when = Ts("2021-06-01T00:00:00Z");
+  TestColumn ts{"event_timestamp", true}, created{"created", true}, id{"driver_id"}, x{"x"};
+  for (int64_t i = 0; i < kRows; ++i) {
+    ts.ints.push_back(when + i);
+    created.ints.push_back(when);
+    id.ints.push_back(i);
+    x.ints.push_back(3 * i + 1);
+  }
+  WriteTestParquet(repo.dir() + "/data/s.parquet", {ts, created, id, x});
+  LARDER_ASSERT_OK_AND_ASSIGN(MaterializeResult m, fs->Materialize(Ts("2021-01-01T00:00:00Z"),
+                                                                   Ts("2022-01-01T00:00:00Z"), {}));
+  ASSERT_EQ(m.views.size(), 1u);
+  EXPECT_EQ(m.views[0].rows_written, static_cast<uint64_t>(kRows));
+  for (int64_t i : {int64_t{0}, int64_t{32'767}, int64_t{32'768}, int64_t{65'536}, kRows - 1}) {
+    OneValue v = ReadOne(*fs, "v:x", i);
+    ASSERT_EQ(v.status, FieldStatus::kPresent) << i;
+    EXPECT_EQ(v.value.i64, 3 * i + 1) << i;
+  }
+}
+
 TEST(ParquetSourceEdges, AnEntityDataframeOverTheCellCapIsRefused) {
   // list_columns.parquet: 3 rows of 2 list columns; its cells include the lists' elements.
   const std::string path = Fixture("list_columns.parquet");
