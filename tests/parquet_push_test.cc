@@ -212,6 +212,20 @@ TEST_F(ParquetPushTest, AValueItsColumnCannotHoldWritesNothingAndNamesTheColumn)
   EXPECT_EQ(Entries(dir), std::vector<std::string>{"part-0.parquet"});
   EXPECT_EQ(ReadAll(*fs, {1001}).statuses[0], FieldStatus::kNotFound);  // nor online
 
+  // An Int64 of 2^63 - 1 into FLOAT rounds to 2^63, which no int64 holds: refused before it is
+  // cast back (that cast is undefined behaviour; x86 happened to give a refusal).
+  {
+    Repo ints;
+    auto fs3 = OpenRepo(ints, "data/stats", "Int64");
+    ASSERT_TRUE(fs3);
+    Copy(Fixture("feast_driver_stats.parquet"), ints.dir() + "/data/stats/part-0.parquet");
+    Frame big = PushRows(1, 0);
+    big.columns[static_cast<size_t>(big.FindColumn("conv_rate"))][0] = I(INT64_MAX);
+    auto r = fs3->Push("driver_stats_push", big, PushMode::kOffline);
+    EXPECT_TRUE(IsError(r, ErrorCode::kDataSourceError,
+                        {"column 'conv_rate'", "9223372036854775807 (not exact as FLOAT)"}));
+  }
+
   // A dtype the column's type cannot take at all: a String feature into INT64.
   Repo typed;
   typed.Write(DriverRepo("data/stats") + "      - {name: avg_daily_trips_s, dtype: String}\n");

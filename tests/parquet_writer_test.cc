@@ -317,6 +317,48 @@ TEST(ParquetWriter, BadInputIsRefusedNamingTheColumnAndNothingIsWritten) {
   EXPECT_EQ(bytes, "untouched");
 }
 
+TEST(ParquetWriter, RowGroupsEndWherePagesWouldPassWhatTheReaderAccepts) {
+  // Each chunk is one page, and the reader refuses a page over 2^23 level entries or 64 MiB:
+  // before, a push of long lists or strings wrote (and acknowledged) part files that every
+  // later materialize refused.
+  WriteColumn list{.name = "embedding", .type = PhysicalType::kBoolean, .list = true};
+  Column lists;
+  lists.rows = 3;
+  lists.list_begin = {0, 3'000'000, 6'000'000, 9'000'000};  // 9M entries > 2^23
+  lists.i64.assign(9'000'000, 1);
+  lists.i64[8'999'999] = 0;
+  WriteColumn text{.name = "blob", .type = PhysicalType::kByteArray, .optional = false};
+  Column blobs;
+  blobs.rows = 3;
+  blobs.off = {0};
+  for (char ch : {'a', 'b', 'c'}) {
+    blobs.bytes += std::string(25 << 20, ch);  // 75 MiB in all > 64 MiB
+    blobs.off.push_back(static_cast<uint32_t>(blobs.bytes.size()));
+  }
+  for (const auto& [s, c] : {std::pair{list, lists}, std::pair{text, blobs}}) {
+    std::string bytes;
+    Status st = WriteParquet({s}, {c}, {.codec = Codec::kUncompressed}, &bytes);
+    ASSERT_TRUE(st.ok()) << st.ToString();
+    auto f = ParquetFile::FromBytes(bytes, "split.parquet");
+    ASSERT_TRUE(f.ok()) << f.status().ToString();
+    ASSERT_EQ((*f)->num_row_groups(), 2u) << s.name;  // rows 1-2, then row 3
+    EXPECT_EQ((*f)->row_group_rows(0), 2);
+    ExpectSame(**f, s, c);
+  }
+  // One row alone over the limit: refused naming the column and the row.
+  Column huge;
+  huge.rows = 2;
+  huge.list_begin = {0, 1, 1 + (1u << 23) + 1};
+  huge.i64.assign(huge.list_begin.back(), 0);
+  std::string bytes = "untouched";
+  Status st = WriteParquet({list}, {huge}, {}, &bytes);
+  EXPECT_EQ(st.code(), ErrorCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("column 'embedding': row 2 alone holds 8388609 values"),
+            std::string::npos)
+      << st.message();
+  EXPECT_EQ(bytes, "untouched");
+}
+
 TEST(ParquetWriter, AFileDescriptorGetsTheSameBytes) {
   WriteColumn s{.name = "s", .type = PhysicalType::kByteArray, .string = true};
   Column c = Make(s, 50, 3);

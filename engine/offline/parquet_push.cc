@@ -219,8 +219,11 @@ Status PutScalar(const Target& t, ScalarType s, int64_t i, double d, const std::
     case PhysicalType::kFloat: {
       const double v = integer ? static_cast<double>(i) : d;
       const auto f = static_cast<float>(v);
+      // An integer near 2^63 rounds to 2^63, which no int64_t holds: refused before the cast
+      // back (undefined behaviour past INT64_MAX).
       if (!std::isnan(v) &&
-          (static_cast<double>(f) != v || (integer && static_cast<int64_t>(f) != i))) {
+          (static_cast<double>(f) != v ||
+           (integer && (static_cast<double>(f) >= 0x1p63 || static_cast<int64_t>(f) != i)))) {
         return refuse((integer ? std::to_string(i) : ShortestText(d)) + " (not exact as FLOAT)");
       }
       out->f64.push_back(v);

@@ -36,6 +36,37 @@ Levels LevelsOf(const WriteColumn& c) {
   return l;
 }
 
+PageCost RowPageCost(const WriteColumn& s, const Column& c, size_t r) {
+  auto value_bytes = [&](size_t slot) -> size_t {
+    switch (s.type) {
+      case PhysicalType::kBoolean:
+        return 1;
+      case PhysicalType::kInt32:
+      case PhysicalType::kFloat:
+        return 4;
+      case PhysicalType::kByteArray:
+        return 4 + (c.off[slot + 1] - c.off[slot]);
+      default:
+        return 8;
+    }
+  };
+  const bool present = c.valid.empty() || c.valid[r];
+  PageCost p;
+  if (!s.list) {
+    p.entries = 1;
+    p.bytes = 4 + (present ? value_bytes(r) : 0);
+    return p;
+  }
+  const uint32_t begin = c.list_begin[r], end = c.list_begin[r + 1];
+  p.entries = present && end > begin ? end - begin : 1;
+  p.bytes = 4 * p.entries;
+  if (!present) return p;
+  for (uint32_t e = begin; e < end; ++e) {
+    if (c.elem_valid.empty() || c.elem_valid[e]) p.bytes += value_bytes(e);
+  }
+  return p;
+}
+
 // Checks one column's schema and values against each other; `rows` is the file's row count.
 Status CheckColumn(const WriteColumn& s, const Column& c, size_t rows) {
   if (!Supported(s.type)) {

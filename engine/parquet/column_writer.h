@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/parquet/encodings.h"
 #include "engine/parquet/parquet_writer.h"
 #include "larder/status.h"
 
@@ -34,6 +35,21 @@ struct MinMax {
   void Int(int64_t v);
   void Real(double v);
 };
+
+// What row `r` of `c` adds to its column's page: level entries, and a bound on the page's
+// uncompressed bytes (PLAIN values, plus at most 2 bytes per level entry for each of the
+// repetition and definition levels: an RLE run of one entry).
+struct PageCost {
+  size_t entries = 0;
+  size_t bytes = 0;
+};
+PageCost RowPageCost(const WriteColumn& s, const Column& c, size_t r);
+
+// The most one row group's page of a column may hold: what Larder's reader accepts
+// (encodings.h: kMaxPageValues level entries, kMaxPageBytes uncompressed), less a margin for
+// the level streams' length prefixes.
+inline constexpr size_t kMaxWrittenPageEntries = kMaxPageValues;
+inline constexpr size_t kMaxWrittenPageBytes = kMaxPageBytes - 1024;
 
 // What the footer says about one written column chunk.
 struct Chunk {

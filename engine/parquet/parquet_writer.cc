@@ -120,14 +120,48 @@ Status WriteParquet(const std::vector<WriteColumn>& schema, const std::vector<Co
   for (size_t i = 0; i < schema.size(); ++i) {
     LARDER_RETURN_IF_ERROR(CheckColumn(schema[i], columns[i], rows));
   }
+  // Row groups of at most rows_per_group rows, ended early where a column's page would grow
+  // past what Larder's reader accepts (each chunk is one page): long strings or lists make
+  // smaller groups. A row that alone exceeds it is refused.
+  std::vector<std::pair<size_t, size_t>> bounds;  // (first row, rows)
+  const auto per = static_cast<size_t>(options.rows_per_group);
+  std::vector<PageCost> used(schema.size());
+  size_t first = 0;
+  for (size_t r = 0; r < rows; ++r) {
+    bool fits = r - first < per;
+    for (size_t i = 0; i < schema.size(); ++i) {
+      const PageCost add = RowPageCost(schema[i], columns[i], r);
+      if (add.entries > kMaxWrittenPageEntries || add.bytes > kMaxWrittenPageBytes) {
+        return InvalidArgument(
+            "Parquet column '" + schema[i].name + "': row " + std::to_string(r + 1) +
+            " alone holds " + std::to_string(add.entries) + " values of about " +
+            std::to_string(add.bytes) + " bytes, more than one page Larder reads (" +
+            std::to_string(kMaxWrittenPageEntries) + " values, " +
+            std::to_string(kMaxWrittenPageBytes) + " bytes; nothing was written)");
+      }
+      fits = fits && used[i].entries + add.entries <= kMaxWrittenPageEntries &&
+             used[i].bytes + add.bytes <= kMaxWrittenPageBytes;
+    }
+    if (!fits) {
+      bounds.emplace_back(first, r - first);
+      first = r;
+      std::fill(used.begin(), used.end(), PageCost{});
+    }
+    for (size_t i = 0; i < schema.size(); ++i) {
+      const PageCost add = RowPageCost(schema[i], columns[i], r);
+      used[i].entries += add.entries;
+      used[i].bytes += add.bytes;
+    }
+  }
+  if (rows > first) bounds.emplace_back(first, rows - first);  // no rows: no row group
+
   std::string file = "PAR1";
   std::vector<std::vector<Chunk>> groups;
-  const auto per = static_cast<size_t>(options.rows_per_group);
-  for (size_t first = 0; first < rows; first += per) {  // no rows: no row group
-    const size_t n = std::min(per, rows - first);
+  for (const auto& [first_row, n] : bounds) {
     auto& chunks = groups.emplace_back(schema.size());
     for (size_t i = 0; i < schema.size(); ++i) {
-      LARDER_RETURN_IF_ERROR(WriteChunk(schema[i], columns[i], first, n, codec, &file, &chunks[i]));
+      LARDER_RETURN_IF_ERROR(
+          WriteChunk(schema[i], columns[i], first_row, n, codec, &file, &chunks[i]));
     }
   }
   std::string footer;
@@ -172,7 +206,7 @@ Status WriteParquet(const std::vector<WriteColumn>& schema, const std::vector<Co
       w.EndStruct();
     }
     w.FieldI64(2, total);
-    w.FieldI64(3, static_cast<int64_t>(std::min(per, rows - g * per)));
+    w.FieldI64(3, static_cast<int64_t>(bounds[g].second));
     w.EndStruct();
   }
   w.FieldBinary(6, WriterCreatedBy());
