@@ -1,6 +1,8 @@
 // The offline store's write side: push(to=offline | online_and_offline) appending to the
 // batch source's CSV, durability and torn tails, concurrent appenders, and every error path.
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +13,7 @@
 #include "engine/offline/offline_check.h"
 #include "engine/offline/offline_push.h"
 #include "engine/row_stager.h"
+#include "engine/segment/segment_file.h"
 #include "engine/store.h"
 #include "engine/values/frame_readers.h"
 #include "tests/offline_fixture.h"
@@ -120,6 +123,32 @@ TEST_F(OfflinePushTest, OnlineAndOfflineWritesTheLogThenTheOnlineStore) {
   OneValue v = ReadOne(*fs_, "quality:conv", 1);
   EXPECT_EQ(v.status, FieldStatus::kPresent);
   EXPECT_EQ(v.value.f64, 0.25);
+}
+
+TEST_F(OfflinePushTest, AnOnlineWriteFailingAfterTheOfflineAppendSaysTheRowsAreOffline) {
+  // online_and_offline appends offline first; when the online write then fails (here: Busy,
+  // another descriptor holds the writer lock), the error says the rows are in the offline
+  // store, so that a caller does not retry the whole push and append them twice.
+  LARDER_ASSERT_OK_AND_ASSIGN(RepoConfig config, LoadRepoConfig(repo_.dir()));
+  LARDER_ASSERT_OK_AND_ASSIGN(auto repo, Catalog::Build(config, 0));
+  WriterOptions quick;
+  quick.lock_timeout_ms = 200;
+  LARDER_ASSERT_OK_AND_ASSIGN(auto store, Store::Open(repo_.segment(), /*writable=*/true, quick));
+  const int fd = ::open(LockPath(repo_.segment()).c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  Frame f = StatsFrame({Row(1, "2026-01-01T08:00:00Z", 0.25)});
+  auto r = PushOnlineAndOffline(*store, *repo, "stats_push", f, 10000);
+  ::close(fd);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), ErrorCode::kBusy) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("the rows were already written to the offline store (" +
+                                      csv_ + ") and stay there: retry with --to online"),
+            std::string::npos)
+      << r.status().ToString();
+  EXPECT_EQ(Slurp(csv_),
+            std::string(kOfflineHeader) + "2026-01-01T08:00:00Z,,1,0.25,10,city1,1.5\n");
+  EXPECT_EQ(ReadOne(*fs_, "quality:conv", 1).status, FieldStatus::kNotFound);
 }
 
 TEST_F(OfflinePushTest, BothStoresAreWrittenFromOneConversionOfEachCell) {

@@ -181,7 +181,21 @@ Result<PushResult> PushOnlineAndOffline(Store& store, const Catalog& repo,
   LARDER_ASSIGN_OR_RETURN(PushResult offline,
                           PushToOffline(repo, push_source, frame, timeout_ms, &cells));
   (void)offline;
-  return store.Push(push_source, frame, &cells);
+  auto online = store.Push(push_source, frame, &cells);
+  if (!online.ok()) {
+    // The offline half is durable already: say so, or a caller retrying the whole push would
+    // append the rows to the offline store a second time.
+    const SourceDef* push = repo.config().FindSource(push_source);
+    const SourceDef* batch =
+        push != nullptr ? repo.config().FindSource(push->batch_source) : nullptr;
+    const std::string where = batch != nullptr ? " (" + batch->resolved_path + ")" : "";
+    return Status(online.status().code(),
+                  online.status().message() +
+                      "; the rows were already written to the offline store" + where +
+                      " and stay there: retry with --to online (or materialize), not "
+                      "online_and_offline, which would write them offline again");
+  }
+  return online;
 }
 
 }  // namespace larder
