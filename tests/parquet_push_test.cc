@@ -371,8 +371,10 @@ TEST_F(ParquetPushTest, APartIsSyncedThenRenamedAndAFailedSyncLeavesNothing) {
   SyncOps ops;
   FileOps* previous = SetFileOpsForTesting(&ops);
   LARDER_EXPECT_OK(fs->Push("driver_stats_push", PushRows(3, 0), PushMode::kOffline).status());
-  // The file's bytes, synced, then (after the rename) the directory.
-  EXPECT_EQ(ops.calls, (std::vector<std::string>{"write", "fsync file", "fsync dir"}));
+  // The new directories' entries (data/ in the repo, stats/ in data/), then the file's bytes,
+  // synced, then (after the rename) the directory.
+  EXPECT_EQ(ops.calls, (std::vector<std::string>{"fsync dir", "fsync dir", "write", "fsync file",
+                                                 "fsync dir"}));
   ASSERT_EQ(Entries(dir).size(), 1u);
   // A failed sync of the file, then of the directory: the push fails, no file is left (hidden
   // or not), and with online_and_offline nothing is written online.
@@ -386,6 +388,28 @@ TEST_F(ParquetPushTest, APartIsSyncedThenRenamedAndAFailedSyncLeavesNothing) {
   }
   SetFileOpsForTesting(previous);
   EXPECT_EQ(ReadAll(*fs, {1001}).statuses[0], FieldStatus::kNotFound);
+}
+
+TEST_F(ParquetPushTest, DirectoriesAPushCreatesAreSyncedIntoTheirParents) {
+  // data/a/b/ does not exist: the push creates data, data/a and data/a/b, and syncs the
+  // directory holding each (the repo, data, data/a) before the part's own write and syncs.
+  // Before, a power loss could take an acknowledged part away with its new directory. The CSV
+  // append creates its file's missing directories the same way.
+  for (const char* path : {"data/a/b/", "data/a/b/stats.csv"}) {
+    SCOPED_TRACE(path);
+    Repo repo;
+    repo.Write(ViewOnPushSource(DriverRepo(path)));
+    LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo.OpenApplied());
+    SyncOps ops;
+    FileOps* previous = SetFileOpsForTesting(&ops);
+    auto r = fs->Push("driver_stats_push", PushRows(3, 0), PushMode::kOffline);
+    SetFileOpsForTesting(previous);
+    LARDER_ASSERT_OK(r.status());
+    ASSERT_GE(ops.calls.size(), 4u);
+    EXPECT_EQ(std::vector<std::string>(ops.calls.begin(), ops.calls.begin() + 4),
+              (std::vector<std::string>{"fsync dir", "fsync dir", "fsync dir", "write"}));
+    EXPECT_TRUE(std::filesystem::is_directory(repo.dir() + "/data/a/b"));
+  }
 }
 
 TEST_F(ParquetPushTest, EveryDtypeMapsToItsParquetTypeAndReadsBackAsCsv) {

@@ -18,6 +18,7 @@
 #include <utility>
 
 #include "engine/offline/file_ops.h"
+#include "engine/offline/part_file.h"
 #include "engine/values/csv_stream.h"
 
 namespace larder {
@@ -195,10 +196,9 @@ Result<AppendOutcome> AppendRecords(const std::string& path,
                                     const RenderRecords& render, uint32_t file_mode,
                                     int timeout_ms) {
   std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(parent, ec);  // a failure shows at open below
-  }
+  // Missing directories are created with their entries synced: the file's own entry is synced
+  // below, and an acknowledged append must not vanish with a directory a crash forgot.
+  if (!parent.empty()) LARDER_RETURN_IF_ERROR(CreateDirectoriesSynced(parent.string()));
   LARDER_ASSIGN_OR_RETURN(Fd lock, LockFile(OfflineLockPath(path), LOCK_EX, true, file_mode, timeout_ms));
   // The file is created only once the records rendered: a refused request leaves no file.
   Fd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC));

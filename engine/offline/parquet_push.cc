@@ -372,10 +372,9 @@ Status WriteParquetPart(const BatchSource& bs, const Frame& frame, ConvertedCell
   std::string bytes;
   LARDER_RETURN_IF_ERROR(parquet::WriteParquet(specs, columns, {}, &bytes));
   const std::string name = NewParquetPartName();
-  // Created (with its parents) as the CSV append creates its file's directory, only once the
-  // part is ready: a refused push leaves no directory either. A failure shows at the open.
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
+  // Created (with its parents, each made durable) as the CSV append creates its file's
+  // directory, only once the part is ready: a refused push leaves no directory either.
+  LARDER_RETURN_IF_ERROR(CreateDirectoriesSynced(dir));
   return InstallNewFile(dir, name, bytes, file_mode);
 }
 

@@ -14,6 +14,7 @@
 #include <ctime>
 #include <filesystem>
 #include <random>
+#include <vector>
 
 #include "engine/offline/file_ops.h"
 
@@ -48,6 +49,33 @@ std::string NewParquetPartName() {
                           std::chrono::system_clock::now().time_since_epoch())
                           .count();
   return ParquetPartName(now, RandomBits());
+}
+
+Status CreateDirectoriesSynced(const std::string& dir) {
+  namespace fs = std::filesystem;
+  fs::path p = fs::path(dir).lexically_normal();
+  if (!p.has_filename()) p = p.parent_path();  // "data/stats/" names "data/stats"
+  std::vector<fs::path> missing;               // deepest first
+  for (std::error_code ec; !p.empty() && !fs::exists(fs::symlink_status(p, ec));
+       p = p.parent_path()) {
+    missing.push_back(p);
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0777) != 0 && errno != EEXIST) {
+      return IoError("cannot create directory '" + it->string() + "': " + Errno());
+    }
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    const fs::path parent = it->has_parent_path() ? it->parent_path() : fs::path(".");
+    const int fd = ::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || FileOpsNow().Fsync(fd) != 0) {
+      Status err = IoError("cannot sync directory '" + parent.string() + "': " + Errno());
+      if (fd >= 0) ::close(fd);
+      return err;
+    }
+    ::close(fd);
+  }
+  return Status::Ok();
 }
 
 Status InstallNewFile(const std::string& dir, const std::string& name, const std::string& bytes,

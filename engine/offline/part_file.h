@@ -23,6 +23,13 @@ std::string ParquetPartName(int64_t unix_seconds, uint64_t random);
 // The same for now and 64 random bits (getrandom).
 std::string NewParquetPartName();
 
+// Creates `dir` and its missing parents (mode 0777 less the umask, as mkdir -p), then makes each
+// new entry durable: the parent of every directory it created is fsync'd, from the deepest
+// directory that existed down (the new directory's own entries are its caller's to sync).
+// A `dir` that exists is left as it is. kIoError naming the directory that could not be made
+// or synced.
+Status CreateDirectoriesSynced(const std::string& dir);
+
 // Installs `bytes` as `dir`/`name` (see above), the file with exactly `mode`. kIoError naming
 // the file or directory, nothing left behind; a `name` that exists already is such an error
 // (never replaced).
