@@ -3,7 +3,10 @@
 // (or one from the batch source's dtypes), read back by materialize and get-historical-features
 // as the same rows pushed to a CSV source are; values a column cannot hold are refused with
 // nothing written.
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <regex>
@@ -12,6 +15,7 @@
 #include "engine/offline/file_ops.h"
 #include "engine/offline/offline_check.h"
 #include "engine/offline/parquet_source.h"
+#include "engine/offline/part_file.h"
 #include "engine/parquet/parquet_file.h"
 #include "engine/parquet/parquet_writer.h"
 #include "tests/offline_fixture.h"
@@ -388,6 +392,43 @@ TEST_F(ParquetPushTest, APartIsSyncedThenRenamedAndAFailedSyncLeavesNothing) {
   }
   SetFileOpsForTesting(previous);
   EXPECT_EQ(ReadAll(*fs, {1001}).statuses[0], FieldStatus::kNotFound);
+}
+
+// Ends the process in the middle of its first write (what a crash or kill -9 does).
+class DieOnWrite : public FileOps {
+ public:
+  ssize_t Write(int, const void*, size_t) override { ::_exit(7); }
+};
+
+TEST_F(ParquetPushTest, AProcessKilledMidWriteLeavesNoFileBehind) {
+  // The part is an unnamed file (O_TMPFILE) until it is complete and synced: before, a crash
+  // mid-write left a hidden .part-*.parquet.tmp that nothing ever removed.
+  TempDir tmp;
+  const std::string dir = tmp.path() + "/parts";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
+  const int probe = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (probe < 0) GTEST_SKIP() << "no O_TMPFILE here: the hidden-name fallback is used";
+  ::close(probe);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    DieOnWrite ops;
+    SetFileOpsForTesting(&ops);
+    (void)InstallNewFile(dir, "part-0.parquet", std::string(1 << 20, 'x'), 0640);
+    ::_exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 7);  // it died in the write
+  EXPECT_EQ(Entries(dir), std::vector<std::string>{});
+  // And a whole install still gives the file, with its mode.
+  LARDER_ASSERT_OK(InstallNewFile(dir, "part-0.parquet", "PAR1", 0640));
+  EXPECT_EQ(Entries(dir), std::vector<std::string>{"part-0.parquet"});
+  struct stat st {};
+  ASSERT_EQ(::stat((dir + "/part-0.parquet").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_FALSE(InstallNewFile(dir, "part-0.parquet", "PAR1", 0640).ok());  // never replaced
 }
 
 TEST_F(ParquetPushTest, DirectoriesAPushCreatesAreSyncedIntoTheirParents) {

@@ -78,49 +78,107 @@ Status CreateDirectoriesSynced(const std::string& dir) {
   return Status::Ok();
 }
 
-Status InstallNewFile(const std::string& dir, const std::string& name, const std::string& bytes,
-                      uint32_t mode) {
-  const std::string final_path = (std::filesystem::path(dir) / name).string();
-  const std::string tmp_path = (std::filesystem::path(dir) / ("." + name + ".tmp")).string();
-  const int fd =
-      ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0) return IoError("cannot create '" + tmp_path + "': " + Errno());
-  auto fail = [&](const std::string& what) {
-    Status st = IoError(what + ": " + Errno());
-    ::unlink(tmp_path.c_str());
-    return st;
-  };
-  Status st = Status::Ok();
-  if (::fchmod(fd, mode) != 0) st = fail("cannot set the mode of '" + tmp_path + "'");
-  for (size_t done = 0; st.ok() && done < bytes.size();) {
+namespace {
+
+// Writes `bytes` to `fd` whole and syncs it; `what` names the file in errors.
+Status WriteAndSync(int fd, const std::string& bytes, const std::string& what) {
+  for (size_t done = 0; done < bytes.size();) {
     const ssize_t n = FileOpsNow().Write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      st = fail("cannot write '" + tmp_path + "'");
-    } else {
-      done += static_cast<size_t>(n);
-    }
+    if (n <= 0) return IoError("cannot write '" + what + "': " + Errno());
+    done += static_cast<size_t>(n);
   }
-  if (st.ok() && FileOpsNow().Fsync(fd) != 0) st = fail("cannot sync '" + tmp_path + "'");
-  ::close(fd);
-  if (!st.ok()) return st;
-  if (::renameat2(AT_FDCWD, tmp_path.c_str(), AT_FDCWD, final_path.c_str(), RENAME_NOREPLACE) !=
-      0) {
-    // Filesystems without RENAME_NOREPLACE: link() never replaces either.
-    if ((errno != EINVAL && errno != ENOSYS) || ::link(tmp_path.c_str(), final_path.c_str()) != 0) {
-      return fail("cannot rename '" + tmp_path + "' to '" + name + "'");
-    }
-    ::unlink(tmp_path.c_str());
-  }
+  if (FileOpsNow().Fsync(fd) != 0) return IoError("cannot sync '" + what + "': " + Errno());
+  return Status::Ok();
+}
+
+// Syncs `dir` after `final_path` appeared in it; on failure removes it again (not acknowledged:
+// not left visible either).
+Status SyncDirectoryOrRemove(const std::string& dir, const std::string& final_path) {
   const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0 || FileOpsNow().Fsync(dfd) != 0) {
     Status err = IoError("cannot sync directory '" + dir + "': " + Errno());
     if (dfd >= 0) ::close(dfd);
-    ::unlink(final_path.c_str());  // not acknowledged: not left visible either
+    ::unlink(final_path.c_str());
     return err;
   }
   ::close(dfd);
   return Status::Ok();
+}
+
+enum class Anonymous { kInstalled, kUnsupported };
+
+// The file as an unnamed inode of `dir` (O_TMPFILE), written, synced, then linked to its name
+// (linkat never replaces): a crash at any point leaves nothing in the directory.
+// kUnsupported (nothing done) where the kernel, the filesystem or a missing /proc cannot.
+Result<Anonymous> InstallAnonymous(const std::string& dir, const std::string& final_path,
+                                   const std::string& bytes, uint32_t mode) {
+  const int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+  if (fd < 0) {
+    if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) return Anonymous::kUnsupported;
+    return IoError("cannot create a file in '" + dir + "': " + Errno());
+  }
+  const std::string what = final_path + " (unnamed until linked)";
+  Status st = Status::Ok();
+  if (::fchmod(fd, mode) != 0) st = IoError("cannot set the mode of '" + what + "': " + Errno());
+  if (st.ok()) st = WriteAndSync(fd, bytes, what);
+  if (!st.ok()) {
+    ::close(fd);  // the unnamed inode goes with its last descriptor
+    return st;
+  }
+  // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc/self/fd/N works for anyone where /proc is.
+  int linked = ::linkat(fd, "", AT_FDCWD, final_path.c_str(), AT_EMPTY_PATH);
+  if (linked != 0 && (errno == ENOENT || errno == EPERM)) {
+    const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+    linked = ::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, final_path.c_str(), AT_SYMLINK_FOLLOW);
+    if (linked != 0 && errno == ENOENT && ::access("/proc/self/fd", F_OK) != 0) {
+      ::close(fd);
+      return Anonymous::kUnsupported;
+    }
+  }
+  const int link_errno = errno;
+  ::close(fd);
+  if (linked != 0) {
+    errno = link_errno;
+    return IoError("cannot link '" + final_path + "': " + Errno());
+  }
+  return Anonymous::kInstalled;
+}
+
+}  // namespace
+
+Status InstallNewFile(const std::string& dir, const std::string& name, const std::string& bytes,
+                      uint32_t mode) {
+  const std::string final_path = (std::filesystem::path(dir) / name).string();
+  LARDER_ASSIGN_OR_RETURN(Anonymous anonymous, InstallAnonymous(dir, final_path, bytes, mode));
+  if (anonymous == Anonymous::kInstalled) return SyncDirectoryOrRemove(dir, final_path);
+
+  // Without O_TMPFILE: a hidden name, renamed into place (a crash leaves the hidden file).
+  const std::string tmp_path = (std::filesystem::path(dir) / ("." + name + ".tmp")).string();
+  const int fd =
+      ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0) return IoError("cannot create '" + tmp_path + "': " + Errno());
+  Status st = Status::Ok();
+  if (::fchmod(fd, mode) != 0) {
+    st = IoError("cannot set the mode of '" + tmp_path + "': " + Errno());
+  }
+  if (st.ok()) st = WriteAndSync(fd, bytes, tmp_path);
+  ::close(fd);
+  if (!st.ok()) {
+    ::unlink(tmp_path.c_str());
+    return st;
+  }
+  if (::renameat2(AT_FDCWD, tmp_path.c_str(), AT_FDCWD, final_path.c_str(), RENAME_NOREPLACE) !=
+      0) {
+    // Filesystems without RENAME_NOREPLACE: link() never replaces either.
+    if ((errno != EINVAL && errno != ENOSYS) || ::link(tmp_path.c_str(), final_path.c_str()) != 0) {
+      Status err = IoError("cannot rename '" + tmp_path + "' to '" + name + "': " + Errno());
+      ::unlink(tmp_path.c_str());
+      return err;
+    }
+    ::unlink(tmp_path.c_str());
+  }
+  return SyncDirectoryOrRemove(dir, final_path);
 }
 
 }  // namespace larder
