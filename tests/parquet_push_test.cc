@@ -431,6 +431,54 @@ TEST_F(ParquetPushTest, AProcessKilledMidWriteLeavesNoFileBehind) {
   EXPECT_FALSE(InstallNewFile(dir, "part-0.parquet", "PAR1", 0640).ok());  // never replaced
 }
 
+TEST_F(ParquetPushTest, ListsKeepTheFirstPartsNamesAndLegacyLayoutsAreRefused) {
+  // A first part whose list column names its element "item" (pyarrow before 13, Spark): the
+  // pushed part keeps that spelling, so the dataset keeps one list type. Before, the push
+  // wrote list<element>, a different type to pyarrow.dataset and Spark's schema merge.
+  Repo repo;
+  auto fs = OpenRepo(repo, "data/stats");
+  ASSERT_TRUE(fs);
+  const std::string dir = repo.dir() + "/data/stats";
+  std::vector<parquet::WriteColumn> cols = {
+      {.name = "event_timestamp",
+       .type = parquet::PhysicalType::kInt64,
+       .timestamp = true,
+       .optional = false},
+      {.name = "driver_id", .type = parquet::PhysicalType::kInt64, .optional = false},
+      {.name = "conv_rate", .type = parquet::PhysicalType::kFloat},
+      {.name = "acc_rate", .type = parquet::PhysicalType::kFloat},
+      {.name = "avg_daily_trips", .type = parquet::PhysicalType::kInt64},
+      {.name = "tags",
+       .type = parquet::PhysicalType::kByteArray,
+       .string = true,
+       .list = true,
+       .element_name = "item"}};
+  std::vector<parquet::Column> none(cols.size());
+  none.back().list_begin = {0};
+  std::string bytes;
+  LARDER_ASSERT_OK(parquet::WriteParquet(cols, none, {}, &bytes));
+  Spit(dir + "/part-0.parquet", bytes);
+  LARDER_ASSERT_OK(fs->Push("driver_stats_push", PushRows(2, 0), PushMode::kOffline).status());
+  const std::vector<std::string> names = Entries(dir);
+  ASSERT_EQ(names.size(), 2u);
+  LARDER_ASSERT_OK_AND_ASSIGN(auto pushed, parquet::ParquetFile::Open(dir + "/" + names[1]));
+  const parquet::Field* tags = pushed->FindField("tags");
+  ASSERT_NE(tags, nullptr);
+  EXPECT_EQ(tags->path, (std::vector<std::string>{"tags", "list", "item"}));
+
+  // A first part with a legacy two-level list (parquet-avro's, Impala's fixture): refused.
+  Repo legacy;
+  auto fs2 = OpenRepo(legacy, "data/stats");
+  ASSERT_TRUE(fs2);
+  const std::string dir2 = legacy.dir() + "/data/stats";
+  Copy(Fixture("AvroPrimitiveInList.parquet"), dir2 + "/part-0.parquet");
+  EXPECT_TRUE(IsError(fs2->Push("driver_stats_push", PushRows(2, 0), PushMode::kOffline),
+                      ErrorCode::kDataSourceError,
+                      {dir2 + "/part-0.parquet", "column 'list_of_ints'", "legacy two-level layout",
+                       "nothing was written"}));
+  EXPECT_EQ(Entries(dir2), std::vector<std::string>{"part-0.parquet"});
+}
+
 TEST_F(ParquetPushTest, DirectoriesAPushCreatesAreSyncedIntoTheirParents) {
   // data/a/b/ does not exist: the push creates data, data/a and data/a/b, and syncs the
   // directory holding each (the repo, data, data/a) before the part's own write and syncs.

@@ -44,6 +44,9 @@ struct Field {
   std::string unsupported_why;  // kind == kUnsupported: why
   LeafShape shape;
   const SchemaElement* leaf_schema = nullptr;
+  // The schema names from the top-level column down to its (first) leaf: {"x"} for a scalar,
+  // {"x", "list", "element"} for a standard list, two names for a legacy two-level one.
+  std::vector<std::string> path;
   int def_present = 0;   // lists: def level at which the list is non-null
   int def_repeated = 0;  // lists: def level at which the list has an element
 };

@@ -94,10 +94,10 @@ void WriteSchema(CompactWriter& w, const WriteColumn& s) {
   w.EndStruct();
   w.BeginListStruct();
   w.FieldI32(3, static_cast<int32_t>(Repetition::kRepeated));
-  w.FieldBinary(4, "list");
+  w.FieldBinary(4, s.list_group_name);
   w.FieldI32(5, 1);
   w.EndStruct();
-  leaf("element", s.element_optional);
+  leaf(s.element_name, s.element_optional);
 }
 
 }  // namespace
@@ -195,7 +195,7 @@ Status WriteParquet(const std::vector<WriteColumn>& schema, const std::vector<Co
       if (levels) w.ListI32(kRle);
       w.BeginListField(3, TType::kBinary, s.list ? 3 : 1);
       w.ListBinary(s.name);
-      if (s.list) w.ListBinary("list"), w.ListBinary("element");
+      if (s.list) w.ListBinary(s.list_group_name), w.ListBinary(s.element_name);
       w.FieldI32(4, codec);
       w.FieldI64(5, ch.entries);
       w.FieldI64(6, ch.uncompressed);

@@ -41,6 +41,10 @@ struct WriteColumn {
   // A list: optional group <name> (LIST) { repeated group list { <elem> <type> element; } }.
   bool list = false;
   bool element_optional = true;  // lists: the element's repetition
+  // Lists: the names of the repeated group and of the element (pyarrow before 13 and Spark
+  // write "list" / "item", Hive "bag" / "array_element"; a dataset keeps one spelling).
+  std::string list_group_name = "list";
+  std::string element_name = "element";
 };
 
 struct WriteOptions {
