@@ -49,6 +49,12 @@ class OfflineCliTest : public OfflineFixture {
   TempDir scratch_;
 };
 
+// What get-historical-features gives for drivers 1 and 2 at 10:30 after the rows both tests push.
+constexpr char kJoinedAt1030[] =
+    "event_timestamp,driver_id,stats__city,quality__score\n"
+    "2026-03-01T10:30:00Z,1,\"Lyon, FR\",1.5\n"
+    "2026-03-01T10:30:00Z,2,,\n";
+
 TEST_F(OfflineCliTest, PushMaterializeHistoricalAndCheck) {
   const std::string rows = repo_.dir() + "/rows.csv";
   Spit(rows,
@@ -83,10 +89,7 @@ TEST_F(OfflineCliTest, PushMaterializeHistoricalAndCheck) {
   Cmd hist = Larder({"get-historical-features", "--entity-df", edf, "--features",
                      "stats:city,quality:score", "--full-feature-names", "--output", out});
   ASSERT_EQ(hist.code, 0) << hist.err;
-  EXPECT_EQ(Slurp(out),
-            "event_timestamp,driver_id,stats__city,quality__score\n"
-            "2026-03-01T10:30:00Z,1,\"Lyon, FR\",1.5\n"
-            "2026-03-01T10:30:00Z,2,,\n");
+  EXPECT_EQ(Slurp(out), kJoinedAt1030);
   Cmd usage = Larder({"get-historical-features", "--entity-df", edf});
   EXPECT_EQ(usage.code, 2);
 
@@ -184,10 +187,7 @@ TEST_F(OfflineCliTest, PushAndEntityDataframeFromParquetFiles) {
   Cmd hist = Larder({"get-historical-features", "--entity-df", edf, "--features",
                      "stats:city,quality:score", "--full-feature-names", "--output", out});
   ASSERT_EQ(hist.code, 0) << hist.err;
-  EXPECT_EQ(Slurp(out),
-            "event_timestamp,driver_id,stats__city,quality__score\n"
-            "2026-03-01T10:30:00Z,1,\"Lyon, FR\",1.5\n"
-            "2026-03-01T10:30:00Z,2,,\n");
+  EXPECT_EQ(Slurp(out), kJoinedAt1030);
 
   // A file that is not Parquet is refused naming it, and nothing is pushed.
   const std::string bad = repo_.dir() + "/bad.parquet";

@@ -222,4 +222,33 @@ inline std::string CellText(const Cell& c) {
   return std::to_string(static_cast<int>(c.kind)) + DescribeCell(c);
 }
 
+// Joins the driver_hourly_stats features of `ids`, each at every time of `whens`, against `a`
+// and `b`, and expects the same frames cell by cell, with more than the entity columns set.
+inline void ExpectSameDriverHistory(FeatureStore& a, FeatureStore& b, const std::set<int64_t>& ids,
+                                    const std::vector<const char*>& whens) {
+  std::vector<Cell> id_cells, ts_cells;
+  for (int64_t id : ids) {
+    for (const char* when : whens) {
+      id_cells.push_back(I(id));
+      ts_cells.push_back(S(when));
+    }
+  }
+  HistoricalRequest req;
+  req.features = {"driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate",
+                  "driver_hourly_stats:avg_daily_trips"};
+  req.entity_df = MakeFrame({{"driver_id", id_cells}, {"event_timestamp", ts_cells}});
+  LARDER_ASSERT_OK_AND_ASSIGN(Frame x, a.GetHistoricalFeatures(req));
+  LARDER_ASSERT_OK_AND_ASSIGN(Frame y, b.GetHistoricalFeatures(req));
+  ASSERT_EQ(x.names, y.names);
+  ASSERT_EQ(x.num_rows(), y.num_rows());
+  size_t non_null = 0;
+  for (size_t c = 0; c < x.columns.size(); ++c) {
+    for (size_t r = 0; r < x.num_rows(); ++r) {
+      EXPECT_EQ(CellText(x.columns[c][r]), CellText(y.columns[c][r])) << x.names[c] << " row " << r;
+      non_null += x.columns[c][r].kind != Cell::Kind::kNull;
+    }
+  }
+  EXPECT_GT(non_null, 2 * x.num_rows());  // more than the two entity columns
+}
+
 }  // namespace larder::testing

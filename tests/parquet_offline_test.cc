@@ -219,31 +219,10 @@ TEST_F(ParquetSourceTest, HistoricalRetrievalReadsParquetAsCsv) {
         Copy(parts[i], dir ? pq.dir() + "/data/stats/part-" + std::to_string(i) + ".parquet"
                            : pq.dir() + "/data/stats.parquet");
       }
-      std::vector<Cell> id_cells, ts_cells;
       ids.insert(99999);  // no rows
-      for (int64_t id : ids) {
-        for (const char* when : {"2021-04-12T07:30:00Z", "2024-08-26T12:30:00Z",
-                                 "2024-09-10T15:52:25.905768Z", "2026-01-01T00:00:00Z"}) {
-          id_cells.push_back(I(id));
-          ts_cells.push_back(S(when));
-        }
-      }
-      HistoricalRequest req;
-      req.features = {"driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate",
-                      "driver_hourly_stats:avg_daily_trips"};
-      req.entity_df = MakeFrame({{"driver_id", id_cells}, {"event_timestamp", ts_cells}});
-      LARDER_ASSERT_OK_AND_ASSIGN(Frame a, fs_pq->GetHistoricalFeatures(req));
-      LARDER_ASSERT_OK_AND_ASSIGN(Frame b, fs_csv->GetHistoricalFeatures(req));
-      ASSERT_EQ(a.names, b.names);
-      ASSERT_EQ(a.num_rows(), b.num_rows());
-      size_t non_null = 0;
-      for (size_t c = 0; c < a.columns.size(); ++c) {
-        for (size_t r = 0; r < a.num_rows(); ++r) {
-          EXPECT_EQ(CellText(a.columns[c][r]), CellText(b.columns[c][r])) << a.names[c] << r;
-          non_null += a.columns[c][r].kind != Cell::Kind::kNull;
-        }
-      }
-      EXPECT_GT(non_null, 2 * a.num_rows());  // more than the two entity columns
+      ExpectSameDriverHistory(*fs_pq, *fs_csv, ids,
+                              {"2021-04-12T07:30:00Z", "2024-08-26T12:30:00Z",
+                               "2024-09-10T15:52:25.905768Z", "2026-01-01T00:00:00Z"});
     }
   }
 }

@@ -78,33 +78,26 @@ class ParquetPushTest : public ParquetSourceTest {
   }
   // get-historical-features at a few times per driver, compared cell by cell.
   void ExpectSameHistorical(FeatureStore& a, FeatureStore& b, const std::set<int64_t>& ids) {
-    std::vector<Cell> id_cells, ts_cells;
-    for (int64_t id : ids) {
-      for (const char* when :
-           {"2024-08-26T12:30:00Z", "2026-01-01T01:30:00Z", "2026-01-01T05:00:00Z"}) {
-        id_cells.push_back(I(id));
-        ts_cells.push_back(S(when));
-      }
-    }
-    HistoricalRequest req;
-    req.features = {"driver_hourly_stats:conv_rate", "driver_hourly_stats:acc_rate",
-                    "driver_hourly_stats:avg_daily_trips"};
-    req.entity_df = MakeFrame({{"driver_id", id_cells}, {"event_timestamp", ts_cells}});
-    LARDER_ASSERT_OK_AND_ASSIGN(Frame x, a.GetHistoricalFeatures(req));
-    LARDER_ASSERT_OK_AND_ASSIGN(Frame y, b.GetHistoricalFeatures(req));
-    ASSERT_EQ(x.names, y.names);
-    ASSERT_EQ(x.num_rows(), y.num_rows());
-    size_t non_null = 0;
-    for (size_t c = 0; c < x.columns.size(); ++c) {
-      for (size_t r = 0; r < x.num_rows(); ++r) {
-        EXPECT_EQ(CellText(x.columns[c][r]), CellText(y.columns[c][r]))
-            << x.names[c] << " row " << r;
-        non_null += x.columns[c][r].kind != Cell::Kind::kNull;
-      }
-    }
-    EXPECT_GT(non_null, 2 * x.num_rows());
+    ExpectSameDriverHistory(
+        a, b, ids, {"2024-08-26T12:30:00Z", "2026-01-01T01:30:00Z", "2026-01-01T05:00:00Z"});
   }
 };
+
+// The columns of Feast's driver_stats a first part needs (no created column), then `more`.
+std::vector<parquet::WriteColumn> DriverPartColumns(std::vector<parquet::WriteColumn> more) {
+  std::vector<parquet::WriteColumn> cols = {
+      {.name = "event_timestamp",
+       .type = parquet::PhysicalType::kInt64,
+       .timestamp = true,
+       .optional = false},
+      {.name = "driver_id", .type = parquet::PhysicalType::kInt64, .optional = false},
+      {.name = "conv_rate", .type = parquet::PhysicalType::kFloat},
+      {.name = "acc_rate", .type = parquet::PhysicalType::kFloat},
+      {.name = "avg_daily_trips", .type = parquet::PhysicalType::kInt64},
+  };
+  cols.insert(cols.end(), more.begin(), more.end());
+  return cols;
+}
 
 TEST_F(ParquetPushTest, PushesToAMissingDirectoryCreateItAndReadAsTheSamePushesToCsv) {
   Repo pq, csv;
@@ -237,20 +230,12 @@ TEST_F(ParquetPushTest, AValueItsColumnCannotHoldWritesNothingAndNamesTheColumn)
   const std::string dir2 = typed.dir() + "/data/stats";
   // A first part written by Larder's writer, with avg_daily_trips_s INT64 and a REQUIRED
   // column `region` no push provides.
-  std::vector<parquet::WriteColumn> cols = {
-      {.name = "event_timestamp",
-       .type = parquet::PhysicalType::kInt64,
-       .timestamp = true,
-       .optional = false},
-      {.name = "driver_id", .type = parquet::PhysicalType::kInt64, .optional = false},
-      {.name = "conv_rate", .type = parquet::PhysicalType::kFloat},
-      {.name = "acc_rate", .type = parquet::PhysicalType::kFloat},
-      {.name = "avg_daily_trips", .type = parquet::PhysicalType::kInt64},
-      {.name = "avg_daily_trips_s", .type = parquet::PhysicalType::kInt64},
-      {.name = "region",
-       .type = parquet::PhysicalType::kByteArray,
-       .string = true,
-       .optional = false}};
+  std::vector<parquet::WriteColumn> cols =
+      DriverPartColumns({{.name = "avg_daily_trips_s", .type = parquet::PhysicalType::kInt64},
+                         {.name = "region",
+                          .type = parquet::PhysicalType::kByteArray,
+                          .string = true,
+                          .optional = false}});
   std::vector<parquet::Column> none(cols.size());
   std::string bytes;
   LARDER_ASSERT_OK(parquet::WriteParquet(cols, none, {}, &bytes));
@@ -439,20 +424,12 @@ TEST_F(ParquetPushTest, ListsKeepTheFirstPartsNamesAndLegacyLayoutsAreRefused) {
   auto fs = OpenRepo(repo, "data/stats");
   ASSERT_TRUE(fs);
   const std::string dir = repo.dir() + "/data/stats";
-  std::vector<parquet::WriteColumn> cols = {
-      {.name = "event_timestamp",
-       .type = parquet::PhysicalType::kInt64,
-       .timestamp = true,
-       .optional = false},
-      {.name = "driver_id", .type = parquet::PhysicalType::kInt64, .optional = false},
-      {.name = "conv_rate", .type = parquet::PhysicalType::kFloat},
-      {.name = "acc_rate", .type = parquet::PhysicalType::kFloat},
-      {.name = "avg_daily_trips", .type = parquet::PhysicalType::kInt64},
-      {.name = "tags",
-       .type = parquet::PhysicalType::kByteArray,
-       .string = true,
-       .list = true,
-       .element_name = "item"}};
+  std::vector<parquet::WriteColumn> cols =
+      DriverPartColumns({{.name = "tags",
+                          .type = parquet::PhysicalType::kByteArray,
+                          .string = true,
+                          .list = true,
+                          .element_name = "item"}});
   std::vector<parquet::Column> none(cols.size());
   none.back().list_begin = {0};
   std::string bytes;
