@@ -191,8 +191,16 @@ Result<int64_t> TimestampToMicros(const Field& f, int64_t raw) {
       return raw;
     case TsForm::kNanos:
       return FloorDiv(raw, 1000);
-    case TsForm::kDate:
-      return static_cast<int64_t>(static_cast<int32_t>(raw)) * kMicrosPerDay;
+    case TsForm::kDate: {
+      // An INT32 of days past about +-106.7 million (292,000 years) overflows int64
+      // microseconds; a hostile file's values or statistics may hold any: an error, not a wrap.
+      int64_t out;
+      if (__builtin_mul_overflow(static_cast<int64_t>(static_cast<int32_t>(raw)), kMicrosPerDay,
+                                 &out)) {
+        return EncodingError("DATE value out of range");
+      }
+      return out;
+    }
     case TsForm::kInt96:
       break;
   }
