@@ -280,8 +280,8 @@ TEST(ParquetReader, DatesAndMillisecondTimestampsAsDuckDbReadsThem) {
 }
 
 TEST(ParquetReader, EmptyAndManyRowGroups) {
-  // parquet-mr: row groups of 1, 0 and 3 rows; the empty one is read as no rows (its chunk
-  // offsets point at no page: reading them was an error before).
+  // Arrow 11 (parquet-java's fixture): row groups of 1, 0 and 3 rows; the empty one is read as
+  // no rows (its chunk offsets point at no page: reading them was an error before).
   auto e = OpenFixture("test-empty-row-group_2.parquet");
   ASSERT_EQ(e->num_row_groups(), 3u);
   EXPECT_EQ(Read(*e, "a", 0).i64, (std::vector<int64_t>{0}));
