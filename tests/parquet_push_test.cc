@@ -19,6 +19,7 @@
 #include "engine/parquet/parquet_file.h"
 #include "engine/parquet/parquet_writer.h"
 #include "tests/offline_fixture.h"
+#include "tests/other_user.h"
 #include "tests/parquet_fixture.h"
 
 namespace larder {
@@ -454,6 +455,73 @@ TEST_F(ParquetPushTest, ListsKeepTheFirstPartsNamesAndLegacyLayoutsAreRefused) {
                       {dir2 + "/part-0.parquet", "column 'list_of_ints'", "legacy two-level layout",
                        "nothing was written"}));
   EXPECT_EQ(Entries(dir2), std::vector<std::string>{"part-0.parquet"});
+}
+
+TEST_F(ParquetPushTest, OfflineFilesAreNeverWrittenThroughALink) {
+  // A symbolic link planted at the CSV log, at its lock file, or as the Parquet directory: the
+  // push is refused naming it, and the file it points to is left as it was. Before, the CSV
+  // append followed the link (as root: any file on the host took the rows).
+  TempDir outside;
+  const std::string victim = outside.path() + "/victim";
+  Spit(victim, "keep\n");
+  auto refused = [&](FeatureStore& fs, const std::string& what) {
+    auto r = fs.Push("driver_stats_push", PushRows(2, 0), PushMode::kOffline);
+    EXPECT_TRUE(IsError(r, ErrorCode::kIoError, {what, "symbolic link"})) << what;
+    EXPECT_EQ(Slurp(victim), "keep\n");
+  };
+  Repo csv;
+  auto fs_csv = OpenRepo(csv, "data/stats.csv");
+  ASSERT_TRUE(fs_csv);
+  const std::string log = csv.dir() + "/data/stats.csv";
+  std::filesystem::create_directories(csv.dir() + "/data");
+  ASSERT_EQ(::symlink(victim.c_str(), log.c_str()), 0);
+  refused(*fs_csv, log);
+  ASSERT_EQ(::unlink(log.c_str()), 0);
+  ASSERT_EQ(::unlink((log + ".lock").c_str()), 0);  // the refused push's own lock file
+  ASSERT_EQ(::symlink(victim.c_str(), (log + ".lock").c_str()), 0);
+  refused(*fs_csv, log + ".lock");
+  EXPECT_FALSE(std::filesystem::exists(log));
+
+  Repo pq;
+  auto fs_pq = OpenRepo(pq, "data/stats/");
+  ASSERT_TRUE(fs_pq);
+  const std::string real = outside.path() + "/real_parts";
+  ASSERT_EQ(::mkdir(real.c_str(), 0755), 0);
+  std::filesystem::create_directories(pq.dir() + "/data");
+  ASSERT_EQ(::symlink(real.c_str(), (pq.dir() + "/data/stats").c_str()), 0);
+  auto r = fs_pq->Push("driver_stats_push", PushRows(2, 0), PushMode::kOffline);
+  EXPECT_TRUE(
+      IsError(r, ErrorCode::kIoError, {"data/stats", "symbolic link", "nothing was written"}));
+  EXPECT_EQ(Entries(real), std::vector<std::string>{});
+}
+
+TEST_F(ParquetPushTest, OfflineFilesAnotherUserOwnsAreRefused) {
+  // A CSV log, its lock file or a Parquet directory another user owns (they created it first,
+  // or can replace what is in it): refused naming the owner, nothing written.
+  OtherUser other;
+  if (!other.ok()) GTEST_SKIP() << other.why_not();
+  Repo csv;
+  auto fs_csv = OpenRepo(csv, "data/stats.csv");
+  ASSERT_TRUE(fs_csv);
+  LARDER_ASSERT_OK(fs_csv->Push("driver_stats_push", PushRows(2, 0), PushMode::kOffline).status());
+  const std::string log = csv.dir() + "/data/stats.csv";
+  const std::string before = Slurp(log);
+  for (const std::string& file : {log, log + ".lock"}) {
+    ASSERT_EQ(::chown(file.c_str(), other.uid(), static_cast<gid_t>(-1)), 0) << file;
+    auto r = fs_csv->Push("driver_stats_push", PushRows(2, 5), PushMode::kOffline);
+    EXPECT_TRUE(IsError(r, ErrorCode::kIoError, {file, "is owned by " + other.name()})) << file;
+    EXPECT_EQ(Slurp(log), before);
+    ASSERT_EQ(::chown(file.c_str(), ::geteuid(), static_cast<gid_t>(-1)), 0) << file;
+  }
+  Repo pq;
+  auto fs_pq = OpenRepo(pq, "data/stats/");
+  ASSERT_TRUE(fs_pq);
+  const std::string dir = pq.dir() + "/data/stats";
+  std::filesystem::create_directories(dir);
+  ASSERT_EQ(::chown(dir.c_str(), other.uid(), static_cast<gid_t>(-1)), 0);
+  auto r = fs_pq->Push("driver_stats_push", PushRows(2, 0), PushMode::kOffline);
+  EXPECT_TRUE(IsError(r, ErrorCode::kIoError, {dir, "is owned by " + other.name()}));
+  EXPECT_EQ(Entries(dir), std::vector<std::string>{});
 }
 
 TEST_F(ParquetPushTest, DirectoriesAPushCreatesAreSyncedIntoTheirParents) {

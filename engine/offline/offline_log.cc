@@ -19,6 +19,7 @@
 
 #include "engine/offline/file_ops.h"
 #include "engine/offline/part_file.h"
+#include "engine/segment/store_files.h"
 #include "engine/values/csv_stream.h"
 
 namespace larder {
@@ -63,16 +64,42 @@ int CreateOrOpen(const std::string& path, int flags, uint32_t mode) {
     return fd;
   }
   if (errno != EEXIST) return -1;
-  return ::open(path.c_str(), flags | O_CLOEXEC);
+  return ::open(path.c_str(), flags | O_NOFOLLOW | O_CLOEXEC);  // never through a link
+}
+
+// Opens (creating it as CreateOrOpen does) a file the offline store writes, `what` naming it:
+// never through a symbolic link, only a regular file this process's user owns (as for the
+// online store's files, engine/segment/store_files.h): a file planted by another user, or a
+// link to one, is refused naming it and its owner, and nothing is written through it.
+Result<Fd> OpenOwnedForWriting(const std::string& path, int flags, uint32_t mode,
+                               const char* what) {
+  Fd fd(CreateOrOpen(path, flags, mode));
+  if (fd.get() < 0) {
+    if (errno == ELOOP) {
+      return IoError(std::string(what) + " '" + path +
+                     "' is a symbolic link: refusing to write through it (point the repo at the "
+                     "file itself)");
+    }
+    return IoError("cannot open " + std::string(what) + " '" + path + "': " + Errno());
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return IoError("cannot stat '" + path + "': " + Errno());
+  LARDER_RETURN_IF_ERROR(CheckStoreFile(path, what, st, OwnerRule{.must_be_mine = true}));
+  return fd;
 }
 
 // Opens `path` and takes flock(`op`) within `timeout_ms`. Without `create`, a missing file is
 // no error: the result holds -1.
 Result<Fd> LockFile(const std::string& path, int op, bool create, uint32_t mode, int timeout_ms) {
-  Fd fd(create ? CreateOrOpen(path, O_RDWR, mode) : ::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    if (!create && errno == ENOENT) return Fd();
-    return IoError("cannot open lock file '" + path + "': " + Errno());
+  Fd fd;
+  if (create) {
+    LARDER_ASSIGN_OR_RETURN(fd, OpenOwnedForWriting(path, O_RDWR, mode, "offline lock file"));
+  } else {
+    fd = Fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd.get() < 0) {
+      if (errno == ENOENT) return Fd();
+      return IoError("cannot open lock file '" + path + "': " + Errno());
+    }
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   auto pause = std::chrono::microseconds(50);
@@ -169,8 +196,10 @@ Result<std::vector<std::string>> ReadHeader(int fd, uint64_t boundary, const std
 
 // Keeps a removed torn tail in PATH.torn (best effort).
 void SaveTorn(const std::string& path, int fd, uint64_t from, uint64_t to, uint32_t mode) {
-  Fd out(CreateOrOpen(OfflineTornPath(path), O_WRONLY | O_APPEND, mode));
-  if (out.get() < 0) return;
+  auto opened =
+      OpenOwnedForWriting(OfflineTornPath(path), O_WRONLY | O_APPEND, mode, "torn records file");
+  if (!opened.ok()) return;  // the tail is still cut; only its copy is not kept
+  Fd out = std::move(opened).value();
   std::string bytes(static_cast<size_t>(std::min<uint64_t>(to - from, 64 << 20)), '\0');
   if (!PreadExact(fd, bytes.data(), bytes.size(), from)) return;
   bytes.push_back('\n');
@@ -201,14 +230,23 @@ Result<AppendOutcome> AppendRecords(const std::string& path,
   if (!parent.empty()) LARDER_RETURN_IF_ERROR(CreateDirectoriesSynced(parent.string()));
   LARDER_ASSIGN_OR_RETURN(Fd lock, LockFile(OfflineLockPath(path), LOCK_EX, true, file_mode, timeout_ms));
   // The file is created only once the records rendered: a refused request leaves no file.
-  Fd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
+  Fd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC));
   const bool existed = fd.get() >= 0;
+  if (!existed && errno == ELOOP) {
+    return IoError("batch source file '" + path +
+                   "' is a symbolic link: refusing to append through it (point the repo at the "
+                   "file itself; nothing was written)");
+  }
   if (!existed && errno != ENOENT) {
     return IoError("cannot open batch source file '" + path + "' for appending: " + Errno());
   }
   struct stat st {};
   if (existed && ::fstat(fd.get(), &st) != 0) {
     return IoError("cannot stat '" + path + "': " + Errno());
+  }
+  if (existed) {
+    LARDER_RETURN_IF_ERROR(
+        CheckStoreFile(path, "batch source file", st, OwnerRule{.must_be_mine = true}));
   }
   const auto size = static_cast<uint64_t>(st.st_size);
   uint64_t boundary = 0;
@@ -225,10 +263,8 @@ Result<AppendOutcome> AppendRecords(const std::string& path,
   }
   LARDER_ASSIGN_OR_RETURN(std::string records, render(header));
   if (!existed) {
-    fd = Fd(CreateOrOpen(path, O_RDWR | O_APPEND, file_mode));
-    if (fd.get() < 0) {
-      return IoError("cannot create batch source file '" + path + "': " + Errno());
-    }
+    LARDER_ASSIGN_OR_RETURN(
+        fd, OpenOwnedForWriting(path, O_RDWR | O_APPEND, file_mode, "batch source file"));
   }
   std::string data;
   if (out.created) {
