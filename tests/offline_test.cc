@@ -143,7 +143,7 @@ TEST_F(OfflinePushTest, AnOnlineWriteFailingAfterTheOfflineAppendSaysTheRowsAreO
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), ErrorCode::kBusy) << r.status().ToString();
   EXPECT_NE(r.status().message().find("the rows were already written to the offline store (" +
-                                      csv_ + ") and stay there: retry with --to online"),
+                                      csv_ + ") and stay there: retry writing them online only"),
             std::string::npos)
       << r.status().ToString();
   EXPECT_EQ(Slurp(csv_),

@@ -362,13 +362,13 @@ TEST_F(ParquetPushTest, APartIsSyncedThenRenamedAndAFailedSyncLeavesNothing) {
   FileOps* previous = SetFileOpsForTesting(&ops);
   LARDER_EXPECT_OK(fs->Push("driver_stats_push", PushRows(3, 0), PushMode::kOffline).status());
   // The new directories' entries (data/ in the repo, stats/ in data/), then the file's bytes,
-  // synced, then (after the rename) the directory.
+  // synced, then (after the link) the file's link count and the directory.
   EXPECT_EQ(ops.calls, (std::vector<std::string>{"fsync dir", "fsync dir", "write", "fsync file",
-                                                 "fsync dir"}));
+                                                 "fsync file", "fsync dir"}));
   ASSERT_EQ(Entries(dir).size(), 1u);
-  // A failed sync of the file, then of the directory: the push fails, no file is left (hidden
-  // or not), and with online_and_offline nothing is written online.
-  for (int nth : {1, 2}) {
+  // A failed sync of the file, of its link, then of the directory: the push fails, no file is left
+  // (hidden or not), and with online_and_offline nothing is written online.
+  for (int nth : {1, 2, 3}) {
     SyncOps failing;
     failing.fail_nth = nth;
     SetFileOpsForTesting(&failing);
@@ -493,6 +493,43 @@ TEST_F(ParquetPushTest, OfflineFilesAreNeverWrittenThroughALink) {
   EXPECT_TRUE(
       IsError(r, ErrorCode::kIoError, {"data/stats", "symbolic link", "nothing was written"}));
   EXPECT_EQ(Entries(real), std::vector<std::string>{});
+}
+
+TEST_F(ParquetPushTest, ATornTailIsNeverCutWithoutItsCopyAndFifosNeverBlockAPush) {
+  // A CSV log with a torn tail: the append cuts it only once PATH.torn holds its copy. With a
+  // link or a FIFO planted at PATH.torn the push is refused and the tail stays in the log
+  // (before, the copy was skipped silently and the tail cut: lost; a FIFO blocked the open,
+  // lock held, every later push timed out). A FIFO at the lock path is refused too.
+  Repo csv;
+  auto fs = OpenRepo(csv, "data/stats.csv");
+  ASSERT_TRUE(fs);
+  LARDER_ASSERT_OK(fs->Push("driver_stats_push", PushRows(2, 0), PushMode::kOffline).status());
+  const std::string log = csv.dir() + "/data/stats.csv";
+  Spit(log, "2026-01-01T09:00:00Z,,1001,0.5,\"torn", /*append=*/true);
+  const std::string torn_log = Slurp(log);
+  TempDir outside;
+  const std::string victim = outside.path() + "/victim";
+  Spit(victim, "keep\n");
+  ASSERT_EQ(::symlink(victim.c_str(), (log + ".torn").c_str()), 0);
+  auto r = fs->Push("driver_stats_push", PushRows(2, 5), PushMode::kOffline);
+  EXPECT_TRUE(IsError(r, ErrorCode::kIoError, {log + ".torn", "symbolic link"}));
+  EXPECT_EQ(Slurp(log), torn_log);
+  EXPECT_EQ(Slurp(victim), "keep\n");
+  ASSERT_EQ(::unlink((log + ".torn").c_str()), 0);
+  ASSERT_EQ(::mkfifo((log + ".torn").c_str(), 0600), 0);
+  r = fs->Push("driver_stats_push", PushRows(2, 5), PushMode::kOffline);
+  // (A FIFO with no reader fails a non-blocking write-only open: ENXIO; either way, no wait.)
+  EXPECT_TRUE(IsError(r, ErrorCode::kIoError, {log + ".torn"}));
+  EXPECT_EQ(Slurp(log), torn_log);
+  ASSERT_EQ(::unlink((log + ".torn").c_str()), 0);
+  // With PATH.torn free again, the tail is copied there and cut from the log.
+  LARDER_ASSERT_OK(fs->Push("driver_stats_push", PushRows(2, 5), PushMode::kOffline).status());
+  EXPECT_NE(Slurp(log + ".torn").find("\"torn"), std::string::npos);
+  EXPECT_EQ(Slurp(log).find("\"torn"), std::string::npos);
+  ASSERT_EQ(::unlink((log + ".lock").c_str()), 0);
+  ASSERT_EQ(::mkfifo((log + ".lock").c_str(), 0600), 0);
+  r = fs->Push("driver_stats_push", PushRows(2, 9), PushMode::kOffline);
+  EXPECT_TRUE(IsError(r, ErrorCode::kIoError, {log + ".lock", "not a regular file"}));
 }
 
 TEST_F(ParquetPushTest, OfflineFilesAnotherUserOwnsAreRefused) {

@@ -64,7 +64,18 @@ int CreateOrOpen(const std::string& path, int flags, uint32_t mode) {
     return fd;
   }
   if (errno != EEXIST) return -1;
-  return ::open(path.c_str(), flags | O_NOFOLLOW | O_CLOEXEC);  // never through a link
+  // Never through a link; O_NONBLOCK so that a FIFO planted at the path cannot block the open
+  // (callers check the file is regular, then clear it: ClearNonBlock).
+  return ::open(path.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+}
+
+// Clears O_NONBLOCK on a descriptor checked to be a regular file.
+Status ClearNonBlock(int fd, const std::string& path) {
+  const int fl = ::fcntl(fd, F_GETFL);
+  if (fl < 0 || ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+    return IoError("cannot set the flags of '" + path + "': " + Errno());
+  }
+  return Status::Ok();
 }
 
 // Opens (creating it as CreateOrOpen does) a file the offline store writes, `what` naming it:
@@ -85,6 +96,7 @@ Result<Fd> OpenOwnedForWriting(const std::string& path, int flags, uint32_t mode
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return IoError("cannot stat '" + path + "': " + Errno());
   LARDER_RETURN_IF_ERROR(CheckStoreFile(path, what, st, OwnerRule{.must_be_mine = true}));
+  LARDER_RETURN_IF_ERROR(ClearNonBlock(fd.get(), path));
   return fd;
 }
 
@@ -95,11 +107,16 @@ Result<Fd> LockFile(const std::string& path, int op, bool create, uint32_t mode,
   if (create) {
     LARDER_ASSIGN_OR_RETURN(fd, OpenOwnedForWriting(path, O_RDWR, mode, "offline lock file"));
   } else {
-    fd = Fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    fd = Fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
     if (fd.get() < 0) {
       if (errno == ENOENT) return Fd();
       return IoError("cannot open lock file '" + path + "': " + Errno());
     }
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
+      return IoError("lock file '" + path + "' is not a regular file: refusing it");
+    }
+    LARDER_RETURN_IF_ERROR(ClearNonBlock(fd.get(), path));
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   auto pause = std::chrono::microseconds(50);
@@ -195,15 +212,18 @@ Result<std::vector<std::string>> ReadHeader(int fd, uint64_t boundary, const std
 }
 
 // Keeps a removed torn tail in PATH.torn (best effort).
-void SaveTorn(const std::string& path, int fd, uint64_t from, uint64_t to, uint32_t mode) {
-  auto opened =
-      OpenOwnedForWriting(OfflineTornPath(path), O_WRONLY | O_APPEND, mode, "torn records file");
-  if (!opened.ok()) return;  // the tail is still cut; only its copy is not kept
-  Fd out = std::move(opened).value();
+// Keeps a copy of the torn tail [from, to) of `path` in PATH.torn before it is cut. The copy
+// must be kept: when PATH.torn cannot be used (a link, another user's file) or the tail cannot
+// be read, the error stops the append and the tail stays where it is.
+Status SaveTorn(const std::string& path, int fd, uint64_t from, uint64_t to, uint32_t mode) {
+  LARDER_ASSIGN_OR_RETURN(Fd out, OpenOwnedForWriting(OfflineTornPath(path), O_WRONLY | O_APPEND,
+                                                      mode, "torn records file"));
   std::string bytes(static_cast<size_t>(std::min<uint64_t>(to - from, 64 << 20)), '\0');
-  if (!PreadExact(fd, bytes.data(), bytes.size(), from)) return;
+  if (!PreadExact(fd, bytes.data(), bytes.size(), from)) {
+    return IoError("cannot read the torn tail of '" + path + "': " + Errno());
+  }
   bytes.push_back('\n');
-  (void)WriteAll(out.get(), bytes, path);
+  return WriteAll(out.get(), bytes, path);
 }
 
 Status FsyncDir(const std::string& path) {
@@ -230,7 +250,7 @@ Result<AppendOutcome> AppendRecords(const std::string& path,
   if (!parent.empty()) LARDER_RETURN_IF_ERROR(CreateDirectoriesSynced(parent.string()));
   LARDER_ASSIGN_OR_RETURN(Fd lock, LockFile(OfflineLockPath(path), LOCK_EX, true, file_mode, timeout_ms));
   // The file is created only once the records rendered: a refused request leaves no file.
-  Fd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC));
+  Fd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   const bool existed = fd.get() >= 0;
   if (!existed && errno == ELOOP) {
     return IoError("batch source file '" + path +
@@ -247,6 +267,7 @@ Result<AppendOutcome> AppendRecords(const std::string& path,
   if (existed) {
     LARDER_RETURN_IF_ERROR(
         CheckStoreFile(path, "batch source file", st, OwnerRule{.must_be_mine = true}));
+    LARDER_RETURN_IF_ERROR(ClearNonBlock(fd.get(), path));
   }
   const auto size = static_cast<uint64_t>(st.st_size);
   uint64_t boundary = 0;
@@ -277,7 +298,7 @@ Result<AppendOutcome> AppendRecords(const std::string& path,
   data += records;
 
   if (size > boundary) {
-    SaveTorn(path, fd.get(), boundary, size, file_mode);
+    LARDER_RETURN_IF_ERROR(SaveTorn(path, fd.get(), boundary, size, file_mode));
     if (FileOpsNow().Ftruncate(fd.get(), static_cast<off_t>(boundary)) != 0) {
       return IoError("cannot remove the torn tail of '" + path + "': " + Errno());
     }

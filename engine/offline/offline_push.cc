@@ -192,7 +192,8 @@ Result<PushResult> PushOnlineAndOffline(Store& store, const Catalog& repo,
     return Status(online.status().code(),
                   online.status().message() +
                       "; the rows were already written to the offline store" + where +
-                      " and stay there: retry with --to online (or materialize), not "
+                      " and stay there: retry writing them online only (`--to online`, "
+                      "PushMode::kOnline, HTTP \"to\": \"online\") or materialize, not "
                       "online_and_offline, which would write them offline again");
   }
   return online;

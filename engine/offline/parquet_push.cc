@@ -60,15 +60,21 @@ Result<std::vector<Target>> SchemaOfPart(const std::string& path) {
     Target& t = out.emplace_back(Target{{.name = f.name, .type = f.shape.type}, path});
     WriteColumn& c = t.spec;
     c.list = f.is_list;
-    if (c.list && f.path.size() == 3) {  // the standard layout: its names kept
+    const auto& rep = f.path_repetition;
+    const bool standard = f.path.size() == 3 && rep[0] != parquet::Repetition::kRepeated &&
+                          rep[1] == parquet::Repetition::kRepeated &&
+                          rep[2] != parquet::Repetition::kRepeated;
+    if (c.list && standard) {  // <name> { repeated group <list> { <element> } }: names kept
       c.list_group_name = f.path[1];
       c.element_name = f.path[2];
     } else if (c.list) {
+      const std::string layout = f.path.size() == 1   ? "the legacy bare repeated layout"
+                                 : f.path.size() == 2 ? "the legacy two-level layout"
+                                                      : "a layout of nested groups";
       return Status(ErrorCode::kDataSourceError,
-                    path + ": column '" + f.name + "' is a list in the legacy " +
-                        (f.path.size() == 1 ? "bare repeated" : "two-level") +
-                        " layout, which Larder does not write, so a part file with this schema "
-                        "cannot be added beside it (nothing was written)");
+                    path + ": column '" + f.name + "' is a list in " + layout +
+                        ", which Larder does not write, so a part file with this schema cannot "
+                        "be added beside it (nothing was written)");
     }
     c.optional = c.list ? f.def_present > 0 : f.shape.max_def > 0;
     c.element_optional = c.list && f.shape.max_def > f.def_repeated;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/offline/file_ops.h"
+#include "engine/segment/store_files.h"
 
 namespace larder {
 
@@ -92,55 +93,60 @@ Status WriteAndSync(int fd, const std::string& bytes, const std::string& what) {
   return Status::Ok();
 }
 
-// Syncs `dir` after `final_path` appeared in it; on failure removes it again (not acknowledged:
-// not left visible either).
-Status SyncDirectoryOrRemove(const std::string& dir, const std::string& final_path) {
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || FileOpsNow().Fsync(dfd) != 0) {
+// An open descriptor, closed on destruction.
+struct Descriptor {
+  int fd = -1;
+  explicit Descriptor(int f) : fd(f) {}
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  ~Descriptor() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// Syncs the directory `dfd` after `name` appeared in it; on failure removes it again (not
+// acknowledged: not left visible either).
+Status SyncDirectoryOrRemove(int dfd, const std::string& dir, const std::string& name) {
+  if (FileOpsNow().Fsync(dfd) != 0) {
     Status err = IoError("cannot sync directory '" + dir + "': " + Errno());
-    if (dfd >= 0) ::close(dfd);
-    ::unlink(final_path.c_str());
+    ::unlinkat(dfd, name.c_str(), 0);
     return err;
   }
-  ::close(dfd);
   return Status::Ok();
 }
 
 enum class Anonymous { kInstalled, kUnsupported };
 
-// The file as an unnamed inode of `dir` (O_TMPFILE), written, synced, then linked to its name
-// (linkat never replaces): a crash at any point leaves nothing in the directory.
-// kUnsupported (nothing done) where the kernel, the filesystem or a missing /proc cannot.
-Result<Anonymous> InstallAnonymous(const std::string& dir, const std::string& final_path,
+// The file as an unnamed inode of the directory `dfd` (O_TMPFILE), written, synced, linked to
+// its name (linkat never replaces), and synced again (its link count): a crash at any point
+// leaves nothing in the directory. kUnsupported (nothing done) where the kernel, the
+// filesystem or a missing /proc cannot.
+Result<Anonymous> InstallAnonymous(int dfd, const std::string& final_path, const std::string& name,
                                    const std::string& bytes, uint32_t mode) {
-  const int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
-  if (fd < 0) {
+  Descriptor file(::openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode));
+  if (file.fd < 0) {
     if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) return Anonymous::kUnsupported;
-    return IoError("cannot create a file in '" + dir + "': " + Errno());
+    return IoError("cannot create a file for '" + final_path + "': " + Errno());
   }
   const std::string what = final_path + " (unnamed until linked)";
-  Status st = Status::Ok();
-  if (::fchmod(fd, mode) != 0) st = IoError("cannot set the mode of '" + what + "': " + Errno());
-  if (st.ok()) st = WriteAndSync(fd, bytes, what);
-  if (!st.ok()) {
-    ::close(fd);  // the unnamed inode goes with its last descriptor
-    return st;
+  if (::fchmod(file.fd, mode) != 0) {
+    return IoError("cannot set the mode of '" + what + "': " + Errno());
   }
+  LARDER_RETURN_IF_ERROR(WriteAndSync(file.fd, bytes, what));
   // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc/self/fd/N works for anyone where /proc is.
-  int linked = ::linkat(fd, "", AT_FDCWD, final_path.c_str(), AT_EMPTY_PATH);
+  int linked = ::linkat(file.fd, "", dfd, name.c_str(), AT_EMPTY_PATH);
   if (linked != 0 && (errno == ENOENT || errno == EPERM)) {
-    const std::string proc = "/proc/self/fd/" + std::to_string(fd);
-    linked = ::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, final_path.c_str(), AT_SYMLINK_FOLLOW);
+    const std::string proc = "/proc/self/fd/" + std::to_string(file.fd);
+    linked = ::linkat(AT_FDCWD, proc.c_str(), dfd, name.c_str(), AT_SYMLINK_FOLLOW);
     if (linked != 0 && errno == ENOENT && ::access("/proc/self/fd", F_OK) != 0) {
-      ::close(fd);
       return Anonymous::kUnsupported;
     }
   }
-  const int link_errno = errno;
-  ::close(fd);
-  if (linked != 0) {
-    errno = link_errno;
-    return IoError("cannot link '" + final_path + "': " + Errno());
+  if (linked != 0) return IoError("cannot link '" + final_path + "': " + Errno());
+  if (FileOpsNow().Fsync(file.fd) != 0) {
+    Status err = IoError("cannot sync '" + final_path + "': " + Errno());
+    ::unlinkat(dfd, name.c_str(), 0);
+    return err;
   }
   return Anonymous::kInstalled;
 }
@@ -150,35 +156,59 @@ Result<Anonymous> InstallAnonymous(const std::string& dir, const std::string& fi
 Status InstallNewFile(const std::string& dir, const std::string& name, const std::string& bytes,
                       uint32_t mode) {
   const std::string final_path = (std::filesystem::path(dir) / name).string();
-  LARDER_ASSIGN_OR_RETURN(Anonymous anonymous, InstallAnonymous(dir, final_path, bytes, mode));
-  if (anonymous == Anonymous::kInstalled) return SyncDirectoryOrRemove(dir, final_path);
+  // Every step goes through this one descriptor, checked once: a link or another user's
+  // directory swapped in at `dir` meanwhile is never written to.
+  std::string dir_name = dir;
+  while (dir_name.size() > 1 && dir_name.back() == '/') dir_name.pop_back();
+  Descriptor d(::open(dir_name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (d.fd < 0) {
+    if (errno == ELOOP || errno == ENOTDIR) {
+      return IoError("directory '" + dir_name +
+                     "' is a symbolic link or not a directory: refusing to add a file through "
+                     "it (nothing was written)");
+    }
+    return IoError("cannot open directory '" + dir_name + "': " + Errno());
+  }
+  struct stat st {};
+  if (::fstat(d.fd, &st) != 0) return IoError("cannot stat '" + dir_name + "': " + Errno());
+  if (st.st_uid != ::geteuid()) {
+    return IoError("directory '" + dir_name + "' is owned by " + DescribeUser(st.st_uid) +
+                   ", not by " + DescribeUser(::geteuid()) +
+                   ": refusing to add a file to a directory another user owns (nothing was "
+                   "written)");
+  }
+  LARDER_ASSIGN_OR_RETURN(Anonymous anonymous,
+                          InstallAnonymous(d.fd, final_path, name, bytes, mode));
+  if (anonymous == Anonymous::kInstalled) return SyncDirectoryOrRemove(d.fd, dir, name);
 
   // Without O_TMPFILE: a hidden name, renamed into place (a crash leaves the hidden file).
-  const std::string tmp_path = (std::filesystem::path(dir) / ("." + name + ".tmp")).string();
-  const int fd =
-      ::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-  if (fd < 0) return IoError("cannot create '" + tmp_path + "': " + Errno());
-  Status st = Status::Ok();
-  if (::fchmod(fd, mode) != 0) {
-    st = IoError("cannot set the mode of '" + tmp_path + "': " + Errno());
+  const std::string tmp_name = "." + name + ".tmp";
+  const std::string tmp_path = (std::filesystem::path(dir) / tmp_name).string();
+  Status st_write = Status::Ok();
+  {
+    Descriptor file(::openat(d.fd, tmp_name.c_str(),
+                             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+    if (file.fd < 0) return IoError("cannot create '" + tmp_path + "': " + Errno());
+    if (::fchmod(file.fd, mode) != 0) {
+      st_write = IoError("cannot set the mode of '" + tmp_path + "': " + Errno());
+    }
+    if (st_write.ok()) st_write = WriteAndSync(file.fd, bytes, tmp_path);
   }
-  if (st.ok()) st = WriteAndSync(fd, bytes, tmp_path);
-  ::close(fd);
-  if (!st.ok()) {
-    ::unlink(tmp_path.c_str());
-    return st;
+  if (!st_write.ok()) {
+    ::unlinkat(d.fd, tmp_name.c_str(), 0);
+    return st_write;
   }
-  if (::renameat2(AT_FDCWD, tmp_path.c_str(), AT_FDCWD, final_path.c_str(), RENAME_NOREPLACE) !=
-      0) {
+  if (::renameat2(d.fd, tmp_name.c_str(), d.fd, name.c_str(), RENAME_NOREPLACE) != 0) {
     // Filesystems without RENAME_NOREPLACE: link() never replaces either.
-    if ((errno != EINVAL && errno != ENOSYS) || ::link(tmp_path.c_str(), final_path.c_str()) != 0) {
+    if ((errno != EINVAL && errno != ENOSYS) ||
+        ::linkat(d.fd, tmp_name.c_str(), d.fd, name.c_str(), 0) != 0) {
       Status err = IoError("cannot rename '" + tmp_path + "' to '" + name + "': " + Errno());
-      ::unlink(tmp_path.c_str());
+      ::unlinkat(d.fd, tmp_name.c_str(), 0);
       return err;
     }
-    ::unlink(tmp_path.c_str());
+    ::unlinkat(d.fd, tmp_name.c_str(), 0);
   }
-  return SyncDirectoryOrRemove(dir, final_path);
+  return SyncDirectoryOrRemove(d.fd, dir, name);
 }
 
 }  // namespace larder

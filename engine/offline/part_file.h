@@ -1,16 +1,19 @@
 // A new file installed in a directory atomically, as Parquet part files are
 // (engine/offline/parquet_push.h): readers of the directory see it whole or not at all.
 //
-// Invariants: the file's bytes are written to an unnamed file of the directory (O_TMPFILE,
-// exactly the mode asked for: fchmod past the umask), fsync'd, then linked to its name
-// (linkat never replaces anything), then the directory is fsync'd: a crash at any point
-// leaves nothing behind. Where O_TMPFILE or the link cannot be used (an old kernel, a
-// filesystem without it, no /proc), the bytes go to a hidden name in the same directory ('.'
-// first: Parquet source readers skip such names, as Spark and pyarrow do), created with
-// O_EXCL | O_NOFOLLOW, fsync'd, renamed to its name without replacing anything (renameat2
-// RENAME_NOREPLACE; link + unlink where the filesystem lacks it): a crash leaves at most that
-// hidden file. On any failure the name does not exist (a failed directory sync removes it
-// again) and no hidden file is left. Syncs go through FileOpsNow() (tests see and fail them).
+// Invariants: the directory is opened once (O_NOFOLLOW: never through a link) and must be owned
+// by this process's user; every later step is relative to that descriptor, so a directory
+// swapped in at the path meanwhile is never written to. The file's bytes are written to an
+// unnamed file of the directory (O_TMPFILE, exactly the mode asked for: fchmod past the
+// umask), fsync'd, linked to its name (linkat never replaces anything), fsync'd again (its link
+// count), then the directory is fsync'd: a crash at any point leaves nothing behind. Where
+// O_TMPFILE or the link cannot be used (an old kernel, a filesystem without it, no /proc), the
+// bytes go to a hidden name in the same directory ('.' first: Parquet source readers skip such
+// names, as Spark and pyarrow do), created with O_EXCL | O_NOFOLLOW, fsync'd, renamed to its
+// name without replacing anything (renameat2 RENAME_NOREPLACE; link + unlink where the
+// filesystem lacks it): a crash leaves at most that hidden file. On any failure the name does
+// not exist (a failed sync after the link removes it again) and no hidden file is left. Syncs
+// go through FileOpsNow() (tests see and fail them).
 // Thread-safety: free functions; concurrent calls must use different names.
 #pragma once
 

@@ -389,7 +389,10 @@ Status ParquetFile::ResolveSchema() {
     }
     const SchemaElement& leaf = s[first_leaf_node];
     f.leaf_schema = &leaf;
-    for (size_t n : leaf_path) f.path.push_back(s[n].name);
+    for (size_t n : leaf_path) {
+      f.path.push_back(s[n].name);
+      f.path_repetition.push_back(s[n].repetition);
+    }
     f.shape.type = *leaf.type;
     f.shape.type_length = leaf.type_length;
     int def = 0, rep = 0;

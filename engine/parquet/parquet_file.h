@@ -47,6 +47,7 @@ struct Field {
   // The schema names from the top-level column down to its (first) leaf: {"x"} for a scalar,
   // {"x", "list", "element"} for a standard list, two names for a legacy two-level one.
   std::vector<std::string> path;
+  std::vector<Repetition> path_repetition;  // of each node of `path`
   int def_present = 0;   // lists: def level at which the list is non-null
   int def_repeated = 0;  // lists: def level at which the list has an element
 };
