@@ -50,54 +50,27 @@ class Fd {
   int fd_;
 };
 
-// Creates `path` with exactly `mode` (O_EXCL, then fchmod past the umask), or opens it when it
-// already exists (its mode is left alone). -1 with errno set on failure.
-int CreateOrOpen(const std::string& path, int flags, uint32_t mode) {
-  int fd = ::open(path.c_str(), flags | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-  if (fd >= 0) {
-    if (::fchmod(fd, mode) != 0) {
-      int err = errno;
-      ::close(fd);
-      errno = err;
-      return -1;
-    }
-    return fd;
-  }
-  if (errno != EEXIST) return -1;
-  // Never through a link; O_NONBLOCK so that a FIFO planted at the path cannot block the open
-  // (callers check the file is regular, then clear it: ClearNonBlock).
-  return ::open(path.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-}
-
-// Clears O_NONBLOCK on a descriptor checked to be a regular file.
-Status ClearNonBlock(int fd, const std::string& path) {
-  const int fl = ::fcntl(fd, F_GETFL);
-  if (fl < 0 || ::fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
-    return IoError("cannot set the flags of '" + path + "': " + Errno());
-  }
-  return Status::Ok();
-}
-
-// Opens (creating it as CreateOrOpen does) a file the offline store writes, `what` naming it:
-// never through a symbolic link, only a regular file this process's user owns (as for the
-// online store's files, engine/segment/store_files.h): a file planted by another user, or a
-// link to one, is refused naming it and its owner, and nothing is written through it.
+// Opens a file the offline store writes (`what` names it in errors), creating it with exactly
+// `mode` (O_EXCL, then fchmod past the umask) when it is missing. An existing one is opened as
+// the online store's files are (OpenStoreFile, engine/segment/store_files.h): never through a
+// symbolic link, never blocking on a FIFO, and only a regular file this process's user owns; a
+// file planted by another user, or a link to one, is refused naming it and its owner.
 Result<Fd> OpenOwnedForWriting(const std::string& path, int flags, uint32_t mode,
                                const char* what) {
-  Fd fd(CreateOrOpen(path, flags, mode));
-  if (fd.get() < 0) {
-    if (errno == ELOOP) {
-      return IoError(std::string(what) + " '" + path +
-                     "' is a symbolic link: refusing to write through it (point the repo at the "
-                     "file itself)");
+  Fd created(::open(path.c_str(), flags | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (created.get() >= 0) {
+    if (::fchmod(created.get(), mode) != 0) {
+      return IoError("cannot set the mode of " + std::string(what) + " '" + path + "': " + Errno());
     }
-    return IoError("cannot open " + std::string(what) + " '" + path + "': " + Errno());
+    return created;
+  }
+  if (errno != EEXIST) {
+    return IoError("cannot create " + std::string(what) + " '" + path + "': " + Errno());
   }
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return IoError("cannot stat '" + path + "': " + Errno());
-  LARDER_RETURN_IF_ERROR(CheckStoreFile(path, what, st, OwnerRule{.must_be_mine = true}));
-  LARDER_RETURN_IF_ERROR(ClearNonBlock(fd.get(), path));
-  return fd;
+  LARDER_ASSIGN_OR_RETURN(FileHandle existing,
+                          OpenStoreFile(path, flags, what, OwnerRule{.must_be_mine = true}, &st));
+  return Fd(existing.release());
 }
 
 // Opens `path` and takes flock(`op`) within `timeout_ms`. Without `create`, a missing file is
@@ -107,16 +80,13 @@ Result<Fd> LockFile(const std::string& path, int op, bool create, uint32_t mode,
   if (create) {
     LARDER_ASSIGN_OR_RETURN(fd, OpenOwnedForWriting(path, O_RDWR, mode, "offline lock file"));
   } else {
-    fd = Fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-    if (fd.get() < 0) {
-      if (errno == ENOENT) return Fd();
-      return IoError("cannot open lock file '" + path + "': " + Errno());
-    }
     struct stat st {};
-    if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      return IoError("lock file '" + path + "' is not a regular file: refusing it");
+    auto opened = OpenStoreFile(path, O_RDONLY, "offline lock file", OwnerRule{}, &st);
+    if (!opened.ok()) {
+      if (opened.status().code() == ErrorCode::kStoreNotFound) return Fd();
+      return opened.status();
     }
-    LARDER_RETURN_IF_ERROR(ClearNonBlock(fd.get(), path));
+    fd = Fd(opened->release());
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   auto pause = std::chrono::microseconds(50);
@@ -211,7 +181,6 @@ Result<std::vector<std::string>> ReadHeader(int fd, uint64_t boundary, const std
   return Status(ErrorCode::kDataSourceError, path + ": cannot read the header row");
 }
 
-// Keeps a removed torn tail in PATH.torn (best effort).
 // Keeps a copy of the torn tail [from, to) of `path` in PATH.torn before it is cut. The copy
 // must be kept: when PATH.torn cannot be used (a link, another user's file) or the tail cannot
 // be read, the error stops the append and the tail stays where it is.
@@ -250,25 +219,12 @@ Result<AppendOutcome> AppendRecords(const std::string& path,
   if (!parent.empty()) LARDER_RETURN_IF_ERROR(CreateDirectoriesSynced(parent.string()));
   LARDER_ASSIGN_OR_RETURN(Fd lock, LockFile(OfflineLockPath(path), LOCK_EX, true, file_mode, timeout_ms));
   // The file is created only once the records rendered: a refused request leaves no file.
-  Fd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
-  const bool existed = fd.get() >= 0;
-  if (!existed && errno == ELOOP) {
-    return IoError("batch source file '" + path +
-                   "' is a symbolic link: refusing to append through it (point the repo at the "
-                   "file itself; nothing was written)");
-  }
-  if (!existed && errno != ENOENT) {
-    return IoError("cannot open batch source file '" + path + "' for appending: " + Errno());
-  }
   struct stat st {};
-  if (existed && ::fstat(fd.get(), &st) != 0) {
-    return IoError("cannot stat '" + path + "': " + Errno());
-  }
-  if (existed) {
-    LARDER_RETURN_IF_ERROR(
-        CheckStoreFile(path, "batch source file", st, OwnerRule{.must_be_mine = true}));
-    LARDER_RETURN_IF_ERROR(ClearNonBlock(fd.get(), path));
-  }
+  auto opened = OpenStoreFile(path, O_RDWR | O_APPEND, "batch source file",
+                              OwnerRule{.must_be_mine = true}, &st);
+  const bool existed = opened.ok();
+  if (!existed && opened.status().code() != ErrorCode::kStoreNotFound) return opened.status();
+  Fd fd(existed ? opened->release() : -1);
   const auto size = static_cast<uint64_t>(st.st_size);
   uint64_t boundary = 0;
   if (existed) {

@@ -3,7 +3,6 @@
 #include "engine/offline/parquet_push.h"
 
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <charconv>
 #include <cmath>
@@ -12,7 +11,6 @@
 #include "engine/offline/parquet_source.h"
 #include "engine/offline/part_file.h"
 #include "engine/parquet/parquet_writer.h"
-#include "engine/segment/store_files.h"
 #include "engine/values/cell_convert.h"
 #include "larder/timestamp.h"
 
@@ -363,44 +361,16 @@ bool IsParquetDirectorySource(const std::string& path) {
   return !path.empty() && path.back() == '/';
 }
 
-namespace {
-
-// A directory a push adds a part file to: never through a symbolic link, and only one this
-// process's user owns (as the online store's files and the CSV log): another user's directory
-// could have its parts replaced or removed under it, acknowledged rows included.
-Status CheckPartDirectory(const std::string& dir, const struct stat& st) {
-  auto refuse = [&dir](const std::string& why) {
-    return Status(ErrorCode::kIoError,
-                  "Parquet source directory '" + dir + "' " + why + " (nothing was written)");
-  };
-  if (S_ISLNK(st.st_mode)) {
-    return refuse(
-        "is a symbolic link: refusing to add a part file through it (point the repo "
-        "at the directory itself)");
-  }
-  if (!S_ISDIR(st.st_mode)) return refuse("is not a directory");
-  if (st.st_uid != ::geteuid()) {
-    return refuse("is owned by " + DescribeUser(st.st_uid) + ", not by " +
-                  DescribeUser(::geteuid()) +
-                  ": refusing to add a part file to a directory another user owns (run as its "
-                  "owner)");
-  }
-  return Status::Ok();
-}
-
-}  // namespace
-
 Status WriteParquetPart(const BatchSource& bs, const Frame& frame, ConvertedCells& cells,
                         uint32_t file_mode) {
   const std::string& dir = bs.file->resolved_path;
   std::vector<std::string> parts;  // a missing directory has none
-  struct stat st {};
-  // lstat of the name itself: a trailing '/' ("data/stats/") would resolve a link.
-  std::string dir_name = dir;
-  while (dir_name.size() > 1 && dir_name.back() == '/') dir_name.pop_back();
-  if (::lstat(dir_name.c_str(), &st) == 0) {
-    LARDER_RETURN_IF_ERROR(CheckPartDirectory(dir_name, st));
+  // Checked before anything is encoded (InstallNewFile checks it again through the descriptor
+  // it writes with).
+  if (auto opened = OpenOwnedDirectory(dir); opened.ok()) {
     LARDER_ASSIGN_OR_RETURN(parts, ParquetDirectoryParts(dir));
+  } else if (opened.status().code() != ErrorCode::kStoreNotFound) {
+    return opened.status();
   }
   std::vector<Target> schema;
   if (parts.empty()) {

@@ -93,17 +93,6 @@ Status WriteAndSync(int fd, const std::string& bytes, const std::string& what) {
   return Status::Ok();
 }
 
-// An open descriptor, closed on destruction.
-struct Descriptor {
-  int fd = -1;
-  explicit Descriptor(int f) : fd(f) {}
-  Descriptor(const Descriptor&) = delete;
-  Descriptor& operator=(const Descriptor&) = delete;
-  ~Descriptor() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 // Syncs the directory `dfd` after `name` appeared in it; on failure removes it again (not
 // acknowledged: not left visible either).
 Status SyncDirectoryOrRemove(int dfd, const std::string& dir, const std::string& name) {
@@ -123,27 +112,27 @@ enum class Anonymous { kInstalled, kUnsupported };
 // filesystem or a missing /proc cannot.
 Result<Anonymous> InstallAnonymous(int dfd, const std::string& final_path, const std::string& name,
                                    const std::string& bytes, uint32_t mode) {
-  Descriptor file(::openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode));
-  if (file.fd < 0) {
+  FileHandle file(::openat(dfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode));
+  if (file.get() < 0) {
     if (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) return Anonymous::kUnsupported;
     return IoError("cannot create a file for '" + final_path + "': " + Errno());
   }
   const std::string what = final_path + " (unnamed until linked)";
-  if (::fchmod(file.fd, mode) != 0) {
+  if (::fchmod(file.get(), mode) != 0) {
     return IoError("cannot set the mode of '" + what + "': " + Errno());
   }
-  LARDER_RETURN_IF_ERROR(WriteAndSync(file.fd, bytes, what));
+  LARDER_RETURN_IF_ERROR(WriteAndSync(file.get(), bytes, what));
   // AT_EMPTY_PATH needs CAP_DAC_READ_SEARCH; /proc/self/fd/N works for anyone where /proc is.
-  int linked = ::linkat(file.fd, "", dfd, name.c_str(), AT_EMPTY_PATH);
+  int linked = ::linkat(file.get(), "", dfd, name.c_str(), AT_EMPTY_PATH);
   if (linked != 0 && (errno == ENOENT || errno == EPERM)) {
-    const std::string proc = "/proc/self/fd/" + std::to_string(file.fd);
+    const std::string proc = "/proc/self/fd/" + std::to_string(file.get());
     linked = ::linkat(AT_FDCWD, proc.c_str(), dfd, name.c_str(), AT_SYMLINK_FOLLOW);
     if (linked != 0 && errno == ENOENT && ::access("/proc/self/fd", F_OK) != 0) {
       return Anonymous::kUnsupported;
     }
   }
   if (linked != 0) return IoError("cannot link '" + final_path + "': " + Errno());
-  if (FileOpsNow().Fsync(file.fd) != 0) {
+  if (FileOpsNow().Fsync(file.get()) != 0) {
     Status err = IoError("cannot sync '" + final_path + "': " + Errno());
     ::unlinkat(dfd, name.c_str(), 0);
     return err;
@@ -153,62 +142,68 @@ Result<Anonymous> InstallAnonymous(int dfd, const std::string& final_path, const
 
 }  // namespace
 
+Result<FileHandle> OpenOwnedDirectory(const std::string& dir) {
+  std::string name = dir;  // "data/stats/" names "data/stats": a trailing '/' follows a link
+  while (name.size() > 1 && name.back() == '/') name.pop_back();
+  FileHandle d(::open(name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (d.get() < 0) {
+    if (errno == ENOENT) return Status(ErrorCode::kStoreNotFound, "no directory '" + name + "'");
+    if (errno == ELOOP || errno == ENOTDIR) {
+      return IoError("directory '" + name +
+                     "' is a symbolic link or not a directory: refusing to add a file through "
+                     "it (nothing was written)");
+    }
+    return IoError("cannot open directory '" + name + "': " + Errno());
+  }
+  struct stat st {};
+  if (::fstat(d.get(), &st) != 0) return IoError("cannot stat '" + name + "': " + Errno());
+  if (st.st_uid != ::geteuid()) {
+    return IoError("directory '" + name + "' is owned by " + DescribeUser(st.st_uid) + ", not by " +
+                   DescribeUser(::geteuid()) +
+                   ": refusing to add a file to a directory another user owns (nothing was "
+                   "written)");
+  }
+  return d;
+}
+
 Status InstallNewFile(const std::string& dir, const std::string& name, const std::string& bytes,
                       uint32_t mode) {
   const std::string final_path = (std::filesystem::path(dir) / name).string();
   // Every step goes through this one descriptor, checked once: a link or another user's
   // directory swapped in at `dir` meanwhile is never written to.
-  std::string dir_name = dir;
-  while (dir_name.size() > 1 && dir_name.back() == '/') dir_name.pop_back();
-  Descriptor d(::open(dir_name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (d.fd < 0) {
-    if (errno == ELOOP || errno == ENOTDIR) {
-      return IoError("directory '" + dir_name +
-                     "' is a symbolic link or not a directory: refusing to add a file through "
-                     "it (nothing was written)");
-    }
-    return IoError("cannot open directory '" + dir_name + "': " + Errno());
-  }
-  struct stat st {};
-  if (::fstat(d.fd, &st) != 0) return IoError("cannot stat '" + dir_name + "': " + Errno());
-  if (st.st_uid != ::geteuid()) {
-    return IoError("directory '" + dir_name + "' is owned by " + DescribeUser(st.st_uid) +
-                   ", not by " + DescribeUser(::geteuid()) +
-                   ": refusing to add a file to a directory another user owns (nothing was "
-                   "written)");
-  }
+  LARDER_ASSIGN_OR_RETURN(FileHandle d, OpenOwnedDirectory(dir));
   LARDER_ASSIGN_OR_RETURN(Anonymous anonymous,
-                          InstallAnonymous(d.fd, final_path, name, bytes, mode));
-  if (anonymous == Anonymous::kInstalled) return SyncDirectoryOrRemove(d.fd, dir, name);
+                          InstallAnonymous(d.get(), final_path, name, bytes, mode));
+  if (anonymous == Anonymous::kInstalled) return SyncDirectoryOrRemove(d.get(), dir, name);
 
   // Without O_TMPFILE: a hidden name, renamed into place (a crash leaves the hidden file).
   const std::string tmp_name = "." + name + ".tmp";
   const std::string tmp_path = (std::filesystem::path(dir) / tmp_name).string();
   Status st_write = Status::Ok();
   {
-    Descriptor file(::openat(d.fd, tmp_name.c_str(),
+    FileHandle file(::openat(d.get(), tmp_name.c_str(),
                              O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
-    if (file.fd < 0) return IoError("cannot create '" + tmp_path + "': " + Errno());
-    if (::fchmod(file.fd, mode) != 0) {
+    if (file.get() < 0) return IoError("cannot create '" + tmp_path + "': " + Errno());
+    if (::fchmod(file.get(), mode) != 0) {
       st_write = IoError("cannot set the mode of '" + tmp_path + "': " + Errno());
     }
-    if (st_write.ok()) st_write = WriteAndSync(file.fd, bytes, tmp_path);
+    if (st_write.ok()) st_write = WriteAndSync(file.get(), bytes, tmp_path);
   }
   if (!st_write.ok()) {
-    ::unlinkat(d.fd, tmp_name.c_str(), 0);
+    ::unlinkat(d.get(), tmp_name.c_str(), 0);
     return st_write;
   }
-  if (::renameat2(d.fd, tmp_name.c_str(), d.fd, name.c_str(), RENAME_NOREPLACE) != 0) {
+  if (::renameat2(d.get(), tmp_name.c_str(), d.get(), name.c_str(), RENAME_NOREPLACE) != 0) {
     // Filesystems without RENAME_NOREPLACE: link() never replaces either.
     if ((errno != EINVAL && errno != ENOSYS) ||
-        ::linkat(d.fd, tmp_name.c_str(), d.fd, name.c_str(), 0) != 0) {
+        ::linkat(d.get(), tmp_name.c_str(), d.get(), name.c_str(), 0) != 0) {
       Status err = IoError("cannot rename '" + tmp_path + "' to '" + name + "': " + Errno());
-      ::unlinkat(d.fd, tmp_name.c_str(), 0);
+      ::unlinkat(d.get(), tmp_name.c_str(), 0);
       return err;
     }
-    ::unlinkat(d.fd, tmp_name.c_str(), 0);
+    ::unlinkat(d.get(), tmp_name.c_str(), 0);
   }
-  return SyncDirectoryOrRemove(d.fd, dir, name);
+  return SyncDirectoryOrRemove(d.get(), dir, name);
 }
 
 }  // namespace larder

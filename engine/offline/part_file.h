@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <string>
 
+#include "engine/segment/store_files.h"
 #include "larder/status.h"
 
 namespace larder {
@@ -35,6 +36,11 @@ std::string NewParquetPartName();
 // A `dir` that exists is left as it is. kIoError naming the directory that could not be made
 // or synced.
 Status CreateDirectoriesSynced(const std::string& dir);
+
+// Opens `dir` (a trailing '/' allowed) to add files to it: never through a symbolic link, and
+// only a directory this process's user owns. kStoreNotFound when it does not exist; kIoError
+// naming it (and its owner) otherwise.
+Result<FileHandle> OpenOwnedDirectory(const std::string& dir);
 
 // Installs `bytes` as `dir`/`name` (see above), the file with exactly `mode`. kIoError naming
 // the file or directory, nothing left behind; a `name` that exists already is such an error

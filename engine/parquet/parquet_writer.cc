@@ -100,6 +100,44 @@ void WriteSchema(CompactWriter& w, const WriteColumn& s) {
   leaf(s.element_name, s.element_optional);
 }
 
+// Row groups (first row, rows) of at most `per` rows, ended early where a column's page would
+// grow past what Larder's reader accepts (each chunk is one page): long strings or lists make
+// smaller groups. A row that alone exceeds it is refused. No rows: no row group.
+Result<std::vector<std::pair<size_t, size_t>>> RowGroupBounds(
+    const std::vector<WriteColumn>& schema, const std::vector<Column>& columns, size_t rows,
+    size_t per) {
+  std::vector<std::pair<size_t, size_t>> bounds;
+  std::vector<PageCost> used(schema.size()), row(schema.size());
+  size_t first = 0;
+  for (size_t r = 0; r < rows; ++r) {
+    bool fits = r - first < per;
+    for (size_t i = 0; i < schema.size(); ++i) {
+      row[i] = RowPageCost(schema[i], columns[i], r);
+      if (row[i].entries > kMaxWrittenPageEntries || row[i].bytes > kMaxWrittenPageBytes) {
+        return InvalidArgument(
+            "Parquet column '" + schema[i].name + "': row " + std::to_string(r + 1) +
+            " alone holds " + std::to_string(row[i].entries) + " values of about " +
+            std::to_string(row[i].bytes) + " bytes, more than one page Larder reads (" +
+            std::to_string(kMaxWrittenPageEntries) + " values, " +
+            std::to_string(kMaxWrittenPageBytes) + " bytes; nothing was written)");
+      }
+      fits = fits && used[i].entries + row[i].entries <= kMaxWrittenPageEntries &&
+             used[i].bytes + row[i].bytes <= kMaxWrittenPageBytes;
+    }
+    if (!fits) {
+      bounds.emplace_back(first, r - first);
+      first = r;
+      std::fill(used.begin(), used.end(), PageCost{});
+    }
+    for (size_t i = 0; i < schema.size(); ++i) {
+      used[i].entries += row[i].entries;
+      used[i].bytes += row[i].bytes;
+    }
+  }
+  if (rows > first) bounds.emplace_back(first, rows - first);
+  return bounds;
+}
+
 }  // namespace
 
 const char* WriterCreatedBy() { return "larder version " LARDER_VERSION; }
@@ -120,40 +158,8 @@ Status WriteParquet(const std::vector<WriteColumn>& schema, const std::vector<Co
   for (size_t i = 0; i < schema.size(); ++i) {
     LARDER_RETURN_IF_ERROR(CheckColumn(schema[i], columns[i], rows));
   }
-  // Row groups of at most rows_per_group rows, ended early where a column's page would grow
-  // past what Larder's reader accepts (each chunk is one page): long strings or lists make
-  // smaller groups. A row that alone exceeds it is refused.
-  std::vector<std::pair<size_t, size_t>> bounds;  // (first row, rows)
-  const auto per = static_cast<size_t>(options.rows_per_group);
-  std::vector<PageCost> used(schema.size());
-  size_t first = 0;
-  for (size_t r = 0; r < rows; ++r) {
-    bool fits = r - first < per;
-    for (size_t i = 0; i < schema.size(); ++i) {
-      const PageCost add = RowPageCost(schema[i], columns[i], r);
-      if (add.entries > kMaxWrittenPageEntries || add.bytes > kMaxWrittenPageBytes) {
-        return InvalidArgument(
-            "Parquet column '" + schema[i].name + "': row " + std::to_string(r + 1) +
-            " alone holds " + std::to_string(add.entries) + " values of about " +
-            std::to_string(add.bytes) + " bytes, more than one page Larder reads (" +
-            std::to_string(kMaxWrittenPageEntries) + " values, " +
-            std::to_string(kMaxWrittenPageBytes) + " bytes; nothing was written)");
-      }
-      fits = fits && used[i].entries + add.entries <= kMaxWrittenPageEntries &&
-             used[i].bytes + add.bytes <= kMaxWrittenPageBytes;
-    }
-    if (!fits) {
-      bounds.emplace_back(first, r - first);
-      first = r;
-      std::fill(used.begin(), used.end(), PageCost{});
-    }
-    for (size_t i = 0; i < schema.size(); ++i) {
-      const PageCost add = RowPageCost(schema[i], columns[i], r);
-      used[i].entries += add.entries;
-      used[i].bytes += add.bytes;
-    }
-  }
-  if (rows > first) bounds.emplace_back(first, rows - first);  // no rows: no row group
+  LARDER_ASSIGN_OR_RETURN(auto bounds, RowGroupBounds(schema, columns, rows,
+                                                      static_cast<size_t>(options.rows_per_group)));
 
   std::string file = "PAR1";
   std::vector<std::vector<Chunk>> groups;
