@@ -278,15 +278,22 @@ TEST(ParquetSourceEdges, AStringColumnIsNotReadAsBytes) {
   }
 }
 
+// View `v` (feature x) keyed by two String join keys a and b, over the file source at `path`
+// (event time column `ts`).
+std::string TwoStringKeysRepo(const std::string& path) {
+  return "entities:\n  - {name: e, join_keys: [a, b], value_type: String}\n"
+         "sources:\n  - {name: stats, type: file, path: " +
+         path +
+         ", timestamp_field: ts}\n"
+         "feature_views:\n  - {name: v, entities: [e], ttl: 0, source: stats,"
+         " schema: [{name: x, dtype: Int64}]}\n";
+}
+
 TEST(ParquetSourceEdges, CheckFindsStringKeysAMaterializeRefuses) {
   // A String join key of invalid UTF-8, and an entity key (two String parts) over 4096 bytes:
   // `larder check` reported neither, and materialize refused both.
   Repo repo;
-  repo.Write(
-      "entities:\n  - {name: e, join_keys: [a, b], value_type: String}\n"
-      "sources:\n  - {name: stats, type: file, path: data/s.csv, timestamp_field: ts}\n"
-      "feature_views:\n  - {name: v, entities: [e], ttl: 0, source: stats,"
-      " schema: [{name: x, dtype: Int64}]}\n");
+  repo.Write(TwoStringKeysRepo("data/s.csv"));
   LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo.OpenApplied());
   const std::string half(2100, 'k');
   Spit(repo.dir() + "/data/s.csv",
@@ -315,11 +322,7 @@ TEST(ParquetSourceEdges, CheckFindsStringKeysAMaterializeRefusesInParquet) {
   // each, and materialize's refusal of the long key names them too (it said only "entity key
   // too long", with no row, before rows carried their file and row into the write stage).
   Repo repo;
-  repo.Write(
-      "entities:\n  - {name: e, join_keys: [a, b], value_type: String}\n"
-      "sources:\n  - {name: stats, type: file, path: data/s.parquet, timestamp_field: ts}\n"
-      "feature_views:\n  - {name: v, entities: [e], ttl: 0, source: stats,"
-      " schema: [{name: x, dtype: Int64}]}\n");
+  repo.Write(TwoStringKeysRepo("data/s.parquet"));
   LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo.OpenApplied());
   std::filesystem::create_directories(repo.dir() + "/data");
   const std::string path = repo.dir() + "/data/s.parquet";
