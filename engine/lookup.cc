@@ -8,7 +8,7 @@
 // the pipeline overlaps them across entities. A single-entity request starts its bucket load
 // first of all, on a guess from the thread's previous request (SpeculationHint). The whole
 // request runs inside one epoch, so every row it reads stays valid until it returns; it never
-// waits on the writer.
+// waits on the writer. It reads one snapshot: every write batch whole or not at all.
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -16,6 +16,7 @@
 
 #include "engine/feature_refs.h"
 #include "engine/row_codec.h"
+#include "engine/row_version.h"
 #include "engine/same_text.h"
 #include "engine/store_impl.h"
 #include "layout/entity_key.h"
@@ -565,6 +566,12 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
   LARDER_RETURN_IF_ERROR(req.entities.CheckShape());
   LARDER_ASSIGN_OR_RETURN(layout::ReaderSlot * slot, impl.Slot());
   EpochGuard guard(slot, impl.header()->global_epoch);
+  // The request's snapshot, taken inside its epoch and before the index descriptor: every
+  // batch up to it is whole in the table read below (docs/design.md, "Snapshot reads").
+  // acquire: pairs with the writer's release store after the batch's last index word.
+  const uint64_t snapshot = impl.read_options.snapshot_reads
+                                ? impl.header()->visible_seq.load(std::memory_order_acquire)
+                                : kNewestRows;
   LARDER_ASSIGN_OR_RETURN(auto cat, impl.CatalogNow());
   LARDER_ASSIGN_OR_RETURN(const QueryPlan* plan_ptr, CachedPlanFor(impl.instance_id, cat, req));
   const QueryPlan& plan = *plan_ptr;
@@ -659,6 +666,15 @@ Status Lookup(const Store::Impl& impl, const OnlineRequest& req, Sink& sink) {
         if (p.found) row = reinterpret_cast<const BlockHeader*>(base + layout::WordOffset(p.word));
       }
       if (row == nullptr) continue;  // NOT_FOUND
+      if (snapshot != kNewestRows) {
+        const SnapshotRow seen = VersionAt(base, size, row, view->id(), key, snapshot);
+        if (seen.broken) {
+          for (size_t f : feats) sink.Invalid(f, r);
+          continue;
+        }
+        row = seen.row;
+        if (row == nullptr) continue;  // NOT_FOUND: the key's first row is newer
+      }
       const uint8_t* payload = reinterpret_cast<const uint8_t*>(row) +
                                layout::RowPayloadOffset(row->key_len);
       if (impl.read_options.verify_rows && !VerifyRowForView(payload, row->payload_len, *view)) {

@@ -71,6 +71,12 @@ class WriteSession {
 
   Arena& arena() { return arena_; }
   uint64_t epoch() const;
+  // The sequence number this batch stamps on every row it writes: the store's visible_seq + 1.
+  uint64_t batch_seq() const { return batch_seq_; }
+  // Makes every row stamped with batch_seq() part of the snapshot of every request that
+  // starts from now on (release store of visible_seq). Called once, after the batch's last
+  // index word; before the epoch advances in Finish(), which the reclamation argument needs.
+  void MakeBatchVisible();
   // Retires a published block at the current epoch.
   void Retire(uint64_t offset);
   // Runs an epoch advance and a reclamation pass now (to make room before failing).
@@ -93,21 +99,29 @@ class WriteSession {
  private:
   WriteSession(Store::Impl& store, WriterLock lock);
   Status RecoverIfDirty();
+  // Undoes what a writer killed inside batch visible_seq + 1 published: each index word that
+  // names a row of that batch is pointed back at the row it replaced. Returns whether some
+  // word names such a row without one (the first row of its key, or a damaged link): those
+  // need an index rebuild to go.
+  bool RollBackDeadBatch();
 
   Store::Impl& store_;
   WriterLock lock_;
   std::unique_lock<std::mutex> process_lock_;
   Arena arena_;
   bool finished_ = false;
+  uint64_t batch_seq_ = 0;
 };
 
 // Implemented in write_session.cc; the template forwards to it.
+// keep(row) decides for every row the old index names.
 Status RebuildIndexImpl(Store::Impl& store, WriteSession& ws, uint32_t log2_buckets,
-                        const std::function<bool(uint32_t)>& keep);
+                        const std::function<bool(const layout::BlockHeader&)>& keep);
 
 template <typename Keep>
 Status WriteSession::RebuildIndex(uint32_t log2_buckets, Keep&& keep) {
-  return RebuildIndexImpl(store_, *this, log2_buckets, std::function<bool(uint32_t)>(keep));
+  return RebuildIndexImpl(store_, *this, log2_buckets,
+                          [&keep](const layout::BlockHeader& row) { return keep(row.view_id); });
 }
 
 }  // namespace larder

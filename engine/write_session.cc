@@ -8,10 +8,12 @@
 #include <chrono>
 #include <cstring>
 #include <functional>
+#include <string_view>
 #include <thread>
 #include <vector>
 
 #include "engine/fault.h"
+#include "engine/row_version.h"
 #include "engine/store_impl.h"
 
 namespace larder {
@@ -66,7 +68,17 @@ Result<std::unique_ptr<WriteSession>> WriteSession::Begin(Store::Impl& store) {
   // seq_cst: every block this batch touches is written after the dirty mark is visible, so a
   // writer killed anywhere in the batch leaves writer_pid set for the next one to see.
   store.header()->writer_pid.store(static_cast<uint64_t>(::getpid()), std::memory_order_seq_cst);
+  // Only writers store visible_seq, under the lock: a relaxed load reads the last one.
+  ws->batch_seq_ = store.header()->visible_seq.load(std::memory_order_relaxed) + 1;
   return ws;
+}
+
+void WriteSession::MakeBatchVisible() {
+  LARDER_FAULT_POINT("before_batch_visible");
+  // release: every index word and row of the batch is written before a request that acquires
+  // visible_seq >= batch_seq_ reads anything. The epoch advance that lets the rows this batch
+  // replaced be freed comes after this store (Finish), see docs/design.md "Snapshot reads".
+  store_.header()->visible_seq.store(batch_seq_, std::memory_order_release);
 }
 
 WriteSession::~WriteSession() { Finish(); }
@@ -109,9 +121,60 @@ Status WriteSession::RecoverIfDirty() {
   if (h->writer_pid.load(std::memory_order_acquire) == 0) return Status::Ok();
   // The previous writer died mid-batch (or found the lists damaged and could not rebuild
   // them). Published state (index words, registry and index descriptors) is always
-  // consistent; only allocator state may be torn.
-  return RebuildAllocator().WithContext(
-      "cannot repair the store's free lists (a writer died mid-batch, or they were damaged)");
+  // consistent, but may hold rows of the dead batch, which no snapshot may ever see: the next
+  // batch takes the same sequence number. They go first (the rows they replaced return to
+  // the index), then the allocator state, which may be torn, is rebuilt.
+  const bool first_rows = RollBackDeadBatch();
+  LARDER_RETURN_IF_ERROR(RebuildAllocator().WithContext(
+      "cannot repair the store's free lists (a writer died mid-batch, or they were damaged)"));
+  if (!first_rows) return Status::Ok();
+  // Rows that were the first of their key: a word never goes back to empty (probes stop at
+  // the first empty word), so the index is rebuilt at its size without them. Until the new
+  // table is published every snapshot reads them as absent (their seq is past visible_seq
+  // and they have no prev); a writer killed during the rebuild leaves the store dirty and the
+  // next one rebuilds again.
+  const uint64_t visible = store_.header()->visible_seq.load(std::memory_order_relaxed);
+  return RebuildIndexImpl(
+             store_, *this, store_.index().log2_buckets,
+             [visible](const BlockHeader& row) { return RowVersionOf(&row).seq <= visible; })
+      .WithContext("cannot remove the rows of a writer that died mid-batch");
+}
+
+bool WriteSession::RollBackDeadBatch() {
+  layout::SegmentHeader* h = store_.header();
+  const uint64_t visible = h->visible_seq.load(std::memory_order_relaxed);
+  const IndexRef idx = store_.index();
+  const uint64_t size = store_.seg->size();
+  bool first_rows = false;
+  for (uint64_t i = 0; i < idx.capacity_words(); ++i) {
+    const uint64_t w = idx.words[i].load(std::memory_order_relaxed);
+    const uint64_t off = layout::WordOffset(w);
+    // A word that names no whole row header and key is left to `check`.
+    if (w == 0 || off < layout::kHeaderSize || off > size - layout::kRowKeyOffset) continue;
+    const auto* row = reinterpret_cast<const BlockHeader*>(store_.base() + off);
+    if (row->kind != BlockKind::kRow || row->key_len > size - off - layout::kRowKeyOffset) {
+      continue;
+    }
+    const layout::RowVersion v = RowVersionOf(row);
+    if (v.seq <= visible) continue;
+    // The row it replaced must be an earlier row of the same key (the segment's bytes are not
+    // trusted); a row without one is removed by the index rebuild instead.
+    const std::string_view key(reinterpret_cast<const char*>(row) + layout::kRowKeyOffset,
+                               row->key_len);
+    const BlockHeader* older =
+        v.prev == 0 ? nullptr : MatchRow(store_.base(), size, v.prev, row->view_id, key);
+    if (older == nullptr || RowVersionOf(older).seq >= v.seq) {
+      first_rows = true;
+      continue;
+    }
+    LARDER_FAULT_POINT("during_rollback");
+    // release: pairs with readers' acquire of the word. The replaced row's bytes never
+    // changed (a retired row only has `link` rewritten) and it was not freed: the dead writer
+    // retired it at its last epoch and no epoch advanced after that (docs/design.md).
+    idx.words[i].store(layout::MakeIndexWord(layout::WordTag(w), v.prev),
+                       std::memory_order_release);
+  }
+  return first_rows;
 }
 
 Status WriteSession::RebuildAllocator() {
@@ -141,7 +204,7 @@ Status WriteSession::RebuildAllocator() {
 }
 
 Status RebuildIndexImpl(Store::Impl& store, WriteSession& ws, uint32_t log2_buckets,
-                        const std::function<bool(uint32_t)>& keep) {
+                        const std::function<bool(const BlockHeader&)>& keep) {
   layout::SegmentHeader* h = store.header();
   IndexRef old_idx = store.index();
   uint64_t bytes = layout::IndexBlockBytes(log2_buckets);
@@ -164,7 +227,7 @@ Status RebuildIndexImpl(Store::Impl& store, WriteSession& ws, uint32_t log2_buck
     uint64_t w = old_idx.words[i].load(std::memory_order_relaxed);
     if (w == 0) continue;
     const auto* row = reinterpret_cast<const BlockHeader*>(store.base() + layout::WordOffset(w));
-    if (!keep(row->view_id)) {
+    if (!keep(*row)) {
       dropped.push_back(layout::WordOffset(w));
       continue;
     }

@@ -1518,5 +1518,66 @@ TEST_F(StoreTest, CheckSurvivesRowHeadersThatRunPastTheFile) {
       reader->GetOnlineFeatures(Features({"driver_stats:trips"}, DriverIds({0, 1, 2}))));
 }
 
+// Snapshot reads on a damaged segment: a row stamped with a batch past visible_seq is read
+// through its `prev` link, which must name an earlier row of the same key. A link to another
+// key's row, or to a row no older than the one it leaves, reads INVALID; no link reads
+// NOT_FOUND; `check` names the row; other entities read as before.
+TEST_F(StoreTest, DamagedVersionLinksReadAsInvalidOrAbsent) {
+  repo_.Write(StatsRepo(), StoreOptions{100, "1MiB"});
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
+  LARDER_ASSERT_OK(fs->Push("stats_push", StatsRows({1}, {10})));
+  const uint64_t row1 = LastRowBlock(testing::ReadFile(repo_.segment()));
+  LARDER_ASSERT_OK(fs->Push("stats_push", StatsRows({2}, {20})));
+  const std::string original = testing::ReadFile(repo_.segment());
+  const std::string readers = testing::ReadFile(repo_.segment() + ".readers");
+  const uint64_t row2 = LastRowBlock(original);
+  ASSERT_GT(row2, row1);
+  ASSERT_GT(row1, 0u);
+  const uint64_t visible = Peek<uint64_t>(original, offsetof(layout::SegmentHeader, visible_seq));
+  ASSERT_EQ(visible, 2u);
+  ASSERT_EQ(Peek<layout::RowVersion>(original, row2 + layout::kRowVersionOffset).seq, 2u);
+
+  struct Case {
+    const char* what;
+    layout::RowVersion version;  // entity 2's row's
+    FieldStatus status;          // what a snapshot read of entity 2 gives
+  };
+  const Case cases[] = {
+      {"link to another key's row", {visible + 1, row1}, FieldStatus::kInvalid},
+      {"link to itself", {visible + 1, row2}, FieldStatus::kInvalid},
+      {"link outside the file", {visible + 1, uint64_t{1} << 40}, FieldStatus::kInvalid},
+      {"no link", {visible + 1, 0}, FieldStatus::kNotFound},
+  };
+  const OnlineRequest req = Features({"driver_stats:trips"}, DriverIds({1, 2}));
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    std::string s = original;
+    Poke(&s, row2 + layout::kRowVersionOffset, c.version);
+    testing::TempSegmentPath copy;
+    WriteBytes(copy.path(), s);
+    WriteBytes(copy.path() + ".readers", readers);
+    LARDER_ASSERT_OK_AND_ASSIGN(auto reader, OnlineReader::Attach(copy.path()));
+    LARDER_ASSERT_OK_AND_ASSIGN(OnlineResponse r, reader->GetOnlineFeatures(req));
+    EXPECT_EQ(r.results[1].statuses[0], FieldStatus::kPresent);
+    EXPECT_EQ(r.results[1].values[0].i64, 10);
+    EXPECT_EQ(r.results[1].statuses[1], c.status);
+    // Without snapshot reads the newest row is read, whatever its version says.
+    ReaderOptions newest;
+    newest.snapshot_reads = false;
+    LARDER_ASSERT_OK_AND_ASSIGN(auto plain, OnlineReader::Attach(copy.path(), newest));
+    LARDER_ASSERT_OK_AND_ASSIGN(r, plain->GetOnlineFeatures(req));
+    EXPECT_EQ(r.results[1].statuses[1], FieldStatus::kPresent);
+    EXPECT_EQ(r.results[1].values[1].i64, 20);
+    LARDER_ASSERT_OK_AND_ASSIGN(CheckReport check, reader->Check());
+    ASSERT_FALSE(check.ok());
+    bool named = false;
+    for (const std::string& v : check.violations) {
+      named =
+          named || v.find("row of write batch 3, past the visible batch 2") != std::string::npos;
+    }
+    EXPECT_TRUE(named) << check.violations[0];
+  }
+}
+
 }  // namespace
 }  // namespace larder
