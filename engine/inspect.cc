@@ -4,6 +4,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "engine/index/row_version.h"
 #include "engine/rows/row_codec.h"
 #include "engine/segment/store_files.h"
 #include "engine/store_impl.h"
@@ -35,6 +36,7 @@ Result<StoreInfo> Store::Inspect() const {
     info.index_growths = h->index_growths.load(std::memory_order_relaxed);
     info.registry_generation = h->registry_generation.load(std::memory_order_relaxed);
     info.global_epoch = h->global_epoch.load(std::memory_order_relaxed);
+    info.visible_batch = h->visible_seq.load(std::memory_order_acquire);
     info.write_batches = h->write_batches.load(std::memory_order_relaxed);
     info.rows_written = h->rows_written.load(std::memory_order_relaxed);
     info.rows_skipped_older = h->rows_skipped_older.load(std::memory_order_relaxed);
@@ -189,6 +191,14 @@ class Checker {
         return;
       }
       std::string_view key(reinterpret_cast<const char*>(b) + layout::kRowKeyOffset, b->key_len);
+      // Rows of a batch not yet visible exist only while a batch runs or after its writer
+      // died (the next writer rolls them back).
+      const uint64_t seq = RowVersionOf(b).seq;
+      if (h_->writer_pid.load(std::memory_order_relaxed) == 0 &&
+          seq > h_->visible_seq.load(std::memory_order_relaxed)) {
+        Fail(where + ": row of write batch " + std::to_string(seq) + ", past the visible batch " +
+             std::to_string(h_->visible_seq.load(std::memory_order_relaxed)));
+      }
       const ViewInfo* v = cat_.FindViewById(b->view_id);
       if (v == nullptr) {
         Fail(where + ": row of unknown view id " + std::to_string(b->view_id));

@@ -8,13 +8,14 @@
 // the pipeline overlaps them across entities. A single-entity request starts its bucket load
 // first of all, on a guess from the thread's previous request (SpeculationHint). The whole
 // request runs inside one epoch, so every row it reads stays valid until it returns; it never
-// waits on the writer.
+// waits on the writer. It reads one snapshot: every write batch whole or not at all.
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstring>
 
 #include "engine/feature_refs.h"
+#include "engine/index/row_version.h"
 #include "engine/quote.h"
 #include "engine/rows/row_codec.h"
 #include "engine/store_impl.h"
@@ -655,6 +656,14 @@ Status LookupOnce(const Store::Impl& impl, const OnlineRequest& req, Sink& sink,
   const uint64_t size = impl.seg->size();
   HashIndex idx;
   if (!impl.LoadIndex(&idx)) return impl.index().status();  // names the damage
+  // The request's snapshot, taken inside its epoch and after the index descriptor (so every
+  // table change the request sees, a rebuild for a delete or a dropped view, came before it):
+  // every batch up to it is whole in that table, and later batches are read through their
+  // rows' `prev` links (docs/design.md, "Snapshot reads"). acquire: pairs with the writer's
+  // release store after the batch's last index word.
+  const uint64_t snapshot = impl.read_options.snapshot_reads
+                                ? impl.header()->visible_seq.load(std::memory_order_acquire)
+                                : kNewestRows;
   thread_local std::string keys;
   thread_local std::vector<uint32_t> ends;
   thread_local std::vector<uint64_t> hashes;
@@ -727,6 +736,15 @@ Status LookupOnce(const Store::Impl& impl, const OnlineRequest& req, Sink& sink,
         row = idx.FindRow(base, size, hashes[r], view->id(), key);
       }
       if (row == nullptr) continue;  // NOT_FOUND
+      if (snapshot != kNewestRows) {
+        const SnapshotRow seen = VersionAt(base, size, row, view->id(), key, snapshot);
+        if (seen.broken) {
+          for (size_t f : feats) sink.Invalid(f, r);
+          continue;
+        }
+        row = seen.row;
+        if (row == nullptr) continue;  // NOT_FOUND: the key's first row is newer
+      }
       const uint8_t* payload;
       if (impl.read_options.verify_rows) {
         // Verified and read as a private copy: what was verified is what is read.

@@ -3,8 +3,9 @@
 // A request is applied in three phases so that nothing partial is ever written:
 //   1. stage:   convert and validate every row of every target view, encode keys and rows;
 //   2. reserve: grow the index if needed and allocate a block for every staged row;
-//   3. publish: write each row into its block and release-store its index word, retiring
-//               the row it replaces.
+//   3. publish: write each row (stamped with the batch's sequence number and the row it
+//               replaces) into its block and release-store its index word, retiring the row
+//               it replaces; then make the batch visible to new read requests as a whole.
 // An error in phase 1 or 2 returns with nothing published (allocated blocks go back to the
 // free lists). Phase 3 cannot fail.
 #include <algorithm>
@@ -13,6 +14,7 @@
 
 #include "engine/fault.h"
 #include "engine/index/index_writer.h"
+#include "engine/index/row_version.h"
 #include "engine/quote.h"
 #include "engine/row_stager.h"
 #include "engine/rows/row_codec.h"
@@ -147,11 +149,26 @@ Result<PushResult> Commit(Store::Impl& store, WriteSession& ws, Staging& st) {
       ++res.rows_skipped;
       continue;
     }
-    if (!p.has_slot()) return InternalError("index full after capacity check");
+    if (!p.has_slot()) {
+      // Cannot happen (phase 2 made room); rows already published stay, and so that no later
+      // batch exposes them with its own, they are made visible as they are.
+      ws.MakeBatchVisible();
+      return InternalError("index full after capacity check");
+    }
     auto* b = reinterpret_cast<BlockHeader*>(base + s.block);
     b->key_len = static_cast<uint16_t>(s.key_len);
     b->view_id = s.view->id();
     b->payload_len = static_cast<uint32_t>(s.payload_len);
+    // The version older snapshots read instead of this row: the row it replaces, or when that
+    // row is this batch's own (a key twice in one request), the one that row replaced, so a
+    // chain's batches strictly decrease and no snapshot needs a row of a batch it lacks.
+    uint64_t prev = 0;
+    if (p.found()) {
+      const uint64_t old = p.row();
+      const layout::RowVersion ov = RowVersionOf(reinterpret_cast<const BlockHeader*>(base + old));
+      prev = ov.seq == ws.batch_seq() ? ov.prev : old;
+    }
+    SetRowVersion(base + s.block, layout::RowVersion{ws.batch_seq(), prev});
     std::memcpy(base + s.block + layout::kRowKeyOffset, key.data(), s.key_len);
     std::memcpy(base + s.block + layout::RowPayloadOffset(s.key_len),
                 st.bytes.data() + s.payload_off, s.payload_len);
@@ -167,6 +184,8 @@ Result<PushResult> Commit(Store::Impl& store, WriteSession& ws, Staging& st) {
     }
     ++res.rows_written;
   }
+  // The batch is whole: new requests see all of it (old ones keep reading through `prev`).
+  ws.MakeBatchVisible();
   h->index_entries.fetch_add(added, std::memory_order_relaxed);
   h->rows_written.fetch_add(res.rows_written, std::memory_order_relaxed);
   h->rows_skipped_older.fetch_add(res.rows_skipped, std::memory_order_relaxed);

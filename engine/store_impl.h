@@ -121,6 +121,12 @@ class WriteSession {
 
   Arena& arena() { return arena_; }
   uint64_t epoch() const;
+  // The sequence number this batch stamps on every row it writes: the store's visible_seq + 1.
+  uint64_t batch_seq() const { return batch_seq_; }
+  // Makes every row stamped with batch_seq() part of the snapshot of every request that
+  // starts from now on (release store of visible_seq). Called once, after the batch's last
+  // index word; before the epoch advances in Finish(), which the reclamation argument needs.
+  void MakeBatchVisible();
   // Retires a published block at the current epoch.
   void Retire(uint64_t offset);
   // Runs an epoch advance and a reclamation pass now (to make room before failing).
@@ -171,6 +177,7 @@ class WriteSession {
   Arena arena_;
   bool finished_ = false;
   bool recovered_ = false;
+  uint64_t batch_seq_ = 0;                                   // see batch_seq()
   ReaderScan last_scan_ LARDER_GUARDED_BY(store_.write_mu);  // of the last ReclaimNow
 };
 

@@ -14,6 +14,7 @@
 
 #include "engine/fault.h"
 #include "engine/index/index_writer.h"
+#include "engine/index/row_version.h"
 #include "engine/segment/store_files.h"
 #include "engine/store_impl.h"
 
@@ -166,7 +167,17 @@ Result<std::unique_ptr<WriteSession>> WriteSession::Begin(Store::Impl& store) {
   // through (it gave up, or was killed): no row is written before it is done. (Under the dirty
   // mark: the wait reclaims memory.) If it gives up again, this batch fails, writing nothing.
   LARDER_RETURN_IF_ERROR(ws->AwaitPendingRegistryWait());
+  // Only writers store visible_seq, under the lock: a relaxed load reads the last one.
+  ws->batch_seq_ = store.header()->visible_seq.load(std::memory_order_relaxed) + 1;
   return ws;
+}
+
+void WriteSession::MakeBatchVisible() {
+  LARDER_FAULT_POINT("before_batch_visible");
+  // release: every index word and row of the batch is written before a request that acquires
+  // visible_seq >= batch_seq_ reads anything. The epoch advance that lets the rows this batch
+  // replaced be freed comes after this store (Finish), see docs/design.md "Snapshot reads".
+  store_.header()->visible_seq.store(batch_seq_, std::memory_order_release);
 }
 
 WriteSession::~WriteSession() { Finish(); }
@@ -218,7 +229,13 @@ Status WriteSession::RecoverIfDirty() {
   if (h->writer_pid.load(std::memory_order_acquire) == 0) return Status::Ok();
   // The previous writer died mid-batch (or found the lists damaged and could not rebuild
   // them). Published state (index words, registry and index descriptors) is always
-  // consistent; only allocator state may be torn.
+  // consistent, but may hold rows of the dead batch, which no snapshot may ever see: the next
+  // batch takes the same sequence number. They go first (the rows they replaced return to
+  // the index), then the allocator state, which may be torn, is rebuilt.
+  LARDER_ASSIGN_OR_RETURN(HashIndex idx, store_.index());
+  const uint64_t visible = h->visible_seq.load(std::memory_order_relaxed);
+  const bool first_rows =
+      IndexWriter(idx).RollBackRowsAfter(store_.base(), store_.seg->size(), visible);
   LARDER_RETURN_IF_ERROR(RebuildAllocator().WithContext(
       "cannot repair the store's free lists (a writer died mid-batch, or they were damaged)"));
   // PublishRegistry stores the registry block, then advances the generation. A writer killed
@@ -228,7 +245,16 @@ Status WriteSession::RecoverIfDirty() {
   // a reload of an unchanged registry costs each process one decode.
   h->registry_generation.fetch_add(1, std::memory_order_release);
   recovered_ = true;
-  return Status::Ok();
+  if (!first_rows) return Status::Ok();
+  // Rows that were the first of their key: a word never goes back to empty (probes stop at
+  // the first empty word), so the index is rebuilt at its size without them. Until the new
+  // table is published every snapshot reads them as absent (their seq is past visible_seq
+  // and they have no prev); a writer killed during the rebuild leaves the store dirty and the
+  // next one rebuilds again.
+  return RebuildIndexKeeping(
+             idx.log2_buckets(),
+             [visible](const BlockHeader& row) { return RowVersionOf(&row).seq <= visible; })
+      .WithContext("cannot remove the rows of a writer that died mid-batch");
 }
 
 Status WriteSession::RebuildAllocator() {

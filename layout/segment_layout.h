@@ -26,7 +26,8 @@ namespace larder::layout {
 
 inline constexpr char kSegmentMagic[8] = {'L', 'A', 'R', 'D', 'E', 'R', 'S', 'G'};
 inline constexpr char kReadersMagic[8] = {'L', 'A', 'R', 'D', 'E', 'R', 'R', 'T'};
-inline constexpr uint32_t kLayoutVersion = 2;  // 2: index blocks carry run hints
+// 2: index blocks carry run hints; 3: rows carry a RowVersion, the header visible_seq
+inline constexpr uint32_t kLayoutVersion = 3;
 inline constexpr uint64_t kReadyValue = 0x5245414459000000ull | kLayoutVersion;  // "READY"+ver
 
 inline constexpr size_t kCacheLine = 64;
@@ -83,7 +84,21 @@ T LoadOnce(const T& field) {
   }
 }
 
-inline constexpr size_t kRowKeyOffset = sizeof(BlockHeader);
+// A row block's version, right after its BlockHeader (snapshot reads, docs/design.md): the
+// write batch that wrote the row and the row version it replaced. Both are written before the
+// row's index word is published and never change afterwards (a retired row's `link` is the
+// only field that does). Readers follow `prev` only while `seq` is newer than their snapshot.
+struct RowVersion {
+  uint64_t seq;   // the batch's sequence number (SegmentHeader::visible_seq once it is whole)
+  uint64_t prev;  // block offset of the row of the same key that this batch replaced, or 0:
+                  // the key had no row before this batch (older snapshots see it absent)
+};
+static_assert(sizeof(RowVersion) == 16);
+static_assert(std::is_trivially_copyable_v<RowVersion>);
+
+inline constexpr size_t kRowVersionOffset = sizeof(BlockHeader);
+inline constexpr size_t kRowKeyOffset = kRowVersionOffset + sizeof(RowVersion);
+static_assert(kRowKeyOffset == 40 && kRowVersionOffset % alignof(RowVersion) == 0);
 inline constexpr size_t kIndexDataOffset = 64;  // index blocks are 64-aligned; buckets follow
 inline constexpr size_t kMaxKeyLen = 4096;
 
@@ -232,6 +247,11 @@ struct SegmentHeader {
   // global_epoch: starts at 1; the writer advances it (seq_cst) after a batch; readers copy it
   // into their slot before looking anything up.
   std::atomic<uint64_t> global_epoch;
+  // visible_seq: the last write batch whose rows every new read request sees (0: none yet).
+  // The writer stamps the rows of batch visible_seq + 1 with that number and release-stores it
+  // here after the batch's last index word; a request acquires it once, in its epoch, as its
+  // snapshot. Rows stamped later are read through their RowVersion::prev links.
+  std::atomic<uint64_t> visible_seq;
 
   // Line 2: writer state and counters (written under the write lock; relaxed loads elsewhere).
   alignas(kCacheLine) std::atomic<uint64_t> arena_top;      // end of the last block
@@ -255,6 +275,7 @@ static_assert(sizeof(SegmentHeader) <= kHeaderSize, "header must fit its page");
 static_assert(std::is_standard_layout_v<SegmentHeader>);
 static_assert(offsetof(SegmentHeader, ready) == 64);
 static_assert(offsetof(SegmentHeader, arena_top) == 128);
+static_assert(offsetof(SegmentHeader, visible_seq) == 104);  // on line 1 with global_epoch
 
 inline constexpr size_t kFloorMarksOffset =
     (sizeof(SegmentHeader) + kCacheLine - 1) & ~(kCacheLine - 1);
@@ -337,6 +358,7 @@ constexpr uint64_t AbiFingerprint() {
   mix(sizeof(BlockHeader));
   mix(sizeof(ReaderSlot));
   mix(sizeof(AllocatorState));
+  mix(sizeof(RowVersion));
   mix(kSmallClasses);
   mix(kLimboRing);
   mix(kBucketWords);

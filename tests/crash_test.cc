@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <map>
@@ -66,6 +67,16 @@ Frame Batch(int64_t k, int64_t first_new, int64_t n_new) {
                     {"pad", Repeat(Cell::String(std::string(static_cast<size_t>(k % 37), 'p')), n)},
                     {"event_timestamp", Repeat(I(k), n)},
                     {"created", Repeat(Cell::Null(), n)}});
+}
+
+// Rows [first, first + n) of `f`.
+Frame Rows(const Frame& f, size_t first, size_t n) {
+  Frame out = f;
+  for (std::vector<Cell>& col : out.columns) {
+    col = std::vector<Cell>(col.begin() + static_cast<std::ptrdiff_t>(first),
+                            col.begin() + static_cast<std::ptrdiff_t>(first + n));
+  }
+  return out;
 }
 
 // What the parent knows was acknowledged, and what may have been in flight.
@@ -367,6 +378,61 @@ TEST_F(CrashTest, StoreIsSoundBeforeApplyIsRerun) {
   std::string all;
   for (const std::string& v : check.violations) all += "\n  " + v;
   EXPECT_TRUE(check.ok()) << "Check() after a crash inside apply:" << all;
+}
+
+// Snapshot reads (issue 22): a writer killed inside a batch leaves rows of that batch in the
+// index, but no read request ever sees them: not before recovery (their batch never became
+// visible), and not after the next writer's batch, which takes the same sequence number (the
+// recovery rolls them back). Rows that were the first of their key are removed, so a later
+// push of the key is written even with an older timestamp.
+TEST_F(CrashTest, DeadBatchIsNeverSeenBeforeOrAfterRecovery) {
+  ParentPush(kNewPerBatch);  // counter 1: hot entities [0, 10) and [1000, 1040)
+  const int64_t acked_k = model_.next_k - 1;
+  const int64_t dead_first_id = model_.next_id;
+  // The child's first batch (10 hot rows, then 40 new ones) dies after publishing 30 rows: all
+  // hot rows and the first 20 new entities.
+  int status = RunChild("after_publish_row:30", 20, false, 0);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << DescribeWait(status);
+  std::vector<int64_t> hot, dead_new;
+  for (int64_t i = 0; i < kHot; ++i) hot.push_back(i);
+  for (int64_t i = 0; i < 20; ++i) dead_new.push_back(dead_first_id + i);
+  auto expect_no_dead_rows = [&](FeatureStore& fs, const char* when) {
+    SCOPED_TRACE(when);
+    LARDER_ASSERT_OK_AND_ASSIGN(
+        OnlineResponse r, fs.GetOnlineFeatures(Features({"crash_stats:value"},
+                                                        MakeFrame({{"driver_id", Ints(hot)}}))));
+    for (size_t i = 0; i < hot.size(); ++i) {
+      EXPECT_EQ(r.results[1].statuses[i], FieldStatus::kPresent);
+      EXPECT_EQ(r.results[1].values[i].i64, acked_k) << "hot entity " << hot[i];
+    }
+    LARDER_ASSERT_OK_AND_ASSIGN(
+        r, fs.GetOnlineFeatures(
+               Features({"crash_stats:value"}, MakeFrame({{"driver_id", Ints(dead_new)}}))));
+    for (size_t i = 0; i < dead_new.size(); ++i) {
+      EXPECT_EQ(r.results[1].statuses[i], FieldStatus::kNotFound) << "entity " << dead_new[i];
+    }
+  };
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.Open());
+  LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo before, fs->Inspect());
+  ASSERT_NE(before.writer_pid, 0u);
+  expect_no_dead_rows(*fs, "before recovery");
+  // The next batch writes other entities only; it makes the dead batch's number visible.
+  auto r = fs->Push("stats_push", Rows(Batch(model_.next_k++, 9'000'000, 1), kHot, 1));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo after, fs->Inspect());
+  EXPECT_EQ(after.recoveries, before.recoveries + 1);
+  EXPECT_EQ(after.visible_batch, before.visible_batch + 1);
+  expect_no_dead_rows(*fs, "after the next batch");
+  LARDER_ASSERT_OK_AND_ASSIGN(CheckReport check, fs->Check());
+  std::string all;
+  for (const std::string& v : check.violations) all += "\n  " + v;
+  EXPECT_TRUE(check.ok()) << "Check() after recovery:" << all;
+  // 10 hot + 40 acknowledged new + the one just pushed: the dead batch's new keys are gone.
+  EXPECT_EQ(after.index_entries, static_cast<uint64_t>(kHot + kNewPerBatch + 1));
+  // A push of the dead batch's keys at an older time than the dead rows is written.
+  Frame again = Rows(Batch(acked_k, dead_first_id, 20), kHot, 20);
+  LARDER_ASSERT_OK_AND_ASSIGN(PushResult res, fs->Push("stats_push", again));
+  EXPECT_EQ(res.rows_written, 20u);
 }
 
 #else

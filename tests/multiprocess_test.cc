@@ -4,6 +4,8 @@
 //    do millions of lookups; every row a reader sees must be whole (all features one counter,
 //    its own entity), counters per entity never go backwards for a reader, and a row once seen
 //    never disappears (also while the index grows).
+//  - Snapshot reads: a writer pushes two entities through a source read by two views while
+//    readers check that every request sees each push whole (all or none of its rows).
 //  - Dead readers: a reader killed with SIGKILL inside a lookup does not hold reclamation back
 //    for good (the writer reaps its slot), also while it is an unreaped zombie; readers killed
 //    outside a lookup do not use up the reader table; a forked child's exit does not release its
@@ -19,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <memory>
@@ -558,6 +561,261 @@ TEST_F(MultiProcess, ReadersSurviveRegistryChanges) {
   EXPECT_TRUE(check.ok()) << (check.violations.empty() ? "" : check.violations[0]);
   LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo info, fs->Inspect());
   EXPECT_GE(info.registry_generation, kApplies);
+}
+
+// ---- Snapshot reads ---------------------------------------------------------------------------
+
+// Two views of one push source, and a service over both: a push of counter k writes k into
+// every feature of both views for every entity it carries.
+constexpr char kTwoViewRepo[] = R"(feature_views:
+  - name: left
+    entities: [driver]
+    source: stats_push
+    schema:
+      - {name: l_k, dtype: Int64}
+      - {name: l_s, dtype: String}
+  - name: right
+    entities: [driver]
+    source: stats_push
+    schema:
+      - {name: r_k, dtype: Int64}
+      - {name: r_f, dtype: Float64}
+feature_services:
+  - name: both
+    features: [left, right]
+)";
+
+// Entities 0 and 1 at counter k (event time k seconds), in one push.
+Frame TwoEntityPush(int64_t k) {
+  return MakeFrame({{"driver_id", Ints({0, 1})},
+                    {"l_k", Repeat(I(k), 2)},
+                    {"l_s", Repeat(Cell::String(Str(k)), 2)},
+                    {"r_k", Repeat(I(k), 2)},
+                    {"r_f", Repeat(Cell::Double(static_cast<double>(k)), 2)},
+                    {"event_timestamp", Repeat(I(k), 2)},
+                    {"created", Repeat(Cell::Null(), 2)}});
+}
+
+// How a snapshot reader asks: both views of both entities by feature refs (rows of Values, or
+// columnar), or the service for one entity.
+enum class SnapshotAsk { kRefsTwoEntities, kColumnarTwoEntities, kServiceOneEntity };
+
+struct SnapshotReport {
+  uint64_t requests = 0;
+  uint64_t torn = 0;       // requests that saw a push half applied
+  uint64_t backwards = 0;  // requests older than one this reader saw before
+  uint64_t max_counter = 0;
+  double seconds = 0;
+  char first[240] = {};
+};
+
+// The counters one request saw (one per feature value, in response order), or why it is not a
+// well-formed response. Every feature must be PRESENT (the first push precedes the readers).
+std::string SnapshotCounters(const OnlineResponse& r, size_t entities, std::vector<int64_t>* ks) {
+  if (r.results.size() != 5) return "response has " + std::to_string(r.results.size()) + " columns";
+  for (size_t e = 0; e < entities; ++e) {
+    for (size_t c = 1; c < 5; ++c) {
+      if (r.results[c].statuses[e] != FieldStatus::kPresent) {
+        return std::string("status ") + FieldStatusName(r.results[c].statuses[e]);
+      }
+    }
+    const int64_t k = r.results[1].values[e].i64;
+    if (r.results[2].values[e].str != Str(k)) return "l_s differs from l_k in one row";
+    if (r.results[4].values[e].f64 != static_cast<double>(r.results[3].values[e].i64)) {
+      return "r_f differs from r_k in one row";
+    }
+    ks->push_back(k);
+    ks->push_back(r.results[3].values[e].i64);
+  }
+  return "";
+}
+
+std::string SnapshotCounters(const ColumnarResponse& r, size_t entities, std::vector<int64_t>* ks) {
+  if (r.features.size() != 4)
+    return "response has " + std::to_string(r.features.size()) + " features";
+  for (size_t e = 0; e < entities; ++e) {
+    for (const ColumnarFeature& f : r.features) {
+      if (f.statuses[e] != FieldStatus::kPresent) {
+        return std::string("status ") + FieldStatusName(f.statuses[e]);
+      }
+    }
+    const int64_t k = r.features[0].ints[e];
+    if (r.features[1].strings[e] != Str(k)) return "l_s differs from l_k in one row";
+    if (r.features[3].doubles[e] != static_cast<double>(r.features[2].ints[e])) {
+      return "r_f differs from r_k in one row";
+    }
+    ks->push_back(k);
+    ks->push_back(r.features[2].ints[e]);
+  }
+  return "";
+}
+
+// A reader process: the same request over and over, at least `min_requests` of them and for at
+// least `seconds` (at most 40 s). Every request must see one push whole (all its counters
+// equal), and never one older than a request before it.
+[[noreturn]] void RunSnapshotReader(const std::string& segment, SnapshotAsk ask,
+                                    uint64_t min_requests, double seconds, int report_fd) {
+  SnapshotReport rep;
+  auto fail = [&](uint64_t* count, const std::string& what) {
+    if (rep.torn + rep.backwards == 0) {
+      std::snprintf(rep.first, sizeof(rep.first), "request %lu: %s",
+                    static_cast<unsigned long>(rep.requests), what.c_str());
+    }
+    ++*count;
+  };
+  auto start = std::chrono::steady_clock::now();
+  auto reader = OnlineReader::Attach(segment);
+  if (!reader.ok()) {
+    fail(&rep.torn, "attach: " + reader.status().ToString());
+  } else {
+    const bool service = ask == SnapshotAsk::kServiceOneEntity;
+    const size_t entities = service ? 1 : 2;
+    OnlineRequest req = service ? testing::Service("both", MakeFrame({{"driver_id", Ints({0})}}))
+                                : Features({"left:l_k", "left:l_s", "right:r_k", "right:r_f"},
+                                           MakeFrame({{"driver_id", Ints({0, 1})}}));
+    OnlineResponse resp;
+    ColumnarResponse columns;
+    std::vector<int64_t> ks;
+    int64_t last = 0;
+    const auto deadline = start + std::chrono::seconds(40);
+    const auto min_end = start + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                     std::chrono::duration<double>(seconds));
+    for (;;) {
+      // The clock only every 1024 requests: a request takes about a microsecond.
+      if (rep.requests % 1024 == 0) {
+        auto now = std::chrono::steady_clock::now();
+        if (now >= deadline || (rep.requests >= min_requests && now >= min_end)) break;
+      }
+      // The service reader alternates between the two entities of each push.
+      if (service) req.entities.columns[0][0].i = static_cast<int64_t>(rep.requests & 1);
+      ks.clear();
+      Status st = ask == SnapshotAsk::kColumnarTwoEntities
+                      ? (*reader)->GetOnlineFeaturesColumnar(req, &columns)
+                      : (*reader)->GetOnlineFeatures(req, &resp);
+      if (!st.ok()) {
+        fail(&rep.torn, "lookup: " + st.ToString());
+        break;
+      }
+      std::string why = ask == SnapshotAsk::kColumnarTwoEntities
+                            ? SnapshotCounters(columns, entities, &ks)
+                            : SnapshotCounters(resp, entities, &ks);
+      ++rep.requests;
+      if (!why.empty()) {
+        fail(&rep.torn, why);
+        continue;
+      }
+      std::string seen;
+      for (int64_t k : ks) seen += (seen.empty() ? "" : ", ") + std::to_string(k);
+      if (!std::all_of(ks.begin(), ks.end(), [&](int64_t k) { return k == ks[0]; })) {
+        fail(&rep.torn, "a push half applied: [" + seen + "]");
+      } else if (ks[0] < last) {
+        fail(&rep.backwards, "counter went back from " + std::to_string(last) + " to " + seen);
+      }
+      last = std::max(last, ks[0]);
+    }
+    rep.max_counter = static_cast<uint64_t>(last);
+  }
+  rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  testing::WriteAll(report_fd, &rep, sizeof(rep));
+  ::_exit(0);
+}
+
+// The seconds each snapshot reader runs: 2, or LARDER_SNAPSHOT_TEST_SECONDS for a long run.
+double SnapshotTestSeconds() {
+  const char* s = std::getenv("LARDER_SNAPSHOT_TEST_SECONDS");
+  return s != nullptr && std::atof(s) > 0 ? std::atof(s) : 2.0;
+}
+
+// The issue's snapshot test (issue 22): a writer process pushes counter k for two entities
+// through a source read by two views, flat out, while reader processes ask for both views of
+// both entities (by feature refs, as rows of Values or columnar) or for the service of one
+// entity. No request may see a push half applied (one view or entity at k, another at k - 1),
+// nor a push older than one it saw before. With ReaderOptions::snapshot_reads off (each row's
+// newest version, as before issue 22) hundreds of requests per second are torn.
+TEST_F(MultiProcess, RequestsSeeEveryPushWholeAcrossViewsAndEntities) {
+  repo_.Write(std::string(testing::kDriverPreamble) + kTwoViewRepo, StoreOptions{16, "64MiB"});
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
+  LARDER_ASSERT_OK(fs->Push("stats_push", TwoEntityPush(1)));
+  int stop[2];
+  ASSERT_EQ(::pipe(stop), 0);
+  Child writer = ForkChild([&](int report_fd) {
+    ::close(stop[1]);
+    WriterReport rep;
+    auto w = FeatureStore::Open(repo_.dir());
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    for (int64_t k = 2; w.ok() && std::chrono::steady_clock::now() < deadline; ++k) {
+      auto r = (*w)->Push("stats_push", TwoEntityPush(k));
+      if (!r.ok() || r->rows_written != 4) {
+        std::snprintf(rep.error, sizeof(rep.error), "push %ld: %s", static_cast<long>(k),
+                      r.ok() ? "rows skipped" : r.status().ToString().c_str());
+        break;
+      }
+      ++rep.batches;
+      rep.last_counter = k;
+      if (k % 64 == 0 && testing::Readable(stop[0])) break;  // closed by the parent
+    }
+    if (!w.ok()) std::snprintf(rep.error, sizeof(rep.error), "%s", w.status().ToString().c_str());
+    testing::WriteAll(report_fd, &rep, sizeof(rep));
+    ::_exit(0);
+  });
+  ASSERT_GE(writer.pid, 0);
+  ::close(stop[0]);
+
+  const double seconds = SnapshotTestSeconds();
+  constexpr SnapshotAsk kAsks[] = {SnapshotAsk::kRefsTwoEntities, SnapshotAsk::kColumnarTwoEntities,
+                                   SnapshotAsk::kServiceOneEntity};
+  // At least 1.2 million requests in all (about a microsecond each; sanitizer builds run
+  // several times slower and make fewer).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  constexpr uint64_t kMinRequests = 50'000;
+#else
+  constexpr uint64_t kMinRequests = 400'000;
+#endif
+  std::vector<Child> readers;
+  for (SnapshotAsk ask : kAsks) {
+    readers.push_back(ForkChild([&](int report_fd) {
+      RunSnapshotReader(repo_.segment(), ask, kMinRequests, seconds, report_fd);
+    }));
+    ASSERT_GE(readers.back().pid, 0);
+  }
+  uint64_t requests = 0;
+  for (size_t i = 0; i < readers.size(); ++i) {
+    SnapshotReport rep;
+    size_t got = testing::ReadAll(readers[i].report_fd, &rep, sizeof(rep));
+    int status = WaitChild(readers[i].pid);
+    ::close(readers[i].report_fd);
+    ASSERT_EQ(got, sizeof(rep)) << "reader " << i << " ended with " << DescribeWait(status);
+    EXPECT_EQ(rep.torn, 0u) << "reader " << i << " (" << rep.requests
+                            << " requests): " << rep.first;
+    EXPECT_EQ(rep.backwards, 0u) << "reader " << i << ": " << rep.first;
+    EXPECT_GT(rep.max_counter, 2u) << "reader " << i << " never saw a push of the writer";
+    requests += rep.requests;
+    std::printf("[   INFO   ] reader %zu: %lu requests in %.2f s (%lu torn), max counter %lu\n", i,
+                static_cast<unsigned long>(rep.requests), rep.seconds,
+                static_cast<unsigned long>(rep.torn), static_cast<unsigned long>(rep.max_counter));
+  }
+  ::close(stop[1]);
+  WriterReport wr;
+  size_t got = testing::ReadAll(writer.report_fd, &wr, sizeof(wr));
+  int status = WaitChild(writer.pid);
+  ::close(writer.report_fd);
+  ASSERT_EQ(got, sizeof(wr)) << "writer ended with " << DescribeWait(status);
+  EXPECT_STREQ(wr.error, "");
+  std::printf("[   INFO   ] writer: %lu pushes of 2 entities x 2 views\n",
+              static_cast<unsigned long>(wr.batches));
+  EXPECT_GE(requests, 3 * kMinRequests);
+  EXPECT_GT(wr.batches, 1000u) << "too few pushes under the readers";
+
+  // The last push is there, whole, and the store is sound.
+  LARDER_ASSERT_OK_AND_ASSIGN(
+      OnlineResponse r,
+      fs->GetOnlineFeatures(Features({"left:l_k", "left:l_s", "right:r_k", "right:r_f"},
+                                     MakeFrame({{"driver_id", Ints({0, 1})}}))));
+  std::vector<int64_t> ks;
+  ASSERT_EQ(SnapshotCounters(r, 2, &ks), "");
+  EXPECT_EQ(ks, std::vector<int64_t>(4, wr.last_counter));
+  LARDER_ASSERT_OK_AND_ASSIGN(CheckReport check, fs->Check());
+  EXPECT_TRUE(check.ok()) << (check.violations.empty() ? "" : check.violations[0]);
 }
 
 // ---- Dead readers ---------------------------------------------------------------------------

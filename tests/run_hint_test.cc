@@ -78,8 +78,9 @@ TEST_F(RunHints, BulkPushPutsEveryBucketsRowsInItsRun) {
   ASSERT_TRUE(fs_->Push("stats_push", Rows(0, kRows)).ok());
   const ViewStats v = Stats();
   ASSERT_EQ(v.rows, static_cast<uint64_t>(kRows));
-  // Only buckets whose rows span more than kMaxRunLines lines (many keys) go unhinted.
-  EXPECT_GE(v.rows_in_runs, v.rows * 95 / 100);
+  // Only buckets whose rows span more than kMaxRunLines lines (many keys) go unhinted. Since
+  // rows carry a 16-byte RowVersion (layout 3) a few more buckets do: 92 % here, 95 % before.
+  EXPECT_GE(v.rows_in_runs, v.rows * 90 / 100);
   ExpectEveryRow(kRows, [](int64_t) { return 1; });
   ExpectCheckOk();
 }

@@ -1686,9 +1686,10 @@ TEST_F(StoreTest, ShortClassVectorsReadAsNotFound) {
 // `larder check` is what one runs on a suspect store: a row header whose key length runs past
 // the end of the file must be reported, not read.
 TEST_F(StoreTest, CheckSurvivesRowHeadersThatRunPastTheFile) {
-  repo_.Write(StatsRepo(), StoreOptions{100, "1MiB"});
+  repo_.Write(StatsRepo(), StoreOptions{20000, "1MiB"});
   LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
-  // Fill the file, so the last row block ends close to its end.
+  // Fill the file, so the last row block ends close to its end (the index is sized for more
+  // rows than fit, so it never grows: its table is not the last block).
   for (int64_t first = 0;; first += 100) {
     std::vector<int64_t> ids, trips;
     for (int64_t i = first; i < first + 100; ++i) {
@@ -1709,7 +1710,8 @@ TEST_F(StoreTest, CheckSurvivesRowHeadersThatRunPastTheFile) {
   using layout::BlockHeader;
   const uint64_t last_row = LastRowBlock(s);
   ASSERT_GT(last_row, 0u);
-  ASSERT_GT(last_row + 24 + 65535, s.size()) << "the last row is not near the end of the file";
+  ASSERT_GT(last_row + layout::kRowKeyOffset + 65535, s.size())
+      << "the last row is not near the end of the file";
   BlockHeader b = Peek<BlockHeader>(s, last_row);
   b.key_len = 65535;
   Poke(&s, last_row, b);
@@ -1727,6 +1729,67 @@ TEST_F(StoreTest, CheckSurvivesRowHeadersThatRunPastTheFile) {
   LARDER_ASSERT_OK(reader->Inspect());
   LARDER_ASSERT_OK(
       reader->GetOnlineFeatures(Features({"driver_stats:trips"}, DriverIds({0, 1, 2}))));
+}
+
+// Snapshot reads on a damaged segment: a row stamped with a batch past visible_seq is read
+// through its `prev` link, which must name an earlier row of the same key. A link to another
+// key's row, or to a row no older than the one it leaves, reads INVALID; no link reads
+// NOT_FOUND; `check` names the row; other entities read as before.
+TEST_F(StoreTest, DamagedVersionLinksReadAsInvalidOrAbsent) {
+  repo_.Write(StatsRepo(), StoreOptions{100, "1MiB"});
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
+  LARDER_ASSERT_OK(fs->Push("stats_push", StatsRows({1}, {10})));
+  const uint64_t row1 = LastRowBlock(testing::ReadFile(repo_.segment()));
+  LARDER_ASSERT_OK(fs->Push("stats_push", StatsRows({2}, {20})));
+  const std::string original = testing::ReadFile(repo_.segment());
+  const std::string readers = testing::ReadFile(repo_.segment() + ".readers");
+  const uint64_t row2 = LastRowBlock(original);
+  ASSERT_GT(row2, row1);
+  ASSERT_GT(row1, 0u);
+  const uint64_t visible = Peek<uint64_t>(original, offsetof(layout::SegmentHeader, visible_seq));
+  ASSERT_EQ(visible, 2u);
+  ASSERT_EQ(Peek<layout::RowVersion>(original, row2 + layout::kRowVersionOffset).seq, 2u);
+
+  struct Case {
+    const char* what;
+    layout::RowVersion version;  // entity 2's row's
+    FieldStatus status;          // what a snapshot read of entity 2 gives
+  };
+  const Case cases[] = {
+      {"link to another key's row", {visible + 1, row1}, FieldStatus::kInvalid},
+      {"link to itself", {visible + 1, row2}, FieldStatus::kInvalid},
+      {"link outside the file", {visible + 1, uint64_t{1} << 40}, FieldStatus::kInvalid},
+      {"no link", {visible + 1, 0}, FieldStatus::kNotFound},
+  };
+  const OnlineRequest req = Features({"driver_stats:trips"}, DriverIds({1, 2}));
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    std::string s = original;
+    Poke(&s, row2 + layout::kRowVersionOffset, c.version);
+    testing::TempSegmentPath copy;
+    WriteBytes(copy.path(), s);
+    WriteBytes(copy.path() + ".readers", readers);
+    LARDER_ASSERT_OK_AND_ASSIGN(auto reader, OnlineReader::Attach(copy.path()));
+    LARDER_ASSERT_OK_AND_ASSIGN(OnlineResponse r, reader->GetOnlineFeatures(req));
+    EXPECT_EQ(r.results[1].statuses[0], FieldStatus::kPresent);
+    EXPECT_EQ(r.results[1].values[0].i64, 10);
+    EXPECT_EQ(r.results[1].statuses[1], c.status);
+    // Without snapshot reads the newest row is read, whatever its version says.
+    ReaderOptions newest;
+    newest.snapshot_reads = false;
+    LARDER_ASSERT_OK_AND_ASSIGN(auto plain, OnlineReader::Attach(copy.path(), newest));
+    LARDER_ASSERT_OK_AND_ASSIGN(r, plain->GetOnlineFeatures(req));
+    EXPECT_EQ(r.results[1].statuses[1], FieldStatus::kPresent);
+    EXPECT_EQ(r.results[1].values[1].i64, 20);
+    LARDER_ASSERT_OK_AND_ASSIGN(CheckReport check, reader->Check());
+    ASSERT_FALSE(check.ok());
+    bool named = false;
+    for (const std::string& v : check.violations) {
+      named =
+          named || v.find("row of write batch 3, past the visible batch 2") != std::string::npos;
+    }
+    EXPECT_TRUE(named) << check.violations[0];
+  }
 }
 
 }  // namespace

@@ -26,6 +26,12 @@ struct ReaderOptions {
   // saves about 9 ns per row read (docs/design.md) and is only safe when nothing but Larder's
   // writer can write the segment file.
   bool verify_rows = true;
+  // Snapshot reads: each request sees every write batch (a push, a write-to-online-store, a
+  // materialize chunk) whole or not at all, across all its entities and views. On by default;
+  // off, a request reads each row's newest version, so it may see a batch half applied (one
+  // view already updated, another not yet). Costs one load per request and one compare per
+  // row read (docs/design.md, "Snapshot reads").
+  bool snapshot_reads = true;
   // The user (name, or decimal uid) whose segment this reader trusts besides its own user and
   // root: the writer's user when it differs from the reader's (online_store.owner in
   // feature_store.yaml). A segment of any other owner is refused, naming its owner: another

@@ -62,6 +62,7 @@ struct StoreInfo {
   uint64_t index_growths = 0;
   uint64_t registry_generation = 0;
   uint64_t global_epoch = 0;
+  uint64_t visible_batch = 0;  // the last write batch new read requests see whole
   uint64_t write_batches = 0;
   uint64_t rows_written = 0;
   uint64_t rows_skipped_older = 0;

@@ -140,6 +140,11 @@ BenchStore& GetStore(int64_t n) {
   auto reader2 = OnlineReader::Attach(s->segment_path, unverified);
   if (!reader2.ok()) Die("attach", reader2.status());
   s->reader_unverified = std::move(reader2).value();
+  ReaderOptions newest;
+  newest.snapshot_reads = false;
+  auto reader3 = OnlineReader::Attach(s->segment_path, newest);
+  if (!reader3.ok()) Die("attach", reader3.status());
+  s->reader_newest = std::move(reader3).value();
   auto reg = s->reader->Registry();
   if (!reg.ok()) Die("registry", reg.status());
   auto cat = Catalog::Build(std::move(reg).value(), 1);

@@ -28,6 +28,7 @@ struct BenchStore {
   std::unique_ptr<FeatureStore> store;    // writable (push benchmarks)
   std::unique_ptr<OnlineReader> reader;   // read-only attachment (lookup benchmarks)
   std::unique_ptr<OnlineReader> reader_unverified;  // same, ReaderOptions::verify_rows off
+  std::unique_ptr<OnlineReader> reader_newest;      // same, ReaderOptions::snapshot_reads off
   std::shared_ptr<const Catalog> catalog;  // the segment's registry (view ids assigned)
   IndexStats stats;                        // right after the build
   double build_seconds = 0;

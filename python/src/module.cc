@@ -144,6 +144,7 @@ py::dict StoreInfoDict(const StoreInfo& s) {
   d["index_growths"] = s.index_growths;
   d["registry_generation"] = s.registry_generation;
   d["global_epoch"] = s.global_epoch;
+  d["visible_batch"] = s.visible_batch;
   d["write_batches"] = s.write_batches;
   d["rows_written"] = s.rows_written;
   d["rows_skipped_older"] = s.rows_skipped_older;

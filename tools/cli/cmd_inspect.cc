@@ -87,6 +87,7 @@ void PrintText(const StoreInfo& info) {
                      HumanBytes(info.index_bytes));
   field("registry", "generation " + std::to_string(info.registry_generation));
   field("epoch", std::to_string(info.global_epoch));
+  field("visible batch", std::to_string(info.visible_batch));
   field("write batches", std::to_string(info.write_batches));
   field("rows", "written " + std::to_string(info.rows_written) + ", skipped " +
                     std::to_string(info.rows_skipped_older) + " as older than stored rows");
@@ -150,6 +151,7 @@ std::string InfoJson(const StoreInfo& info) {
   w.EndObject();
   w.Key("registry_generation").UInt(info.registry_generation);
   w.Key("epoch").UInt(info.global_epoch);
+  w.Key("visible_batch").UInt(info.visible_batch);
   w.Key("write_batches").UInt(info.write_batches);
   w.Key("rows_written").UInt(info.rows_written);
   w.Key("rows_skipped_older").UInt(info.rows_skipped_older);
