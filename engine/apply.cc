@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "engine/index/row_version.h"
 #include "engine/rows/registry_codec.h"
 #include "engine/schema_plan.h"
 #include "engine/segment/store_files.h"
@@ -47,7 +48,8 @@ Result<RowCounts> CountRowsByView(const Store::Impl& impl) {
   LARDER_ASSIGN_OR_RETURN(HashIndex idx, impl.index());
   RowCounts counts;
   idx.ForEach([&](const IndexEntry& e) {
-    if (const layout::BlockHeader* b = impl.RowBlockAt(e.row())) ++counts[b->view_id];
+    const layout::BlockHeader* b = impl.RowBlockAt(e.row());
+    if (b != nullptr && !IsWithdrawnRow(b)) ++counts[b->view_id];  // withdrawn: no row
   });
   return counts;
 }

@@ -53,6 +53,10 @@ Result<StoreInfo> Store::Inspect() const {
       const uint64_t off = e.row();
       const BlockHeader* b = impl_->RowBlockAt(off);  // null: a corrupt word
       if (b == nullptr) return;
+      if (IsWithdrawnRow(b)) {  // a withdrawn row is no row
+        ++info.index_withdrawn_rows;
+        return;
+      }
       auto it = by_id.find(b->view_id);
       if (it == by_id.end()) return;
       ViewStats& v = info.views[it->second];
@@ -193,9 +197,13 @@ class Checker {
       std::string_view key(reinterpret_cast<const char*>(b) + layout::kRowKeyOffset, b->key_len);
       // Rows of a batch not yet visible exist only while a batch runs or after its writer
       // died (the next writer rolls them back).
-      const uint64_t seq = RowVersionOf(b).seq;
-      if (h_->writer_pid.load(std::memory_order_relaxed) == 0 &&
-          seq > h_->visible_seq.load(std::memory_order_relaxed)) {
+      // A row recovery withdrew (kNeverVisible) has no earlier version.
+      const layout::RowVersion version = RowVersionOf(b);
+      const uint64_t seq = version.seq;
+      if (seq == kNeverVisible) {
+        if (version.prev != 0) Fail(where + ": withdrawn row with a link to an earlier row");
+      } else if (h_->writer_pid.load(std::memory_order_relaxed) == 0 &&
+                 seq > h_->visible_seq.load(std::memory_order_relaxed)) {
         Fail(where + ": row of write batch " + std::to_string(seq) + ", past the visible batch " +
              std::to_string(h_->visible_seq.load(std::memory_order_relaxed)));
       }

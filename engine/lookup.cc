@@ -636,11 +636,39 @@ const uint8_t* CopyRowPayload(const uint8_t* base, uint64_t size, const layout::
   return reinterpret_cast<const uint8_t*>(buf->data());
 }
 
+// Reads of one request that found the registry changed between their loads of it (an apply
+// each time) before it gives up with kBusy.
+constexpr int kMaxCutAttempts = 16;
+
 // The lookup proper, shared by both response shapes: one attempt, inside `guard`.
 template <typename Sink>
 Status LookupOnce(const Store::Impl& impl, const OnlineRequest& req, Sink& sink,
                   const EpochGuard& guard, layout::ReaderSlot* slot, uint64_t speculated) {
-  LARDER_ASSIGN_OR_RETURN(auto cat, impl.CatalogNow(guard));
+  // The request's cut of the store (docs/design.md, "Snapshot reads"): the registry, then the
+  // index table, then the snapshot, each loaded once. The table is loaded before the snapshot
+  // so that every table change the request sees (a rebuild for a delete or a dropped view) came
+  // before the batches it reads; every batch up to the snapshot is whole in that table, later
+  // ones are read through their rows' `prev` links. The cut is kept only if no registry was
+  // published meanwhile (else a view re-created by an apply could be read under the old
+  // registry beside rows pushed after the apply).
+  std::shared_ptr<const Catalog> cat;
+  HashIndex idx;
+  uint64_t snapshot = kNewestRows;
+  for (int attempt = 1;; ++attempt) {
+    LARDER_ASSIGN_OR_RETURN(cat, impl.CatalogNow(guard));
+    if (!impl.LoadIndex(&idx)) return impl.index().status();  // names the damage
+    if (!impl.read_options.snapshot_reads) break;
+    // acquire (both): the snapshot pairs with the writer's release store after a batch's last
+    // index word; the generation with PublishRegistry's release increment.
+    snapshot = impl.header()->visible_seq.load(std::memory_order_acquire);
+    if (impl.header()->registry_generation.load(std::memory_order_acquire) == cat->generation()) {
+      break;
+    }
+    if (attempt == kMaxCutAttempts) {
+      return Status(ErrorCode::kBusy,
+                    "the registry changed " + std::to_string(attempt) + " times during one read");
+    }
+  }
   LARDER_ASSIGN_OR_RETURN(const QueryPlan* plan_ptr, CachedPlanFor(impl.instance_id, cat, req));
   const QueryPlan& plan = *plan_ptr;
   RememberShape(impl, plan, req.entities.num_rows());
@@ -654,16 +682,6 @@ Status LookupOnce(const Store::Impl& impl, const OnlineRequest& req, Sink& sink,
   const size_t n = req.entities.num_rows();
   const uint8_t* base = impl.base();
   const uint64_t size = impl.seg->size();
-  HashIndex idx;
-  if (!impl.LoadIndex(&idx)) return impl.index().status();  // names the damage
-  // The request's snapshot, taken inside its epoch and after the index descriptor (so every
-  // table change the request sees, a rebuild for a delete or a dropped view, came before it):
-  // every batch up to it is whole in that table, and later batches are read through their
-  // rows' `prev` links (docs/design.md, "Snapshot reads"). acquire: pairs with the writer's
-  // release store after the batch's last index word.
-  const uint64_t snapshot = impl.read_options.snapshot_reads
-                                ? impl.header()->visible_seq.load(std::memory_order_acquire)
-                                : kNewestRows;
   thread_local std::string keys;
   thread_local std::vector<uint32_t> ends;
   thread_local std::vector<uint64_t> hashes;
@@ -736,14 +754,15 @@ Status LookupOnce(const Store::Impl& impl, const OnlineRequest& req, Sink& sink,
         row = idx.FindRow(base, size, hashes[r], view->id(), key);
       }
       if (row == nullptr) continue;  // NOT_FOUND
-      if (snapshot != kNewestRows) {
-        const SnapshotRow seen = VersionAt(base, size, row, view->id(), key, snapshot);
+      {
+        const SnapshotRow seen =
+            VersionAt(base, size, row, view->id(), key, snapshot, impl.header()->visible_seq);
         if (seen.broken) {
           for (size_t f : feats) sink.Invalid(f, r);
           continue;
         }
         row = seen.row;
-        if (row == nullptr) continue;  // NOT_FOUND: the key's first row is newer
+        if (row == nullptr) continue;  // NOT_FOUND: first written after the snapshot
       }
       const uint8_t* payload;
       if (impl.read_options.verify_rows) {

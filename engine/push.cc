@@ -144,17 +144,17 @@ Result<PushResult> Commit(Store::Impl& store, WriteSession& ws, Staging& st) {
   for (StagedRow& s : st.rows) {
     std::string_view key(st.bytes.data() + s.key_off, s.key_len);
     const IndexSlot p = idx.Find(base, store.seg->size(), s.hash, s.view->id(), key);
-    if (p.found() && !NotOlder(s, base + p.row())) {
+    // A row recovery withdrew is no row: it is replaced whatever its timestamps.
+    const bool withdrawn =
+        p.found() && IsWithdrawnRow(reinterpret_cast<const BlockHeader*>(base + p.row()));
+    if (p.found() && !withdrawn && !NotOlder(s, base + p.row())) {
       ws.arena().FreeUnpublished(s.block);
       ++res.rows_skipped;
       continue;
     }
-    if (!p.has_slot()) {
-      // Cannot happen (phase 2 made room); rows already published stay, and so that no later
-      // batch exposes them with its own, they are made visible as they are.
-      ws.MakeBatchVisible();
-      return InternalError("index full after capacity check");
-    }
+    // Cannot happen (phase 2 made room). Rows already published stay; Finish makes them
+    // visible as they are, so that no later batch exposes them with its own.
+    if (!p.has_slot()) return InternalError("index full after capacity check");
     auto* b = reinterpret_cast<BlockHeader*>(base + s.block);
     b->key_len = static_cast<uint16_t>(s.key_len);
     b->view_id = s.view->id();
@@ -162,13 +162,15 @@ Result<PushResult> Commit(Store::Impl& store, WriteSession& ws, Staging& st) {
     // The version older snapshots read instead of this row: the row it replaces, or when that
     // row is this batch's own (a key twice in one request), the one that row replaced, so a
     // chain's batches strictly decrease and no snapshot needs a row of a batch it lacks.
+    // A withdrawn row is no version: older snapshots read the key as absent (prev 0).
+    const uint64_t seq = ws.StampRows();
     uint64_t prev = 0;
-    if (p.found()) {
+    if (p.found() && !withdrawn) {
       const uint64_t old = p.row();
       const layout::RowVersion ov = RowVersionOf(reinterpret_cast<const BlockHeader*>(base + old));
-      prev = ov.seq == ws.batch_seq() ? ov.prev : old;
+      prev = ov.seq == seq ? ov.prev : old;
     }
-    SetRowVersion(base + s.block, layout::RowVersion{ws.batch_seq(), prev});
+    SetRowVersion(base + s.block, layout::RowVersion{seq, prev});
     std::memcpy(base + s.block + layout::kRowKeyOffset, key.data(), s.key_len);
     std::memcpy(base + s.block + layout::RowPayloadOffset(s.key_len),
                 st.bytes.data() + s.payload_off, s.payload_len);

@@ -57,11 +57,12 @@ struct Store::Impl {
   layout::SegmentHeader* header() const { return seg->header(); }
   uint8_t* base() const { return seg->base(); }
   // The header of the row block at `offset` (an index word's target), or null when the word
-  // cannot point at one: not aligned, or not inside the arena. A damaged word may point
-  // anywhere; every walk of the index that reads block headers goes through this.
+  // cannot point at one: not aligned, or its header and RowVersion not inside the arena. A
+  // damaged word may point anywhere; every walk of the index that reads block headers goes
+  // through this.
   const layout::BlockHeader* RowBlockAt(uint64_t offset) const {
-    if (offset < layout::kHeaderSize || offset % layout::kBlockAlign != 0 ||
-        offset + sizeof(layout::BlockHeader) > seg->size()) {
+    if (offset < layout::kHeaderSize || offset % layout::kBlockAlign != 0 || offset > seg->size() ||
+        seg->size() - offset < layout::kRowKeyOffset) {
       return nullptr;
     }
     return reinterpret_cast<const layout::BlockHeader*>(base() + offset);
@@ -121,11 +122,17 @@ class WriteSession {
 
   Arena& arena() { return arena_; }
   uint64_t epoch() const;
-  // The sequence number this batch stamps on every row it writes: the store's visible_seq + 1.
-  uint64_t batch_seq() const { return batch_seq_; }
-  // Makes every row stamped with batch_seq() part of the snapshot of every request that
-  // starts from now on (release store of visible_seq). Called once, after the batch's last
-  // index word; before the epoch advances in Finish(), which the reclamation argument needs.
+  // The sequence number this batch stamps on every row it writes (the store's visible_seq +
+  // 1), for a row about to be published: from then on the batch is made visible before the
+  // session's epoch advance, by MakeBatchVisible or else by Finish.
+  uint64_t StampRows() {
+    rows_stamped_ = true;
+    return batch_seq_;
+  }
+  // Makes every row stamped by StampRows() part of the snapshot of every request that starts
+  // from now on (release store of visible_seq). Called after the batch's last index word, and
+  // before the epoch advances in Finish(), which the reclamation argument needs: the rows the
+  // batch replaced may be freed only once no new request can take an older snapshot.
   void MakeBatchVisible();
   // Retires a published block at the current epoch.
   void Retire(uint64_t offset);
@@ -177,7 +184,9 @@ class WriteSession {
   Arena arena_;
   bool finished_ = false;
   bool recovered_ = false;
-  uint64_t batch_seq_ = 0;                                   // see batch_seq()
+  uint64_t batch_seq_ = 0;                                   // see StampRows()
+  bool rows_stamped_ = false;                                // StampRows() was called
+  bool batch_visible_ = false;                               // MakeBatchVisible() was called
   ReaderScan last_scan_ LARDER_GUARDED_BY(store_.write_mu);  // of the last ReclaimNow
 };
 

@@ -178,6 +178,7 @@ void WriteSession::MakeBatchVisible() {
   // visible_seq >= batch_seq_ reads anything. The epoch advance that lets the rows this batch
   // replaced be freed comes after this store (Finish), see docs/design.md "Snapshot reads".
   store_.header()->visible_seq.store(batch_seq_, std::memory_order_release);
+  batch_visible_ = true;
 }
 
 WriteSession::~WriteSession() { Finish(); }
@@ -213,6 +214,10 @@ void WriteSession::ReclaimNow() {
 void WriteSession::Finish() {
   if (finished_) return;
   finished_ = true;
+  // A batch that published rows is visible before the epoch advance below lets the rows it
+  // replaced be freed (a caller that returned early between its first row and its
+  // MakeBatchVisible call: its rows are published, so they are made visible as they are).
+  if (rows_stamped_ && !batch_visible_) MakeBatchVisible();
   LARDER_FAULT_POINT("before_finish");
   ReclaimNow();
   layout::SegmentHeader* h = store_.header();
@@ -230,12 +235,13 @@ Status WriteSession::RecoverIfDirty() {
   // The previous writer died mid-batch (or found the lists damaged and could not rebuild
   // them). Published state (index words, registry and index descriptors) is always
   // consistent, but may hold rows of the dead batch, which no snapshot may ever see: the next
-  // batch takes the same sequence number. They go first (the rows they replaced return to
-  // the index), then the allocator state, which may be torn, is rebuilt.
+  // batch takes the same sequence number. They go first, in place (the rows they replaced
+  // return to the index; a row that replaced none is withdrawn), then the allocator state,
+  // which may be torn, is rebuilt. Nothing here allocates, so recovery works in a full store,
+  // and no table is replaced, so no reader can hold a table that still names the dead rows.
   LARDER_ASSIGN_OR_RETURN(HashIndex idx, store_.index());
   const uint64_t visible = h->visible_seq.load(std::memory_order_relaxed);
-  const bool first_rows =
-      IndexWriter(idx).RollBackRowsAfter(store_.base(), store_.seg->size(), visible);
+  IndexWriter(idx).RollBackRowsAfter(store_.base(), store_.seg->size(), visible);
   LARDER_RETURN_IF_ERROR(RebuildAllocator().WithContext(
       "cannot repair the store's free lists (a writer died mid-batch, or they were damaged)"));
   // PublishRegistry stores the registry block, then advances the generation. A writer killed
@@ -245,16 +251,7 @@ Status WriteSession::RecoverIfDirty() {
   // a reload of an unchanged registry costs each process one decode.
   h->registry_generation.fetch_add(1, std::memory_order_release);
   recovered_ = true;
-  if (!first_rows) return Status::Ok();
-  // Rows that were the first of their key: a word never goes back to empty (probes stop at
-  // the first empty word), so the index is rebuilt at its size without them. Until the new
-  // table is published every snapshot reads them as absent (their seq is past visible_seq
-  // and they have no prev); a writer killed during the rebuild leaves the store dirty and the
-  // next one rebuilds again.
-  return RebuildIndexKeeping(
-             idx.log2_buckets(),
-             [visible](const BlockHeader& row) { return RowVersionOf(&row).seq <= visible; })
-      .WithContext("cannot remove the rows of a writer that died mid-batch");
+  return Status::Ok();
 }
 
 Status WriteSession::RebuildAllocator() {
@@ -300,8 +297,12 @@ Status WriteSession::RebuildIndexKeeping(
   // Rows left out are retired only once the new table is published: until then the old table
   // still serves them, and an error below must leave them where they are.
   std::vector<uint64_t> dropped;
-  const int64_t kept = fresh.RebuildFrom(store_.base(), old_idx, keep,
-                                         [&](uint64_t row) { dropped.push_back(row); });
+  // Rows recovery withdrew (kNeverVisible) are absent for every reader of either table: they
+  // go, and `keep` never sees them.
+  const int64_t kept = fresh.RebuildFrom(
+      store_.base(), old_idx,
+      [&](const BlockHeader& row) { return !IsWithdrawnRow(&row) && keep(row); },
+      [&](uint64_t row) { dropped.push_back(row); });
   if (kept < 0) {
     arena_.FreeUnpublished(*off);
     return InternalError("index rebuild overflowed its table");

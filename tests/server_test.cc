@@ -836,6 +836,52 @@ TEST_F(ServerTest, FollowsTheStoreAcrossTeardownAndApply) {
   EXPECT_EQ(resp->results[1].statuses[0], FieldStatus::kPresent);
 }
 
+// Snapshot reads over HTTP (issue 22): while a client pushes counter k for two entities through
+// stats_push (both views: avg_daily_trips = k, trips_today = k + 1), every /get-online-features
+// of both entities and both views sees one push whole.
+TEST_F(ServerTest, EveryRequestSeesEachPushWhole) {
+  Start();
+  ASSERT_EQ(Client(port_).Post("/push", PushBody({1, 2}, 1, 1)).status, 200);
+  std::atomic<bool> done{false};
+  std::atomic<int64_t> pushed{1};
+  std::string push_error;
+  std::thread writer([&] {
+    Client w(port_);
+    for (int64_t k = 2; k <= 4000; ++k) {
+      HttpResult r = w.Post("/push", PushBody({1, 2}, k, k));
+      if (r.status != 200) {
+        push_error = r.body;
+        break;
+      }
+      pushed.store(k, std::memory_order_relaxed);
+    }
+    done.store(true, std::memory_order_release);
+  });
+  Client c(port_);
+  const std::string body =
+      GetBody({1, 2}, R"("driver_hourly_stats:avg_daily_trips","driver_daily:trips_today")");
+  int64_t requests = 0, torn = 0, last = 0;
+  std::string first_torn;
+  while (!done.load(std::memory_order_acquire)) {
+    HttpResult r = c.Post("/get-online-features", body);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const int64_t k = IntAt(r.body, 1, 0);
+    const bool whole =
+        IntAt(r.body, 1, 1) == k && IntAt(r.body, 2, 0) == k + 1 && IntAt(r.body, 2, 1) == k + 1;
+    if (!whole && torn++ == 0) first_torn = r.body;
+    last = std::max(last, k);
+    ++requests;
+  }
+  writer.join();
+  EXPECT_EQ(push_error, "");
+  EXPECT_EQ(torn, 0) << torn << " of " << requests << " requests saw a push half applied, e.g. "
+                     << first_torn;
+  EXPECT_GT(requests, 100);
+  EXPECT_GT(last, 1) << "no request saw a push of the writer";
+  std::printf("[   INFO   ] %ld requests during %ld pushes\n", static_cast<long>(requests),
+              static_cast<long>(pushed.load()));
+}
+
 TEST_F(ServerTest, TooManyConnectionsAndIdleTimeout) {
   ServerOptions o = DefaultOptions();
   o.max_connections = 2;

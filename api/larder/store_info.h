@@ -58,6 +58,9 @@ struct StoreInfo {
   uint64_t index_words = 0;     // entries the table has room for (buckets x words per bucket)
   uint64_t index_capacity = 0;  // entries before the index grows
   uint64_t index_entries = 0;
+  // Entries whose row a writer that died mid-batch had written as the first of its key; recovery
+  // withdrew them (no read sees them; the next write of the key replaces them).
+  uint64_t index_withdrawn_rows = 0;
   uint64_t index_bytes = 0;
   uint64_t index_growths = 0;
   uint64_t registry_generation = 0;

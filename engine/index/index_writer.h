@@ -96,32 +96,40 @@ class IndexWriter {
   // Recovery after a writer died inside batch `visible` + 1 (snapshot reads, docs/design.md):
   // every word naming a row of a batch after `visible` is pointed back at the row that row
   // replaced (RowVersion::prev), which the dead writer retired but which no epoch advance has
-  // let anyone free. Returns whether some such word could not be pointed back: the row was the
-  // first of its key (prev 0), or its link names no earlier row of the same key (damaged
-  // bytes). Those words must go by a rebuild (a word never goes back to empty). A word that
-  // names no whole row header and key is left as it is, for `larder check` to report.
-  bool RollBackRowsAfter(const uint8_t* base, uint64_t size, uint64_t visible) const {
-    bool unrolled = false;
+  // let anyone free. A row with no such earlier row (the first of its key, or a link that names
+  // no earlier visible row of the same key: damaged bytes) is withdrawn in place instead: its
+  // version becomes {kNeverVisible, 0}, which every snapshot reads as absent (a word never goes
+  // back to empty, and a rebuild would need room for a second table). A word that names no
+  // whole row header and key is left as it is, for `larder check` to report. Returns the rows
+  // withdrawn. Idempotent: a writer killed inside it leaves work the next one finishes.
+  uint64_t RollBackRowsAfter(uint8_t* base, uint64_t size, uint64_t visible) const {
+    uint64_t withdrawn = 0;
     const uint64_t n = idx_.capacity_words();
     for (uint64_t i = 0; i < n; ++i) {
       // relaxed: only this writer stores words.
       const uint64_t w = idx_.words_[i].load(std::memory_order_relaxed);
       const uint64_t off = layout::WordOffset(w);
-      if (w == 0 || off < layout::kHeaderSize || off > size - layout::kRowKeyOffset) continue;
-      const auto* row = reinterpret_cast<const layout::BlockHeader*>(base + off);
+      if (w == 0 || off < layout::kHeaderSize || (off & (layout::kBlockAlign - 1)) != 0 ||
+          off > size - layout::kRowKeyOffset) {
+        continue;
+      }
+      auto* row = reinterpret_cast<layout::BlockHeader*>(base + off);
       const uint16_t key_len = layout::LoadOnce(row->key_len);
       if (layout::LoadOnce(row->kind) != layout::BlockKind::kRow ||
           key_len > size - off - layout::kRowKeyOffset) {
         continue;
       }
       const layout::RowVersion v = RowVersionOf(row);
-      if (v.seq <= visible) continue;
+      if (v.seq <= visible || v.seq == kNeverVisible) continue;
       const std::string_view key(reinterpret_cast<const char*>(row) + layout::kRowKeyOffset,
                                  key_len);
       const layout::BlockHeader* older =
           v.prev == 0 ? nullptr : MatchRow(base, size, v.prev, layout::LoadOnce(row->view_id), key);
-      if (older == nullptr || RowVersionOf(older).seq >= v.seq) {
-        unrolled = true;
+      if (older == nullptr || RowVersionOf(older).seq > visible) {
+        // Readers with an older snapshot read either version as absent (or, for a damaged
+        // link, as broken): both words are past every snapshot, and prev only becomes 0.
+        SetRowVersion(reinterpret_cast<uint8_t*>(row), layout::RowVersion{kNeverVisible, 0});
+        ++withdrawn;
         continue;
       }
       // release: pairs with readers' acquire of the word. The older row's bytes never changed
@@ -129,7 +137,7 @@ class IndexWriter {
       idx_.words_[i].store(layout::MakeIndexWord(layout::WordTag(w), v.prev),
                            std::memory_order_release);
     }
-    return unrolled;
+    return withdrawn;
   }
 
   // Fills this table, fresh (all zero) and not yet published, with the words of `from` (the

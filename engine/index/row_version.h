@@ -9,8 +9,8 @@
 // its bytes are intact while the request reads it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
-#include <cstring>
 #include <string_view>
 
 #include "engine/index/hash_index.h"
@@ -18,18 +18,35 @@
 
 namespace larder {
 
-// The snapshot of a request that reads the newest rows whatever batch wrote them
-// (ReaderOptions::snapshot_reads off).
-inline constexpr uint64_t kNewestRows = UINT64_MAX;
+// The `seq` of a row that no snapshot ever sees: the first row of its key written by a batch
+// whose writer died (recovery withdraws it in place, IndexWriter::RollBackRowsAfter). Its
+// `prev` is 0, so every request reads its key as absent, and the next push of the key replaces
+// it whatever the timestamps.
+inline constexpr uint64_t kNeverVisible = UINT64_MAX;
 
+// The snapshot of a request that reads the newest rows whatever batch wrote them
+// (ReaderOptions::snapshot_reads off); rows withdrawn by recovery stay unseen.
+inline constexpr uint64_t kNewestRows = kNeverVisible - 1;
+
+// The two words are loaded once each (the segment's bytes may change under a reader: a
+// withdrawn hold, or a hostile writer); relaxed, ordered by the index word the row came from.
 inline layout::RowVersion RowVersionOf(const layout::BlockHeader* row) {
-  layout::RowVersion v;
-  std::memcpy(&v, reinterpret_cast<const uint8_t*>(row) + layout::kRowVersionOffset, sizeof v);
-  return v;
+  const auto* words = reinterpret_cast<const uint64_t*>(reinterpret_cast<const uint8_t*>(row) +
+                                                        layout::kRowVersionOffset);
+  return layout::RowVersion{__atomic_load_n(&words[0], __ATOMIC_RELAXED),
+                            __atomic_load_n(&words[1], __ATOMIC_RELAXED)};
 }
 
+// Writer only: the version of a row block not yet published.
 inline void SetRowVersion(uint8_t* row_block, const layout::RowVersion& v) {
-  std::memcpy(row_block + layout::kRowVersionOffset, &v, sizeof v);
+  auto* words = reinterpret_cast<uint64_t*>(row_block + layout::kRowVersionOffset);
+  __atomic_store_n(&words[0], v.seq, __ATOMIC_RELAXED);
+  __atomic_store_n(&words[1], v.prev, __ATOMIC_RELAXED);
+}
+
+// Whether `row` was withdrawn by recovery (kNeverVisible): counted nowhere, read as absent.
+inline bool IsWithdrawnRow(const layout::BlockHeader* row) {
+  return RowVersionOf(row).seq == kNeverVisible;
 }
 
 // What a snapshot sees of a key's row.
@@ -41,12 +58,21 @@ struct SnapshotRow {
 // The version of `row` (a matched row of (view_id, key)) that snapshot `snapshot` sees: `row`
 // itself when its batch is at most `snapshot`, else the newest version on its `prev` chain
 // that is. Each link must name a row of the same key from an earlier batch (MatchRow, and a
-// strictly smaller seq), so a damaged chain ends (as `broken`) and never leaves the mapping.
+// strictly smaller seq), and a row past the snapshot can be at most one batch past the
+// store's visible_seq (the batch being written); so the walk takes at most as many steps as
+// batches were made visible since the snapshot, and a damaged chain ends (as `broken`) without
+// leaving the mapping.
 inline SnapshotRow VersionAt(const uint8_t* base, uint64_t size, const layout::BlockHeader* row,
-                             uint32_t view_id, std::string_view key, uint64_t snapshot) {
+                             uint32_t view_id, std::string_view key, uint64_t snapshot,
+                             const std::atomic<uint64_t>& visible_seq) {
   layout::RowVersion v = RowVersionOf(row);
+  if (v.seq <= snapshot) return {row, false};  // the common case: one compare
+  if (v.prev == 0) return {};  // first written after the snapshot, or withdrawn: absent
+  // relaxed: only a bound; a newer value only allows more steps of a valid chain.
+  const uint64_t newest = visible_seq.load(std::memory_order_relaxed) + 1;
+  if (v.seq > newest) return {nullptr, true};
   while (v.seq > snapshot) {
-    if (v.prev == 0) return {};  // the key was written first by a batch after the snapshot
+    if (v.prev == 0) return {};
     const layout::BlockHeader* older = MatchRow(base, size, v.prev, view_id, key);
     if (older == nullptr) return {nullptr, true};
     const layout::RowVersion ov = RowVersionOf(older);

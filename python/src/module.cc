@@ -140,6 +140,7 @@ py::dict StoreInfoDict(const StoreInfo& s) {
   d["index_buckets"] = s.index_buckets;
   d["index_capacity"] = s.index_capacity;
   d["index_entries"] = s.index_entries;
+  d["index_withdrawn_rows"] = s.index_withdrawn_rows;
   d["index_bytes"] = s.index_bytes;
   d["index_growths"] = s.index_growths;
   d["registry_generation"] = s.registry_generation;

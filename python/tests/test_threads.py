@@ -78,3 +78,46 @@ def test_threads_each_get_their_own_reader_slot(store, repo):
     for t in threads:
         t.join()
     assert results == [1] * 1600
+
+
+def test_every_request_sees_each_push_whole(store, repo):
+    """Snapshot reads through Python: a push of N entities fans out to several views; every
+    request (many entities, two views) sees it whole or not at all, never half applied."""
+
+    def push(g):
+        # One generation: every value of both read features is g.
+        store.push("driver_stats_push", pd.DataFrame({
+            "driver_id": np.arange(N),
+            "event_timestamp": pd.Timestamp("2026-01-01") + pd.Timedelta(g, "s"),
+            "conv_rate": np.full(N, g, dtype=np.float32), "acc_rate": np.full(N, 0.5),
+            "avg_daily_trips": np.full(N, g), "top_cities": [[]] * N}))
+
+    push(1)
+    reader = larder.OnlineReader(repo[1])
+    features = ["driver_hourly_stats:avg_daily_trips", "driver_daily_quality:conv_rate"]
+    stop = threading.Event()
+    errors, requests, newest = [], [0], [0]
+
+    def read():
+        rng = np.random.default_rng(3)
+        try:
+            while not stop.is_set():
+                keys = rng.integers(0, N, 64)
+                a = reader.get_online_features(features, entities={"driver_id": keys}).to_numpy()
+                seen = np.concatenate([a["avg_daily_trips"], a["conv_rate"]])
+                assert (seen == seen[0]).all(), f"a push half applied: {sorted(set(seen))}"
+                requests[0] += 1
+                newest[0] = max(newest[0], int(seen[0]))
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread
+            errors.append(e)
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    try:
+        for g in range(2, 200):
+            push(g)
+    finally:
+        stop.set()
+        thread.join()
+    assert not errors, errors[0]
+    assert requests[0] > 0 and newest[0] > 1, (requests, newest)

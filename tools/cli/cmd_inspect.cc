@@ -82,7 +82,9 @@ void PrintText(const StoreInfo& info) {
                      HumanBytes(info.free_list_bytes) + ", limbo " + HumanBytes(info.limbo_bytes));
   field("index", std::to_string(info.index_buckets) + " buckets, capacity " +
                      std::to_string(info.index_capacity) + " entries, " +
-                     std::to_string(info.index_entries) + " entries, load factor " + load + ", " +
+                     std::to_string(info.index_entries) + " entries (" +
+                     std::to_string(info.index_withdrawn_rows) +
+                     " withdrawn by recovery), load factor " + load + ", " +
                      std::to_string(info.index_growths) + " growths, " +
                      HumanBytes(info.index_bytes));
   field("registry", "generation " + std::to_string(info.registry_generation));
@@ -145,6 +147,7 @@ std::string InfoJson(const StoreInfo& info) {
   w.Key("buckets").UInt(info.index_buckets);
   w.Key("capacity").UInt(info.index_capacity);
   w.Key("entries").UInt(info.index_entries);
+  w.Key("withdrawn_rows").UInt(info.index_withdrawn_rows);
   w.Key("load_factor").Double(LoadFactor(info));
   w.Key("growths").UInt(info.index_growths);
   w.Key("bytes").UInt(info.index_bytes);
