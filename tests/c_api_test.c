@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "larder/larder.h"
 
@@ -64,6 +66,83 @@ static int change_dtype(const char* repo, const char* from, const char* to) {
 
 static larder_code store_get(larder_store* s, const char* body, char** response, char** error) {
   return larder_store_get_online_features_json(s, body, strlen(body), response, error);
+}
+
+/* The two integers of the `n`th "values":[a,b] array of a response (0: the entity column); 0
+ * when there is none or it holds nulls. */
+static int nth_pair(const char* text, int n, long long* a, long long* b) {
+  const char* at = text;
+  for (int i = 0; i <= n; ++i) {
+    at = strstr(at, "\"values\":[");
+    if (at == NULL) return 0;
+    at += strlen("\"values\":[");
+  }
+  return sscanf(at, "%lld,%lld", a, b) == 2;
+}
+
+/* Snapshot reads through the C API (issue 22): a child process pushes counter k for drivers
+ * 2001 and 2002 through driver_stats_push, which feeds two views, while this process reads
+ * avg_daily_trips of both views for both drivers; every answer must show one push whole. */
+static void check_snapshot_reads(const char* repo, const char* segment) {
+  const pid_t child = fork();
+  if (child == 0) {
+    larder_store* w = NULL;
+    char* err = NULL;
+    if (larder_store_open(repo, &w, &err) != LARDER_OK) _exit(3);
+    char body[512];
+    for (int k = 1; k <= 3000; ++k) {
+      snprintf(body, sizeof(body),
+               "{\"push_source_name\":\"driver_stats_push\",\"to\":\"online\",\"df\":{"
+               "\"driver_id\":[2001,2002],\"event_timestamp\":[%d,%d],\"created\":[null,null],"
+               "\"conv_rate\":[0.5,0.5],\"acc_rate\":[0.5,0.5],\"avg_daily_trips\":[%d,%d],"
+               "\"top_cities\":[[],[]]}}",
+               1800000000 + k, 1800000000 + k, k, k);
+      if (larder_store_push_json(w, body, strlen(body), NULL, &err) != LARDER_OK) {
+        fprintf(stderr, "snapshot writer: %s\n", err ? err : "(no message)");
+        _exit(4);
+      }
+    }
+    larder_store_close(w);
+    _exit(0);
+  }
+  CHECK(child > 0, "fork failed");
+  if (child <= 0) return;
+  larder_reader* reader = NULL;
+  char* error = NULL;
+  larder_code c = larder_reader_attach(segment, &reader, &error);
+  expect_code("snapshot reader attach", c, LARDER_OK, error, "");
+  const char* get =
+      "{\"features\":[\"driver_hourly_stats:avg_daily_trips\","
+      "\"driver_daily_quality:avg_daily_trips\"],\"entities\":{\"driver_id\":[2001,2002]},"
+      "\"full_feature_names\":true}";
+  long requests = 0, torn = 0, newest = 0;
+  int status = 0;
+  while (reader != NULL && waitpid(child, &status, WNOHANG) == 0) {
+    char* text = NULL;
+    c = larder_reader_get_online_features_json(reader, get, strlen(get), &text, &error);
+    if (c != LARDER_OK) {
+      expect_code("snapshot reader get", c, LARDER_OK, error, "");
+      larder_free(text);
+      break;
+    }
+    long long a, b, x, y;
+    const int left = nth_pair(text, 1, &a, &b), right = nth_pair(text, 2, &x, &y);
+    if (left || right || newest > 0) { /* after the first push, every answer is whole */
+      if (!(left && right && a == b && b == x && x == y)) {
+        if (torn++ == 0) fprintf(stderr, "a push half applied: %s\n", text);
+      } else if (a > newest) {
+        newest = (long)a;
+      }
+    }
+    ++requests;
+    larder_free(text);
+  }
+  if (reader == NULL || c != LARDER_OK) waitpid(child, &status, 0);
+  larder_reader_close(reader);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0, "snapshot writer ended with %d", status);
+  CHECK(torn == 0, "%ld of %ld requests saw a push half applied", torn, requests);
+  CHECK(newest > 0, "no request saw a push of the writer (%ld requests)", requests);
+  printf("c_api_test: %ld snapshot requests during 3000 pushes, none torn\n", requests);
 }
 
 int main(int argc, char** argv) {
@@ -297,6 +376,7 @@ int main(int argc, char** argv) {
               "no_such_user_of_larder");
   CHECK(reader == NULL, "a refused attach set the reader");
   larder_reader_close(NULL);
+  check_snapshot_reads(repo, segment);
   larder_store_close(store);
   larder_store_close(NULL);
 
@@ -315,10 +395,11 @@ int main(int argc, char** argv) {
   CHECK(text == NULL, "a refused apply set its report");
   CHECK(discarded == 12345, "a refused apply set rows_discarded to %llu",
         (unsigned long long)discarded);
-  /* driver_hourly_stats holds drivers 1001..1005 (materialized, 1001 pushed since). */
+  /* driver_hourly_stats holds drivers 1001..1005 (materialized, 1001 pushed since) and 2001,
+   * 2002 (check_snapshot_reads). */
   c = larder_store_apply_ex(store, 1, &discarded, &text, &error);
   expect_code("apply_ex of a dtype change with force", c, LARDER_OK, error, "");
-  CHECK(discarded == 5, "the forced apply discarded %llu rows, want 5",
+  CHECK(discarded == 7, "the forced apply discarded %llu rows, want 7",
         (unsigned long long)discarded);
   expect_has("forced dtype change's report", text, "driver_hourly_stats");
   larder_free(text);
