@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/index/row_version.h"
 #include "engine/rows/row_codec.h"
 #include "engine/store_impl.h"
 #include "engine/values/cell_convert.h"
@@ -75,9 +76,10 @@ Result<Store::DeleteResult> Store::DeleteRows(const std::string& view, const Fra
   // The index is rebuilt only when some entity has a row: a delete of nothing writes nothing.
   bool any_stored = false;
   for (const auto& [key, entity] : wanted) {
-    any_stored = any_stored || idx.Find(impl_->base(), impl_->seg->size(),
-                                        HashEntityKey(view_id, key), view_id, key)
-                                   .found();
+    // A row recovery withdrew is no row (the rebuild would drop it, reporting nothing).
+    const layout::BlockHeader* row =
+        idx.FindRow(impl_->base(), impl_->seg->size(), HashEntityKey(view_id, key), view_id, key);
+    any_stored = any_stored || (row != nullptr && !IsWithdrawnRow(row));
   }
   auto keep = [&](const layout::BlockHeader& row) {
     if (row.view_id != view_id) return true;

@@ -235,7 +235,7 @@ class Checker {
           Fail(where + ": row lacks feature '" + f.name + "' of view '" + v->def.name + "'");
         }
       }
-      ++r_->rows;
+      if (!IsWithdrawnRow(b)) ++r_->rows;  // a withdrawn row is no row
     });
     if (h_->writer_pid.load(std::memory_order_relaxed) == 0 &&
         entries != h_->index_entries.load(std::memory_order_relaxed)) {

@@ -636,8 +636,9 @@ const uint8_t* CopyRowPayload(const uint8_t* base, uint64_t size, const layout::
   return reinterpret_cast<const uint8_t*>(buf->data());
 }
 
-// Reads of one request that found the registry changed between their loads of it (an apply
-// each time) before it gives up with kBusy.
+// Reads of one request that found the registry generation changed between their loads of it
+// (an apply, a materialize recording its intervals, a recovery: each one more bump) before it
+// gives up with kBusy.
 constexpr int kMaxCutAttempts = 16;
 
 // The lookup proper, shared by both response shapes: one attempt, inside `guard`.
@@ -648,9 +649,9 @@ Status LookupOnce(const Store::Impl& impl, const OnlineRequest& req, Sink& sink,
   // index table, then the snapshot, each loaded once. The table is loaded before the snapshot
   // so that every table change the request sees (a rebuild for a delete or a dropped view) came
   // before the batches it reads; every batch up to the snapshot is whole in that table, later
-  // ones are read through their rows' `prev` links. The cut is kept only if no registry was
-  // published meanwhile (else a view re-created by an apply could be read under the old
-  // registry beside rows pushed after the apply).
+  // ones are read through their rows' `prev` links. The cut is kept only if the registry
+  // generation did not move meanwhile (else a view re-created by an apply could be read under
+  // the old registry beside rows pushed after the apply).
   std::shared_ptr<const Catalog> cat;
   HashIndex idx;
   uint64_t snapshot = kNewestRows;

@@ -125,6 +125,7 @@ class WriteSession {
   // The sequence number this batch stamps on every row it writes (the store's visible_seq +
   // 1), for a row about to be published: from then on the batch is made visible before the
   // session's epoch advance, by MakeBatchVisible or else by Finish.
+  // Not after MakeBatchVisible (a session makes one batch).
   uint64_t StampRows() {
     rows_stamped_ = true;
     return batch_seq_;

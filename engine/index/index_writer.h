@@ -120,7 +120,7 @@ class IndexWriter {
         continue;
       }
       const layout::RowVersion v = RowVersionOf(row);
-      if (v.seq <= visible || v.seq == kNeverVisible) continue;
+      if (v.seq <= visible || IsWithdrawnRow(row)) continue;
       const std::string_view key(reinterpret_cast<const char*>(row) + layout::kRowKeyOffset,
                                  key_len);
       const layout::BlockHeader* older =
@@ -128,7 +128,7 @@ class IndexWriter {
       if (older == nullptr || RowVersionOf(older).seq > visible) {
         // Readers with an older snapshot read either version as absent (or, for a damaged
         // link, as broken): both words are past every snapshot, and prev only becomes 0.
-        SetRowVersion(reinterpret_cast<uint8_t*>(row), layout::RowVersion{kNeverVisible, 0});
+        WithdrawRow(reinterpret_cast<uint8_t*>(row));
         ++withdrawn;
         continue;
       }

@@ -37,16 +37,28 @@ inline layout::RowVersion RowVersionOf(const layout::BlockHeader* row) {
                             __atomic_load_n(&words[1], __ATOMIC_RELAXED)};
 }
 
-// Writer only: the version of a row block not yet published.
+// Writer only: the version of a row block not yet published (its index word's release store
+// orders these stores before any reader finds the row).
 inline void SetRowVersion(uint8_t* row_block, const layout::RowVersion& v) {
   auto* words = reinterpret_cast<uint64_t*>(row_block + layout::kRowVersionOffset);
   __atomic_store_n(&words[0], v.seq, __ATOMIC_RELAXED);
   __atomic_store_n(&words[1], v.prev, __ATOMIC_RELAXED);
 }
 
-// Whether `row` was withdrawn by recovery (kNeverVisible): counted nowhere, read as absent.
+// Writer only (recovery): makes a published row of a dead batch {kNeverVisible, 0}. prev is
+// stored first, so a writer killed between the two stores leaves {seq, 0}, which the next
+// recovery withdraws again (and every reader already reads as absent).
+inline void WithdrawRow(uint8_t* row_block) {
+  auto* words = reinterpret_cast<uint64_t*>(row_block + layout::kRowVersionOffset);
+  __atomic_store_n(&words[1], uint64_t{0}, __ATOMIC_RELAXED);
+  __atomic_store_n(&words[0], kNeverVisible, __ATOMIC_RELAXED);
+}
+
+// Whether `row` was withdrawn by recovery ({kNeverVisible, 0}): counted nowhere, read as
+// absent.
 inline bool IsWithdrawnRow(const layout::BlockHeader* row) {
-  return RowVersionOf(row).seq == kNeverVisible;
+  const layout::RowVersion v = RowVersionOf(row);
+  return v.seq == kNeverVisible && v.prev == 0;
 }
 
 // What a snapshot sees of a key's row.

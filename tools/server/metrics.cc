@@ -235,7 +235,13 @@ std::string Metrics::Render(const Result<std::shared_ptr<const StoreInfo>>& info
   gauge("larder_store_limbo_bytes", "Replaced rows' bytes awaiting readers' epochs.",
         s.limbo_bytes);
   gauge("larder_store_index_bytes", "Bytes of the hash index.", s.index_bytes);
-  gauge("larder_store_index_entries", "Entity rows in the index, across views.", s.index_entries);
+  gauge("larder_store_index_entries",
+        "Words in use in the index, across views (rows, and rows withdrawn by recovery).",
+        s.index_entries);
+  gauge("larder_store_index_withdrawn_rows",
+        "Index words naming a row a writer that died mid-batch wrote first for its key; no "
+        "read sees them, the next write of the key replaces them.",
+        s.index_withdrawn_rows);
   gauge("larder_store_index_capacity", "Entries the index holds before it grows.",
         s.index_capacity);
   gauge("larder_store_registry_generation", "The registry's generation (bumped by apply).",
