@@ -130,6 +130,13 @@ TEST_F(ServerLimits, EntitiesAndValuesPerRequestAreCapped) {
   EXPECT_NE(metrics.find("larder_http_limit{limit=\"max_values\"} 25\n"), std::string::npos);
   EXPECT_NE(metrics.find("larder_http_limit{limit=\"max_queued_bytes\"} 268435456\n"),
             std::string::npos);
+  // The timeouts too (the defaults: 5 s, 30 s, 60 s).
+  EXPECT_NE(metrics.find("larder_http_limit{limit=\"stall_timeout_ms\"} 5000\n"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("larder_http_limit{limit=\"request_timeout_ms\"} 30000\n"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("larder_http_limit{limit=\"idle_timeout_ms\"} 60000\n"),
+            std::string::npos);
 }
 
 // The entity rows, and the values they make with the requested features, are judged as soon as

@@ -213,6 +213,11 @@ std::string Metrics::Render(const Result<std::shared_ptr<const StoreInfo>>& info
   Sample("larder_http_limit", {{"limit", "max_queued_bytes"}}, limits_.max_queued_bytes, &out);
   Sample("larder_http_limit", {{"limit", "max_body_bytes"}}, max_body_bytes_, &out);
   Sample("larder_http_limit", {{"limit", "max_connections"}}, max_connections_, &out);
+  // The timeouts, in milliseconds (a gauge's value is an integer here).
+  auto millis = [](std::chrono::milliseconds d) { return static_cast<uint64_t>(d.count()); };
+  Sample("larder_http_limit", {{"limit", "stall_timeout_ms"}}, millis(limits_.stall_timeout), &out);
+  Sample("larder_http_limit", {{"limit", "request_timeout_ms"}}, millis(request_timeout_), &out);
+  Sample("larder_http_limit", {{"limit", "idle_timeout_ms"}}, millis(idle_timeout_), &out);
   Header("larder_uptime_seconds", "gauge", "Seconds since the server started.", &out);
   Sample("larder_uptime_seconds", {},
          static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(

@@ -46,10 +46,14 @@ class Metrics {
   void ConnectionRejected() { connections_rejected_.fetch_add(1, std::memory_order_relaxed); }
 
   // The limits /metrics shows; set once, before the server's threads start.
-  void SetLimits(const ClientLimits& limits, uint64_t max_body_bytes, uint64_t max_connections) {
+  void SetLimits(const ClientLimits& limits, uint64_t max_body_bytes, uint64_t max_connections,
+                 std::chrono::milliseconds request_timeout,
+                 std::chrono::milliseconds idle_timeout) {
     limits_ = limits;
     max_body_bytes_ = max_body_bytes;
     max_connections_ = max_connections;
+    request_timeout_ = request_timeout;
+    idle_timeout_ = idle_timeout;
   }
   // Reply bytes waiting for clients to read them (shown, and compared with the limit).
   QueuedBytes& queued() { return queued_; }
@@ -88,6 +92,8 @@ class Metrics {
   ClientLimits limits_;
   uint64_t max_body_bytes_ = 0;
   uint64_t max_connections_ = 0;
+  std::chrono::milliseconds request_timeout_{0};
+  std::chrono::milliseconds idle_timeout_{0};
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 

@@ -193,7 +193,8 @@ class Server::Impl {
         signals_(*iocs_[0]),
         drain_timer_(*iocs_[0]) {
     metrics_.SetLimits(options.limits, options.max_body_bytes,
-                       static_cast<uint64_t>(options.max_connections));
+                       static_cast<uint64_t>(options.max_connections), options.request_timeout,
+                       options.idle_timeout);
   }
 
   ~Impl() {
