@@ -18,7 +18,8 @@ enum class PushMode { kOnline, kOffline, kOnlineAndOffline };
 // "online" | "offline" | "online_and_offline"; error names the bad text.
 Result<PushMode> ParsePushMode(std::string_view text);
 
-// How a reader treats the rows it reads.
+// How a reader treats the rows it reads. Fields are added between versions (the C++ API is
+// source-compatible only: rebuild against new headers, README "C++ and C APIs").
 struct ReaderOptions {
   // Verify the parts of every row's FlatBuffer a read touches (bounds of the table, and of the
   // vectors and strings of the view's storage classes) before decoding it. On by default: a
