@@ -33,16 +33,6 @@ using testing::MakeFrame;
 using testing::Repeat;
 using testing::StoreOptions;
 
-constexpr char kStatsView[] = R"(feature_views:
-  - name: driver_stats
-    entities: [driver]
-    source: stats_push
-    schema:
-      - {name: driver_id, dtype: Int64}
-      - {name: conv_rate, dtype: Float64}
-      - {name: trips, dtype: Int64}
-)";
-
 Frame StatsRows(const std::vector<int64_t>& ids, int64_t trips, int64_t event_s) {
   return MakeFrame({{"driver_id", Ints(ids)},
                     {"conv_rate", Repeat(F(0.5), ids.size())},
@@ -102,7 +92,8 @@ class SnapshotRecovery : public testing::StoreFixture {
 // (numbered as the dead one was) still reads the dead batch's first row of a key as absent:
 // recovery withdraws it in place, in the table that reader holds.
 TEST_F(SnapshotRecovery, AReaderStalledAcrossRecoveryNeverSeesTheDeadBatch) {
-  repo_.Write(std::string(testing::kDriverPreamble) + kStatsView, StoreOptions{100, "1MiB"});
+  repo_.Write(std::string(testing::kDriverPreamble) + testing::kTripsView,
+              StoreOptions{100, "1MiB"});
   LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
   LARDER_ASSERT_OK(fs->Push("stats_push", StatsRows({1}, 10, 1000)));   // batch 1
   LARDER_ASSERT_OK(fs->Push("stats_push", StatsRows({2}, 666, 2000)));  // batch 2: dies
@@ -172,7 +163,8 @@ TEST_F(SnapshotRecovery, AReaderStalledAcrossRecoveryNeverSeesTheDeadBatch) {
 // Recovery allocates nothing: in a store too full for another index table, a writer that died
 // in a batch of new keys is recovered by the next one, and the store goes on serving.
 TEST_F(SnapshotRecovery, RecoveryWorksInAFullStore) {
-  repo_.Write(std::string(testing::kDriverPreamble) + kStatsView, StoreOptions{20000, "1MiB"});
+  repo_.Write(std::string(testing::kDriverPreamble) + testing::kTripsView,
+              StoreOptions{20000, "1MiB"});
   LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
   int64_t next = 0;
   for (;; next += 100) {
