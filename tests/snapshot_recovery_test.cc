@@ -4,9 +4,7 @@
 // (which takes the dead batch's number); and recovery needs no memory, so it works in a full
 // store. A dead batch is made here by hand, by putting visible_seq back one batch and marking
 // the store dirty (tests/crash_test.cc kills real writers).
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -41,36 +39,11 @@ Frame StatsRows(const std::vector<int64_t>& ids, int64_t trips, int64_t event_s)
                     {"created", Repeat(I(0), ids.size())}});
 }
 
-// The segment mapped read-write, as a writer process maps it.
-class MappedSegment {
- public:
-  explicit MappedSegment(const std::string& path) {
-    fd_ = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-    if (fd_ < 0) return;
-    size_ = static_cast<uint64_t>(::lseek(fd_, 0, SEEK_END));
-    void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
-    if (p != MAP_FAILED) base_ = static_cast<uint8_t*>(p);
-  }
-  ~MappedSegment() {
-    if (base_ != nullptr) ::munmap(base_, size_);
-    if (fd_ >= 0) ::close(fd_);
-  }
-  bool ok() const { return base_ != nullptr; }
-  uint8_t* base() const { return base_; }
-  uint64_t size() const { return size_; }
-  layout::SegmentHeader* header() const { return reinterpret_cast<layout::SegmentHeader*>(base_); }
-
-  // Makes the last batch look like one whose writer died after publishing its rows.
-  void KillLastBatch() const {
-    header()->visible_seq.fetch_sub(1);
-    header()->writer_pid.store(static_cast<uint64_t>(INT32_MAX));
-  }
-
- private:
-  int fd_ = -1;
-  uint8_t* base_ = nullptr;
-  uint64_t size_ = 0;
-};
+// Makes the last batch look like one whose writer died after publishing its rows.
+void KillLastBatch(layout::SegmentHeader* h) {
+  h->visible_seq.fetch_sub(1);
+  h->writer_pid.store(static_cast<uint64_t>(INT32_MAX));
+}
 
 // An Int64 entity key as the store encodes it.
 std::string Int64Key(int64_t id) { return std::string(reinterpret_cast<const char*>(&id), 8); }
@@ -97,11 +70,12 @@ TEST_F(SnapshotRecovery, AReaderStalledAcrossRecoveryNeverSeesTheDeadBatch) {
   LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo_.OpenApplied());
   LARDER_ASSERT_OK(fs->Push("stats_push", StatsRows({1}, 10, 1000)));   // batch 1
   LARDER_ASSERT_OK(fs->Push("stats_push", StatsRows({2}, 666, 2000)));  // batch 2: dies
-  MappedSegment seg(repo_.segment());
-  ASSERT_TRUE(seg.ok());
+  LARDER_ASSERT_OK_AND_ASSIGN(
+      auto mapped, SegmentMapping::Open(repo_.segment(), SegmentMapping::Mode::kReadWrite));
+  const SegmentMapping& seg = *mapped;
   layout::SegmentHeader* h = seg.header();
   ASSERT_EQ(h->visible_seq.load(), 2u);
-  seg.KillLastBatch();
+  KillLastBatch(h);
   LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo info, fs->Inspect());
   ASSERT_EQ(info.views.size(), 1u);
   const uint32_t view = info.views[0].id;
@@ -173,10 +147,10 @@ TEST_F(SnapshotRecovery, RecoveryWorksInAFullStore) {
     if (!fs->Push("stats_push", StatsRows(ids, 1, 1000)).ok()) break;
   }
   ASSERT_GT(next, 0);
-  MappedSegment seg(repo_.segment());
-  ASSERT_TRUE(seg.ok());
+  LARDER_ASSERT_OK_AND_ASSIGN(
+      auto mapped, SegmentMapping::Open(repo_.segment(), SegmentMapping::Mode::kReadWrite));
   LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo before, fs->Inspect());
-  seg.KillLastBatch();  // the last 100 new keys: the first rows of their keys
+  KillLastBatch(mapped->header());  // the last 100 new keys: the first rows of their keys
   // Whether or not it finds room for its own rows, the push recovers first.
   (void)fs->Push("stats_push", StatsRows({0}, 2, 2000));
   LARDER_ASSERT_OK_AND_ASSIGN(StoreInfo after, fs->Inspect());
