@@ -68,6 +68,16 @@ bool RegistryChanges(RepoConfig* next, uint32_t next_id, const RepoConfig& prev,
   return *encoded != EncodeRegistry(prev, prev_next_id);
 }
 
+// One line per definition of an imported Feast repo that is kept but not served, so an apply
+// (and a plan) names each on-demand feature view and what it takes with it.
+void NoteUnservable(const RepoConfig& config, ApplyReport* report) {
+  for (const UnservableDef& u : config.unservable) {
+    const char* kind = u.kind == UnservableDef::Kind::kView ? "feature view" : "feature service";
+    report->messages.push_back(std::string("not served: ") + kind + " '" + u.name + "', " +
+                               u.reason);
+  }
+}
+
 Result<ApplyReport> CreateStore(const RepoConfig& config, const FileModes& modes) {
   const std::string& path = config.online_store.path;
   uint64_t size = config.online_store.memory_limit;
@@ -197,6 +207,7 @@ Result<ApplyReport> Store::Plan(const RepoConfig& config) {
     report.messages.insert(report.messages.begin(),
                            "create store '" + path + "' (memory_limit " +
                                HumanBytes(config.online_store.memory_limit) + ")");
+    NoteUnservable(config, &report);
     return report;
   }
   // The registry and the rows per view, read in one hold (one generation).
@@ -225,6 +236,7 @@ Result<ApplyReport> Store::Plan(const RepoConfig& config) {
     report.messages.push_back("apply would discard " + std::to_string(report.rows_discarded) +
                               " rows: it needs `larder apply --force`");
   }
+  NoteUnservable(config, &report);
   return report;
 }
 
@@ -289,6 +301,7 @@ Result<ApplyReport> Store::Apply(const RepoConfig& config, const FileModes& requ
       return created.status();
     }
     SetModes(path, modes, &*created);
+    NoteUnservable(config, &*created);
     return created;
   }
   // An existing path (a symlink, a file of another user, a foreign file) is refused by
@@ -297,6 +310,7 @@ Result<ApplyReport> Store::Apply(const RepoConfig& config, const FileModes& requ
   { WriterLock released = std::move(lock); }
   LARDER_ASSIGN_OR_RETURN(ApplyReport report, UpdateStore(config, options, apply.force));
   SetModes(path, modes, &report);
+  NoteUnservable(config, &report);
   return report;
 }
 

@@ -44,6 +44,13 @@ Result<std::vector<ResolvedFeature>> ResolveFeatureRefs(const Catalog& cat,
   std::vector<ResolvedFeature> out;
   if (!feature_service.empty()) {
     const FeatureServiceDef* s = cat.config().FindService(feature_service);
+    const UnservableDef* u =
+        cat.config().FindUnservable(UnservableDef::Kind::kService, feature_service);
+    if (s == nullptr && u != nullptr) {
+      return Status(ErrorCode::kFeatureServiceNotFound,
+                    "feature service " + QuoteInput(feature_service) +
+                        " cannot be served: the Feast registry defines it as " + u->reason);
+    }
     if (s == nullptr) {
       return Status(
           ErrorCode::kFeatureServiceNotFound,

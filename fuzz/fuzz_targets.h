@@ -30,6 +30,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/feast/feast_registry.h"
 #include "engine/parquet/parquet_file.h"
 #include "engine/rows/catalog.h"
 #include "engine/rows/registry_codec.h"
@@ -561,17 +562,9 @@ inline int FuzzSegmentWriter(const uint8_t* data, size_t size) {
 
 // ---- Text inputs ------------------------------------------------------------------------------
 
-// Target fuzz_repo_config: feature_store.yaml.
-inline int FuzzRepoConfig(const uint8_t* data, size_t size) {
-  auto config = ParseRepoConfig(std::string(AsText(data, size)), "feature_store.yaml",
-                                "/nonexistent-fuzz-repo");
-  if (!config.ok()) {
-    if (config.status().code() != ErrorCode::kConfigError) {
-      Fail("YAML error of code " + std::string(ErrorCodeName(config.status().code())));
-    }
-    return 0;
-  }
-  RepoConfig c = std::move(config).value();
+// A parsed or imported repo: its registry encodes, decodes to the same bytes, and builds a
+// catalog.
+inline void CheckRegistryRoundTrip(RepoConfig c) {
   uint32_t id = 1;
   for (FeatureViewDef& v : c.views) v.id = id++;
   std::string encoded = EncodeRegistry(c, id);
@@ -584,6 +577,36 @@ inline int FuzzRepoConfig(const uint8_t* data, size_t size) {
   }
   auto cat = Catalog::Build(std::move(decoded).value(), 1);
   if (!cat.ok()) Fail("a parsed repo builds no catalog: " + cat.status().ToString());
+}
+
+// Target fuzz_repo_config: feature_store.yaml.
+inline int FuzzRepoConfig(const uint8_t* data, size_t size) {
+  auto config = ParseRepoConfig(std::string(AsText(data, size)), "feature_store.yaml",
+                                "/nonexistent-fuzz-repo");
+  if (!config.ok()) {
+    if (config.status().code() != ErrorCode::kConfigError) {
+      Fail("YAML error of code " + std::string(ErrorCodeName(config.status().code())));
+    }
+    return 0;
+  }
+  CheckRegistryRoundTrip(std::move(config).value());
+  return 0;
+}
+
+// Target fuzz_feast_registry: Feast's registry file (protobuf), imported for project "rides"
+// (the seeds' project). Bad bytes are a ConfigError; anything imported round-trips.
+inline int FuzzFeastRegistry(const uint8_t* data, size_t size) {
+  RepoConfig c;
+  c.project = "rides";
+  c.repo_dir = "/nonexistent-fuzz-repo";
+  Status st = ImportFeastRegistry(AsText(data, size), "registry.db", &c);
+  if (!st.ok()) {
+    if (st.code() != ErrorCode::kConfigError) {
+      Fail("registry error of code " + std::string(ErrorCodeName(st.code())));
+    }
+    return 0;
+  }
+  CheckRegistryRoundTrip(std::move(c));
   return 0;
 }
 

@@ -9,6 +9,8 @@ packages=(
   # engine
   libboost-dev libxxhash-dev libflatbuffers-dev flatbuffers-compiler libyaml-cpp-dev
   libsimdjson-dev libcli11-dev
+  # Feast registry import (engine/feast/): protobuf, read through our own .proto subset
+  libprotobuf-dev protobuf-compiler
   # Parquet batch sources (engine/parquet/): page codecs
   libsnappy-dev zlib1g-dev libzstd-dev liblz4-dev libbrotli-dev
   # tests and micro-benchmarks

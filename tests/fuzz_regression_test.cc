@@ -67,6 +67,9 @@ TEST(FuzzRegression, SegmentLive) {
 }
 
 TEST(FuzzRegression, RepoConfig) { EXPECT_GT(Replay("repo_config", fuzz::FuzzRepoConfig), 3u); }
+TEST(FuzzRegression, FeastRegistry) {
+  EXPECT_GE(Replay("feast_registry", fuzz::FuzzFeastRegistry), 2u);
+}
 
 TEST(FuzzRegression, PushJson) {
   EXPECT_GT(Replay("push_json",

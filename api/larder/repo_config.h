@@ -25,7 +25,10 @@ struct EntityDef {
   std::string owner;
 };
 
-enum class SourceKind : uint8_t { kFile = 1, kPush = 2 };
+// kExternal: a source imported from a Feast registry that Larder cannot read (BigQuery, Kafka, a
+// remote file, ...): views may name it (or a push source over it), and reading it (materialize,
+// offline pushes, historical retrieval) is an error naming what it is.
+enum class SourceKind : uint8_t { kFile = 1, kPush = 2, kExternal = 3 };
 
 struct SourceDef {
   std::string name;
@@ -37,6 +40,8 @@ struct SourceDef {
   std::string created_timestamp_column;  // kFile: optional ("" = none)
   // kPush: the batch source's name (required).
   std::string batch_source;
+  // kExternal: what the source is, for messages ("a BigQuery source (Feast BATCH_BIGQUERY)").
+  std::string external_type;
   std::string description;
   Tags tags;
   std::string owner;
@@ -117,6 +122,16 @@ struct OnlineStoreConfig {
   std::string owner;
 };
 
+// A definition of an imported Feast repo that Larder cannot serve (an on-demand feature view, a
+// view of a type Larder cannot store, a service reading one): kept by name so that a request
+// for it is refused with the reason, not as an unknown name.
+struct UnservableDef {
+  enum class Kind : uint8_t { kView = 1, kService = 2 };
+  Kind kind = Kind::kView;
+  std::string name;
+  std::string reason;  // "an on-demand feature view: Larder runs no Python transformations"
+};
+
 // A materialized interval of one view, [start, end] in micros (issue 4 fills these).
 struct MaterializedInterval {
   std::string view;
@@ -131,6 +146,7 @@ struct RepoConfig {
   std::vector<SourceDef> sources;
   std::vector<FeatureViewDef> views;
   std::vector<FeatureServiceDef> services;
+  std::vector<UnservableDef> unservable;        // imported from a Feast registry only
   std::vector<MaterializedInterval> intervals;  // segment only
   std::string repo_dir;  // directory holding feature_store.yaml ("" for a registry read back)
   // max_future_skew (a duration; 0 = none): writes refuse a batch holding a row whose event
@@ -142,9 +158,12 @@ struct RepoConfig {
   const SourceDef* FindSource(std::string_view name) const;
   const FeatureViewDef* FindView(std::string_view name) const;
   const FeatureServiceDef* FindService(std::string_view name) const;
+  const UnservableDef* FindUnservable(UnservableDef::Kind kind, std::string_view name) const;
 };
 
-// Parses <repo_dir>/feature_store.yaml. Every error is kConfigError and its message names the
+// Parses <repo_dir>/feature_store.yaml: Larder's format, or Feast's (a file with a key only Feast
+// uses: provider, registry, offline_store, ...), whose definitions are imported from the Feast
+// registry file it names (docs/feast.md). Every error is kConfigError and its message names the
 // file, line and column and what is wrong. Fills derived fields (join_keys, resolved_path,
 // default path). Ids stay 0.
 Result<RepoConfig> LoadRepoConfig(const std::string& repo_dir);

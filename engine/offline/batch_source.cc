@@ -65,6 +65,12 @@ Result<BatchSource> ResolveBatchSource(const Catalog& repo, std::string_view sou
   const RepoConfig& config = repo.config();
   const SourceDef* src = config.FindSource(source);
   if (src != nullptr && src->kind == SourceKind::kPush) src = config.FindSource(src->batch_source);
+  if (src != nullptr && src->kind == SourceKind::kExternal) {
+    return Status(ErrorCode::kDataSourceError,
+                  "batch source '" + src->name + "' is " + src->external_type +
+                      ", imported from the Feast registry: Larder reads only local CSV and "
+                      "Parquet file sources, so it cannot read or write this one");
+  }
   if (src == nullptr || src->kind != SourceKind::kFile) {
     return Status(ErrorCode::kDataSourceNotFound,
                   "no batch source behind source '" + std::string(source) + "'");

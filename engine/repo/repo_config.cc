@@ -4,6 +4,7 @@
 #include "larder/repo_config.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
@@ -18,6 +19,8 @@
 #include <span>
 #include <sstream>
 #include <utility>
+
+#include "engine/feast/feast_registry.h"
 
 namespace larder {
 
@@ -47,6 +50,13 @@ const FeatureViewDef* RepoConfig::FindView(std::string_view name) const {
 }
 const FeatureServiceDef* RepoConfig::FindService(std::string_view name) const {
   return FindByName(services, name);
+}
+const UnservableDef* RepoConfig::FindUnservable(UnservableDef::Kind kind,
+                                                std::string_view name) const {
+  for (const UnservableDef& u : unservable) {
+    if (u.kind == kind && u.name == name) return &u;
+  }
+  return nullptr;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -141,6 +151,10 @@ namespace fs = std::filesystem;
 using Keys = std::span<const std::string_view>;
 
 constexpr uint64_t kMinMemoryLimit = 1ull << 20;
+constexpr uint64_t kMaxRepoFileBytes = 64ull << 20;  // feature_store.yaml
+constexpr uint64_t kMaxFeastRegistryBytes = 256ull << 20;
+Result<std::string> ReadWholeFile(const std::string& path, uint64_t max_bytes,
+                                  const std::string& what);
 
 constexpr std::string_view kTopKeys[] = {"project",        "online_store",  "entities",
                                          "sources",        "feature_views", "feature_services",
@@ -148,6 +162,32 @@ constexpr std::string_view kTopKeys[] = {"project",        "online_store",  "ent
 constexpr std::string_view kOnlineStoreKeys[] = {"path",      "initial_capacity", "memory_limit",
                                                  "file_mode", "readers_mode",     "reader_grace_ms",
                                                  "owner"};
+// Feast's feature_store.yaml (feast/repo_config.py, RepoConfig, v0.66): its keys, and Larder's
+// max_future_skew. A file with any key of kFeastOnlyKeys is read as Feast's.
+constexpr std::string_view kFeastTopKeys[] = {
+    "project",         "project_description", "provider",
+    "registry",        "online_store",        "offline_store",
+    "batch_engine",    "feature_server",      "auth",
+    "flags",           "repo_path",           "entity_key_serialization_version",
+    "coerce_tz_aware", "materialization",     "openlineage",
+    "mlflow",          "embedding_model",     "data_quality_monitoring",
+    "max_future_skew"};
+constexpr std::string_view kFeastOnlyKeys[] = {"provider",
+                                               "registry",
+                                               "offline_store",
+                                               "batch_engine",
+                                               "feature_server",
+                                               "entity_key_serialization_version",
+                                               "project_description",
+                                               "repo_path",
+                                               "flags",
+                                               "auth"};
+constexpr std::string_view kFeastOnlineStoreKeys[] = {
+    "type",      "path",         "initial_capacity", "memory_limit",
+    "file_mode", "readers_mode", "reader_grace_ms",  "owner"};
+constexpr std::string_view kFeastRegistryKeys[] = {
+    "path",       "registry_type",        "cache_ttl_seconds",
+    "cache_mode", "s3_additional_kwargs", "purge_feast_metadata"};
 // online_store.reader_grace_ms: from a millisecond (tests) to an hour.
 constexpr uint64_t kMaxReaderGraceMs = 3'600'000;
 constexpr std::string_view kEntityKeys[] = {"name",        "join_keys", "value_type",
@@ -276,7 +316,13 @@ class Parser {
 
   // Sections.
   Status ParseProject(const Fields& top);
-  Status ParseOnlineStore(const Fields& top);
+  Status ParseOnlineStore(const Fields& top, Keys allowed = kOnlineStoreKeys);
+
+  // Feast's feature_store.yaml: the definitions come from the registry file it names.
+  static bool IsFeastFormat(const Fields& top);
+  Status ParseFeast(const Fields& top);
+  Status ParseFeastOnlineStore(const Fields& top);
+  Result<std::string> ReadFeastRegistryPath(const Fields& top) const;
   Result<uint64_t> ReadCapacity(const Entry& entry) const;
   Result<uint64_t> ReadMemoryLimit(const Entry& entry) const;
   Result<uint32_t> ReadFileMode(const Entry& entry) const;
@@ -558,13 +604,13 @@ Result<uint32_t> Parser::ReadFileMode(const Entry& entry) const {
   return mode;
 }
 
-Status Parser::ParseOnlineStore(const Fields& top) {
+Status Parser::ParseOnlineStore(const Fields& top, Keys allowed) {
   OnlineStoreConfig& store = config_.online_store;
   store.path = "/dev/shm/larder-" + config_.project;
   const Entry* section = top.Find("online_store");
   if (section == nullptr) return Status::Ok();
   LARDER_ASSIGN_OR_RETURN(Fields fields, ReadMap(section->value, "online_store"));
-  LARDER_RETURN_IF_ERROR(CheckKeys(fields, kOnlineStoreKeys, "online_store"));
+  LARDER_RETURN_IF_ERROR(CheckKeys(fields, allowed, "online_store"));
   if (const Entry* e = fields.Find("path")) {
     LARDER_ASSIGN_OR_RETURN(std::string path, ReadString(*e, "online_store"));
     if (path.empty()) return Error(e->value, "online_store: 'path' must not be empty");
@@ -971,6 +1017,88 @@ Status Parser::ParseServices(const Fields& top) {
   return Status::Ok();
 }
 
+// --- Feast's feature_store.yaml ----------------------------------------------------------------
+
+bool Parser::IsFeastFormat(const Fields& top) {
+  for (std::string_view key : kFeastOnlyKeys) {
+    if (top.FindKey(key) != nullptr) return true;
+  }
+  // `online_store: {type: ...}` is Feast's; a scalar online_store (also Feast's) is left to the
+  // check of Larder's format, which names it as a mistake, unless a Feast-only key is present.
+  const Entry* online = top.Find("online_store");
+  return online != nullptr && online->value.IsMap() && online->value["type"];
+}
+
+// `online_store: larder`, `{type: larder, <Larder's online_store keys>}`, or no section (the
+// defaults). Another Feast online store type is refused: this file is being served by Larder.
+Status Parser::ParseFeastOnlineStore(const Fields& top) {
+  const Entry* section = top.Find("online_store");
+  const YAML::Node* type = nullptr;
+  YAML::Node type_node;
+  if (section != nullptr && section->value.IsScalar()) {
+    type_node = section->value;
+    type = &type_node;
+  } else if (section != nullptr && section->value.IsMap() && section->value["type"]) {
+    type_node = section->value["type"];
+    type = &type_node;
+  }
+  if (type != nullptr && (!type->IsScalar() || type->Scalar() != "larder")) {
+    std::string shown = type->IsScalar() ? Quote(type->Scalar()) : KindName(*type);
+    return Error(*type, "online_store: type " + shown +
+                            " is another Feast online store; set 'type: larder' (or remove the "
+                            "online_store section) to serve this repo from Larder");
+  }
+  if (section != nullptr && section->value.IsScalar()) {
+    config_.online_store.path = "/dev/shm/larder-" + config_.project;
+    return Status::Ok();
+  }
+  return ParseOnlineStore(top, kFeastOnlineStoreKeys);
+}
+
+// The registry file: `registry: PATH` or `registry: {path: PATH, registry_type: file, ...}`
+// (Feast's default: data/registry.db), relative paths against the repo directory, as Feast
+// resolves them. Remote and SQL registries are refused.
+Result<std::string> Parser::ReadFeastRegistryPath(const Fields& top) const {
+  std::string path = "data/registry.db";
+  const Entry* entry = top.Find("registry");
+  YAML::Node at = top.map();
+  if (entry != nullptr && entry->value.IsMap()) {
+    LARDER_ASSIGN_OR_RETURN(Fields fields, ReadMap(entry->value, "registry"));
+    LARDER_RETURN_IF_ERROR(CheckKeys(fields, kFeastRegistryKeys, "registry"));
+    if (const Entry* t = fields.Find("registry_type")) {
+      LARDER_ASSIGN_OR_RETURN(std::string type, ReadString(*t, "registry"));
+      if (type != "file") {
+        return Error(t->value, "registry: registry_type " + Quote(type) +
+                                   " is not supported (Larder reads a local registry file: "
+                                   "registry_type: file)");
+      }
+    }
+    LARDER_ASSIGN_OR_RETURN(const Entry* p, Require(fields, "path", "registry"));
+    LARDER_ASSIGN_OR_RETURN(path, ReadString(*p, "registry"));
+    at = p->value;
+  } else if (entry != nullptr) {
+    LARDER_ASSIGN_OR_RETURN(path, ReadString(*entry, "the top level"));
+    at = entry->value;
+  }
+  if (path.rfind("file://", 0) == 0) path = path.substr(7);
+  if (path.empty() || path.find("://") != std::string::npos) {
+    return Error(at, "registry: " + Quote(path) +
+                         " is not a local file (Larder reads the registry from a local path)");
+  }
+  return ResolvePath(repo_dir_, path);
+}
+
+Status Parser::ParseFeast(const Fields& top) {
+  LARDER_RETURN_IF_ERROR(CheckKeys(top, kFeastTopKeys, "the top level"));
+  LARDER_RETURN_IF_ERROR(ParseProject(top));
+  LARDER_RETURN_IF_ERROR(ParseFeastOnlineStore(top));
+  LARDER_ASSIGN_OR_RETURN(std::string registry, ReadFeastRegistryPath(top));
+  config_.repo_dir = repo_dir_;
+  LARDER_ASSIGN_OR_RETURN(std::string bytes,
+                          ReadWholeFile(registry, kMaxFeastRegistryBytes, "the Feast registry"));
+  return ImportFeastRegistry(bytes, registry, &config_);
+}
+
 // --- the document ----------------------------------------------------------------------------
 
 // Where the documents of a YAML stream start (the mark of each document's first node, or of the
@@ -1030,6 +1158,10 @@ Result<RepoConfig> Parser::Parse(const std::string& text) {
   }
   YAML::Node doc = YAML::Load(text);
   LARDER_ASSIGN_OR_RETURN(Fields top, ReadMap(doc, "the top level"));
+  if (IsFeastFormat(top)) {
+    LARDER_RETURN_IF_ERROR(ParseFeast(top));
+    return std::move(config_);
+  }
   LARDER_RETURN_IF_ERROR(CheckKeys(top, kTopKeys, "the top level"));
   LARDER_RETURN_IF_ERROR(ParseProject(top));
   LARDER_RETURN_IF_ERROR(ParseOnlineStore(top));
@@ -1041,9 +1173,19 @@ Result<RepoConfig> Parser::Parse(const std::string& text) {
   return std::move(config_);
 }
 
-Result<std::string> ReadWholeFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ConfigError(path + ": cannot open: " + std::strerror(errno));
+// A regular file's bytes, at most `max_bytes` (a FIFO or device named here is refused, not
+// waited on). `what` names the file in messages ("the Feast registry").
+Result<std::string> ReadWholeFile(const std::string& path, uint64_t max_bytes,
+                                  const std::string& what) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return ConfigError(path + ": cannot open " + what + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+      static_cast<uint64_t>(st.st_size) > max_bytes) {
+    ::close(fd);
+    return ConfigError(path + ": " + what + " is not a regular file of at most " +
+                       std::to_string(max_bytes >> 20) + " MiB");
+  }
   std::string text;
   char buf[65536];
   for (;;) {
@@ -1052,10 +1194,11 @@ Result<std::string> ReadWholeFile(const std::string& path) {
     if (n < 0) {
       int err = errno;
       ::close(fd);
-      return ConfigError(path + ": cannot read: " + std::strerror(err));
+      return ConfigError(path + ": cannot read " + what + ": " + std::strerror(err));
     }
     if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));
+    if (text.size() > max_bytes) break;  // grew while read: the importer refuses it whole
   }
   ::close(fd);
   return text;
@@ -1080,7 +1223,8 @@ Result<RepoConfig> ParseRepoConfig(const std::string& yaml_text, const std::stri
 
 Result<RepoConfig> LoadRepoConfig(const std::string& repo_dir) {
   std::string path = repo_dir + "/feature_store.yaml";
-  LARDER_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(path));
+  LARDER_ASSIGN_OR_RETURN(std::string text,
+                          ReadWholeFile(path, kMaxRepoFileBytes, "the repo file"));
   // The registry stores the repo directory canonical, so `--repo gen` and `cd gen; larder
   // apply` describe the same repo (and an apply of an unchanged repo changes nothing).
   // Messages keep the path as typed.

@@ -150,6 +150,12 @@ const ViewInfo* Catalog::FindView(std::string_view name) const {
 Result<const ViewInfo*> Catalog::RequireView(std::string_view name, std::string_view where) const {
   const ViewInfo* v = FindView(name);
   if (v == nullptr) {
+    if (const UnservableDef* u = config_.FindUnservable(UnservableDef::Kind::kView, name)) {
+      return Status(ErrorCode::kFeatureViewNotFound, "feature view " + QuoteInput(name) +
+                                                         " cannot be served: the Feast registry "
+                                                         "defines it as " +
+                                                         u->reason);
+    }
     return Status(ErrorCode::kFeatureViewNotFound,
                   "feature view " + QuoteInput(name) + " is not in the " + std::string(where));
   }

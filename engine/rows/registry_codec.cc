@@ -75,7 +75,8 @@ std::string EncodeRegistry(const RepoConfig& c, uint32_t next_view_id) {
         b, b.CreateString(s.name), static_cast<uint8_t>(s.kind), b.CreateString(s.path),
         b.CreateString(s.resolved_path), b.CreateString(s.timestamp_field),
         b.CreateString(s.created_timestamp_column), b.CreateString(s.batch_source),
-        b.CreateString(s.description), EncodeTags(b, s.tags), b.CreateString(s.owner)));
+        b.CreateString(s.description), EncodeTags(b, s.tags), b.CreateString(s.owner),
+        s.external_type.empty() ? 0 : b.CreateString(s.external_type)));
   }
   std::vector<Offset<fb::View>> views;
   for (const auto& v : c.views) {
@@ -127,13 +128,18 @@ std::string EncodeRegistry(const RepoConfig& c, uint32_t next_view_id) {
   for (const auto& i : c.intervals) {
     intervals.push_back(fb::CreateInterval(b, b.CreateString(i.view), i.start, i.end));
   }
+  std::vector<Offset<fb::Unservable>> unservable;
+  for (const auto& u : c.unservable) {
+    unservable.push_back(fb::CreateUnservable(b, static_cast<uint8_t>(u.kind),
+                                              b.CreateString(u.name), b.CreateString(u.reason)));
+  }
   auto online = fb::CreateOnlineStore(b, b.CreateString(c.online_store.path),
                                       c.online_store.initial_capacity,
                                       c.online_store.memory_limit);
-  auto root = fb::CreateRegistry(b, b.CreateString(c.project), online, b.CreateVector(entities),
-                                 b.CreateVector(sources), b.CreateVector(views),
-                                 b.CreateVector(services), b.CreateVector(intervals),
-                                 next_view_id, b.CreateString(c.repo_dir));
+  auto root = fb::CreateRegistry(
+      b, b.CreateString(c.project), online, b.CreateVector(entities), b.CreateVector(sources),
+      b.CreateVector(views), b.CreateVector(services), b.CreateVector(intervals), next_view_id,
+      b.CreateString(c.repo_dir), unservable.empty() ? 0 : b.CreateVector(unservable));
   b.Finish(root);
   return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
 }
@@ -165,8 +171,9 @@ Result<RepoConfig> DecodeRegistry(std::string_view bytes, uint32_t* next_view_id
     for (const auto* s : *r->sources()) {
       SourceDef d;
       d.name = Str(s->name());
-      if (s->kind() != 1 && s->kind() != 2) return CorruptStore("invalid source kind");
+      if (s->kind() < 1 || s->kind() > 3) return CorruptStore("invalid source kind");
       d.kind = static_cast<SourceKind>(s->kind());
+      d.external_type = Str(s->external_type());
       d.path = Str(s->path());
       d.resolved_path = Str(s->resolved_path());
       d.timestamp_field = Str(s->timestamp_field());
@@ -229,6 +236,13 @@ Result<RepoConfig> DecodeRegistry(std::string_view bytes, uint32_t* next_view_id
   if (r->intervals()) {
     for (const auto* i : *r->intervals()) {
       c.intervals.push_back({Str(i->view()), i->start(), i->end()});
+    }
+  }
+  if (r->unservable()) {
+    for (const auto* u : *r->unservable()) {
+      if (u->kind() < 1 || u->kind() > 2) return CorruptStore("invalid unservable kind");
+      c.unservable.push_back(
+          {static_cast<UnservableDef::Kind>(u->kind()), Str(u->name()), Str(u->reason())});
     }
   }
   c.repo_dir = Str(r->repo_dir());

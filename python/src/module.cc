@@ -89,7 +89,10 @@ py::dict ConfigDict(const RepoConfig& c) {
   });
   out["sources"] = DictList(c.sources, [](const SourceDef& s, py::dict& d) {
     d["name"] = s.name;
-    d["type"] = s.kind == SourceKind::kPush ? "push" : "file";
+    d["type"] = s.kind == SourceKind::kPush   ? "push"
+                : s.kind == SourceKind::kFile ? "file"
+                                              : "external";
+    if (s.kind == SourceKind::kExternal) d["external_type"] = s.external_type;
     d["path"] = s.resolved_path.empty() ? s.path : s.resolved_path;
     d["timestamp_field"] = s.timestamp_field;
     d["created_timestamp_column"] = s.created_timestamp_column;
