@@ -186,15 +186,92 @@ TEST(FeastRegistry, EntityKeyTypeComesFromViewsWhenTheEntityHasNone) {
   EXPECT_EQ(c.views[0].join_keys[0].type, ScalarType::kString);
 }
 
-TEST(FeastRegistry, ConflictingJoinKeyTypesAreRefused) {
+TEST(FeastRegistry, ConflictingJoinKeyTypesMakeTheViewUnservable) {
   RegistryBuilder b = DriverRegistry();  // entity INT64
   b.reg.mutable_feature_views(0)->mutable_spec()->mutable_entity_columns(0)->set_value_type(
       pb::STRING);
   FeastRepo repo;
   repo.Write(b.Bytes());
-  EXPECT_TRUE(IsError(
-      LoadRepoConfig(repo.dir()), ErrorCode::kConfigError,
-      {"data/registry.db", "feature view 'driver_stats'", "'driver_id'", "STRING", "Int64"}));
+  LARDER_ASSERT_OK_AND_ASSIGN(RepoConfig c, LoadRepoConfig(repo.dir()));
+  const UnservableDef* u = c.FindUnservable(UnservableDef::Kind::kView, "driver_stats");
+  ASSERT_NE(u, nullptr);
+  for (const char* part : {"join key 'driver_id'", "STRING", "Int64"}) {
+    EXPECT_NE(u->reason.find(part), std::string::npos) << u->reason;
+  }
+  EXPECT_NE(c.FindUnservable(UnservableDef::Kind::kService, "ranking"), nullptr);
+}
+
+// One definition Larder cannot use is kept by name; the rest of the repo imports.
+TEST(FeastRegistry, NamesLarderCannotUseMakeOnlyTheirDefinitionUnservable) {
+  RegistryBuilder b = DriverRegistry();
+  pb::FeastFeatureViewSpec* dashed = b.View("dashed", "driver", "driver_id", pb::INT64);
+  RegistryBuilder::AddFeature(dashed->mutable_features(), "conv-rate", pb::FLOAT);
+  RegistryBuilder::FileSource(dashed->mutable_batch_source(), "dashed_file", "data/d.csv");
+  pb::FeastFeatureViewSpec* pushed = b.View("pushed", "driver", "driver_id", pb::INT64);
+  RegistryBuilder::AddFeature(pushed->mutable_features(), "x", pb::INT64);
+  pb::FeastDataSource* push = pushed->mutable_stream_source();
+  push->set_type(pb::FeastDataSource::PUSH_SOURCE);
+  push->set_name("driver-push");
+  RegistryBuilder::FileSource(push->mutable_batch_source(), "pushed_file", "data/p.csv");
+  FeastRepo repo;
+  repo.Write(b.Bytes());
+  LARDER_ASSERT_OK_AND_ASSIGN(RepoConfig c, LoadRepoConfig(repo.dir()));
+  EXPECT_NE(c.FindView("driver_stats"), nullptr);
+  const UnservableDef* u = c.FindUnservable(UnservableDef::Kind::kView, "dashed");
+  ASSERT_NE(u, nullptr);
+  EXPECT_NE(u->reason.find("'conv-rate'"), std::string::npos) << u->reason;
+  u = c.FindUnservable(UnservableDef::Kind::kView, "pushed");
+  ASSERT_NE(u, nullptr);
+  EXPECT_NE(u->reason.find("'driver-push'"), std::string::npos) << u->reason;
+}
+
+TEST(FeastRegistry, Feast019UnnamedListedSourcesAreReadThroughTheirViews) {
+  // Feast 0.19 listed module-level sources in data_sources even without a name.
+  RegistryBuilder b = DriverRegistry();
+  pb::FeastDataSource* unnamed = b.reg.add_data_sources();
+  RegistryBuilder::FileSource(unnamed, "", "data/orders.parquet");
+  unnamed->set_project(b.project);
+  pb::FeastFeatureViewSpec* v = b.View("orders", "driver", "driver_id", pb::INT64);
+  RegistryBuilder::AddFeature(v->mutable_features(), "total", pb::DOUBLE);
+  *v->mutable_batch_source() = *unnamed;
+  FeastRepo repo;
+  repo.Write(b.Bytes());
+  LARDER_ASSERT_OK_AND_ASSIGN(RepoConfig c, LoadRepoConfig(repo.dir()));
+  ASSERT_NE(c.FindView("orders"), nullptr);
+  EXPECT_EQ(c.FindView("orders")->source, "orders_source");
+}
+
+TEST(FeastRegistry, ServiceProjectionsOfOneViewMergeAndRepeatsCountOnce) {
+  RegistryBuilder b = DriverRegistry();
+  pb::FeastFeatureServiceSpec* s = b.reg.add_feature_services()->mutable_spec();
+  s->set_name("twice");
+  s->set_project(b.project);
+  for (const char* f : {"conv_rate", "conv_rate", "trips"}) {
+    pb::FeastProjection* p = s->add_features();
+    p->set_feature_view_name("driver_stats");
+    RegistryBuilder::AddFeature(p->mutable_feature_columns(), f, pb::FLOAT);
+    if (std::string(f) == "trips") {
+      RegistryBuilder::AddFeature(p->mutable_feature_columns(), "trips", pb::INT64);
+    }
+  }
+  FeastRepo repo;
+  repo.Write(b.Bytes());
+  LARDER_ASSERT_OK_AND_ASSIGN(RepoConfig c, LoadRepoConfig(repo.dir()));
+  const FeatureServiceDef* twice = c.FindService("twice");
+  ASSERT_NE(twice, nullptr);
+  ASSERT_EQ(twice->projections.size(), 1u);
+  EXPECT_EQ(twice->projections[0].features, (std::vector<std::string>{"conv_rate", "trips"}));
+}
+
+TEST(FeastRegistry, TheLongestTtlWithNanosDoesNotOverflow) {
+  RegistryBuilder b = DriverRegistry();
+  auto* ttl = b.reg.mutable_feature_views(0)->mutable_spec()->mutable_ttl();
+  ttl->set_seconds(INT64_MAX);
+  ttl->set_nanos(5);
+  FeastRepo repo;
+  repo.Write(b.Bytes());
+  LARDER_ASSERT_OK_AND_ASSIGN(RepoConfig c, LoadRepoConfig(repo.dir()));
+  EXPECT_EQ(c.FindView("driver_stats")->ttl_seconds, INT64_MAX);
 }
 
 TEST(FeastRegistry, PicksTheYamlsProjectAndNamesTheOthersWhenAbsent) {
@@ -458,6 +535,10 @@ TEST(FeastYaml, OtherOnlineStoresRegistriesAndKeysAreRefused) {
        {"feature_store.yaml:3:18", "registry_type 'sql' is not supported"}},
       {"project: rides\nregistry: gs://bucket/registry.db\n",
        {"feature_store.yaml:2:11", "not a local file"}},
+      {"project: rides\nprovider: local\nonline_store:\n  path: data/online_store.db\n",
+       {"feature_store.yaml:4:3", "without a type is Feast's SQLite store"}},
+      {"project: rides\nregistry:\n  registry_store_type: S3RegistryStore\n  path: s3://b/r.db\n",
+       {"feature_store.yaml:3:24", "registry_store_type 'S3RegistryStore' is not a local file"}},
       {"project: rides\nprovider: local\nentities: []\n",
        {"feature_store.yaml:3:1", "unknown key 'entities'"}},
       {"project: rides\nprovider: local\n", {"data/registry.db: cannot open the Feast registry"}},

@@ -110,6 +110,8 @@ std::string ExternalType(const pb::FeastDataSource& ds) {
   return out + ")";
 }
 
+// A definition Larder cannot serve makes it unservable, with the reason; only a registry that
+// does not hold the project, or defines a name twice, fails the import.
 class Importer {
  public:
   Importer(std::string file, RepoConfig* config) : file_(std::move(file)), config_(*config) {}
@@ -120,41 +122,57 @@ class Importer {
   Status Error(const std::string& what) const { return ConfigError(file_ + ": " + what); }
   bool Mine(const std::string& project) const { return project == config_.project; }
 
+  // The name views refer to `ds` by, adding it (and a push source's batch source) once; an
+  // InvalidArgument whose message says why when the source cannot be used.
   Result<std::string> AddSource(const pb::FeastDataSource& ds, const std::string& fallback_name);
   Status AddEntities(const pb::FeastRegistry& reg);
   template <typename Spec>
   Status AddView(const Spec& spec, bool stream);
   Status AddService(const pb::FeastFeatureServiceSpec& spec);
-  void Unservable(UnservableDef::Kind kind, const std::string& name, std::string reason) {
-    config_.unservable.push_back({kind, name, std::move(reason)});
+  // Records `name` as a view (or service) name; false when it is taken.
+  bool Claim(UnservableDef::Kind kind, const std::string& name) {
+    return (kind == UnservableDef::Kind::kView ? view_names_ : service_names_).insert(name).second;
   }
-  bool NameTaken(const std::string& name) const {
-    return config_.FindView(name) != nullptr ||
-           config_.FindUnservable(UnservableDef::Kind::kView, name) != nullptr;
+  void Unservable(UnservableDef::Kind kind, const std::string& name, std::string reason) {
+    if (kind == UnservableDef::Kind::kView) unservable_views_.emplace(name, reason);
+    config_.unservable.push_back({kind, name, std::move(reason)});
   }
 
   std::string file_;
   RepoConfig& config_;
+  std::set<std::string> view_names_;
+  std::set<std::string> service_names_;
+  std::map<std::string, SourceKind> source_kinds_;
+  std::map<std::string, size_t> view_index_;             // served views, in config_.views
+  std::map<std::string, std::string> unservable_views_;  // name -> reason
+  std::map<std::string, size_t> entity_index_;           // usable entities, in config_.entities
   // Entities Larder cannot key rows by, with the reason.
   std::map<std::string, std::string> unusable_entities_;
   // Entities whose registry entry names no key type (newer Feast infers it from the views).
   std::set<std::string> untyped_entities_;
 };
 
-// Adds `ds` (and a push source's batch source) once; returns the name views refer to it by.
 Result<std::string> Importer::AddSource(const pb::FeastDataSource& ds,
                                         const std::string& fallback_name) {
-  // Sources embedded in views before Feast 0.17 have no name: named after their view.
+  // Sources embedded in views before Feast 0.19 have no name: named after their view.
   std::string name = ds.name().empty() ? fallback_name : ds.name();
   // Clients name push sources; other sources are only named in messages, and Feast names a
   // source declared without a name by its path ("data/driver_stats.parquet").
-  const bool push = ds.type() == pb::FeastDataSource::PUSH_SOURCE;
+  using T = pb::FeastDataSource;
+  const bool push = ds.type() == T::PUSH_SOURCE;
   if (push ? !IsName(name) : !IsPrintable(name)) {
-    return Error("data source " + Q(name) +
-                 (push ? ": Larder names push sources with letters, digits and _"
-                       : ": a name must be 1 to 1024 printable bytes"));
+    return InvalidArgument("its source " + Q(name) +
+                           (push ? " is a push source whose name Larder cannot use (letters, "
+                                   "digits and _)"
+                                 : " has no usable name (1 to 1024 printable bytes)"));
   }
-  if (config_.FindSource(name) != nullptr) return name;  // a view's copy of a listed source
+  if (auto it = source_kinds_.find(name); it != source_kinds_.end()) {
+    // A view's copy of a listed source, or the same name given to another kind of source.
+    if ((it->second == SourceKind::kPush) != push) {
+      return InvalidArgument("its source " + Q(name) + " names two different sources");
+    }
+    return name;
+  }
   SourceDef src;
   src.name = name;
   src.description = ds.description();
@@ -162,44 +180,50 @@ Result<std::string> Importer::AddSource(const pb::FeastDataSource& ds,
   src.owner = ds.owner();
   src.timestamp_field = ds.timestamp_field();
   src.created_timestamp_column = ds.created_timestamp_column();
-  using T = pb::FeastDataSource;
   if (push) {
     if (!ds.has_batch_source()) {
-      return Error("push source " + Q(name) + " has no batch source");
+      return InvalidArgument("its push source " + Q(name) + " has no batch source");
     }
-    LARDER_ASSIGN_OR_RETURN(src.batch_source, AddSource(ds.batch_source(), name + "_batch"));
+    if (ds.batch_source().type() == T::PUSH_SOURCE) {
+      return InvalidArgument("its push source " + Q(name) + " has a push source as batch source");
+    }
+    std::string batch_fallback = name + "_batch";
+    if (ds.batch_source().name() == name) {
+      return InvalidArgument("its push source " + Q(name) + " and its batch source share a name");
+    }
+    LARDER_ASSIGN_OR_RETURN(src.batch_source, AddSource(ds.batch_source(), batch_fallback));
     src.kind = SourceKind::kPush;
     src.timestamp_field.clear();
     src.created_timestamp_column.clear();
-    config_.sources.push_back(std::move(src));
-    return name;
-  }
-  std::string uri = ds.file_options().uri();
-  if (uri.rfind("file://", 0) == 0) uri = uri.substr(7);
-  const bool remote = uri.find("://") != std::string::npos;
-  if (ds.type() == T::BATCH_FILE && !uri.empty() && !remote && ds.field_mapping().empty() &&
-      IsName(src.timestamp_field) &&
-      (src.created_timestamp_column.empty() || IsName(src.created_timestamp_column))) {
-    src.kind = SourceKind::kFile;
-    src.path = uri;
-    std::filesystem::path p(uri);
-    src.resolved_path =
-        (p.is_absolute() || config_.repo_dir.empty() ? p
-                                                     : std::filesystem::path(config_.repo_dir) / p)
-            .lexically_normal()
-            .string();
   } else {
-    src.kind = SourceKind::kExternal;
-    if (ds.type() != T::BATCH_FILE) {
-      src.external_type = ExternalType(ds);
-    } else if (remote) {
-      src.external_type = "a file source at " + Q(uri) + " (Larder reads local files only)";
-    } else if (!ds.field_mapping().empty()) {
-      src.external_type = "a file source with a field_mapping (Larder maps no columns)";
+    std::string uri = ds.file_options().uri();
+    if (uri.rfind("file://", 0) == 0) uri = uri.substr(7);
+    const bool remote = uri.find("://") != std::string::npos;
+    const bool delta = ds.file_options().file_format().has_delta_format();
+    if (ds.type() == T::BATCH_FILE && !uri.empty() && !remote && !delta &&
+        ds.field_mapping().empty() && IsName(src.timestamp_field) &&
+        (src.created_timestamp_column.empty() || IsName(src.created_timestamp_column))) {
+      src.kind = SourceKind::kFile;
+      src.path = uri;
+      std::filesystem::path p(uri);
+      if (!p.is_absolute() && !config_.repo_dir.empty()) p = config_.repo_dir / p;
+      src.resolved_path = p.lexically_normal().string();
     } else {
-      src.external_type = "a file source without a usable path or timestamp field";
+      src.kind = SourceKind::kExternal;
+      if (ds.type() != T::BATCH_FILE) {
+        src.external_type = ExternalType(ds);
+      } else if (remote) {
+        src.external_type = "a file source at " + Q(uri) + " (Larder reads local files only)";
+      } else if (delta) {
+        src.external_type = "a Delta table (Larder reads CSV and Parquet files)";
+      } else if (!ds.field_mapping().empty()) {
+        src.external_type = "a file source with a field_mapping (Larder maps no columns)";
+      } else {
+        src.external_type = "a file source without a usable path or timestamp field";
+      }
     }
   }
+  source_kinds_.emplace(name, src.kind);
   config_.sources.push_back(std::move(src));
   return name;
 }
@@ -209,6 +233,9 @@ Status Importer::AddEntities(const pb::FeastRegistry& reg) {
     const pb::FeastEntitySpec& spec = e.spec();
     if (!Mine(spec.project()) || spec.name() == kDummyEntity) continue;
     const std::string& name = spec.name();
+    if (entity_index_.count(name) > 0 || unusable_entities_.count(name) > 0) {
+      return Error("entity " + Q(name) + " is defined twice");
+    }
     EntityDef def;
     def.name = name;
     def.join_keys = {spec.join_key().empty() ? name : spec.join_key()};
@@ -216,11 +243,9 @@ Status Importer::AddEntities(const pb::FeastRegistry& reg) {
     def.tags = ToTags(spec.tags());
     def.owner = spec.owner();
     if (!IsName(name) || !IsName(def.join_keys[0])) {
-      return Error("entity " + Q(name) + " (join key " + Q(def.join_keys[0]) +
-                   "): Larder names use letters, digits and _");
-    }
-    if (config_.FindEntity(name) != nullptr || unusable_entities_.count(name) > 0) {
-      return Error("entity " + Q(name) + " is defined twice");
+      unusable_entities_[name] = "its name or join key " + Q(def.join_keys[0]) +
+                                 " is not a Larder name (letters, digits and _)";
+      continue;
     }
     if (spec.value_type() == pb::INVALID) {
       untyped_entities_.insert(name);  // typed by the first view that lists its column
@@ -234,6 +259,7 @@ Status Importer::AddEntities(const pb::FeastRegistry& reg) {
       }
       def.value_type = t->scalar;
     }
+    entity_index_.emplace(name, config_.entities.size());
     config_.entities.push_back(std::move(def));
   }
   return Status::Ok();
@@ -243,39 +269,43 @@ template <typename Spec>
 Status Importer::AddView(const Spec& spec, bool stream) {
   const std::string& name = spec.name();
   const std::string kind = stream ? "stream feature view " : "feature view ";
-  if (!IsName(name)) return Error(kind + Q(name) + ": Larder names use letters, digits and _");
-  if (NameTaken(name)) return Error(kind + Q(name) + " is defined twice");
+  if (!Claim(UnservableDef::Kind::kView, name)) return Error(kind + Q(name) + " is defined twice");
   auto unservable = [&](const std::string& reason) {
     Unservable(UnservableDef::Kind::kView, name, "a " + kind + "that " + reason);
     return Status::Ok();
   };
+  if (!IsName(name)) return unservable("has a name Larder cannot use (letters, digits and _)");
+  if (spec.disabled()) return unservable("is disabled");
   FeatureViewDef view;
   view.name = name;
   view.online = spec.online();
   view.description = spec.description();
   view.tags = ToTags(spec.tags());
   view.owner = spec.owner();
-  if (spec.has_ttl()) view.ttl_seconds = spec.ttl().seconds() + (spec.ttl().nanos() > 0 ? 1 : 0);
+  if (spec.has_ttl() && spec.ttl().seconds() > 0) {
+    const int64_t s = spec.ttl().seconds();
+    view.ttl_seconds = s < INT64_MAX && spec.ttl().nanos() > 0 ? s + 1 : s;
+  }
+  // Entity types a view gives are kept aside until the view is known to be served.
+  std::map<std::string, ScalarType> typed_here;
   for (const std::string& entity_name : spec.entities()) {
     if (entity_name == kDummyEntity) continue;
     if (auto it = unusable_entities_.find(entity_name); it != unusable_entities_.end()) {
       return unservable("reads entity " + Q(entity_name) + ": " + it->second);
     }
-    EntityDef* entity = nullptr;
-    for (EntityDef& e : config_.entities) {
-      if (e.name == entity_name) entity = &e;
+    auto found = entity_index_.find(entity_name);
+    if (found == entity_index_.end()) {
+      return unservable("names entity " + Q(entity_name) + ", which project " + Q(config_.project) +
+                        " does not define");
     }
-    if (entity == nullptr) {
-      return Error(kind + Q(name) + " names entity " + Q(entity_name) +
-                   ", which the registry does not define in project " + Q(config_.project));
-    }
-    const std::string& key = entity->join_keys[0];
+    const EntityDef& entity = config_.entities[found->second];
+    const std::string& key = entity.join_keys[0];
     for (const JoinKeyDef& k : view.join_keys) {
-      if (k.name == key) {
-        return Error(kind + Q(name) + ": entities " + Q(entity_name) +
-                     " and another share join key " + Q(key));
-      }
+      if (k.name == key) return unservable("has two entities with join key " + Q(key));
     }
+    const bool untyped = untyped_entities_.count(entity_name) > 0;
+    std::optional<ScalarType> type;
+    if (!untyped) type = entity.value_type;
     // The key's type as this view records it (Feast 0.22 on), checked against the entity's.
     for (const pb::FeastFeature& column : spec.entity_columns()) {
       if (column.name() != key) continue;
@@ -285,25 +315,26 @@ Status Importer::AddView(const Spec& spec, bool stream) {
                           FeastTypeName(column.value_type()) +
                           " (Larder keys rows by INT32, INT64, STRING or BYTES)");
       }
-      if (untyped_entities_.erase(entity_name) > 0) {
-        entity->value_type = t->scalar;
-      } else if (entity->value_type != t->scalar) {
-        return Error(kind + Q(name) + " gives join key " + Q(key) + " of entity " + Q(entity_name) +
-                     " type " + FeastTypeName(column.value_type()) +
-                     ", but the entity (or another view) gives it " +
-                     ScalarTypeName(entity->value_type));
+      if (type && *type != t->scalar) {
+        return unservable("gives join key " + Q(key) + " of entity " + Q(entity_name) + " type " +
+                          FeastTypeName(column.value_type()) + ", but the entity " +
+                          (untyped ? "has " : "(or another view) gives it ") +
+                          ScalarTypeName(*type));
       }
+      type = t->scalar;
     }
-    if (untyped_entities_.count(entity_name) > 0) {
-      return Error("entity " + Q(entity_name) + " has no value type, and " + kind + Q(name) +
-                   " does not record its join key " + Q(key) + " among its entity columns");
+    if (!type) {
+      return unservable("does not record the type of join key " + Q(key) + " of entity " +
+                        Q(entity_name) + ", which has none");
     }
+    if (untyped) typed_here[entity_name] = *type;
     view.entities.push_back(entity_name);
-    view.join_keys.push_back(JoinKeyDef{key, entity->value_type});
+    view.join_keys.push_back(JoinKeyDef{key, *type});
   }
   if (view.entities.empty()) {
     return unservable("has no entities (Larder keys every row by an entity)");
   }
+  std::set<std::string> feature_names;
   for (const pb::FeastFeature& f : spec.features()) {
     std::optional<DType> t = ToDType(f.value_type());
     if (!t) {
@@ -311,49 +342,51 @@ Status Importer::AddView(const Spec& spec, bool stream) {
                         FeastTypeName(f.value_type()) + ", which Larder cannot store");
     }
     if (!IsName(f.name())) {
-      return Error(kind + Q(name) + ": feature " + Q(f.name()) +
-                   ": Larder names use letters, digits and _");
+      return unservable("has feature " + Q(f.name()) +
+                        ", a name Larder cannot use (letters, digits and _)");
     }
-    bool seen = false;
-    for (const JoinKeyDef& k : view.join_keys) seen = seen || k.name == f.name();
-    if (seen) continue;  // the join key's column, listed among the features
-    for (const FieldDef& other : view.features) {
-      if (other.name == f.name()) {
-        return Error(kind + Q(name) + " declares feature " + Q(f.name()) + " twice");
-      }
+    bool key_column = false;
+    for (const JoinKeyDef& k : view.join_keys) key_column = key_column || k.name == f.name();
+    if (key_column) continue;  // the join key's column, listed among the features
+    if (!feature_names.insert(f.name()).second) {
+      return unservable("declares feature " + Q(f.name()) + " twice");
     }
     view.features.push_back(FieldDef{f.name(), *t});
   }
   if (view.features.empty()) return unservable("has no features");
   // Pushes reach a view through its stream source when that is a push source; otherwise it is
   // read (materialized) from its batch source.
+  Result<std::string> source = InvalidArgument("has no batch source");
   if (spec.has_stream_source() && spec.stream_source().type() == pb::FeastDataSource::PUSH_SOURCE) {
-    LARDER_ASSIGN_OR_RETURN(view.source, AddSource(spec.stream_source(), name + "_push"));
+    source = AddSource(spec.stream_source(), name + "_push");
   } else if (spec.has_batch_source()) {
-    LARDER_ASSIGN_OR_RETURN(view.source, AddSource(spec.batch_source(), name + "_source"));
-    if (spec.has_stream_source()) {
-      LARDER_RETURN_IF_ERROR(AddSource(spec.stream_source(), name + "_stream").status());
+    source = AddSource(spec.batch_source(), name + "_source");
+    if (source.ok() && spec.has_stream_source()) {
+      Result<std::string> stream_source = AddSource(spec.stream_source(), name + "_stream");
+      if (!stream_source.ok()) source = stream_source.status();
     }
-  } else {
-    return unservable("has no batch source");
   }
+  if (!source.ok()) return unservable(source.status().message());
+  view.source = *source;
+  for (const auto& [entity_name, type] : typed_here) {
+    untyped_entities_.erase(entity_name);
+    config_.entities[entity_index_.at(entity_name)].value_type = type;
+  }
+  view_index_.emplace(name, config_.views.size());
   config_.views.push_back(std::move(view));
   return Status::Ok();
 }
 
 Status Importer::AddService(const pb::FeastFeatureServiceSpec& spec) {
   const std::string& name = spec.name();
-  if (!IsName(name)) {
-    return Error("feature service " + Q(name) + ": Larder names use letters, digits and _");
-  }
-  if (config_.FindService(name) != nullptr ||
-      config_.FindUnservable(UnservableDef::Kind::kService, name) != nullptr) {
+  if (!Claim(UnservableDef::Kind::kService, name)) {
     return Error("feature service " + Q(name) + " is defined twice");
   }
   auto unservable = [&](const std::string& reason) {
     Unservable(UnservableDef::Kind::kService, name, "a feature service that " + reason);
     return Status::Ok();
   };
+  if (!IsName(name)) return unservable("has a name Larder cannot use (letters, digits and _)");
   FeatureServiceDef service;
   service.name = name;
   service.description = spec.description();
@@ -369,27 +402,45 @@ Status Importer::AddService(const pb::FeastFeatureServiceSpec& spec) {
       return unservable("maps the join keys of feature view " + Q(view_name) +
                         " (Larder has no join key maps)");
     }
-    if (const UnservableDef* u = config_.FindUnservable(UnservableDef::Kind::kView, view_name)) {
-      return unservable("reads " + Q(view_name) + " (" + u->reason + ")");
+    if (auto u = unservable_views_.find(view_name); u != unservable_views_.end()) {
+      return unservable("reads " + Q(view_name) + " (" + u->second + ")");
     }
-    const FeatureViewDef* view = config_.FindView(view_name);
-    if (view == nullptr) {
-      return Error("feature service " + Q(name) + " reads feature view " + Q(view_name) +
-                   ", which the registry does not define in project " + Q(config_.project));
+    auto found = view_index_.find(view_name);
+    if (found == view_index_.end()) {
+      return unservable("reads feature view " + Q(view_name) + ", which project " +
+                        Q(config_.project) + " does not define");
     }
-    FeatureServiceDef::Projection proj{view_name, {}};
+    const FeatureViewDef& view = config_.views[found->second];
+    std::set<std::string> have;
+    for (const FieldDef& field : view.features) have.insert(field.name);
+    // Two projections of one view read the union of their features (as Larder's YAML merges
+    // them); an empty list is the whole view.
+    FeatureServiceDef::Projection* proj = nullptr;
+    for (auto& existing : service.projections) {
+      if (existing.view == view_name) proj = &existing;
+    }
+    const bool first = proj == nullptr;
+    if (first) {
+      service.projections.push_back({view_name, {}});
+      proj = &service.projections.back();
+    } else if (proj->features.empty()) {
+      continue;  // already the whole view
+    }
+    if (p.feature_columns().empty()) {
+      proj->features.clear();
+      continue;
+    }
     for (const pb::FeastFeature& f : p.feature_columns()) {
-      bool known = false;
-      for (const FieldDef& field : view->features) known = known || field.name == f.name();
-      if (!known) {
-        return Error("feature service " + Q(name) + " reads feature " + Q(f.name()) +
-                     ", which feature view " + Q(view_name) + " does not have");
+      if (have.count(f.name()) == 0) {
+        return unservable("reads feature " + Q(f.name()) + ", which feature view " + Q(view_name) +
+                          " does not have");
       }
-      proj.features.push_back(f.name());
+      bool listed = false;
+      for (const std::string& n : proj->features) listed = listed || n == f.name();
+      if (!listed) proj->features.push_back(f.name());
     }
     // Every feature of the view, listed: Larder's "the whole view" keeps later features too.
-    if (proj.features.size() == view->features.size()) proj.features.clear();
-    service.projections.push_back(std::move(proj));
+    if (proj->features.size() == have.size()) proj->features.clear();
   }
   if (service.projections.empty()) return unservable("reads no feature view");
   config_.services.push_back(std::move(service));
@@ -407,14 +458,24 @@ Status Importer::Run(const pb::FeastRegistry& reg) {
   for (const auto& s : reg.feature_services()) note(s.spec().project());
   if (!projects.empty() && projects.count(config_.project) == 0) {
     std::string held;
-    for (const std::string& p : projects) held += (held.empty() ? "" : ", ") + Q(p);
+    size_t shown = 0;
+    for (const std::string& p : projects) {
+      if (++shown > 10) {
+        held += ", ...";
+        break;
+      }
+      held += (held.empty() ? "" : ", ") + Q(p);
+    }
     return Error("holds no project " + Q(config_.project) + " (it holds " + held +
                  "): feature_store.yaml's project must be one of them");
   }
   LARDER_RETURN_IF_ERROR(AddEntities(reg));
   for (const pb::FeastDataSource& ds : reg.data_sources()) {
-    if (!Mine(ds.project())) continue;
-    LARDER_RETURN_IF_ERROR(AddSource(ds, ds.name()).status());
+    // Feast 0.19 lists sources declared without a name with an empty one: the views that read
+    // them carry their own copies, named after the view.
+    if (!Mine(ds.project()) || ds.name().empty()) continue;
+    // A listed source Larder cannot use is skipped: a view reading it says why.
+    (void)AddSource(ds, ds.name());
   }
   for (const pb::FeastFeatureView& v : reg.feature_views()) {
     if (Mine(v.spec().project())) LARDER_RETURN_IF_ERROR(AddView(v.spec(), false));
@@ -424,7 +485,9 @@ Status Importer::Run(const pb::FeastRegistry& reg) {
   }
   auto add_named = [&](const pb::FeastNamedSpec& spec, const char* what) {
     if (!Mine(spec.project())) return Status::Ok();
-    if (NameTaken(spec.name())) return Error(Q(spec.name()) + " is defined twice");
+    if (!Claim(UnservableDef::Kind::kView, spec.name())) {
+      return Error(Q(spec.name()) + " is defined twice");
+    }
     Unservable(UnservableDef::Kind::kView, spec.name(), what);
     return Status::Ok();
   };
@@ -439,8 +502,7 @@ Status Importer::Run(const pb::FeastRegistry& reg) {
   for (const pb::FeastFeatureService& s : reg.feature_services()) {
     if (Mine(s.spec().project())) LARDER_RETURN_IF_ERROR(AddService(s.spec()));
   }
-  // An entity no view typed is never used to key rows: give it Larder's default.
-  untyped_entities_.clear();
+  // An entity no served view typed is never used to key rows: it keeps Larder's default.
   return Status::Ok();
 }
 

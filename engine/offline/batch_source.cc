@@ -69,7 +69,8 @@ Result<BatchSource> ResolveBatchSource(const Catalog& repo, std::string_view sou
     return Status(ErrorCode::kDataSourceError,
                   "batch source '" + src->name + "' is " + src->external_type +
                       ", imported from the Feast registry: Larder reads only local CSV and "
-                      "Parquet file sources, so it cannot read or write this one");
+                      "Parquet file sources, so it cannot read or write this one (materialize "
+                      "other views by naming them)");
   }
   if (src == nullptr || src->kind != SourceKind::kFile) {
     return Status(ErrorCode::kDataSourceNotFound,

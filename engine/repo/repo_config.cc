@@ -164,14 +164,29 @@ constexpr std::string_view kOnlineStoreKeys[] = {"path",      "initial_capacity"
                                                  "owner"};
 // Feast's feature_store.yaml (feast/repo_config.py, RepoConfig, v0.66): its keys, and Larder's
 // max_future_skew. A file with any key of kFeastOnlyKeys is read as Feast's.
-constexpr std::string_view kFeastTopKeys[] = {
-    "project",         "project_description", "provider",
-    "registry",        "online_store",        "offline_store",
-    "batch_engine",    "feature_server",      "auth",
-    "flags",           "repo_path",           "entity_key_serialization_version",
-    "coerce_tz_aware", "materialization",     "openlineage",
-    "mlflow",          "embedding_model",     "data_quality_monitoring",
-    "max_future_skew"};
+constexpr std::string_view kFeastTopKeys[] = {"project",
+                                              "project_description",
+                                              "provider",
+                                              "registry",
+                                              "online_store",
+                                              "offline_store",
+                                              "batch_engine",
+                                              "feature_server",
+                                              "auth",
+                                              "flags",
+                                              "repo_path",
+                                              "entity_key_serialization_version",
+                                              "coerce_tz_aware",
+                                              "materialization",
+                                              "openlineage",
+                                              "mlflow",
+                                              "embedding_model",
+                                              "data_quality_monitoring",
+                                              "max_future_skew",
+                                              "go_feature_retrieval",
+                                              "go_feature_serving",
+                                              "enable_online_feature_view_versioning",
+                                              "mcp"};
 constexpr std::string_view kFeastOnlyKeys[] = {"provider",
                                                "registry",
                                                "offline_store",
@@ -186,7 +201,7 @@ constexpr std::string_view kFeastOnlineStoreKeys[] = {
     "type",      "path",         "initial_capacity", "memory_limit",
     "file_mode", "readers_mode", "reader_grace_ms",  "owner"};
 constexpr std::string_view kFeastRegistryKeys[] = {
-    "path",       "registry_type",        "cache_ttl_seconds",
+    "path",       "registry_type",        "registry_store_type", "cache_ttl_seconds",
     "cache_mode", "s3_additional_kwargs", "purge_feast_metadata"};
 // online_store.reader_grace_ms: from a millisecond (tests) to an hour.
 constexpr uint64_t kMaxReaderGraceMs = 3'600'000;
@@ -1042,6 +1057,14 @@ Status Parser::ParseFeastOnlineStore(const Fields& top) {
     type_node = section->value["type"];
     type = &type_node;
   }
+  if (type == nullptr && section != nullptr && section->value.IsMap()) {
+    // Feast reads a map without a type as its default store, SQLite (`feast init` wrote
+    // `online_store: {path: data/online_store.db}` before 0.30): not a place for a segment.
+    return Error(section->value,
+                 "online_store: a Feast online_store without a type is Feast's "
+                 "SQLite store; set 'type: larder' (or remove the online_store "
+                 "section) to serve this repo from Larder");
+  }
   if (type != nullptr && (!type->IsScalar() || type->Scalar() != "larder")) {
     std::string shown = type->IsScalar() ? Quote(type->Scalar()) : KindName(*type);
     return Error(*type, "online_store: type " + shown +
@@ -1071,6 +1094,14 @@ Result<std::string> Parser::ReadFeastRegistryPath(const Fields& top) const {
         return Error(t->value, "registry: registry_type " + Quote(type) +
                                    " is not supported (Larder reads a local registry file: "
                                    "registry_type: file)");
+      }
+    }
+    if (const Entry* t = fields.Find("registry_store_type")) {
+      LARDER_ASSIGN_OR_RETURN(std::string store, ReadString(*t, "registry"));
+      if (store != "LocalRegistryStore" && store != "file") {
+        return Error(t->value, "registry: registry_store_type " + Quote(store) +
+                                   " is not a local file (Larder reads the registry from a "
+                                   "local path)");
       }
     }
     LARDER_ASSIGN_OR_RETURN(const Entry* p, Require(fields, "path", "registry"));
@@ -1198,9 +1229,17 @@ Result<std::string> ReadWholeFile(const std::string& path, uint64_t max_bytes,
     }
     if (n == 0) break;
     text.append(buf, static_cast<size_t>(n));
-    if (text.size() > max_bytes) break;  // grew while read: the importer refuses it whole
+    if (text.size() > max_bytes) break;
   }
+  // Feast rewrites its registry in place: bytes read while it was being written could parse
+  // as a shorter registry, and an apply would then drop views. A file that changed is refused.
+  struct stat after {};
+  const bool changed = ::fstat(fd, &after) != 0 || after.st_size != st.st_size ||
+                       after.st_mtim.tv_sec != st.st_mtim.tv_sec ||
+                       after.st_mtim.tv_nsec != st.st_mtim.tv_nsec ||
+                       text.size() != static_cast<uint64_t>(st.st_size);
   ::close(fd);
+  if (changed) return ConfigError(path + ": " + what + " changed while it was read; try again");
   return text;
 }
 
