@@ -19,6 +19,7 @@
 #include <utility>
 
 #include "engine/index/row_version.h"
+#include "engine/quote.h"
 #include "engine/rows/registry_codec.h"
 #include "engine/schema_plan.h"
 #include "engine/segment/store_files.h"
@@ -73,8 +74,8 @@ bool RegistryChanges(RepoConfig* next, uint32_t next_id, const RepoConfig& prev,
 void NoteUnservable(const RepoConfig& config, ApplyReport* report) {
   for (const UnservableDef& u : config.unservable) {
     const char* kind = u.kind == UnservableDef::Kind::kView ? "feature view" : "feature service";
-    report->messages.push_back(std::string("not served: ") + kind + " '" + u.name + "', " +
-                               u.reason);
+    report->messages.push_back(std::string("not served: ") + kind + " " + QuoteInput(u.name) +
+                               ", " + u.reason);
   }
 }
 

@@ -78,7 +78,7 @@ struct RegistryBuilder {
 RegistryBuilder DriverRegistry() {
   RegistryBuilder b;
   b.Entity("driver", "driver_id", pb::INT64)->set_description("A driver.");
-  pb::FeastDataSource* push = b.PushSource("driver_push", "data/driver_stats.csv");
+  pb::FeastDataSource* push = b.PushSource("driver_push", "data/driver_stats.parquet");
   pb::FeastFeatureViewSpec* v = b.View("driver_stats", "driver", "driver_id", pb::INT64);
   RegistryBuilder::AddFeature(v->mutable_features(), "conv_rate", pb::FLOAT);
   RegistryBuilder::AddFeature(v->mutable_features(), "trips", pb::INT64);
@@ -136,7 +136,7 @@ TEST(FeastRegistry, ImportsEntitiesSourcesViewsAndServices) {
   const SourceDef* batch = c.FindSource(push->batch_source);
   ASSERT_NE(batch, nullptr);
   EXPECT_EQ(batch->kind, SourceKind::kFile);
-  EXPECT_EQ(batch->resolved_path, repo.dir() + "/data/driver_stats.csv");
+  EXPECT_EQ(batch->resolved_path, repo.dir() + "/data/driver_stats.parquet");
   EXPECT_EQ(batch->timestamp_field, "event_timestamp");
   EXPECT_EQ(batch->created_timestamp_column, "created");
   const FeatureViewDef* v = c.FindView("driver_stats");
@@ -356,7 +356,8 @@ TEST(FeastRegistry, SourcesLarderCannotReadAreNamedWhenRead) {
   LARDER_EXPECT_OK(fs->Push("driver_push", rows));
   EXPECT_TRUE(IsError(
       fs->Materialize(0, testing::NowSeconds() * testing::kMicros), ErrorCode::kDataSourceError,
-      {"'driver_push_batch'", "a BigQuery source", "BATCH_BIGQUERY", "BigQuerySource"}));
+      {"'driver_push_batch'", "a BigQuery source", "BATCH_BIGQUERY", "BigQuerySource",
+       "name the views to materialize", "leave out feature view 'driver_stats'"}));
 }
 
 TEST(FeastRegistry, OldRegistriesWithSourcesInsideEachViewImport) {
@@ -456,14 +457,33 @@ TEST(FeastFixtures, RealRegistriesApplyAndServe) {
     const fs::path dir = entry.path();
     if (!fs::exists(dir / "registry.db")) continue;
     SCOPED_TRACE(dir.string());
+    // The repo's own feature_store.yaml, with only its online_store section replaced.
     std::string project;
+    std::string yaml_text;
     std::ifstream yaml(dir / "feature_store.yaml");
+    bool in_online_store = false;
     for (std::string line; std::getline(yaml, line);) {
+      if (in_online_store && (line.empty() || line[0] == ' ' || line[0] == '\t')) continue;
+      in_online_store = line.rfind("online_store:", 0) == 0;
+      if (in_online_store) continue;
       if (line.rfind("project:", 0) == 0) project = line.substr(line.find_first_not_of(" ", 8));
+      yaml_text += line + "\n";
     }
     ASSERT_FALSE(project.empty());
-    FeastRepo repo;
-    repo.Write(testing::ReadFile((dir / "registry.db").string()), "", project);
+    testing::TempSegmentPath segment;
+    testing::TempDir repo_dir;
+    repo_dir.Write("data/registry.db", testing::ReadFile((dir / "registry.db").string()));
+    repo_dir.Write("feature_store.yaml", yaml_text + "online_store:\n  type: larder\n  path: " +
+                                             segment.path() + "\n  memory_limit: 16MiB\n");
+    struct {
+      const std::string& dir() const { return path; }
+      Result<std::unique_ptr<FeatureStore>> OpenApplied() const {
+        LARDER_ASSIGN_OR_RETURN(auto fs, FeatureStore::Open(path));
+        LARDER_RETURN_IF_ERROR(fs->Apply().status());
+        return fs;
+      }
+      std::string path;
+    } repo{repo_dir.path()};
     LARDER_ASSERT_OK_AND_ASSIGN(auto store, repo.OpenApplied());
     LARDER_ASSERT_OK_AND_ASSIGN(RepoConfig c, LoadRepoConfig(repo.dir()));
     EXPECT_FALSE(c.views.empty());
@@ -516,6 +536,70 @@ TEST(FeastRegistry, StreamFeatureViewsReadTheirBatchSourceUnlessPushed) {
   EXPECT_NE(c.FindSource("clicks_kafka")->external_type.find("a Kafka source"), std::string::npos);
 }
 
+TEST(FeastRegistry, EmptyRegistryIsRefusedNotReadAsAnEmptyProject) {
+  // Feast truncates the file before writing it: read then, it would drop every view.
+  FeastRepo repo;
+  repo.Write("");
+  EXPECT_TRUE(IsError(LoadRepoConfig(repo.dir()), ErrorCode::kConfigError,
+                      {"data/registry.db", "the Feast registry is empty", "try again"}));
+}
+
+TEST(FeastRegistry, ProjectionsListingTheJoinKeyColumnAreServed) {
+  // Feast 0.20-0.21 put the entity column among a view's features and its projections.
+  RegistryBuilder b = DriverRegistry();
+  auto* columns = b.reg.mutable_feature_services(0)
+                      ->mutable_spec()
+                      ->mutable_features(0)
+                      ->mutable_feature_columns();
+  RegistryBuilder::AddFeature(columns, "driver_id", pb::INT64);
+  RegistryBuilder::AddFeature(b.reg.mutable_feature_views(0)->mutable_spec()->mutable_features(),
+                              "driver_id", pb::INT64);
+  FeastRepo repo;
+  repo.Write(b.Bytes());
+  LARDER_ASSERT_OK_AND_ASSIGN(RepoConfig c, LoadRepoConfig(repo.dir()));
+  ASSERT_NE(c.FindService("ranking"), nullptr);
+  EXPECT_EQ(c.FindService("ranking")->projections[0].features,
+            std::vector<std::string>{"conv_rate"});
+  EXPECT_EQ(c.FindView("driver_stats")->features.size(), 3u);  // not the key column
+}
+
+TEST(FeastRegistry, DerivedViewsDisabledViewsAndOddParquetNamesAreNotServedOrRead) {
+  RegistryBuilder b = DriverRegistry();
+  b.reg.mutable_feature_views(0)->mutable_spec()->mutable_feature_transformation();
+  pb::FeastFeatureViewSpec* off = b.View("off", "driver", "driver_id", pb::INT64);
+  RegistryBuilder::AddFeature(off->mutable_features(), "x", pb::INT64);
+  RegistryBuilder::FileSource(off->mutable_batch_source(), "off_file", "data/off.parquet");
+  off->set_disabled(true);
+  pb::FeastFeatureViewSpec* odd = b.View("odd", "driver", "driver_id", pb::INT64);
+  RegistryBuilder::AddFeature(odd->mutable_features(), "x", pb::INT64);
+  RegistryBuilder::FileSource(odd->mutable_batch_source(), "odd_file", "data/odd.pq");
+  pb::FeastFeatureViewSpec* delta = b.View("delta", "driver", "driver_id", pb::INT64);
+  RegistryBuilder::AddFeature(delta->mutable_features(), "x", pb::INT64);
+  RegistryBuilder::FileSource(delta->mutable_batch_source(), "delta_file", "data/delta.parquet");
+  delta->mutable_batch_source()
+      ->mutable_file_options()
+      ->mutable_file_format()
+      ->mutable_delta_format();
+  FeastRepo repo;
+  repo.Write(b.Bytes());
+  LARDER_ASSERT_OK_AND_ASSIGN(RepoConfig c, LoadRepoConfig(repo.dir()));
+  const UnservableDef* u = c.FindUnservable(UnservableDef::Kind::kView, "driver_stats");
+  ASSERT_NE(u, nullptr);
+  EXPECT_NE(u->reason.find("transformation"), std::string::npos) << u->reason;
+  u = c.FindUnservable(UnservableDef::Kind::kView, "off");
+  ASSERT_NE(u, nullptr);
+  EXPECT_NE(u->reason.find("is disabled"), std::string::npos) << u->reason;
+  ASSERT_NE(c.FindView("odd"), nullptr);
+  EXPECT_EQ(c.FindSource("odd_file")->kind, SourceKind::kExternal);
+  EXPECT_NE(c.FindSource("odd_file")->external_type.find("does not end in .parquet"),
+            std::string::npos);
+  EXPECT_NE(c.FindSource("delta_file")->external_type.find("Delta"), std::string::npos);
+  // Materializing an unservable view by name gives its reason.
+  LARDER_ASSERT_OK_AND_ASSIGN(auto fs, repo.OpenApplied());
+  EXPECT_TRUE(IsError(fs->Materialize(0, testing::NowSeconds() * testing::kMicros, {"off"}),
+                      ErrorCode::kFeatureViewNotFound, {"'off' cannot be served", "disabled"}));
+}
+
 TEST(FeastRegistry, BytesThatAreNotARegistryAreRefused) {
   FeastRepo repo;
   repo.Write(std::string("\x0a\xff\xff\xff\xff\x0f", 6));
@@ -536,7 +620,7 @@ TEST(FeastYaml, OtherOnlineStoresRegistriesAndKeysAreRefused) {
       {"project: rides\nregistry: gs://bucket/registry.db\n",
        {"feature_store.yaml:2:11", "not a local file"}},
       {"project: rides\nprovider: local\nonline_store:\n  path: data/online_store.db\n",
-       {"feature_store.yaml:4:3", "without a type is Feast's SQLite store"}},
+       {"feature_store.yaml:4:3", "without a type is the provider's default store"}},
       {"project: rides\nregistry:\n  registry_store_type: S3RegistryStore\n  path: s3://b/r.db\n",
        {"feature_store.yaml:3:24", "registry_store_type 'S3RegistryStore' is not a local file"}},
       {"project: rides\nprovider: local\nentities: []\n",
@@ -571,6 +655,7 @@ TEST(FeastYaml, RegistryMapAndLarderOnlineStoreKeysAreRead) {
   repo.temp().Write("reg/custom.db", DriverRegistry().Bytes());
   repo.temp().Write("feature_store.yaml",
                     "project: rides\nprovider: local\nregistry:\n  registry_type: file\n"
+                    "  registry_store_type: FileRegistryStore\n  mcp: {enabled: false}\n"
                     "  path: reg/custom.db\n  cache_ttl_seconds: 60\nonline_store:\n"
                     "  type: larder\n  initial_capacity: 5000\n"
                     "offline_store:\n  type: file\nentity_key_serialization_version: 3\n");

@@ -15,6 +15,10 @@ namespace {
 
 namespace pb = feast_import;
 
+// Features one view may have: null bits and slots are below 2^16 (engine/rows/catalog.h,
+// kMaxLayoutSlots), which a registry holding more would fail to decode.
+constexpr int32_t kMaxFeatures = 1 << 16;
+
 // The entity Feast adds for views declared without entities (feast/feature_view.py, DUMMY_ENTITY).
 constexpr std::string_view kDummyEntity = "__dummy";
 
@@ -37,6 +41,17 @@ bool IsPrintable(std::string_view s) {
 }
 
 std::string Q(std::string_view s) { return QuoteInput(s); }
+
+// Whether Larder reads `path` as Parquet (engine/offline/parquet_source.h, IsParquetSource):
+// a name ending in ".parquet" or '/', or a directory.
+bool LooksLikeParquet(const std::string& path) {
+  auto ends_with = [&](std::string_view tail) {
+    return path.size() >= tail.size() &&
+           path.compare(path.size() - tail.size(), tail.size(), tail) == 0;
+  };
+  std::error_code ec;
+  return ends_with(".parquet") || ends_with("/") || std::filesystem::is_directory(path, ec);
+}
 
 // A Feast value type as a Larder dtype, or nullopt when Larder cannot store it.
 std::optional<DType> ToDType(int feast_type) {
@@ -106,12 +121,21 @@ std::string ExternalType(const pb::FeastDataSource& ds) {
       break;
   }
   std::string out = std::string(what) + " (Feast " + feast;
-  if (!ds.data_source_class_type().empty()) out += ", " + ds.data_source_class_type();
+  if (!ds.data_source_class_type().empty()) out += ", " + Q(ds.data_source_class_type());
   return out + ")";
 }
 
 // A definition Larder cannot serve makes it unservable, with the reason; only a registry that
 // does not hold the project, or defines a name twice, fails the import.
+// A batch feature view that derives its features (Feast 0.53 on: a transformation, or other
+// views as its source) is not served: materializing its batch columns would skip the
+// derivation. A stream feature view's transformation runs in the stream processor before rows
+// are pushed, so its rows are what is pushed (docs/feast.md).
+bool HasTransformation(const pb::FeastFeatureViewSpec& spec) {
+  return spec.source_views_size() > 0 || spec.has_feature_transformation();
+}
+bool HasTransformation(const pb::FeastStreamFeatureViewSpec&) { return false; }
+
 class Importer {
  public:
   Importer(std::string file, RepoConfig* config) : file_(std::move(file)), config_(*config) {}
@@ -161,15 +185,14 @@ Result<std::string> Importer::AddSource(const pb::FeastDataSource& ds,
   using T = pb::FeastDataSource;
   const bool push = ds.type() == T::PUSH_SOURCE;
   if (push ? !IsName(name) : !IsPrintable(name)) {
-    return InvalidArgument("its source " + Q(name) +
-                           (push ? " is a push source whose name Larder cannot use (letters, "
-                                   "digits and _)"
-                                 : " has no usable name (1 to 1024 printable bytes)"));
+    return InvalidArgument(
+        (push ? "push source " + Q(name) + " has a name Larder cannot use (letters, digits and _)"
+              : "source " + Q(name) + " has no usable name (1 to 1024 printable bytes)"));
   }
   if (auto it = source_kinds_.find(name); it != source_kinds_.end()) {
     // A view's copy of a listed source, or the same name given to another kind of source.
     if ((it->second == SourceKind::kPush) != push) {
-      return InvalidArgument("its source " + Q(name) + " names two different sources");
+      return InvalidArgument("the name " + Q(name) + " is given to two different sources");
     }
     return name;
   }
@@ -182,14 +205,14 @@ Result<std::string> Importer::AddSource(const pb::FeastDataSource& ds,
   src.created_timestamp_column = ds.created_timestamp_column();
   if (push) {
     if (!ds.has_batch_source()) {
-      return InvalidArgument("its push source " + Q(name) + " has no batch source");
+      return InvalidArgument("push source " + Q(name) + " has no batch source");
     }
     if (ds.batch_source().type() == T::PUSH_SOURCE) {
-      return InvalidArgument("its push source " + Q(name) + " has a push source as batch source");
+      return InvalidArgument("push source " + Q(name) + " has a push source as batch source");
     }
     std::string batch_fallback = name + "_batch";
     if (ds.batch_source().name() == name) {
-      return InvalidArgument("its push source " + Q(name) + " and its batch source share a name");
+      return InvalidArgument("push source " + Q(name) + " and its batch source share a name");
     }
     LARDER_ASSIGN_OR_RETURN(src.batch_source, AddSource(ds.batch_source(), batch_fallback));
     src.kind = SourceKind::kPush;
@@ -200,14 +223,26 @@ Result<std::string> Importer::AddSource(const pb::FeastDataSource& ds,
     if (uri.rfind("file://", 0) == 0) uri = uri.substr(7);
     const bool remote = uri.find("://") != std::string::npos;
     const bool delta = ds.file_options().file_format().has_delta_format();
-    if (ds.type() == T::BATCH_FILE && !uri.empty() && !remote && !delta &&
+    const bool readable =
+        ds.type() == T::BATCH_FILE && !uri.empty() && !remote && !delta &&
         ds.field_mapping().empty() && IsName(src.timestamp_field) &&
-        (src.created_timestamp_column.empty() || IsName(src.created_timestamp_column))) {
-      src.kind = SourceKind::kFile;
-      src.path = uri;
+        (src.created_timestamp_column.empty() || IsName(src.created_timestamp_column));
+    std::string resolved;
+    if (readable) {
       std::filesystem::path p(uri);
       if (!p.is_absolute() && !config_.repo_dir.empty()) p = config_.repo_dir / p;
-      src.resolved_path = p.lexically_normal().string();
+      resolved = p.lexically_normal().string();
+    }
+    if (readable && LooksLikeParquet(resolved)) {
+      src.kind = SourceKind::kFile;
+      src.path = uri;
+      src.resolved_path = resolved;
+    } else if (readable) {
+      // Feast's file sources are Parquet; Larder tells Parquet from CSV by the path (a
+      // `.parquet` file or a directory), so a Parquet file named otherwise would be read as CSV.
+      src.kind = SourceKind::kExternal;
+      src.external_type = "a Parquet file at " + Q(uri) +
+                          " whose name does not end in .parquet (Larder tells Parquet by the name)";
     } else {
       src.kind = SourceKind::kExternal;
       if (ds.type() != T::BATCH_FILE) {
@@ -269,6 +304,7 @@ template <typename Spec>
 Status Importer::AddView(const Spec& spec, bool stream) {
   const std::string& name = spec.name();
   const std::string kind = stream ? "stream feature view " : "feature view ";
+  if (!IsPrintable(name)) return Status::Ok();  // no request can name it
   if (!Claim(UnservableDef::Kind::kView, name)) return Error(kind + Q(name) + " is defined twice");
   auto unservable = [&](const std::string& reason) {
     Unservable(UnservableDef::Kind::kView, name, "a " + kind + "that " + reason);
@@ -276,6 +312,11 @@ Status Importer::AddView(const Spec& spec, bool stream) {
   };
   if (!IsName(name)) return unservable("has a name Larder cannot use (letters, digits and _)");
   if (spec.disabled()) return unservable("is disabled");
+  if (HasTransformation(spec)) {
+    return unservable(
+        "computes its features with a transformation or from other views, which "
+        "Larder does not run");
+  }
   FeatureViewDef view;
   view.name = name;
   view.online = spec.online();
@@ -354,6 +395,9 @@ Status Importer::AddView(const Spec& spec, bool stream) {
     view.features.push_back(FieldDef{f.name(), *t});
   }
   if (view.features.empty()) return unservable("has no features");
+  if (view.features.size() >= static_cast<size_t>(kMaxFeatures)) {
+    return unservable("has more than " + std::to_string(kMaxFeatures - 1) + " features");
+  }
   // Pushes reach a view through its stream source when that is a push source; otherwise it is
   // read (materialized) from its batch source.
   Result<std::string> source = InvalidArgument("has no batch source");
@@ -361,12 +405,12 @@ Status Importer::AddView(const Spec& spec, bool stream) {
     source = AddSource(spec.stream_source(), name + "_push");
   } else if (spec.has_batch_source()) {
     source = AddSource(spec.batch_source(), name + "_source");
-    if (source.ok() && spec.has_stream_source()) {
-      Result<std::string> stream_source = AddSource(spec.stream_source(), name + "_stream");
-      if (!stream_source.ok()) source = stream_source.status();
-    }
+    // A stream source other than a push source (Kafka, Kinesis) is never read here: kept for
+    // `inspect` when it can be, and never a reason to refuse the view.
+    if (source.ok() && spec.has_stream_source())
+      (void)AddSource(spec.stream_source(), name + "_stream");
   }
-  if (!source.ok()) return unservable(source.status().message());
+  if (!source.ok()) return unservable("has an unusable source: " + source.status().message());
   view.source = *source;
   for (const auto& [entity_name, type] : typed_here) {
     untyped_entities_.erase(entity_name);
@@ -379,6 +423,7 @@ Status Importer::AddView(const Spec& spec, bool stream) {
 
 Status Importer::AddService(const pb::FeastFeatureServiceSpec& spec) {
   const std::string& name = spec.name();
+  if (!IsPrintable(name)) return Status::Ok();  // no request can name it
   if (!Claim(UnservableDef::Kind::kService, name)) {
     return Error("feature service " + Q(name) + " is defined twice");
   }
@@ -413,6 +458,8 @@ Status Importer::AddService(const pb::FeastFeatureServiceSpec& spec) {
     const FeatureViewDef& view = config_.views[found->second];
     std::set<std::string> have;
     for (const FieldDef& field : view.features) have.insert(field.name);
+    std::set<std::string> keys;
+    for (const JoinKeyDef& k : view.join_keys) keys.insert(k.name);
     // Two projections of one view read the union of their features (as Larder's YAML merges
     // them); an empty list is the whole view.
     FeatureServiceDef::Projection* proj = nullptr;
@@ -431,6 +478,7 @@ Status Importer::AddService(const pb::FeastFeatureServiceSpec& spec) {
       continue;
     }
     for (const pb::FeastFeature& f : p.feature_columns()) {
+      if (keys.count(f.name()) > 0) continue;  // Feast 0.20-0.21 list the join key's column
       if (have.count(f.name()) == 0) {
         return unservable("reads feature " + Q(f.name()) + ", which feature view " + Q(view_name) +
                           " does not have");
@@ -485,6 +533,8 @@ Status Importer::Run(const pb::FeastRegistry& reg) {
   }
   auto add_named = [&](const pb::FeastNamedSpec& spec, const char* what) {
     if (!Mine(spec.project())) return Status::Ok();
+    // A name no request can carry is not worth keeping (nor printing).
+    if (!IsPrintable(spec.name())) return Status::Ok();
     if (!Claim(UnservableDef::Kind::kView, spec.name())) {
       return Error(Q(spec.name()) + " is defined twice");
     }
@@ -510,6 +560,13 @@ Status Importer::Run(const pb::FeastRegistry& reg) {
 
 Status ImportFeastRegistry(std::string_view bytes, const std::string& file_name,
                            RepoConfig* config) {
+  // Feast truncates the file before it writes it: an empty file may be one being rewritten, and
+  // read as a registry with nothing in it, an apply would drop every view.
+  if (bytes.empty()) {
+    return ConfigError(file_name +
+                       ": the Feast registry is empty (is `feast apply` writing it? "
+                       "try again)");
+  }
   pb::FeastRegistry reg;
   if (bytes.size() > static_cast<size_t>(INT32_MAX) ||
       !reg.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {

@@ -14,11 +14,11 @@ namespace larder {
 // Adds project `config->project`'s entities, data sources, feature views, stream feature views
 // and feature services from registry bytes `bytes` to `config` (whose other sections are empty),
 // resolving relative file-source paths against `config->repo_dir`. What Larder cannot serve is
-// kept as it is: a source it cannot read becomes SourceKind::kExternal, and an on-demand or
-// request feature view, a view with a type Larder cannot store or without entities, and a
-// service reading one become `config->unservable` with the reason. Errors are kConfigError
-// naming `file_name` and the object: bytes that are not a Feast registry, a registry holding
-// other projects but not this one, a name Larder cannot use, conflicting join key types.
+// kept by name: a source it cannot read becomes SourceKind::kExternal; an on-demand or request
+// feature view, a view with a type, name, entity or source Larder cannot use (or derived by a
+// transformation, or disabled), and a service reading one, become `config->unservable` with the
+// reason. Errors (kConfigError naming `file_name`): bytes that are empty or not a Feast
+// registry, a registry holding other projects but not this one, a name defined twice.
 Status ImportFeastRegistry(std::string_view bytes, const std::string& file_name,
                            RepoConfig* config);
 

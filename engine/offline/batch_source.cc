@@ -4,6 +4,7 @@
 #include <string_view>
 #include <unordered_set>
 
+#include "engine/quote.h"
 #include "engine/row_stager.h"
 
 namespace larder {
@@ -67,10 +68,9 @@ Result<BatchSource> ResolveBatchSource(const Catalog& repo, std::string_view sou
   if (src != nullptr && src->kind == SourceKind::kPush) src = config.FindSource(src->batch_source);
   if (src != nullptr && src->kind == SourceKind::kExternal) {
     return Status(ErrorCode::kDataSourceError,
-                  "batch source '" + src->name + "' is " + src->external_type +
+                  "batch source " + QuoteInput(src->name) + " is " + src->external_type +
                       ", imported from the Feast registry: Larder reads only local CSV and "
-                      "Parquet file sources, so it cannot read or write this one (materialize "
-                      "other views by naming them)");
+                      "Parquet file sources, so it cannot read or write this one");
   }
   if (src == nullptr || src->kind != SourceKind::kFile) {
     return Status(ErrorCode::kDataSourceNotFound,

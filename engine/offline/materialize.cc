@@ -559,11 +559,7 @@ Result<std::vector<const ViewInfo*>> SelectViews(const Catalog& repo, const Cata
     }
   } else {
     for (const std::string& name : names) {
-      const ViewInfo* v = repo.FindView(name);
-      if (v == nullptr) {
-        return Status(ErrorCode::kFeatureViewNotFound,
-                      "feature view " + QuoteInput(name) + " is not in the feature repo");
-      }
+      LARDER_ASSIGN_OR_RETURN(const ViewInfo* v, repo.RequireView(name, "feature repo"));
       if (!v->def.online) {
         return InvalidArgument("feature view '" + name +
                                "' is not online (online: false); there is nothing to materialize "
@@ -664,7 +660,14 @@ Result<MaterializeResult> MaterializeRepo(Store& store, const RepoConfig& repo,
   }
   Progress progress{&progress_fn, Clock::now()};
   for (Target& t : targets) {
-    LARDER_ASSIGN_OR_RETURN(BatchSource bs, ResolveBatchSource(*repo_cat, t.view->def.source));
+    Result<BatchSource> resolved = ResolveBatchSource(*repo_cat, t.view->def.source);
+    if (!resolved.ok() && views.empty()) {
+      return resolved.status().WithContext(
+          "materialize covers every online view when none is named; name the views to "
+          "materialize to leave out feature view '" +
+          t.view->def.name + "'");
+    }
+    LARDER_ASSIGN_OR_RETURN(BatchSource bs, std::move(resolved));
     Pass pass{bs.file->resolved_path, t.view->timestamp_field, t.view->created_timestamp_column};
     if (by_pass.find(pass) == by_pass.end()) {
       // Every file must be there before anything is written.

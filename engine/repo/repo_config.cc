@@ -184,9 +184,7 @@ constexpr std::string_view kFeastTopKeys[] = {"project",
                                               "data_quality_monitoring",
                                               "max_future_skew",
                                               "go_feature_retrieval",
-                                              "go_feature_serving",
-                                              "enable_online_feature_view_versioning",
-                                              "mcp"};
+                                              "go_feature_serving"};
 constexpr std::string_view kFeastOnlyKeys[] = {"provider",
                                                "registry",
                                                "offline_store",
@@ -200,9 +198,15 @@ constexpr std::string_view kFeastOnlyKeys[] = {"provider",
 constexpr std::string_view kFeastOnlineStoreKeys[] = {
     "type",      "path",         "initial_capacity", "memory_limit",
     "file_mode", "readers_mode", "reader_grace_ms",  "owner"};
-constexpr std::string_view kFeastRegistryKeys[] = {
-    "path",       "registry_type",        "registry_store_type", "cache_ttl_seconds",
-    "cache_mode", "s3_additional_kwargs", "purge_feast_metadata"};
+constexpr std::string_view kFeastRegistryKeys[] = {"path",
+                                                   "registry_type",
+                                                   "registry_store_type",
+                                                   "cache_ttl_seconds",
+                                                   "cache_mode",
+                                                   "s3_additional_kwargs",
+                                                   "purge_feast_metadata",
+                                                   "enable_online_feature_view_versioning",
+                                                   "mcp"};
 // online_store.reader_grace_ms: from a millisecond (tests) to an hour.
 constexpr uint64_t kMaxReaderGraceMs = 3'600'000;
 constexpr std::string_view kEntityKeys[] = {"name",        "join_keys", "value_type",
@@ -1061,9 +1065,9 @@ Status Parser::ParseFeastOnlineStore(const Fields& top) {
     // Feast reads a map without a type as its default store, SQLite (`feast init` wrote
     // `online_store: {path: data/online_store.db}` before 0.30): not a place for a segment.
     return Error(section->value,
-                 "online_store: a Feast online_store without a type is Feast's "
-                 "SQLite store; set 'type: larder' (or remove the online_store "
-                 "section) to serve this repo from Larder");
+                 "online_store: a Feast online_store without a type is the provider's default "
+                 "store (SQLite for provider local); set 'type: larder' (or remove the "
+                 "online_store section) to serve this repo from Larder");
   }
   if (type != nullptr && (!type->IsScalar() || type->Scalar() != "larder")) {
     std::string shown = type->IsScalar() ? Quote(type->Scalar()) : KindName(*type);
@@ -1098,7 +1102,8 @@ Result<std::string> Parser::ReadFeastRegistryPath(const Fields& top) const {
     }
     if (const Entry* t = fields.Find("registry_store_type")) {
       LARDER_ASSIGN_OR_RETURN(std::string store, ReadString(*t, "registry"));
-      if (store != "LocalRegistryStore" && store != "file") {
+      // Feast's names for its local file store (feast/infra/registry/registry.py).
+      if (store != "FileRegistryStore" && store != "feast.infra.registry.file.FileRegistryStore") {
         return Error(t->value, "registry: registry_store_type " + Quote(store) +
                                    " is not a local file (Larder reads the registry from a "
                                    "local path)");
