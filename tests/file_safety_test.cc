@@ -163,7 +163,15 @@ TEST_F(FileSafety, AReaderServesOnlyASegmentOfAUserItTrusts) {
   OtherUser other;
   if (!other.ok()) GTEST_SKIP() << other.why_not();
   RepoConfig config = WrittenRepo();
-  ASSERT_EQ(other.RunAs([&] { return Store::Apply(config).ok() ? 0 : 1; }), 0);
+  // The child's error goes to stderr: this apply failed once in CI's ASan stage (2026-12-07,
+  // under ctest -j2) and passed in every run alone, with nothing saying why.
+  ASSERT_EQ(other.RunAs([&] {
+    auto applied = Store::Apply(config);
+    if (!applied.ok())
+      std::fprintf(stderr, "apply as the other user: %s\n", applied.status().ToString().c_str());
+    return applied.ok() ? 0 : 1;
+  }),
+            0);
 
   auto refused = OnlineReader::Attach(repo_.segment());
   ASSERT_FALSE(refused.ok()) << "a reader served a segment of an untrusted owner";
