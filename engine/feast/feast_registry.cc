@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "engine/feast/feast_registry.pb.h"
+#include "engine/offline/parquet_source.h"
 #include "engine/quote.h"
 
 namespace larder {
@@ -42,17 +43,6 @@ bool IsPrintable(std::string_view s) {
 
 std::string Q(std::string_view s) { return QuoteInput(s); }
 
-// Whether Larder reads `path` as Parquet (engine/offline/parquet_source.h, IsParquetSource):
-// a name ending in ".parquet" or '/', or a directory.
-bool LooksLikeParquet(const std::string& path) {
-  auto ends_with = [&](std::string_view tail) {
-    return path.size() >= tail.size() &&
-           path.compare(path.size() - tail.size(), tail.size(), tail) == 0;
-  };
-  std::error_code ec;
-  return ends_with(".parquet") || ends_with("/") || std::filesystem::is_directory(path, ec);
-}
-
 // A Feast value type as a Larder dtype, or nullopt when Larder cannot store it.
 std::optional<DType> ToDType(int feast_type) {
   if (feast_type >= 1 && feast_type <= 8) return DType{static_cast<ScalarType>(feast_type), false};
@@ -84,49 +74,21 @@ std::string ExternalType(const pb::FeastDataSource& ds) {
   std::string feast = T::SourceType_IsValid(ds.type())
                           ? T::SourceType_Name(static_cast<T::SourceType>(ds.type()))
                           : "source type " + std::to_string(ds.type());
-  const char* what = nullptr;
-  switch (ds.type()) {
-    case T::BATCH_BIGQUERY:
-      what = "a BigQuery source";
-      break;
-    case T::STREAM_KAFKA:
-      what = "a Kafka source";
-      break;
-    case T::STREAM_KINESIS:
-      what = "a Kinesis source";
-      break;
-    case T::BATCH_REDSHIFT:
-      what = "a Redshift source";
-      break;
-    case T::REQUEST_SOURCE:
-      what = "a request source";
-      break;
-    case T::BATCH_SNOWFLAKE:
-      what = "a Snowflake source";
-      break;
-    case T::BATCH_TRINO:
-      what = "a Trino source";
-      break;
-    case T::BATCH_SPARK:
-      what = "a Spark source";
-      break;
-    case T::BATCH_ATHENA:
-      what = "an Athena source";
-      break;
-    case T::BATCH_ICEBERG:
-      what = "an Iceberg source";
-      break;
-    default:
-      what = "a custom source";
-      break;
+  static constexpr std::pair<T::SourceType, const char*> kKinds[] = {
+      {T::BATCH_BIGQUERY, "a BigQuery source"}, {T::STREAM_KAFKA, "a Kafka source"},
+      {T::STREAM_KINESIS, "a Kinesis source"},  {T::BATCH_REDSHIFT, "a Redshift source"},
+      {T::REQUEST_SOURCE, "a request source"},  {T::BATCH_SNOWFLAKE, "a Snowflake source"},
+      {T::BATCH_TRINO, "a Trino source"},       {T::BATCH_SPARK, "a Spark source"},
+      {T::BATCH_ATHENA, "an Athena source"},    {T::BATCH_ICEBERG, "an Iceberg source"}};
+  const char* what = "a custom source";
+  for (const auto& [type, text] : kKinds) {
+    if (ds.type() == type) what = text;
   }
   std::string out = std::string(what) + " (Feast " + feast;
   if (!ds.data_source_class_type().empty()) out += ", " + Q(ds.data_source_class_type());
   return out + ")";
 }
 
-// A definition Larder cannot serve makes it unservable, with the reason; only a registry that
-// does not hold the project, or defines a name twice, fails the import.
 // A batch feature view that derives its features (Feast 0.53 on: a transformation, or other
 // views as its source) is not served: materializing its batch columns would skip the
 // derivation. A stream feature view's transformation runs in the stream processor before rows
@@ -136,6 +98,8 @@ bool HasTransformation(const pb::FeastFeatureViewSpec& spec) {
 }
 bool HasTransformation(const pb::FeastStreamFeatureViewSpec&) { return false; }
 
+// A definition Larder cannot serve makes it unservable, with the reason; only a registry that
+// does not hold the project, or defines a name twice, fails the import.
 class Importer {
  public:
   Importer(std::string file, RepoConfig* config) : file_(std::move(file)), config_(*config) {}
@@ -233,7 +197,7 @@ Result<std::string> Importer::AddSource(const pb::FeastDataSource& ds,
       if (!p.is_absolute() && !config_.repo_dir.empty()) p = config_.repo_dir / p;
       resolved = p.lexically_normal().string();
     }
-    if (readable && LooksLikeParquet(resolved)) {
+    if (readable && IsParquetSource(resolved)) {
       src.kind = SourceKind::kFile;
       src.path = uri;
       src.resolved_path = resolved;

@@ -1052,30 +1052,24 @@ bool Parser::IsFeastFormat(const Fields& top) {
 // defaults). Another Feast online store type is refused: this file is being served by Larder.
 Status Parser::ParseFeastOnlineStore(const Fields& top) {
   const Entry* section = top.Find("online_store");
-  const YAML::Node* type = nullptr;
-  YAML::Node type_node;
-  if (section != nullptr && section->value.IsScalar()) {
-    type_node = section->value;
-    type = &type_node;
-  } else if (section != nullptr && section->value.IsMap() && section->value["type"]) {
-    type_node = section->value["type"];
-    type = &type_node;
-  }
-  if (type == nullptr && section != nullptr && section->value.IsMap()) {
+  if (section == nullptr) return ParseOnlineStore(top, kFeastOnlineStoreKeys);  // the defaults
+  const YAML::Node& value = section->value;
+  const YAML::Node type = value.IsMap() ? value["type"] : value;
+  if (!type) {
     // Feast reads a map without a type as its default store, SQLite (`feast init` wrote
     // `online_store: {path: data/online_store.db}` before 0.30): not a place for a segment.
-    return Error(section->value,
+    return Error(value,
                  "online_store: a Feast online_store without a type is the provider's default "
                  "store (SQLite for provider local); set 'type: larder' (or remove the "
                  "online_store section) to serve this repo from Larder");
   }
-  if (type != nullptr && (!type->IsScalar() || type->Scalar() != "larder")) {
-    std::string shown = type->IsScalar() ? Quote(type->Scalar()) : KindName(*type);
-    return Error(*type, "online_store: type " + shown +
-                            " is another Feast online store; set 'type: larder' (or remove the "
-                            "online_store section) to serve this repo from Larder");
+  if (!type.IsScalar() || type.Scalar() != "larder") {
+    std::string shown = type.IsScalar() ? Quote(type.Scalar()) : KindName(type);
+    return Error(type, "online_store: type " + shown +
+                           " is another Feast online store; set 'type: larder' (or remove the "
+                           "online_store section) to serve this repo from Larder");
   }
-  if (section != nullptr && section->value.IsScalar()) {
+  if (value.IsScalar()) {  // `online_store: larder`: the defaults
     config_.online_store.path = "/dev/shm/larder-" + config_.project;
     return Status::Ok();
   }
