@@ -116,6 +116,18 @@ Result<StoreInfo> FeatureStore::Inspect() {
   return store->Inspect();
 }
 
+Result<SnapshotInfo> FeatureStore::Snapshot(const std::string& out_file) {
+  LARDER_ASSIGN_OR_RETURN(auto store, Attached());
+  return store->Snapshot(out_file);
+}
+
+Result<SnapshotInfo> FeatureStore::Restore(const std::string& snapshot_file) {
+  LARDER_ASSIGN_OR_RETURN(SnapshotInfo info, Store::Restore(snapshot_file, config_));
+  MutexLock lock(mu_);
+  store_.reset();  // a new segment: attach to it on next use
+  return info;
+}
+
 Result<CheckReport> FeatureStore::Check() {
   LARDER_ASSIGN_OR_RETURN(auto store, Attached());
   return store->Check();

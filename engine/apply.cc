@@ -13,11 +13,13 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <set>
 #include <unordered_map>
 #include <utility>
 
+#include "engine/index/index_writer.h"
 #include "engine/index/row_version.h"
 #include "engine/quote.h"
 #include "engine/rows/registry_codec.h"
@@ -80,45 +82,17 @@ void NoteUnservable(const RepoConfig& config, ApplyReport* report) {
 }
 
 Result<ApplyReport> CreateStore(const RepoConfig& config, const FileModes& modes) {
-  const std::string& path = config.online_store.path;
-  uint64_t size = config.online_store.memory_limit;
-  LARDER_ASSIGN_OR_RETURN(auto seg, SegmentMapping::CreateTemp(path, size, modes));
   ApplyReport report;
   report.created = report.changed = true;
   RepoConfig reg = config;
   uint32_t next_id = 1;
   const SchemaPlan plan = PlanSchema(nullptr, &next_id, &reg, [](uint32_t) { return 0; });
   report.messages = DescribePlan(plan, /*done=*/true);
-
-  Store::Impl impl;
-  impl.seg = std::move(seg);
-  Arena arena(impl.seg.get());
-  layout::SegmentHeader* h = impl.header();
-  // Index sized for initial_capacity entries.
-  uint32_t log2 = Log2BucketsFor(config.online_store.initial_capacity);
-  uint64_t index_bytes = layout::IndexBlockBytes(log2);
-  auto idx_off = arena.Allocate(index_bytes, layout::BlockKind::kIndex, true);
-  if (!idx_off.ok()) {
-    return idx_off.status().WithContext("initial_capacity " +
-                                        std::to_string(config.online_store.initial_capacity) +
-                                        " does not fit memory_limit " + HumanBytes(size));
-  }
-  h->index_desc.store(layout::MakeIndexDesc(*idx_off + layout::kIndexDataOffset, log2),
-                      std::memory_order_relaxed);
-  std::string encoded = EncodeRegistry(reg, next_id);
-  LARDER_ASSIGN_OR_RETURN(
-      uint64_t reg_off,
-      arena.Allocate(sizeof(layout::BlockHeader) + encoded.size(), layout::BlockKind::kRegistry));
-  arena.Block(reg_off)->payload_len = static_cast<uint32_t>(encoded.size());
-  std::memcpy(impl.base() + reg_off + sizeof(layout::BlockHeader), encoded.data(), encoded.size());
-  h->registry_block.store(reg_off, std::memory_order_relaxed);
-  h->registry_generation.store(1, std::memory_order_relaxed);
-  LARDER_RETURN_IF_ERROR(ReaderTableMapping::Create(path, h->segment_uid, modes));
-  LARDER_RETURN_IF_ERROR(impl.seg->Publish());
+  LARDER_RETURN_IF_ERROR(CreateSegment(reg, next_id, {}, 0, modes));
   report.messages.insert(report.messages.begin(),
-                         "created store '" + path + "' (memory_limit " + HumanBytes(size) +
-                             ", index for " + std::to_string(config.online_store.initial_capacity) +
-                             " rows)");
+                         "created store '" + config.online_store.path + "' (memory_limit " +
+                             HumanBytes(config.online_store.memory_limit) + ", index for " +
+                             std::to_string(config.online_store.initial_capacity) + " rows)");
   return report;
 }
 
@@ -129,6 +103,92 @@ Result<ApplyReport> UpdateStore(const RepoConfig& config, WriterOptions options,
 }
 
 }  // namespace
+
+Status CreateSegment(const RepoConfig& registry, uint32_t next_view_id,
+                     const std::vector<NewRow>& rows, uint64_t visible_batch,
+                     const FileModes& modes) {
+  const std::string& path = registry.online_store.path;
+  const uint64_t size = registry.online_store.memory_limit;
+  LARDER_ASSIGN_OR_RETURN(auto seg, SegmentMapping::CreateTemp(path, size, modes));
+  Store::Impl impl;
+  impl.seg = std::move(seg);
+  Arena arena(impl.seg.get());
+  layout::SegmentHeader* h = impl.header();
+  // Rows loaded at creation get an index one size larger than they need (a load factor of 0.2
+  // to 0.4, as after the writer's growth): room for new keys, and buckets short enough that
+  // their rows fit in one run hint.
+  const uint64_t capacity = std::max<uint64_t>(registry.online_store.initial_capacity, rows.size());
+  const uint32_t log2 = Log2BucketsFor(capacity) + (rows.empty() ? 0 : 1);
+  auto idx_off = arena.Allocate(layout::IndexBlockBytes(log2), layout::BlockKind::kIndex, true);
+  if (!idx_off.ok()) {
+    return idx_off.status().WithContext("an index for " + std::to_string(capacity) +
+                                        " rows does not fit memory_limit " + HumanBytes(size));
+  }
+  h->index_desc.store(layout::MakeIndexDesc(*idx_off + layout::kIndexDataOffset, log2),
+                      std::memory_order_relaxed);
+  const std::string encoded = EncodeRegistry(registry, next_view_id);
+  LARDER_ASSIGN_OR_RETURN(
+      uint64_t reg_off,
+      arena.Allocate(sizeof(layout::BlockHeader) + encoded.size(), layout::BlockKind::kRegistry));
+  arena.Block(reg_off)->payload_len = static_cast<uint32_t>(encoded.size());
+  std::memcpy(impl.base() + reg_off + sizeof(layout::BlockHeader), encoded.data(), encoded.size());
+  h->registry_block.store(reg_off, std::memory_order_relaxed);
+  h->registry_generation.store(1, std::memory_order_relaxed);
+  if (!rows.empty()) {
+    // Rows laid out in bucket order (BucketOrderKey): each bucket's rows side by side, and the
+    // buckets of one run-hint group near each other, as a bulk load leaves them, so that each
+    // lookup's run hint names the lines it needs.
+    LARDER_ASSIGN_OR_RETURN(HashIndex idx, impl.index());
+    const std::vector<uint32_t> order =
+        InBucketOrder(rows.size(), [&](size_t i) { return rows[i].hash; });
+    std::vector<IndexWriter::FreshRow> placed;
+    placed.reserve(rows.size());
+    for (uint32_t i : order) {
+      const NewRow& r = rows[i];
+      const uint64_t bytes = layout::RowBlockBytes(r.key.size(), r.payload.size());
+      auto off = arena.Allocate(bytes, layout::BlockKind::kRow);
+      if (!off.ok()) {
+        return off.status().WithContext(std::to_string(rows.size()) +
+                                        " rows do not fit memory_limit " + HumanBytes(size));
+      }
+      uint8_t* block = impl.base() + *off;
+      auto* b = reinterpret_cast<layout::BlockHeader*>(block);
+      b->key_len = static_cast<uint16_t>(r.key.size());
+      b->view_id = r.view_id;
+      b->payload_len = static_cast<uint32_t>(r.payload.size());
+      SetRowVersion(block, layout::RowVersion{visible_batch, 0});
+      std::memcpy(block + layout::kRowKeyOffset, r.key.data(), r.key.size());
+      std::memcpy(block + layout::RowPayloadOffset(r.key.size()), r.payload.data(),
+                  r.payload.size());
+      placed.push_back({r.hash, *off, bytes});
+    }
+    if (!IndexWriter(idx).LoadFresh(placed)) {
+      return Status(ErrorCode::kInternal, "the new index overflowed while loading rows");
+    }
+    h->index_entries.store(rows.size(), std::memory_order_relaxed);
+    h->rows_written.store(rows.size(), std::memory_order_relaxed);
+  }
+  // Relaxed: the segment is not published yet; Publish()'s release store of `ready` orders
+  // every store above before any process can attach.
+  h->visible_seq.store(visible_batch, std::memory_order_relaxed);
+  LARDER_RETURN_IF_ERROR(ReaderTableMapping::Create(path, h->segment_uid, modes));
+  return impl.seg->Publish();
+}
+
+Status CreateIfAbsent(const std::string& path, const FileModes& modes, int lock_timeout_ms,
+                      const std::function<Status()>& create, bool* exists) {
+  LARDER_ASSIGN_OR_RETURN(WriterLock lock, WriterLock::Acquire(path, lock_timeout_ms, modes.lock));
+  struct stat st;
+  *exists = !(::lstat(path.c_str(), &st) != 0 && errno == ENOENT);
+  if (*exists) return Status::Ok();
+  Status created = create();
+  if (!created.ok()) {
+    // Nothing was published: leave no reader table or lock file behind either.
+    ::unlink(ReadersPath(path).c_str());
+    lock.ReleaseAndRemove(path);
+  }
+  return created;
+}
 
 Result<ApplyReport> Store::Impl::ApplyUpdate(Store& store, const RepoConfig& config, bool force) {
   Impl& impl = *store.impl_;
@@ -241,8 +301,6 @@ Result<ApplyReport> Store::Plan(const RepoConfig& config) {
   return report;
 }
 
-namespace {
-
 // The modes apply uses: the caller's when they are not the defaults, else the repo's
 // (online_store.file_mode and readers_mode). The lock file is the owner's alone (0600),
 // whatever the caller asks: a group member who could open it could hold its flock and stop
@@ -254,6 +312,8 @@ FileModes EffectiveModes(const RepoConfig& config, const FileModes& modes) {
   }
   return {config.online_store.file_mode, config.online_store.readers_mode, d.lock};
 }
+
+namespace {
 
 // Gives the files of an existing store the configured modes (a changed file_mode or
 // readers_mode takes effect on the next apply). Each file is opened (never through a symlink,
@@ -290,25 +350,23 @@ Result<ApplyReport> Store::Apply(const RepoConfig& config, const FileModes& requ
   const FileModes modes = EffectiveModes(config, requested);
   LARDER_RETURN_IF_ERROR(CheckRunsAsConfiguredOwner(config.online_store.owner));
   LARDER_RETURN_IF_ERROR(CheckStoreDirectory(path));
-  LARDER_ASSIGN_OR_RETURN(WriterLock lock,
-                          WriterLock::Acquire(path, options.lock_timeout_ms, modes.lock));
-  struct stat st;
-  if (::lstat(path.c_str(), &st) != 0 && errno == ENOENT) {
-    auto created = CreateStore(config, modes);
-    if (!created.ok()) {
-      // Nothing was published: leave no reader table or lock file behind either.
-      ::unlink(ReadersPath(path).c_str());
-      lock.ReleaseAndRemove(path);
-      return created.status();
-    }
+  Result<ApplyReport> created = Status(ErrorCode::kInternal, "not created");
+  bool exists = false;
+  LARDER_RETURN_IF_ERROR(CreateIfAbsent(
+      path, modes, options.lock_timeout_ms,
+      [&] {
+        created = CreateStore(config, modes);
+        return created.status();
+      },
+      &exists));
+  if (!exists) {
     SetModes(path, modes, &*created);
     NoteUnservable(config, &*created);
     return created;
   }
   // An existing path (a symlink, a file of another user, a foreign file) is refused by
-  // Store::Open. UpdateStore takes the lock itself through a WriteSession; flock locks are per
-  // open file description, so release ours first.
-  { WriterLock released = std::move(lock); }
+  // Store::Open. UpdateStore takes the lock itself through a WriteSession (CreateIfAbsent
+  // released ours: flock locks are per open file description).
   LARDER_ASSIGN_OR_RETURN(ApplyReport report, UpdateStore(config, options, apply.force));
   SetModes(path, modes, &report);
   NoteUnservable(config, &report);

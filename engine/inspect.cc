@@ -374,26 +374,31 @@ class Checker {
 
 }  // namespace
 
-Result<CheckReport> Store::Check() const {
+Result<WritersStopped> Store::Impl::StopWriters(const std::string& what) {
   // Before the lock: taking it at the path of a torn-down segment would create a lock file
   // for a store that no longer exists.
-  if (Retired()) return TornDown(impl_->seg->path());
-  // Only the owner may hold the writer lock (it is 0600): another user's check would fail to
+  if (header()->retired.load(std::memory_order_relaxed) != 0) return TornDown(seg->path());
+  // Only the owner may hold the writer lock (it is 0600): another user's process would fail to
   // open it, or, were it missing, create one of its own that no writer could open again.
-  if (::geteuid() != impl_->seg->owner()) {
-    return IoError("larder check takes the writer lock of '" + impl_->seg->path() +
-                   "', which only its owner, " + DescribeUser(impl_->seg->owner()) +
+  if (::geteuid() != seg->owner()) {
+    return IoError("larder " + what + " takes the writer lock of '" + seg->path() +
+                   "', which only its owner, " + DescribeUser(seg->owner()) +
                    ", may hold: run it as that user");
   }
   // It may create the lock file: only in a directory writers would accept.
-  LARDER_RETURN_IF_ERROR(CheckStoreDirectory(impl_->seg->path()));
-  // The writer lock, so that no batch runs while the segment is walked: without it a check
-  // during pushes met half-made blocks and lists and reported them as violations, and could
-  // not tell a batch in progress from a dead writer. Readers may take it too (the lock file is
-  // opened read-only when it cannot be opened for writing; flock needs no write access).
-  std::unique_lock<Mutex> process_lock(impl_->write_mu);
-  auto lock = WriterLock::Acquire(impl_->seg->path(), impl_->options.lock_timeout_ms);
-  if (!lock.ok()) return lock.status().WithContext("check waits for the running write batch");
+  LARDER_RETURN_IF_ERROR(CheckStoreDirectory(seg->path()));
+  // The writer lock, so that no batch runs meanwhile: without it a check during pushes met
+  // half-made blocks and lists and reported them as violations, and could not tell a batch in
+  // progress from a dead writer. Readers may take it too (the lock file is opened read-only
+  // when it cannot be opened for writing; flock needs no write access).
+  std::unique_lock<Mutex> process_lock(write_mu);
+  auto lock = WriterLock::Acquire(seg->path(), options.lock_timeout_ms);
+  if (!lock.ok()) return lock.status().WithContext(what + " waits for the running write batch");
+  return WritersStopped{std::move(process_lock), std::move(*lock)};
+}
+
+Result<CheckReport> Store::Check() const {
+  LARDER_ASSIGN_OR_RETURN(WritersStopped stopped, impl_->StopWriters("check"));
   CheckReport report;
   LARDER_RETURN_IF_ERROR(impl_->ReadProtected([&](const EpochGuard& guard) -> Status {
     report = CheckReport();

@@ -58,6 +58,16 @@ class Store {
   // every process still attached finds out (writers refuse it, lookups answer kStoreNotFound).
   static Status Teardown(const std::string& path);
 
+  // Creates the store at target.online_store.path from the snapshot file `snapshot_path`
+  // (engine/snapshot.cc): the snapshot's registry (with target's online_store settings) and
+  // every row, as they were. The snapshot is checked whole (checksum, versions, every row
+  // against its view) before anything is created. Errors: kInvalidArgument (a store already
+  // exists at the path; the snapshot is of another project), kIncompatibleStore (not a
+  // snapshot, or of another format or segment layout version), kCorruptStore (damaged),
+  // kStoreFull (it does not fit memory_limit), kIoError.
+  static Result<SnapshotInfo> Restore(const std::string& snapshot_path, const RepoConfig& target,
+                                      const FileModes& modes = {});
+
   ~Store();
 
   // What a write does when the features (those of the view written) of every row are null.
@@ -110,6 +120,12 @@ class Store {
   // Takes the writer lock and, if a writer died mid-batch, repairs the store (the recovery
   // every writer runs first). True when a repair was made. Needs a writable store.
   Result<bool> Repair();
+
+  // Writes every row and the registry, as of one write batch, to the snapshot file `out_path`
+  // (layout/snapshot_format.h; replacing an older snapshot there atomically, never another
+  // kind of file). Writers are held off (the writer lock) while the rows are copied into
+  // memory, not while the file is written; readers never are. Only the segment's owner may.
+  Result<SnapshotInfo> Snapshot(const std::string& out_path) const;
 
   // The registry as of now (a consistent snapshot).
   Result<std::shared_ptr<const Catalog>> CurrentCatalog() const;

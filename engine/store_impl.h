@@ -6,6 +6,8 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string_view>
+#include <vector>
 
 #include "engine/index/hash_index.h"
 #include "engine/rows/catalog.h"
@@ -35,6 +37,13 @@ class WriterLock {
  private:
   explicit WriterLock(int fd) : fd_(fd) {}
   int fd_ = -1;
+};
+
+// Holds off every writer of a store (this process's and others'), for a read that must see
+// it between batches: `larder check` and `larder snapshot` (Store::Impl::StopWriters).
+struct WritersStopped {
+  std::unique_lock<Mutex> process_lock;  // Store::Impl::write_mu
+  WriterLock lock;
 };
 
 struct Store::Impl {
@@ -95,6 +104,11 @@ struct Store::Impl {
   static Result<ApplyReport> ApplyUpdate(Store& store, const RepoConfig& config, bool force);
   // `guard` null: under the write lock.
   Result<std::shared_ptr<const Catalog>> CatalogNowImpl(const EpochGuard* guard) const;
+  // Stops every writer for a read that must see the store between batches (`what` names the
+  // caller in errors): refuses a torn-down store, and a process not of the segment's owner
+  // (only the owner may hold the writer lock), then takes write_mu and the writer lock,
+  // waiting up to options.lock_timeout_ms for a running batch.
+  Result<WritersStopped> StopWriters(const std::string& what);
   // The calling thread's reader slot.
   Result<SlotRef> Slot() const { return pool->SlotForThisThread(); }
   // Runs `once(guard)` inside an epoch guard until its hold lasts the whole call (a writer
@@ -104,6 +118,51 @@ struct Store::Impl {
   Status ReadProtected(Once&& once) const;
   static constexpr int kMaxReadAttempts = 8;
 };
+
+// A row to write into a new segment (CreateSegment): verified bytes of a known view.
+struct NewRow {
+  uint32_t view_id = 0;
+  uint64_t hash = 0;  // HashEntityKey(view_id, key)
+  std::string_view key;
+  std::string_view payload;
+};
+
+// Creates the segment at registry.online_store.path (of memory_limit bytes) holding
+// `registry` (view ids already assigned) and `rows` (distinct keys), each stamped with batch
+// `visible_batch`, which becomes the store's visible_seq; the index is sized for
+// initial_capacity, or with rows for one size above what max(initial_capacity, rows) needs; the
+// reader table is created and the segment published. The
+// caller holds the writer lock and found no file at the path (CreateIfAbsent).
+Status CreateSegment(const RepoConfig& registry, uint32_t next_view_id,
+                     const std::vector<NewRow>& rows, uint64_t visible_batch,
+                     const FileModes& modes);
+
+// The modes a new store's files get: the caller's when they are not the defaults, else the
+// repo's (online_store.file_mode and readers_mode); the lock file's is always 0600.
+FileModes EffectiveModes(const RepoConfig& config, const FileModes& modes);
+
+// A snapshot file's content, checked whole (engine/snapshot.cc): what `larder restore` makes a
+// store of.
+struct CheckedSnapshot {
+  RepoConfig registry;  // the snapshot's (its own online_store section)
+  uint32_t next_view_id = 0;
+  std::vector<NewRow> rows;  // pointing into the bytes checked
+  uint64_t visible_batch = 0;
+  int64_t taken_micros = 0;
+};
+// Checks a snapshot's bytes (read from `file_name`, named in errors) for a repo of `project`:
+// its structure and checksum (engine/snapshot/snapshot_file.h), its registry, its project, and
+// every row (a view of the registry, a key of the view's join key types, a FlatBuffer that
+// verifies with every feature decoding, no entity twice in a view). Pure: touches no file.
+Result<CheckedSnapshot> CheckSnapshot(std::string_view bytes, const std::string& file_name,
+                                      const std::string& project);
+
+// Takes the writer lock of `path` (waiting up to `lock_timeout_ms`) and, when no file is at
+// `path`, runs `create`; if that fails, neither the reader table nor the lock file is left
+// behind. `*exists` tells whether a file was there (then nothing was run). The lock is
+// released on return.
+Status CreateIfAbsent(const std::string& path, const FileModes& modes, int lock_timeout_ms,
+                      const std::function<Status()>& create, bool* exists);
 
 // kStoreNotFound for a process attached to a segment that is no longer the store's live one
 // (torn down, or replaced at its path). Callers that follow the store attach again.

@@ -37,7 +37,9 @@
 #include "engine/rows/row_codec.h"
 #include "engine/segment/arena.h"
 #include "engine/segment/segment_file.h"
+#include "engine/snapshot/snapshot_file.h"
 #include "engine/store.h"
+#include "engine/store_impl.h"
 #include "engine/values/cell_convert.h"
 #include "engine/values/frame_readers.h"
 #include "larder/feature_store.h"
@@ -607,6 +609,43 @@ inline int FuzzFeastRegistry(const uint8_t* data, size_t size) {
     return 0;
   }
   CheckRegistryRoundTrip(std::move(c));
+  return 0;
+}
+
+// Target fuzz_snapshot: a snapshot file (layout/snapshot_format.h) as `larder restore` checks
+// it. The last 8 bytes are replaced by the checksum of the others first, so that mutations reach
+// the checks behind it. Bad bytes are CorruptStore or IncompatibleStore; a snapshot accepted is
+// rebuilt from what was read and accepted again, with the same rows.
+inline int FuzzSnapshot(const uint8_t* data, size_t size) {
+  std::string bytes(AsText(data, size));  // a heap copy: 8-byte aligned, as a file read is
+  if (bytes.size() >= layout::kSnapshotChecksumBytes) {
+    const size_t body = bytes.size() - layout::kSnapshotChecksumBytes;
+    const uint64_t sum = XXH3_64bits(bytes.data(), body);
+    std::memcpy(bytes.data() + body, &sum, sizeof(sum));
+  }
+  // The project the snapshot names (none when its registry does not decode).
+  std::string project = "none";
+  if (auto parsed = ParseSnapshot(bytes, "fuzz.snapshot"); parsed.ok()) {
+    uint32_t next_id = 0;
+    if (auto reg = DecodeRegistry(parsed->registry, &next_id); reg.ok()) project = reg->project;
+  }
+  auto checked = CheckSnapshot(bytes, "fuzz.snapshot", project);
+  if (!checked.ok()) {
+    const ErrorCode code = checked.status().code();
+    if (code != ErrorCode::kCorruptStore && code != ErrorCode::kIncompatibleStore &&
+        code != ErrorCode::kInvalidArgument && code != ErrorCode::kConfigError) {
+      Fail("snapshot error of code " + std::string(ErrorCodeName(code)) + ": " +
+           checked.status().message());
+    }
+    return 0;
+  }
+  SnapshotBuilder again(checked->visible_batch, checked->taken_micros,
+                        EncodeRegistry(checked->registry, checked->next_view_id));
+  for (const NewRow& r : checked->rows) again.AddRow(r.view_id, r.key, r.payload);
+  const std::string rebuilt = std::move(again).Finish();
+  auto second = CheckSnapshot(rebuilt, "rebuilt.snapshot", project);
+  if (!second.ok()) Fail("a rebuilt snapshot is refused: " + second.status().ToString());
+  if (second->rows.size() != checked->rows.size()) Fail("a rebuilt snapshot lost rows");
   return 0;
 }
 

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 secs="${1:-60}"
 shift || true
 all=(segment segment_mutate segment_writer segment_live repo_config push_json online_request csv
-  timestamp row_verify parquet feast_registry)
+  timestamp row_verify parquet feast_registry snapshot)
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then targets=("${all[@]}"); fi
 

@@ -628,6 +628,37 @@ TEST_F(CliTest, TeardownRemovesTheStore) {
   EXPECT_EQ(get.err.rfind("larder get: StoreNotFound: ", 0), 0u) << get.err;
 }
 
+TEST_F(CliTest, SnapshotThenRestoreServesTheSameRows) {
+  Apply();
+  ASSERT_EQ(Larder({"push", "driver_stats_push", repo_.path() + "/push_rows.csv"}).code, 0);
+  const std::string file = scratch_.path() + "/store.snapshot";
+  CmdResult snap = Larder({"snapshot", file});
+  ASSERT_EQ(snap.code, 0) << snap.err;
+  EXPECT_TRUE(std::regex_search(
+      snap.out, std::regex("^wrote " + file +
+                           ": 6 rows of project '[a-z_]+' as of write batch [0-9]+ \\([0-9]+ "
+                           "bytes; writers waited [0-9.]+ ms, readers never\\)\n$")))
+      << snap.out;
+  CmdResult exists = Larder({"restore", file});
+  EXPECT_EQ(exists.code, 1);
+  EXPECT_EQ(exists.err.rfind("larder restore: InvalidArgument: a store exists at", 0), 0u)
+      << exists.err;
+
+  ASSERT_EQ(Larder({"teardown"}).code, 0);
+  CmdResult restore = Larder({"restore", file});
+  ASSERT_EQ(restore.code, 0) << restore.err;
+  EXPECT_EQ(restore.out.rfind("restored " + seg_.path() + " from " + file + ": 6 rows", 0), 0u)
+      << restore.out;
+  EXPECT_EQ(Larder(kThreeDriversArgs).out, kThreeDriversJson);
+  CmdResult check = Larder({"check"});
+  EXPECT_EQ(check.code, 0) << check.out << check.err;
+
+  CmdResult missing = Larder({"restore", scratch_.path() + "/none"});
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("cannot open snapshot"), std::string::npos) << missing.err;
+  EXPECT_EQ(Larder({"snapshot"}).code, 2);  // OUT is required
+}
+
 TEST_F(CliTest, Version) {
   CmdResult v = Larder({"version"}, false);
   EXPECT_EQ(v.code, 0);

@@ -71,6 +71,8 @@ TEST(FuzzRegression, FeastRegistry) {
   EXPECT_GE(Replay("feast_registry", fuzz::FuzzFeastRegistry), 2u);
 }
 
+TEST(FuzzRegression, Snapshot) { EXPECT_GE(Replay("snapshot", fuzz::FuzzSnapshot), 2u); }
+
 TEST(FuzzRegression, PushJson) {
   EXPECT_GT(Replay("push_json",
                    [](const uint8_t* d, size_t n) { return fuzz::FuzzPushJson(d, n, true); }),

@@ -128,6 +128,20 @@ class FeatureStore {
   // timestamps), kDataSourceNotFound, kDataSourceError.
   Result<Frame> GetHistoricalFeatures(const HistoricalRequest& request);
 
+  // Writes a snapshot of the online store (every row and the registry as of one write batch)
+  // to `out_file`, replacing an older snapshot there atomically (never another kind of file).
+  // Writers wait while the rows are copied into memory (SnapshotInfo::writers_held_micros);
+  // readers never do. Needs the store's owner. Errors: kStoreNotFound, kInvalidArgument (a
+  // file that is not a snapshot at `out_file`), kBusy (a write batch did not end in time),
+  // kCorruptStore (a row fails verification: nothing is written), kIoError.
+  Result<SnapshotInfo> Snapshot(const std::string& out_file);
+  // Creates the online store at this repo's online_store.path from a snapshot of the same
+  // project: the snapshot's registry and rows exactly (then `Apply` brings the registry up to
+  // this repo's definitions). Never replaces an existing store (kInvalidArgument); a damaged
+  // snapshot (kCorruptStore) or one of another format or layout version (kIncompatibleStore)
+  // is refused before anything is created.
+  Result<SnapshotInfo> Restore(const std::string& snapshot_file);
+
   Result<StoreInfo> Inspect();
   Result<CheckReport> Check();
   // Repairs the online store if a writer died mid-batch (what the next writer would do first).

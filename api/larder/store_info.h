@@ -33,6 +33,20 @@ struct ApplyOptions {
   bool force = false;
 };
 
+// A snapshot written (FeatureStore::Snapshot, `larder snapshot`) or restored
+// (FeatureStore::Restore, `larder restore`).
+struct SnapshotInfo {
+  std::string file;   // the snapshot file
+  std::string store;  // the segment it was taken from or restored to
+  std::string project;
+  uint64_t rows = 0;
+  uint64_t file_bytes = 0;
+  uint64_t visible_batch = 0;  // the write batch it is of: every batch up to it, none after
+  int64_t taken_micros = 0;    // when the copy was made (Unix microseconds)
+  // Snapshot: how long writers were held off while the rows were copied (readers never are).
+  int64_t writers_held_micros = 0;
+};
+
 struct ViewStats {
   std::string name;
   uint32_t id = 0;

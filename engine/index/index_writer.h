@@ -172,6 +172,27 @@ class IndexWriter {
     return kept;
   }
 
+  // A row block just written by this writer, to load into a fresh table: its key's hash, where
+  // it lies and its size.
+  struct FreshRow {
+    uint64_t hash;
+    uint64_t offset;
+    uint64_t bytes;
+  };
+  // Fills this table, fresh (all zero) and not yet published, with `rows` (distinct keys), and
+  // stores each bucket's run hint. False if the table overflowed (nothing to publish then).
+  bool LoadFresh(const std::vector<FreshRow>& rows) const {
+    RunCollector runs(idx_);
+    for (const FreshRow& r : rows) {
+      if (!InsertUnpublished(r.hash, layout::MakeIndexWord(layout::TagOf(r.hash), r.offset))) {
+        return false;
+      }
+      runs.Add(r.hash, r.offset, r.bytes);
+    }
+    runs.StoreHints(*this);
+    return true;
+  }
+
  private:
   // The run hints of a table being rebuilt: each bucket's run covers the rows of the keys
   // whose home it is, from its first row's line to its last row's end, and each group's base

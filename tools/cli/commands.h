@@ -57,6 +57,11 @@ int RunInspect(const std::string& repo, bool json);
 constexpr int kCheckAwaitsRepair = 3;
 int RunCheck(const std::string& repo, bool repair);
 int RunTeardown(const std::string& repo);
+// larder snapshot OUT: writes the online store's rows and registry, as of one write batch, to
+// OUT. larder restore IN: creates the online store from the snapshot IN.
+int RunSnapshot(const std::string& repo, const std::string& out);
+int RunRestore(const std::string& repo, const std::string& in);
+
 int RunVersion();
 
 }  // namespace larder::cli

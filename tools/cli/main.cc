@@ -110,6 +110,21 @@ int Main(int argc, char** argv) {
       app.add_subcommand("teardown", "Remove the online store's segment and its side files");
   add_repo(teardown);
 
+  std::string snapshot_file;
+  CLI::App* snapshot = app.add_subcommand(
+      "snapshot",
+      "Write the online store's rows and registry, as of one write batch, to a file (writers "
+      "wait while the rows are copied; readers never do)");
+  snapshot
+      ->add_option("OUT", snapshot_file, "the snapshot file (an older snapshot there is replaced)")
+      ->required();
+  add_repo(snapshot);
+
+  CLI::App* restore = app.add_subcommand(
+      "restore", "Create the online store from a snapshot (never replaces an existing store)");
+  restore->add_option("IN", snapshot_file, "the snapshot file")->required();
+  add_repo(restore);
+
   ServeOptions serve_opts;
   CLI::App* serve = AddServeCommand(app, &serve_opts);
 
@@ -138,6 +153,8 @@ int Main(int argc, char** argv) {
   if (inspect->parsed()) return RunInspect(repo, json);
   if (check->parsed()) return RunCheck(repo, repair);
   if (teardown->parsed()) return RunTeardown(repo);
+  if (snapshot->parsed()) return RunSnapshot(repo, snapshot_file);
+  if (restore->parsed()) return RunRestore(repo, snapshot_file);
   if (version->parsed()) return RunVersion();
   if (int rc = RunOfflineCommand(offline, offline_opts); rc >= 0) return rc;
   if (serve->parsed()) return RunServe(serve_opts);
